@@ -1,0 +1,352 @@
+package mgmt
+
+import (
+	"bufio"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"slices"
+	"strings"
+	"time"
+)
+
+// Env is what the admin tool needs from the outside world, injected so that tests can run it.
+type Env struct {
+	Stdin  io.Reader
+	Stdout io.Writer
+	Stderr io.Writer
+	Getenv func(string) string
+	// Dial connects to the daemon's socket (default: net.Dial("unix", path)).
+	Dial func(path string) (net.Conn, error)
+	// Terminal, if set, opens a line editor for the shell when stdin is a terminal. It returns
+	// an error when stdin is not one; the shell then reads plain lines from Stdin.
+	Terminal func(prompt string) (Terminal, error)
+}
+
+// Terminal is an interactive line editor; the shell writes its output through it.
+type Terminal interface {
+	ReadLine() (string, error) // io.EOF at the end of input
+	io.Writer
+	Close() error
+}
+
+// Exit statuses of Admin, as ipvsadm's: 2 for a command-line error, 1 for a failed operation.
+const (
+	ExitOK    = 0
+	ExitError = 1
+	ExitUsage = 2
+)
+
+const shellPrompt = "xdpvsadm> "
+
+// Admin runs xdpvsadm with args (without the program name) and returns the exit status. With no
+// command it runs the interactive shell.
+func Admin(env Env, args []string) int {
+	if env.Stdin == nil {
+		env.Stdin = strings.NewReader("")
+	}
+	if env.Stdout == nil {
+		env.Stdout = io.Discard
+	}
+	if env.Stderr == nil {
+		env.Stderr = io.Discard
+	}
+	if env.Getenv == nil {
+		env.Getenv = func(string) string { return "" }
+	}
+	if env.Dial == nil {
+		env.Dial = func(path string) (net.Conn, error) { return net.DialTimeout("unix", path, 5*time.Second) }
+	}
+	socket, args, err := socketArg(args)
+	if err != nil {
+		fmt.Fprintln(env.Stderr, err)
+		return ExitUsage
+	}
+	if socket == "" {
+		socket = env.Getenv("XDPVS_SOCKET")
+	}
+	if socket == "" {
+		socket = DefaultSocketPath
+	}
+	cl := &client{env: env, socket: socket}
+	if len(args) == 0 {
+		return cl.shell()
+	}
+	return cl.run(args, env.Stdin, env.Stdout, env.Stderr, false)
+}
+
+// socketArg takes --socket PATH (or --socket=PATH) out of args.
+func socketArg(args []string) (string, []string, error) {
+	var rest []string
+	socket := ""
+	for i := 0; i < len(args); i++ {
+		switch a := args[i]; {
+		case a == "--socket":
+			if i+1 >= len(args) {
+				return "", nil, errors.New("--socket: missing argument")
+			}
+			socket = args[i+1]
+			i++
+		case strings.HasPrefix(a, "--socket="):
+			socket = strings.TrimPrefix(a, "--socket=")
+		default:
+			rest = append(rest, a)
+		}
+	}
+	return socket, rest, nil
+}
+
+type client struct {
+	env    Env
+	socket string
+}
+
+// call sends one request and reads the response.
+func (cl *client) call(req *Request) (*Response, error) {
+	c, err := cl.env.Dial(cl.socket)
+	if err != nil {
+		return nil, fmt.Errorf("Can't connect to xdpvsd at %s: %v\nIs xdpvsd running, and may you use its socket?", cl.socket, err)
+	}
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(5 * time.Minute))
+	req.V = ProtocolVersion
+	if err := writeFrame(c, req); err != nil {
+		return nil, fmt.Errorf("xdpvsd at %s: send: %v", cl.socket, err)
+	}
+	var resp Response
+	if err := readFrame(c, &resp, MaxResponseSize); err != nil {
+		return nil, fmt.Errorf("xdpvsd at %s: receive: %v", cl.socket, err)
+	}
+	return &resp, nil
+}
+
+// run executes one command line. stdin is only read by -R.
+func (cl *client) run(args []string, stdin io.Reader, out, errw io.Writer, inShell bool) int {
+	c, err := ParseArgs(args)
+	if err != nil {
+		fmt.Fprintln(errw, err)
+		if c == nil && strings.HasPrefix(err.Error(), "no command") {
+			fmt.Fprintln(errw, "Try `xdpvsadm -h' or 'xdpvsadm --help' for more information.")
+		}
+		return ExitUsage
+	}
+	switch c.Op {
+	case OpHelp:
+		WriteUsage(out)
+		return ExitOK
+	case OpVersion:
+		fmt.Fprintln(out, Version)
+		return ExitOK
+	case OpRestore:
+		if inShell {
+			fmt.Fprintln(errw, "-R reads rules from standard input: use `xdpvsadm -R < FILE' outside the shell")
+			return ExitUsage
+		}
+		cmds, lines, err := parseRules(stdin, "stdin")
+		if err != nil {
+			fmt.Fprintln(errw, err)
+			return ExitUsage
+		}
+		if len(cmds) == 0 {
+			return ExitOK
+		}
+		resp, err := cl.call(&Request{Commands: cmds})
+		if err != nil {
+			fmt.Fprintln(errw, err)
+			return ExitError
+		}
+		if resp.Error != "" {
+			if resp.Index > 0 && resp.Index <= len(lines) {
+				fmt.Fprintf(errw, "stdin:%d: %s\n", lines[resp.Index-1], resp.Error)
+			} else {
+				fmt.Fprintln(errw, resp.Error)
+			}
+			fmt.Fprintln(errw, "nothing restored")
+			return ExitError
+		}
+		return ExitOK
+	}
+	resp, err := cl.call(&Request{Commands: []Command{*c}})
+	if err != nil {
+		fmt.Fprintln(errw, err)
+		return ExitError
+	}
+	if resp.Error != "" {
+		fmt.Fprintln(errw, resp.Error)
+		return ExitError
+	}
+	if resp.State == nil {
+		if c.Op == OpList || c.Op == OpSave || c.Op == OpGetLaddr {
+			fmt.Fprintln(errw, "xdpvsd sent no data")
+			return ExitError
+		}
+		return ExitOK
+	}
+	if err := printState(out, c, resp.State); err != nil {
+		fmt.Fprintln(errw, err)
+		return ExitError
+	}
+	return ExitOK
+}
+
+// printState writes the answer to a listing in ipvsadm's format or, with -o json, as JSON.
+func printState(out io.Writer, c *Command, st *State) error {
+	if !c.List.NoSort {
+		sortState(st)
+	}
+	if c.List.JSON {
+		var v any
+		switch {
+		case c.Op == OpList && c.List.Connections:
+			v = struct {
+				Connections []Conn `json:"connections"`
+			}{append([]Conn{}, st.Connections...)}
+		case c.Op == OpList && c.List.Timeout:
+			v = struct {
+				Timeouts Timeouts `json:"timeouts"`
+			}{st.Timeouts}
+		case c.Op == OpList:
+			v = struct {
+				Services []ServiceState `json:"services"`
+			}{append([]ServiceState{}, st.Services...)}
+		default: // -S, --get-laddr: the configuration without counters
+			type svc struct {
+				ServiceSpec
+				RealServers []RealServerSpec `json:"real_servers"`
+			}
+			var cfg struct {
+				Services []svc    `json:"services"`
+				Timeouts Timeouts `json:"timeouts"`
+			}
+			cfg.Timeouts, cfg.Services = st.Timeouts, []svc{}
+			for _, s := range st.Services {
+				x := svc{ServiceSpec: s.ServiceSpec, RealServers: []RealServerSpec{}}
+				for _, d := range s.RealServers {
+					x.RealServers = append(x.RealServers, d.RealServerSpec)
+				}
+				cfg.Services = append(cfg.Services, x)
+			}
+			v = cfg
+		}
+		enc := json.NewEncoder(out)
+		enc.SetIndent("", "  ")
+		return enc.Encode(v)
+	}
+	switch c.Op {
+	case OpSave:
+		WriteRules(out, st)
+	case OpGetLaddr:
+		WriteLaddrs(out, st)
+	case OpList:
+		switch {
+		case c.List.Connections:
+			WriteConns(out, st.Connections)
+		case c.List.Timeout:
+			WriteTimeout(out, st.Timeouts)
+		default:
+			WriteList(out, st, c.List, c.HasService)
+		}
+	}
+	return nil
+}
+
+// shell reads command lines until "quit" or the end of input. It returns 1 if any command failed.
+func (cl *client) shell() int {
+	var (
+		readLine func() (string, error)
+		out      = cl.env.Stdout
+		errw     = cl.env.Stderr
+	)
+	if cl.env.Terminal != nil {
+		if t, err := cl.env.Terminal(shellPrompt); err == nil {
+			defer t.Close()
+			readLine, out, errw = t.ReadLine, t, t
+			fmt.Fprintf(t, "%s shell on %s: ipvsadm commands, 'help', 'quit'.\n", Version, cl.socket)
+		}
+	}
+	if readLine == nil {
+		sc := bufio.NewScanner(cl.env.Stdin)
+		sc.Buffer(make([]byte, 4096), maxConfigLine)
+		readLine = func() (string, error) {
+			if sc.Scan() {
+				return sc.Text(), nil
+			}
+			if err := sc.Err(); err != nil {
+				return "", err
+			}
+			return "", io.EOF
+		}
+	}
+	status := ExitOK
+	for {
+		line, err := readLine()
+		if err != nil {
+			if !errors.Is(err, io.EOF) {
+				fmt.Fprintln(errw, err)
+				return ExitError
+			}
+			return status
+		}
+		f := strings.Fields(line)
+		if len(f) > 0 && (f[0] == "xdpvsadm" || f[0] == "ipvsadm") {
+			f = f[1:]
+		}
+		if len(f) == 0 || strings.HasPrefix(f[0], "#") {
+			continue
+		}
+		switch f[0] {
+		case "quit", "exit":
+			return status
+		case "help", "?":
+			WriteUsage(out)
+			continue
+		}
+		if rc := cl.run(f, nil, out, errw, true); rc != ExitOK {
+			status = ExitError
+		}
+	}
+}
+
+// shellWords are completed at the start of a shell line besides the long options.
+var shellWords = []string{"help", "quit"}
+
+// Complete is a tab-completion callback for a line editor (golang.org/x/term's
+// AutoCompleteCallback): it completes the word before the cursor to a long option or, first on
+// the line, to "help"/"quit".
+func Complete(line string, pos int, key rune) (string, int, bool) {
+	if key != '\t' || pos > len(line) {
+		return "", 0, false
+	}
+	start := strings.LastIndexByte(line[:pos], ' ') + 1
+	word := line[start:pos]
+	cands := LongOptions()
+	if strings.TrimSpace(line[:start]) == "" {
+		cands = append(cands, shellWords...)
+	}
+	var match []string
+	for _, c := range cands {
+		if strings.HasPrefix(c, word) && word != "" {
+			match = append(match, c)
+		}
+	}
+	if len(match) == 0 {
+		return "", 0, false
+	}
+	slices.Sort(match)
+	common := match[0]
+	for _, m := range match[1:] {
+		for !strings.HasPrefix(m, common) {
+			common = common[:len(common)-1]
+		}
+	}
+	if len(match) == 1 {
+		common += " "
+	}
+	if common == word {
+		return "", 0, false
+	}
+	nl := line[:start] + common + line[pos:]
+	return nl, start + len(common), true
+}

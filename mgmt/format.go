@@ -1,0 +1,268 @@
+package mgmt
+
+import (
+	"bufio"
+	"fmt"
+	"io"
+	"net/netip"
+	"strconv"
+	"strings"
+)
+
+// The version line of `ipvsadm -L`: the IPVS version xdpvs mirrors and IPVS's default table size.
+const (
+	IPVSVersion    = "1.2.1"
+	ConnTableSize  = 4096
+	versionHeading = "IP Virtual Server version " + IPVSVersion + " (size=4096)"
+)
+
+// Formats follow ipvsadm 1.31's print functions (print_title, print_service_entry, list_conn,
+// list_timeout, print_largenum) and DPVS's for --get-laddr. Addresses are always numeric: xdpvs
+// does no name lookups, so -n changes nothing.
+
+// addrPort is addrport_to_anyname in numeric form: "198.18.0.1:80", "[2001:2::1]:80".
+func addrPort(a netip.Addr, port uint16) string {
+	if a.Is4() {
+		return a.String() + ":" + strconv.Itoa(int(port))
+	}
+	return "[" + a.String() + "]:" + strconv.Itoa(int(port))
+}
+
+// largenum is print_largenum: 9 columns, K/M/G/T abbreviations unless exact.
+func largenum(i uint64, exact bool) string {
+	if exact {
+		s := strconv.FormatUint(i, 10)
+		if len(s) <= 8 {
+			return fmt.Sprintf("%9s", s)
+		}
+		return " " + s
+	}
+	switch {
+	case i < 100000000:
+		return fmt.Sprintf("%9d", i)
+	case i < 1000000000:
+		return fmt.Sprintf("%8dK", i/1000)
+	case i < 100000000000:
+		return fmt.Sprintf("%8dM", i/1000000)
+	case i < 100000000000000:
+		return fmt.Sprintf("%8dG", i/1000000000)
+	}
+	return fmt.Sprintf("%8dT", i/1000000000000)
+}
+
+func writeTitle(w io.Writer, o ListOptions) {
+	switch {
+	case o.Stats:
+		fmt.Fprintf(w, "%-33s %8s %8s %8s %8s %8s\n  -> RemoteAddress:Port\n",
+			"Prot LocalAddress:Port", "Conns", "InPkts", "OutPkts", "InBytes", "OutBytes")
+	case o.Rate:
+		fmt.Fprintf(w, "%-33s %8s %8s %8s %8s %8s\n  -> RemoteAddress:Port\n",
+			"Prot LocalAddress:Port", "CPS", "InPPS", "OutPPS", "InBPS", "OutBPS")
+	case o.Thresholds:
+		fmt.Fprintf(w, "%-33s %-10s %-10s %-10s %-10s\n  -> RemoteAddress:Port\n",
+			"Prot LocalAddress:Port", "Uthreshold", "Lthreshold", "ActiveConn", "InActConn")
+	case o.PersistentConn:
+		fmt.Fprintf(w, "%-33s %-9s %-11s %-10s %-10s\n  -> RemoteAddress:Port\n",
+			"Prot LocalAddress:Port", "Weight", "PersistConn", "ActiveConn", "InActConn")
+	default:
+		fmt.Fprint(w, "Prot LocalAddress:Port Scheduler Flags\n"+
+			"  -> RemoteAddress:Port           Forward Weight ActiveConn InActConn\n")
+	}
+}
+
+func truncate(s string, n int) string {
+	if len(s) > n {
+		return s[:n]
+	}
+	return s
+}
+
+func writeServiceEntry(w io.Writer, s *ServiceState, o ListOptions) {
+	name := s.Protocol.String() + "  " + addrPort(s.Address, s.Port)
+	if s.Address.Is4() {
+		name = truncate(name, 33)
+	}
+	switch {
+	case o.Stats:
+		fmt.Fprintf(w, "%-33s%s%s%s%s%s\n", name, largenum(s.Stats.Conns, o.Exact),
+			largenum(s.Stats.InPkts, o.Exact), largenum(s.Stats.OutPkts, o.Exact),
+			largenum(s.Stats.InBytes, o.Exact), largenum(s.Stats.OutBytes, o.Exact))
+	case o.Rate:
+		fmt.Fprintf(w, "%-33s%s%s%s%s%s\n", name, largenum(s.Rate.CPS, o.Exact),
+			largenum(s.Rate.InPPS, o.Exact), largenum(s.Rate.OutPPS, o.Exact),
+			largenum(s.Rate.InBPS, o.Exact), largenum(s.Rate.OutBPS, o.Exact))
+	default:
+		var b strings.Builder
+		b.WriteString(name + " " + s.Scheduler)
+		if s.SchedFlags != 0 {
+			b.WriteString(" (" + schedFlagNames(s.Scheduler, s.SchedFlags) + ")")
+		}
+		if s.Persistent {
+			fmt.Fprintf(&b, " persistent %d", s.Timeout)
+			if s.Netmask != fullMask(s.Address) {
+				b.WriteString(" mask " + maskString(s.Address, s.Netmask))
+			}
+		}
+		if s.OnePacket {
+			b.WriteString(" ops")
+		}
+		if s.SynProxy {
+			b.WriteString(" synproxy")
+		}
+		fmt.Fprintln(w, b.String())
+	}
+	for i := range s.RealServers {
+		d := &s.RealServers[i]
+		dname := addrPort(d.Address, d.Port)
+		if s.Address.Is4() {
+			dname = truncate(dname, 28)
+		}
+		switch {
+		case o.Stats:
+			fmt.Fprintf(w, "  -> %-28s%s%s%s%s%s\n", dname, largenum(d.Stats.Conns, o.Exact),
+				largenum(d.Stats.InPkts, o.Exact), largenum(d.Stats.OutPkts, o.Exact),
+				largenum(d.Stats.InBytes, o.Exact), largenum(d.Stats.OutBytes, o.Exact))
+		case o.Rate:
+			fmt.Fprintf(w, "  -> %-28s %8d %8d %8d%s%s\n", dname, uint32(d.Rate.CPS),
+				uint32(d.Rate.InPPS), uint32(d.Rate.OutPPS),
+				largenum(d.Rate.InBPS, o.Exact), largenum(d.Rate.OutBPS, o.Exact))
+		case o.Thresholds:
+			fmt.Fprintf(w, "  -> %-28s %-10d %-10d %-10d %-10d\n", dname,
+				d.UThreshold, d.LThreshold, d.ActiveConns, d.InactiveConns)
+		case o.PersistentConn:
+			fmt.Fprintf(w, "  -> %-28s %-9d %-11d %-10d %-10d\n", dname,
+				d.Weight, d.PersistentConns, d.ActiveConns, d.InactiveConns)
+		default:
+			fmt.Fprintf(w, "  -> %-28s %-7s %-6d %-10d %-10d\n", dname, d.Forward,
+				d.Weight, d.ActiveConns, d.InactiveConns)
+		}
+	}
+}
+
+// maskString writes a persistence mask as ipvsadm does: dotted for IPv4, the length for IPv6.
+func maskString(a netip.Addr, bits int) string {
+	if !a.Is4() {
+		return strconv.Itoa(bits)
+	}
+	m := [4]byte{}
+	for i := range bits {
+		m[i/8] |= 0x80 >> (i % 8)
+	}
+	return netip.AddrFrom4(m).String()
+}
+
+// WriteList writes `-L` (all services, with the version line) or `-L -t VIP:PORT` (one).
+func WriteList(w io.Writer, st *State, o ListOptions, one bool) {
+	if !one {
+		fmt.Fprintln(w, versionHeading)
+	}
+	writeTitle(w, o)
+	for i := range st.Services {
+		writeServiceEntry(w, &st.Services[i], o)
+	}
+}
+
+// WriteRules writes `-S`: one `-A` line per service followed by its `-a` lines, as ipvsadm-save,
+// then the DPVS `--add-laddr` lines of the service. A `--set` line comes first when the timeouts
+// are not IPVS's defaults. Options xdpvs adds to a line (-j, -x, -y, -b on a real server) appear only
+// when set, so a plain configuration is saved exactly as ipvsadm saves it.
+func WriteRules(w io.Writer, st *State) {
+	bw := bufio.NewWriter(w)
+	defer bw.Flush()
+	if st.Timeouts != DefaultTimeouts {
+		fmt.Fprintf(bw, "--set %d %d %d\n", st.Timeouts.TCP, st.Timeouts.TCPFin, st.Timeouts.UDP)
+	}
+	for i := range st.Services {
+		s := &st.Services[i]
+		svc := "-t "
+		if s.Protocol == UDP {
+			svc = "-u "
+		}
+		svc += addrPort(s.Address, s.Port)
+		fmt.Fprintf(bw, "-A %s -s %s", svc, s.Scheduler)
+		if s.SchedFlags != 0 {
+			fmt.Fprintf(bw, " -b %s", schedFlagNames(s.Scheduler, s.SchedFlags))
+		}
+		if s.Persistent {
+			fmt.Fprintf(bw, " -p %d", s.Timeout)
+			if s.Netmask != fullMask(s.Address) {
+				fmt.Fprintf(bw, " -M %s", maskString(s.Address, s.Netmask))
+			}
+		}
+		if s.OnePacket {
+			bw.WriteString(" -o")
+		}
+		if s.SynProxy {
+			bw.WriteString(" -j")
+		}
+		bw.WriteString("\n")
+		for j := range s.RealServers {
+			d := &s.RealServers[j]
+			fmt.Fprintf(bw, "-a %s -r %s %s -w %d", svc, addrPort(d.Address, d.Port), d.Forward.switchName(), d.Weight)
+			if d.UThreshold != 0 {
+				fmt.Fprintf(bw, " -x %d", d.UThreshold)
+			}
+			if d.LThreshold != 0 {
+				fmt.Fprintf(bw, " -y %d", d.LThreshold)
+			}
+			bw.WriteString("\n")
+		}
+		for _, l := range s.LocalAddrs {
+			fmt.Fprintf(bw, "--add-laddr -z %s %s\n", l, svc)
+		}
+	}
+}
+
+// WriteTimeout writes `-L --timeout`.
+func WriteTimeout(w io.Writer, t Timeouts) {
+	fmt.Fprintf(w, "Timeout (tcp tcpfin udp): %d %d %d\n", t.TCP, t.TCPFin, t.UDP)
+}
+
+// WriteConns writes `-L -c`. When a connection has a local address (FULLNAT), a "local" column is
+// added before the destination, as DPVS lists them.
+func WriteConns(w io.Writer, conns []Conn) {
+	local := false
+	for _, c := range conns {
+		if c.Local.IsValid() {
+			local = true
+		}
+	}
+	fmt.Fprintln(w, "IPVS connection entries")
+	if local {
+		fmt.Fprintf(w, "pro expire %-11s %-18s %-18s %-18s %s\n", "state", "source", "virtual", "local", "destination")
+	} else {
+		fmt.Fprintf(w, "pro expire %-11s %-18s %-18s %s\n", "state", "source", "virtual", "destination")
+	}
+	ap := func(a netip.AddrPort) string {
+		if !a.IsValid() {
+			return "-"
+		}
+		return addrPort(a.Addr(), a.Port())
+	}
+	for _, c := range conns {
+		exp := fmt.Sprintf("%02d:%02d", c.Expires/60, c.Expires%60)
+		if local {
+			fmt.Fprintf(w, "%-3s %-6s %-11s %-18s %-18s %-18s %s\n", c.Protocol, exp, c.State,
+				ap(c.Client), ap(c.Virtual), ap(c.Local), ap(c.Destination))
+		} else {
+			fmt.Fprintf(w, "%-3s %-6s %-11s %-18s %-18s %s\n", c.Protocol, exp, c.State,
+				ap(c.Client), ap(c.Virtual), ap(c.Destination))
+		}
+	}
+}
+
+// WriteLaddrs writes `--get-laddr` as DPVS's ipvsadm does: a title, then per service its address
+// and number of local addresses, then one line per local address (conflicts and connections are
+// not counted per local address by xdpvs and show 0).
+func WriteLaddrs(w io.Writer, st *State) {
+	for i := range st.Services {
+		s := &st.Services[i]
+		if i == 0 {
+			fmt.Fprintf(w, "%-20s %-8s %-20s %-10s %-10s\n", "VIP:VPORT", "TOTAL", "SNAT_IP", "CONFLICTS", "CONNS")
+		}
+		fmt.Fprintf(w, "%-20s %-8d \n", addrPort(s.Address, s.Port), len(s.LocalAddrs))
+		for _, l := range s.LocalAddrs {
+			fmt.Fprintf(w, "%-20s %-8s %-20s %-10d %-10d\n", "", "", l, 0, 0)
+		}
+	}
+}

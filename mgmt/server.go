@@ -1,0 +1,433 @@
+package mgmt
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/user"
+	"path/filepath"
+	"runtime/debug"
+	"strconv"
+	"sync"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/xdpvs/xdpvs/dataplane"
+)
+
+// DefaultSocketPath is where the daemon listens unless told otherwise.
+const DefaultSocketPath = "/run/xdpvs/xdpvs.sock"
+
+const (
+	maxClients     = 32               // connections served at once; more are refused
+	idleTimeout    = 60 * time.Second // between two requests on one connection
+	writeTimeout   = 30 * time.Second
+	maxConnListing = 1 << 20 // connection entries returned by -Lc
+)
+
+// Config is how the daemon wires the management plane.
+type Config struct {
+	Control dataplane.Control
+	Logger  *zap.Logger
+	// SocketPath is the unix socket (default DefaultSocketPath); its directory is created 0755.
+	SocketPath string
+	// SocketGroup, if set, is a group (name or id) allowed to connect: the socket is then 0660 with
+	// that group. Otherwise it is 0600, for root only.
+	SocketGroup string
+	// ConfigPath, if set, is loaded at start and rewritten atomically after every change.
+	ConfigPath string
+}
+
+// Server is the management plane: it owns the configuration model, applies it to the dataplane
+// and serves xdpvsadm over a unix socket.
+type Server struct {
+	cfg  Config
+	log  *zap.Logger
+	ln   *net.UnixListener
+	sock os.FileInfo // the socket file as created, to remove only our own
+
+	mu    sync.Mutex // serializes changes; guards m and stats
+	m     *model
+	stats *statsKeeper
+
+	sem       chan struct{}
+	closeOnce sync.Once
+	closeErr  error
+}
+
+// NewServer loads cfg.ConfigPath (if set), applies it through cfg.Control and listens on the
+// socket. A bad configuration file is refused with "FILE:LINE: reason" and nothing is applied.
+func NewServer(cfg Config) (*Server, error) {
+	if cfg.Control == nil {
+		return nil, errors.New("mgmt: no dataplane control")
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = zap.NewNop()
+	}
+	if cfg.SocketPath == "" {
+		cfg.SocketPath = DefaultSocketPath
+	}
+	s := &Server{cfg: cfg, log: cfg.Logger, m: newModel(), stats: newStatsKeeper(), sem: make(chan struct{}, maxClients)}
+	if cfg.ConfigPath != "" {
+		m, err := loadConfig(cfg.ConfigPath)
+		if err != nil {
+			return nil, err
+		}
+		s.m = m
+	}
+	if err := cfg.Control.Apply(s.m.snapshot()); err != nil {
+		if cfg.ConfigPath != "" {
+			return nil, fmt.Errorf("mgmt: apply %s: %w", cfg.ConfigPath, err)
+		}
+		return nil, fmt.Errorf("mgmt: apply the empty configuration: %w", err)
+	}
+	if cfg.ConfigPath != "" {
+		s.log.Info("configuration loaded", zap.String("path", cfg.ConfigPath), zap.Int("services", len(s.m.services)))
+	}
+	ln, fi, err := listen(cfg.SocketPath, cfg.SocketGroup)
+	if err != nil {
+		return nil, err
+	}
+	s.ln, s.sock = ln, fi
+	return s, nil
+}
+
+// listen creates the socket under a temporary name, sets its mode and group, and renames it into
+// place, so that it is never reachable with looser permissions. A stale socket of a crashed daemon
+// is replaced; a live one is an error.
+func listen(path, group string) (*net.UnixListener, os.FileInfo, error) {
+	dir := filepath.Dir(path)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, nil, fmt.Errorf("mgmt: socket directory: %w", err)
+	}
+	if fi, err := os.Lstat(path); err == nil {
+		if fi.Mode()&os.ModeSocket == 0 {
+			return nil, nil, fmt.Errorf("mgmt: %s exists and is not a socket", path)
+		}
+		if c, err := net.DialTimeout("unix", path, time.Second); err == nil {
+			c.Close()
+			return nil, nil, fmt.Errorf("mgmt: %s is in use by a running daemon", path)
+		}
+		if err := os.Remove(path); err != nil {
+			return nil, nil, fmt.Errorf("mgmt: remove stale socket: %w", err)
+		}
+	}
+	mode, gid := os.FileMode(0o600), -1
+	if group != "" {
+		g, err := lookupGroup(group)
+		if err != nil {
+			return nil, nil, err
+		}
+		mode, gid = 0o660, g
+	}
+	tmp := filepath.Join(dir, fmt.Sprintf(".%s.%d.tmp", filepath.Base(path), os.Getpid()))
+	_ = os.Remove(tmp)
+	ln, err := net.ListenUnix("unix", &net.UnixAddr{Name: tmp, Net: "unix"})
+	if err != nil {
+		return nil, nil, fmt.Errorf("mgmt: listen: %w", err)
+	}
+	ln.SetUnlinkOnClose(false)
+	fail := func(err error) (*net.UnixListener, os.FileInfo, error) {
+		ln.Close()
+		os.Remove(tmp)
+		return nil, nil, err
+	}
+	if gid >= 0 {
+		if err := os.Chown(tmp, -1, gid); err != nil {
+			return fail(fmt.Errorf("mgmt: socket group: %w", err))
+		}
+	}
+	if err := os.Chmod(tmp, mode); err != nil {
+		return fail(fmt.Errorf("mgmt: socket mode: %w", err))
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		return fail(fmt.Errorf("mgmt: socket: %w", err))
+	}
+	fi, err := os.Lstat(path)
+	if err != nil {
+		return fail(err)
+	}
+	return ln, fi, nil
+}
+
+func lookupGroup(name string) (int, error) {
+	if id, err := strconv.Atoi(name); err == nil && id >= 0 {
+		return id, nil
+	}
+	g, err := user.LookupGroup(name)
+	if err != nil {
+		return 0, fmt.Errorf("mgmt: socket group: %w", err)
+	}
+	id, err := strconv.Atoi(g.Gid)
+	if err != nil {
+		return 0, fmt.Errorf("mgmt: socket group %s: gid %q", name, g.Gid)
+	}
+	return id, nil
+}
+
+// Serve accepts clients until ctx is done or Close is called, then removes the socket file.
+// It also runs the rate estimator.
+func (s *Server) Serve(ctx context.Context) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		<-ctx.Done()
+		s.Close()
+	}()
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		s.estimate(ctx)
+	}()
+	defer wg.Wait()
+	for {
+		c, err := s.ln.AcceptUnix()
+		if err != nil {
+			if ctx.Err() != nil || errors.Is(err, net.ErrClosed) {
+				return nil
+			}
+			s.log.Warn("accept", zap.Error(err))
+			select {
+			case <-ctx.Done():
+				return nil
+			case <-time.After(100 * time.Millisecond):
+			}
+			continue
+		}
+		select {
+		case s.sem <- struct{}{}:
+		default:
+			s.log.Warn("too many clients, refusing one")
+			_ = c.SetWriteDeadline(time.Now().Add(time.Second))
+			_ = writeFrame(c, &Response{V: ProtocolVersion, Error: "daemon busy: too many clients"})
+			c.Close()
+			continue
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer func() { <-s.sem }()
+			s.handle(ctx, c)
+		}()
+	}
+}
+
+// Close stops accepting and removes the socket file (if it is still ours).
+func (s *Server) Close() error {
+	s.closeOnce.Do(func() {
+		s.closeErr = s.ln.Close()
+		if fi, err := os.Lstat(s.cfg.SocketPath); err == nil && os.SameFile(fi, s.sock) {
+			os.Remove(s.cfg.SocketPath)
+		}
+	})
+	return s.closeErr
+}
+
+func (s *Server) handle(ctx context.Context, c *net.UnixConn) {
+	defer c.Close()
+	defer func() {
+		if r := recover(); r != nil {
+			s.log.Error("panic serving a client", zap.Any("panic", r), zap.ByteString("stack", debug.Stack()))
+		}
+	}()
+	stop := context.AfterFunc(ctx, func() { c.SetReadDeadline(time.Now()) })
+	defer stop()
+	for {
+		if ctx.Err() != nil {
+			return
+		}
+		_ = c.SetReadDeadline(time.Now().Add(idleTimeout))
+		var req Request
+		err := readFrame(c, &req, MaxRequestSize)
+		if errors.Is(err, io.EOF) {
+			return
+		}
+		var resp *Response
+		if err != nil {
+			if errors.Is(err, os.ErrDeadlineExceeded) {
+				return
+			}
+			s.log.Warn("bad request", zap.Error(err))
+			resp = &Response{V: ProtocolVersion, Error: "bad request: " + err.Error()}
+		} else {
+			resp = s.do(&req)
+		}
+		_ = c.SetWriteDeadline(time.Now().Add(writeTimeout))
+		if err := writeFrame(c, resp); err != nil {
+			s.log.Warn("write response", zap.Error(err))
+			return
+		}
+		if err != nil {
+			return // the stream may be out of step after a bad frame
+		}
+	}
+}
+
+// do runs one request. It never panics on bad input: a panic in a command is turned into an error.
+func (s *Server) do(req *Request) (resp *Response) {
+	resp = &Response{V: ProtocolVersion}
+	defer func() {
+		if r := recover(); r != nil {
+			s.log.Error("panic running a request", zap.Any("panic", r), zap.ByteString("stack", debug.Stack()))
+			resp = &Response{V: ProtocolVersion, Error: fmt.Sprintf("internal error: %v", r)}
+		}
+	}()
+	if req.V != ProtocolVersion {
+		resp.Error = fmt.Sprintf("unsupported protocol version %d (this daemon speaks %d)", req.V, ProtocolVersion)
+		return resp
+	}
+	if len(req.Commands) == 0 {
+		resp.Error = "empty request"
+		return resp
+	}
+	first := &req.Commands[0]
+	switch first.Op {
+	case OpList, OpSave, OpGetLaddr, OpZero:
+		if len(req.Commands) != 1 {
+			resp.Error = fmt.Sprintf("%s must be the only command of a request", first.Op)
+			return resp
+		}
+		if first.Op == OpZero {
+			if err := s.zero(first); err != nil {
+				resp.Error = err.Error()
+			}
+			return resp
+		}
+		st, err := s.read(first)
+		if err != nil {
+			resp.Error = err.Error()
+			return resp
+		}
+		resp.State = st
+		return resp
+	}
+	if i, err := s.change(req.Commands); err != nil {
+		resp.Error, resp.Index = err.Error(), i
+	}
+	return resp
+}
+
+// change applies commands all-or-nothing: on a clone of the model, then to the dataplane, then
+// to the configuration file. It returns the 1-based index of the failing command.
+func (s *Server) change(cmds []Command) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	next := s.m.clone()
+	for i := range cmds {
+		c := &cmds[i]
+		if !c.Op.changes() {
+			return i + 1, fmt.Errorf("command %q cannot be combined with others", c.Op)
+		}
+		if err := next.exec(c); err != nil {
+			return i + 1, err
+		}
+	}
+	if err := s.cfg.Control.Apply(next.snapshot()); err != nil {
+		s.log.Warn("dataplane refused the configuration", zap.Error(err))
+		return 0, fmt.Errorf("dataplane refused the configuration: %w", err)
+	}
+	s.m = next
+	s.stats.forget(next)
+	s.log.Info("configuration changed", zap.Int("commands", len(cmds)), zap.String("first", string(cmds[0].Op)))
+	if s.cfg.ConfigPath != "" {
+		if err := saveConfig(s.cfg.ConfigPath, next); err != nil {
+			s.log.Error("save configuration", zap.Error(err))
+			return 0, fmt.Errorf("configuration applied but not saved: %w", err)
+		}
+	}
+	return 0, nil
+}
+
+func (s *Server) zero(c *Command) error {
+	ds := s.cfg.Control.Stats()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !c.HasService {
+		s.stats.zero(ds, nil)
+		return nil
+	}
+	if s.m.find(c.Service.ServiceKey) < 0 {
+		return ErrNoService
+	}
+	k := c.Service.dataplane()
+	s.stats.zero(ds, &k)
+	return nil
+}
+
+func (s *Server) read(c *Command) (*State, error) {
+	var ds *dataplane.Stats
+	if c.Op == OpList && !c.List.Timeout && !c.List.Connections {
+		ds = s.cfg.Control.Stats()
+	}
+	var conns []dataplane.ConnInfo
+	if c.Op == OpList && c.List.Connections {
+		conns = s.cfg.Control.Connections(maxConnListing)
+	}
+	s.mu.Lock()
+	st := s.m.state()
+	if ds != nil {
+		s.stats.fill(st, ds)
+	}
+	s.mu.Unlock()
+	if c.HasService {
+		i := slicesIndex(st.Services, c.Service.ServiceKey)
+		if i < 0 {
+			return nil, ErrNoService
+		}
+		st.Services = st.Services[i : i+1]
+	}
+	for _, ci := range conns {
+		st.Connections = append(st.Connections, Conn{
+			Protocol:    Protocol(ci.Proto),
+			Client:      ci.Client,
+			Virtual:     ci.Virtual,
+			Local:       ci.Local,
+			Destination: ci.Dest,
+			State:       ci.State,
+			Expires:     uint32(max(ci.Expires, 0) / time.Second),
+		})
+	}
+	return st, nil
+}
+
+func slicesIndex(ss []ServiceState, k ServiceKey) int {
+	for i := range ss {
+		if ss[i].ServiceKey == k {
+			return i
+		}
+	}
+	return -1
+}
+
+// estimate samples the counters every EstimatorInterval for the rates.
+func (s *Server) estimate(ctx context.Context) {
+	t := time.NewTicker(EstimatorInterval * time.Second)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			s.sampleRates(EstimatorInterval)
+		}
+	}
+}
+
+func (s *Server) sampleRates(interval float64) {
+	defer func() {
+		if r := recover(); r != nil {
+			s.log.Error("panic sampling rates", zap.Any("panic", r))
+		}
+	}()
+	ds := s.cfg.Control.Stats()
+	s.mu.Lock()
+	s.stats.sample(ds, interval)
+	s.mu.Unlock()
+}

@@ -1,0 +1,114 @@
+package mgmt
+
+import (
+	"cmp"
+	"net/netip"
+	"slices"
+)
+
+// Counters are traffic counters since the last -Z.
+type Counters struct {
+	Conns    uint64 `json:"conns"`
+	InPkts   uint64 `json:"inpkts"`
+	OutPkts  uint64 `json:"outpkts"`
+	InBytes  uint64 `json:"inbytes"`
+	OutBytes uint64 `json:"outbytes"`
+}
+
+// Rates are IPVS's estimator output: per second, EWMA over 2 s samples.
+type Rates struct {
+	CPS    uint64 `json:"cps"`
+	InPPS  uint64 `json:"inpps"`
+	OutPPS uint64 `json:"outpps"`
+	InBPS  uint64 `json:"inbps"`
+	OutBPS uint64 `json:"outbps"`
+}
+
+// RealServerState is a real server with its live counters.
+type RealServerState struct {
+	RealServerSpec
+	ActiveConns     uint64   `json:"active_conns"`
+	InactiveConns   uint64   `json:"inactive_conns"`
+	PersistentConns uint64   `json:"persistent_conns"`
+	Stats           Counters `json:"stats"`
+	Rate            Rates    `json:"rate"`
+}
+
+// ServiceState is a service with its real servers and live counters.
+type ServiceState struct {
+	ServiceSpec
+	RealServers []RealServerState `json:"real_servers"`
+	Stats       Counters          `json:"stats"`
+	Rate        Rates             `json:"rate"`
+}
+
+// Conn is one connection entry (-Lc).
+type Conn struct {
+	Protocol    Protocol       `json:"protocol"`
+	Client      netip.AddrPort `json:"client"`
+	Virtual     netip.AddrPort `json:"virtual"`
+	Local       netip.AddrPort `json:"local,omitzero"`
+	Destination netip.AddrPort `json:"destination"`
+	State       string         `json:"state"`
+	Expires     uint32         `json:"expires"` // seconds
+}
+
+// State is the answer to a listing: the services (in configuration order), timeouts and, when
+// asked for, connections.
+type State struct {
+	Services    []ServiceState `json:"services"`
+	Timeouts    Timeouts       `json:"timeouts"`
+	Connections []Conn         `json:"connections,omitempty"`
+}
+
+func cmpAddr(a, b netip.Addr) int {
+	// IPv4 first, as IPVS sorts by address family.
+	if a.Is4() != b.Is4() {
+		if a.Is4() {
+			return -1
+		}
+		return 1
+	}
+	return a.Compare(b)
+}
+
+// sortState orders services and real servers as ipvsadm does (ipvs_cmp_services, ipvs_cmp_dests):
+// by address family, protocol, address, port.
+func sortState(st *State) {
+	slices.SortStableFunc(st.Services, func(a, b ServiceState) int {
+		return cmp.Or(
+			cmpAddr4(a.Address, b.Address),
+			cmp.Compare(a.Protocol, b.Protocol),
+			a.Address.Compare(b.Address),
+			cmp.Compare(a.Port, b.Port))
+	})
+	for i := range st.Services {
+		slices.SortStableFunc(st.Services[i].RealServers, func(a, b RealServerState) int {
+			return cmp.Or(cmpAddr(a.Address, b.Address), cmp.Compare(a.Port, b.Port))
+		})
+	}
+}
+
+func cmpAddr4(a, b netip.Addr) int {
+	if a.Is4() == b.Is4() {
+		return 0
+	}
+	if a.Is4() {
+		return -1
+	}
+	return 1
+}
+
+// state lists the model without counters.
+func (m *model) state() *State {
+	st := &State{Timeouts: m.timeouts, Services: make([]ServiceState, len(m.services))}
+	for i, s := range m.services {
+		ss := ServiceState{ServiceSpec: s.ServiceSpec, RealServers: make([]RealServerState, len(s.dests))}
+		ss.LocalAddrs = slices.Clone(s.LocalAddrs)
+		for j, d := range s.dests {
+			ss.RealServers[j] = RealServerState{RealServerSpec: d}
+		}
+		st.Services[i] = ss
+	}
+	return st
+}

@@ -1,0 +1,59 @@
+package sched
+
+import (
+	"fmt"
+	"sort"
+
+	"github.com/xdpvs/xdpvs/header"
+)
+
+// Dest is what a scheduler sees of one real server. Weight 0 is quiescent: no new connections.
+// The connection counts are kept up to date by the worker that owns the scheduler.
+type Dest struct {
+	Weight        int32
+	ActiveConns   int32
+	InactiveConns int32
+	Overloaded    bool // above its upper threshold
+}
+
+// Scheduler picks the destination for a new connection.
+type Scheduler interface {
+	// Schedule returns the index in dests of the chosen destination, or -1 if none is available.
+	// t is the tuple of the connection's first packet, as the client sent it.
+	Schedule(t *header.Tuple, dests []Dest) int
+}
+
+// Config is what a scheduler is built from.
+type Config struct {
+	Dests []Dest // the destinations in configuration order, with their weights
+	Flags uint32 // the service's scheduler flags (sh-fallback, sh-port, ...)
+}
+
+// Factory builds a scheduler instance for one worker and one service.
+type Factory func(cfg Config) Scheduler
+
+var registry = map[string]Factory{}
+
+// Register adds a scheduler under name. It panics on a duplicate, which is a programming error.
+func Register(name string, f Factory) {
+	if _, dup := registry[name]; dup {
+		panic(fmt.Sprintf("sched: %q registered twice", name))
+	}
+	registry[name] = f
+}
+
+// Lookup returns the factory of the named scheduler.
+func Lookup(name string) (Factory, bool) {
+	f, ok := registry[name]
+	return f, ok
+}
+
+// Names lists the registered schedulers, sorted.
+func Names() []string {
+	names := make([]string, 0, len(registry))
+	for n := range registry {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	return names
+}
