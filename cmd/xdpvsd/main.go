@@ -1,0 +1,122 @@
+// Command xdpvsd is the xdpvs daemon: it forwards on the given interfaces with one AF_XDP worker
+// per queue and serves xdpvsadm on a unix socket.
+//
+//	xdpvsd --iface IF [--iface IF2 ...] [--socket PATH] [--workers N] [--config FILE]
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"strconv"
+	"strings"
+	"syscall"
+
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+
+	"github.com/xdpvs/xdpvs/dataplane"
+	"github.com/xdpvs/xdpvs/dataplane/xsk"
+	"github.com/xdpvs/xdpvs/mgmt"
+)
+
+type listFlag []string
+
+func (l *listFlag) String() string     { return strings.Join(*l, ",") }
+func (l *listFlag) Set(v string) error { *l = append(*l, v); return nil }
+
+func main() {
+	if err := run(os.Args[1:]); err != nil {
+		fmt.Fprintln(os.Stderr, "xdpvsd:", err)
+		os.Exit(1)
+	}
+}
+
+func run(args []string) error {
+	fs := flag.NewFlagSet("xdpvsd", flag.ContinueOnError)
+	var ifaces listFlag
+	fs.Var(&ifaces, "iface", "interface to forward on (repeat for several)")
+	socket := fs.String("socket", mgmt.DefaultSocketPath, "unix socket for xdpvsadm")
+	group := fs.String("socket-group", "", "group allowed to use the socket (default: root only)")
+	workers := fs.Int("workers", 1, "workers, one per queue of every interface")
+	cpus := fs.String("cpus", "", "comma-separated CPU of each worker (default: worker q on CPU q)")
+	conns := fs.Int("conns", 1<<18, "connection-table capacity per worker")
+	config := fs.String("config", "", "configuration file (xdpvsadm -S format), loaded at start and saved on every change")
+	attach := fs.String("xdp-mode", "auto", "XDP attach mode: auto (native, else generic), native or generic")
+	frameSize := fs.Int("frame-size", 4096, "UMEM frame size, 2048 or 4096 (largest packet = frame - 256)")
+	level := fs.String("log-level", "info", "log level: debug, info, warn, error")
+	bare := fs.Bool("bare-forward", false, "benchmark only: forward between two interfaces with no load balancing")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if len(ifaces) == 0 {
+		fs.Usage()
+		return errors.New("at least one --iface is needed")
+	}
+	var lvl zapcore.Level
+	if err := lvl.Set(*level); err != nil {
+		return fmt.Errorf("--log-level: %w", err)
+	}
+	zc := zap.NewProductionConfig()
+	zc.Level = zap.NewAtomicLevelAt(lvl)
+	zc.Encoding = "console"
+	zc.EncoderConfig.EncodeTime = zapcore.ISO8601TimeEncoder
+	log, err := zc.Build()
+	if err != nil {
+		return err
+	}
+	defer log.Sync() //nolint:errcheck
+
+	cfg := dataplane.Config{Interfaces: ifaces, Workers: *workers, Conns: *conns, Logger: log, BareForward: *bare}
+	cfg.XSK = xsk.DefaultOptions()
+	cfg.XSK.FrameSize = *frameSize
+	if err := cfg.XSK.Validate(); err != nil {
+		return err
+	}
+	switch *attach {
+	case "auto":
+		cfg.Attach = xsk.AttachAuto
+	case "native":
+		cfg.Attach = xsk.AttachNative
+	case "generic":
+		cfg.Attach = xsk.AttachGeneric
+	default:
+		return fmt.Errorf("--xdp-mode %q: want auto, native or generic", *attach)
+	}
+	if *cpus != "" {
+		for _, f := range strings.Split(*cpus, ",") {
+			c, err := strconv.Atoi(strings.TrimSpace(f))
+			if err != nil || c < 0 {
+				return fmt.Errorf("--cpus: bad CPU %q", f)
+			}
+			cfg.CPUs = append(cfg.CPUs, c)
+		}
+	}
+
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+
+	dp, err := dataplane.New(cfg)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if err := dp.Close(); err != nil {
+			log.Warn("dataplane close", zap.Error(err))
+		}
+	}()
+	srv, err := mgmt.NewServer(mgmt.Config{Control: dp, Logger: log, SocketPath: *socket, SocketGroup: *group, ConfigPath: *config})
+	if err != nil {
+		return err
+	}
+	defer srv.Close()
+	log.Info("xdpvsd running", zap.Strings("ifaces", ifaces), zap.Int("workers", *workers), zap.String("socket", *socket))
+	if err := srv.Serve(ctx); err != nil && !errors.Is(err, context.Canceled) {
+		return err
+	}
+	log.Info("xdpvsd stopping")
+	return nil
+}

@@ -1,0 +1,210 @@
+package dataplane
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/xdpvs/xdpvs/conntrack"
+	"github.com/xdpvs/xdpvs/header"
+	"github.com/xdpvs/xdpvs/sched"
+)
+
+// Limits of one dataplane. Counters are arrays indexed by stable ids, so these bound memory.
+const (
+	MaxServices = 1024
+	MaxDests    = 8192
+)
+
+// svcKey is a service's lookup key.
+type svcKey struct {
+	addr  header.Addr
+	port  uint16
+	proto uint8
+}
+
+// rsKey identifies a NAT real server by the source of its replies.
+type rsKey struct {
+	addr  header.Addr
+	port  uint16
+	proto uint8
+}
+
+// compiled is a Snapshot in the form workers run with. It is built off the fast path by Apply and
+// never modified once published.
+type compiled struct {
+	gen      uint64
+	services map[svcKey]int // index into svcs
+	svcs     []svcInfo
+	replies  map[rsKey]struct{} // sources of NAT replies
+	timeouts conntrack.Timeouts
+	snap     *Snapshot
+}
+
+type svcInfo struct {
+	id      uint16 // stable across snapshots: index of the service's counters
+	key     svcKey
+	spec    *Service
+	factory sched.Factory
+	dests   []destInfo
+}
+
+type destInfo struct {
+	id     uint32 // stable across snapshots while the real server exists: index of its counters
+	gen    uint32 // incremented each time id is given to a new real server
+	addr   header.Addr
+	port   uint16 // 0: the packet's destination port (all-ports services)
+	method ForwardMethod
+	weight int32
+}
+
+// ids hands out stable ids to services and real servers: a real server keeps its id as long as it
+// stays configured, so its counters and connections carry across snapshots.
+type ids struct {
+	svc     map[svcKey]uint16
+	dest    map[destKeyFull]uint32
+	svcFree []uint16
+	free    []uint32
+	gens    []uint32 // generation per dest id
+	nextSvc uint16
+	next    uint32
+}
+
+type destKeyFull struct {
+	svc  svcKey
+	addr header.Addr
+	port uint16
+}
+
+func newIDs() *ids {
+	return &ids{svc: map[svcKey]uint16{}, dest: map[destKeyFull]uint32{}, gens: make([]uint32, MaxDests)}
+}
+
+var (
+	errTooMany = errors.New("dataplane: too many services or real servers")
+	// ErrNotSupported wraps what this build or kernel cannot do.
+	ErrNotSupported = errors.New("not supported")
+)
+
+func keyOf(k ServiceKey) svcKey {
+	return svcKey{addr: header.AddrFromNetip(k.Addr), port: k.Port, proto: k.Proto}
+}
+
+// compile validates s and builds its compiled form, assigning ids. On error ids are unchanged.
+func compile(s *Snapshot, in *ids, gen uint64) (*compiled, *ids, error) {
+	c := &compiled{
+		gen: gen, services: make(map[svcKey]int, len(s.Services)), replies: map[rsKey]struct{}{},
+		timeouts: conntrack.DefaultTimeouts(), snap: s,
+	}
+	c.timeouts.Set(s.Timeouts.TCP, s.Timeouts.TCPFin, s.Timeouts.UDP)
+	out := in.clone()
+	seenSvc := map[svcKey]bool{}
+	seenDest := map[destKeyFull]bool{}
+	for i := range s.Services {
+		spec := &s.Services[i]
+		k := keyOf(spec.Key)
+		if spec.Key.Proto != header.ProtocolTCP && spec.Key.Proto != header.ProtocolUDP {
+			return nil, nil, fmt.Errorf("dataplane: service %v: protocol %d not supported", spec.Key.Addr, spec.Key.Proto)
+		}
+		if _, dup := c.services[k]; dup {
+			return nil, nil, fmt.Errorf("dataplane: service %v:%d listed twice", spec.Key.Addr, spec.Key.Port)
+		}
+		f, ok := sched.Lookup(spec.Scheduler)
+		if !ok {
+			return nil, nil, fmt.Errorf("dataplane: service %v:%d: scheduler %q not found", spec.Key.Addr, spec.Key.Port, spec.Scheduler)
+		}
+		sid, err := out.serviceID(k)
+		if err != nil {
+			return nil, nil, err
+		}
+		seenSvc[k] = true
+		si := svcInfo{id: sid, key: k, spec: spec, factory: f}
+		for j := range spec.RealServers {
+			rs := &spec.RealServers[j]
+			if rs.Forward != ForwardMasq {
+				return nil, nil, fmt.Errorf("dataplane: real server %v: forwarding method %v: %w", rs.Addr, rs.Forward, ErrNotSupported)
+			}
+			if rs.Addr.Is4() != spec.Key.Addr.Is4() {
+				return nil, nil, fmt.Errorf("dataplane: real server %v of service %v: address families differ", rs.Addr, spec.Key.Addr)
+			}
+			if rs.Weight > 65535 {
+				return nil, nil, fmt.Errorf("dataplane: real server %v: weight %d out of range", rs.Addr, rs.Weight)
+			}
+			dk := destKeyFull{svc: k, addr: header.AddrFromNetip(rs.Addr), port: rs.Port}
+			did, dgen, err := out.destID(dk)
+			if err != nil {
+				return nil, nil, err
+			}
+			seenDest[dk] = true
+			si.dests = append(si.dests, destInfo{id: did, gen: dgen, addr: dk.addr, port: rs.Port, method: rs.Forward, weight: int32(rs.Weight)})
+			c.replies[rsKey{addr: dk.addr, port: rs.Port, proto: spec.Key.Proto}] = struct{}{}
+		}
+		c.services[k] = len(c.svcs)
+		c.svcs = append(c.svcs, si)
+	}
+	out.release(seenSvc, seenDest)
+	return c, out, nil
+}
+
+func (in *ids) clone() *ids {
+	out := &ids{svc: make(map[svcKey]uint16, len(in.svc)), dest: make(map[destKeyFull]uint32, len(in.dest)),
+		svcFree: append([]uint16(nil), in.svcFree...), free: append([]uint32(nil), in.free...),
+		gens: append([]uint32(nil), in.gens...), nextSvc: in.nextSvc, next: in.next}
+	for k, v := range in.svc {
+		out.svc[k] = v
+	}
+	for k, v := range in.dest {
+		out.dest[k] = v
+	}
+	return out
+}
+
+func (in *ids) serviceID(k svcKey) (uint16, error) {
+	if id, ok := in.svc[k]; ok {
+		return id, nil
+	}
+	var id uint16
+	switch {
+	case len(in.svcFree) > 0:
+		id, in.svcFree = in.svcFree[len(in.svcFree)-1], in.svcFree[:len(in.svcFree)-1]
+	case in.nextSvc < MaxServices:
+		id, in.nextSvc = in.nextSvc, in.nextSvc+1
+	default:
+		return 0, errTooMany
+	}
+	in.svc[k] = id
+	return id, nil
+}
+
+func (in *ids) destID(k destKeyFull) (uint32, uint32, error) {
+	if id, ok := in.dest[k]; ok {
+		return id, in.gens[id], nil
+	}
+	var id uint32
+	switch {
+	case len(in.free) > 0:
+		id, in.free = in.free[len(in.free)-1], in.free[:len(in.free)-1]
+	case in.next < MaxDests:
+		id, in.next = in.next, in.next+1
+	default:
+		return 0, 0, errTooMany
+	}
+	in.gens[id]++
+	in.dest[k] = id
+	return id, in.gens[id], nil
+}
+
+// release frees the ids of services and real servers no longer configured.
+func (in *ids) release(svcs map[svcKey]bool, dests map[destKeyFull]bool) {
+	for k, id := range in.svc {
+		if !svcs[k] {
+			delete(in.svc, k)
+			in.svcFree = append(in.svcFree, id)
+		}
+	}
+	for k, id := range in.dest {
+		if !dests[k] {
+			delete(in.dest, k)
+			in.free = append(in.free, id)
+		}
+	}
+}

@@ -1,0 +1,52 @@
+package dataplane
+
+import (
+	"github.com/xdpvs/xdpvs/conntrack"
+)
+
+// Stats implements Control: each worker copies its counters between two batches.
+func (d *Dataplane) Stats() *Stats {
+	c := d.conf.Load()
+	cs := make([]*counters, len(d.workers))
+	ws := make([]WorkerStats, len(d.workers))
+	for i, w := range d.workers {
+		cp := new(counters)
+		var conns int
+		w.do(func() { *cp = *w.p.c; conns = w.p.table.Len() })
+		cs[i] = cp
+		ws[i] = workerStats(w.id, w.id, w.cpu, cp, conns)
+		for port, s := range w.socks {
+			if x, err := s.Statistics(); err == nil {
+				name := d.ports[port].Name + "/"
+				ws[i].Sockets = append(ws[i].Sockets,
+					NamedCount{Name: name + "rx_dropped", Count: x.RxDropped},
+					NamedCount{Name: name + "rx_invalid_descs", Count: x.RxInvalidDescs},
+					NamedCount{Name: name + "tx_invalid_descs", Count: x.TxInvalidDescs},
+					NamedCount{Name: name + "rx_ring_full", Count: x.RxRingFull},
+					NamedCount{Name: name + "rx_fill_ring_empty_descs", Count: x.RxFillRingEmptyDescs},
+					NamedCount{Name: name + "tx_ring_empty_descs", Count: x.TxRingEmptyDescs})
+			}
+		}
+	}
+	return statsOf(c, cs, ws)
+}
+
+// Connections implements Control.
+func (d *Dataplane) Connections(max int) []ConnInfo {
+	var out []ConnInfo
+	for _, w := range d.workers {
+		var part []ConnInfo
+		w.do(func() {
+			now := monotonic()
+			w.p.table.Range(func(_ uint32, e *conntrack.Entry[connVal]) bool {
+				part = append(part, connInfo(e, now))
+				return max <= 0 || len(part) < max
+			})
+		})
+		out = append(out, part...)
+		if max > 0 && len(out) >= max {
+			return out[:max]
+		}
+	}
+	return out
+}

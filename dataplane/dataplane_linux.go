@@ -1,0 +1,251 @@
+package dataplane
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"os"
+	"runtime"
+	"strings"
+	"sync"
+	"sync/atomic"
+
+	"go.uber.org/zap"
+	"golang.org/x/sys/unix"
+
+	"github.com/xdpvs/xdpvs/conntrack"
+	"github.com/xdpvs/xdpvs/dataplane/xsk"
+	"github.com/xdpvs/xdpvs/header"
+)
+
+// Config is how a Dataplane is built.
+type Config struct {
+	Interfaces []string // forwarded interfaces; worker q owns queue q of each
+	Workers    int      // default 1; each interface needs at least this many queues
+	CPUs       []int    // CPU of each worker; default worker q on CPU q mod NumCPU
+	Conns      int      // connection-table capacity per worker; default 1<<18
+	XSK        xsk.Options
+	Attach     xsk.AttachMode
+	// BareForward replaces load balancing with a plain forward between the first two interfaces
+	// (MACs rewritten, nothing else): the ceiling of the xsk layer, for benchmarks.
+	BareForward bool
+	Logger      *zap.Logger
+}
+
+// Dataplane runs the workers. It implements Control.
+type Dataplane struct {
+	cfg      Config
+	log      *zap.Logger
+	ports    []Port
+	neigh    *Neighbours
+	steer    *xsk.Steering
+	workers  []*worker
+	conf     atomic.Pointer[compiled]
+	stop     atomic.Bool
+	done     []chan struct{}
+	resolver *resolver
+
+	mu    sync.Mutex // Apply
+	ids   *ids
+	gen   uint64
+	hosts []netip.Addr
+}
+
+var _ Control = (*Dataplane)(nil)
+
+// New attaches the steering program to every interface, binds one socket per interface and worker,
+// and starts the workers with an empty configuration.
+func New(cfg Config) (d *Dataplane, err error) {
+	if len(cfg.Interfaces) == 0 {
+		return nil, errors.New("dataplane: no interface given")
+	}
+	if cfg.Workers <= 0 {
+		cfg.Workers = 1
+	}
+	if cfg.Conns <= 0 {
+		cfg.Conns = 1 << 18
+	}
+	if cfg.XSK.NumFrames == 0 {
+		cfg.XSK = xsk.DefaultOptions()
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = zap.NewNop()
+	}
+	if cfg.BareForward && len(cfg.Interfaces) != 2 {
+		return nil, errors.New("dataplane: bare forwarding needs exactly two interfaces")
+	}
+	d = &Dataplane{cfg: cfg, log: cfg.Logger, neigh: NewNeighbours(), ids: newIDs()}
+	defer func() {
+		if err != nil {
+			d.Close()
+		}
+	}()
+	for _, name := range cfg.Interfaces {
+		ifc, err := net.InterfaceByName(name)
+		if err != nil {
+			return nil, fmt.Errorf("dataplane: interface %q: %w", name, err)
+		}
+		if len(ifc.HardwareAddr) != 6 {
+			return nil, fmt.Errorf("dataplane: interface %q has no Ethernet address", name)
+		}
+		if q := rxQueues(name); q < cfg.Workers {
+			return nil, fmt.Errorf("dataplane: interface %q has %d receive queues, fewer than %d workers", name, q, cfg.Workers)
+		}
+		d.ports = append(d.ports, Port{Name: name, Ifindex: ifc.Index, MAC: header.MAC(ifc.HardwareAddr)})
+	}
+	if d.steer, err = xsk.NewSteering(); err != nil {
+		return nil, fmt.Errorf("dataplane: %w", err)
+	}
+	for _, p := range d.ports {
+		mode, err := d.steer.Attach(p.Ifindex, cfg.Attach)
+		if err != nil {
+			return nil, fmt.Errorf("dataplane: attach to %s: %w", p.Name, err)
+		}
+		d.log.Info("steering program attached", zap.String("iface", p.Name), zap.Stringer("mode", mode))
+	}
+	if d.resolver, err = startResolver(d.ports, d.neigh, d.log); err != nil {
+		return nil, err
+	}
+	d.hosts = d.resolver.hostAddrs()
+	d.conf.Store(&compiled{services: map[svcKey]int{}, replies: map[rsKey]struct{}{}, timeouts: conntrack.DefaultTimeouts(), snap: &Snapshot{}})
+	if err := d.steer.Update(xsk.Rules{HostAddrs: d.hosts}); err != nil {
+		return nil, fmt.Errorf("dataplane: %w", err)
+	}
+	now := monotonic()
+	for q := range cfg.Workers {
+		w, err := d.newWorker(q, now)
+		if err != nil {
+			return nil, err
+		}
+		d.workers = append(d.workers, w)
+	}
+	for i, w := range d.workers {
+		for j, v := range d.workers {
+			if i != j {
+				r := new(handoffRing)
+				w.out[j], v.in[i] = r, r
+			}
+		}
+	}
+	for _, w := range d.workers {
+		done := make(chan struct{})
+		d.done = append(d.done, done)
+		go w.run(&d.stop, done)
+	}
+	return d, nil
+}
+
+func (d *Dataplane) newWorker(q int, now int64) (*worker, error) {
+	cpu := q % runtime.NumCPU()
+	if q < len(d.cfg.CPUs) {
+		cpu = d.cfg.CPUs[q]
+	}
+	u, err := xsk.NewUMEM(d.cfg.XSK)
+	if err != nil {
+		return nil, fmt.Errorf("dataplane: worker %d: %w", q, err)
+	}
+	w := &worker{
+		id: q, cpu: cpu, dp: d, umem: u, rx: make([]xsk.Desc, batchSize),
+		in: make([]*handoffRing, d.cfg.Workers), out: make([]*handoffRing, d.cfg.Workers),
+		reqs: make(chan func(), 4),
+	}
+	w.p = newPipeline(q, d.cfg.Workers, d.ports, d.neigh, d.cfg.Conns, now)
+	w.proc = w.p
+	if d.cfg.BareForward {
+		w.proc = &bareForwarder{p: w.p, neigh: d.neigh}
+	}
+	if w.efd, err = unix.Eventfd(0, unix.EFD_NONBLOCK|unix.EFD_CLOEXEC); err != nil {
+		u.Close()
+		return nil, fmt.Errorf("dataplane: worker %d: eventfd: %w", q, err)
+	}
+	for _, p := range d.ports {
+		s, err := u.Bind(p.Ifindex, q)
+		if err != nil {
+			w.close()
+			return nil, fmt.Errorf("dataplane: worker %d: %w", q, err)
+		}
+		if err := d.steer.Register(s); err != nil {
+			w.close()
+			return nil, fmt.Errorf("dataplane: worker %d: %w", q, err)
+		}
+		w.socks = append(w.socks, s)
+		w.txq = append(w.txq, make([]xsk.Desc, 0, 2*batchSize))
+		w.pollfds = append(w.pollfds, unix.PollFd{Fd: int32(s.FD()), Events: unix.POLLIN})
+	}
+	w.pollfds = append(w.pollfds, unix.PollFd{Fd: int32(w.efd), Events: unix.POLLIN})
+	return w, nil
+}
+
+func (w *worker) close() {
+	w.umem.Close()
+	unix.Close(w.efd)
+}
+
+// Apply implements Control.
+func (d *Dataplane) Apply(s *Snapshot) error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	c, ids, err := compile(s, d.ids, d.gen+1)
+	if err != nil {
+		return err
+	}
+	rules := xsk.Rules{HostAddrs: d.hosts}
+	for i := range c.svcs {
+		sp := c.svcs[i].spec
+		rules.Services = append(rules.Services, xsk.Endpoint{Proto: sp.Key.Proto, Addr: sp.Key.Addr, Port: sp.Key.Port})
+		for _, rs := range sp.RealServers {
+			if rs.Forward == ForwardMasq {
+				rules.RealServers = append(rules.RealServers, xsk.Endpoint{Proto: sp.Key.Proto, Addr: rs.Addr, Port: rs.Port})
+			}
+		}
+	}
+	// Workers first, so that the packets the program starts steering find their service.
+	prev := d.conf.Swap(c)
+	if err := d.steer.Update(rules); err != nil {
+		d.conf.Store(prev)
+		return fmt.Errorf("dataplane: steering: %w", err)
+	}
+	d.ids, d.gen = ids, d.gen+1
+	d.log.Info("configuration applied", zap.Uint64("generation", d.gen), zap.Int("services", len(c.svcs)))
+	return nil
+}
+
+// Close stops the workers and removes everything the dataplane attached or bound.
+func (d *Dataplane) Close() error {
+	d.stop.Store(true)
+	for _, w := range d.workers {
+		var one = [8]byte{1}
+		_, _ = unix.Write(w.efd, one[:])
+	}
+	for _, done := range d.done {
+		<-done
+	}
+	var errs []error
+	if d.steer != nil {
+		errs = append(errs, d.steer.Close())
+	}
+	for _, w := range d.workers {
+		w.close()
+	}
+	if d.resolver != nil {
+		d.resolver.close()
+	}
+	d.workers, d.done = nil, nil
+	return errors.Join(errs...)
+}
+
+// rxQueues is the number of receive queues of an interface, from sysfs.
+func rxQueues(name string) int {
+	ents, err := os.ReadDir("/sys/class/net/" + name + "/queues")
+	if err != nil {
+		return 1
+	}
+	n := 0
+	for _, e := range ents {
+		if strings.HasPrefix(e.Name(), "rx-") {
+			n++
+		}
+	}
+	return n
+}

@@ -1,0 +1,36 @@
+//go:build !linux
+
+package dataplane
+
+import (
+	"fmt"
+
+	"go.uber.org/zap"
+
+	"github.com/xdpvs/xdpvs/dataplane/xsk"
+)
+
+// Config is how a Dataplane is built (see the Linux build).
+type Config struct {
+	Interfaces  []string
+	Workers     int
+	CPUs        []int
+	Conns       int
+	XSK         xsk.Options
+	Attach      xsk.AttachMode
+	BareForward bool
+	Logger      *zap.Logger
+}
+
+// Dataplane needs Linux (AF_XDP).
+type Dataplane struct{}
+
+// New fails: AF_XDP is Linux only.
+func New(Config) (*Dataplane, error) {
+	return nil, fmt.Errorf("dataplane: AF_XDP: %w", ErrNotSupported)
+}
+
+func (*Dataplane) Apply(*Snapshot) error      { return ErrNotSupported }
+func (*Dataplane) Stats() *Stats              { return &Stats{} }
+func (*Dataplane) Connections(int) []ConnInfo { return nil }
+func (*Dataplane) Close() error               { return nil }

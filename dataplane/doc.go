@@ -1,0 +1,15 @@
+// Package dataplane forwards packets: one worker per NIC queue, each locked to an OS thread and a
+// CPU, owning queue q of every interface through AF_XDP sockets that share one UMEM, and its own
+// connection table. A packet goes classify → connection lookup → schedule (new connections) →
+// rewrite → transmit, and ends in a Verdict with a counter; nothing on that path allocates, locks,
+// logs or returns an error.
+//
+// mgmt reaches the dataplane only through Control: Apply publishes an immutable Snapshot with one
+// atomic pointer swap that workers pick up between batches; Stats and Connections are answered by
+// each worker between batches. Next-hop MACs come from the kernel's neighbour and route tables over
+// netlink, kept in a lock-free table the workers read.
+//
+// Ownership: a connection belongs to one worker. With several workers the owner is a hash of the
+// client's address and port (both directions of a NAT flow carry them), and a packet that arrives
+// on another worker's queue is handed over through a single-producer ring (counted).
+package dataplane

@@ -1,0 +1,307 @@
+package dataplane
+
+import (
+	"github.com/xdpvs/xdpvs/conntrack"
+	"github.com/xdpvs/xdpvs/header"
+	"github.com/xdpvs/xdpvs/sched"
+)
+
+// Port is one interface the dataplane forwards on, by its position in the configuration.
+type Port struct {
+	Name    string
+	Ifindex int
+	MAC     header.MAC
+}
+
+// connVal is what a connection carries besides its tuples: a small fixed rewrite record. The new
+// addresses and ports of a packet are the reverse of the connection's other tuple, so only the
+// egress side is stored.
+type connVal struct {
+	destID   uint32
+	destGen  uint32
+	neigh    [2]uint32 // per direction: neighbour index of the next hop
+	svcID    uint16
+	out      [2]uint8 // per direction: egress port
+	inactive bool     // counted in the real server's InActConn rather than ActiveConn
+}
+
+type svcState struct {
+	sched sched.Scheduler
+	dests []sched.Dest
+}
+
+// counters are one worker's. Only the worker writes them; Stats reads a copy the worker makes.
+type counters struct {
+	rx, tx, handoffOut, handoffIn uint64
+	drops                         [NumDropReasons]uint64
+	parse                         [header.NumParseResults]uint64
+	svc                           [MaxServices]Counters
+	svcKey                        [MaxServices]svcKey // the service the counters at an id belong to
+	dest                          [MaxDests]Counters
+	destGen                       [MaxDests]uint32 // the real-server generation of dest[id], active[id], inactive[id]
+	active, inactive              [MaxDests]int64
+}
+
+// Pipeline is one worker's packet processing: classify, look up or create the connection, rewrite,
+// choose the egress port. It is not safe for concurrent use and performs no I/O, so tests and
+// benchmarks drive it directly with frames.
+type Pipeline struct {
+	id, workers int
+	ports       []Port
+	neigh       *Neighbours
+	conf        *compiled
+	svcState    []svcState
+	table       *conntrack.Table[connVal]
+	pkt         header.Packet
+	c           *counters
+}
+
+// newPipeline returns worker id's pipeline (of workers) with a table of capacity connections.
+func newPipeline(id, workers int, ports []Port, neigh *Neighbours, capacity int, now int64) *Pipeline {
+	p := &Pipeline{id: id, workers: workers, ports: ports, neigh: neigh, c: new(counters)}
+	p.table = conntrack.New(capacity, now, p.expired)
+	p.setConfig(&compiled{services: map[svcKey]int{}, replies: map[rsKey]struct{}{}, timeouts: conntrack.DefaultTimeouts()})
+	return p
+}
+
+// setConfig switches to a new configuration: fresh scheduler instances, and counters reset for ids
+// that now name another service or real server. Connections are kept.
+func (p *Pipeline) setConfig(c *compiled) {
+	st := make([]svcState, len(c.svcs))
+	for i := range c.svcs {
+		s := &c.svcs[i]
+		if p.c.svcKey[s.id] != s.key {
+			p.c.svcKey[s.id], p.c.svc[s.id] = s.key, Counters{}
+		}
+		dests := make([]sched.Dest, len(s.dests))
+		for j := range s.dests {
+			d := &s.dests[j]
+			dests[j].Weight = d.weight
+			if p.c.destGen[d.id] != d.gen {
+				p.c.destGen[d.id], p.c.dest[d.id], p.c.active[d.id], p.c.inactive[d.id] = d.gen, Counters{}, 0, 0
+			}
+		}
+		st[i] = svcState{sched: s.factory(sched.Config{Dests: dests, Flags: uint32(s.spec.Flags)}), dests: dests}
+	}
+	p.conf, p.svcState = c, st
+}
+
+func (p *Pipeline) drop(r DropReason) (Verdict, int) {
+	p.c.drops[r]++
+	return VerdictDrop, 0
+}
+
+// Process handles one frame received on port in, rewriting it in place. It returns VerdictTX and
+// the egress port, VerdictHandoff and the owning worker, or VerdictDrop (counted).
+func (p *Pipeline) Process(frame []byte, in int, now int64) (Verdict, int) {
+	p.c.rx++
+	pkt := &p.pkt
+	if r := pkt.Parse(frame); r != header.ParseOK {
+		p.c.parse[r]++
+		return VerdictDrop, 0
+	}
+	switch {
+	case pkt.HasVLAN:
+		return p.drop(DropVLAN)
+	case pkt.Fragment:
+		return p.drop(DropFragment)
+	case pkt.Proto == header.ProtocolTCP || pkt.Proto == header.ProtocolUDP:
+	case pkt.Proto == header.ProtocolICMP || pkt.Proto == header.ProtocolICMPv6:
+		if pkt.IsICMPError(frame) {
+			return p.icmpError(frame)
+		}
+		return p.drop(DropProto)
+	default:
+		return p.drop(DropProto)
+	}
+	if id, dir, ok := p.table.Lookup(&pkt.Tuple); ok {
+		return p.forward(frame, id, dir, now)
+	}
+	return p.miss(frame, now)
+}
+
+// lookupService finds the service of a packet to (proto, addr, port): exact port first, then an
+// all-ports service.
+func (c *compiled) lookupService(proto uint8, addr *header.Addr, port uint16) (int, bool) {
+	if i, ok := c.services[svcKey{addr: *addr, port: port, proto: proto}]; ok {
+		return i, true
+	}
+	i, ok := c.services[svcKey{addr: *addr, proto: proto}]
+	return i, ok
+}
+
+func (c *compiled) isReply(proto uint8, addr *header.Addr, port uint16) bool {
+	_, ok := c.replies[rsKey{addr: *addr, port: port, proto: proto}]
+	return ok
+}
+
+// owner is the worker that owns connections of the client (addr, port): a hash both directions of
+// a flow can compute without shared state.
+func owner(addr *header.Addr, port uint16, workers int) int {
+	h := uint64(port)
+	for i := 0; i < 16; i += 4 {
+		h = (h ^ uint64(addr[i])<<24 ^ uint64(addr[i+1])<<16 ^ uint64(addr[i+2])<<8 ^ uint64(addr[i+3])) * 0x9e3779b97f4a7c15
+	}
+	h ^= h >> 29
+	return int((h >> 32) % uint64(workers))
+}
+
+// miss handles a packet without a connection entry here: hand it to its owner, or open a connection.
+func (p *Pipeline) miss(frame []byte, now int64) (Verdict, int) {
+	c, t := p.conf, &p.pkt.Tuple
+	si, isSvc := c.lookupService(t.Proto, &t.DstAddr, t.DstPort)
+	if p.workers > 1 {
+		var o int
+		switch {
+		case isSvc:
+			o = owner(&t.SrcAddr, t.SrcPort, p.workers)
+		case c.isReply(t.Proto, &t.SrcAddr, t.SrcPort):
+			o = owner(&t.DstAddr, t.DstPort, p.workers)
+		default:
+			return p.drop(DropNoService)
+		}
+		if o != p.id {
+			p.c.handoffOut++
+			return VerdictHandoff, o
+		}
+	}
+	if !isSvc {
+		if c.isReply(t.Proto, &t.SrcAddr, t.SrcPort) {
+			return p.drop(DropNoConn)
+		}
+		return p.drop(DropNoService)
+	}
+	if t.Proto == header.ProtocolTCP {
+		// Only a SYN opens a TCP connection, as in IPVS.
+		if header.TCP(frame[p.pkt.L4Offset:]).Flags()&(header.TCPFlagSyn|header.TCPFlagAck|header.TCPFlagRst) != header.TCPFlagSyn {
+			return p.drop(DropNoConn)
+		}
+	}
+	return p.newConn(frame, si, now)
+}
+
+// newConn schedules a real server for the packet's flow and creates its connection.
+func (p *Pipeline) newConn(frame []byte, si int, now int64) (Verdict, int) {
+	t := &p.pkt.Tuple
+	s, st := &p.conf.svcs[si], &p.svcState[si]
+	for j := range s.dests {
+		if d := &s.dests[j]; p.c.destGen[d.id] == d.gen {
+			st.dests[j].ActiveConns, st.dests[j].InactiveConns = int32(p.c.active[d.id]), int32(p.c.inactive[d.id])
+		}
+	}
+	k := st.sched.Schedule(t, st.dests)
+	if k < 0 {
+		return p.drop(DropNoDest)
+	}
+	d := &s.dests[k]
+	rport := d.port
+	if rport == 0 {
+		rport = t.DstPort
+	}
+	reply := header.Tuple{SrcAddr: d.addr, DstAddr: t.SrcAddr, SrcPort: rport, DstPort: t.SrcPort, Proto: t.Proto}
+	out0, n0, routed, ok := p.neigh.nextHop(&d.addr)
+	if !routed {
+		return p.drop(DropNoRoute)
+	}
+	if !ok {
+		return p.drop(DropNeighMiss)
+	}
+	out1, n1, routed, ok := p.neigh.nextHop(&t.SrcAddr)
+	if !routed {
+		return p.drop(DropNoRoute)
+	}
+	if !ok {
+		return p.drop(DropNeighMiss)
+	}
+	state := conntrack.StateNone
+	if t.Proto == header.ProtocolUDP {
+		state = conntrack.StateUDP
+	}
+	id, ok := p.table.Insert(t, &reply, now+p.conf.timeouts[state])
+	if !ok {
+		return p.drop(DropTableFull)
+	}
+	e := p.table.Entry(id)
+	e.State = state
+	e.Value = connVal{destID: d.id, destGen: d.gen, neigh: [2]uint32{n0, n1}, svcID: s.id, out: [2]uint8{uint8(out0), uint8(out1)}}
+	p.c.svc[s.id].Conns++
+	p.c.dest[d.id].Conns++
+	p.c.active[d.id]++
+	return p.forward(frame, id, conntrack.DirOriginal, now)
+}
+
+// expired is the table's expiry callback.
+func (p *Pipeline) expired(_ uint32, e *conntrack.Entry[connVal]) {
+	v := &e.Value
+	if p.c.destGen[v.destID] != v.destGen {
+		return
+	}
+	if v.inactive {
+		p.c.inactive[v.destID]--
+	} else {
+		p.c.active[v.destID]--
+	}
+}
+
+// setState moves a connection to state s, keeping the real server's active/inactive counts as
+// IPVS does: ESTABLISHED is active, every other state inactive.
+func (p *Pipeline) setState(e *conntrack.Entry[connVal], s conntrack.State) {
+	e.State = s
+	v := &e.Value
+	if inactive := s != conntrack.StateEstablished; inactive != v.inactive {
+		v.inactive = inactive
+		if p.c.destGen[v.destID] == v.destGen {
+			d := int64(1)
+			if !inactive {
+				d = -1
+			}
+			p.c.active[v.destID] -= d
+			p.c.inactive[v.destID] += d
+		}
+	}
+}
+
+// forward rewrites a packet of connection id travelling in direction dir and picks its egress.
+func (p *Pipeline) forward(frame []byte, id uint32, dir conntrack.Dir, now int64) (Verdict, int) {
+	pkt := &p.pkt
+	e := p.table.Entry(id)
+	v := &e.Value
+	mac, ok := p.neigh.mac(v.neigh[dir])
+	if !ok {
+		p.neigh.request(v.neigh[dir])
+		return p.drop(DropNeighMiss)
+	}
+	if pkt.Proto == header.ProtocolTCP {
+		if s := conntrack.NextTCPState(e.State, dir, false, header.TCP(frame[pkt.L4Offset:]).Flags()); s != e.State {
+			p.setState(e, s)
+		}
+	}
+	e.Expires = now + p.conf.timeouts[e.State]
+	rewriteL3L4(frame, pkt, &e.Tuples[dir^1])
+	out := int(v.out[dir])
+	eth := header.Ethernet(frame)
+	eth.SetDestinationAddress(mac)
+	eth.SetSourceAddress(p.ports[out].MAC)
+
+	n := uint64(pkt.L3Length)
+	sc := &p.c.svc[v.svcID]
+	if dir == conntrack.DirOriginal {
+		sc.InPkts++
+		sc.InBytes += n
+	} else {
+		sc.OutPkts++
+		sc.OutBytes += n
+	}
+	if p.c.destGen[v.destID] == v.destGen {
+		dc := &p.c.dest[v.destID]
+		if dir == conntrack.DirOriginal {
+			dc.InPkts++
+			dc.InBytes += n
+		} else {
+			dc.OutPkts++
+			dc.OutBytes += n
+		}
+	}
+	p.c.tx++
+	return VerdictTX, out
+}

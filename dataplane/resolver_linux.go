@@ -1,0 +1,200 @@
+package dataplane
+
+import (
+	"fmt"
+	"net"
+	"net/netip"
+	"time"
+
+	"github.com/vishvananda/netlink"
+	"go.uber.org/zap"
+	"golang.org/x/sys/unix"
+
+	"github.com/xdpvs/xdpvs/header"
+)
+
+// resolver feeds Neighbours from the kernel: routes and neighbours of the forwarded interfaces,
+// kept current by netlink notifications and a periodic full refresh, and resolution of unknown
+// next hops on request (RTM_NEWNEIGH with NTF_USE makes the kernel send ARP or ND).
+type resolver struct {
+	ports     []Port
+	byIfindex map[int]int
+	neigh     *Neighbours
+	log       *zap.Logger
+	stop      chan struct{}
+	done      chan struct{}
+	probed    map[neighKey]time.Time
+}
+
+const (
+	refreshEvery = time.Second
+	probeEvery   = 200 * time.Millisecond // per next hop
+	nudValid     = netlink.NUD_REACHABLE | netlink.NUD_STALE | netlink.NUD_DELAY | netlink.NUD_PROBE |
+		netlink.NUD_PERMANENT | netlink.NUD_NOARP
+)
+
+func startResolver(ports []Port, n *Neighbours, log *zap.Logger) (*resolver, error) {
+	r := &resolver{ports: ports, byIfindex: map[int]int{}, neigh: n, log: log,
+		stop: make(chan struct{}), done: make(chan struct{}), probed: map[neighKey]time.Time{}}
+	for i, p := range ports {
+		r.byIfindex[p.Ifindex] = i
+	}
+	if err := r.refresh(); err != nil {
+		return nil, err
+	}
+	neighs := make(chan netlink.NeighUpdate, 1024)
+	if err := netlink.NeighSubscribeWithOptions(neighs, r.stop, netlink.NeighSubscribeOptions{
+		ErrorCallback: func(err error) { log.Warn("neighbour notifications", zap.Error(err)) },
+	}); err != nil {
+		return nil, fmt.Errorf("dataplane: subscribe to neighbours: %w", err)
+	}
+	routes := make(chan netlink.RouteUpdate, 256)
+	if err := netlink.RouteSubscribe(routes, r.stop); err != nil {
+		return nil, fmt.Errorf("dataplane: subscribe to routes: %w", err)
+	}
+	go r.loop(neighs, routes)
+	return r, nil
+}
+
+func (r *resolver) close() {
+	close(r.stop)
+	<-r.done
+}
+
+func (r *resolver) loop(neighs <-chan netlink.NeighUpdate, routes <-chan netlink.RouteUpdate) {
+	defer close(r.done)
+	tick := time.NewTicker(refreshEvery)
+	defer tick.Stop()
+	for {
+		select {
+		case <-r.stop:
+			return
+		case <-tick.C:
+			if err := r.refresh(); err != nil {
+				r.log.Warn("refresh of routes and neighbours failed", zap.Error(err))
+			}
+		case u, ok := <-neighs:
+			if !ok {
+				neighs = nil
+				continue
+			}
+			r.setNeigh(&u.Neigh, u.Type == unix.RTM_NEWNEIGH)
+		case _, ok := <-routes:
+			if !ok {
+				routes = nil
+				continue
+			}
+			if err := r.refreshRoutes(); err != nil {
+				r.log.Warn("refresh of routes failed", zap.Error(err))
+			}
+		case k := <-r.neigh.resolve:
+			r.probe(k)
+		}
+	}
+}
+
+func (r *resolver) refresh() error {
+	if err := r.refreshRoutes(); err != nil {
+		return err
+	}
+	for _, p := range r.ports {
+		ns, err := netlink.NeighList(p.Ifindex, netlink.FAMILY_ALL)
+		if err != nil {
+			return fmt.Errorf("dataplane: list neighbours of %s: %w", p.Name, err)
+		}
+		for i := range ns {
+			r.setNeigh(&ns[i], true)
+		}
+	}
+	return nil
+}
+
+func (r *resolver) setNeigh(n *netlink.Neigh, present bool) {
+	port, ok := r.byIfindex[n.LinkIndex]
+	if !ok {
+		return
+	}
+	ip, ok := netip.AddrFromSlice(n.IP)
+	if !ok {
+		return
+	}
+	var mac header.MAC
+	copy(mac[:], n.HardwareAddr)
+	r.neigh.Set(port, ip.Unmap(), mac, present && n.State&nudValid != 0 && len(n.HardwareAddr) == 6)
+}
+
+func (r *resolver) refreshRoutes() error {
+	rs, err := netlink.RouteListFiltered(netlink.FAMILY_ALL, &netlink.Route{Table: unix.RT_TABLE_MAIN}, netlink.RT_FILTER_TABLE)
+	if err != nil {
+		return fmt.Errorf("dataplane: list routes: %w", err)
+	}
+	var out []Route
+	for _, rt := range rs {
+		port, ok := r.byIfindex[rt.LinkIndex]
+		if !ok {
+			continue
+		}
+		var pfx netip.Prefix
+		if rt.Dst != nil {
+			a, _ := netip.AddrFromSlice(rt.Dst.IP)
+			bits, _ := rt.Dst.Mask.Size()
+			pfx = netip.PrefixFrom(a.Unmap(), bits)
+		} else if rt.Family == unix.AF_INET6 {
+			pfx = netip.MustParsePrefix("::/0")
+		} else {
+			pfx = netip.MustParsePrefix("0.0.0.0/0")
+		}
+		var gw netip.Addr
+		if rt.Gw != nil {
+			gw, _ = netip.AddrFromSlice(rt.Gw)
+			gw = gw.Unmap()
+		}
+		out = append(out, Route{Prefix: pfx.Masked(), Port: port, Gateway: gw})
+	}
+	r.neigh.SetRoutes(out)
+	return nil
+}
+
+// probe asks the kernel to resolve a next hop, at most every probeEvery per next hop.
+func (r *resolver) probe(k neighKey) {
+	now := time.Now()
+	if t, ok := r.probed[k]; ok && now.Sub(t) < probeEvery {
+		return
+	}
+	r.probed[k] = now
+	if len(r.probed) > 4096 {
+		clear(r.probed)
+	}
+	ip := k.addr.Netip()
+	fam := netlink.FAMILY_V4
+	if ip.Is6() {
+		fam = netlink.FAMILY_V6
+	}
+	err := netlink.NeighSet(&netlink.Neigh{LinkIndex: r.ports[k.port].Ifindex, Family: fam,
+		IP: net.IP(ip.AsSlice()), State: netlink.NUD_NONE, Flags: netlink.NTF_USE})
+	if err != nil {
+		r.log.Debug("neighbour resolution request failed", zap.Stringer("addr", ip), zap.Error(err))
+	}
+}
+
+// hostAddrs lists the addresses of the forwarded interfaces: the director's own, whose traffic with
+// real servers (health checks, an operator's curl) stays with the kernel.
+func (r *resolver) hostAddrs() []netip.Addr {
+	var out []netip.Addr
+	for _, p := range r.ports {
+		link, err := netlink.LinkByIndex(p.Ifindex)
+		if err != nil {
+			continue
+		}
+		as, err := netlink.AddrList(link, netlink.FAMILY_ALL)
+		if err != nil {
+			continue
+		}
+		for _, a := range as {
+			if ip, ok := netip.AddrFromSlice(a.IP); ok {
+				out = append(out, ip.Unmap())
+			}
+		}
+	}
+	return out
+}

@@ -1,0 +1,73 @@
+package dataplane
+
+import (
+	"net/netip"
+	"time"
+
+	"github.com/xdpvs/xdpvs/conntrack"
+	"github.com/xdpvs/xdpvs/header"
+)
+
+// statsOf sums the counters copied from each worker into the Stats of configuration c.
+func statsOf(c *compiled, cs []*counters, ws []WorkerStats) *Stats {
+	st := &Stats{Workers: ws}
+	for i := range c.svcs {
+		s := &c.svcs[i]
+		ss := ServiceStats{Key: s.spec.Key}
+		for _, wc := range cs {
+			if wc.svcKey[s.id] == s.key {
+				ss.Counters.add(&wc.svc[s.id])
+			}
+		}
+		for j := range s.dests {
+			d := &s.dests[j]
+			rs := RealServerStats{Addr: s.spec.RealServers[j].Addr, Port: s.spec.RealServers[j].Port}
+			for _, wc := range cs {
+				if wc.destGen[d.id] != d.gen {
+					continue
+				}
+				rs.Counters.add(&wc.dest[d.id])
+				rs.ActiveConns += uint64(max(wc.active[d.id], 0))
+				rs.InactiveConns += uint64(max(wc.inactive[d.id], 0))
+			}
+			ss.RealServers = append(ss.RealServers, rs)
+		}
+		st.Services = append(st.Services, ss)
+	}
+	return st
+}
+
+func (c *Counters) add(o *Counters) {
+	c.Conns += o.Conns
+	c.InPkts += o.InPkts
+	c.OutPkts += o.OutPkts
+	c.InBytes += o.InBytes
+	c.OutBytes += o.OutBytes
+}
+
+// workerStats names one worker's counters.
+func workerStats(id, queue, cpu int, c *counters, conns int) WorkerStats {
+	ws := WorkerStats{ID: id, Queue: queue, CPU: cpu, RXPackets: c.rx, TXPackets: c.tx,
+		HandoffsOut: c.handoffOut, HandoffsIn: c.handoffIn, Conns: uint64(conns)}
+	for r := DropReason(0); r < NumDropReasons; r++ {
+		ws.Drops = append(ws.Drops, NamedCount{Name: r.String(), Count: c.drops[r]})
+	}
+	for r := header.ParseResult(1); r < header.NumParseResults; r++ {
+		ws.Drops = append(ws.Drops, NamedCount{Name: "bad_header/" + r.String(), Count: c.parse[r]})
+	}
+	return ws
+}
+
+// connInfo describes connection e for listings.
+func connInfo(e *conntrack.Entry[connVal], now int64) ConnInfo {
+	o, r := &e.Tuples[conntrack.DirOriginal], &e.Tuples[conntrack.DirReply]
+	ap := func(a header.Addr, p uint16) netip.AddrPort { return netip.AddrPortFrom(a.Netip(), p) }
+	ci := ConnInfo{
+		Proto: o.Proto, Client: ap(o.SrcAddr, o.SrcPort), Virtual: ap(o.DstAddr, o.DstPort),
+		Dest: ap(r.SrcAddr, r.SrcPort), State: e.State.String(), Expires: time.Duration(max(e.Expires-now, 0)),
+	}
+	if r.DstAddr != o.SrcAddr || r.DstPort != o.SrcPort {
+		ci.Local = ap(r.DstAddr, r.DstPort)
+	}
+	return ci
+}

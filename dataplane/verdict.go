@@ -1,0 +1,45 @@
+package dataplane
+
+// Verdict is what becomes of a packet.
+type Verdict uint8
+
+const (
+	VerdictDrop    Verdict = iota // counted under a DropReason and returned to the free frames
+	VerdictTX                     // rewritten in place, to be sent on the returned port
+	VerdictHandoff                // belongs to a connection owned by another worker
+)
+
+// DropReason says why a packet was dropped; each has its own counter. Malformed headers are counted
+// per header.ParseResult instead.
+type DropReason uint8
+
+const (
+	DropFragment    DropReason = iota // IP fragments are not load balanced
+	DropVLAN                          // VLAN-tagged frames are not supported yet
+	DropProto                         // neither TCP, UDP nor an ICMP error
+	DropNoService                     // no service and no connection for the packet
+	DropNoConn                        // not a connection's first packet (TCP without SYN) and no entry
+	DropNoDest                        // the scheduler found no available real server
+	DropTableFull                     // the connection table is full
+	DropNoRoute                       // no route to the real server or the client
+	DropNeighMiss                     // next hop's MAC not resolved yet (resolution requested)
+	DropICMPNoConn                    // an ICMP error that quotes no known connection
+	DropHandoffFull                   // the owner's hand-off ring was full
+	DropHandoffLoop                   // a handed-over packet that belongs to yet another worker
+	DropTXFull                        // the egress TX ring was full
+	DropTooBig                        // larger than a hand-off slot
+	DropUnsupported                   // a forwarding method this build does not implement
+	NumDropReasons
+)
+
+var dropReasonNames = [NumDropReasons]string{
+	"fragment", "vlan", "unsupported_proto", "no_service", "no_conn", "no_dest", "table_full",
+	"no_route", "neigh_miss", "icmp_no_conn", "handoff_full", "handoff_loop", "tx_full", "too_big", "unsupported_method",
+}
+
+func (r DropReason) String() string {
+	if r < NumDropReasons {
+		return dropReasonNames[r]
+	}
+	return "unknown"
+}

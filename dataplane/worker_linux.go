@@ -1,0 +1,206 @@
+package dataplane
+
+import (
+	"runtime"
+	"sync/atomic"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/xdpvs/xdpvs/dataplane/xsk"
+)
+
+const (
+	batchSize    = 64
+	spinIdle     = 2000                         // empty polls before sleeping in poll()
+	sleepTimeout = 100                          // ms: an idle worker still runs expiry this often
+	expiryEvery  = int64(10 * time.Millisecond) // how often the timer wheel advances under load
+	expiryBudget = 1024                         // entries examined per advance
+)
+
+// processor is the per-packet logic a worker runs: the load-balancing Pipeline, or the bare
+// forwarder that measures the ceiling of the xsk layer.
+type processor interface {
+	Process(frame []byte, in int, now int64) (Verdict, int)
+}
+
+// worker owns queue id of every port: one UMEM, one socket per port, one pipeline.
+type worker struct {
+	id, cpu  int
+	dp       *Dataplane
+	p        *Pipeline
+	proc     processor
+	umem     *xsk.UMEM
+	socks    []*xsk.Socket // by port
+	rx       []xsk.Desc
+	txq      [][]xsk.Desc // by port
+	in, out  []*handoffRing
+	efd      int
+	sleeping atomic.Bool
+	reqs     chan func()
+	pollfds  []unix.PollFd
+}
+
+var clockBase = time.Now()
+
+// monotonic is the workers' clock, in nanoseconds.
+func monotonic() int64 { return int64(time.Since(clockBase)) }
+
+func (w *worker) run(stop *atomic.Bool, done chan<- struct{}) {
+	defer close(done)
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	if w.cpu >= 0 {
+		var set unix.CPUSet
+		set.Set(w.cpu)
+		_ = unix.SchedSetaffinity(0, &set) // best effort: a restricted cpuset keeps the default
+	}
+	idle, lastExpire := 0, monotonic()
+	for !stop.Load() {
+		if c := w.dp.conf.Load(); c != w.p.conf {
+			w.p.setConfig(c)
+		}
+		select {
+		case f := <-w.reqs:
+			f()
+		default:
+		}
+		now := monotonic()
+		n := 0
+		for port, s := range w.socks {
+			k := s.Receive(w.rx)
+			for i := range k {
+				w.handle(w.rx[i], port, now, false)
+			}
+			n += k
+		}
+		n += w.drainHandoffs(now)
+		w.flush()
+		if now-lastExpire >= expiryEvery {
+			w.p.table.Expire(now, expiryBudget)
+			lastExpire = now
+		}
+		if n > 0 {
+			idle = 0
+			continue
+		}
+		if idle++; idle >= spinIdle {
+			w.sleep()
+			idle = 0
+		}
+	}
+}
+
+// handle processes one received frame. A frame another worker handed over is never handed on:
+// ownership is a pure function of the flow, so that would be a loop.
+func (w *worker) handle(d xsk.Desc, port int, now int64, handedOver bool) {
+	frame := w.umem.Frame(d.Addr)[:d.Len]
+	switch v, x := w.proc.Process(frame, port, now); v {
+	case VerdictTX:
+		q := append(w.txq[x], d)
+		w.txq[x] = q
+		if len(q) == cap(q) {
+			w.flushPort(x)
+		}
+	case VerdictHandoff:
+		switch {
+		case handedOver:
+			w.p.c.drops[DropHandoffLoop]++
+		case w.out[x].push(frame, port):
+			w.dp.workers[x].wake()
+		default:
+			w.p.c.drops[DropHandoffFull]++
+		}
+		w.umem.Free(d.Addr)
+	default:
+		w.umem.Free(d.Addr)
+	}
+}
+
+// drainHandoffs processes frames other workers handed over, copying each into a frame of ours.
+func (w *worker) drainHandoffs(now int64) int {
+	n := 0
+	for _, r := range w.in {
+		for r != nil && n < batchSize {
+			s := r.peek()
+			if s == nil {
+				break
+			}
+			addr, ok := w.umem.Alloc()
+			if !ok {
+				return n
+			}
+			addr += xsk.XDPPacketHeadroom
+			copy(w.umem.Frame(addr), s.data[:s.n])
+			d, port := xsk.Desc{Addr: addr, Len: uint32(s.n)}, int(s.in)
+			r.release()
+			w.p.c.handoffIn++
+			w.handle(d, port, now, true)
+			n++
+		}
+	}
+	return n
+}
+
+func (w *worker) flushPort(port int) {
+	q := w.txq[port]
+	if len(q) == 0 {
+		return
+	}
+	sent := w.socks[port].Transmit(q)
+	for _, d := range q[sent:] {
+		w.umem.Free(d.Addr)
+	}
+	if rej := uint64(len(q) - sent); rej > 0 {
+		w.p.c.drops[DropTXFull] += rej
+		w.p.c.tx -= rej
+	}
+	w.txq[port] = q[:0]
+}
+
+func (w *worker) flush() {
+	for port, s := range w.socks {
+		w.flushPort(port)
+		s.Complete()
+	}
+}
+
+// sleep waits in poll() for packets, a hand-off or a request, at most sleepTimeout.
+func (w *worker) sleep() {
+	w.sleeping.Store(true)
+	defer w.sleeping.Store(false)
+	for _, r := range w.in {
+		if r != nil && r.pending() {
+			return
+		}
+	}
+	if len(w.reqs) > 0 {
+		return
+	}
+	for i := range w.pollfds {
+		w.pollfds[i].Revents = 0
+	}
+	_, _ = unix.Poll(w.pollfds, sleepTimeout)
+	var buf [8]byte
+	_, _ = unix.Read(w.efd, buf[:])
+}
+
+// wake interrupts the worker's poll() if it is sleeping.
+func (w *worker) wake() {
+	if w.sleeping.Load() {
+		var one = [8]byte{1}
+		_, _ = unix.Write(w.efd, one[:])
+	}
+}
+
+// do runs f on the worker's goroutine between batches and waits for it.
+func (w *worker) do(f func()) {
+	done := make(chan struct{})
+	w.reqs <- func() { f(); close(done) }
+	var one = [8]byte{1}
+	_, _ = unix.Write(w.efd, one[:])
+	select {
+	case <-done:
+	case <-time.After(5 * time.Second):
+	}
+}
