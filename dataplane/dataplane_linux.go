@@ -33,6 +33,15 @@ type Config struct {
 	Logger      *zap.Logger
 }
 
+// DefaultXSKOptions are the AF_XDP settings of a worker: 2048-byte frames (packets up to 1792 bytes,
+// an MTU of 1778) and rings of 1024; New sizes the UMEM for all the worker's sockets.
+func DefaultXSKOptions() xsk.Options {
+	o := xsk.DefaultOptions()
+	o.FrameSize = 2048
+	o.FillSize, o.RXSize, o.TXSize, o.CompletionSize = 1024, 1024, 1024, 1024
+	return o
+}
+
 // Dataplane runs the workers. It implements Control.
 type Dataplane struct {
 	cfg      Config
@@ -66,8 +75,13 @@ func New(cfg Config) (d *Dataplane, err error) {
 	if cfg.Conns <= 0 {
 		cfg.Conns = 1 << 18
 	}
-	if cfg.XSK.NumFrames == 0 {
-		cfg.XSK = xsk.DefaultOptions()
+	if cfg.XSK.FrameSize == 0 {
+		cfg.XSK = DefaultXSKOptions()
+	}
+	// Every socket of a worker draws on its UMEM: enough frames for each one's fill, RX and TX
+	// rings, or one interface starves the others of receive buffers.
+	if need := len(cfg.Interfaces) * (cfg.XSK.FillSize + cfg.XSK.RXSize + cfg.XSK.TXSize); cfg.XSK.NumFrames < need {
+		cfg.XSK.NumFrames = need
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = zap.NewNop()

@@ -46,7 +46,7 @@ func run(args []string) error {
 	conns := fs.Int("conns", 1<<18, "connection-table capacity per worker")
 	config := fs.String("config", "", "configuration file (xdpvsadm -S format), loaded at start and saved on every change")
 	attach := fs.String("xdp-mode", "auto", "XDP attach mode: auto (native, else generic), native or generic")
-	frameSize := fs.Int("frame-size", 4096, "UMEM frame size, 2048 or 4096 (largest packet = frame - 256)")
+	frameSize := fs.Int("frame-size", 2048, "UMEM frame size, 2048 or 4096 (largest packet = frame - 256)")
 	level := fs.String("log-level", "info", "log level: debug, info, warn, error")
 	bare := fs.Bool("bare-forward", false, "benchmark only: forward between two interfaces with no load balancing")
 	if err := fs.Parse(args); err != nil {
@@ -71,7 +71,7 @@ func run(args []string) error {
 	defer log.Sync() //nolint:errcheck
 
 	cfg := dataplane.Config{Interfaces: ifaces, Workers: *workers, Conns: *conns, Logger: log, BareForward: *bare}
-	cfg.XSK = xsk.DefaultOptions()
+	cfg.XSK = dataplane.DefaultXSKOptions()
 	cfg.XSK.FrameSize = *frameSize
 	if err := cfg.XSK.Validate(); err != nil {
 		return err

@@ -1,10 +1,9 @@
 package testutil
 
 import (
-	"fmt"
-	"regexp"
-	"strconv"
 	"testing"
+
+	"github.com/xdpvs/xdpvs/internal/netns"
 )
 
 // VethPair describes a veth pair created by NewVethPair.
@@ -14,8 +13,6 @@ type VethPair struct {
 	AIndex, BIndex int // ifindex of each end inside its namespace
 	Queues         int
 }
-
-var channelRE = regexp.MustCompile(`(?s)Current hardware settings:.*?RX:\s+(\d+).*?TX:\s+(\d+)`)
 
 // NewVethPair creates a veth pair with end aName in namespace a and end bName
 // in namespace b, each with `queues` RX and TX queues (so AF_XDP can bind to
@@ -31,57 +28,17 @@ func NewVethPair(tb testing.TB, a *NetNS, aName string, b *NetNS, bName string, 
 	if queues < 1 {
 		queues = 1
 	}
-	q := strconv.Itoa(queues)
-	a.Run(tb, "ip", "link", "add", aName, "numtxqueues", q, "numrxqueues", q,
-		"type", "veth", "peer", "name", bName, "netns", b.Name, "numtxqueues", q, "numrxqueues", q)
+	if err := netns.Veth(a.NS, aName, b.NS, bName, queues); err != nil {
+		tb.Fatalf("testutil: %v", err)
+	}
 	tb.Cleanup(func() {
 		// Deleting one end removes both; ignore "not found" when the
 		// namespace was already deleted.
 		_, _ = a.Exec("ip", "link", "del", aName)
 	})
-	for _, end := range []struct {
-		ns   *NetNS
-		name string
-	}{{a, aName}, {b, bName}} {
-		requireChannels(tb, end.ns, end.name, queues)
-		end.ns.Run(tb, "ethtool", "-K", end.name, "tx", "off", "gro", "on")
-		end.ns.Run(tb, "ip", "link", "set", end.name, "up")
-	}
 	return &VethPair{
 		A: a, B: b, AName: aName, BName: bName,
 		AIndex: a.Ifindex(tb, aName), BIndex: b.Ifindex(tb, bName),
 		Queues: queues,
 	}
-}
-
-// requireChannels makes sure interface name has at least n RX and TX
-// channels in use.
-func requireChannels(tb testing.TB, ns *NetNS, name string, n int) {
-	tb.Helper()
-	rx, tx := channels(tb, ns, name)
-	if rx >= n && tx >= n {
-		return
-	}
-	n1 := strconv.Itoa(n)
-	ns.Run(tb, "ethtool", "-L", name, "rx", n1, "tx", n1)
-	if rx, tx = channels(tb, ns, name); rx < n || tx < n {
-		tb.Fatalf("testutil: %s has rx=%d tx=%d channels, want %d", name, rx, tx, n)
-	}
-}
-
-func channels(tb testing.TB, ns *NetNS, name string) (rx, tx int) {
-	tb.Helper()
-	out := ns.Run(tb, "ethtool", "-l", name)
-	m := channelRE.FindStringSubmatch(out)
-	if m == nil {
-		tb.Fatalf("testutil: cannot parse `ethtool -l %s`:\n%s", name, out)
-	}
-	rx, _ = strconv.Atoi(m[1])
-	tx, _ = strconv.Atoi(m[2])
-	return rx, tx
-}
-
-// String is for logs.
-func (v *VethPair) String() string {
-	return fmt.Sprintf("%s/%s(%d) <-> %s/%s(%d), %d queues", v.A.Name, v.AName, v.AIndex, v.B.Name, v.BName, v.BIndex, v.Queues)
 }

@@ -1,0 +1,237 @@
+package main
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/netip"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/xdpvs/xdpvs/internal/testutil"
+	"github.com/xdpvs/xdpvs/internal/topo"
+)
+
+// The end-to-end tests run xdpvsd and xdpvsadm, built once per test binary, on the two-arm NAT
+// layout of internal/topo, with the kernel's TCP and UDP stacks at the client and the real servers.
+
+var (
+	buildOnce sync.Once
+	binDir    string
+	buildErr  error
+)
+
+func binaries(t *testing.T) (xdpvsd, xdpvsadm string) {
+	t.Helper()
+	buildOnce.Do(func() {
+		binDir, buildErr = os.MkdirTemp("", "xdpvs-e2e-bin")
+		if buildErr != nil {
+			return
+		}
+		out, err := exec.Command("go", "build", "-o", binDir+"/", "github.com/xdpvs/xdpvs/cmd/xdpvsd",
+			"github.com/xdpvs/xdpvs/cmd/xdpvsadm").CombinedOutput()
+		if err != nil {
+			buildErr = fmt.Errorf("go build: %v\n%s", err, out)
+		}
+	})
+	if buildErr != nil {
+		t.Fatal(buildErr)
+	}
+	return filepath.Join(binDir, "xdpvsd"), filepath.Join(binDir, "xdpvsadm")
+}
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if binDir != "" {
+		os.RemoveAll(binDir)
+	}
+	os.Exit(code)
+}
+
+// env is one test's layout with a running daemon.
+type env struct {
+	t      *testing.T
+	nat    *topo.NAT
+	d      *topo.Daemon
+	adm    string
+	client *http.Client
+}
+
+func newEnv(t *testing.T, name string, workers int) *env {
+	t.Helper()
+	testutil.RequireRoot(t)
+	xdpvsd, adm := binaries(t)
+	nat, err := topo.NewNAT(topo.Prefix(name), 2, max(workers, 1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := nat.Close(); err != nil {
+			t.Error(err)
+		}
+	})
+	d, err := topo.StartDaemon(nat.Director, xdpvsd, t.TempDir(), nat.Ifaces(), "--workers", fmt.Sprint(workers))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := d.Stop(); err != nil {
+			t.Errorf("xdpvsd: %v\n%s", err, d.Log)
+		}
+		if t.Failed() {
+			neigh, _ := nat.Director.Exec("ip", "neigh")
+			t.Logf("xdpvsd log:\n%s\ndirector neighbours:\n%s", d.Log, neigh)
+		}
+	})
+	e := &env{t: t, nat: nat, d: d, adm: adm, client: topo.HTTPClient(nat.Client, false)}
+	e.client.Timeout = 5 * time.Second
+	for i, rs := range nat.RS {
+		for _, a := range []string{topo.RS4(i), topo.RS6(i)} {
+			s, err := topo.ServeHTTP(rs, netip.AddrPortFrom(netip.MustParseAddr(a), 8080), fmt.Sprintf("rs%d", i))
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { s.Close() })
+			u, err := topo.ServeUDPEcho(rs, netip.AddrPortFrom(netip.MustParseAddr(a), 5353), fmt.Sprintf("rs%d", i))
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { u.Close() })
+		}
+	}
+	return e
+}
+
+func (e *env) adm1(args ...string) string {
+	e.t.Helper()
+	out, err := e.d.Adm(e.adm, args...)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return out
+}
+
+// natService configures proto VIP:80 (UDP: :53) → both real servers' :8080 (:5353), NAT, rr.
+func (e *env) natService(proto string, v6 bool) string {
+	vip, rs := topo.VIP4, []string{topo.RS4(0), topo.RS4(1)}
+	if v6 {
+		vip, rs = "["+topo.VIP6+"]", []string{"[" + topo.RS6(0) + "]", "[" + topo.RS6(1) + "]"}
+	}
+	vport, rport := "80", "8080"
+	if proto == "-u" {
+		vport, rport = "53", "5353"
+	}
+	svc := vip + ":" + vport
+	e.adm1("-A", proto, svc, "-s", "rr")
+	for _, r := range rs {
+		e.adm1("-a", proto, svc, "-r", r+":"+rport, "-m", "-w", "1")
+	}
+	return svc
+}
+
+func vipAddr(v6 bool) string {
+	if v6 {
+		return topo.VIP6
+	}
+	return topo.VIP4
+}
+
+// shortConnections makes n HTTP requests, each on a new connection, and counts the real servers
+// that answered.
+func (e *env) shortConnections(n int, v6 bool) map[string]int {
+	e.t.Helper()
+	got := map[string]int{}
+	url := topo.URL(vipAddr(v6), 80, "/")
+	for i := range n {
+		body, server, err := topo.Get(e.client, url)
+		if err != nil {
+			e.t.Fatalf("request %d: %v", i, err)
+		}
+		if string(body) != server {
+			e.t.Fatalf("request %d: body %q from %q", i, body, server)
+		}
+		got[server]++
+	}
+	return got
+}
+
+func (e *env) transfers(v6 bool, size int64) {
+	e.t.Helper()
+	c := topo.HTTPClient(e.nat.Client, false)
+	// Download: the real server sends, the client checks the digest.
+	resp, err := c.Get(topo.URL(vipAddr(v6), 80, fmt.Sprintf("/data?n=%d&seed=7", size)))
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	h := sha256.New()
+	n, err := io.Copy(h, resp.Body)
+	resp.Body.Close()
+	if err != nil || n != size {
+		e.t.Fatalf("download: %d bytes, %v", n, err)
+	}
+	if got, want := hex.EncodeToString(h.Sum(nil)), topo.DataSHA256(7, size); got != want {
+		e.t.Fatalf("download sha256 %s, want %s", got, want)
+	}
+	// Upload: the client sends, the real server returns the digest.
+	resp, err = c.Post(topo.URL(vipAddr(v6), 80, "/sha256"), "application/octet-stream", topo.Data(9, size))
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if got, want := string(body), topo.DataSHA256(9, size); got != want {
+		e.t.Fatalf("upload sha256 %s, want %s", got, want)
+	}
+}
+
+func (e *env) udp(v6 bool, n int) map[string]int {
+	e.t.Helper()
+	got := map[string]int{}
+	vip := netip.AddrPortFrom(netip.MustParseAddr(vipAddr(v6)), 53)
+	for i := range n {
+		var c *net.UDPConn
+		if err := e.nat.Client.Do(func() (err error) { c, err = net.DialUDP("udp", nil, net.UDPAddrFromAddrPort(vip)); return }); err != nil {
+			e.t.Fatal(err)
+		}
+		msg := []byte(fmt.Sprintf("query %d", i))
+		buf := make([]byte, 1500)
+		var reply []byte
+		for try := 0; try < 5 && reply == nil; try++ {
+			c.Write(msg)
+			c.SetReadDeadline(time.Now().Add(time.Second))
+			if k, err := c.Read(buf); err == nil {
+				reply = buf[:k]
+			}
+		}
+		c.Close()
+		name, payload, ok := bytes.Cut(reply, []byte(":"))
+		if !ok || !bytes.Equal(payload, msg) {
+			e.t.Fatalf("datagram %d: reply %q", i, reply)
+		}
+		got[string(name)]++
+	}
+	return got
+}
+
+func TestNATTCP4(t *testing.T) {
+	e := newEnv(t, "nt4", 1)
+	e.natService("-t", false)
+	got := e.shortConnections(100, false)
+	t.Logf("split: %v", got)
+	if got["rs0"] != 50 || got["rs1"] != 50 {
+		t.Fatalf("rr split %v, want 50/50", got)
+	}
+	t.Log(e.adm1("-Ln", "--stats"))
+	if !strings.Contains(e.adm1("-Ln"), "Masq") {
+		t.Fatal("listing lacks Masq")
+	}
+}
