@@ -3,6 +3,7 @@ package dataplane
 import (
 	"errors"
 	"fmt"
+	"sync/atomic"
 
 	"github.com/xdpvs/xdpvs/conntrack"
 	"github.com/xdpvs/xdpvs/header"
@@ -45,6 +46,7 @@ type svcInfo struct {
 	key     svcKey
 	spec    *Service
 	factory sched.Factory
+	pos     *atomic.Uint64 // the scheduler position every worker shares
 	dests   []destInfo
 }
 
@@ -117,7 +119,7 @@ func compile(s *Snapshot, in *ids, gen uint64) (*compiled, *ids, error) {
 			return nil, nil, err
 		}
 		seenSvc[k] = true
-		si := svcInfo{id: sid, key: k, spec: spec, factory: f}
+		si := svcInfo{id: sid, key: k, spec: spec, factory: f, pos: new(atomic.Uint64)}
 		for j := range spec.RealServers {
 			rs := &spec.RealServers[j]
 			if rs.Forward != ForwardMasq {

@@ -81,7 +81,7 @@ func (p *Pipeline) setConfig(c *compiled) {
 				p.c.destGen[d.id], p.c.dest[d.id], p.c.active[d.id], p.c.inactive[d.id] = d.gen, Counters{}, 0, 0
 			}
 		}
-		st[i] = svcState{sched: s.factory(sched.Config{Dests: dests, Flags: uint32(s.spec.Flags)}), dests: dests}
+		st[i] = svcState{sched: s.factory(sched.Config{Dests: dests, Flags: uint32(s.spec.Flags), Position: s.pos}), dests: dests}
 	}
 	p.conf, p.svcState = c, st
 }

@@ -1,21 +1,38 @@
 package sched
 
-import "github.com/xdpvs/xdpvs/header"
+import (
+	"sync/atomic"
 
-// rr is round robin (ip_vs_rr.c): the next destination after the last one chosen, skipping
-// quiescent (weight 0) and overloaded ones.
+	"github.com/xdpvs/xdpvs/header"
+)
+
+// rr is round robin (ip_vs_rr.c): the destinations with a non-zero weight in turn, skipping an
+// overloaded one. The turn is a counter shared by every worker's instance.
 type rr struct {
-	last int
+	pos   *atomic.Uint64
+	avail []int // indices of destinations with weight > 0, in order
 }
 
-func init() { Register("rr", func(Config) Scheduler { return &rr{last: -1} }) }
+func init() {
+	Register("rr", func(cfg Config) Scheduler {
+		s := &rr{pos: position(cfg)}
+		for i, d := range cfg.Dests {
+			if d.Weight > 0 {
+				s.avail = append(s.avail, i)
+			}
+		}
+		return s
+	})
+}
 
 func (s *rr) Schedule(_ *header.Tuple, dests []Dest) int {
-	n := len(dests)
-	for i := 1; i <= n; i++ {
-		j := (s.last + i) % n
-		if d := &dests[j]; d.Weight > 0 && !d.Overloaded {
-			s.last = j
+	n := uint64(len(s.avail))
+	if n == 0 {
+		return -1
+	}
+	p := s.pos.Add(1) - 1
+	for i := range n {
+		if j := s.avail[(p+i)%n]; !dests[j].Overloaded {
 			return j
 		}
 	}

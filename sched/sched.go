@@ -3,6 +3,7 @@ package sched
 import (
 	"fmt"
 	"sort"
+	"sync/atomic"
 
 	"github.com/xdpvs/xdpvs/header"
 )
@@ -27,6 +28,18 @@ type Scheduler interface {
 type Config struct {
 	Dests []Dest // the destinations in configuration order, with their weights
 	Flags uint32 // the service's scheduler flags (sh-fallback, sh-port, ...)
+	// Position, when set, is shared by the instances of every worker for one service, so that
+	// rotating schedulers (rr, wrr) rotate once for the whole director, as IPVS's do. It is touched
+	// once per new connection, never per packet. Nil gives the instance a private position.
+	Position *atomic.Uint64
+}
+
+// position returns cfg.Position or a private counter.
+func position(cfg Config) *atomic.Uint64 {
+	if cfg.Position != nil {
+		return cfg.Position
+	}
+	return new(atomic.Uint64)
 }
 
 // Factory builds a scheduler instance for one worker and one service.

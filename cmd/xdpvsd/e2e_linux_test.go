@@ -222,16 +222,39 @@ func (e *env) udp(v6 bool, n int) map[string]int {
 	return got
 }
 
-func TestNATTCP4(t *testing.T) {
-	e := newEnv(t, "nt4", 1)
-	e.natService("-t", false)
-	got := e.shortConnections(100, false)
-	t.Logf("split: %v", got)
-	if got["rs0"] != 50 || got["rs1"] != 50 {
-		t.Fatalf("rr split %v, want 50/50", got)
-	}
-	t.Log(e.adm1("-Ln", "--stats"))
-	if !strings.Contains(e.adm1("-Ln"), "Masq") {
-		t.Fatal("listing lacks Masq")
+// TestNAT is the Foundation's acceptance matrix: for IPv4 and IPv6, with one worker and with two
+// workers on two-queue veths, 1,000 short HTTP connections through a NAT rr service split 500/500,
+// a 50 MiB transfer each way with matching SHA-256, and UDP request/response split evenly.
+func TestNAT(t *testing.T) {
+	for _, workers := range []int{1, 2} {
+		for _, v6 := range []bool{false, true} {
+			fam := "v4"
+			if v6 {
+				fam = "v6"
+			}
+			t.Run(fmt.Sprintf("%s/workers=%d", fam, workers), func(t *testing.T) {
+				e := newEnv(t, fmt.Sprintf("n%s%d", fam, workers), workers)
+				e.natService("-t", v6)
+				e.natService("-u", v6)
+
+				got := e.shortConnections(1000, v6)
+				if got["rs0"] != 500 || got["rs1"] != 500 {
+					t.Fatalf("rr split %v, want 500/500", got)
+				}
+				e.transfers(v6, 50<<20)
+				if got := e.udp(v6, 100); got["rs0"] != 50 || got["rs1"] != 50 {
+					t.Fatalf("udp rr split %v, want 50/50", got)
+				}
+				list := e.adm1("-Ln", "--stats")
+				t.Logf("\n%s", list)
+				want := "TCP  " + netip.AddrPortFrom(netip.MustParseAddr(vipAddr(v6)), 80).String()
+				if !strings.Contains(list, want) {
+					t.Fatalf("listing lacks %q", want)
+				}
+				if !strings.Contains(e.adm1("-Ln"), "Masq") {
+					t.Fatal("listing lacks Masq")
+				}
+			})
+		}
 	}
 }
