@@ -133,3 +133,13 @@ func (n *Neighbours) request(idx uint32) {
 	default:
 	}
 }
+
+// anyOn returns a resolved neighbour on port, for the bare forwarder.
+func (n *Neighbours) anyOn(port int) (uint32, bool) {
+	for k, idx := range *n.index.Load() {
+		if _, valid := n.mac(idx); valid && k.port == port {
+			return idx, true
+		}
+	}
+	return 0, false
+}
