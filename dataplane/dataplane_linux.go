@@ -221,6 +221,12 @@ func (d *Dataplane) Apply(s *Snapshot) error {
 		return fmt.Errorf("dataplane: steering: %w", err)
 	}
 	d.ids, d.gen = ids, d.gen+1
+	// Resolve the real servers' next hops now, so that their first packets do not wait for it.
+	for i := range c.svcs {
+		for j := range c.svcs[i].dests {
+			d.neigh.nextHop(&c.svcs[i].dests[j].addr)
+		}
+	}
 	d.log.Info("configuration applied", zap.Uint64("generation", d.gen), zap.Int("services", len(c.svcs)))
 	return nil
 }

@@ -1,0 +1,62 @@
+# xdpvs — see README.md. Every target is `name: ## description`; `make` alone lists them.
+
+GO      ?= $(shell command -v go 2>/dev/null || echo /usr/local/go/bin/go)
+BIN     := bin
+PKGS    := ./...
+# Debian packages the tests, the demo and `make generate` use.
+DEBS    := iproute2 ethtool
+GENDEBS := clang llvm libbpf-dev
+
+.DEFAULT_GOAL := help
+.PHONY: help deps build generate test test-short fuzz bench lint demo clean
+
+help: ## list the targets
+	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  %-12s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+deps: ## install what building and testing need (Debian packages via apt-get, Go modules)
+	@missing=""; for p in $(DEBS); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+		echo "apt-get install$$missing"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+	fi
+	$(GO) mod download
+
+build: ## build xdpvsd, xdpvsadm and the tools into bin/
+	$(GO) build -o $(BIN)/ ./cmd/...
+
+generate: ## regenerate the BPF objects (bpf2go; needs clang) and check nothing else changed
+	@for p in $(GENDEBS); do dpkg -s $$p >/dev/null 2>&1 || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(GENDEBS) >/dev/null; break; }; done
+	$(GO) generate ./...
+	git diff --exit-code -- '*.go' '*.o'
+
+test: deps ## every test, as root: unit, fuzz seeds, end to end in network namespaces (race detector on)
+	@[ "$$(id -u)" = 0 ] || { echo "make test needs root (network namespaces, XDP, AF_XDP); tests that need it would skip"; exit 1; }
+	$(GO) vet $(PKGS)
+	@unformatted=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
+		[ -z "$$unformatted" ] || { echo "gofmt needed: $$unformatted"; exit 1; }
+	$(GO) test -race -count=1 -timeout 20m $(PKGS)
+	$(GO) test -count=1 -run '^$$' -bench . -benchtime=1x $(PKGS) >/dev/null
+
+test-short: ## unit tests only, no root needed
+	$(GO) test -short -count=1 $(PKGS)
+
+fuzz: ## run each fuzz target for a short while
+	$(GO) test -run '^$$' -fuzz=FuzzParse -fuzztime=30s ./header/
+	$(GO) test -run '^$$' -fuzz=FuzzPipeline -fuzztime=30s ./dataplane/
+	$(GO) test -run '^$$' -fuzz=FuzzParseArgs -fuzztime=30s ./mgmt/
+
+bench: ## per-packet benchmarks (ns/pkt, allocations) and the forwarding comparison on veth (root)
+	$(GO) test -run '^$$' -bench . -benchmem ./header/ ./conntrack/ ./dataplane/
+	XDPVS_BENCH=1 $(GO) test -count=1 -run 'TestForwarding' -v ./bench/
+
+lint: ## gofmt, go vet and the package-arrow tests
+	@test -z "$$(gofmt -l .)" || { gofmt -l .; exit 1; }
+	$(GO) vet $(PKGS)
+	$(GO) test -count=1 -run 'Deps' $(PKGS)
+
+demo: deps build ## run xdpvs on a namespace topology it builds (client, director, two real servers), then remove it (root)
+	@[ "$$(id -u)" = 0 ] || { echo "make demo needs root (network namespaces, XDP)"; exit 1; }
+	$(BIN)/xdpvs-demo --bin $(BIN)
+
+clean: ## remove build output
+	rm -rf $(BIN)
