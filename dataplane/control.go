@@ -1,153 +1,38 @@
 package dataplane
 
-import (
-	"net/netip"
-	"time"
+import "github.com/xdpvs/xdpvs/dataplane/control"
+
+// The contract with mgmt lives in package control, which imports only the standard library; these
+// aliases let the dataplane speak of it in its own terms.
+type (
+	Control         = control.Control
+	ForwardMethod   = control.ForwardMethod
+	ServiceFlags    = control.ServiceFlags
+	ServiceKey      = control.ServiceKey
+	Snapshot        = control.Snapshot
+	Timeouts        = control.Timeouts
+	Service         = control.Service
+	RealServer      = control.RealServer
+	Counters        = control.Counters
+	RealServerStats = control.RealServerStats
+	ServiceStats    = control.ServiceStats
+	NamedCount      = control.NamedCount
+	WorkerStats     = control.WorkerStats
+	Stats           = control.Stats
+	ConnInfo        = control.ConnInfo
 )
 
-// Control is everything mgmt may ask of the dataplane. mgmt builds an immutable Snapshot and hands it
-// over with Apply; workers pick it up between batches. Stats and Connections read per-worker state
-// without stopping a worker.
-type Control interface {
-	// Apply validates and publishes a new configuration. An error leaves the previous one in force.
-	Apply(s *Snapshot) error
-	// Stats returns the counters summed over all workers, per service and real server, and per worker.
-	Stats() *Stats
-	// Connections lists up to max connection entries (max <= 0: all).
-	Connections(max int) []ConnInfo
-}
-
-// ForwardMethod is how a packet reaches a real server, named as ipvsadm names it.
-type ForwardMethod uint8
-
+// Forwarding methods and service flags, as in package control.
 const (
-	ForwardMasq    ForwardMethod = iota // NAT (-m): DNAT in, SNAT on the reply
-	ForwardRoute                        // DR (-g): destination MAC rewrite only
-	ForwardTunnel                       // TUN (-i): IPIP / IPv6-in-IPv6
-	ForwardFullNAT                      // FULLNAT (-b): source to LIP:lport, destination to RIP:rport
+	ForwardMasq       = control.ForwardMasq
+	ServicePersistent = control.ServicePersistent
+	ServiceHashed     = control.ServiceHashed
+	ServiceOnePacket  = control.ServiceOnePacket
+	ServiceSchedFlag1 = control.ServiceSchedFlag1
+	ServiceSchedFlag2 = control.ServiceSchedFlag2
+	ServiceSchedFlag3 = control.ServiceSchedFlag3
+	ServiceSynProxy   = control.ServiceSynProxy
+	ForwardRoute      = control.ForwardRoute
+	ForwardTunnel     = control.ForwardTunnel
+	ForwardFullNAT    = control.ForwardFullNAT
 )
-
-func (m ForwardMethod) String() string {
-	switch m {
-	case ForwardMasq:
-		return "Masq"
-	case ForwardRoute:
-		return "Route"
-	case ForwardTunnel:
-		return "Tunnel"
-	case ForwardFullNAT:
-		return "FullNat"
-	}
-	return "Unknown"
-}
-
-// ServiceFlags are IPVS's IP_VS_SVC_F_* flags plus DPVS's synproxy flag.
-type ServiceFlags uint32
-
-const (
-	ServicePersistent ServiceFlags = 0x0001 // -p
-	ServiceHashed     ServiceFlags = 0x0002
-	ServiceOnePacket  ServiceFlags = 0x0004 // -o / --ops
-	ServiceSchedFlag1 ServiceFlags = 0x0008 // sh-fallback, mh-fallback
-	ServiceSchedFlag2 ServiceFlags = 0x0010 // sh-port, mh-port
-	ServiceSchedFlag3 ServiceFlags = 0x0020
-	ServiceSynProxy   ServiceFlags = 0x8000 // -j (DPVS)
-)
-
-// ServiceKey identifies a virtual service. Proto is an IP protocol number (6 TCP, 17 UDP).
-type ServiceKey struct {
-	Proto uint8
-	Addr  netip.Addr
-	Port  uint16
-}
-
-// Snapshot is the whole configuration the dataplane runs with. It is never modified once applied.
-type Snapshot struct {
-	Services []Service
-	Timeouts Timeouts
-}
-
-// Timeouts are the connection timeouts set by `--set tcp tcpfin udp`; zero means the default.
-type Timeouts struct {
-	TCP, TCPFin, UDP time.Duration
-}
-
-// Service is one virtual service with its real servers.
-type Service struct {
-	Key       ServiceKey
-	Scheduler string // a name registered in sched
-	Flags     ServiceFlags
-	// Persistence is the persistence timeout (ServicePersistent set); Netmask groups clients for it
-	// (IPv4: a dotted mask as ipvsadm -M takes; IPv6: a prefix length, as ipvsadm shows).
-	Persistence time.Duration
-	Netmask     netip.Prefix
-	LocalAddrs  []netip.Addr // FULLNAT local addresses (--add-laddr)
-	RealServers []RealServer
-}
-
-// RealServer is one destination of a service.
-type RealServer struct {
-	Addr           netip.Addr
-	Port           uint16
-	Forward        ForwardMethod
-	Weight         uint32 // 0..65535; 0 = quiescent
-	UpperThreshold uint32 // -x, 0 = none
-	LowerThreshold uint32 // -y, 0 = none
-}
-
-// Counters are the traffic counters IPVS keeps per service and real server.
-type Counters struct {
-	Conns, InPkts, OutPkts, InBytes, OutBytes uint64
-}
-
-// RealServerStats are one real server's counters and connection counts.
-type RealServerStats struct {
-	Addr            netip.Addr
-	Port            uint16
-	Counters        Counters
-	ActiveConns     uint64
-	InactiveConns   uint64
-	PersistentConns uint64
-}
-
-// ServiceStats are one service's counters and those of its real servers.
-type ServiceStats struct {
-	Key         ServiceKey
-	Counters    Counters
-	RealServers []RealServerStats
-}
-
-// NamedCount is a counter with its name, for per-reason drops and socket statistics.
-type NamedCount struct {
-	Name  string
-	Count uint64
-}
-
-// WorkerStats are one worker's counters.
-type WorkerStats struct {
-	ID, Queue, CPU int
-	RXPackets      uint64
-	TXPackets      uint64
-	HandoffsOut    uint64 // packets handed to the worker owning their connection
-	HandoffsIn     uint64
-	Conns          uint64 // entries in this worker's connection table
-	Drops          []NamedCount
-	Sockets        []NamedCount // XDP_STATISTICS per interface, "IF/rx_dropped" and so on
-}
-
-// Stats is what Control.Stats returns.
-type Stats struct {
-	Services []ServiceStats
-	Workers  []WorkerStats
-}
-
-// ConnInfo is one connection, as `ipvsadm -Lnc` lists it.
-type ConnInfo struct {
-	Proto   uint8
-	Client  netip.AddrPort
-	Virtual netip.AddrPort
-	Local   netip.AddrPort // FULLNAT only
-	Dest    netip.AddrPort
-	State   string // IPVS's names: ESTABLISHED, SYN_RECV, ... or UDP, NONE
-	Expires time.Duration
-}

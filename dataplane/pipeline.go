@@ -180,9 +180,17 @@ func (p *Pipeline) miss(frame []byte, now int64) (Verdict, int) {
 	return p.newConn(frame, si, now)
 }
 
-// newConn schedules a real server for the packet's flow and creates its connection.
+// newConn schedules a real server for the packet's flow and creates its connection. The client's
+// next hop is checked first, so that a packet dropped for it does not cost the scheduler a turn.
 func (p *Pipeline) newConn(frame []byte, si int, now int64) (Verdict, int) {
 	t := &p.pkt.Tuple
+	out1, n1, routed, ok := p.neigh.nextHop(&t.SrcAddr)
+	if !routed {
+		return p.drop(DropNoRoute)
+	}
+	if !ok {
+		return p.drop(DropNeighMiss)
+	}
 	s, st := &p.conf.svcs[si], &p.svcState[si]
 	for j := range s.dests {
 		if d := &s.dests[j]; p.c.destGen[d.id] == d.gen {
@@ -200,13 +208,6 @@ func (p *Pipeline) newConn(frame []byte, si int, now int64) (Verdict, int) {
 	}
 	reply := header.Tuple{SrcAddr: d.addr, DstAddr: t.SrcAddr, SrcPort: rport, DstPort: t.SrcPort, Proto: t.Proto}
 	out0, n0, routed, ok := p.neigh.nextHop(&d.addr)
-	if !routed {
-		return p.drop(DropNoRoute)
-	}
-	if !ok {
-		return p.drop(DropNeighMiss)
-	}
-	out1, n1, routed, ok := p.neigh.nextHop(&t.SrcAddr)
 	if !routed {
 		return p.drop(DropNoRoute)
 	}

@@ -118,9 +118,13 @@ func (r *resolver) setNeigh(n *netlink.Neigh, present bool) {
 	if !ok {
 		return
 	}
+	valid := present && n.State&nudValid != 0
+	if valid && len(n.HardwareAddr) != 6 {
+		return // a state change that does not restate the address: keep the one we have
+	}
 	var mac header.MAC
 	copy(mac[:], n.HardwareAddr)
-	r.neigh.Set(port, ip.Unmap(), mac, present && n.State&nudValid != 0 && len(n.HardwareAddr) == 6)
+	r.neigh.Set(port, ip.Unmap(), mac, valid)
 }
 
 func (r *resolver) refreshRoutes() error {

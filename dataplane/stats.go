@@ -16,7 +16,7 @@ func statsOf(c *compiled, cs []*counters, ws []WorkerStats) *Stats {
 		ss := ServiceStats{Key: s.spec.Key}
 		for _, wc := range cs {
 			if wc.svcKey[s.id] == s.key {
-				ss.Counters.add(&wc.svc[s.id])
+				ss.Counters.Add(&wc.svc[s.id])
 			}
 		}
 		for j := range s.dests {
@@ -26,7 +26,7 @@ func statsOf(c *compiled, cs []*counters, ws []WorkerStats) *Stats {
 				if wc.destGen[d.id] != d.gen {
 					continue
 				}
-				rs.Counters.add(&wc.dest[d.id])
+				rs.Counters.Add(&wc.dest[d.id])
 				rs.ActiveConns += uint64(max(wc.active[d.id], 0))
 				rs.InactiveConns += uint64(max(wc.inactive[d.id], 0))
 			}
@@ -35,14 +35,6 @@ func statsOf(c *compiled, cs []*counters, ws []WorkerStats) *Stats {
 		st.Services = append(st.Services, ss)
 	}
 	return st
-}
-
-func (c *Counters) add(o *Counters) {
-	c.Conns += o.Conns
-	c.InPkts += o.InPkts
-	c.OutPkts += o.OutPkts
-	c.InBytes += o.InBytes
-	c.OutBytes += o.OutBytes
 }
 
 // workerStats names one worker's counters.

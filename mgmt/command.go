@@ -6,7 +6,7 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/xdpvs/xdpvs/dataplane"
+	"github.com/xdpvs/xdpvs/dataplane/control"
 )
 
 // Op is what a command does, named after ipvsadm's long options.
@@ -745,26 +745,26 @@ func parseNetmask(s string, v6 bool) (int, error) {
 }
 
 // parseSchedFlags is ipvsadm's parse_sched_flags.
-func parseSchedFlags(scheduler, arg string) (dataplane.ServiceFlags, error) {
+func parseSchedFlags(scheduler, arg string) (control.ServiceFlags, error) {
 	if scheduler == "" {
 		scheduler = DefaultScheduler()
 	}
-	var f dataplane.ServiceFlags
+	var f control.ServiceFlags
 	for _, flag := range strings.Split(arg, ",") {
 		switch {
 		case flag == "flag-1":
-			f |= dataplane.ServiceSchedFlag1
+			f |= control.ServiceSchedFlag1
 		case flag == "flag-2":
-			f |= dataplane.ServiceSchedFlag2
+			f |= control.ServiceSchedFlag2
 		case flag == "flag-3":
-			f |= dataplane.ServiceSchedFlag3
+			f |= control.ServiceSchedFlag3
 		case strings.HasPrefix(flag, "sh-") && scheduler == "sh",
 			strings.HasPrefix(flag, "mh-") && scheduler == "mh":
 			switch flag[3:] {
 			case "fallback":
-				f |= dataplane.ServiceSchedFlag1
+				f |= control.ServiceSchedFlag1
 			case "port":
-				f |= dataplane.ServiceSchedFlag2
+				f |= control.ServiceSchedFlag2
 			default:
 				return 0, parseErr("invalid %s flag `%s'", scheduler, flag)
 			}
@@ -776,19 +776,19 @@ func parseSchedFlags(scheduler, arg string) (dataplane.ServiceFlags, error) {
 }
 
 // schedFlagNames is ipvsadm's print_sched_flags: the flags comma-separated.
-func schedFlagNames(scheduler string, f dataplane.ServiceFlags) string {
+func schedFlagNames(scheduler string, f control.ServiceFlags) string {
 	var names []string
 	one, two := "flag-1", "flag-2"
 	if scheduler == "sh" || scheduler == "mh" {
 		one, two = scheduler+"-fallback", scheduler+"-port"
 	}
-	if f&dataplane.ServiceSchedFlag1 != 0 {
+	if f&control.ServiceSchedFlag1 != 0 {
 		names = append(names, one)
 	}
-	if f&dataplane.ServiceSchedFlag2 != 0 {
+	if f&control.ServiceSchedFlag2 != 0 {
 		names = append(names, two)
 	}
-	if f&dataplane.ServiceSchedFlag3 != 0 {
+	if f&control.ServiceSchedFlag3 != 0 {
 		names = append(names, "flag-3")
 	}
 	return strings.Join(names, ",")

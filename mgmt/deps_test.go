@@ -7,7 +7,7 @@ import (
 )
 
 // TestDeps keeps the import arrows honest (DESIGN.md): mgmt reaches the dataplane only through
-// dataplane.Control, and never packet code or the kernel interfaces.
+// control.Control, and never packet code or the kernel interfaces.
 func TestDeps(t *testing.T) {
 	out, err := exec.Command("go", "list", "-deps", ".").Output()
 	if err != nil {

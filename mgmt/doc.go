@@ -7,7 +7,7 @@
 //
 // Services are keyed by (protocol, VIP, port), real servers by (RIP, port), with ipvsadm's rules
 // and messages ("Service already exists", "No such destination", "Scheduler not found", ...).
-// Every change runs on a copy of the model, becomes a new dataplane.Snapshot handed to
+// Every change runs on a copy of the model, becomes a new control.Snapshot handed to
 // Control.Apply, and replaces the model only if Apply succeeds; then the configuration file is
 // rewritten atomically. A batch of changes (xdpvsadm -R) is all-or-nothing. Changes are serialized
 // by one mutex; nothing here runs on the packet path.

@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/xdpvs/xdpvs/dataplane"
+	"github.com/xdpvs/xdpvs/dataplane/control"
 )
 
 // goldenConfig has v4 and v6 services with real servers of every forwarding method.
@@ -27,32 +27,32 @@ const goldenConfig = `
 `
 
 var (
-	v4web = dataplane.ServiceKey{Proto: 6, Addr: netip.MustParseAddr("198.18.0.10"), Port: 80}
-	v4dns = dataplane.ServiceKey{Proto: 17, Addr: netip.MustParseAddr("198.18.0.10"), Port: 53}
-	v6tls = dataplane.ServiceKey{Proto: 6, Addr: netip.MustParseAddr("2001:2::10"), Port: 443}
+	v4web = control.ServiceKey{Proto: 6, Addr: netip.MustParseAddr("198.18.0.10"), Port: 80}
+	v4dns = control.ServiceKey{Proto: 17, Addr: netip.MustParseAddr("198.18.0.10"), Port: 53}
+	v6tls = control.ServiceKey{Proto: 6, Addr: netip.MustParseAddr("2001:2::10"), Port: 443}
 )
 
-func rss(addr string, port uint16, c dataplane.Counters, act, inact, pers uint64) dataplane.RealServerStats {
-	return dataplane.RealServerStats{Addr: netip.MustParseAddr(addr), Port: port, Counters: c,
+func rss(addr string, port uint16, c control.Counters, act, inact, pers uint64) control.RealServerStats {
+	return control.RealServerStats{Addr: netip.MustParseAddr(addr), Port: port, Counters: c,
 		ActiveConns: act, InactiveConns: inact, PersistentConns: pers}
 }
 
 // goldenStats returns counters scaled by k, with values big enough for the K/M/G abbreviations.
-func goldenStats(k uint64) *dataplane.Stats {
-	return &dataplane.Stats{Services: []dataplane.ServiceStats{
-		{Key: v4web, Counters: dataplane.Counters{Conns: 30 * k, InPkts: 123456789 * k, OutPkts: 98765 * k, InBytes: 12345678901 * k, OutBytes: 123456789012345 * k},
-			RealServers: []dataplane.RealServerStats{
-				rss("198.18.1.2", 80, dataplane.Counters{Conns: 10 * k, InPkts: 23456789 * k, OutPkts: 8765 * k, InBytes: 2345678901 * k, OutBytes: 23456789012345 * k}, 4, 2, 0),
-				rss("198.18.1.3", 8080, dataplane.Counters{Conns: 20 * k, InPkts: 100000000 * k, OutPkts: 90000 * k, InBytes: 10000000000 * k, OutBytes: 100000000000000 * k}, 7, 1, 0),
+func goldenStats(k uint64) *control.Stats {
+	return &control.Stats{Services: []control.ServiceStats{
+		{Key: v4web, Counters: control.Counters{Conns: 30 * k, InPkts: 123456789 * k, OutPkts: 98765 * k, InBytes: 12345678901 * k, OutBytes: 123456789012345 * k},
+			RealServers: []control.RealServerStats{
+				rss("198.18.1.2", 80, control.Counters{Conns: 10 * k, InPkts: 23456789 * k, OutPkts: 8765 * k, InBytes: 2345678901 * k, OutBytes: 23456789012345 * k}, 4, 2, 0),
+				rss("198.18.1.3", 8080, control.Counters{Conns: 20 * k, InPkts: 100000000 * k, OutPkts: 90000 * k, InBytes: 10000000000 * k, OutBytes: 100000000000000 * k}, 7, 1, 0),
 			}},
-		{Key: v4dns, Counters: dataplane.Counters{Conns: 5 * k, InPkts: 5 * k, OutPkts: 5 * k, InBytes: 500 * k, OutBytes: 700 * k},
-			RealServers: []dataplane.RealServerStats{
-				rss("198.18.1.4", 53, dataplane.Counters{Conns: 5 * k, InPkts: 5 * k, OutPkts: 5 * k, InBytes: 500 * k, OutBytes: 700 * k}, 0, 3, 2),
+		{Key: v4dns, Counters: control.Counters{Conns: 5 * k, InPkts: 5 * k, OutPkts: 5 * k, InBytes: 500 * k, OutBytes: 700 * k},
+			RealServers: []control.RealServerStats{
+				rss("198.18.1.4", 53, control.Counters{Conns: 5 * k, InPkts: 5 * k, OutPkts: 5 * k, InBytes: 500 * k, OutBytes: 700 * k}, 0, 3, 2),
 			}},
-		{Key: v6tls, Counters: dataplane.Counters{Conns: 3 * k, InPkts: 40 * k, OutPkts: 50 * k, InBytes: 4000 * k, OutBytes: 90000 * k},
-			RealServers: []dataplane.RealServerStats{
-				rss("2001:2::1:2", 8443, dataplane.Counters{Conns: 2 * k, InPkts: 30 * k, OutPkts: 40 * k, InBytes: 3000 * k, OutBytes: 80000 * k}, 1, 0, 1),
-				rss("198.18.1.5", 8443, dataplane.Counters{Conns: 1 * k, InPkts: 10 * k, OutPkts: 10 * k, InBytes: 1000 * k, OutBytes: 10000 * k}, 1, 0, 0),
+		{Key: v6tls, Counters: control.Counters{Conns: 3 * k, InPkts: 40 * k, OutPkts: 50 * k, InBytes: 4000 * k, OutBytes: 90000 * k},
+			RealServers: []control.RealServerStats{
+				rss("2001:2::1:2", 8443, control.Counters{Conns: 2 * k, InPkts: 30 * k, OutPkts: 40 * k, InBytes: 3000 * k, OutBytes: 80000 * k}, 1, 0, 1),
+				rss("198.18.1.5", 8443, control.Counters{Conns: 1 * k, InPkts: 10 * k, OutPkts: 10 * k, InBytes: 1000 * k, OutBytes: 10000 * k}, 1, 0, 0),
 			}},
 	}}
 }
@@ -105,12 +105,12 @@ func TestGoldenListings(t *testing.T) {
 
 func TestGoldenConnections(t *testing.T) {
 	ts := newTestServer(t, Config{})
-	ts.fake.conns = []dataplane.ConnInfo{
+	ts.fake.conns = []control.ConnInfo{
 		{Proto: 6, Client: ap("198.18.3.1:40000"), Virtual: ap("198.18.0.10:80"), Dest: ap("198.18.1.2:80"), State: "ESTABLISHED", Expires: 899 * time.Second},
 		{Proto: 17, Client: ap("198.18.3.2:5353"), Virtual: ap("198.18.0.10:53"), Dest: ap("198.18.1.4:53"), State: "UDP", Expires: 61500 * time.Millisecond},
 	}
 	golden(t, "conns", ts.mustAdm(t, "-Lnc"))
-	ts.fake.conns = append(ts.fake.conns, dataplane.ConnInfo{Proto: 6, Client: ap("[2001:2::3:1]:40001"),
+	ts.fake.conns = append(ts.fake.conns, control.ConnInfo{Proto: 6, Client: ap("[2001:2::3:1]:40001"),
 		Virtual: ap("[2001:2::10]:443"), Local: ap("198.18.2.1:1025"), Dest: ap("198.18.1.5:8443"), State: "SYN_RECV", Expires: 30 * time.Second})
 	golden(t, "conns_fullnat", ts.mustAdm(t, "-L", "-n", "-c"))
 	golden(t, "conns_json", ts.mustAdm(t, "-L", "-c", "-o", "json"))

@@ -14,7 +14,7 @@ import (
 
 	"go.uber.org/zap/zaptest"
 
-	"github.com/xdpvs/xdpvs/dataplane"
+	"github.com/xdpvs/xdpvs/dataplane/control"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files in testdata/")
@@ -23,13 +23,13 @@ var update = flag.Bool("update", false, "rewrite the golden files in testdata/")
 // (Seesaw's ncc/client dummy).
 type fakeControl struct {
 	mu       sync.Mutex
-	snaps    []*dataplane.Snapshot
+	snaps    []*control.Snapshot
 	failNext error
-	stats    *dataplane.Stats
-	conns    []dataplane.ConnInfo
+	stats    *control.Stats
+	conns    []control.ConnInfo
 }
 
-func (f *fakeControl) Apply(s *dataplane.Snapshot) error {
+func (f *fakeControl) Apply(s *control.Snapshot) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if err := f.failNext; err != nil {
@@ -40,16 +40,16 @@ func (f *fakeControl) Apply(s *dataplane.Snapshot) error {
 	return nil
 }
 
-func (f *fakeControl) Stats() *dataplane.Stats {
+func (f *fakeControl) Stats() *control.Stats {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if f.stats == nil {
-		return &dataplane.Stats{}
+		return &control.Stats{}
 	}
 	return f.stats
 }
 
-func (f *fakeControl) Connections(max int) []dataplane.ConnInfo {
+func (f *fakeControl) Connections(max int) []control.ConnInfo {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	c := f.conns
@@ -59,7 +59,7 @@ func (f *fakeControl) Connections(max int) []dataplane.ConnInfo {
 	return c
 }
 
-func (f *fakeControl) setStats(s *dataplane.Stats) {
+func (f *fakeControl) setStats(s *control.Stats) {
 	f.mu.Lock()
 	f.stats = s
 	f.mu.Unlock()
@@ -71,7 +71,7 @@ func (f *fakeControl) failApply(err error) {
 	f.mu.Unlock()
 }
 
-func (f *fakeControl) last() *dataplane.Snapshot {
+func (f *fakeControl) last() *control.Snapshot {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if len(f.snaps) == 0 {

@@ -16,7 +16,7 @@ import (
 
 	"go.uber.org/zap"
 
-	"github.com/xdpvs/xdpvs/dataplane"
+	"github.com/xdpvs/xdpvs/dataplane/control"
 )
 
 // DefaultSocketPath is where the daemon listens unless told otherwise.
@@ -31,7 +31,7 @@ const (
 
 // Config is how the daemon wires the management plane.
 type Config struct {
-	Control dataplane.Control
+	Control control.Control
 	Logger  *zap.Logger
 	// SocketPath is the unix socket (default DefaultSocketPath); its directory is created 0755.
 	SocketPath string
@@ -362,11 +362,11 @@ func (s *Server) zero(c *Command) error {
 }
 
 func (s *Server) read(c *Command) (*State, error) {
-	var ds *dataplane.Stats
+	var ds *control.Stats
 	if c.Op == OpList && !c.List.Timeout && !c.List.Connections {
 		ds = s.cfg.Control.Stats()
 	}
-	var conns []dataplane.ConnInfo
+	var conns []control.ConnInfo
 	if c.Op == OpList && c.List.Connections {
 		conns = s.cfg.Control.Connections(maxConnListing)
 	}

@@ -12,7 +12,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/xdpvs/xdpvs/dataplane"
+	"github.com/xdpvs/xdpvs/dataplane/control"
 )
 
 func rawCall(t *testing.T, sock string, payload []byte, declared uint32) (*Response, error) {
@@ -95,7 +95,7 @@ func TestServerRecoversPanics(t *testing.T) {
 
 type panicControl struct{ fakeControl }
 
-func (p *panicControl) Stats() *dataplane.Stats { panic("stats exploded") }
+func (p *panicControl) Stats() *control.Stats { panic("stats exploded") }
 
 func TestConcurrentClients(t *testing.T) {
 	ts := newTestServer(t, Config{ConfigPath: filepath.Join(t.TempDir(), "xdpvs.conf")})

@@ -7,7 +7,7 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/xdpvs/xdpvs/dataplane"
+	"github.com/xdpvs/xdpvs/dataplane/control"
 )
 
 // Protocol is the IP protocol of a virtual service. It is written "TCP" or "UDP" in JSON.
@@ -60,18 +60,18 @@ func (p *Protocol) UnmarshalText(b []byte) error {
 }
 
 // Forward is a real server's forwarding method, with ipvsadm's names ("Masq", "Route", "Tunnel",
-// "FullNat") in JSON. Its values are those of dataplane.ForwardMethod.
+// "FullNat") in JSON. Its values are those of control.ForwardMethod.
 type Forward uint8
 
 // The forwarding methods.
 const (
-	Masq    = Forward(dataplane.ForwardMasq)
-	Route   = Forward(dataplane.ForwardRoute)
-	Tunnel  = Forward(dataplane.ForwardTunnel)
-	FullNAT = Forward(dataplane.ForwardFullNAT)
+	Masq    = Forward(control.ForwardMasq)
+	Route   = Forward(control.ForwardRoute)
+	Tunnel  = Forward(control.ForwardTunnel)
+	FullNAT = Forward(control.ForwardFullNAT)
 )
 
-func (f Forward) String() string { return dataplane.ForwardMethod(f).String() }
+func (f Forward) String() string { return control.ForwardMethod(f).String() }
 
 // MarshalText writes ipvsadm's name of the method.
 func (f Forward) MarshalText() ([]byte, error) { return []byte(f.String()), nil }
@@ -126,22 +126,22 @@ func (k ServiceKey) String() string {
 	return fmt.Sprintf("%s %s", k.Protocol, netip.AddrPortFrom(k.Address, k.Port))
 }
 
-func (k ServiceKey) dataplane() dataplane.ServiceKey {
-	return dataplane.ServiceKey{Proto: uint8(k.Protocol), Addr: k.Address, Port: k.Port}
+func (k ServiceKey) dataplane() control.ServiceKey {
+	return control.ServiceKey{Proto: uint8(k.Protocol), Addr: k.Address, Port: k.Port}
 }
 
 // ServiceSpec is a virtual service as configured: deterministic and comparable but for LocalAddrs.
 // SchedFlags holds only the ServiceSchedFlag bits.
 type ServiceSpec struct {
 	ServiceKey
-	Scheduler  string                 `json:"scheduler"`
-	SchedFlags dataplane.ServiceFlags `json:"sched_flags,omitempty"`
-	Persistent bool                   `json:"persistent,omitempty"`
-	Timeout    uint32                 `json:"persistence_timeout,omitempty"` // seconds, when Persistent
-	Netmask    int                    `json:"netmask"`                       // prefix length: 32 or 128 unless set by -M
-	OnePacket  bool                   `json:"ops,omitempty"`
-	SynProxy   bool                   `json:"synproxy,omitempty"`
-	LocalAddrs []netip.Addr           `json:"local_addresses,omitempty"`
+	Scheduler  string               `json:"scheduler"`
+	SchedFlags control.ServiceFlags `json:"sched_flags,omitempty"`
+	Persistent bool                 `json:"persistent,omitempty"`
+	Timeout    uint32               `json:"persistence_timeout,omitempty"` // seconds, when Persistent
+	Netmask    int                  `json:"netmask"`                       // prefix length: 32 or 128 unless set by -M
+	OnePacket  bool                 `json:"ops,omitempty"`
+	SynProxy   bool                 `json:"synproxy,omitempty"`
+	LocalAddrs []netip.Addr         `json:"local_addresses,omitempty"`
 }
 
 // RealServerSpec is one real server of a service as configured.
@@ -244,7 +244,7 @@ func checkServiceSpec(s *ServiceSpec) error {
 	if !schedulerExists(s.Scheduler) {
 		return ErrSchedNotFound
 	}
-	if s.SchedFlags&^(dataplane.ServiceSchedFlag1|dataplane.ServiceSchedFlag2|dataplane.ServiceSchedFlag3) != 0 {
+	if s.SchedFlags&^(control.ServiceSchedFlag1|control.ServiceSchedFlag2|control.ServiceSchedFlag3) != 0 {
 		return fmt.Errorf("invalid scheduler flags %#x", uint32(s.SchedFlags))
 	}
 	if s.Port == 0 && !s.Persistent {
@@ -449,39 +449,39 @@ func (m *model) exec(c *Command) error {
 }
 
 // snapshot builds the immutable dataplane configuration from m.
-func (m *model) snapshot() *dataplane.Snapshot {
-	sn := &dataplane.Snapshot{
-		Services: make([]dataplane.Service, 0, len(m.services)),
-		Timeouts: dataplane.Timeouts{
+func (m *model) snapshot() *control.Snapshot {
+	sn := &control.Snapshot{
+		Services: make([]control.Service, 0, len(m.services)),
+		Timeouts: control.Timeouts{
 			TCP:    secs(m.timeouts.TCP),
 			TCPFin: secs(m.timeouts.TCPFin),
 			UDP:    secs(m.timeouts.UDP),
 		},
 	}
 	for _, s := range m.services {
-		ds := dataplane.Service{
+		ds := control.Service{
 			Key:         s.dataplane(),
 			Scheduler:   s.Scheduler,
 			Flags:       s.SchedFlags,
 			Netmask:     netip.PrefixFrom(unspecified(s.Address), s.Netmask),
 			LocalAddrs:  append([]netip.Addr(nil), s.LocalAddrs...),
-			RealServers: make([]dataplane.RealServer, len(s.dests)),
+			RealServers: make([]control.RealServer, len(s.dests)),
 		}
 		if s.Persistent {
-			ds.Flags |= dataplane.ServicePersistent
+			ds.Flags |= control.ServicePersistent
 			ds.Persistence = secs(s.Timeout)
 		}
 		if s.OnePacket {
-			ds.Flags |= dataplane.ServiceOnePacket
+			ds.Flags |= control.ServiceOnePacket
 		}
 		if s.SynProxy {
-			ds.Flags |= dataplane.ServiceSynProxy
+			ds.Flags |= control.ServiceSynProxy
 		}
 		for i, d := range s.dests {
-			ds.RealServers[i] = dataplane.RealServer{
+			ds.RealServers[i] = control.RealServer{
 				Addr:           d.Address,
 				Port:           d.Port,
-				Forward:        dataplane.ForwardMethod(d.Forward),
+				Forward:        control.ForwardMethod(d.Forward),
 				Weight:         d.Weight,
 				UpperThreshold: d.UThreshold,
 				LowerThreshold: d.LThreshold,

@@ -4,14 +4,14 @@ import (
 	"math"
 	"net/netip"
 
-	"github.com/xdpvs/xdpvs/dataplane"
+	"github.com/xdpvs/xdpvs/dataplane/control"
 )
 
 // EstimatorInterval is how often rates are sampled, as IPVS's estimator (2 s, EWMA weight 1/4).
 const EstimatorInterval = 2 // seconds
 
 type rsKey struct {
-	svc  dataplane.ServiceKey
+	svc  control.ServiceKey
 	addr netip.Addr
 	port uint16
 }
@@ -19,13 +19,13 @@ type rsKey struct {
 // estimator is one IPVS rate estimator (ip_vs_est.c): every interval the counters' deltas per
 // second are folded into the average with weight 1/4.
 type estimator struct {
-	last   dataplane.Counters
+	last   control.Counters
 	primed bool
 	rate   [5]float64 // cps, inpps, outpps, inbps, outbps
 	seen   bool
 }
 
-func (e *estimator) sample(c dataplane.Counters, interval float64) {
+func (e *estimator) sample(c control.Counters, interval float64) {
 	e.seen = true
 	if !e.primed {
 		e.last, e.primed = c, true
@@ -54,32 +54,32 @@ func (e *estimator) rates() Rates {
 // statsKeeper holds the -Z baselines (the dataplane has no zero operation: counters shown are the
 // dataplane's minus the baseline) and the rate estimators. It is guarded by the Server's mutex.
 type statsKeeper struct {
-	base   map[dataplane.ServiceKey]dataplane.Counters
-	baseRS map[rsKey]dataplane.Counters
-	est    map[dataplane.ServiceKey]*estimator
+	base   map[control.ServiceKey]control.Counters
+	baseRS map[rsKey]control.Counters
+	est    map[control.ServiceKey]*estimator
 	estRS  map[rsKey]*estimator
 }
 
 func newStatsKeeper() *statsKeeper {
 	return &statsKeeper{
-		base:   map[dataplane.ServiceKey]dataplane.Counters{},
-		baseRS: map[rsKey]dataplane.Counters{},
-		est:    map[dataplane.ServiceKey]*estimator{},
+		base:   map[control.ServiceKey]control.Counters{},
+		baseRS: map[rsKey]control.Counters{},
+		est:    map[control.ServiceKey]*estimator{},
 		estRS:  map[rsKey]*estimator{},
 	}
 }
 
-func minus(cur, base dataplane.Counters) Counters {
+func minus(cur, base control.Counters) Counters {
 	if cur.Conns < base.Conns || cur.InPkts < base.InPkts || cur.OutPkts < base.OutPkts ||
 		cur.InBytes < base.InBytes || cur.OutBytes < base.OutBytes {
-		base = dataplane.Counters{} // the dataplane's counters were reset below the baseline
+		base = control.Counters{} // the dataplane's counters were reset below the baseline
 	}
 	return Counters{cur.Conns - base.Conns, cur.InPkts - base.InPkts, cur.OutPkts - base.OutPkts,
 		cur.InBytes - base.InBytes, cur.OutBytes - base.OutBytes}
 }
 
 // sample feeds the estimators one interval of counters and drops those of vanished entries.
-func (k *statsKeeper) sample(ds *dataplane.Stats, interval float64) {
+func (k *statsKeeper) sample(ds *control.Stats, interval float64) {
 	if ds == nil {
 		return
 	}
@@ -119,7 +119,7 @@ func (k *statsKeeper) sample(ds *dataplane.Stats, interval float64) {
 }
 
 // zero records the current counters as the baseline of one service (key non-nil) or of all.
-func (k *statsKeeper) zero(ds *dataplane.Stats, key *dataplane.ServiceKey) {
+func (k *statsKeeper) zero(ds *control.Stats, key *control.ServiceKey) {
 	if ds == nil {
 		return
 	}
@@ -136,7 +136,7 @@ func (k *statsKeeper) zero(ds *dataplane.Stats, key *dataplane.ServiceKey) {
 
 // forget drops the baselines of services and real servers no longer configured.
 func (k *statsKeeper) forget(m *model) {
-	live := map[dataplane.ServiceKey]*service{}
+	live := map[control.ServiceKey]*service{}
 	for _, s := range m.services {
 		live[s.dataplane()] = s
 	}
@@ -154,8 +154,8 @@ func (k *statsKeeper) forget(m *model) {
 }
 
 // fill puts the live counters of ds into st.
-func (k *statsKeeper) fill(st *State, ds *dataplane.Stats) {
-	byKey := map[dataplane.ServiceKey]*dataplane.ServiceStats{}
+func (k *statsKeeper) fill(st *State, ds *control.Stats) {
+	byKey := map[control.ServiceKey]*control.ServiceStats{}
 	if ds != nil {
 		for i := range ds.Services {
 			byKey[ds.Services[i].Key] = &ds.Services[i]
