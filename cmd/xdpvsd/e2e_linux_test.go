@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -14,6 +15,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -83,16 +85,16 @@ func newEnv(t *testing.T, name string, workers int) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
+	e := &env{t: t, nat: nat, d: d, adm: adm, client: topo.HTTPClient(nat.Client, false)}
 	t.Cleanup(func() {
-		if err := d.Stop(); err != nil {
-			t.Errorf("xdpvsd: %v\n%s", err, d.Log)
+		if err := e.d.Stop(); err != nil {
+			t.Errorf("xdpvsd: %v\n%s", err, e.d.Log)
 		}
 		if t.Failed() {
 			neigh, _ := nat.Director.Exec("ip", "neigh")
-			t.Logf("xdpvsd log:\n%s\ndirector neighbours:\n%s", d.Log, neigh)
+			t.Logf("xdpvsd log:\n%s\ndirector neighbours:\n%s", e.d.Log, neigh)
 		}
 	})
-	e := &env{t: t, nat: nat, d: d, adm: adm, client: topo.HTTPClient(nat.Client, false)}
 	e.client.Timeout = 5 * time.Second
 	for i, rs := range nat.RS {
 		for _, a := range []string{topo.RS4(i), topo.RS6(i)} {
@@ -255,6 +257,141 @@ func TestNAT(t *testing.T) {
 					t.Fatal("listing lacks Masq")
 				}
 			})
+		}
+	}
+}
+
+// xdpAttached lists the director's interfaces that still carry an XDP program.
+func xdpAttached(t *testing.T, e *env) []string {
+	t.Helper()
+	out, err := e.nat.Director.Exec("ip", "-o", "link", "show")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var with []string
+	for _, line := range strings.Split(out, "\n") {
+		if strings.Contains(line, " xdp") || strings.Contains(line, "prog/xdp") {
+			with = append(with, strings.Fields(line)[1])
+		}
+	}
+	return with
+}
+
+// TestLifecycle: SIGKILL leaves nothing that stops a new daemon from attaching and serving (the
+// programs are BPF links, released with the process); SIGTERM detaches everything; an idle daemon
+// sleeps rather than spinning.
+func TestLifecycle(t *testing.T) {
+	e := newEnv(t, "life", 1)
+	e.natService("-t", false)
+	if got := e.shortConnections(10, false); got["rs0"] != 5 {
+		t.Fatalf("split %v", got)
+	}
+
+	// Idle: at most a few percent of a core over two seconds (a spinning worker takes 100 %).
+	pid := daemonPID(t, e)
+	before := cpuTicks(t, pid)
+	time.Sleep(2 * time.Second)
+	if used := float64(cpuTicks(t, pid)-before) / 100 / 2; used > 0.10 {
+		t.Errorf("idle daemon used %.0f %% of a core", used*100)
+	} else {
+		t.Logf("idle daemon: %.1f %% of a core", used*100)
+	}
+
+	// Crash, then start again on the same interfaces.
+	if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	e.d.Stop()
+	xdpvsd, _ := binaries(t)
+	d, err := topo.StartDaemon(e.nat.Director, xdpvsd, t.TempDir(), e.nat.Ifaces())
+	if err != nil {
+		t.Fatalf("restart after SIGKILL: %v", err)
+	}
+	e.d = d
+	e.natService("-t", false)
+	if got := e.shortConnections(10, false); got["rs0"] != 5 {
+		t.Fatalf("after restart: split %v", got)
+	}
+
+	// SIGTERM: no program left attached.
+	if err := d.Stop(); err != nil {
+		t.Fatalf("SIGTERM: %v\n%s", err, d.Log)
+	}
+	if with := xdpAttached(t, e); len(with) > 0 {
+		t.Fatalf("XDP programs still attached after SIGTERM: %v", with)
+	}
+}
+
+// daemonPID finds the xdpvsd process under `ip netns exec` (its only child).
+func daemonPID(t *testing.T, e *env) int {
+	t.Helper()
+	out, err := exec.Command("pgrep", "-x", "-P", fmt.Sprint(e.d.PID()), "xdpvsd").Output()
+	if err == nil {
+		var pid int
+		if _, err := fmt.Sscan(string(out), &pid); err == nil {
+			return pid
+		}
+	}
+	return e.d.PID() // ip netns exec execs the command in place
+}
+
+// cpuTicks is the user+system time of a process, in clock ticks (1/100 s).
+func cpuTicks(t *testing.T, pid int) int64 {
+	t.Helper()
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := strings.Fields(string(b[bytes.LastIndexByte(b, ')')+2:]))
+	var u, s int64
+	fmt.Sscan(f[11], &u)
+	fmt.Sscan(f[12], &s)
+	return u + s
+}
+
+// TestICMPUnreachable: a UDP service whose real servers have no listener. Each real server's
+// kernel answers with port unreachable quoting CIP:cport → RIP:rport; the director translates the
+// quote back to CIP:cport → VIP:vport, and only then does the client's connected socket report
+// ECONNREFUSED, the kernel's own check that the translation is right.
+func TestICMPUnreachable(t *testing.T) {
+	e := newEnv(t, "icmp", 1)
+	for _, v6 := range []bool{false, true} {
+		vip, rs := topo.VIP4+":54", topo.RS4(0)+":5454"
+		if v6 {
+			vip, rs = "["+topo.VIP6+"]:54", "["+topo.RS6(0)+"]:5454"
+		}
+		e.adm1("-A", "-u", vip, "-s", "rr")
+		e.adm1("-a", "-u", vip, "-r", rs, "-m")
+		var c *net.UDPConn
+		if err := e.nat.Client.Do(func() (err error) {
+			c, err = net.DialUDP("udp", nil, net.UDPAddrFromAddrPort(netip.MustParseAddrPort(vip)))
+			return
+		}); err != nil {
+			t.Fatal(err)
+		}
+		var err error
+		for try := 0; try < 5; try++ {
+			c.Write([]byte("anyone?"))
+			c.SetReadDeadline(time.Now().Add(time.Second))
+			if _, err = c.Read(make([]byte, 64)); err != nil && !errors.Is(err, os.ErrDeadlineExceeded) {
+				break
+			}
+		}
+		c.Close()
+		if !errors.Is(err, syscall.ECONNREFUSED) {
+			t.Fatalf("%s: read error %v, want connection refused from the translated ICMP error", vip, err)
+		}
+		// The refusal came from the real server through the director, not from the director's
+		// own kernel: the datagram was forwarded.
+		list := e.adm1("-Ln", "--stats", "-u", vip)
+		var conns int
+		for _, line := range strings.Split(list, "\n") {
+			if f := strings.Fields(line); len(f) > 2 && f[0] == "->" && f[1] == rs {
+				fmt.Sscan(f[2], &conns)
+			}
+		}
+		if conns != 1 {
+			t.Fatalf("%s: real server shows %d connections, want 1:\n%s", vip, conns, list)
 		}
 	}
 }

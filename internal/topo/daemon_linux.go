@@ -102,3 +102,6 @@ func (b *SyncBuffer) String() string {
 	defer b.mu.Unlock()
 	return b.buf.String()
 }
+
+// PID is the process started (`ip netns exec` execs xdpvsd in place, so it is xdpvsd's).
+func (d *Daemon) PID() int { return d.cmd.Process.Pid }
