@@ -34,11 +34,12 @@ type Config struct {
 }
 
 // DefaultXSKOptions are the AF_XDP settings of a worker: 2048-byte frames (packets up to 1792 bytes,
-// an MTU of 1778) and rings of 1024; New sizes the UMEM for all the worker's sockets.
+// an MTU of 1778), receive rings of 2048 to absorb bursts while a worker is descheduled, transmit
+// rings of 1024; New sizes the UMEM for all the worker's sockets.
 func DefaultXSKOptions() xsk.Options {
 	o := xsk.DefaultOptions()
 	o.FrameSize = 2048
-	o.FillSize, o.RXSize, o.TXSize, o.CompletionSize = 1024, 1024, 1024, 1024
+	o.FillSize, o.RXSize, o.TXSize, o.CompletionSize = 2048, 2048, 1024, 1024
 	return o
 }
 
@@ -137,7 +138,7 @@ func New(cfg Config) (d *Dataplane, err error) {
 	for i, w := range d.workers {
 		for j, v := range d.workers {
 			if i != j {
-				r := new(handoffRing)
+				r := newHandoffRing(w.umem.MaxPacket())
 				w.out[j], v.in[i] = r, r
 			}
 		}

@@ -2,49 +2,50 @@ package dataplane
 
 import "sync/atomic"
 
-// handoffSlotSize is the largest frame a hand-off carries: the largest packet of a 4096-byte UMEM
-// frame (xsk.UMEM.MaxPacket).
-const (
-	handoffSlotSize = 4096 - 256
-	handoffSlots    = 256
-)
+// handoffSlots is the capacity of one hand-off ring.
+const handoffSlots = 1024
 
-type handoffSlot struct {
-	n    uint16
-	in   uint8
-	data [handoffSlotSize]byte
+// handoffRing carries frames from one worker to another: a single-producer single-consumer ring of
+// copies, so that neither side waits for the other and each keeps its own UMEM. Slots are
+// preallocated, slotSize bytes each (the UMEM's largest packet).
+type handoffRing struct {
+	head     atomic.Uint64 // next slot to read, written by the consumer
+	_        [56]byte
+	tail     atomic.Uint64 // next slot to write, written by the producer
+	_        [56]byte
+	slotSize int
+	lens     [handoffSlots]uint16
+	ins      [handoffSlots]uint8
+	data     []byte
 }
 
-// handoffRing carries frames from one worker to another: a single-producer single-consumer ring
-// of copies, so that neither side waits for the other and each keeps its own UMEM.
-type handoffRing struct {
-	head  atomic.Uint64 // next slot to read, written by the consumer
-	_     [56]byte
-	tail  atomic.Uint64 // next slot to write, written by the producer
-	_     [56]byte
-	slots [handoffSlots]handoffSlot
+func newHandoffRing(slotSize int) *handoffRing {
+	return &handoffRing{slotSize: slotSize, data: make([]byte, handoffSlots*slotSize)}
 }
 
 // push copies frame (received on port in) into the ring; false if the ring is full or the frame
-// does not fit a slot.
+// is larger than a slot.
 func (r *handoffRing) push(frame []byte, in int) bool {
 	t := r.tail.Load()
-	if t-r.head.Load() >= handoffSlots || len(frame) > handoffSlotSize {
+	if t-r.head.Load() >= handoffSlots || len(frame) > r.slotSize {
 		return false
 	}
-	s := &r.slots[t%handoffSlots]
-	s.n, s.in = uint16(copy(s.data[:], frame)), uint8(in)
+	i := t % handoffSlots
+	r.lens[i] = uint16(copy(r.data[int(i)*r.slotSize:], frame))
+	r.ins[i] = uint8(in)
 	r.tail.Store(t + 1)
 	return true
 }
 
-// peek returns the oldest slot, or nil; release frees it after use.
-func (r *handoffRing) peek() *handoffSlot {
+// peek returns the oldest frame and its port, or ok=false; release frees it after use.
+func (r *handoffRing) peek() (frame []byte, in int, ok bool) {
 	h := r.head.Load()
 	if h == r.tail.Load() {
-		return nil
+		return nil, 0, false
 	}
-	return &r.slots[h%handoffSlots]
+	i := h % handoffSlots
+	off := int(i) * r.slotSize
+	return r.data[off : off+int(r.lens[i])], int(r.ins[i]), true
 }
 
 func (r *handoffRing) release() { r.head.Add(1) }

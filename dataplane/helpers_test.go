@@ -484,10 +484,10 @@ func checkFrameChecksums(tb testing.TB, frame []byte) {
 // delta is one expected change of a worker's counters (rx always moves by one, implicitly).
 type delta func(c *counters)
 
-func dTX() delta                      { return func(c *counters) { c.tx++ } }
-func dDrop(r DropReason) delta        { return func(c *counters) { c.drops[r]++ } }
+func dTX() delta                        { return func(c *counters) { c.tx++ } }
+func dDrop(r DropReason) delta          { return func(c *counters) { c.drops[r]++ } }
 func dParse(r header.ParseResult) delta { return func(c *counters) { c.parse[r]++ } }
-func dHandoff() delta                 { return func(c *counters) { c.handoffOut++ } }
+func dHandoff() delta                   { return func(c *counters) { c.handoffOut++ } }
 
 // dNew counts a new connection of service s to real server d.
 func dNew(s uint16, d uint32) delta {

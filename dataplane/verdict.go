@@ -34,7 +34,7 @@ const (
 
 var dropReasonNames = [NumDropReasons]string{
 	"fragment", "vlan", "unsupported_proto", "no_service", "no_conn", "no_dest", "table_full",
-	"no_route", "neigh_miss", "icmp_no_conn", "handoff_full", "handoff_loop", "tx_full", "too_big", "unsupported_method",
+	"no_route", "neigh_miss", "icmp_no_conn", "handoff_full", "handoff_loop", "tx_full", "unsupported_method",
 }
 
 func (r DropReason) String() string {

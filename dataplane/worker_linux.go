@@ -122,8 +122,8 @@ func (w *worker) drainHandoffs(now int64) int {
 	n := 0
 	for _, r := range w.in {
 		for r != nil && n < batchSize {
-			s := r.peek()
-			if s == nil {
+			frame, port, ok := r.peek()
+			if !ok {
 				break
 			}
 			addr, ok := w.umem.Alloc()
@@ -131,8 +131,7 @@ func (w *worker) drainHandoffs(now int64) int {
 				return n
 			}
 			addr += xsk.XDPPacketHeadroom
-			copy(w.umem.Frame(addr), s.data[:s.n])
-			d, port := xsk.Desc{Addr: addr, Len: uint32(s.n)}, int(s.in)
+			d := xsk.Desc{Addr: addr, Len: uint32(copy(w.umem.Frame(addr), frame))}
 			r.release()
 			w.p.c.handoffIn++
 			w.handle(d, port, now, true)

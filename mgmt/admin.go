@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/xdpvs/xdpvs/dataplane/control"
 	"io"
 	"net"
 	"slices"
@@ -178,7 +179,7 @@ func (cl *client) run(args []string, stdin io.Reader, out, errw io.Writer, inShe
 		return ExitError
 	}
 	if resp.State == nil {
-		if c.Op == OpList || c.Op == OpSave || c.Op == OpGetLaddr {
+		if c.Op == OpList || c.Op == OpSave || c.Op == OpGetLaddr || c.Op == OpShow {
 			fmt.Fprintln(errw, "xdpvsd sent no data")
 			return ExitError
 		}
@@ -199,6 +200,10 @@ func printState(out io.Writer, c *Command, st *State) error {
 	if c.List.JSON {
 		var v any
 		switch {
+		case c.Op == OpShow:
+			v = struct {
+				Workers []control.WorkerStats `json:"workers"`
+			}{st.Workers}
 		case c.Op == OpList && c.List.Connections:
 			v = struct {
 				Connections []Conn `json:"connections"`
@@ -235,6 +240,8 @@ func printState(out io.Writer, c *Command, st *State) error {
 		return enc.Encode(v)
 	}
 	switch c.Op {
+	case OpShow:
+		WriteWorkers(out, st.Workers, c.Show == "drops")
 	case OpSave:
 		WriteRules(out, st)
 	case OpGetLaddr:
@@ -310,7 +317,7 @@ func (cl *client) shell() int {
 }
 
 // shellWords are completed at the start of a shell line besides the long options.
-var shellWords = []string{"help", "quit"}
+var shellWords = []string{"help", "quit", "show workers", "show drops"}
 
 // Complete is a tab-completion callback for a line editor (golang.org/x/term's
 // AutoCompleteCallback): it completes the word before the cursor to a long option or, first on

@@ -3,6 +3,7 @@ package mgmt
 import (
 	"fmt"
 	"net/netip"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -29,6 +30,7 @@ const (
 	OpAddLaddr    Op = "add-laddr"
 	OpDelLaddr    Op = "del-laddr"
 	OpGetLaddr    Op = "get-laddr"
+	OpShow        Op = "show" // show workers|drops: the dataplane's own counters
 	OpHelp        Op = "help"
 	OpVersion     Op = "version"
 )
@@ -69,6 +71,7 @@ type Command struct {
 	LocalAddr  netip.Addr     `json:"local_address,omitempty"`
 	Timeouts   Timeouts       `json:"timeouts"`
 	List       ListOptions    `json:"list"`
+	Show       string         `json:"show,omitempty"` // what OpShow shows: "workers" or "drops"
 }
 
 // ParseError is a command-line error; ipvsadm exits with status 2 on these.
@@ -275,6 +278,9 @@ type parser struct {
 // ParseArgs parses one ipvsadm command line (without the program name). Errors are *ParseError
 // with ipvsadm's wording where ipvsadm has one.
 func ParseArgs(args []string) (*Command, error) {
+	if len(args) > 0 && args[0] == "show" {
+		return parseShow(args[1:])
+	}
 	p := &parser{fwd: Route}
 	for i := 0; i < len(args); i++ {
 		a := args[i]
@@ -792,4 +798,29 @@ func schedFlagNames(scheduler string, f control.ServiceFlags) string {
 		names = append(names, "flag-3")
 	}
 	return strings.Join(names, ",")
+}
+
+// showWhat are the things `show` lists.
+var showWhat = []string{"workers", "drops"}
+
+// parseShow parses `show workers|drops [-o json]`.
+func parseShow(args []string) (*Command, error) {
+	c := &Command{Op: OpShow}
+	for i := 0; i < len(args); i++ {
+		switch a := args[i]; {
+		case a == "-o" && i+1 < len(args) && args[i+1] == "json", a == "--output=json":
+			c.List.JSON = true
+			if a == "-o" {
+				i++
+			}
+		case c.Show == "" && slices.Contains(showWhat, a):
+			c.Show = a
+		default:
+			return nil, parseErr("show: unexpected %q (show %s [-o json])", a, strings.Join(showWhat, "|"))
+		}
+	}
+	if c.Show == "" {
+		return nil, parseErr("show: what? (show %s [-o json])", strings.Join(showWhat, "|"))
+	}
+	return c, nil
 }

@@ -3,6 +3,7 @@ package mgmt
 import (
 	"bufio"
 	"fmt"
+	"github.com/xdpvs/xdpvs/dataplane/control"
 	"io"
 	"net/netip"
 	"strconv"
@@ -263,6 +264,33 @@ func WriteLaddrs(w io.Writer, st *State) {
 		fmt.Fprintf(w, "%-20s %-8d \n", addrPort(s.Address, s.Port), len(s.LocalAddrs))
 		for _, l := range s.LocalAddrs {
 			fmt.Fprintf(w, "%-20s %-8s %-20s %-10d %-10d\n", "", "", l, 0, 0)
+		}
+	}
+}
+
+// WriteWorkers prints `show workers`: one line of counters per worker, then its socket statistics;
+// with drops, the non-zero drop counters of each worker instead.
+func WriteWorkers(w io.Writer, ws []control.WorkerStats, drops bool) {
+	if drops {
+		fmt.Fprintf(w, "%-6s %-28s %12s\n", "Worker", "Reason", "Packets")
+		for _, x := range ws {
+			for _, d := range x.Drops {
+				if d.Count > 0 {
+					fmt.Fprintf(w, "%-6d %-28s %12d\n", x.ID, d.Name, d.Count)
+				}
+			}
+		}
+		return
+	}
+	fmt.Fprintf(w, "%-6s %5s %4s %12s %12s %10s %10s %10s\n", "Worker", "Queue", "CPU", "RxPkts", "TxPkts", "HandOut", "HandIn", "Conns")
+	for _, x := range ws {
+		fmt.Fprintf(w, "%-6d %5d %4d %12d %12d %10d %10d %10d\n", x.ID, x.Queue, x.CPU, x.RXPackets, x.TXPackets, x.HandoffsOut, x.HandoffsIn, x.Conns)
+	}
+	for _, x := range ws {
+		for _, c := range x.Sockets {
+			if c.Count > 0 {
+				fmt.Fprintf(w, "  worker %d socket %s %d\n", x.ID, c.Name, c.Count)
+			}
 		}
 	}
 }

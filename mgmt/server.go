@@ -289,6 +289,13 @@ func (s *Server) do(req *Request) (resp *Response) {
 	}
 	first := &req.Commands[0]
 	switch first.Op {
+	case OpShow:
+		if len(req.Commands) != 1 {
+			resp.Error = "show must be the only command of a request"
+			return resp
+		}
+		resp.State = &State{Workers: s.cfg.Control.Stats().Workers}
+		return resp
 	case OpList, OpSave, OpGetLaddr, OpZero:
 		if len(req.Commands) != 1 {
 			resp.Error = fmt.Sprintf("%s must be the only command of a request", first.Op)

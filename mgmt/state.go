@@ -2,6 +2,7 @@ package mgmt
 
 import (
 	"cmp"
+	"github.com/xdpvs/xdpvs/dataplane/control"
 	"net/netip"
 	"slices"
 )
@@ -56,9 +57,10 @@ type Conn struct {
 // State is the answer to a listing: the services (in configuration order), timeouts and, when
 // asked for, connections.
 type State struct {
-	Services    []ServiceState `json:"services"`
-	Timeouts    Timeouts       `json:"timeouts"`
-	Connections []Conn         `json:"connections,omitempty"`
+	Services    []ServiceState        `json:"services"`
+	Timeouts    Timeouts              `json:"timeouts"`
+	Connections []Conn                `json:"connections,omitempty"`
+	Workers     []control.WorkerStats `json:"workers,omitempty"` // show workers|drops
 }
 
 func cmpAddr(a, b netip.Addr) int {

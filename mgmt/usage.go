@@ -27,6 +27,7 @@ func WriteUsage(w io.Writer) {
 		"  %[1]s --set tcp tcpfin udp\n"+
 		"  %[1]s --add-laddr|--del-laddr -z local-address -t|u service-address\n"+
 		"  %[1]s --get-laddr [-t|u service-address]\n"+
+		"  %[1]s show workers|drops [-o json]\n"+
 		"  %[1]s -h\n"+
 		"  %[1]s                  (no command: interactive shell)\n\n", p)
 	fmt.Fprint(w, "Commands:\n"+

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/cilium/ebpf"
+	"golang.org/x/sys/unix"
 
 	"github.com/xdpvs/xdpvs/internal/netns"
 	"github.com/xdpvs/xdpvs/internal/testutil"
@@ -223,6 +224,18 @@ func TestKernelReceives(t *testing.T) {
 				return err
 			})
 			defer conn.Close()
+			// Each datagram built from an XDP frame holds a page: 64 of them need more than the
+			// default receive buffer.
+			rc, err := conn.SyscallConn()
+			if err != nil {
+				t.Fatal(err)
+			}
+			var serr error
+			if err := rc.Control(func(fd uintptr) {
+				serr = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_RCVBUFFORCE, 4<<20)
+			}); err != nil || serr != nil {
+				t.Fatalf("SO_RCVBUFFORCE: %v %v", err, serr)
+			}
 			before := csumErrors(t, p.b, tc.v6)
 			res, err := g.Run(p.a.NS, p.aIdx, flows*per, RunOptions{Duration: 5 * time.Second})
 			if err != nil || res.Sent != flows*per {

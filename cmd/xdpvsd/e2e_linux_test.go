@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -19,6 +20,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/xdpvs/xdpvs/dataplane/control"
 	"github.com/xdpvs/xdpvs/internal/testutil"
 	"github.com/xdpvs/xdpvs/internal/topo"
 )
@@ -256,8 +258,40 @@ func TestNAT(t *testing.T) {
 				if !strings.Contains(e.adm1("-Ln"), "Masq") {
 					t.Fatal("listing lacks Masq")
 				}
+				e.checkWorkers(workers)
 			})
 		}
+	}
+}
+
+// checkWorkers reads `xdpvsadm show workers`: with two workers, packets that reached the queue of
+// the worker not owning their connection were handed over and none was lost on the way.
+func (e *env) checkWorkers(workers int) {
+	e.t.Helper()
+	var st struct{ Workers []control.WorkerStats }
+	if err := json.Unmarshal([]byte(e.adm1("show", "workers", "-o", "json")), &st); err != nil {
+		e.t.Fatal(err)
+	}
+	if len(st.Workers) != workers {
+		e.t.Fatalf("%d workers listed, want %d", len(st.Workers), workers)
+	}
+	var out, in, full, loop uint64
+	for _, w := range st.Workers {
+		out, in = out+w.HandoffsOut, in+w.HandoffsIn
+		for _, d := range w.Drops {
+			switch d.Name {
+			case "handoff_full":
+				full += d.Count
+			case "handoff_loop":
+				loop += d.Count
+			}
+		}
+	}
+	// A full ring is overload (this 2-vCPU machine runs the client, the servers and both
+	// workers); it must be counted, and every hand-off accounted for. A loop is a bug.
+	e.t.Logf("hand-offs: %d out, %d in, %d dropped on a full ring\n%s", out, in, full, e.adm1("show", "workers"))
+	if out != in+full+loop || loop != 0 || (workers > 1 && out == 0) {
+		e.t.Fatalf("hand-offs: %d out, %d in, %d full, %d loops", out, in, full, loop)
 	}
 }
 

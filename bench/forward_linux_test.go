@@ -1,0 +1,369 @@
+package bench
+
+import (
+	"fmt"
+	"net"
+	"net/netip"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/xdpvs/xdpvs/bench/pktgen"
+	"github.com/xdpvs/xdpvs/internal/netns"
+	"github.com/xdpvs/xdpvs/internal/testutil"
+	"github.com/xdpvs/xdpvs/internal/topo"
+)
+
+// The forwarding figure of the Foundation issue: on the two-arm NAT layout with one real server,
+// (a) xdpvsd --bare-forward between d0 and d1 (the AF_XDP ceiling: MACs rewritten, nothing else)
+// against (b) xdpvsd doing UDP NAT to the real server, the same service configured in both (only
+// frames that match a service are steered to AF_XDP). 64-byte UDP frames over 1024 flows come
+// from the client namespace (pktgen, BPF_PROG_RUN live frames, pinned to CPU 0); the daemon's
+// single worker is pinned to CPU 1; a sink (XDP, native) on the real server's r0 counts and
+// drops. The figure is the rate delivered at the sink in a window of the generator's run, the
+// median of 3 runs of each, a and b alternating.
+//
+// Knobs: XDPVS_BENCH=1 to run; XDPVS_BENCH_RUNS (3), XDPVS_BENCH_COUNT (frames per run, 1e7),
+// XDPVS_BENCH_SECONDS (time limit per run, 5), XDPVS_BENCH_FLOWS (1024).
+
+const (
+	genCPU    = 0
+	workerCPU = 1
+	vport     = 53
+	rport     = 5353
+)
+
+func envInt(tb testing.TB, name string, def int) int {
+	tb.Helper()
+	v := os.Getenv(name)
+	if v == "" {
+		return def
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n <= 0 {
+		tb.Fatalf("%s=%q: want a positive integer", name, v)
+	}
+	return n
+}
+
+func requireBench(tb testing.TB) {
+	tb.Helper()
+	if os.Getenv("XDPVS_BENCH") != "1" {
+		tb.Skip("skipping: end-to-end benchmark; set XDPVS_BENCH=1 (needs root and 2 CPUs)")
+	}
+	testutil.RequireRoot(tb)
+	if runtime.NumCPU() < 2 {
+		tb.Skip("skipping: needs 2 CPUs for the placement (generator on 0, worker on 1)")
+	}
+}
+
+func buildBinaries(tb testing.TB) (xdpvsd, xdpvsadm string) {
+	tb.Helper()
+	dir := tb.TempDir()
+	out, err := exec.Command("go", "build", "-o", dir+"/", "github.com/xdpvs/xdpvs/cmd/xdpvsd",
+		"github.com/xdpvs/xdpvs/cmd/xdpvsadm").CombinedOutput()
+	if err != nil {
+		tb.Fatalf("go build: %v\n%s", err, out)
+	}
+	return filepath.Join(dir, "xdpvsd"), filepath.Join(dir, "xdpvsadm")
+}
+
+// forwardBench is the layout, the sink and the generator, shared by every run.
+type forwardBench struct {
+	tb             testing.TB
+	nat            *topo.NAT
+	xdpvsd, adm    string
+	sink           *pktgen.Sink
+	gen            *pktgen.Generator
+	c0             int
+	count          uint64
+	limit          time.Duration
+	warmup, settle time.Duration
+}
+
+func newForwardBench(tb testing.TB) *forwardBench {
+	tb.Helper()
+	requireBench(tb)
+	b := &forwardBench{tb: tb, warmup: 300 * time.Millisecond, settle: 100 * time.Millisecond}
+	b.xdpvsd, b.adm = buildBinaries(tb)
+	b.count = uint64(envInt(tb, "XDPVS_BENCH_COUNT", 10_000_000))
+	b.limit = time.Duration(envInt(tb, "XDPVS_BENCH_SECONDS", 5)) * time.Second
+	nat, err := topo.NewNAT(topo.Prefix("fw"), 1, 1)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	b.nat = nat
+	tb.Cleanup(func() {
+		if err := nat.Close(); err != nil {
+			tb.Error(err)
+		}
+	})
+	if b.sink, err = pktgen.AttachSink(nat.RS[0], "r0"); err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { b.sink.Close() })
+	// The director's kernel resolves the real server (the sink passes ARP and ping), so that the
+	// bare forwarder has a neighbour on d1 and NAT does not start with a miss.
+	resolve(tb, nat.Director, topo.RS4(0))
+	cfg := pktgen.DefaultConfig()
+	cfg.SrcMAC, b.c0 = ifaceInfo(tb, nat.Client, "c0")
+	cfg.DstMAC, _ = ifaceInfo(tb, nat.Director, "d0")
+	cfg.Src, cfg.Dst = mustAddr(topo.Client4), mustAddr(topo.VIP4)
+	cfg.DstPort, cfg.SrcPort = vport, 1024
+	cfg.Flows = envInt(tb, "XDPVS_BENCH_FLOWS", 1024)
+	cfg.Size = pktgen.MinSize
+	if b.gen, err = pktgen.New(cfg); err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { b.gen.Close() })
+	return b
+}
+
+// measurement is one run.
+type measurement struct {
+	mode      string
+	delivered float64 // pps at the sink in the window
+	sent      pktgen.Result
+	sinkCPU   []uint64 // packets counted per CPU over the whole run
+	lost      uint64   // sent - delivered over the whole run
+}
+
+// run starts xdpvsd in mode ("bare" or "nat"), configures the UDP NAT service, warms it up (the
+// NAT connections of every flow exist before the measured run) and measures.
+func (b *forwardBench) run(mode string) measurement {
+	tb := b.tb
+	tb.Helper()
+	flags := []string{"--workers", "1", "--cpus", strconv.Itoa(workerCPU), "--log-level", "warn"}
+	if mode == "bare" {
+		flags = append(flags, "--bare-forward")
+	}
+	d, err := topo.StartDaemon(b.nat.Director, b.xdpvsd, tb.TempDir(), b.nat.Ifaces(), flags...)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer func() {
+		if err := d.Stop(); err != nil {
+			tb.Errorf("xdpvsd (%s): %v\n%s", mode, err, d.Log)
+		}
+	}()
+	svc := fmt.Sprintf("%s:%d", topo.VIP4, vport)
+	for _, args := range [][]string{
+		{"-A", "-u", svc, "-s", "rr"},
+		{"-a", "-u", svc, "-r", fmt.Sprintf("%s:%d", topo.RS4(0), rport), "-m"},
+	} {
+		if _, err := d.Adm(b.adm, args...); err != nil {
+			tb.Fatal(err)
+		}
+	}
+	// Warm up: a bounded burst, slow enough not to overrun the worker, that must get through.
+	before := b.read()
+	warm := uint64(20 * b.gen.Config().Flows)
+	for i := 0; i < 20; i++ {
+		if _, err := b.gen.Run(b.nat.Client, b.c0, warm/20, pktgen.RunOptions{Duration: time.Second, Pin: true, CPU: genCPU}); err != nil {
+			tb.Fatal(err)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	time.Sleep(b.settle)
+	if got := b.read().UDP().Packets - before.UDP().Packets; got < warm/2 {
+		stats, _ := d.Adm(b.adm, "-L", "-n", "--stats")
+		tb.Fatalf("%s: warm-up delivered %d of %d frames to the sink\n%s\nxdpvsd log:\n%s", mode, got, warm, stats, d.Log)
+	}
+	return b.measure(mode)
+}
+
+func (b *forwardBench) read() pktgen.SinkStats {
+	b.tb.Helper()
+	st, err := b.sink.Read()
+	if err != nil {
+		b.tb.Fatal(err)
+	}
+	return st
+}
+
+type sample struct {
+	t   time.Time
+	pkt uint64
+}
+
+// measure runs the generator (count frames, bounded by the time limit) while sampling the sink
+// every 20 ms; the rate is taken from warmup after the start to the last sample before the end.
+func (b *forwardBench) measure(mode string) measurement {
+	tb := b.tb
+	m := measurement{mode: mode}
+	before := b.read()
+	type done struct {
+		res pktgen.Result
+		err error
+	}
+	ch := make(chan done, 1)
+	start := time.Now()
+	go func() {
+		res, err := b.gen.Run(b.nat.Client, b.c0, b.count, pktgen.RunOptions{Duration: b.limit, Pin: true, CPU: genCPU})
+		ch <- done{res, err}
+	}()
+	var samples []sample
+	tick := time.NewTicker(20 * time.Millisecond)
+	defer tick.Stop()
+	var r done
+wait:
+	for {
+		select {
+		case r = <-ch:
+			break wait
+		case now := <-tick.C:
+			samples = append(samples, sample{now, b.read().UDP().Packets})
+		}
+	}
+	if r.err != nil {
+		tb.Fatalf("%s: generator: %v", mode, r.err)
+	}
+	m.sent = r.res
+	time.Sleep(b.settle)
+	after := b.read()
+	var first, last *sample
+	for i := range samples {
+		if samples[i].t.Sub(start) >= b.warmup && first == nil {
+			first = &samples[i]
+		}
+		last = &samples[i]
+	}
+	if first == nil || last == nil || last.t.Sub(first.t) < 200*time.Millisecond {
+		tb.Fatalf("%s: run too short for a window (%v): raise XDPVS_BENCH_COUNT", mode, r.res.Elapsed)
+	}
+	m.delivered = float64(last.pkt-first.pkt) / last.t.Sub(first.t).Seconds()
+	for cpu := range after.Dropped {
+		var b0 uint64
+		if cpu < len(before.Dropped) {
+			b0 = before.Dropped[cpu].Packets
+		}
+		m.sinkCPU = append(m.sinkCPU, after.Dropped[cpu].Packets-b0)
+	}
+	m.lost = r.res.Sent - (after.UDP().Packets - before.UDP().Packets)
+	tb.Logf("%-4s generator %.3f Mpps (%d frames in %v, CPU %d); delivered %.3f Mpps over %v; sink packets by CPU %v",
+		mode, r.res.PPS()/1e6, r.res.Sent, r.res.Elapsed.Round(time.Millisecond), r.res.CPU,
+		m.delivered/1e6, last.t.Sub(first.t).Round(time.Millisecond), m.sinkCPU)
+	return m
+}
+
+func median(xs []float64) float64 {
+	s := slices.Clone(xs)
+	slices.Sort(s)
+	if len(s)%2 == 1 {
+		return s[len(s)/2]
+	}
+	return (s[len(s)/2-1] + s[len(s)/2]) / 2
+}
+
+// TestForward prints the bare AF_XDP forward against NAT, median of XDPVS_BENCH_RUNS each.
+func TestForward(t *testing.T) {
+	b := newForwardBench(t)
+	runs := envInt(t, "XDPVS_BENCH_RUNS", 3)
+	load0 := loadavg()
+	rates := map[string][]float64{}
+	var last map[string]measurement = map[string]measurement{}
+	for range runs {
+		for _, mode := range []string{"bare", "nat"} {
+			m := b.run(mode)
+			rates[mode] = append(rates[mode], m.delivered)
+			last[mode] = m
+		}
+	}
+	bare, nat := median(rates["bare"]), median(rates["nat"])
+	var sb strings.Builder
+	fmt.Fprintf(&sb, "\nforwarding, 64 B UDP frames (60 B on the veth), %d flows, %d frames per run (limit %v), median of %d, bare and NAT alternating\n",
+		b.gen.Config().Flows, b.count, b.limit, runs)
+	fmt.Fprintf(&sb, "machine: %s, %d CPUs, kernel %s; load average before %s\n", cpuModel(), runtime.NumCPU(), kernel(), load0)
+	fmt.Fprintf(&sb, "placement: generator (BPF_PROG_RUN live frames, XDP_TX on c0) pinned to CPU %d, which also runs d0's receive (veth NAPI: steering XDP + AF_XDP copy);\n", genCPU)
+	fmt.Fprintf(&sb, "           xdpvsd 1 worker pinned to CPU %d (--cpus %d), which also runs d1's transmit (copy-mode skb) and r0's receive (sink XDP);\n", workerCPU, workerCPU)
+	fmt.Fprintf(&sb, "           sink packets by CPU, last run: bare %v, nat %v\n", last["bare"].sinkCPU, last["nat"].sinkCPU)
+	fmt.Fprintf(&sb, "%-8s %12s %12s %10s   %s\n", "", "bare pps", "NAT pps", "NAT/bare", "runs (Mpps) bare | nat")
+	fmt.Fprintf(&sb, "%-8s %12.0f %12.0f %10.3f   %s | %s\n", "median", bare, nat, nat/bare, mpps(rates["bare"]), mpps(rates["nat"]))
+	t.Log(sb.String())
+	if nat/bare < 0.9 {
+		t.Logf("NAT/bare %.3f is under the 0.9 target", nat/bare)
+	}
+}
+
+// resolve makes the kernel of ns resolve addr's MAC (one UDP datagram to the discard port, which
+// the sink drops, after an ARP exchange it passes) and waits for the neighbour entry.
+func resolve(tb testing.TB, ns *netns.NS, addr string) {
+	tb.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for time.Now().Before(deadline) {
+		if err := ns.Do(func() error {
+			c, err := net.Dial("udp", net.JoinHostPort(addr, "9"))
+			if err != nil {
+				return err
+			}
+			defer c.Close()
+			_, err = c.Write([]byte("resolve"))
+			return err
+		}); err != nil {
+			tb.Fatal(err)
+		}
+		time.Sleep(50 * time.Millisecond)
+		out, err := ns.Exec("ip", "neigh", "show", addr)
+		if err != nil {
+			tb.Fatal(err)
+		}
+		if strings.Contains(out, "lladdr") && !strings.Contains(out, "FAILED") {
+			return
+		}
+	}
+	tb.Fatalf("%s: neighbour %s not resolved", ns.Name, addr)
+}
+
+func mpps(xs []float64) string {
+	var s []string
+	for _, x := range xs {
+		s = append(s, fmt.Sprintf("%.3f", x/1e6))
+	}
+	return strings.Join(s, " ")
+}
+
+func ifaceInfo(tb testing.TB, ns *netns.NS, name string) (net.HardwareAddr, int) {
+	tb.Helper()
+	var ifi *net.Interface
+	if err := ns.Do(func() (err error) { ifi, err = net.InterfaceByName(name); return }); err != nil {
+		tb.Fatal(err)
+	}
+	return ifi.HardwareAddr, ifi.Index
+}
+
+func cpuModel() string {
+	b, _ := os.ReadFile("/proc/cpuinfo")
+	for _, l := range strings.Split(string(b), "\n") {
+		if k, v, ok := strings.Cut(l, ":"); ok && strings.TrimSpace(k) == "model name" {
+			return strings.TrimSpace(v)
+		}
+	}
+	return runtime.GOARCH
+}
+
+func kernel() string {
+	var u unix.Utsname
+	if err := unix.Uname(&u); err != nil {
+		return "?"
+	}
+	return unix.ByteSliceToString(u.Release[:])
+}
+
+func loadavg() string {
+	b, _ := os.ReadFile("/proc/loadavg")
+	f := strings.Fields(string(b))
+	if len(f) < 3 {
+		return "?"
+	}
+	return strings.Join(f[:3], " ")
+}
+
+func mustAddr(s string) netip.Addr { return netip.MustParseAddr(s) }

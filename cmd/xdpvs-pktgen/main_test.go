@@ -1,0 +1,49 @@
+//go:build linux
+
+package main
+
+import (
+	"io"
+	"net"
+	"strings"
+	"testing"
+)
+
+func TestFlagErrors(t *testing.T) {
+	mac := net.HardwareAddr{2, 0, 0, 0, 0, 1}
+	for _, tc := range []struct {
+		name string
+		args string
+		want string
+	}{
+		{"no_iface", "--src 198.18.0.1 --dst 198.18.0.2", "--iface is required"},
+		{"no_dst", "--iface c0 --src 198.18.0.1", "--src and --dst are required"},
+		{"zero_count", "--iface c0 --src 198.18.0.1 --dst 198.18.0.2 --count 0", "--count"},
+		{"zero_duration", "--iface c0 --src 198.18.0.1 --dst 198.18.0.2 --duration 0s", "--duration"},
+		{"big_port", "--iface c0 --src 198.18.0.1 --dst 198.18.0.2 --dport 70000", "1..65535"},
+		{"stray_arg", "--iface c0 --src 198.18.0.1 --dst 198.18.0.2 extra", "unexpected arguments"},
+		{"outside_ranges", "--iface c0 --src 10.0.0.1 --dst 198.18.0.2", "not in the benchmarking ranges"},
+		{"outside_ranges_v6", "--iface c0 --src 2001:2::1 --dst 2001:db8::2", "not in the benchmarking ranges"},
+		{"bad_mac", "--iface c0 --src 198.18.0.1 --dst 198.18.0.2 --dst-mac zz", "--dst-mac"},
+		{"small", "--iface c0 --src 198.18.0.1 --dst 198.18.0.2 --size 60", "frame size 60"},
+		{"mixed", "--iface c0 --src 198.18.0.1 --dst 2001:2::2", "not of one family"},
+		{"ok", "--iface c0 --src 198.18.0.1 --dst 198.18.1.2 --dst-mac 02:00:00:00:00:02 --size 1518 --flows 10", ""},
+		{"ok_v6", "--iface c0 --src 2001:2::1 --dst 2001:2:0:1::2 --size 66", ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			o, err := parse(strings.Fields(tc.args), io.Discard)
+			if err == nil {
+				_, err = o.config(mac)
+			}
+			if tc.want == "" {
+				if err != nil {
+					t.Fatal(err)
+				}
+				return
+			}
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("got %v, want an error with %q", err, tc.want)
+			}
+		})
+	}
+}
