@@ -32,7 +32,9 @@ import (
 // median of 3 runs of each, a and b alternating.
 //
 // Knobs: XDPVS_BENCH=1 to run; XDPVS_BENCH_RUNS (3), XDPVS_BENCH_COUNT (frames per run, 1e7),
-// XDPVS_BENCH_SECONDS (time limit per run, 5), XDPVS_BENCH_FLOWS (1024).
+// XDPVS_BENCH_SECONDS (time limit per run, 5), XDPVS_BENCH_FLOWS (1024), XDPVS_BENCH_QUIET_WAIT
+// (seconds to wait before each run for the machine to be idle, 120; a run on a busy machine is
+// flagged in the table).
 
 const (
 	genCPU    = 0
@@ -87,12 +89,14 @@ type forwardBench struct {
 	count          uint64
 	limit          time.Duration
 	warmup, settle time.Duration
+	quietWait      time.Duration
 }
 
 func newForwardBench(tb testing.TB) *forwardBench {
 	tb.Helper()
 	requireBench(tb)
 	b := &forwardBench{tb: tb, warmup: 300 * time.Millisecond, settle: 100 * time.Millisecond}
+	b.quietWait = time.Duration(envInt(tb, "XDPVS_BENCH_QUIET_WAIT", 120)) * time.Second
 	b.xdpvsd, b.adm = buildBinaries(tb)
 	b.count = uint64(envInt(tb, "XDPVS_BENCH_COUNT", 10_000_000))
 	b.limit = time.Duration(envInt(tb, "XDPVS_BENCH_SECONDS", 5)) * time.Second
@@ -134,6 +138,38 @@ type measurement struct {
 	sent      pktgen.Result
 	sinkCPU   []uint64 // packets counted per CPU over the whole run
 	lost      uint64   // sent - delivered over the whole run
+	busy      int      // busiest CPU's share just before the run, in %
+	quiet     bool     // the machine was quiet before the run
+	cpu       string   // CPU time shares in the window
+}
+
+// waitQuiet waits (at most limit) until every CPU was at least 90 % idle over 300 ms, so that
+// other work on the machine (a test suite, a build) does not land in the figure. It returns the
+// busiest CPU's busy share of the last look, and whether the machine was quiet.
+func waitQuiet(limit time.Duration) (busy int, quiet bool) {
+	deadline := time.Now().Add(limit)
+	for {
+		a := readCPUTimes()
+		time.Sleep(300 * time.Millisecond)
+		b := readCPUTimes()
+		busy = 0
+		for i := range min(len(a), len(b)) {
+			var total, idle uint64
+			for k := range a[i] {
+				total += b[i][k] - a[i][k]
+			}
+			idle = b[i][3] - a[i][3]
+			if total > 0 {
+				busy = max(busy, int(100-(100*idle+total/2)/total))
+			}
+		}
+		if busy <= 10 {
+			return busy, true
+		}
+		if time.Now().After(deadline) {
+			return busy, false
+		}
+	}
 }
 
 // run starts xdpvsd in mode ("bare" or "nat"), configures the UDP NAT service, warms it up (the
@@ -163,6 +199,10 @@ func (b *forwardBench) run(mode string) measurement {
 			tb.Fatal(err)
 		}
 	}
+	busy, quiet := waitQuiet(b.quietWait)
+	if !quiet {
+		tb.Logf("%s: the machine is busy (a CPU %d%% busy for %v before the run): this run's figure is not clean", mode, busy, b.quietWait)
+	}
 	// Warm up: a bounded burst, slow enough not to overrun the worker, that must get through.
 	before := b.read()
 	warm := uint64(20 * b.gen.Config().Flows)
@@ -177,7 +217,9 @@ func (b *forwardBench) run(mode string) measurement {
 		stats, _ := d.Adm(b.adm, "-L", "-n", "--stats")
 		tb.Fatalf("%s: warm-up delivered %d of %d frames to the sink\n%s\nxdpvsd log:\n%s", mode, got, warm, stats, d.Log)
 	}
-	return b.measure(mode)
+	m := b.measure(mode)
+	m.busy, m.quiet = busy, quiet
+	return m
 }
 
 func (b *forwardBench) read() pktgen.SinkStats {
@@ -192,6 +234,48 @@ func (b *forwardBench) read() pktgen.SinkStats {
 type sample struct {
 	t   time.Time
 	pkt uint64
+	cpu []cpuTimes
+}
+
+// cpuTimes are one CPU's jiffies from /proc/stat: user+nice, system, softirq+irq, idle+iowait,
+// steal.
+type cpuTimes [5]uint64
+
+func readCPUTimes() []cpuTimes {
+	b, _ := os.ReadFile("/proc/stat")
+	var out []cpuTimes
+	for _, l := range strings.Split(string(b), "\n") {
+		f := strings.Fields(l)
+		if len(f) < 9 || !strings.HasPrefix(f[0], "cpu") || f[0] == "cpu" {
+			continue
+		}
+		var v [8]uint64
+		for i := range v {
+			v[i], _ = strconv.ParseUint(f[i+1], 10, 64)
+		}
+		// user nice system idle iowait irq softirq steal
+		out = append(out, cpuTimes{v[0] + v[1], v[2], v[5] + v[6], v[3] + v[4], v[7]})
+	}
+	return out
+}
+
+// cpuShare formats each CPU's time between a and b as user/sys/softirq/idle/steal percentages.
+func cpuShare(a, b []cpuTimes) string {
+	var parts []string
+	for i := range min(len(a), len(b)) {
+		var d cpuTimes
+		var total uint64
+		for k := range d {
+			d[k] = b[i][k] - a[i][k]
+			total += d[k]
+		}
+		if total == 0 {
+			continue
+		}
+		pc := func(k int) uint64 { return (100*d[k] + total/2) / total }
+		parts = append(parts, fmt.Sprintf("cpu%d usr %d%% sys %d%% si %d%% idle %d%% steal %d%%", i, pc(0), pc(1), pc(2), pc(3), pc(4)))
+	}
+	return strings.Join(parts, "; ")
 }
 
 // measure runs the generator (count frames, bounded by the time limit) while sampling the sink
@@ -220,7 +304,7 @@ wait:
 		case r = <-ch:
 			break wait
 		case now := <-tick.C:
-			samples = append(samples, sample{now, b.read().UDP().Packets})
+			samples = append(samples, sample{now, b.read().UDP().Packets, readCPUTimes()})
 		}
 	}
 	if r.err != nil {
@@ -247,10 +331,11 @@ wait:
 		}
 		m.sinkCPU = append(m.sinkCPU, after.Dropped[cpu].Packets-b0)
 	}
+	m.cpu = cpuShare(first.cpu, last.cpu)
 	m.lost = r.res.Sent - (after.UDP().Packets - before.UDP().Packets)
-	tb.Logf("%-4s generator %.3f Mpps (%d frames in %v, CPU %d); delivered %.3f Mpps over %v; sink packets by CPU %v",
+	tb.Logf("%-4s generator %.3f Mpps (%d frames in %v, CPU %d); delivered %.3f Mpps over %v; sink packets by CPU %v\n     window %s",
 		mode, r.res.PPS()/1e6, r.res.Sent, r.res.Elapsed.Round(time.Millisecond), r.res.CPU,
-		m.delivered/1e6, last.t.Sub(first.t).Round(time.Millisecond), m.sinkCPU)
+		m.delivered/1e6, last.t.Sub(first.t).Round(time.Millisecond), m.sinkCPU, m.cpu)
 	return m
 }
 
@@ -269,12 +354,16 @@ func TestForward(t *testing.T) {
 	runs := envInt(t, "XDPVS_BENCH_RUNS", 3)
 	load0 := loadavg()
 	rates := map[string][]float64{}
-	var last map[string]measurement = map[string]measurement{}
+	noisy := 0
+	last := map[string]measurement{}
 	for range runs {
 		for _, mode := range []string{"bare", "nat"} {
 			m := b.run(mode)
 			rates[mode] = append(rates[mode], m.delivered)
 			last[mode] = m
+			if !m.quiet {
+				noisy++
+			}
 		}
 	}
 	bare, nat := median(rates["bare"]), median(rates["nat"])
@@ -285,8 +374,12 @@ func TestForward(t *testing.T) {
 	fmt.Fprintf(&sb, "placement: generator (BPF_PROG_RUN live frames, XDP_TX on c0) pinned to CPU %d, which also runs d0's receive (veth NAPI: steering XDP + AF_XDP copy);\n", genCPU)
 	fmt.Fprintf(&sb, "           xdpvsd 1 worker pinned to CPU %d (--cpus %d), which also runs d1's transmit (copy-mode skb) and r0's receive (sink XDP);\n", workerCPU, workerCPU)
 	fmt.Fprintf(&sb, "           sink packets by CPU, last run: bare %v, nat %v\n", last["bare"].sinkCPU, last["nat"].sinkCPU)
+	fmt.Fprintf(&sb, "           CPU time in the window, last run: bare: %s\n                                             nat:  %s\n", last["bare"].cpu, last["nat"].cpu)
 	fmt.Fprintf(&sb, "%-8s %12s %12s %10s   %s\n", "", "bare pps", "NAT pps", "NAT/bare", "runs (Mpps) bare | nat")
 	fmt.Fprintf(&sb, "%-8s %12.0f %12.0f %10.3f   %s | %s\n", "median", bare, nat, nat/bare, mpps(rates["bare"]), mpps(rates["nat"]))
+	if noisy > 0 {
+		fmt.Fprintf(&sb, "WARNING: %d of %d runs started on a busy machine (another process used a CPU): the figures are not clean\n", noisy, 2*runs)
+	}
 	t.Log(sb.String())
 	if nat/bare < 0.9 {
 		t.Logf("NAT/bare %.3f is under the 0.9 target", nat/bare)
@@ -367,3 +460,19 @@ func loadavg() string {
 }
 
 func mustAddr(s string) netip.Addr { return netip.MustParseAddr(s) }
+
+// BenchmarkForward is TestForward as a benchmark: every iteration runs bare then NAT once, and
+// the medians are reported (bare-Mpps, nat-Mpps, nat/bare). Run it with -benchtime=3x:
+//
+//	XDPVS_BENCH=1 go test -run '^$' -bench Forward -benchtime 3x ./bench/
+func BenchmarkForward(b *testing.B) {
+	fb := newForwardBench(b)
+	var bare, nat []float64
+	for b.Loop() {
+		bare = append(bare, fb.run("bare").delivered)
+		nat = append(nat, fb.run("nat").delivered)
+	}
+	b.ReportMetric(median(bare)/1e6, "bare-Mpps")
+	b.ReportMetric(median(nat)/1e6, "nat-Mpps")
+	b.ReportMetric(median(nat)/median(bare), "nat/bare")
+}

@@ -24,6 +24,9 @@ func (p *Pipeline) icmpError(frame []byte) (Verdict, int) {
 	if !ok || (inner.Proto != header.ProtocolTCP && inner.Proto != header.ProtocolUDP) {
 		return p.drop(DropICMPNoConn)
 	}
+	if inner.SrcAddr.Is4() != !pkt.IsIPv6 || inner.DstAddr.Is4() != !pkt.IsIPv6 {
+		return p.drop(DropMappedAddr) // a quote of the other family, or with mapped addresses
+	}
 	k := inner.Reverse()
 	id, dir, ok := p.table.Lookup(&k)
 	if !ok {

@@ -101,6 +101,10 @@ func (p *Pipeline) Process(frame []byte, in int, now int64) (Verdict, int) {
 		return VerdictDrop, 0
 	}
 	switch {
+	case pkt.IsIPv6 && (pkt.Tuple.SrcAddr.Is4() || pkt.Tuple.DstAddr.Is4()):
+		// IPv4-mapped addresses never appear on the wire (RFC 4291 §2.5.5.2), and would alias
+		// IPv4 tuples here.
+		return p.drop(DropMappedAddr)
 	case pkt.HasVLAN:
 		return p.drop(DropVLAN)
 	case pkt.Fragment:
@@ -130,8 +134,13 @@ func (c *compiled) lookupService(proto uint8, addr *header.Addr, port uint16) (i
 	return i, ok
 }
 
+// isReply reports whether (proto, addr, port) is the source of NAT replies: a real server, or one
+// with port 0 (of an all-ports service, answering from the client's destination port).
 func (c *compiled) isReply(proto uint8, addr *header.Addr, port uint16) bool {
-	_, ok := c.replies[rsKey{addr: *addr, port: port, proto: proto}]
+	if _, ok := c.replies[rsKey{addr: *addr, port: port, proto: proto}]; ok {
+		return true
+	}
+	_, ok := c.replies[rsKey{addr: *addr, proto: proto}]
 	return ok
 }
 

@@ -606,8 +606,8 @@ func TestPipelineHandoff(t *testing.T) {
 	cport := ownedClientPort(t, header.AddrFromNetip(cip4), 1, 2)
 	c2v, r2l := c2v4, r2l4
 	c2v.sport, r2l.dport = cport, cport
-	v2c := v2c4
-	v2c.dport = cport
+	v2c, l2r := v2c4, l2r4
+	v2c.dport, l2r.sport = cport, cport
 
 	check := func(name string, f frameFn, port int) {
 		t.Helper()
@@ -632,7 +632,7 @@ func TestPipelineHandoff(t *testing.T) {
 	check("synack", synack(r2l).frame, 1)
 	check("ack", ack(c2v).frame, 0)
 	check("icmp_client_side", icmpErr{src: rtr0MAC, dst: port0MAC, sip: rtr4, dip: vip4, mtu: 1300, quoteBuild: quoteOf(dataS(v2c), 48)}.frame, 0)
-	check("icmp_rs_side", icmpErr{src: rtr1MAC, dst: port1MAC, sip: rtr4RS, dip: cip4, mtu: 1300, quoteBuild: quoteOf(bigC(l2r4), 48)}.frame, 1)
+	check("icmp_rs_side", icmpErr{src: rtr1MAC, dst: port1MAC, sip: rtr4RS, dip: cip4, mtu: 1300, quoteBuild: quoteOf(bigC(l2r), 48)}.frame, 1)
 	if n := w0.table.Len(); n != 0 {
 		t.Errorf("worker 0 holds %d connections, want 0", n)
 	}

@@ -16,6 +16,7 @@ type DropReason uint8
 const (
 	DropFragment    DropReason = iota // IP fragments are not load balanced
 	DropVLAN                          // VLAN-tagged frames are not supported yet
+	DropMappedAddr                    // IPv6 with IPv4-mapped addresses, or an ICMP quote of the other family
 	DropProto                         // neither TCP, UDP nor an ICMP error
 	DropNoService                     // no service and no connection for the packet
 	DropNoConn                        // not a connection's first packet (TCP without SYN) and no entry
@@ -33,7 +34,7 @@ const (
 )
 
 var dropReasonNames = [NumDropReasons]string{
-	"fragment", "vlan", "unsupported_proto", "no_service", "no_conn", "no_dest", "table_full",
+	"fragment", "vlan", "mapped_address", "unsupported_proto", "no_service", "no_conn", "no_dest", "table_full",
 	"no_route", "neigh_miss", "icmp_no_conn", "handoff_full", "handoff_loop", "tx_full", "unsupported_method",
 }
 

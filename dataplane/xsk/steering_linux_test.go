@@ -30,6 +30,7 @@ var testRules = Rules{
 		{tcp, netip.MustParseAddr("198.18.2.10"), 8080},
 		{udp, netip.MustParseAddr("198.18.2.10"), 5353},
 		{tcp, netip.MustParseAddr("2001:2:0:2::10"), 8080},
+		{tcp, netip.MustParseAddr("198.18.2.20"), 0}, // of an all-ports service
 	},
 	LocalAddrs: []netip.Addr{netip.MustParseAddr("198.18.3.1"), netip.MustParseAddr("2001:2:0:3::1")},
 	HostAddrs:  []netip.Addr{netip.MustParseAddr("198.18.2.1"), netip.MustParseAddr("2001:2:0:2::1")},
@@ -124,6 +125,8 @@ func steerCases(tb testing.TB) []steerCase {
 		{"v4_udp_nat_reply", v4(tb, "udp", "198.18.2.10", 5353, "198.18.0.100", 12345), "match_real_server", ""},
 		{"v4_rs_to_director_healthcheck", v4(tb, "tcp", "198.18.2.10", 8080, "198.18.2.1", 40000), "", ""},
 		{"v4_rs_other_port", v4(tb, "tcp", "198.18.2.10", 8081, "198.18.0.100", 12345), "", ""},
+		{"v4_all_ports_rs_reply", v4(tb, "tcp", "198.18.2.20", 6543, "198.18.0.100", 12345), "match_real_server", ""},
+		{"v4_all_ports_rs_other_proto", v4(tb, "udp", "198.18.2.20", 6543, "198.18.0.100", 12345), "", ""},
 		{"v6_nat_reply", v6(tb, "tcp", "2001:2:0:2::10", 8080, "2001:2::100", 12345), "match_real_server", ""},
 		{"v6_rs_to_director_healthcheck", v6(tb, "tcp", "2001:2:0:2::10", 8080, "2001:2:0:2::1", 40000), "", ""},
 

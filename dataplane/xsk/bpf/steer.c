@@ -310,6 +310,8 @@ static __always_inline int is_service_src(const struct l3 *l3, __be16 port)
 	return bpf_map_lookup_elem(&services, &k) != 0;
 }
 
+/* is_real_server: (addr, port) is a NAT real server, or addr is one with port 0 (a real server
+ * of an all-ports service answers from whatever port the client asked for). */
 static __always_inline int is_real_server(__u8 family, __u8 proto, const __u8 *addr, __be16 port)
 {
 	struct ep_key k;
@@ -318,6 +320,9 @@ static __always_inline int is_real_server(__u8 family, __u8 proto, const __u8 *a
 	k.proto = proto;
 	k.port = port;
 	__builtin_memcpy(k.addr, addr, 16);
+	if (bpf_map_lookup_elem(&real_servers, &k))
+		return 1;
+	k.port = 0;
 	return bpf_map_lookup_elem(&real_servers, &k) != 0;
 }
 
