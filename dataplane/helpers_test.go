@@ -184,6 +184,7 @@ type pk struct {
 	zeroCsum     bool // UDP over IPv4 sent without a checksum
 	vlan         uint16
 	frag         bool // IPv4: MF set; IPv6: a fragment header (offset 0, M set)
+	opts         bool // IPv4: a router-alert option (IHL 6); IPv6: a destination-options header
 }
 
 // seg returns p with TCP flags, sequence numbers and payload size set.
@@ -225,11 +226,18 @@ func (p pk) layers() []gopacket.SerializableLayer {
 		if p.frag {
 			ip.Flags = layers.IPv4MoreFragments
 		}
+		if p.opts {
+			ip.Options = []layers.IPv4Option{{OptionType: 148, OptionLength: 4, OptionData: []byte{0, 0}}}
+		}
 		ls, netl = append(ls, ip), ip
 	} else {
 		ip := &layers.IPv6{Version: 6, HopLimit: 64, FlowLabel: 0x12345, NextHeader: layers.IPProtocol(p.proto),
 			SrcIP: ipOf(p.sip), DstIP: ipOf(p.dip)}
 		ls, netl = append(ls, ip), ip
+		if p.opts {
+			ls = append(ls, &ipv6DestOptsLayer{next: ip.NextHeader})
+			ip.NextHeader = layers.IPProtocolIPv6Destination
+		}
 		if p.frag {
 			ip.NextHeader = layers.IPProtocolIPv6Fragment
 			ls = append(ls, &ipv6FragLayer{next: p.proto, id: 0xabcd})
@@ -276,6 +284,20 @@ func (f *ipv6FragLayer) SerializeTo(b gopacket.SerializeBuffer, _ gopacket.Seria
 	h[0], h[1] = f.next, 0
 	binary.BigEndian.PutUint16(h[2:], f.off<<3|1) // M set
 	binary.BigEndian.PutUint32(h[4:], f.id)
+	return nil
+}
+
+// ipv6DestOptsLayer is an 8-byte IPv6 destination-options header holding one PadN option.
+type ipv6DestOptsLayer struct{ next layers.IPProtocol }
+
+func (d *ipv6DestOptsLayer) LayerType() gopacket.LayerType { return layers.LayerTypeIPv6Destination }
+
+func (d *ipv6DestOptsLayer) SerializeTo(b gopacket.SerializeBuffer, _ gopacket.SerializeOptions) error {
+	h, err := b.PrependBytes(8)
+	if err != nil {
+		return err
+	}
+	copy(h, []byte{byte(d.next), 0, 1, 4, 0, 0, 0, 0}) // length 0 (8 bytes), PadN of 4
 	return nil
 }
 

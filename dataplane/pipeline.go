@@ -294,20 +294,20 @@ func (p *Pipeline) forward(frame []byte, id uint32, dir conntrack.Dir, now int64
 	eth.SetSourceAddress(p.ports[out].MAC)
 
 	n := uint64(pkt.L3Length)
-	sc := &p.c.svc[v.svcID]
-	if dir == conntrack.DirOriginal {
-		sc.InPkts++
-		sc.InBytes += n
-	} else {
-		sc.OutPkts++
-		sc.OutBytes += n
-	}
+	// A real-server id belongs to one service (destKeyFull holds it), so a current generation
+	// means the connection's service is current too. Otherwise count neither: the ids may name
+	// another service and real server now (IPVS likewise stops counting a connection whose
+	// destination is gone).
 	if p.c.destGen[v.destID] == v.destGen {
-		dc := &p.c.dest[v.destID]
+		sc, dc := &p.c.svc[v.svcID], &p.c.dest[v.destID]
 		if dir == conntrack.DirOriginal {
+			sc.InPkts++
+			sc.InBytes += n
 			dc.InPkts++
 			dc.InBytes += n
 		} else {
+			sc.OutPkts++
+			sc.OutBytes += n
 			dc.OutPkts++
 			dc.OutBytes += n
 		}

@@ -69,11 +69,22 @@ func dataS(p pk) pk  { return p.seg("PA", 5001, 1101, 1400) } // server → clie
 func bigC(p pk) pk   { return p.seg("PA", 1101, 6401, 1400) } // client → server, large
 func fin(p pk) pk    { return p.seg("FA", 1101, 5001, 0) }
 
+func withOpts(p pk) pk {
+	p.opts = true
+	return p
+}
+
 // ipLen is the IP length of p: what the byte counters count.
 func (p pk) ipLen() uint64 {
 	n := 20
 	if p.sip.Is6() {
 		n = 40
+	}
+	if p.opts {
+		n += 4
+		if p.sip.Is6() {
+			n += 4
+		}
 	}
 	switch {
 	case p.proto == udp:
@@ -201,6 +212,18 @@ func goldenCases() []goldenCase {
 			in: dataS(r2l6).frame, inPort: 1, verdict: VerdictTX, port: 0, out: dataS(v2c6).frame,
 			counters: []delta{dTX(), dOut(svcTCP6, dTCP6a, dataS(r2l6).ipLen())}},
 
+		// Headers of unusual length: the rewrite finds the L4 header after them.
+		{name: "tcp4_ip_options_syn_dnat", in: withOpts(syn(c2v4)).frame, verdict: VerdictTX, port: 1, out: withOpts(syn(l2r4)).frame,
+			counters: []delta{dTX(), dNew(svcTCP4, dTCP4a), dIn(svcTCP4, dTCP4a, withOpts(syn(c2v4)).ipLen()), dConns(dTCP4a, 0, 1)}},
+		{name: "tcp6_dest_options_syn_dnat", in: withOpts(syn(c2v6)).frame, verdict: VerdictTX, port: 1, out: withOpts(syn(l2r6)).frame,
+			counters: []delta{dTX(), dNew(svcTCP6, dTCP6a), dIn(svcTCP6, dTCP6a, withOpts(syn(c2v6)).ipLen()), dConns(dTCP6a, 0, 1)}},
+		{name: "udp6_dest_options_reply_snat", prep: []step{at(0, c2vU6.frame)},
+			in: withOpts(r2lU6).frame, inPort: 1, verdict: VerdictTX, port: 0, out: withOpts(v2cU6).frame,
+			counters: []delta{dTX(), dOut(svcUDP6, dUDP6a, withOpts(r2lU6).ipLen())}},
+		// A frame padded to the Ethernet minimum: the padding is neither counted nor checksummed.
+		{name: "udp4_padded_frame_dnat", in: c2vU4.dgram(2).frame, verdict: VerdictTX, port: 1, out: l2rU4.dgram(2).frame,
+			counters: []delta{dTX(), dNew(svcUDP4, dUDP4a), dIn(svcUDP4, dUDP4a, 30), dConns(dUDP4a, 1, 0)}},
+
 		// UDP. A connection is active from its first datagram.
 		{name: "udp4_request_dnat", in: c2vU4.frame, verdict: VerdictTX, port: 1, out: l2rU4.frame,
 			counters: []delta{dTX(), dNew(svcUDP4, dUDP4a), dIn(svcUDP4, dUDP4a, c2vU4.ipLen()), dConns(dUDP4a, 1, 0)}},
@@ -327,6 +350,14 @@ func goldenCases() []goldenCase {
 		{name: "icmp4_quote_truncated_before_ports", prep: handshake4(),
 			in:       icmpErr{src: rtr0MAC, dst: port0MAC, sip: rtr4, dip: vip4, mtu: 1300, quoteBuild: quoteOf(dataS(v2c4), 24)}.frame,
 			counters: []delta{dDrop(DropICMPNoConn)}},
+		{name: "ipv6_mapped_source", in: func() pk { p := syn(c2v6); p.sip = mapIPv4(cip4); return p }().frame,
+			counters: []delta{dDrop(DropMappedAddr)}},
+		{name: "ipv6_mapped_destination", in: func() pk { p := syn(c2v6); p.dip = mapIPv4(vip4); return p }().frame,
+			counters: []delta{dDrop(DropMappedAddr)}},
+		{name: "icmp6_quoting_mapped_addresses", prep: handshake4(),
+			in: icmpErr{src: rtr0MAC, dst: port0MAC, sip: rtr6, dip: vip6, mtu: 1280,
+				quoteBuild: quoteOf(func() pk { p := dataS(v2c6); p.sip, p.dip, p.dport = mapIPv4(vip4), mapIPv4(cip4), 40000; return p }(), 68)}.frame,
+			counters: []delta{dDrop(DropMappedAddr)}},
 		{name: "icmp4_quoting_echo", in: icmpErr{src: rtr0MAC, dst: port0MAC, sip: rtr4, dip: vip4, mtu: 1300, quoteBuild: echoQuote}.frame,
 			counters: []delta{dDrop(DropICMPNoConn)}},
 	}
@@ -664,9 +695,16 @@ func TestPipelineAllPortsReplyHandoff(t *testing.T) {
 	mustTX(t, w1, syn(c2v).frame(t), 0, t0)
 
 	if v, o := w0.Process(synack(r2l).frame(t), 1, t0); v != VerdictHandoff || o != 1 {
-		t.Errorf("all-ports reply on worker 0: Process = %s, %d (%s); want VerdictHandoff, 1 (BUG: compiled.isReply ignores real servers of port 0)",
-			vname(v), o, nonZero(w0.c))
+		t.Errorf("all-ports reply on worker 0: Process = %s, %d (%s); want VerdictHandoff, 1", vname(v), o, nonZero(w0.c))
 	}
+	// So does an ICMP error from that real server's side quoting the DNATed request.
+	l2r := l2rA4
+	l2r.sport = cport
+	icmp := icmpErr{src: rtr1MAC, dst: port1MAC, sip: rtr4RS, dip: cip4, mtu: 1300, quoteBuild: quoteOf(bigC(l2r), 48)}.frame(t)
+	if v, o := w0.Process(icmp, 1, t0); v != VerdictHandoff || o != 1 {
+		t.Errorf("ICMP error quoting an all-ports request on worker 0: Process = %s, %d (%s); want VerdictHandoff, 1", vname(v), o, nonZero(w0.c))
+	}
+	mustTX(t, w1, icmp, 1, t0)
 	// One worker: a reply without a connection is no_conn, as for a real server with a port.
 	if v, _ := e.p.Process(synack(r2l).frame(t), 1, t0); v != VerdictDrop || e.p.c.drops[DropNoConn] != 1 {
 		t.Errorf("all-ports reply without connection: %s (%s); want a no_conn drop", vname(v), nonZero(e.p.c))
@@ -684,22 +722,116 @@ func TestPipelineIPv4MappedIPv6(t *testing.T) {
 	toVIP.sip = mapIPv4(cip4)
 	toVIP.dip = mapIPv4(vip4)
 	frame := toVIP.frame(t)
-	before := counterTotal(p.c)
-	if v, port := p.Process(frame, 0, t0); v != VerdictDrop {
-		t.Errorf("IPv6 SYN to ::ffff:%v:80: Process = %s, %d; want a drop (%s)", vip4, vname(v), port, nonZero(p.c))
-	}
-	if got := counterTotal(p.c) - before; got != 1 {
-		t.Errorf("%d counters moved, want 1", got)
+	if v, port := p.Process(frame, 0, t0); v != VerdictDrop || p.c.drops[DropMappedAddr] != 1 || counterTotal(p.c) != 1 {
+		t.Errorf("IPv6 SYN to ::ffff:%v:80: Process = %s, %d (%s); want a mapped_address drop", vip4, vname(v), port, nonZero(p.c))
 	}
 
 	// With the IPv4 connection open, an IPv6 RST spoofed with the mapped tuple must not reach it.
 	mustTX(t, p, syn(c2v4).frame(t), 0, t0)
 	rst := c2v6.seg("R", 1001, 0, 0)
 	rst.sip, rst.dip = mapIPv4(cip4), mapIPv4(vip4)
-	if v, _ := p.Process(rst.frame(t), 0, t0); v != VerdictDrop {
-		t.Errorf("IPv6 RST with the IPv4 connection's mapped tuple: %s; want a drop", vname(v))
+	if v, _ := p.Process(rst.frame(t), 0, t0); v != VerdictDrop || p.c.drops[DropMappedAddr] != 2 {
+		t.Errorf("IPv6 RST with the IPv4 connection's mapped tuple: %s (%s); want a mapped_address drop", vname(v), nonZero(p.c))
 	}
 	if s := stateOf(t, p, tuple(tcp, cip4, 40000, vip4, 80)); s != conntrack.StateSynRecv {
 		t.Errorf("IPv4 connection state %v after the IPv6 RST, want SYN_RECV", s)
+	}
+}
+
+// TestPipelineConfigChange: connections outlive the configuration that opened them, and their
+// packets are counted only for the service and real server that opened them: an id given to
+// another service or real server meanwhile starts from zero and stays there.
+func TestPipelineConfigChange(t *testing.T) {
+	e := newTestEnv(t, 1024)
+	p := e.p
+	svcA := Service{Key: ServiceKey{Proto: tcp, Addr: vip4, Port: 80}, Scheduler: "rr",
+		RealServers: []RealServer{{Addr: rs4a, Port: 8080, Forward: ForwardMasq, Weight: 1}}}
+	svcB := Service{Key: ServiceKey{Proto: udp, Addr: vip4, Port: 53}, Scheduler: "rr",
+		RealServers: []RealServer{{Addr: rs4b, Port: 5353, Forward: ForwardMasq, Weight: 1}}}
+	svcC := Service{Key: ServiceKey{Proto: tcp, Addr: vip4All, Port: 0}, Scheduler: "rr",
+		RealServers: []RealServer{{Addr: rs4b, Port: 0, Forward: ForwardMasq, Weight: 1}}}
+	apply := func(in *ids, gen uint64, svcs ...Service) (*compiled, *ids) {
+		t.Helper()
+		c, out, err := compile(&Snapshot{Services: svcs}, in, gen)
+		if err != nil {
+			t.Fatalf("compile: %v", err)
+		}
+		p.setConfig(c)
+		return c, out
+	}
+	c1, ids1 := apply(newIDs(), 1, svcA)
+	for _, s := range handshake4() {
+		mustTX(t, p, s.f(t), s.port, t0)
+	}
+	_, ids2 := apply(ids1, 2, svcB) // A removed: its ids are freed
+	c3, _ := apply(ids2, 3, svcB, svcC)
+	if c3.svcs[1].id != c1.svcs[0].id || c3.svcs[1].dests[0].id != c1.svcs[0].dests[0].id {
+		t.Fatalf("C did not reuse A's ids (svc %d, dest %d); the test needs it", c3.svcs[1].id, c3.svcs[1].dests[0].id)
+	}
+
+	// A's connection still works...
+	mustTX(t, p, dataC(c2v4).frame(t), 0, t0)
+	mustTX(t, p, dataS(r2l4).frame(t), 1, t0)
+	// ...but C, which has seen no packet, must show none.
+	st := statsOf(c3, []*counters{p.c}, nil)
+	if got := st.Services[1].Counters; got != (Counters{}) {
+		t.Errorf("service C counts %+v: traffic of removed service A's connection", got)
+	}
+	if got := st.Services[1].RealServers[0]; got.Counters != (Counters{}) || got.ActiveConns != 0 || got.InactiveConns != 0 {
+		t.Errorf("C's real server counts %+v: traffic of removed service A's connection", got)
+	}
+	// And its expiry moves no one's connection counts.
+	if n := p.table.Expire(t0+int64(16*time.Minute), 0); n != 1 {
+		t.Fatalf("expired %d connections, want 1", n)
+	}
+	if rs := statsOf(c3, []*counters{p.c}, nil).Services[1].RealServers[0]; rs.ActiveConns != 0 || rs.InactiveConns != 0 {
+		t.Errorf("C's real server: %d active, %d inactive after A's connection expired", rs.ActiveConns, rs.InactiveConns)
+	}
+}
+
+// TestPipelineTimeouts: Snapshot.Timeouts (ipvsadm --set tcp tcpfin udp) set how long idle
+// connections live.
+func TestPipelineTimeouts(t *testing.T) {
+	e := newTestEnv(t, 1024)
+	p := e.p
+	snap := testSnapshot()
+	snap.Timeouts = Timeouts{TCP: 30 * time.Second, TCPFin: 5 * time.Second, UDP: 3 * time.Second}
+	p.setConfig(mustCompile(t, snap))
+	for _, s := range handshake4() {
+		mustTX(t, p, s.f(t), s.port, t0)
+	}
+	mustTX(t, p, c2vU4.frame(t), 0, t0)
+	for _, c := range []struct {
+		after time.Duration
+		want  int
+	}{{2 * time.Second, 0}, {4 * time.Second, 1}, {29 * time.Second, 0}, {31 * time.Second, 1}} {
+		if n := p.table.Expire(t0+int64(c.after), 0); n != c.want {
+			t.Errorf("after %v: expired %d connections, want %d", c.after, n, c.want)
+		}
+	}
+}
+
+// TestPipelineGatewayRoute: a client behind a router (a route with a gateway) gets its replies at
+// the router's MAC, and the longest prefix wins over a shorter one to the same port.
+func TestPipelineGatewayRoute(t *testing.T) {
+	e := newTestEnv(t, 1024)
+	remote := netip.MustParseAddr("198.19.7.9")
+	e.neigh.SetRoutes([]Route{
+		{Prefix: netip.MustParsePrefix("198.18.0.0/15"), Port: 1}, // shorter: would send the client to the RS side
+		{Prefix: netip.MustParsePrefix("198.19.0.0/16"), Port: 0, Gateway: rtr4},
+		{Prefix: netip.MustParsePrefix("198.18.1.0/24"), Port: 1},
+	})
+	e.neigh.Set(0, rtr4, rtr0MAC, true)
+	c2v, r2l := syn(c2v4), synack(r2l4)
+	c2v.sip, r2l.dip = remote, remote
+	mustTX(t, e.p, c2v.frame(t), 0, t0)
+	f := r2l.frame(t)
+	if port := mustTX(t, e.p, f, 1, t0); port != 0 {
+		t.Errorf("reply left on port %d, want 0", port)
+	}
+	want := synack(v2c4)
+	want.dip, want.dst = remote, rtr0MAC
+	if w := want.frame(t); !bytes.Equal(f, w) {
+		t.Errorf("reply to a client behind a router:\n%s", frameDiff(f, w))
 	}
 }

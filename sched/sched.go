@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"sort"
 	"sync/atomic"
+	"time"
 
 	"github.com/xdpvs/xdpvs/header"
 )
@@ -15,6 +16,11 @@ type Dest struct {
 	ActiveConns   int32
 	InactiveConns int32
 	Overloaded    bool // above its upper threshold
+	// Addr and Port identify the real server. Only mh reads them, in Config.Dests, to place the
+	// server in its Maglev table (as ip_vs_mh.c hashes dest->addr and dest->port), so that the
+	// table does not depend on the order of the list. A zero Addr stands for the list index.
+	Addr header.Addr
+	Port uint16
 }
 
 // Scheduler picks the destination for a new connection.
@@ -32,7 +38,29 @@ type Config struct {
 	// rotating schedulers (rr, wrr) rotate once for the whole director, as IPVS's do. It is touched
 	// once per new connection, never per packet. Nil gives the instance a private position.
 	Position *atomic.Uint64
+	// Now, when set, is the clock of the schedulers that age state (lblc, lblcr): monotonic
+	// nanoseconds. Nil uses the process's monotonic clock.
+	Now func() int64
 }
+
+// Scheduler flags, in Config.Flags: IPVS's IP_VS_SVC_F_SCHED1 and IP_VS_SVC_F_SCHED2, which sh and
+// mh read as below (ipvsadm -b sh-fallback,sh-port / mh-fallback,mh-port).
+const (
+	FlagFallback uint32 = 0x8  // sh-fallback, mh-fallback: when the hashed server is unavailable, rehash
+	FlagPort     uint32 = 0x10 // sh-port, mh-port: hash the source port (TCP, UDP, SCTP) with the address
+)
+
+// clock returns cfg.Now or the process's monotonic clock.
+func clock(cfg Config) func() int64 {
+	if cfg.Now != nil {
+		return cfg.Now
+	}
+	return monotonic
+}
+
+var epoch = time.Now()
+
+func monotonic() int64 { return int64(time.Since(epoch)) }
 
 // position returns cfg.Position or a private counter.
 func position(cfg Config) *atomic.Uint64 {

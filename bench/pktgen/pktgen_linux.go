@@ -87,8 +87,9 @@ type xdpMD struct {
 
 // Run sends count frames out of the interface ifindex of ns (nil: the caller's namespace) from
 // the calling goroutine's thread, locked and switched into ns for the duration. It stops early
-// at opts.Duration. The frames leave on the interface's queue 0 as XDP_TX does on a veth: the
-// peer receives them on the CPU that runs the generator.
+// at opts.Duration. The frames leave as XDP_TX frames of the interface (ndo_xdp_xmit). On a veth
+// the peer receives them on the CPU that runs the generator, on its receive queue number
+// (that CPU mod the peer's queues): pin to choose the queue as well as the CPU.
 func (g *Generator) Run(ns *netns.NS, ifindex int, count uint64, opts RunOptions) (Result, error) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
