@@ -91,5 +91,13 @@ func ChecksumUpdate16(xsum, old, new uint16) uint16 {
 //
 // old must still hold the old address: call it before writing new over the header, or pass a copy.
 func ChecksumUpdateAddress(xsum uint16, old, new []byte) uint16 {
+	if len(old) == 4 && len(new) == 4 {
+		// IPv4, the common case: the two 16-bit words of each address, without the loop.
+		s := uint32(^xsum) + uint32(^binary.BigEndian.Uint16(old)) + uint32(^binary.BigEndian.Uint16(old[2:])) +
+			uint32(binary.BigEndian.Uint16(new)) + uint32(binary.BigEndian.Uint16(new[2:]))
+		s = s&0xffff + s>>16
+		s = s&0xffff + s>>16
+		return ^uint16(s)
+	}
 	return ^ChecksumCombine(ChecksumCombine(^xsum, ^Checksum(old, 0)), Checksum(new, 0))
 }

@@ -62,24 +62,18 @@ func (t Tuple) Reverse() Tuple {
 // Is4 reports whether the tuple is IPv4.
 func (t *Tuple) Is4() bool { return t.SrcAddr.Is4() }
 
-// Hash returns a 64-bit hash of the tuple, keyed by seed. It does not allocate.
+// Hash returns a 64-bit hash of the tuple, keyed by seed. It does not allocate. The five words are
+// multiplied by independent odd constants (the multiplications run in parallel), summed and
+// finished with a 64-bit avalanche, so every input bit reaches every output bit.
 func (t *Tuple) Hash(seed uint64) uint64 {
-	h := seed ^ 0x9e3779b97f4a7c15
-	h = mix(h, binary.LittleEndian.Uint64(t.SrcAddr[0:8]))
-	h = mix(h, binary.LittleEndian.Uint64(t.SrcAddr[8:16]))
-	h = mix(h, binary.LittleEndian.Uint64(t.DstAddr[0:8]))
-	h = mix(h, binary.LittleEndian.Uint64(t.DstAddr[8:16]))
-	h = mix(h, uint64(t.SrcPort)|uint64(t.DstPort)<<16|uint64(t.Proto)<<32)
+	le := binary.LittleEndian
+	h := seed +
+		le.Uint64(t.SrcAddr[0:8])*0x9e3779b97f4a7c15 +
+		le.Uint64(t.SrcAddr[8:16])*0xc2b2ae3d27d4eb4f +
+		le.Uint64(t.DstAddr[0:8])*0x165667b19e3779f9 +
+		le.Uint64(t.DstAddr[8:16])*0x85ebca77c2b2ae63 +
+		(uint64(t.SrcPort)|uint64(t.DstPort)<<16|uint64(t.Proto)<<32)*0x27d4eb2f165667c5
 	return fmix(h)
-}
-
-func mix(h, v uint64) uint64 {
-	v *= 0x87c37b91114253d5
-	v = v<<31 | v>>33
-	v *= 0x4cf5ad432745937f
-	h ^= v
-	h = h<<27 | h>>37
-	return h*5 + 0x52dce729
 }
 
 func fmix(h uint64) uint64 {

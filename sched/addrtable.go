@@ -22,6 +22,9 @@ const (
 	// lblcFullCheck is how often the full check runs: every COUNT_FOR_FULL_EXPIRATION (30) runs
 	// of the kernel's 60-second timer.
 	lblcFullCheck = int64(30 * time.Minute)
+	// lblcCheckInterval (CHECK_EXPIRE_INTERVAL) is the period of the kernel's collection timer;
+	// here the shortest time between two collections of a full table.
+	lblcCheckInterval = int64(time.Minute)
 	// addrTableMinSlots is the initial hash table size.
 	addrTableMinSlots = 64
 )
@@ -49,12 +52,14 @@ type addrTable struct {
 	n        int
 	max      int
 	now      func() int64
-	lastFull int64
+	lastFull int64 // last full check
+	lastGC   int64 // last collection of a full table
 }
 
 func newAddrTable(cfg Config, max int) addrTable {
 	t := addrTable{slots: make([]int32, addrTableMinSlots), max: max, now: clock(cfg)}
 	t.lastFull = t.now()
+	t.lastGC = t.lastFull - lblcCheckInterval
 	return t
 }
 
@@ -79,11 +84,17 @@ func (t *addrTable) get(a *header.Addr) int32 {
 	}
 }
 
-// insert adds an entry for a, which must be absent, used now. It returns -1 when the table is full
-// even after collecting the entries idle for lblcEntryTimeout: the caller then goes on without an
-// entry, as the kernel does when its allocation fails.
+// insert adds an entry for a, which must be absent, used now. When the table is full it collects
+// the entries idle for lblcEntryTimeout, at most once per lblcCheckInterval (the kernel's timer
+// period), so that a flood of new addresses cannot make every Schedule scan the table. It returns -1
+// when the table is still full: the caller then goes on without an entry, as the kernel does when
+// its allocation fails.
 func (t *addrTable) insert(a *header.Addr, now int64) int32 {
 	if t.n >= t.max {
+		if now-t.lastGC < lblcCheckInterval {
+			return -1
+		}
+		t.lastGC = now
 		t.collect(now, lblcEntryTimeout)
 		if t.n >= t.max {
 			return -1

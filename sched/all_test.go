@@ -3,7 +3,9 @@ package sched
 import (
 	"fmt"
 	"math/rand/v2"
+	"os"
 	"slices"
+	"strconv"
 	"testing"
 
 	"github.com/xdpvs/xdpvs/header"
@@ -49,12 +51,27 @@ func randomDests(rng *rand.Rand, n int) []Dest {
 	return ds
 }
 
-// TestNeverUnavailable checks, for every scheduler and flag, that a quiescent or overloaded
-// destination is never chosen and that -1 comes only when... some destination is unavailable
-// (when all are available, every scheduler but ovf must choose). Connection counts change as
-// connections are added, as a worker would.
-func TestNeverUnavailable(t *testing.T) {
+// testSeed returns TEST_SEED if set, else a fixed seed, and logs it.
+func testSeed(tb testing.TB) uint64 {
+	tb.Helper()
 	seed := uint64(42)
+	if s := os.Getenv("TEST_SEED"); s != "" {
+		v, err := strconv.ParseUint(s, 10, 64)
+		if err != nil {
+			tb.Fatalf("TEST_SEED: %v", err)
+		}
+		seed = v
+	}
+	tb.Logf("seed %d (set TEST_SEED to replay)", seed)
+	return seed
+}
+
+// TestNeverUnavailable checks, for every scheduler and flag, that a quiescent or overloaded
+// destination is never chosen, and that when every destination is available every scheduler but
+// ovf (whose servers may all be over their weight) chooses one. Connection counts grow as
+// connections are added, as a worker's would.
+func TestNeverUnavailable(t *testing.T) {
+	seed := testSeed(t)
 	rng := rand.New(rand.NewPCG(seed, seed))
 	for _, name := range allSchedulers {
 		for _, flags := range []uint32{0, FlagFallback, FlagPort} {
@@ -87,7 +104,8 @@ func TestNeverUnavailable(t *testing.T) {
 // TestAllAllocs checks that Schedule does not allocate, for every scheduler, once lblc and lblcr
 // have seen their destination addresses (their tables take memory when they grow).
 func TestAllAllocs(t *testing.T) {
-	rng := rand.New(rand.NewPCG(7, 7))
+	seed := testSeed(t)
+	rng := rand.New(rand.NewPCG(seed, 7))
 	for _, name := range allSchedulers {
 		for _, flags := range []uint32{0, FlagFallback | FlagPort} {
 			ds := randomDests(rng, 20)

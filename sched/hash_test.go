@@ -28,10 +28,10 @@ func TestDH(t *testing.T) {
 		dst  string
 		want int
 	}{
-		{"v4_1", three, "10.0.0.1", 0},      // 0x01*0xb1 = 0xb1 = 177; 177 mod 3 = 0
-		{"v4_2", three, "10.0.0.2", 2},      // 0x02*0xb1 = 0x162 -> 0x62 = 98; 98 mod 3 = 2
-		{"v4_3", three, "10.0.0.3", 1},      // 0x03*0xb1 = 0x213 -> 0x13 = 19; 19 mod 3 = 1
-		{"v4_4", three, "10.0.0.4", 1},      // 0x04*0xb1 = 0x2c4 -> 0xc4 = 196; 196 mod 3 = 1
+		{"v4_1", three, "10.0.0.1", 0},       // 0x01*0xb1 = 0xb1 = 177; 177 mod 3 = 0
+		{"v4_2", three, "10.0.0.2", 2},       // 0x02*0xb1 = 0x162 -> 0x62 = 98; 98 mod 3 = 2
+		{"v4_3", three, "10.0.0.3", 1},       // 0x03*0xb1 = 0x213 -> 0x13 = 19; 19 mod 3 = 1
+		{"v4_4", three, "10.0.0.4", 1},       // 0x04*0xb1 = 0x2c4 -> 0xc4 = 196; 196 mod 3 = 1
 		{"v6_fold", three, "2001:db8::1", 2}, // 0x20010db8^0^0^1 = 0x20010db9: 0xb9*0xb1 mod 256 = 233; 233 mod 3 = 2
 		{"quiescent_no_fallback", quiet, "10.0.0.2", -1},
 		{"weights_ignored", quiet, "10.0.0.3", 1},
@@ -428,4 +428,3 @@ func TestHashFallback(t *testing.T) {
 		}
 	}
 }
-

@@ -110,15 +110,21 @@ func TestLBLCExpiry(t *testing.T) {
 		t.Fatalf("%d entries, want 3", s.tab.n)
 	}
 	pin("10.0.0.5", 0) // full
-	clk.Advance(5 * time.Minute)
+	clk.Advance(5*time.Minute + 30*time.Second)
 	pin("10.0.0.2", 1)
 	pin("10.0.0.6", 0) // full, nothing idle 6 min: served without an entry
-	if s.tab.n != 4 || s.tab.get(&to("10.0.0.6").DstAddr) >= 0 {
-		t.Fatalf("full table: %d entries, 10.0.0.6 present %v", s.tab.n, s.tab.get(&to("10.0.0.6").DstAddr) >= 0)
+	absent := func(a string) bool { return s.tab.get(&to(a).DstAddr) < 0 }
+	if s.tab.n != 4 || !absent("10.0.0.6") {
+		t.Fatalf("full table: %d entries, 10.0.0.6 absent %v", s.tab.n, absent("10.0.0.6"))
 	}
-	clk.Advance(time.Minute) // .3 .4 .5 idle 6 min, .2 1 min
+	clk.Advance(30 * time.Second) // .3 .4 .5 idle 6 min, but the last collection was 30 s ago
 	pin("10.0.0.6", 0)
-	if s.tab.n != 2 || s.tab.get(&to("10.0.0.2").DstAddr) < 0 || s.tab.get(&to("10.0.0.6").DstAddr) < 0 {
+	if s.tab.n != 4 || !absent("10.0.0.6") {
+		t.Fatalf("collection within a minute: %d entries, 10.0.0.6 absent %v", s.tab.n, absent("10.0.0.6"))
+	}
+	clk.Advance(30 * time.Second)
+	pin("10.0.0.6", 0)
+	if s.tab.n != 2 || absent("10.0.0.2") || absent("10.0.0.6") {
 		t.Fatalf("after collection: %d entries, want 10.0.0.2 and 10.0.0.6", s.tab.n)
 	}
 }

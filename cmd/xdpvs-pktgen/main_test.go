@@ -7,6 +7,8 @@ import (
 	"net"
 	"strings"
 	"testing"
+
+	"github.com/xdpvs/xdpvs/internal/testutil"
 )
 
 func TestFlagErrors(t *testing.T) {
@@ -45,5 +47,25 @@ func TestFlagErrors(t *testing.T) {
 				t.Fatalf("got %v, want an error with %q", err, tc.want)
 			}
 		})
+	}
+}
+
+// TestRun sends a small bounded burst through the command into a veth whose peer has GRO on (so it
+// takes XDP frames) and checks the report.
+func TestRun(t *testing.T) {
+	testutil.RequireRoot(t)
+	a, b := testutil.NewNetNS(t, "pkga"), testutil.NewNetNS(t, "pkgb")
+	testutil.NewVethPair(t, a, "a0", b, "b0", 1)
+	// GRO set again with both ends up, so that a0 learns b0 takes XDP frames.
+	b.Run(t, "ethtool", "-K", "b0", "gro", "off")
+	b.Run(t, "ethtool", "-K", "b0", "gro", "on")
+	var out strings.Builder
+	err := run(strings.Fields("--netns "+a.Name+" --iface a0 --src 198.18.0.1 --dst 198.18.0.2 --dport 9 --flows 8 --count 1000 --duration 5s --cpu 0"), &out, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Log(out.String())
+	if !strings.HasPrefix(out.String(), "sent 1000 frames of 64 B (60 B without FCS)") || !strings.Contains(out.String(), "8 flows, CPU 0") {
+		t.Fatalf("report %q", out.String())
 	}
 }
