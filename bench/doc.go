@@ -3,7 +3,7 @@
 // kernel and the CPU placement beside them. They are tests that skip unless XDPVS_BENCH=1 (and
 // root), so `go test ./...` does not run them:
 //
-//	XDPVS_BENCH=1 go test -run TestForward -v -count=1 ./bench/
+//	XDPVS_BENCH=1 go test -run TestForward -v -count=1 -timeout 30m ./bench/
 //
 // Nothing imports this package.
 package bench

@@ -31,9 +31,13 @@ import (
 // drops. The figure is the rate delivered at the sink in a window of the generator's run, the
 // median of 3 runs of each, a and b alternating.
 //
+// Run it with
+//
+//	XDPVS_BENCH=1 go test -run TestForward -v -count=1 -timeout 30m ./bench/
+//
 // Knobs: XDPVS_BENCH=1 to run; XDPVS_BENCH_RUNS (3), XDPVS_BENCH_COUNT (frames per run, 1e7),
 // XDPVS_BENCH_SECONDS (time limit per run, 5), XDPVS_BENCH_FLOWS (1024), XDPVS_BENCH_QUIET_WAIT
-// (seconds to wait before each run for the machine to be idle, 120), XDPVS_BENCH_RETRIES (runs
+// (seconds to wait before each run for the machine to be idle, 60), XDPVS_BENCH_RETRIES (runs
 // with a busy machine before or after them are done again, at most 2 times; if still busy, the
 // table says so).
 
@@ -91,13 +95,33 @@ type forwardBench struct {
 	limit          time.Duration
 	warmup, settle time.Duration
 	quietWait      time.Duration
+	deadline       time.Time // the test's, less a margin for cleanup; zero if none
+}
+
+// perRun is a generous estimate of one run's time (daemon start and stop, warm-up, the run).
+func (b *forwardBench) perRun() time.Duration { return b.limit + 15*time.Second }
+
+// budget returns how long may be spent waiting for a quiet machine or on retries while still
+// leaving time for that many runs; it is unlimited without a test deadline.
+func (b *forwardBench) budget(runs int) time.Duration {
+	if b.deadline.IsZero() {
+		return time.Duration(1<<63 - 1)
+	}
+	return time.Until(b.deadline) - time.Duration(runs)*b.perRun()
 }
 
 func newForwardBench(tb testing.TB) *forwardBench {
 	tb.Helper()
 	requireBench(tb)
 	b := &forwardBench{tb: tb, warmup: 300 * time.Millisecond, settle: 100 * time.Millisecond}
-	b.quietWait = time.Duration(envInt(tb, "XDPVS_BENCH_QUIET_WAIT", 120)) * time.Second
+	b.quietWait = time.Duration(envInt(tb, "XDPVS_BENCH_QUIET_WAIT", 60)) * time.Second
+	// A test that times out panics without its cleanups and leaves namespaces and a daemon
+	// behind: stop waiting and retrying in time instead.
+	if d, ok := tb.(interface{ Deadline() (time.Time, bool) }); ok {
+		if dl, ok := d.Deadline(); ok {
+			b.deadline = dl.Add(-30 * time.Second)
+		}
+	}
 	b.xdpvsd, b.adm = buildBinaries(tb)
 	b.count = uint64(envInt(tb, "XDPVS_BENCH_COUNT", 10_000_000))
 	b.limit = time.Duration(envInt(tb, "XDPVS_BENCH_SECONDS", 5)) * time.Second
@@ -175,9 +199,13 @@ func waitQuiet(limit time.Duration) (busy int, quiet bool) {
 
 // run starts xdpvsd in mode ("bare" or "nat"), configures the UDP NAT service, warms it up (the
 // NAT connections of every flow exist before the measured run) and measures.
-func (b *forwardBench) run(mode string) measurement {
+// left is the number of runs still to do after this one.
+func (b *forwardBench) run(mode string, left int) measurement {
 	tb := b.tb
 	tb.Helper()
+	if b.budget(left+1) < 0 {
+		tb.Fatalf("%s: not enough time left before the test deadline for %d more runs of ~%v: raise -timeout", mode, left+1, b.perRun())
+	}
 	flags := []string{"--workers", "1", "--cpus", strconv.Itoa(workerCPU), "--log-level", "warn"}
 	if mode == "bare" {
 		flags = append(flags, "--bare-forward")
@@ -200,7 +228,7 @@ func (b *forwardBench) run(mode string) measurement {
 			tb.Fatal(err)
 		}
 	}
-	busy, quiet := waitQuiet(b.quietWait)
+	busy, quiet := waitQuiet(max(0, min(b.quietWait, b.budget(left+1))))
 	if !quiet {
 		tb.Logf("%s: the machine is busy (a CPU %d%% busy for %v before the run): this run's figure is not clean", mode, busy, b.quietWait)
 	}
@@ -372,13 +400,15 @@ func TestForward(t *testing.T) {
 	rates, gen := map[string][]float64{}, map[string][]float64{}
 	noisy := 0
 	last := map[string]measurement{}
-	for range runs {
-		for _, mode := range []string{"bare", "nat"} {
-			// A run with a busy machine around it is done again (at most retries times).
-			m := b.run(mode)
-			for try := 0; !m.quiet && try < retries; try++ {
+	for i := range runs {
+		for j, mode := range []string{"bare", "nat"} {
+			left := 2*(runs-i) - j - 1
+			// A run with a busy machine around it is done again (at most retries times, and
+			// only while there is time for it).
+			m := b.run(mode, left)
+			for try := 0; !m.quiet && try < retries && b.budget(left+1) > 0; try++ {
 				t.Logf("%s: again, the last run was not clean", mode)
-				m = b.run(mode)
+				m = b.run(mode, left)
 			}
 			rates[mode] = append(rates[mode], m.delivered)
 			gen[mode] = append(gen[mode], m.sent.PPS())
@@ -486,13 +516,13 @@ func mustAddr(s string) netip.Addr { return netip.MustParseAddr(s) }
 // BenchmarkForward is TestForward as a benchmark: every iteration runs bare then NAT once, and
 // the medians are reported (bare-Mpps, nat-Mpps, nat/bare). Run it with -benchtime=3x:
 //
-//	XDPVS_BENCH=1 go test -run '^$' -bench Forward -benchtime 3x ./bench/
+//	XDPVS_BENCH=1 go test -run '^$' -bench Forward -benchtime 3x -timeout 30m ./bench/
 func BenchmarkForward(b *testing.B) {
 	fb := newForwardBench(b)
 	var bare, nat []float64
 	for b.Loop() {
-		bare = append(bare, fb.run("bare").delivered)
-		nat = append(nat, fb.run("nat").delivered)
+		bare = append(bare, fb.run("bare", 1).delivered)
+		nat = append(nat, fb.run("nat", 0).delivered)
 	}
 	b.ReportMetric(median(bare)/1e6, "bare-Mpps")
 	b.ReportMetric(median(nat)/1e6, "nat-Mpps")

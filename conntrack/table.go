@@ -14,55 +14,81 @@ const (
 	DirReply    Dir = 1 // real server → director
 )
 
+// MaxCapacity is the largest table: an index slot holds a 25-bit reference to (entry, direction).
+const MaxCapacity = 1<<24 - 1
+
 // Entry is one connection. Tuples[DirOriginal] and Tuples[DirReply] are its two index keys.
+// With a payload of 16 bytes an entry is 108 bytes; with its share of the index (two 4-byte slots
+// at a load of at most 3/4) a connection costs at most 124 bytes.
 type Entry[V any] struct {
 	Tuples  [2]header.Tuple
-	Expires int64 // monotonic ns; the timer wheel re-files the entry lazily when it moves
+	expires uint32 // wheel tick at which it expires; moved forward by traffic, re-filed lazily
+	next    uint32 // wheel list link (entry index + 1, 0 = none); the free list's link when unused
+	prev    uint32
+	slot    uint16 // the wheel slot the entry is filed under
 	State   State
 	used    bool
-	slot    uint16 // the wheel slot the entry is filed under
-	prev    uint32 // wheel list links: entry index + 1, 0 = none
-	next    uint32
 	Value   V
 }
 
-// Table is a fixed-capacity connection table. Not safe for concurrent use.
-type Table[V any] struct {
-	entries  []Entry[V]
-	free     []uint32 // stack of free entry indices
-	index    []uint64 // open addressing, linear probing: tag<<32 | (entry+1)<<1 | dir; 0 = empty
-	mask     uint64
-	seed     uint64
-	wheel    wheel
-	onExpire func(id uint32, e *Entry[V])
+// Expires is when the connection expires, in the table's clock (ns), rounded up to a wheel tick.
+func (e *Entry[V]) Expires() int64 { return int64(e.expires) * wheelTick }
+
+// SetExpires sets when the connection expires (ns). Only the expiry moves: the wheel re-files the
+// entry when it reaches the slot it was filed under.
+func (e *Entry[V]) SetExpires(ns int64) { e.expires = ticksCeil(ns) }
+
+func ticksCeil(ns int64) uint32 {
+	t := (ns + wheelTick - 1) / wheelTick
+	return uint32(min(max(t, 0), 1<<32-1))
 }
 
-// New returns a table holding up to capacity connections, with its clock starting at now.
-// onExpire, if not nil, is called for every connection the timer wheel expires, before its entry
-// is freed.
-func New[V any](capacity int, now int64, onExpire func(id uint32, e *Entry[V])) *Table[V] {
-	if capacity < 1 {
-		capacity = 1
-	}
-	slots := uint64(1) << bits.Len64(uint64(capacity)*4-1) // two keys per conn, load <= 0.5
+// Index slots: a 7-bit tag from the top of the key's hash, so that most probes that do not match
+// never touch the entry, and a 25-bit reference: (entry index << 1 | direction) + 1; 0 is empty.
+const (
+	refBits = 25
+	refMask = 1<<refBits - 1
+	tagMask = ^uint32(refMask)
+)
+
+// Table is a fixed-capacity connection table. It is not safe for concurrent use.
+type Table[V any] struct {
+	entries  []Entry[V]
+	index    []uint32 // open addressing with linear probing, no tombstones
+	mask     uint32
+	seed     uint64
+	live     int
+	hwm      uint32 // entries handed out at least once; beyond it, all are free
+	free     uint32 // head of the free list (entry index + 1)
+	wheel    wheel
+	onExpire func(id uint32, e *Entry[V]) bool
+}
+
+// New returns a table holding up to capacity connections (at most MaxCapacity), with its clock
+// starting at now (ns). onExpire, if not nil, is called for every connection whose time has come;
+// it returns true to keep the connection, after moving its expiry forward (a persistence template
+// that still controls connections does), and false to let it be freed.
+func New[V any](capacity int, now int64, onExpire func(id uint32, e *Entry[V]) bool) *Table[V] {
+	capacity = min(max(capacity, 1), MaxCapacity)
+	// Two keys per connection at a load of at most 3/4, and always an empty slot to end a probe.
+	slots := uint32(1) << bits.Len64(uint64(capacity)*8/3+2-1)
 	t := &Table[V]{
 		entries:  make([]Entry[V], capacity),
-		free:     make([]uint32, capacity),
-		index:    make([]uint64, slots),
+		index:    make([]uint32, slots),
 		mask:     slots - 1,
 		seed:     0x5bd1e9955bd1e995,
 		onExpire: onExpire,
 	}
 	t.wheel.tick = now / wheelTick
-	for i := range t.free {
-		t.free[i] = uint32(capacity - 1 - i)
-	}
 	return t
 }
 
 // Len is the number of connections in the table; Cap its capacity.
-func (t *Table[V]) Len() int { return len(t.entries) - len(t.free) }
+func (t *Table[V]) Len() int { return t.live }
 func (t *Table[V]) Cap() int { return len(t.entries) }
+
+// IndexSlots is the size of the index, for memory accounting.
+func (t *Table[V]) IndexSlots() int { return len(t.index) }
 
 // Entry returns the entry with the given id, as returned by Lookup or Insert.
 func (t *Table[V]) Entry(id uint32) *Entry[V] { return &t.entries[id] }
@@ -70,43 +96,50 @@ func (t *Table[V]) Entry(id uint32) *Entry[V] { return &t.entries[id] }
 // Lookup finds the connection a tuple belongs to and the direction it has in it.
 func (t *Table[V]) Lookup(k *header.Tuple) (id uint32, dir Dir, ok bool) {
 	h := k.Hash(t.seed)
-	tag := h >> 32
-	for i := h & t.mask; ; i = (i + 1) & t.mask {
+	tag := uint32(h>>57) << refBits
+	for i := uint32(h) & t.mask; ; i = (i + 1) & t.mask {
 		s := t.index[i]
 		if s == 0 {
 			return 0, 0, false
 		}
-		if s>>32 != tag {
+		if s&tagMask != tag {
 			continue
 		}
-		ref := uint32(s)
-		id, dir = ref>>1-1, Dir(ref&1)
+		ref := s&refMask - 1
+		id, dir = ref>>1, Dir(ref&1)
 		if t.entries[id].Tuples[dir] == *k {
 			return id, dir, true
 		}
 	}
 }
 
-// Insert adds a connection under both tuples, expiring at expires. It fails when the table is full
-// or either tuple is already present.
+// Insert adds a connection under both tuples, expiring at expires (ns). It fails when the table
+// is full or either tuple is already present.
 func (t *Table[V]) Insert(orig, reply *header.Tuple, expires int64) (uint32, bool) {
-	if len(t.free) == 0 {
-		return 0, false
-	}
 	if _, _, dup := t.Lookup(orig); dup {
 		return 0, false
 	}
 	if _, _, dup := t.Lookup(reply); dup {
 		return 0, false
 	}
-	id := t.free[len(t.free)-1]
-	t.free = t.free[:len(t.free)-1]
+	var id uint32
+	switch {
+	case t.free != 0:
+		id = t.free - 1
+		t.free = t.entries[id].next
+	case int(t.hwm) < len(t.entries):
+		id = t.hwm
+		t.hwm++
+	default:
+		return 0, false
+	}
 	e := &t.entries[id]
 	var zero V
-	*e = Entry[V]{Tuples: [2]header.Tuple{*orig, *reply}, Expires: expires, used: true, Value: zero}
+	*e = Entry[V]{Tuples: [2]header.Tuple{*orig, *reply}, expires: ticksCeil(expires), used: true, Value: zero}
 	t.indexAdd(orig, id, DirOriginal)
 	t.indexAdd(reply, id, DirReply)
 	t.wheelAdd(id, t.wheel.tick)
+	t.live++
 	return id, true
 }
 
@@ -125,43 +158,44 @@ func (t *Table[V]) release(id uint32) {
 	t.indexDel(&e.Tuples[DirOriginal], id, DirOriginal)
 	t.indexDel(&e.Tuples[DirReply], id, DirReply)
 	e.used = false
-	t.free = append(t.free, id)
+	e.next, t.free = t.free, id+1
+	t.live--
 }
 
 // Range calls fn for every connection until fn returns false.
 func (t *Table[V]) Range(fn func(id uint32, e *Entry[V]) bool) {
-	for i := range t.entries {
+	for i := range t.entries[:t.hwm] {
 		if t.entries[i].used && !fn(uint32(i), &t.entries[i]) {
 			return
 		}
 	}
 }
 
+func ref(id uint32, dir Dir) uint32 { return (id<<1 | uint32(dir)) + 1 }
+
 func (t *Table[V]) indexAdd(k *header.Tuple, id uint32, dir Dir) {
 	h := k.Hash(t.seed)
-	s := h>>32<<32 | uint64((id+1)<<1|uint32(dir))
-	i := h & t.mask
+	i := uint32(h) & t.mask
 	for t.index[i] != 0 {
 		i = (i + 1) & t.mask
 	}
-	t.index[i] = s
+	t.index[i] = uint32(h>>57)<<refBits | ref(id, dir)
 }
 
 // indexDel removes the slot of (id, dir) and shifts later slots of the probe run back, so that the
 // index never needs tombstones (Knuth's algorithm R).
 func (t *Table[V]) indexDel(k *header.Tuple, id uint32, dir Dir) {
-	want := uint32((id+1)<<1 | uint32(dir))
-	i := k.Hash(t.seed) & t.mask
-	for uint32(t.index[i]) != want {
+	want := ref(id, dir)
+	i := uint32(k.Hash(t.seed)) & t.mask
+	for t.index[i]&refMask != want {
 		if t.index[i] == 0 {
 			return
 		}
 		i = (i + 1) & t.mask
 	}
 	for j := (i + 1) & t.mask; t.index[j] != 0; j = (j + 1) & t.mask {
-		ref := uint32(t.index[j])
-		e := &t.entries[ref>>1-1]
-		home := e.Tuples[ref&1].Hash(t.seed) & t.mask
+		r := t.index[j]&refMask - 1
+		home := uint32(t.entries[r>>1].Tuples[r&1].Hash(t.seed)) & t.mask
 		// Move slot j back to the hole at i unless its home lies cyclically in (i, j].
 		if (j > i && (home <= i || home > j)) || (j < i && home <= i && home > j) {
 			t.index[i] = t.index[j]

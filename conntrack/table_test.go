@@ -1,8 +1,10 @@
 package conntrack
 
 import (
+	"math/bits"
 	"math/rand/v2"
 	"net/netip"
+	"reflect"
 	"testing"
 	"time"
 
@@ -76,6 +78,22 @@ func TestTableInsertLookupDelete(t *testing.T) {
 	}
 }
 
+// TestTableTinyCapacity: a full table of one still answers a miss (the index keeps an empty slot).
+func TestTableTinyCapacity(t *testing.T) {
+	tb := New[payload](1, 0, nil)
+	o, r := conn(1)
+	if _, ok := tb.Insert(&o, &r, 0); !ok {
+		t.Fatal("insert failed")
+	}
+	o2, r2 := conn(2)
+	if _, _, ok := tb.Lookup(&o2); ok {
+		t.Fatal("found a connection never inserted")
+	}
+	if _, ok := tb.Insert(&o2, &r2, 0); ok {
+		t.Fatal("insert into a full table succeeded")
+	}
+}
+
 func TestTableDuplicateRefused(t *testing.T) {
 	tb := New[payload](10, 0, nil)
 	o, r := conn(1)
@@ -119,7 +137,7 @@ func TestTableRandomDifferential(t *testing.T) {
 func TestTableExpire(t *testing.T) {
 	var expired []uint32
 	now := int64(1000 * time.Second)
-	tb := New[payload](100, now, func(id uint32, e *Entry[payload]) { expired = append(expired, e.Value.rs) })
+	tb := New[payload](100, now, func(id uint32, e *Entry[payload]) bool { expired = append(expired, e.Value.rs); return false })
 	for p := uint16(1); p <= 10; p++ {
 		o, r := conn(p)
 		id, _ := tb.Insert(&o, &r, now+int64(p)*int64(time.Second))
@@ -128,7 +146,7 @@ func TestTableExpire(t *testing.T) {
 	// Connection 5 is kept alive by traffic: its expiry moves forward 60 s.
 	o, _ := conn(5)
 	id, _, _ := tb.Lookup(&o)
-	tb.Entry(id).Expires = now + int64(60*time.Second)
+	tb.Entry(id).SetExpires(now + int64(60*time.Second))
 
 	if n := tb.Expire(now+int64(3*time.Second)+1, 0); n != 3 {
 		t.Fatalf("expired %d at +3s, want 3 (%v)", n, expired)
@@ -157,7 +175,7 @@ func TestTableExpire(t *testing.T) {
 func TestTableExpireLongTimeoutAndBudget(t *testing.T) {
 	n := 0
 	now := int64(0)
-	tb := New[payload](100, now, func(uint32, *Entry[payload]) { n++ })
+	tb := New[payload](100, now, func(uint32, *Entry[payload]) bool { n++; return false })
 	o, r := conn(1)
 	tb.Insert(&o, &r, now+int64(2*time.Hour)) // beyond one turn of the wheel
 	for i := uint16(2); i < 52; i++ {
@@ -180,6 +198,49 @@ func TestTableExpireLongTimeoutAndBudget(t *testing.T) {
 	tb.Expire(now+int64(2*time.Hour)+1, 0)
 	if n != 51 || tb.Len() != 0 {
 		t.Fatalf("2h connection not expired: n=%d len=%d", n, tb.Len())
+	}
+}
+
+// TestTableKeepAlive: an onExpire that keeps the entry (a persistence template with connections
+// left) sees it again at its new expiry.
+func TestTableKeepAlive(t *testing.T) {
+	calls := 0
+	tb := New[payload](10, 0, func(id uint32, e *Entry[payload]) bool {
+		calls++
+		if calls < 3 {
+			e.SetExpires(e.Expires() + int64(10*time.Second))
+			return true
+		}
+		return false
+	})
+	o, r := conn(1)
+	tb.Insert(&o, &r, int64(10*time.Second))
+	for s := int64(0); s <= 40; s++ {
+		tb.Expire(s*int64(time.Second), 0)
+	}
+	if calls != 3 || tb.Len() != 0 {
+		t.Fatalf("onExpire called %d times, %d entries left; want 3 and 0", calls, tb.Len())
+	}
+	if _, _, ok := tb.Lookup(&o); ok {
+		t.Fatal("freed entry still indexed")
+	}
+}
+
+// TestBytesPerConn: an entry with a 16-byte payload and its share of the index fit in 128 bytes,
+// at 1M and at 10M connections (issue: connection table at scale).
+func TestBytesPerConn(t *testing.T) {
+	type v16 struct{ a, b, c, d uint32 }
+	entry := reflect.TypeFor[Entry[v16]]().Size()
+	if entry > 108 {
+		t.Errorf("entry is %d bytes, want <= 108", entry)
+	}
+	for _, n := range []int{1 << 20, 10_000_000} {
+		slots := 1 << bits.Len64(uint64(n)*8/3+2-1)
+		per := float64(entry) + float64(slots*4)/float64(n)
+		t.Logf("%d connections: %.1f bytes each (entry %d, index %.1f)", n, per, entry, float64(slots*4)/float64(n))
+		if per > 128 {
+			t.Errorf("%d connections: %.1f bytes per connection, want <= 128", n, per)
+		}
 	}
 }
 

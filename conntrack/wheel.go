@@ -1,7 +1,7 @@
 package conntrack
 
-// The timer wheel is lazy: a packet only moves Entry.Expires forward, and an entry is re-filed when
-// the wheel reaches the slot it was filed under. The wheel thus touches an entry about once per
+// The timer wheel is lazy: traffic only moves an entry's expiry forward, and the wheel re-files the
+// entry when it reaches the slot it was filed under. The wheel thus touches an entry about once per
 // timeout period, not once per packet, and expiry costs nothing on the per-packet path.
 const (
 	wheelSlots = 4096
@@ -15,16 +15,11 @@ type wheel struct {
 
 func slotOf(tick int64) uint16 { return uint16(uint64(tick) % wheelSlots) }
 
-// fileTick is the tick an entry expiring at exp is filed under: not before lo and less than one
-// turn ahead of the next tick to be processed, so it never lands in the slot being processed.
-func (w *wheel) fileTick(exp, lo int64) int64 {
-	return min(max(exp/wheelTick, lo), w.tick+wheelSlots-1)
-}
-
-// wheelAdd files an entry not before tick lo.
+// wheelAdd files an entry under its expiry tick, but not before tick lo and less than one turn
+// ahead of the next tick to be processed, so that it never lands in the slot being processed.
 func (t *Table[V]) wheelAdd(id uint32, lo int64) {
 	w, e := &t.wheel, &t.entries[id]
-	s := slotOf(w.fileTick(e.Expires, lo))
+	s := slotOf(min(max(int64(e.expires), lo), w.tick+wheelSlots-1))
 	e.slot, e.prev, e.next = s, 0, w.heads[s]
 	if w.heads[s] != 0 {
 		t.entries[w.heads[s]-1].prev = id + 1
@@ -45,34 +40,35 @@ func (t *Table[V]) wheelRemove(id uint32) {
 	e.prev, e.next = 0, 0
 }
 
-// Expire processes the wheel up to now: connections whose Expires has passed are handed to
-// onExpire and freed, the others re-filed. It stops after examining budget entries (budget <= 0:
-// no limit) so that a worker never stalls on a burst of expiries; the rest waits for the next call.
-// It returns the number of connections expired.
+// Expire processes the wheel up to now (ns): connections whose expiry has passed go to onExpire
+// and are freed (unless it keeps them), the others are re-filed. It stops after examining budget
+// entries (budget <= 0: no limit), so that a worker never stalls on a burst of expiries; the rest
+// waits for the next call. It returns the number of connections freed.
 func (t *Table[V]) Expire(now int64, budget int) int {
 	w := &t.wheel
-	expired, examined := 0, 0
-	for ; w.tick <= now/wheelTick; w.tick++ {
+	nowTick := now / wheelTick
+	freed, examined := 0, 0
+	for ; w.tick <= nowTick; w.tick++ {
 		s := slotOf(w.tick)
 		for w.heads[s] != 0 {
 			if budget > 0 && examined >= budget {
-				return expired
+				return freed
 			}
 			examined++
 			id := w.heads[s] - 1
 			e := &t.entries[id]
 			t.wheelRemove(id)
-			if e.Expires <= now {
-				if t.onExpire != nil {
-					t.onExpire(id, e)
+			if int64(e.expires) <= nowTick {
+				if t.onExpire == nil || !t.onExpire(id, e) {
+					t.release(id)
+					freed++
+					continue
 				}
-				t.release(id)
-				expired++
-				continue
+				e.expires = max(e.expires, uint32(nowTick)+1) // kept: never sooner than the next tick
 			}
-			// Still alive: file it again, at least one tick ahead so this loop ends.
+			// Still alive: file it again, at least one tick ahead so that this loop ends.
 			t.wheelAdd(id, w.tick+1)
 		}
 	}
-	return expired
+	return freed
 }

@@ -51,8 +51,8 @@ type svcInfo struct {
 }
 
 type destInfo struct {
-	id     uint32 // stable across snapshots while the real server exists: index of its counters
-	gen    uint32 // incremented each time id is given to a new real server
+	id     uint16 // stable across snapshots while the real server exists: index of its counters
+	gen    uint16 // incremented each time id is given to a new real server (wrapping)
 	addr   header.Addr
 	port   uint16 // 0: the packet's destination port (all-ports services)
 	method ForwardMethod
@@ -63,12 +63,12 @@ type destInfo struct {
 // stays configured, so its counters and connections carry across snapshots.
 type ids struct {
 	svc     map[svcKey]uint16
-	dest    map[destKeyFull]uint32
+	dest    map[destKeyFull]uint16
 	svcFree []uint16
-	free    []uint32
-	gens    []uint32 // generation per dest id
+	free    []uint16
+	gens    []uint16 // generation per dest id
 	nextSvc uint16
-	next    uint32
+	next    uint16
 }
 
 type destKeyFull struct {
@@ -78,7 +78,7 @@ type destKeyFull struct {
 }
 
 func newIDs() *ids {
-	return &ids{svc: map[svcKey]uint16{}, dest: map[destKeyFull]uint32{}, gens: make([]uint32, MaxDests)}
+	return &ids{svc: map[svcKey]uint16{}, dest: map[destKeyFull]uint16{}, gens: make([]uint16, MaxDests)}
 }
 
 var (
@@ -148,9 +148,9 @@ func compile(s *Snapshot, in *ids, gen uint64) (*compiled, *ids, error) {
 }
 
 func (in *ids) clone() *ids {
-	out := &ids{svc: make(map[svcKey]uint16, len(in.svc)), dest: make(map[destKeyFull]uint32, len(in.dest)),
-		svcFree: append([]uint16(nil), in.svcFree...), free: append([]uint32(nil), in.free...),
-		gens: append([]uint32(nil), in.gens...), nextSvc: in.nextSvc, next: in.next}
+	out := &ids{svc: make(map[svcKey]uint16, len(in.svc)), dest: make(map[destKeyFull]uint16, len(in.dest)),
+		svcFree: append([]uint16(nil), in.svcFree...), free: append([]uint16(nil), in.free...),
+		gens: append([]uint16(nil), in.gens...), nextSvc: in.nextSvc, next: in.next}
 	for k, v := range in.svc {
 		out.svc[k] = v
 	}
@@ -177,11 +177,11 @@ func (in *ids) serviceID(k svcKey) (uint16, error) {
 	return id, nil
 }
 
-func (in *ids) destID(k destKeyFull) (uint32, uint32, error) {
+func (in *ids) destID(k destKeyFull) (uint16, uint16, error) {
 	if id, ok := in.dest[k]; ok {
 		return id, in.gens[id], nil
 	}
-	var id uint32
+	var id uint16
 	switch {
 	case len(in.free) > 0:
 		id, in.free = in.free[len(in.free)-1], in.free[:len(in.free)-1]

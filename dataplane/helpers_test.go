@@ -145,7 +145,7 @@ func (e *testEnv) worker(id, workers, capacity int) *Pipeline {
 
 func checkIDs(tb testing.TB, c *compiled) {
 	tb.Helper()
-	next := uint32(0)
+	next := uint16(0)
 	for i := range c.svcs {
 		if c.svcs[i].id != uint16(i) {
 			tb.Fatalf("service %d has id %d; the fixtures' constants are stale", i, c.svcs[i].id)

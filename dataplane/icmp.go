@@ -48,9 +48,9 @@ func (p *Pipeline) icmpError(frame []byte) (Verdict, int) {
 	}
 	e := p.table.Entry(id)
 	v := &e.Value
-	mac, ok := p.neigh.mac(v.neigh[dir])
+	mac, ok := p.neigh.mac(uint32(v.neigh[dir]))
 	if !ok {
-		p.neigh.request(v.neigh[dir])
+		p.neigh.request(uint32(v.neigh[dir]))
 		return p.drop(DropNeighMiss)
 	}
 	quote := &e.Tuples[dir^1] // what the other side sent, before our rewrite

@@ -17,9 +17,9 @@ type Port struct {
 // addresses and ports of a packet are the reverse of the connection's other tuple, so only the
 // egress side is stored.
 type connVal struct {
-	destID   uint32
-	destGen  uint32
-	neigh    [2]uint32 // per direction: neighbour index of the next hop
+	destID   uint16    // < MaxDests
+	destGen  uint16    // the real server's generation when the connection was made
+	neigh    [2]uint16 // per direction: neighbour index of the next hop (< maxNeighbours)
 	svcID    uint16
 	out      [2]uint8 // per direction: egress port
 	inactive bool     // counted in the real server's InActConn rather than ActiveConn
@@ -38,7 +38,7 @@ type counters struct {
 	svc                           [MaxServices]Counters
 	svcKey                        [MaxServices]svcKey // the service the counters at an id belong to
 	dest                          [MaxDests]Counters
-	destGen                       [MaxDests]uint32 // the real-server generation of dest[id], active[id], inactive[id]
+	destGen                       [MaxDests]uint16 // the real-server generation of dest[id], active[id], inactive[id]
 	active, inactive              [MaxDests]int64
 }
 
@@ -76,7 +76,7 @@ func (p *Pipeline) setConfig(c *compiled) {
 		dests := make([]sched.Dest, len(s.dests))
 		for j := range s.dests {
 			d := &s.dests[j]
-			dests[j].Weight = d.weight
+			dests[j].Weight, dests[j].Addr, dests[j].Port = d.weight, d.addr, d.port
 			if p.c.destGen[d.id] != d.gen {
 				p.c.destGen[d.id], p.c.dest[d.id], p.c.active[d.id], p.c.inactive[d.id] = d.gen, Counters{}, 0, 0
 			}
@@ -233,24 +233,25 @@ func (p *Pipeline) newConn(frame []byte, si int, now int64) (Verdict, int) {
 	}
 	e := p.table.Entry(id)
 	e.State = state
-	e.Value = connVal{destID: d.id, destGen: d.gen, neigh: [2]uint32{n0, n1}, svcID: s.id, out: [2]uint8{uint8(out0), uint8(out1)}}
+	e.Value = connVal{destID: d.id, destGen: d.gen, neigh: [2]uint16{uint16(n0), uint16(n1)}, svcID: s.id, out: [2]uint8{uint8(out0), uint8(out1)}}
 	p.c.svc[s.id].Conns++
 	p.c.dest[d.id].Conns++
 	p.c.active[d.id]++
 	return p.forward(frame, id, conntrack.DirOriginal, now)
 }
 
-// expired is the table's expiry callback.
-func (p *Pipeline) expired(_ uint32, e *conntrack.Entry[connVal]) {
+// expired is the table's expiry callback: the connection goes.
+func (p *Pipeline) expired(_ uint32, e *conntrack.Entry[connVal]) bool {
 	v := &e.Value
 	if p.c.destGen[v.destID] != v.destGen {
-		return
+		return false
 	}
 	if v.inactive {
 		p.c.inactive[v.destID]--
 	} else {
 		p.c.active[v.destID]--
 	}
+	return false
 }
 
 // setState moves a connection to state s, keeping the real server's active/inactive counts as
@@ -276,9 +277,9 @@ func (p *Pipeline) forward(frame []byte, id uint32, dir conntrack.Dir, now int64
 	pkt := &p.pkt
 	e := p.table.Entry(id)
 	v := &e.Value
-	mac, ok := p.neigh.mac(v.neigh[dir])
+	mac, ok := p.neigh.mac(uint32(v.neigh[dir]))
 	if !ok {
-		p.neigh.request(v.neigh[dir])
+		p.neigh.request(uint32(v.neigh[dir]))
 		return p.drop(DropNeighMiss)
 	}
 	if pkt.Proto == header.ProtocolTCP {
@@ -286,7 +287,7 @@ func (p *Pipeline) forward(frame []byte, id uint32, dir conntrack.Dir, now int64
 			p.setState(e, s)
 		}
 	}
-	e.Expires = now + p.conf.timeouts[e.State]
+	e.SetExpires(now + p.conf.timeouts[e.State])
 	rewriteL3L4(frame, pkt, &e.Tuples[dir^1])
 	out := int(v.out[dir])
 	eth := header.Ethernet(frame)

@@ -56,7 +56,7 @@ func connInfo(e *conntrack.Entry[connVal], now int64) ConnInfo {
 	ap := func(a header.Addr, p uint16) netip.AddrPort { return netip.AddrPortFrom(a.Netip(), p) }
 	ci := ConnInfo{
 		Proto: o.Proto, Client: ap(o.SrcAddr, o.SrcPort), Virtual: ap(o.DstAddr, o.DstPort),
-		Dest: ap(r.SrcAddr, r.SrcPort), State: e.State.String(), Expires: time.Duration(max(e.Expires-now, 0)),
+		Dest: ap(r.SrcAddr, r.SrcPort), State: e.State.String(), Expires: time.Duration(max(e.Expires()-now, 0)),
 	}
 	if r.DstAddr != o.SrcAddr || r.DstPort != o.SrcPort {
 		ci.Local = ap(r.DstAddr, r.DstPort)

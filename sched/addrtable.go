@@ -63,10 +63,16 @@ func newAddrTable(cfg Config, max int) addrTable {
 	return t
 }
 
+// addrHash mixes all 128 bits of the address (murmur3's finalizer), so that addresses differing
+// in any byte spread over the whole index.
 func addrHash(a *header.Addr) uint32 {
 	h := binary.LittleEndian.Uint64(a[0:])*0x9e3779b97f4a7c15 ^ binary.LittleEndian.Uint64(a[8:])
-	h *= 0xbf58476d1ce4e5b9
-	return uint32(h >> 32)
+	h ^= h >> 33
+	h *= 0xff51afd7ed558ccd
+	h ^= h >> 33
+	h *= 0xc4ceb9fe1a85ec53
+	h ^= h >> 33
+	return uint32(h)
 }
 
 // get returns the entry of a, or -1.

@@ -254,3 +254,23 @@ func TestLBLCRSetCap(t *testing.T) {
 		t.Fatalf("set of %d, want %d", got, lblcrMaxSet)
 	}
 }
+
+// TestAddrTableSpread checks that addresses differing only in their last bytes (IPv4-mapped, so the
+// first eight bytes are zero) do not pile up in the index: the average probe is short.
+func TestAddrTableSpread(t *testing.T) {
+	tab := newAddrTable(Config{Now: (&fakeClock{}).Now}, 4096)
+	for i := range 4096 {
+		a := header.AddrFrom4([]byte{10, 9, byte(i >> 8), byte(i)})
+		tab.insert(&a, 0)
+	}
+	mask := uint32(len(tab.slots) - 1)
+	probes := 0
+	for i, s := range tab.slots {
+		if s != 0 {
+			probes += int((uint32(i)-tab.ents[s-1].hash&mask)&mask) + 1
+		}
+	}
+	if avg := float64(probes) / float64(tab.n); avg > 2 {
+		t.Fatalf("average probe length %.2f over %d entries in %d slots", avg, tab.n, len(tab.slots))
+	}
+}

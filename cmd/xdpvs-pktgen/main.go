@@ -3,7 +3,7 @@
 // Command xdpvs-pktgen sends UDP frames out of an interface at line rate with bench/pktgen
 // (BPF_PROG_RUN live frames, XDP_TX) and prints the rate at which it sent them.
 //
-//	xdpvs-pktgen [--netns NS] --iface IF [--dst-mac MAC] --src ADDR --dst ADDR [--dport P]
+//	xdpvs-pktgen [--netns NS] --iface IF --dst-mac MAC --src ADDR --dst ADDR [--dport P]
 //	             [--sport P] [--flows N] [--size BYTES] [--count N] [--duration D] [--cpu C]
 //
 // Addresses must come from 198.18.0.0/15 or 2001:2::/48 (the benchmarking ranges). --size is the
@@ -54,7 +54,7 @@ func parse(args []string, stderr io.Writer) (options, error) {
 	fs.SetOutput(stderr)
 	fs.StringVar(&o.netns, "netns", "", "network namespace (as named by `ip netns`) to send from; default the current one")
 	fs.StringVar(&o.iface, "iface", "", "interface to send out of (required)")
-	fs.StringVar(&o.dstMAC, "dst-mac", "", "destination MAC (default: the interface's own, for a veth whose peer accepts it with promisc)")
+	fs.StringVar(&o.dstMAC, "dst-mac", "", "destination MAC: the peer's, or the next hop's (required)")
 	fs.StringVar(&o.src, "src", "", "source address (required)")
 	fs.StringVar(&o.dst, "dst", "", "destination address (required)")
 	fs.UintVar(&o.sport, "sport", uint(def.SrcPort), "first UDP source port")
@@ -73,6 +73,8 @@ func parse(args []string, stderr io.Writer) (options, error) {
 	switch {
 	case o.iface == "":
 		return o, errors.New("--iface is required")
+	case o.dstMAC == "":
+		return o, errors.New("--dst-mac is required")
 	case o.src == "" || o.dst == "":
 		return o, errors.New("--src and --dst are required")
 	case o.count == 0:
@@ -86,15 +88,13 @@ func parse(args []string, stderr io.Writer) (options, error) {
 }
 
 func (o options) config(ifaceMAC net.HardwareAddr) (pktgen.Config, error) {
-	c := pktgen.Config{SrcMAC: ifaceMAC, DstMAC: ifaceMAC, SrcPort: uint16(o.sport), DstPort: uint16(o.dport),
+	c := pktgen.Config{SrcMAC: ifaceMAC, SrcPort: uint16(o.sport), DstPort: uint16(o.dport),
 		Flows: o.flows, Size: o.size}
-	if o.dstMAC != "" {
-		m, err := net.ParseMAC(o.dstMAC)
-		if err != nil {
-			return c, fmt.Errorf("--dst-mac: %w", err)
-		}
-		c.DstMAC = m
+	m, err := net.ParseMAC(o.dstMAC)
+	if err != nil {
+		return c, fmt.Errorf("--dst-mac: %w", err)
 	}
+	c.DstMAC = m
 	for _, a := range []struct {
 		flag, s string
 		dst     *netip.Addr

@@ -3,6 +3,7 @@
 package main
 
 import (
+	"fmt"
 	"io"
 	"net"
 	"strings"
@@ -18,19 +19,20 @@ func TestFlagErrors(t *testing.T) {
 		args string
 		want string
 	}{
-		{"no_iface", "--src 198.18.0.1 --dst 198.18.0.2", "--iface is required"},
-		{"no_dst", "--iface c0 --src 198.18.0.1", "--src and --dst are required"},
-		{"zero_count", "--iface c0 --src 198.18.0.1 --dst 198.18.0.2 --count 0", "--count"},
-		{"zero_duration", "--iface c0 --src 198.18.0.1 --dst 198.18.0.2 --duration 0s", "--duration"},
-		{"big_port", "--iface c0 --src 198.18.0.1 --dst 198.18.0.2 --dport 70000", "1..65535"},
-		{"stray_arg", "--iface c0 --src 198.18.0.1 --dst 198.18.0.2 extra", "unexpected arguments"},
-		{"outside_ranges", "--iface c0 --src 10.0.0.1 --dst 198.18.0.2", "not in the benchmarking ranges"},
-		{"outside_ranges_v6", "--iface c0 --src 2001:2::1 --dst 2001:db8::2", "not in the benchmarking ranges"},
+		{"no_iface", "--dst-mac 02:00:00:00:00:02 --src 198.18.0.1 --dst 198.18.0.2", "--iface is required"},
+		{"no_dst_mac", "--iface c0 --src 198.18.0.1 --dst 198.18.0.2", "--dst-mac is required"},
+		{"no_dst", "--iface c0 --dst-mac 02:00:00:00:00:02 --src 198.18.0.1", "--src and --dst are required"},
+		{"zero_count", "--iface c0 --dst-mac 02:00:00:00:00:02 --src 198.18.0.1 --dst 198.18.0.2 --count 0", "--count"},
+		{"zero_duration", "--iface c0 --dst-mac 02:00:00:00:00:02 --src 198.18.0.1 --dst 198.18.0.2 --duration 0s", "--duration"},
+		{"big_port", "--iface c0 --dst-mac 02:00:00:00:00:02 --src 198.18.0.1 --dst 198.18.0.2 --dport 70000", "1..65535"},
+		{"stray_arg", "--iface c0 --dst-mac 02:00:00:00:00:02 --src 198.18.0.1 --dst 198.18.0.2 extra", "unexpected arguments"},
+		{"outside_ranges", "--iface c0 --dst-mac 02:00:00:00:00:02 --src 10.0.0.1 --dst 198.18.0.2", "not in the benchmarking ranges"},
+		{"outside_ranges_v6", "--iface c0 --dst-mac 02:00:00:00:00:02 --src 2001:2::1 --dst 2001:db8::2", "not in the benchmarking ranges"},
 		{"bad_mac", "--iface c0 --src 198.18.0.1 --dst 198.18.0.2 --dst-mac zz", "--dst-mac"},
-		{"small", "--iface c0 --src 198.18.0.1 --dst 198.18.0.2 --size 60", "frame size 60"},
-		{"mixed", "--iface c0 --src 198.18.0.1 --dst 2001:2::2", "not of one family"},
+		{"small", "--iface c0 --dst-mac 02:00:00:00:00:02 --src 198.18.0.1 --dst 198.18.0.2 --size 60", "frame size 60"},
+		{"mixed", "--iface c0 --dst-mac 02:00:00:00:00:02 --src 198.18.0.1 --dst 2001:2::2", "not of one family"},
 		{"ok", "--iface c0 --src 198.18.0.1 --dst 198.18.1.2 --dst-mac 02:00:00:00:00:02 --size 1518 --flows 10", ""},
-		{"ok_v6", "--iface c0 --src 2001:2::1 --dst 2001:2:0:1::2 --size 66", ""},
+		{"ok_v6", "--iface c0 --dst-mac 02:00:00:00:00:02 --src 2001:2::1 --dst 2001:2:0:1::2 --size 66", ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			o, err := parse(strings.Fields(tc.args), io.Discard)
@@ -59,13 +61,26 @@ func TestRun(t *testing.T) {
 	// GRO set again with both ends up, so that a0 learns b0 takes XDP frames.
 	b.Run(t, "ethtool", "-K", "b0", "gro", "off")
 	b.Run(t, "ethtool", "-K", "b0", "gro", "on")
+	var bMAC string
+	b.MustDo(t, func() error {
+		ifi, err := net.InterfaceByName("b0")
+		if err == nil {
+			bMAC = ifi.HardwareAddr.String()
+		}
+		return err
+	})
 	var out strings.Builder
-	err := run(strings.Fields("--netns "+a.Name+" --iface a0 --src 198.18.0.1 --dst 198.18.0.2 --dport 9 --flows 8 --count 1000 --duration 5s --cpu 0"), &out, io.Discard)
+	err := run(strings.Fields("--netns "+a.Name+" --iface a0 --dst-mac "+bMAC+" --src 198.18.0.1 --dst 198.18.0.2 --dport 9 --flows 8 --count 1000 --duration 5s --cpu 0"), &out, io.Discard)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Log(out.String())
 	if !strings.HasPrefix(out.String(), "sent 1000 frames of 64 B (60 B without FCS)") || !strings.Contains(out.String(), "8 flows, CPU 0") {
 		t.Fatalf("report %q", out.String())
+	}
+	// b0 counts what it received (the kernel then drops it: nothing listens on port 9).
+	var rx int
+	if _, err := fmt.Sscan(b.Run(t, "cat", "/sys/class/net/b0/statistics/rx_packets"), &rx); err != nil || rx < 1000 {
+		t.Fatalf("b0 received %d packets (%v), want at least 1000", rx, err)
 	}
 }
