@@ -70,15 +70,23 @@ type Table[V any] struct {
 // that still controls connections does), and false to let it be freed.
 func New[V any](capacity int, now int64, onExpire func(id uint32, e *Entry[V]) bool) *Table[V] {
 	capacity = min(max(capacity, 1), MaxCapacity)
-	// Two keys per connection at a load of at most 3/4, and always an empty slot to end a probe.
-	slots := uint32(1) << bits.Len64(uint64(capacity)*8/3+2-1)
-	t := &Table[V]{
-		entries:  make([]Entry[V], capacity),
-		index:    make([]uint32, slots),
-		mask:     slots - 1,
-		seed:     0x5bd1e9955bd1e995,
-		onExpire: onExpire,
+	return NewIn(make([]Entry[V], capacity), make([]uint32, IndexSize(capacity)), now, onExpire)
+}
+
+// IndexSize is the number of index slots a table of capacity connections needs: two keys per
+// connection at a load of at most 3/4, and always an empty slot to end a probe.
+func IndexSize(capacity int) int {
+	return 1 << bits.Len64(uint64(min(max(capacity, 1), MaxCapacity))*8/3+2-1)
+}
+
+// NewIn is New on memory the caller provides, zeroed: entries (its length is the capacity, at most
+// MaxCapacity) and an index of IndexSize(len(entries)) slots. The dataplane backs them with huge
+// pages, which cuts the TLB misses of random lookups in a large table.
+func NewIn[V any](entries []Entry[V], index []uint32, now int64, onExpire func(id uint32, e *Entry[V]) bool) *Table[V] {
+	if len(entries) == 0 || len(entries) > MaxCapacity || len(index) != IndexSize(len(entries)) {
+		panic("conntrack: NewIn: bad sizes")
 	}
+	t := &Table[V]{entries: entries, index: index, mask: uint32(len(index) - 1), seed: 0x5bd1e9955bd1e995, onExpire: onExpire}
 	t.wheel.tick = now / wheelTick
 	return t
 }

@@ -59,7 +59,7 @@ type Pipeline struct {
 // newPipeline returns worker id's pipeline (of workers) with a table of capacity connections.
 func newPipeline(id, workers int, ports []Port, neigh *Neighbours, capacity int, now int64) *Pipeline {
 	p := &Pipeline{id: id, workers: workers, ports: ports, neigh: neigh, c: new(counters)}
-	p.table = conntrack.New(capacity, now, p.expired)
+	p.table = newConnTable(capacity, now, p.expired)
 	p.setConfig(&compiled{services: map[svcKey]int{}, replies: map[rsKey]struct{}{}, timeouts: conntrack.DefaultTimeouts()})
 	return p
 }
