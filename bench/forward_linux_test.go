@@ -48,6 +48,9 @@ const (
 	rport     = 5353
 )
 
+// profileRun numbers the CPU profiles of XDPVS_BENCH_PROFILE.
+var profileRun int
+
 func envInt(tb testing.TB, name string, def int) int {
 	tb.Helper()
 	v := os.Getenv(name)
@@ -209,6 +212,10 @@ func (b *forwardBench) run(mode string, left int) measurement {
 	flags := []string{"--workers", "1", "--cpus", strconv.Itoa(workerCPU), "--log-level", "warn"}
 	if mode == "bare" {
 		flags = append(flags, "--bare-forward")
+	}
+	if dir := os.Getenv("XDPVS_BENCH_PROFILE"); dir != "" {
+		profileRun++
+		flags = append(flags, "--cpuprofile", filepath.Join(dir, fmt.Sprintf("%s-%d.prof", mode, profileRun)))
 	}
 	d, err := topo.StartDaemon(b.nat.Director, b.xdpvsd, tb.TempDir(), b.nat.Ifaces(), flags...)
 	if err != nil {

@@ -304,29 +304,3 @@ func TestNextTCPState(t *testing.T) {
 	}
 }
 
-func BenchmarkLookupHit(b *testing.B) {
-	const n = 1 << 20
-	tb := New[payload](n, 0, nil)
-	keys := make([]header.Tuple, n)
-	for i := range keys {
-		o := tuple("198.18.0.2", "198.18.0.10", uint16(i), 80)
-		o.SrcAddr[15] = byte(i >> 16)
-		r := o.Reverse()
-		r.SrcAddr[14] = 1
-		tb.Insert(&o, &r, 0)
-		keys[i] = o
-	}
-	rng := rand.New(rand.NewPCG(1, 1))
-	order := make([]uint32, 1<<16)
-	for i := range order {
-		order[i] = uint32(rng.IntN(n))
-	}
-	b.ReportAllocs()
-	i := 0
-	for b.Loop() {
-		if _, _, ok := tb.Lookup(&keys[order[i&(len(order)-1)]]); !ok {
-			b.Fatal("miss")
-		}
-		i++
-	}
-}

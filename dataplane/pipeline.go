@@ -40,6 +40,7 @@ type counters struct {
 	dest                          [MaxDests]Counters
 	destGen                       [MaxDests]uint16 // the real-server generation of dest[id], active[id], inactive[id]
 	active, inactive              [MaxDests]int64
+	synTimeouts                   [MaxDests]uint64
 }
 
 // Pipeline is one worker's packet processing: classify, look up or create the connection, rewrite,
@@ -79,6 +80,7 @@ func (p *Pipeline) setConfig(c *compiled) {
 			dests[j].Weight, dests[j].Addr, dests[j].Port = d.weight, d.addr, d.port
 			if p.c.destGen[d.id] != d.gen {
 				p.c.destGen[d.id], p.c.dest[d.id], p.c.active[d.id], p.c.inactive[d.id] = d.gen, Counters{}, 0, 0
+				p.c.synTimeouts[d.id] = 0
 			}
 		}
 		st[i] = svcState{sched: s.factory(sched.Config{Dests: dests, Flags: uint32(s.spec.Flags), Position: s.pos}), dests: dests}
@@ -245,6 +247,9 @@ func (p *Pipeline) expired(_ uint32, e *conntrack.Entry[connVal]) bool {
 	v := &e.Value
 	if p.c.destGen[v.destID] != v.destGen {
 		return false
+	}
+	if e.State == conntrack.StateSynRecv {
+		p.c.synTimeouts[v.destID]++ // the client's SYN went out, the server never answered
 	}
 	if v.inactive {
 		p.c.inactive[v.destID]--

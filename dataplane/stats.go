@@ -29,6 +29,7 @@ func statsOf(c *compiled, cs []*counters, ws []WorkerStats) *Stats {
 				rs.Counters.Add(&wc.dest[d.id])
 				rs.ActiveConns += uint64(max(wc.active[d.id], 0))
 				rs.InactiveConns += uint64(max(wc.inactive[d.id], 0))
+				rs.SynTimeouts += wc.synTimeouts[d.id]
 			}
 			ss.RealServers = append(ss.RealServers, rs)
 		}

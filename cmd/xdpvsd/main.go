@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 	"syscall"
@@ -49,6 +50,7 @@ func run(args []string) error {
 	frameSize := fs.Int("frame-size", 2048, "UMEM frame size, 2048 or 4096 (largest packet = frame - 256)")
 	level := fs.String("log-level", "info", "log level: debug, info, warn, error")
 	bare := fs.Bool("bare-forward", false, "benchmark only: forward between two interfaces with no load balancing")
+	cpuProfile := fs.String("cpuprofile", "", "development: write a CPU profile of the whole run to this file")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -98,6 +100,16 @@ func run(args []string) error {
 
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
+	if *cpuProfile != "" {
+		f, err := os.Create(*cpuProfile)
+		if err != nil {
+			return err
+		}
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+		defer func() { pprof.StopCPUProfile(); f.Close() }()
+	}
 
 	dp, err := dataplane.New(cfg)
 	if err != nil {

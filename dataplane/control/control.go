@@ -120,6 +120,9 @@ type RealServerStats struct {
 	ActiveConns     uint64
 	InactiveConns   uint64
 	PersistentConns uint64
+	// SynTimeouts counts connections that expired waiting for the real server's SYN/ACK: the
+	// data path's sign of a dead server, for passive health checking (DPVS's dest-check).
+	SynTimeouts uint64
 }
 
 // ServiceStats are one service's counters and those of its real servers.

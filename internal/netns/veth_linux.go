@@ -18,17 +18,25 @@ func Veth(a *NS, aName string, b *NS, bName string, queues int) error {
 		"type", "veth", "peer", "name", bName, "netns", b.Name, "numtxqueues", q, "numrxqueues", q); err != nil {
 		return err
 	}
-	for _, end := range []struct {
+	ends := []struct {
 		ns   *NS
 		name string
-	}{{a, aName}, {b, bName}} {
+	}{{a, aName}, {b, bName}}
+	for _, end := range ends {
 		if err := ensureChannels(end.ns, end.name, max(queues, 1)); err != nil {
 			return err
 		}
-		if _, err := end.ns.Exec("ethtool", "-K", end.name, "tx", "off", "gro", "on"); err != nil {
+		if _, err := end.ns.Exec("ethtool", "-K", end.name, "tx", "off"); err != nil {
 			return err
 		}
 		if _, err := end.ns.Exec("ip", "link", "set", end.name, "up"); err != nil {
+			return err
+		}
+	}
+	// GRO only once both ends are up: set before, it leaves the peer dropping every frame
+	// redirected or transmitted by XDP into it.
+	for _, end := range ends {
+		if _, err := end.ns.Exec("ethtool", "-K", end.name, "gro", "on"); err != nil {
 			return err
 		}
 	}
