@@ -48,6 +48,20 @@ type svcInfo struct {
 	factory sched.Factory
 	pos     *atomic.Uint64 // the scheduler position every worker shares
 	dests   []destInfo
+	// Persistence: a template per client network (maskBits) for persist seconds.
+	persist  uint32
+	maskBits int
+	policy   BackendPolicy
+}
+
+// destIndex finds the real server with id and gen among the service's, or -1.
+func (s *svcInfo) destIndex(id, gen uint16) int {
+	for j := range s.dests {
+		if s.dests[j].id == id && s.dests[j].gen == gen {
+			return j
+		}
+	}
+	return -1
 }
 
 type destInfo struct {
@@ -119,7 +133,17 @@ func compile(s *Snapshot, in *ids, gen uint64) (*compiled, *ids, error) {
 			return nil, nil, err
 		}
 		seenSvc[k] = true
-		si := svcInfo{id: sid, key: k, spec: spec, factory: f, pos: new(atomic.Uint64)}
+		si := svcInfo{id: sid, key: k, spec: spec, factory: f, pos: new(atomic.Uint64), policy: spec.Policy}
+		if spec.Flags&ServicePersistent != 0 {
+			si.persist = uint32(max(spec.Persistence.Seconds(), 1))
+			si.maskBits = 128
+			if spec.Key.Addr.Is4() {
+				si.maskBits = 32
+			}
+			if spec.Netmask.IsValid() {
+				si.maskBits = spec.Netmask.Bits()
+			}
+		}
 		for j := range spec.RealServers {
 			rs := &spec.RealServers[j]
 			if rs.Forward != ForwardMasq {
@@ -190,7 +214,9 @@ func (in *ids) destID(k destKeyFull) (uint16, uint16, error) {
 	default:
 		return 0, 0, errTooMany
 	}
-	in.gens[id]++
+	if in.gens[id]++; in.gens[id] == 0 {
+		in.gens[id] = 1 // 0 marks a real server that is gone
+	}
 	in.dest[k] = id
 	return id, in.gens[id], nil
 }

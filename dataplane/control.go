@@ -11,6 +11,7 @@ type (
 	ServiceKey      = control.ServiceKey
 	Snapshot        = control.Snapshot
 	Timeouts        = control.Timeouts
+	BackendPolicy   = control.BackendPolicy
 	Service         = control.Service
 	RealServer      = control.RealServer
 	Counters        = control.Counters
@@ -24,15 +25,18 @@ type (
 
 // Forwarding methods and service flags, as in package control.
 const (
-	ForwardMasq       = control.ForwardMasq
-	ServicePersistent = control.ServicePersistent
-	ServiceHashed     = control.ServiceHashed
-	ServiceOnePacket  = control.ServiceOnePacket
-	ServiceSchedFlag1 = control.ServiceSchedFlag1
-	ServiceSchedFlag2 = control.ServiceSchedFlag2
-	ServiceSchedFlag3 = control.ServiceSchedFlag3
-	ServiceSynProxy   = control.ServiceSynProxy
-	ForwardRoute      = control.ForwardRoute
-	ForwardTunnel     = control.ForwardTunnel
-	ForwardFullNAT    = control.ForwardFullNAT
+	ForwardMasq        = control.ForwardMasq
+	ServicePersistent  = control.ServicePersistent
+	ServiceHashed      = control.ServiceHashed
+	ServiceOnePacket   = control.ServiceOnePacket
+	ServiceSchedFlag1  = control.ServiceSchedFlag1
+	ServiceSchedFlag2  = control.ServiceSchedFlag2
+	ServiceSchedFlag3  = control.ServiceSchedFlag3
+	ServiceSynProxy    = control.ServiceSynProxy
+	ForwardRoute       = control.ForwardRoute
+	ForwardTunnel      = control.ForwardTunnel
+	ForwardFullNAT     = control.ForwardFullNAT
+	KeepRemovedConns   = control.KeepRemovedConns
+	NoConnReuse        = control.NoConnReuse
+	PersistToQuiescent = control.PersistToQuiescent
 )

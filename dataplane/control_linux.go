@@ -28,7 +28,7 @@ func (d *Dataplane) Stats() *Stats {
 			}
 		}
 	}
-	return statsOf(c, cs, ws)
+	return statsOf(c, cs, ws, d.persist.Load())
 }
 
 // Connections implements Control.

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"go.uber.org/zap"
 	"golang.org/x/sys/unix"
@@ -25,6 +26,7 @@ type Config struct {
 	Workers    int      // default 1; each interface needs at least this many queues
 	CPUs       []int    // CPU of each worker; default worker q on CPU q mod NumCPU
 	Conns      int      // connection-table capacity per worker; default 1<<18
+	Templates  int      // persistence templates for the whole director; default 1<<18
 	XSK        xsk.Options
 	Attach     xsk.AttachMode
 	// BareForward replaces load balancing with a plain forward between the first two interfaces
@@ -55,6 +57,9 @@ type Dataplane struct {
 	stop     atomic.Bool
 	done     []chan struct{}
 	resolver *resolver
+	tmpls    *templates
+	persist  atomic.Pointer[persistCounts] // the janitor's last count
+	janitor  chan struct{}
 
 	mu    sync.Mutex // Apply
 	ids   *ids
@@ -76,6 +81,9 @@ func New(cfg Config) (d *Dataplane, err error) {
 	if cfg.Conns <= 0 {
 		cfg.Conns = 1 << 18
 	}
+	if cfg.Templates <= 0 {
+		cfg.Templates = 1 << 18
+	}
 	if cfg.XSK.FrameSize == 0 {
 		cfg.XSK = DefaultXSKOptions()
 	}
@@ -90,7 +98,7 @@ func New(cfg Config) (d *Dataplane, err error) {
 	if cfg.BareForward && len(cfg.Interfaces) != 2 {
 		return nil, errors.New("dataplane: bare forwarding needs exactly two interfaces")
 	}
-	d = &Dataplane{cfg: cfg, log: cfg.Logger, neigh: NewNeighbours(), ids: newIDs()}
+	d = &Dataplane{cfg: cfg, log: cfg.Logger, neigh: NewNeighbours(), ids: newIDs(), tmpls: newTemplates(cfg.Templates)}
 	defer func() {
 		if err != nil {
 			d.Close()
@@ -148,7 +156,20 @@ func New(cfg Config) (d *Dataplane, err error) {
 		d.done = append(d.done, done)
 		go w.run(&d.stop, done)
 	}
+	d.janitor = make(chan struct{})
+	go d.sweepTemplates()
 	return d, nil
+}
+
+// sweepTemplates frees expired persistence templates and counts the live ones, every second.
+func (d *Dataplane) sweepTemplates() {
+	defer close(d.janitor)
+	t := time.NewTicker(time.Second)
+	defer t.Stop()
+	for !d.stop.Load() {
+		<-t.C
+		d.persist.Store(countTemplates(d.tmpls, d.conf.Load(), monotonic()))
+	}
 }
 
 func (d *Dataplane) newWorker(q int, now int64) (*worker, error) {
@@ -166,6 +187,7 @@ func (d *Dataplane) newWorker(q int, now int64) (*worker, error) {
 		reqs: make(chan func(), 4),
 	}
 	w.p = newPipeline(q, d.cfg.Workers, d.ports, d.neigh, d.cfg.Conns, now)
+	w.p.tmpls = d.tmpls
 	w.proc = w.p
 	if d.cfg.BareForward {
 		w.proc = &bareForwarder{p: w.p, neigh: d.neigh}
@@ -241,6 +263,9 @@ func (d *Dataplane) Close() error {
 	}
 	for _, done := range d.done {
 		<-done
+	}
+	if d.janitor != nil {
+		<-d.janitor
 	}
 	var errs []error
 	if d.steer != nil {

@@ -17,6 +17,7 @@ type Port struct {
 // addresses and ports of a packet are the reverse of the connection's other tuple, so only the
 // egress side is stored.
 type connVal struct {
+	tmpl     uint32    // persistence template slot + 1, 0 = none
 	destID   uint16    // < MaxDests
 	destGen  uint16    // the real server's generation when the connection was made
 	neigh    [2]uint16 // per direction: neighbour index of the next hop (< maxNeighbours)
@@ -41,6 +42,8 @@ type counters struct {
 	destGen                       [MaxDests]uint16 // the real-server generation of dest[id], active[id], inactive[id]
 	active, inactive              [MaxDests]int64
 	synTimeouts                   [MaxDests]uint64
+	reopened                      uint64                     // connections expired for a new one (server gone, tuple reused)
+	policy                        [MaxServices]BackendPolicy // of each live service id; dead ids: 0, the defaults
 }
 
 // Pipeline is one worker's packet processing: classify, look up or create the connection, rewrite,
@@ -53,27 +56,46 @@ type Pipeline struct {
 	conf        *compiled
 	svcState    []svcState
 	table       *conntrack.Table[connVal]
+	tmpls       *templates // shared by every worker
 	pkt         header.Packet
 	c           *counters
 }
 
 // newPipeline returns worker id's pipeline (of workers) with a table of capacity connections.
 func newPipeline(id, workers int, ports []Port, neigh *Neighbours, capacity int, now int64) *Pipeline {
-	p := &Pipeline{id: id, workers: workers, ports: ports, neigh: neigh, c: new(counters)}
+	p := &Pipeline{id: id, workers: workers, ports: ports, neigh: neigh, c: new(counters), tmpls: newTemplates(1 << 12)}
 	p.table = newConnTable(capacity, now, p.expired)
 	p.setConfig(&compiled{services: map[svcKey]int{}, replies: map[rsKey]struct{}{}, timeouts: conntrack.DefaultTimeouts()})
 	return p
 }
 
 // setConfig switches to a new configuration: fresh scheduler instances, and counters reset for ids
-// that now name another service or real server. Connections are kept.
+// that now name another service or real server. Connections are kept; those of a real server that
+// is gone see its generation zeroed.
 func (p *Pipeline) setConfig(c *compiled) {
+	if p.conf != nil {
+		live := map[uint16]bool{}
+		for i := range c.svcs {
+			for j := range c.svcs[i].dests {
+				live[c.svcs[i].dests[j].id] = true
+			}
+		}
+		for i := range p.conf.svcs {
+			p.c.policy[p.conf.svcs[i].id] = 0
+			for j := range p.conf.svcs[i].dests {
+				if id := p.conf.svcs[i].dests[j].id; !live[id] {
+					p.c.destGen[id] = 0
+				}
+			}
+		}
+	}
 	st := make([]svcState, len(c.svcs))
 	for i := range c.svcs {
 		s := &c.svcs[i]
 		if p.c.svcKey[s.id] != s.key {
 			p.c.svcKey[s.id], p.c.svc[s.id] = s.key, Counters{}
 		}
+		p.c.policy[s.id] = s.policy
 		dests := make([]sched.Dest, len(s.dests))
 		for j := range s.dests {
 			d := &s.dests[j]
@@ -121,6 +143,27 @@ func (p *Pipeline) Process(frame []byte, in int, now int64) (Verdict, int) {
 		return p.drop(DropProto)
 	}
 	if id, dir, ok := p.table.Lookup(&pkt.Tuple); ok {
+		e := p.table.Entry(id)
+		v := &e.Value
+		switch {
+		case p.c.destGen[v.destID] != v.destGen && p.c.policy[v.svcID]&KeepRemovedConns == 0:
+			// Its real server is gone: expire the connection; a packet from the client may
+			// open a new one (at once for UDP, on a new SYN for TCP).
+			p.remove(id, e)
+			if dir == conntrack.DirReply {
+				return p.drop(DropDestGone)
+			}
+			p.c.reopened++
+			return p.miss(frame, now)
+		case dir == conntrack.DirOriginal && pkt.Proto == header.ProtocolTCP &&
+			(e.State == conntrack.StateTimeWait || e.State == conntrack.StateClose) &&
+			p.c.policy[v.svcID]&NoConnReuse == 0 &&
+			header.TCP(frame[pkt.L4Offset:]).Flags()&(header.TCPFlagSyn|header.TCPFlagAck|header.TCPFlagRst) == header.TCPFlagSyn:
+			// A new connection on the tuple of a finished one: schedule it afresh.
+			p.remove(id, e)
+			p.c.reopened++
+			return p.miss(frame, now)
+		}
 		return p.forward(frame, id, dir, now)
 	}
 	return p.miss(frame, now)
@@ -208,9 +251,28 @@ func (p *Pipeline) newConn(frame []byte, si int, now int64) (Verdict, int) {
 			st.dests[j].ActiveConns, st.dests[j].InactiveConns = int32(p.c.active[d.id]), int32(p.c.inactive[d.id])
 		}
 	}
-	k := st.sched.Schedule(t, st.dests)
+	k, slot, tkey := -1, -1, uint64(0)
+	nowSec := uint32(now / 1e9)
+	if s.persist != 0 {
+		client := maskAddr(t.SrcAddr, s.maskBits)
+		tkey = tmplKey(&s.key, &client)
+		if i, ok := p.tmpls.lookup(tkey); ok {
+			slot = i
+			if v := p.tmpls.slots[i].val.Load(); v != 0 {
+				// Valid until it expires, and beyond while it controls connections (IPVS).
+				id, gen, exp := unpackTmpl(v)
+				alive := exp > nowSec || p.tmpls.slots[i].refs.Load() > 0
+				if j := s.destIndex(id, gen); alive && j >= 0 && !st.dests[j].Overloaded &&
+					(st.dests[j].Weight > 0 || s.policy&PersistToQuiescent != 0) {
+					k = j
+				}
+			}
+		}
+	}
 	if k < 0 {
-		return p.drop(DropNoDest)
+		if k = st.sched.Schedule(t, st.dests); k < 0 {
+			return p.drop(DropNoDest)
+		}
 	}
 	d := &s.dests[k]
 	rport := d.port
@@ -236,6 +298,20 @@ func (p *Pipeline) newConn(frame []byte, si int, now int64) (Verdict, int) {
 	e := p.table.Entry(id)
 	e.State = state
 	e.Value = connVal{destID: d.id, destGen: d.gen, neigh: [2]uint16{uint16(n0), uint16(n1)}, svcID: s.id, out: [2]uint8{uint8(out0), uint8(out1)}}
+	if s.persist != 0 {
+		// Make or refresh the template: this server for this client for the timeout, and for as
+		// long as the connection lives.
+		ok := slot >= 0
+		if !ok {
+			slot, ok = p.tmpls.claim(tkey)
+		}
+		if ok {
+			ts := &p.tmpls.slots[slot]
+			ts.val.Store(packTmpl(d.id, d.gen, nowSec+s.persist))
+			ts.refs.Add(1)
+			e.Value.tmpl = uint32(slot) + 1
+		}
+	}
 	p.c.svc[s.id].Conns++
 	p.c.dest[d.id].Conns++
 	p.c.active[d.id]++
@@ -244,19 +320,34 @@ func (p *Pipeline) newConn(frame []byte, si int, now int64) (Verdict, int) {
 
 // expired is the table's expiry callback: the connection goes.
 func (p *Pipeline) expired(_ uint32, e *conntrack.Entry[connVal]) bool {
-	v := &e.Value
-	if p.c.destGen[v.destID] != v.destGen {
-		return false
+	if e.State == conntrack.StateSynRecv && p.c.destGen[e.Value.destID] == e.Value.destGen {
+		p.c.synTimeouts[e.Value.destID]++ // the client's SYN went out, the server never answered
 	}
-	if e.State == conntrack.StateSynRecv {
-		p.c.synTimeouts[v.destID]++ // the client's SYN went out, the server never answered
+	p.forget(e)
+	return false
+}
+
+// remove deletes connection id now.
+func (p *Pipeline) remove(id uint32, e *conntrack.Entry[connVal]) {
+	p.forget(e)
+	p.table.Delete(id)
+}
+
+// forget undoes what a connection counts for: its real server's connection counts and its
+// persistence template's.
+func (p *Pipeline) forget(e *conntrack.Entry[connVal]) {
+	v := &e.Value
+	if v.tmpl != 0 {
+		p.tmpls.slots[v.tmpl-1].refs.Add(-1)
+	}
+	if p.c.destGen[v.destID] != v.destGen {
+		return
 	}
 	if v.inactive {
 		p.c.inactive[v.destID]--
 	} else {
 		p.c.active[v.destID]--
 	}
-	return false
 }
 
 // setState moves a connection to state s, keeping the real server's active/inactive counts as

@@ -519,7 +519,7 @@ func TestPipelineRoundRobin(t *testing.T) {
 // realServerConns returns ActiveConns and InactiveConns of real server j of service i, as
 // Control.Stats reports them.
 func realServerConns(e *testEnv, i, j int) (uint64, uint64) {
-	rs := statsOf(e.conf, []*counters{e.p.c}, nil).Services[i].RealServers[j]
+	rs := statsOf(e.conf, []*counters{e.p.c}, nil, nil).Services[i].RealServers[j]
 	return rs.ActiveConns, rs.InactiveConns
 }
 
@@ -738,9 +738,9 @@ func TestPipelineIPv4MappedIPv6(t *testing.T) {
 	}
 }
 
-// TestPipelineConfigChange: connections outlive the configuration that opened them, and their
-// packets are counted only for the service and real server that opened them: an id given to
-// another service or real server meanwhile starts from zero and stays there.
+// TestPipelineConfigChange: a connection whose service and real server were removed is expired by
+// its next packet (the default policy), and counts for no one: an id given to another service or
+// real server meanwhile starts from zero and stays there.
 func TestPipelineConfigChange(t *testing.T) {
 	e := newTestEnv(t, 1024)
 	p := e.p
@@ -769,22 +769,27 @@ func TestPipelineConfigChange(t *testing.T) {
 		t.Fatalf("C did not reuse A's ids (svc %d, dest %d); the test needs it", c3.svcs[1].id, c3.svcs[1].dests[0].id)
 	}
 
-	// A's connection still works...
-	mustTX(t, p, dataC(c2v4).frame(t), 0, t0)
-	mustTX(t, p, dataS(r2l4).frame(t), 1, t0)
-	// ...but C, which has seen no packet, must show none.
-	st := statsOf(c3, []*counters{p.c}, nil)
+	// A's connection: the server's reply is dropped and the connection expired; the client's next
+	// packet finds no service any more.
+	if v, _ := p.Process(dataS(r2l4).frame(t), 1, t0); v != VerdictDrop || p.c.drops[DropDestGone] != 1 || p.c.reopened != 0 {
+		t.Fatalf("reply of a removed server: %s, dest_gone=%d", vname(v), p.c.drops[DropDestGone])
+	}
+	if v, _ := p.Process(dataC(c2v4).frame(t), 0, t0); v != VerdictDrop || p.c.drops[DropNoService] != 1 {
+		t.Fatalf("client packet after its service went: %s, no_service=%d", vname(v), p.c.drops[DropNoService])
+	}
+	// C, which has seen no packet, must show none.
+	st := statsOf(c3, []*counters{p.c}, nil, nil)
 	if got := st.Services[1].Counters; got != (Counters{}) {
 		t.Errorf("service C counts %+v: traffic of removed service A's connection", got)
 	}
 	if got := st.Services[1].RealServers[0]; got.Counters != (Counters{}) || got.ActiveConns != 0 || got.InactiveConns != 0 {
 		t.Errorf("C's real server counts %+v: traffic of removed service A's connection", got)
 	}
-	// And its expiry moves no one's connection counts.
-	if n := p.table.Expire(t0+int64(16*time.Minute), 0); n != 1 {
-		t.Fatalf("expired %d connections, want 1", n)
+	// And its removal moved no one's connection counts.
+	if n := p.table.Len(); n != 0 {
+		t.Fatalf("%d connections left, want 0", n)
 	}
-	if rs := statsOf(c3, []*counters{p.c}, nil).Services[1].RealServers[0]; rs.ActiveConns != 0 || rs.InactiveConns != 0 {
+	if rs := statsOf(c3, []*counters{p.c}, nil, nil).Services[1].RealServers[0]; rs.ActiveConns != 0 || rs.InactiveConns != 0 {
 		t.Errorf("C's real server: %d active, %d inactive after A's connection expired", rs.ActiveConns, rs.InactiveConns)
 	}
 }

@@ -8,8 +8,9 @@ import (
 	"github.com/xdpvs/xdpvs/header"
 )
 
-// statsOf sums the counters copied from each worker into the Stats of configuration c.
-func statsOf(c *compiled, cs []*counters, ws []WorkerStats) *Stats {
+// statsOf sums the counters copied from each worker into the Stats of configuration c; persist
+// counts the templates per real-server id (nil: none).
+func statsOf(c *compiled, cs []*counters, ws []WorkerStats, persist *persistCounts) *Stats {
 	st := &Stats{Workers: ws}
 	for i := range c.svcs {
 		s := &c.svcs[i]
@@ -22,6 +23,9 @@ func statsOf(c *compiled, cs []*counters, ws []WorkerStats) *Stats {
 		for j := range s.dests {
 			d := &s.dests[j]
 			rs := RealServerStats{Addr: s.spec.RealServers[j].Addr, Port: s.spec.RealServers[j].Port}
+			if persist != nil && persist.gen[d.id] == d.gen {
+				rs.PersistentConns = uint64(persist.n[d.id])
+			}
 			for _, wc := range cs {
 				if wc.destGen[d.id] != d.gen {
 					continue
@@ -45,6 +49,7 @@ func workerStats(id, queue, cpu int, c *counters, conns int) WorkerStats {
 	for r := DropReason(0); r < NumDropReasons; r++ {
 		ws.Drops = append(ws.Drops, NamedCount{Name: r.String(), Count: c.drops[r]})
 	}
+	ws.Events = append(ws.Events, NamedCount{Name: "conn_reopened", Count: c.reopened})
 	for r := header.ParseResult(1); r < header.NumParseResults; r++ {
 		ws.Drops = append(ws.Drops, NamedCount{Name: "bad_header/" + r.String(), Count: c.parse[r]})
 	}
@@ -63,4 +68,27 @@ func connInfo(e *conntrack.Entry[connVal], now int64) ConnInfo {
 		ci.Local = ap(r.DstAddr, r.DstPort)
 	}
 	return ci
+}
+
+// persistCounts are the live persistence templates per real server, as the janitor last counted.
+type persistCounts struct {
+	n   [MaxDests]uint32
+	gen [MaxDests]uint16
+}
+
+// countTemplates sweeps the templates at now (ns): frees the expired ones and counts the others per
+// real server of configuration c.
+func countTemplates(t *templates, c *compiled, now int64) *persistCounts {
+	pc := new(persistCounts)
+	for i := range c.svcs {
+		for _, d := range c.svcs[i].dests {
+			pc.gen[d.id] = d.gen
+		}
+	}
+	t.sweep(uint32(now/1e9), func(id, gen uint16) {
+		if pc.gen[id] == gen {
+			pc.n[id]++
+		}
+	})
+	return pc
 }

@@ -25,6 +25,7 @@ const (
 	DropNoRoute                       // no route to the real server or the client
 	DropNeighMiss                     // next hop's MAC not resolved yet (resolution requested)
 	DropICMPNoConn                    // an ICMP error that quotes no known connection
+	DropDestGone                      // a reply on a connection whose real server was removed (the connection is expired)
 	DropHandoffFull                   // the owner's hand-off ring was full
 	DropHandoffLoop                   // a handed-over packet that belongs to yet another worker
 	DropTXFull                        // the egress TX ring was full
@@ -35,7 +36,7 @@ const (
 
 var dropReasonNames = [NumDropReasons]string{
 	"fragment", "vlan", "mapped_address", "unsupported_proto", "no_service", "no_conn", "no_dest", "table_full",
-	"no_route", "neigh_miss", "icmp_no_conn", "handoff_full", "handoff_loop", "tx_full", "unsupported_method",
+	"no_route", "neigh_miss", "icmp_no_conn", "dest_gone", "handoff_full", "handoff_loop", "tx_full", "unsupported_method",
 }
 
 func (r DropReason) String() string {

@@ -86,7 +86,26 @@ type Service struct {
 	Netmask     netip.Prefix
 	LocalAddrs  []netip.Addr // FULLNAT local addresses (--add-laddr)
 	RealServers []RealServer
+	Policy      BackendPolicy
 }
+
+// BackendPolicy turns off, per service, how xdpvs handles real-server changes where IPVS's defaults
+// are known to hurt; the zero value is xdpvs's behaviour:
+//
+//   - the connections of a removed real server are expired, not black-holed: the next packet of
+//     a UDP flow is scheduled afresh at once, a TCP client is dropped and reconnects (IPVS's
+//     expire_nodest_conn);
+//   - a SYN that reuses the tuple of a TIME_WAIT or CLOSE connection is scheduled afresh rather
+//     than sent to the old server (IPVS's conn_reuse_mode);
+//   - a quiescent (weight 0) server drains: persistence no longer sends it new connections
+//     (IPVS's expire_quiescent_template).
+type BackendPolicy uint8
+
+const (
+	KeepRemovedConns   BackendPolicy = 1 << iota // go on forwarding to a removed real server
+	NoConnReuse                                  // a SYN reusing a finished connection goes to its old server
+	PersistToQuiescent                           // persistence templates still choose a weight-0 server
+)
 
 // RealServer is one destination of a service.
 type RealServer struct {
@@ -147,6 +166,7 @@ type WorkerStats struct {
 	HandoffsIn     uint64
 	Conns          uint64 // entries in this worker's connection table
 	Drops          []NamedCount
+	Events         []NamedCount // what is neither a drop nor a packet: connections reopened, ...
 	Sockets        []NamedCount // XDP_STATISTICS per interface, "IF/rx_dropped" and so on
 }
 
