@@ -205,3 +205,29 @@ func TestPersistence(t *testing.T) {
 		t.Fatalf("%d templates alive after the last connection and the timeout, want 0", n)
 	}
 }
+
+// TestThresholds: with -x 3 a real server takes no new connection once it has 3, and takes them
+// again below -y 1 (IPVS's hysteresis).
+func TestThresholds(t *testing.T) {
+	e := newTestEnv(t, 1024)
+	p := e.p
+	s := svc2(udp, 53, 5353, 0, 1, 1)
+	s.RealServers[0].UpperThreshold, s.RealServers[0].LowerThreshold = 3, 1
+	applyServices(t, p, newIDs(), s)
+	got := map[netip.Addr]int{}
+	for port := uint16(1000); port < 1010; port++ {
+		got[udpTo(t, p, port, t0)]++
+	}
+	if got[rs4a] != 3 || got[rs4b] != 7 {
+		t.Fatalf("with -x 3: %v, want 3 for %v and the rest for %v", got, rs4a, rs4b)
+	}
+	// All connections expire: rs4a is below -y again and rotates back in.
+	p.table.Expire(t0+int64(6*time.Minute), 0)
+	got = map[netip.Addr]int{}
+	for port := uint16(2000); port < 2004; port++ {
+		got[udpTo(t, p, port, t0+int64(6*time.Minute))]++
+	}
+	if got[rs4a] != 2 {
+		t.Fatalf("after expiry: %v, want rs4a back in rotation", got)
+	}
+}

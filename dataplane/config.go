@@ -71,6 +71,9 @@ type destInfo struct {
 	port   uint16 // 0: the packet's destination port (all-ports services)
 	method ForwardMethod
 	weight int32
+	// Connection thresholds (-x, -y) of this worker's share: overloaded at upper connections,
+	// available again below lower (IPVS: 3/4 of upper when -y is 0). upper 0: none.
+	upper, lower int64
 }
 
 // ids hands out stable ids to services and real servers: a real server keeps its id as long as it
@@ -161,7 +164,15 @@ func compile(s *Snapshot, in *ids, gen uint64) (*compiled, *ids, error) {
 				return nil, nil, err
 			}
 			seenDest[dk] = true
-			si.dests = append(si.dests, destInfo{id: did, gen: dgen, addr: dk.addr, port: rs.Port, method: rs.Forward, weight: int32(rs.Weight)})
+			di := destInfo{id: did, gen: dgen, addr: dk.addr, port: rs.Port, method: rs.Forward, weight: int32(rs.Weight)}
+			if rs.UpperThreshold > 0 {
+				di.upper = int64(rs.UpperThreshold)
+				di.lower = int64(rs.LowerThreshold)
+				if di.lower == 0 || di.lower > di.upper {
+					di.lower = di.upper * 3 / 4
+				}
+			}
+			si.dests = append(si.dests, di)
 			c.replies[rsKey{addr: dk.addr, port: rs.Port, proto: spec.Key.Proto}] = struct{}{}
 		}
 		c.services[k] = len(c.svcs)

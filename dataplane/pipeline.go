@@ -247,8 +247,21 @@ func (p *Pipeline) newConn(frame []byte, si int, now int64) (Verdict, int) {
 	}
 	s, st := &p.conf.svcs[si], &p.svcState[si]
 	for j := range s.dests {
-		if d := &s.dests[j]; p.c.destGen[d.id] == d.gen {
-			st.dests[j].ActiveConns, st.dests[j].InactiveConns = int32(p.c.active[d.id]), int32(p.c.inactive[d.id])
+		d, sd := &s.dests[j], &st.dests[j]
+		if p.c.destGen[d.id] != d.gen {
+			continue
+		}
+		sd.ActiveConns, sd.InactiveConns = int32(p.c.active[d.id]), int32(p.c.inactive[d.id])
+		if d.upper > 0 {
+			// IPVS's thresholds on active+inactive connections, with hysteresis; each worker holds
+			// its share of them.
+			n, w := int64(sd.ActiveConns)+int64(sd.InactiveConns), int64(p.workers)
+			switch {
+			case n >= (d.upper+w-1)/w:
+				sd.Overloaded = true
+			case n < (d.lower+w-1)/w:
+				sd.Overloaded = false
+			}
 		}
 	}
 	k, slot, tkey := -1, -1, uint64(0)
