@@ -4,6 +4,7 @@ import (
 	"net/netip"
 	"testing"
 	"time"
+	"unsafe"
 
 	"github.com/xdpvs/xdpvs/conntrack"
 	"github.com/xdpvs/xdpvs/header"
@@ -229,5 +230,53 @@ func TestThresholds(t *testing.T) {
 	}
 	if got[rs4a] != 2 {
 		t.Fatalf("after expiry: %v, want rs4a back in rotation", got)
+	}
+}
+
+// TestDirectRouting: a DR connection's packets keep their IP and TCP headers (and checksums) and
+// get the real server's MAC; the client's next hop is never needed, and the TCP state follows
+// IPVS's input-only table.
+func TestDirectRouting(t *testing.T) {
+	e := newTestEnv(t, 1024)
+	p := e.p
+	s := svc2(tcp, 80, 80, 0, 1)
+	s.RealServers[0].Forward = ForwardRoute
+	applyServices(t, p, newIDs(), s)
+	// A client whose MAC the director does not know: DR never sends to it.
+	c := pk{src: cliMAC, dst: port0MAC, sip: cip4Unres, dip: vip4, proto: tcp, sport: 40000, dport: 80}
+	for _, seg := range []pk{syn(c), c.seg("A", 1001, 5001, 0), dataC(c)} {
+		in := seg.frame(t)
+		out := append([]byte(nil), in...)
+		if port := mustTX(t, p, out, 0, t0); port != 1 {
+			t.Fatalf("DR egress port %d, want 1", port)
+		}
+		want := append([]byte(nil), in...)
+		copy(want[0:6], rs1MAC[:])
+		copy(want[6:12], port1MAC[:])
+		if string(out) != string(want) {
+			t.Fatalf("DR rewrote more than the MACs:\n got %x\nwant %x", out, want)
+		}
+	}
+	if st := stateOf(t, p, tuple(tcp, cip4Unres, 40000, vip4, 80)); st != conntrack.StateEstablished {
+		t.Fatalf("state %v after SYN, ACK; want ESTABLISHED (input-only table)", st)
+	}
+	// A real server on another port is refused: DR cannot change ports.
+	bad := svc2(tcp, 80, 8080, 0, 1)
+	bad.RealServers[0].Forward = ForwardRoute
+	if _, _, err := compile(&Snapshot{Services: []Service{bad}}, newIDs(), 1); err == nil {
+		t.Fatal("DR real server with another port accepted")
+	}
+}
+
+// TestBytesPerConnection: the dataplane's entry and its share of the index fit in 128 bytes at 1M
+// and 10M connections.
+func TestBytesPerConnection(t *testing.T) {
+	entry := int(unsafe.Sizeof(conntrack.Entry[connVal]{}))
+	for _, n := range []int{1 << 20, 10_000_000} {
+		per := float64(entry) + float64(conntrack.IndexSize(n)*4)/float64(n)
+		t.Logf("%d connections: %.1f bytes each (entry %d)", n, per, entry)
+		if per > 128 {
+			t.Errorf("%d connections: %.1f bytes per connection, want <= 128", n, per)
+		}
 	}
 }

@@ -52,6 +52,7 @@ type svcInfo struct {
 	persist  uint32
 	maskBits int
 	policy   BackendPolicy
+	replies  bool // some real server is NAT: replies come back, the client's next hop is needed
 }
 
 // destIndex finds the real server with id and gen among the service's, or -1.
@@ -149,7 +150,14 @@ func compile(s *Snapshot, in *ids, gen uint64) (*compiled, *ids, error) {
 		}
 		for j := range spec.RealServers {
 			rs := &spec.RealServers[j]
-			if rs.Forward != ForwardMasq {
+			switch rs.Forward {
+			case ForwardMasq:
+			case ForwardRoute:
+				// DR changes only the MAC: the real server must listen on the VIP's port.
+				if rs.Port != spec.Key.Port {
+					return nil, nil, fmt.Errorf("dataplane: real server %v: direct routing needs the service's port %d, not %d", rs.Addr, spec.Key.Port, rs.Port)
+				}
+			default:
 				return nil, nil, fmt.Errorf("dataplane: real server %v: forwarding method %v: %w", rs.Addr, rs.Forward, ErrNotSupported)
 			}
 			if rs.Addr.Is4() != spec.Key.Addr.Is4() {
@@ -173,7 +181,10 @@ func compile(s *Snapshot, in *ids, gen uint64) (*compiled, *ids, error) {
 				}
 			}
 			si.dests = append(si.dests, di)
-			c.replies[rsKey{addr: dk.addr, port: rs.Port, proto: spec.Key.Proto}] = struct{}{}
+			if rs.Forward == ForwardMasq { // only NAT replies come back through the director
+				c.replies[rsKey{addr: dk.addr, port: rs.Port, proto: spec.Key.Proto}] = struct{}{}
+				si.replies = true
+			}
 		}
 		c.services[k] = len(c.svcs)
 		c.svcs = append(c.svcs, si)

@@ -55,7 +55,11 @@ func (p *Pipeline) icmpError(frame []byte) (Verdict, int) {
 	}
 	quote := &e.Tuples[dir^1] // what the other side sent, before our rewrite
 	end := pkt.L3Offset + pkt.L3Length
-	if pkt.IsIPv6 {
+	switch {
+	case v.method != ForwardMasq:
+		// DR: the quoted packet is what the real server itself sent (VIP:vport → CIP:cport), and
+		// the error goes to it as any packet of the connection does, only the MAC changed.
+	case pkt.IsIPv6:
 		ip := header.IPv6(frame[pkt.L3Offset:])
 		if dir == conntrack.DirOriginal {
 			ip.SetDestinationAddress(quote.SrcAddr[:])
@@ -69,7 +73,7 @@ func (p *Pipeline) icmpError(frame []byte) (Verdict, int) {
 		icmp := header.ICMPv6(frame[pkt.L4Offset:end])
 		icmp.SetChecksum(0)
 		icmp.FillChecksum(header.PseudoHeaderChecksum(header.ProtocolICMPv6, ip.SourceAddress(), ip.DestinationAddress(), uint16(len(icmp))))
-	} else {
+	default:
 		ip := header.IPv4(frame[pkt.L3Offset:])
 		if dir == conntrack.DirOriginal {
 			ip.SetDestinationAddressWithChecksumUpdate(quote.SrcAddr[12:])

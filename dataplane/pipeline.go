@@ -24,6 +24,7 @@ type connVal struct {
 	svcID    uint16
 	out      [2]uint8 // per direction: egress port
 	inactive bool     // counted in the real server's InActConn rather than ActiveConn
+	method   ForwardMethod
 }
 
 type svcState struct {
@@ -234,18 +235,23 @@ func (p *Pipeline) miss(frame []byte, now int64) (Verdict, int) {
 	return p.newConn(frame, si, now)
 }
 
-// newConn schedules a real server for the packet's flow and creates its connection. The client's
-// next hop is checked first, so that a packet dropped for it does not cost the scheduler a turn.
+// newConn schedules a real server for the packet's flow and creates its connection. For a service
+// whose replies come back (NAT), the client's next hop is checked first, so that a packet dropped
+// for it does not cost the scheduler a turn.
 func (p *Pipeline) newConn(frame []byte, si int, now int64) (Verdict, int) {
 	t := &p.pkt.Tuple
-	out1, n1, routed, ok := p.neigh.nextHop(&t.SrcAddr)
-	if !routed {
-		return p.drop(DropNoRoute)
-	}
-	if !ok {
-		return p.drop(DropNeighMiss)
-	}
 	s, st := &p.conf.svcs[si], &p.svcState[si]
+	var out1, n1 int
+	if s.replies {
+		o, n, routed, ok := p.neigh.nextHop(&t.SrcAddr)
+		if !routed {
+			return p.drop(DropNoRoute)
+		}
+		if !ok {
+			return p.drop(DropNeighMiss)
+		}
+		out1, n1 = o, int(n)
+	}
 	for j := range s.dests {
 		d, sd := &s.dests[j], &st.dests[j]
 		if p.c.destGen[d.id] != d.gen {
@@ -310,7 +316,8 @@ func (p *Pipeline) newConn(frame []byte, si int, now int64) (Verdict, int) {
 	}
 	e := p.table.Entry(id)
 	e.State = state
-	e.Value = connVal{destID: d.id, destGen: d.gen, neigh: [2]uint16{uint16(n0), uint16(n1)}, svcID: s.id, out: [2]uint8{uint8(out0), uint8(out1)}}
+	e.Value = connVal{destID: d.id, destGen: d.gen, neigh: [2]uint16{uint16(n0), uint16(n1)}, svcID: s.id,
+		out: [2]uint8{uint8(out0), uint8(out1)}, method: d.method}
 	if s.persist != 0 {
 		// Make or refresh the template: this server for this client for the timeout, and for as
 		// long as the connection lives.
@@ -391,13 +398,19 @@ func (p *Pipeline) forward(frame []byte, id uint32, dir conntrack.Dir, now int64
 		p.neigh.request(uint32(v.neigh[dir]))
 		return p.drop(DropNeighMiss)
 	}
+	inputOnly := v.method != ForwardMasq // replies bypass the director
+	if inputOnly && dir == conntrack.DirReply {
+		return p.drop(DropNoConn) // a DR/TUN server's traffic to the client never comes here
+	}
 	if pkt.Proto == header.ProtocolTCP {
-		if s := conntrack.NextTCPState(e.State, dir, false, header.TCP(frame[pkt.L4Offset:]).Flags()); s != e.State {
+		if s := conntrack.NextTCPState(e.State, dir, inputOnly, header.TCP(frame[pkt.L4Offset:]).Flags()); s != e.State {
 			p.setState(e, s)
 		}
 	}
 	e.SetExpires(now + p.conf.timeouts[e.State])
-	rewriteL3L4(frame, pkt, &e.Tuples[dir^1])
+	if v.method == ForwardMasq {
+		rewriteL3L4(frame, pkt, &e.Tuples[dir^1])
+	}
 	out := int(v.out[dir])
 	eth := header.Ethernet(frame)
 	eth.SetDestinationAddress(mac)
