@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/xdpvs/xdpvs/dataplane/control"
+	"github.com/xdpvs/xdpvs/internal/netns"
 	"github.com/xdpvs/xdpvs/internal/testutil"
 	"github.com/xdpvs/xdpvs/internal/topo"
 )
@@ -63,11 +64,12 @@ func TestMain(m *testing.M) {
 
 // env is one test's layout with a running daemon.
 type env struct {
-	t      *testing.T
-	nat    *topo.NAT
-	d      *topo.Daemon
-	adm    string
-	client *http.Client
+	t        *testing.T
+	nat      *topo.NAT // the NAT layout, or nil
+	clientNS *netns.NS // the client host, whatever the layout
+	d        *topo.Daemon
+	adm      string
+	client   *http.Client
 }
 
 func newEnv(t *testing.T, name string, workers int) *env {
@@ -87,7 +89,7 @@ func newEnv(t *testing.T, name string, workers int) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e := &env{t: t, nat: nat, d: d, adm: adm, client: topo.HTTPClient(nat.Client, false)}
+	e := &env{t: t, nat: nat, clientNS: nat.Client, d: d, adm: adm, client: topo.HTTPClient(nat.Client, false)}
 	t.Cleanup(func() {
 		if err := e.d.Stop(); err != nil {
 			t.Errorf("xdpvsd: %v\n%s", err, e.d.Log)
@@ -170,7 +172,7 @@ func (e *env) shortConnections(n int, v6 bool) map[string]int {
 
 func (e *env) transfers(v6 bool, size int64) {
 	e.t.Helper()
-	c := topo.HTTPClient(e.nat.Client, false)
+	c := topo.HTTPClient(e.clientNS, false)
 	// Download: the real server sends, the client checks the digest.
 	resp, err := c.Get(topo.URL(vipAddr(v6), 80, fmt.Sprintf("/data?n=%d&seed=7", size)))
 	if err != nil {
@@ -203,7 +205,7 @@ func (e *env) udp(v6 bool, n int) map[string]int {
 	vip := netip.AddrPortFrom(netip.MustParseAddr(vipAddr(v6)), 53)
 	for i := range n {
 		var c *net.UDPConn
-		if err := e.nat.Client.Do(func() (err error) { c, err = net.DialUDP("udp", nil, net.UDPAddrFromAddrPort(vip)); return }); err != nil {
+		if err := e.clientNS.Do(func() (err error) { c, err = net.DialUDP("udp", nil, net.UDPAddrFromAddrPort(vip)); return }); err != nil {
 			e.t.Fatal(err)
 		}
 		msg := []byte(fmt.Sprintf("query %d", i))
