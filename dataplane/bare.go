@@ -12,7 +12,12 @@ type bareForwarder struct {
 	ok    [2]bool
 }
 
-func (b *bareForwarder) Process(frame []byte, in int, now int64) (Verdict, int) {
+func (b *bareForwarder) ProcessAt(buf []byte, off, n, in int, now int64) (Verdict, int, int, int) {
+	v, port := b.process(buf[off:off+n], in)
+	return v, port, off, n
+}
+
+func (b *bareForwarder) process(frame []byte, in int) (Verdict, int) {
 	b.p.c.rx++
 	if len(frame) < header.EthernetMinimumSize {
 		b.p.c.parse[header.ParseTooShort]++

@@ -152,10 +152,10 @@ func compile(s *Snapshot, in *ids, gen uint64) (*compiled, *ids, error) {
 			rs := &spec.RealServers[j]
 			switch rs.Forward {
 			case ForwardMasq:
-			case ForwardRoute:
-				// DR changes only the MAC: the real server must listen on the VIP's port.
+			case ForwardRoute, ForwardTunnel:
+				// DR and TUN do not touch the ports: the real server must listen on the VIP's.
 				if rs.Port != spec.Key.Port {
-					return nil, nil, fmt.Errorf("dataplane: real server %v: direct routing needs the service's port %d, not %d", rs.Addr, spec.Key.Port, rs.Port)
+					return nil, nil, fmt.Errorf("dataplane: real server %v: %v needs the service's port %d, not %d", rs.Addr, rs.Forward, spec.Key.Port, rs.Port)
 				}
 			default:
 				return nil, nil, fmt.Errorf("dataplane: real server %v: forwarding method %v: %w", rs.Addr, rs.Forward, ErrNotSupported)

@@ -115,7 +115,25 @@ func New(cfg Config) (d *Dataplane, err error) {
 		if q := rxQueues(name); q < cfg.Workers {
 			return nil, fmt.Errorf("dataplane: interface %q has %d receive queues, fewer than %d workers", name, q, cfg.Workers)
 		}
-		d.ports = append(d.ports, Port{Name: name, Ifindex: ifc.Index, MAC: header.MAC(ifc.HardwareAddr)})
+		port := Port{Name: name, Ifindex: ifc.Index, MAC: header.MAC(ifc.HardwareAddr), MTU: ifc.MTU}
+		if addrs, err := ifc.Addrs(); err == nil {
+			// The port's own addresses, sources of tunnels: the first global one of each family,
+			// a subnet's rather than a single address (a VIP) where there is one.
+			for _, hostRoutes := range []bool{false, true} {
+				for _, a := range addrs {
+					pfx, err := netip.ParsePrefix(a.String())
+					if err != nil || !pfx.Addr().IsGlobalUnicast() || (pfx.Bits() == pfx.Addr().BitLen()) != hostRoutes {
+						continue
+					}
+					if ip := pfx.Addr(); ip.Is4() && port.Addr4 == (header.Addr{}) {
+						port.Addr4 = header.AddrFromNetip(ip)
+					} else if ip.Is6() && port.Addr6 == (header.Addr{}) {
+						port.Addr6 = header.AddrFromNetip(ip)
+					}
+				}
+			}
+		}
+		d.ports = append(d.ports, port)
 	}
 	if d.steer, err = xsk.NewSteering(); err != nil {
 		return nil, fmt.Errorf("dataplane: %w", err)
@@ -182,7 +200,7 @@ func (d *Dataplane) newWorker(q int, now int64) (*worker, error) {
 		return nil, fmt.Errorf("dataplane: worker %d: %w", q, err)
 	}
 	w := &worker{
-		id: q, cpu: cpu, dp: d, umem: u, rx: make([]xsk.Desc, batchSize),
+		id: q, cpu: cpu, dp: d, umem: u, rx: make([]xsk.Desc, batchSize), frameMask: uint64(d.cfg.XSK.FrameSize - 1),
 		in: make([]*handoffRing, d.cfg.Workers), out: make([]*handoffRing, d.cfg.Workers),
 		reqs: make(chan func(), 4),
 	}

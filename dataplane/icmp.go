@@ -55,7 +55,14 @@ func (p *Pipeline) icmpError(frame []byte) (Verdict, int) {
 	}
 	quote := &e.Tuples[dir^1] // what the other side sent, before our rewrite
 	end := pkt.L3Offset + pkt.L3Length
+	out := int(v.out[dir])
 	switch {
+	case v.method == ForwardTunnel:
+		// As DR, but in the tunnel like every packet of the connection.
+		if verdict, port, ok := p.encapsulate(frame, &e.Tuples[conntrack.DirReply].SrcAddr, out); !ok {
+			return verdict, port
+		}
+		frame = p.buf[p.outOff : p.outOff+p.outLen]
 	case v.method != ForwardMasq:
 		// DR: the quoted packet is what the real server itself sent (VIP:vport → CIP:cport), and
 		// the error goes to it as any packet of the connection does, only the MAC changed.
@@ -89,7 +96,6 @@ func (p *Pipeline) icmpError(frame []byte) (Verdict, int) {
 		icmp.SetChecksum(0)
 		icmp.FillChecksum()
 	}
-	out := int(v.out[dir])
 	eth := header.Ethernet(frame)
 	eth.SetDestinationAddress(mac)
 	eth.SetSourceAddress(p.ports[out].MAC)

@@ -11,6 +11,16 @@ type Port struct {
 	Name    string
 	Ifindex int
 	MAC     header.MAC
+	MTU     int         // 0: 1500
+	Addr4   header.Addr // the director's own addresses on it (source of tunnels), zero if none
+	Addr6   header.Addr
+}
+
+func (p *Port) mtu() int {
+	if p.MTU == 0 {
+		return 1500
+	}
+	return p.MTU
 }
 
 // connVal is what a connection carries besides its tuples: a small fixed rewrite record. The new
@@ -44,6 +54,7 @@ type counters struct {
 	active, inactive              [MaxDests]int64
 	synTimeouts                   [MaxDests]uint64
 	reopened                      uint64                     // connections expired for a new one (server gone, tuple reused)
+	tunnelled, icmpSent           uint64                     // packets put in a tunnel; ICMP errors the director sent
 	policy                        [MaxServices]BackendPolicy // of each live service id; dead ids: 0, the defaults
 }
 
@@ -60,6 +71,12 @@ type Pipeline struct {
 	tmpls       *templates // shared by every worker
 	pkt         header.Packet
 	c           *counters
+	// The packet being processed lies at buf[off:off+n]; the bytes before it are headroom a tunnel
+	// header or an ICMP error may take. After processing it lies at buf[outOff:outOff+outLen].
+	buf            []byte
+	off            int
+	outOff, outLen int
+	inPort         int
 }
 
 // newPipeline returns worker id's pipeline (of workers) with a table of capacity connections.
@@ -117,8 +134,23 @@ func (p *Pipeline) drop(r DropReason) (Verdict, int) {
 }
 
 // Process handles one frame received on port in, rewriting it in place. It returns VerdictTX and
-// the egress port, VerdictHandoff and the owning worker, or VerdictDrop (counted).
+// the egress port, VerdictHandoff and the owning worker, or VerdictDrop (counted). The frame has no
+// headroom: a packet that needs some (a tunnel) is dropped; see ProcessAt.
 func (p *Pipeline) Process(frame []byte, in int, now int64) (Verdict, int) {
+	v, port, _, _ := p.ProcessAt(frame, 0, len(frame), in, now)
+	return v, port
+}
+
+// ProcessAt is Process for the packet buf[off:off+n], whose headroom (the bytes before off) and
+// tailroom (after off+n, up to len(buf)) a rewrite may use. It also returns where the packet lies
+// afterwards.
+func (p *Pipeline) ProcessAt(buf []byte, off, n, in int, now int64) (v Verdict, port, outOff, outLen int) {
+	p.buf, p.off, p.outOff, p.outLen, p.inPort = buf, off, off, n, in
+	v, port = p.process(buf[off:off+n], in, now)
+	return v, port, p.outOff, p.outLen
+}
+
+func (p *Pipeline) process(frame []byte, in int, now int64) (Verdict, int) {
 	p.c.rx++
 	pkt := &p.pkt
 	if r := pkt.Parse(frame); r != header.ParseOK {
@@ -408,10 +440,16 @@ func (p *Pipeline) forward(frame []byte, id uint32, dir conntrack.Dir, now int64
 		}
 	}
 	e.SetExpires(now + p.conf.timeouts[e.State])
-	if v.method == ForwardMasq {
-		rewriteL3L4(frame, pkt, &e.Tuples[dir^1])
-	}
 	out := int(v.out[dir])
+	switch v.method {
+	case ForwardMasq:
+		rewriteL3L4(frame, pkt, &e.Tuples[dir^1])
+	case ForwardTunnel:
+		if verdict, port, ok := p.encapsulate(frame, &e.Tuples[conntrack.DirReply].SrcAddr, out); !ok {
+			return verdict, port
+		}
+		frame = p.buf[p.outOff : p.outOff+p.outLen]
+	}
 	eth := header.Ethernet(frame)
 	eth.SetDestinationAddress(mac)
 	eth.SetSourceAddress(p.ports[out].MAC)

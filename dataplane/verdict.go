@@ -29,14 +29,15 @@ const (
 	DropHandoffFull                   // the owner's hand-off ring was full
 	DropHandoffLoop                   // a handed-over packet that belongs to yet another worker
 	DropTXFull                        // the egress TX ring was full
-	DropTooBig                        // larger than a hand-off slot
-	DropUnsupported                   // a forwarding method this build does not implement
+	DropNoHeadroom                    // no room before the packet for a tunnel header (Process without headroom)
+	DropTooBig                        // tunnelled, it would exceed the MTU: the client was sent an ICMP error
+	DropTooBigNoDF                    // tunnelled, it would exceed the MTU and may be fragmented: we do not fragment
 	NumDropReasons
 )
 
 var dropReasonNames = [NumDropReasons]string{
 	"fragment", "vlan", "mapped_address", "unsupported_proto", "no_service", "no_conn", "no_dest", "table_full",
-	"no_route", "neigh_miss", "icmp_no_conn", "dest_gone", "handoff_full", "handoff_loop", "tx_full", "unsupported_method",
+	"no_route", "neigh_miss", "icmp_no_conn", "dest_gone", "handoff_full", "handoff_loop", "tx_full", "no_headroom", "too_big", "too_big_no_df",
 }
 
 func (r DropReason) String() string {

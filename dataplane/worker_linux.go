@@ -19,26 +19,28 @@ const (
 )
 
 // processor is the per-packet logic a worker runs: the load-balancing Pipeline, or the bare
-// forwarder that measures the ceiling of the xsk layer.
+// forwarder that measures the ceiling of the xsk layer. The packet is buf[off:off+n], buf the
+// whole UMEM frame; it returns the verdict, the port (or owner) and where the packet lies after.
 type processor interface {
-	Process(frame []byte, in int, now int64) (Verdict, int)
+	ProcessAt(buf []byte, off, n, in int, now int64) (v Verdict, port, outOff, outLen int)
 }
 
 // worker owns queue id of every port: one UMEM, one socket per port, one pipeline.
 type worker struct {
-	id, cpu  int
-	dp       *Dataplane
-	p        *Pipeline
-	proc     processor
-	umem     *xsk.UMEM
-	socks    []*xsk.Socket // by port
-	rx       []xsk.Desc
-	txq      [][]xsk.Desc // by port
-	in, out  []*handoffRing
-	efd      int
-	sleeping atomic.Bool
-	reqs     chan func()
-	pollfds  []unix.PollFd
+	id, cpu   int
+	dp        *Dataplane
+	p         *Pipeline
+	proc      processor
+	umem      *xsk.UMEM
+	socks     []*xsk.Socket // by port
+	rx        []xsk.Desc
+	txq       [][]xsk.Desc // by port
+	in, out   []*handoffRing
+	frameMask uint64 // UMEM frame size - 1
+	efd       int
+	sleeping  atomic.Bool
+	reqs      chan func()
+	pollfds   []unix.PollFd
 }
 
 var clockBase = time.Now()
@@ -94,10 +96,12 @@ func (w *worker) run(stop *atomic.Bool, done chan<- struct{}) {
 // handle processes one received frame. A frame another worker handed over is never handed on:
 // ownership is a pure function of the flow, so that would be a loop.
 func (w *worker) handle(d xsk.Desc, port int, now int64, handedOver bool) {
-	frame := w.umem.Frame(d.Addr)[:d.Len]
-	switch v, x := w.proc.Process(frame, port, now); v {
+	base := d.Addr &^ w.frameMask
+	buf := w.umem.Frame(base)
+	off := int(d.Addr - base)
+	switch v, x, noff, n := w.proc.ProcessAt(buf, off, int(d.Len), port, now); v {
 	case VerdictTX:
-		q := append(w.txq[x], d)
+		q := append(w.txq[x], xsk.Desc{Addr: base + uint64(noff), Len: uint32(n)})
 		w.txq[x] = q
 		if len(q) == cap(q) {
 			w.flushPort(x)
@@ -106,7 +110,7 @@ func (w *worker) handle(d xsk.Desc, port int, now int64, handedOver bool) {
 		switch {
 		case handedOver:
 			w.p.c.drops[DropHandoffLoop]++
-		case w.out[x].push(frame, port):
+		case w.out[x].push(buf[off:off+int(d.Len)], port):
 			w.dp.workers[x].wake()
 		default:
 			w.p.c.drops[DropHandoffFull]++
