@@ -36,7 +36,8 @@ type compiled struct {
 	gen      uint64
 	services map[svcKey]int // index into svcs
 	svcs     []svcInfo
-	replies  map[rsKey]struct{} // sources of NAT replies
+	replies  map[rsKey]struct{}       // sources of NAT replies
+	lips     map[header.Addr]struct{} // FULLNAT local addresses
 	timeouts conntrack.Timeouts
 	snap     *Snapshot
 }
@@ -52,7 +53,8 @@ type svcInfo struct {
 	persist  uint32
 	maskBits int
 	policy   BackendPolicy
-	replies  bool // some real server is NAT: replies come back, the client's next hop is needed
+	replies  bool          // replies come back (NAT, FULLNAT): the client's next hop is needed
+	lips     []header.Addr // FULLNAT local addresses
 }
 
 // destIndex finds the real server with id and gen among the service's, or -1.
@@ -112,7 +114,7 @@ func keyOf(k ServiceKey) svcKey {
 // compile validates s and builds its compiled form, assigning ids. On error ids are unchanged.
 func compile(s *Snapshot, in *ids, gen uint64) (*compiled, *ids, error) {
 	c := &compiled{
-		gen: gen, services: make(map[svcKey]int, len(s.Services)), replies: map[rsKey]struct{}{},
+		gen: gen, services: make(map[svcKey]int, len(s.Services)), replies: map[rsKey]struct{}{}, lips: map[header.Addr]struct{}{},
 		timeouts: conntrack.DefaultTimeouts(), snap: s,
 	}
 	c.timeouts.Set(s.Timeouts.TCP, s.Timeouts.TCPFin, s.Timeouts.UDP)
@@ -151,6 +153,11 @@ func compile(s *Snapshot, in *ids, gen uint64) (*compiled, *ids, error) {
 		for j := range spec.RealServers {
 			rs := &spec.RealServers[j]
 			switch rs.Forward {
+			case ForwardFullNAT:
+				if len(spec.LocalAddrs) == 0 {
+					return nil, nil, fmt.Errorf("dataplane: real server %v: FULLNAT needs local addresses (--add-laddr)", rs.Addr)
+				}
+				si.replies = true
 			case ForwardMasq:
 			case ForwardRoute, ForwardTunnel:
 				// DR and TUN do not touch the ports: the real server must listen on the VIP's.
@@ -185,6 +192,14 @@ func compile(s *Snapshot, in *ids, gen uint64) (*compiled, *ids, error) {
 				c.replies[rsKey{addr: dk.addr, port: rs.Port, proto: spec.Key.Proto}] = struct{}{}
 				si.replies = true
 			}
+		}
+		for _, l := range spec.LocalAddrs {
+			if l.Is4() != spec.Key.Addr.Is4() {
+				return nil, nil, fmt.Errorf("dataplane: local address %v of service %v: address families differ", l, spec.Key.Addr)
+			}
+			a := header.AddrFromNetip(l)
+			si.lips = append(si.lips, a)
+			c.lips[a] = struct{}{}
 		}
 		c.services[k] = len(c.svcs)
 		c.svcs = append(c.svcs, si)

@@ -7,6 +7,7 @@ import (
 	"net/netip"
 	"os"
 	"runtime"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -252,6 +253,11 @@ func (d *Dataplane) Apply(s *Snapshot) error {
 		for _, rs := range sp.RealServers {
 			if rs.Forward == ForwardMasq {
 				rules.RealServers = append(rules.RealServers, xsk.Endpoint{Proto: sp.Key.Proto, Addr: rs.Addr, Port: rs.Port})
+			}
+		}
+		for _, l := range sp.LocalAddrs {
+			if !slices.Contains(rules.LocalAddrs, l) { // a LIP may serve several services
+				rules.LocalAddrs = append(rules.LocalAddrs, l)
 			}
 		}
 	}

@@ -8,7 +8,8 @@ import (
 )
 
 // icmpError translates an ICMP or ICMPv6 error that quotes a connection's packet and sends it to
-// the other side, as IPVS's ip_vs_nat_icmp does:
+// the other side, as IPVS's ip_vs_nat_icmp does (FULLNAT translates both outer addresses; DR and
+// TUN leave the packet alone):
 //
 //   - from the client side, quoting a reply we sent (VIP:vport → CIP:cport): it travels like a
 //     packet of the original direction; the outer destination becomes the real server and the quote
@@ -36,6 +37,8 @@ func (p *Pipeline) icmpError(frame []byte) (Verdict, int) {
 			switch {
 			case c.isSvcSource(&inner):
 				o = owner(&inner.DstAddr, inner.DstPort, p.workers)
+			case c.isLocal(&inner.SrcAddr): // FULLNAT: quoting LIP:lport → RIP:rport
+				o = localOwner(inner.SrcPort, p.workers)
 			case c.isReply(inner.Proto, &inner.DstAddr, inner.DstPort):
 				o = owner(&inner.SrcAddr, inner.SrcPort, p.workers)
 			}
@@ -68,9 +71,10 @@ func (p *Pipeline) icmpError(frame []byte) (Verdict, int) {
 		// the error goes to it as any packet of the connection does, only the MAC changed.
 	case pkt.IsIPv6:
 		ip := header.IPv6(frame[pkt.L3Offset:])
-		if dir == conntrack.DirOriginal {
+		if dir == conntrack.DirOriginal || v.method == ForwardFullNAT {
 			ip.SetDestinationAddress(quote.SrcAddr[:])
-		} else {
+		}
+		if dir == conntrack.DirReply || v.method == ForwardFullNAT {
 			ip.SetSourceAddress(quote.DstAddr[:])
 		}
 		qip := header.IPv6(frame[il3:])
@@ -82,9 +86,12 @@ func (p *Pipeline) icmpError(frame []byte) (Verdict, int) {
 		icmp.FillChecksum(header.PseudoHeaderChecksum(header.ProtocolICMPv6, ip.SourceAddress(), ip.DestinationAddress(), uint16(len(icmp))))
 	default:
 		ip := header.IPv4(frame[pkt.L3Offset:])
-		if dir == conntrack.DirOriginal {
+		// NAT changes the side facing the director (as IPVS); FULLNAT both, the outer packet then
+		// goes from LIP to the real server, or from the VIP to the client.
+		if dir == conntrack.DirOriginal || v.method == ForwardFullNAT {
 			ip.SetDestinationAddressWithChecksumUpdate(quote.SrcAddr[12:])
-		} else {
+		}
+		if dir == conntrack.DirReply || v.method == ForwardFullNAT {
 			ip.SetSourceAddressWithChecksumUpdate(quote.DstAddr[12:])
 		}
 		qip := header.IPv4(frame[il3:])

@@ -38,8 +38,9 @@ type connVal struct {
 }
 
 type svcState struct {
-	sched sched.Scheduler
-	dests []sched.Dest
+	sched   sched.Scheduler
+	dests   []sched.Dest
+	lipNext int // FULLNAT: the local address to try first
 }
 
 // counters are one worker's. Only the worker writes them; Stats reads a copy the worker makes.
@@ -68,7 +69,8 @@ type Pipeline struct {
 	conf        *compiled
 	svcState    []svcState
 	table       *conntrack.Table[connVal]
-	tmpls       *templates // shared by every worker
+	tmpls       *templates                // shared by every worker
+	lpools      map[header.Addr]*portPool // FULLNAT: this worker's ports of each local address
 	pkt         header.Packet
 	c           *counters
 	// The packet being processed lies at buf[off:off+n]; the bytes before it are headroom a tunnel
@@ -81,7 +83,8 @@ type Pipeline struct {
 
 // newPipeline returns worker id's pipeline (of workers) with a table of capacity connections.
 func newPipeline(id, workers int, ports []Port, neigh *Neighbours, capacity int, now int64) *Pipeline {
-	p := &Pipeline{id: id, workers: workers, ports: ports, neigh: neigh, c: new(counters), tmpls: newTemplates(1 << 12)}
+	p := &Pipeline{id: id, workers: workers, ports: ports, neigh: neigh, c: new(counters), tmpls: newTemplates(1 << 12),
+		lpools: map[header.Addr]*portPool{}}
 	p.table = newConnTable(capacity, now, p.expired)
 	p.setConfig(&compiled{services: map[svcKey]int{}, replies: map[rsKey]struct{}{}, timeouts: conntrack.DefaultTimeouts()})
 	return p
@@ -114,6 +117,11 @@ func (p *Pipeline) setConfig(c *compiled) {
 			p.c.svcKey[s.id], p.c.svc[s.id] = s.key, Counters{}
 		}
 		p.c.policy[s.id] = s.policy
+		for _, l := range s.lips {
+			if p.lpools[l] == nil { // kept across configurations: live connections hold ports
+				p.lpools[l] = newPortPool(p.id, p.workers)
+			}
+		}
 		dests := make([]sched.Dest, len(s.dests))
 		for j := range s.dests {
 			d := &s.dests[j]
@@ -242,6 +250,8 @@ func (p *Pipeline) miss(frame []byte, now int64) (Verdict, int) {
 		switch {
 		case isSvc:
 			o = owner(&t.SrcAddr, t.SrcPort, p.workers)
+		case c.isLocal(&t.DstAddr):
+			o = localOwner(t.DstPort, p.workers)
 		case c.isReply(t.Proto, &t.SrcAddr, t.SrcPort):
 			o = owner(&t.DstAddr, t.DstPort, p.workers)
 		default:
@@ -253,7 +263,7 @@ func (p *Pipeline) miss(frame []byte, now int64) (Verdict, int) {
 		}
 	}
 	if !isSvc {
-		if c.isReply(t.Proto, &t.SrcAddr, t.SrcPort) {
+		if c.isLocal(&t.DstAddr) || c.isReply(t.Proto, &t.SrcAddr, t.SrcPort) {
 			return p.drop(DropNoConn)
 		}
 		return p.drop(DropNoService)
@@ -338,12 +348,22 @@ func (p *Pipeline) newConn(frame []byte, si int, now int64) (Verdict, int) {
 	if !ok {
 		return p.drop(DropNeighMiss)
 	}
+	if d.method == ForwardFullNAT {
+		lip, lport, ok := p.allocLocal(si)
+		if !ok {
+			return p.drop(DropNoLocalPort)
+		}
+		reply.DstAddr, reply.DstPort = lip, lport
+	}
 	state := conntrack.StateNone
 	if t.Proto == header.ProtocolUDP {
 		state = conntrack.StateUDP
 	}
 	id, ok := p.table.Insert(t, &reply, now+p.conf.timeouts[state])
 	if !ok {
+		if d.method == ForwardFullNAT {
+			p.lpools[reply.DstAddr].put(reply.DstPort)
+		}
 		return p.drop(DropTableFull)
 	}
 	e := p.table.Entry(id)
@@ -392,6 +412,10 @@ func (p *Pipeline) forget(e *conntrack.Entry[connVal]) {
 	if v.tmpl != 0 {
 		p.tmpls.slots[v.tmpl-1].refs.Add(-1)
 	}
+	if v.method == ForwardFullNAT {
+		r := &e.Tuples[conntrack.DirReply]
+		p.lpools[r.DstAddr].put(r.DstPort)
+	}
 	if p.c.destGen[v.destID] != v.destGen {
 		return
 	}
@@ -430,7 +454,7 @@ func (p *Pipeline) forward(frame []byte, id uint32, dir conntrack.Dir, now int64
 		p.neigh.request(uint32(v.neigh[dir]))
 		return p.drop(DropNeighMiss)
 	}
-	inputOnly := v.method != ForwardMasq // replies bypass the director
+	inputOnly := v.method == ForwardRoute || v.method == ForwardTunnel // replies bypass the director
 	if inputOnly && dir == conntrack.DirReply {
 		return p.drop(DropNoConn) // a DR/TUN server's traffic to the client never comes here
 	}
@@ -442,7 +466,7 @@ func (p *Pipeline) forward(frame []byte, id uint32, dir conntrack.Dir, now int64
 	e.SetExpires(now + p.conf.timeouts[e.State])
 	out := int(v.out[dir])
 	switch v.method {
-	case ForwardMasq:
+	case ForwardMasq, ForwardFullNAT:
 		rewriteL3L4(frame, pkt, &e.Tuples[dir^1])
 	case ForwardTunnel:
 		if verdict, port, ok := p.encapsulate(frame, &e.Tuples[conntrack.DirReply].SrcAddr, out); !ok {

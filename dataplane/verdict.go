@@ -22,6 +22,7 @@ const (
 	DropNoConn                        // not a connection's first packet (TCP without SYN) and no entry
 	DropNoDest                        // the scheduler found no available real server
 	DropTableFull                     // the connection table is full
+	DropNoLocalPort                   // FULLNAT: every local port of the service's local addresses is taken (this worker's share)
 	DropNoRoute                       // no route to the real server or the client
 	DropNeighMiss                     // next hop's MAC not resolved yet (resolution requested)
 	DropICMPNoConn                    // an ICMP error that quotes no known connection
@@ -36,7 +37,7 @@ const (
 )
 
 var dropReasonNames = [NumDropReasons]string{
-	"fragment", "vlan", "mapped_address", "unsupported_proto", "no_service", "no_conn", "no_dest", "table_full",
+	"fragment", "vlan", "mapped_address", "unsupported_proto", "no_service", "no_conn", "no_dest", "table_full", "no_local_port",
 	"no_route", "neigh_miss", "icmp_no_conn", "dest_gone", "handoff_full", "handoff_loop", "tx_full", "no_headroom", "too_big", "too_big_no_df",
 }
 

@@ -16,6 +16,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -96,7 +97,8 @@ func newEnv(t *testing.T, name string, workers int) *env {
 		}
 		if t.Failed() {
 			neigh, _ := nat.Director.Exec("ip", "neigh")
-			t.Logf("xdpvsd log:\n%s\ndirector neighbours:\n%s", e.d.Log, neigh)
+			drops, _ := e.d.Adm(adm, "show", "drops")
+			t.Logf("xdpvsd log:\n%s\ndirector neighbours:\n%s\ndrops:\n%s", e.d.Log, neigh, drops)
 		}
 	})
 	e.client.Timeout = 5 * time.Second
@@ -199,13 +201,20 @@ func (e *env) transfers(v6 bool, size int64) {
 	}
 }
 
+// udpPort hands out the client's UDP source ports: every flow a distinct one, so that no flow
+// meets the connection of an earlier one (ephemeral ports may repeat).
+var udpPort atomic.Uint32
+
+func init() { udpPort.Store(20000) }
+
 func (e *env) udp(v6 bool, n int) map[string]int {
 	e.t.Helper()
 	got := map[string]int{}
 	vip := netip.AddrPortFrom(netip.MustParseAddr(vipAddr(v6)), 53)
 	for i := range n {
 		var c *net.UDPConn
-		if err := e.clientNS.Do(func() (err error) { c, err = net.DialUDP("udp", nil, net.UDPAddrFromAddrPort(vip)); return }); err != nil {
+		local := &net.UDPAddr{Port: int(udpPort.Add(1))}
+		if err := e.clientNS.Do(func() (err error) { c, err = net.DialUDP("udp", local, net.UDPAddrFromAddrPort(vip)); return }); err != nil {
 			e.t.Fatal(err)
 		}
 		msg := []byte(fmt.Sprintf("query %d", i))

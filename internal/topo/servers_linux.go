@@ -35,8 +35,9 @@ func DataSHA256(seed uint64, n int64) string {
 	return hex.EncodeToString(h.Sum(nil))
 }
 
-// HTTPServer serves, inside a namespace: GET / → its name; GET /data?n=N&seed=S → Data(S, N);
-// POST /sha256 → the hex SHA-256 of the body. Every answer carries X-Server: name.
+// HTTPServer serves, inside a namespace: GET / → its name; GET /whoami → the peer's address:port
+// as the server sees it; GET /data?n=N&seed=S → Data(S, N); POST /sha256 → the hex SHA-256 of the
+// body. Every answer carries X-Server: name.
 type HTTPServer struct {
 	srv *http.Server
 	ln  net.Listener
@@ -52,6 +53,10 @@ func ServeHTTP(ns *netns.NS, addr netip.AddrPort, name string) (*HTTPServer, err
 	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("X-Server", name)
 		io.WriteString(w, name)
+	})
+	mux.HandleFunc("GET /whoami", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("X-Server", name)
+		io.WriteString(w, r.RemoteAddr)
 	})
 	mux.HandleFunc("GET /data", func(w http.ResponseWriter, r *http.Request) {
 		n, _ := strconv.ParseInt(r.URL.Query().Get("n"), 10, 64)

@@ -1,0 +1,67 @@
+package dataplane
+
+import "github.com/xdpvs/xdpvs/header"
+
+// FULLNAT local ports. A worker owns the ports p of every local address (LIP) with p ≡ worker
+// (mod workers), as DPVS partitions them, so that the reply to LIP:lport is owned by worker
+// lport mod workers, which any worker can compute. Each worker hands out its ports of a LIP first
+// in, first out: a port is reused as late as possible, which real servers' TIME_WAIT sockets like.
+const firstLocalPort = 1024
+
+type portPool struct {
+	ring       []uint16
+	head, size int
+}
+
+func newPortPool(worker, workers int) *portPool {
+	p := &portPool{}
+	for port := firstLocalPort; port < 1<<16; port++ {
+		if port%workers == worker {
+			p.ring = append(p.ring, uint16(port))
+		}
+	}
+	p.size = len(p.ring)
+	return p
+}
+
+func (p *portPool) get() (uint16, bool) {
+	if p.size == 0 {
+		return 0, false
+	}
+	port := p.ring[p.head]
+	p.head = (p.head + 1) % len(p.ring)
+	p.size--
+	return port, true
+}
+
+func (p *portPool) put(port uint16) {
+	if p.size == len(p.ring) {
+		return
+	}
+	p.ring[(p.head+p.size)%len(p.ring)] = port
+	p.size++
+}
+
+// localOwner is the worker owning connections whose reply goes to local port lport.
+func localOwner(lport uint16, workers int) int { return int(lport) % workers }
+
+// isLocal reports whether addr is a FULLNAT local address of the configuration.
+func (c *compiled) isLocal(addr *header.Addr) bool {
+	_, ok := c.lips[*addr]
+	return ok
+}
+
+// allocLocal picks the local address and port of a new FULLNAT connection of service si: the
+// service's LIPs in turn, the first with a free port of this worker. ok is false when every one
+// is exhausted.
+func (p *Pipeline) allocLocal(si int) (header.Addr, uint16, bool) {
+	s, st := &p.conf.svcs[si], &p.svcState[si]
+	for range s.lips {
+		lip := s.lips[st.lipNext%len(s.lips)]
+		st.lipNext++
+		if port, ok := p.lpools[lip].get(); ok {
+			return lip, port, true
+		}
+	}
+	return header.Addr{}, 0, false
+}

@@ -1,0 +1,126 @@
+package dataplane
+
+import (
+	"net/netip"
+	"testing"
+	"time"
+
+	"github.com/xdpvs/xdpvs/conntrack"
+	"github.com/xdpvs/xdpvs/header"
+)
+
+var lip4 = netip.MustParseAddr("198.18.9.1") // a local address, routed to the director by the real servers
+
+func fullnatService(lips ...netip.Addr) Service {
+	s := svc2(tcp, 80, 8080, 0, 1)
+	s.RealServers[0].Forward = ForwardFullNAT
+	s.LocalAddrs = lips
+	return s
+}
+
+func parsed(t *testing.T, f []byte) header.Tuple {
+	t.Helper()
+	var pkt header.Packet
+	if r := pkt.Parse(f); r != header.ParseOK {
+		t.Fatalf("output does not parse: %v", r)
+	}
+	return pkt.Tuple
+}
+
+// TestFullNAT: the client's SYN leaves from LIP:lport to RIP:rport; the real server's answer to
+// LIP:lport goes back from VIP:vport to CIP:cport; checksums hold both ways.
+func TestFullNAT(t *testing.T) {
+	e := newTestEnv(t, 1024)
+	p := e.p
+	applyServices(t, p, newIDs(), fullnatService(lip4))
+	c := pk{src: cliMAC, dst: port0MAC, sip: cip4, dip: vip4, proto: tcp, sport: 40000, dport: 80}
+	f := syn(c).frame(t)
+	if port := mustTX(t, p, f, 0, t0); port != 1 {
+		t.Fatalf("egress %d", port)
+	}
+	checkFrameChecksums(t, f)
+	out := parsed(t, f)
+	if out.SrcAddr.Netip() != lip4 || out.DstAddr.Netip() != rs4a || out.DstPort != 8080 || out.SrcPort < firstLocalPort {
+		t.Fatalf("SYN left as %v:%d → %v:%d", out.SrcAddr, out.SrcPort, out.DstAddr, out.DstPort)
+	}
+	lport := out.SrcPort
+	r := pk{src: rs1MAC, dst: port1MAC, sip: rs4a, dip: lip4, proto: tcp, sport: 8080, dport: lport}
+	f = r.seg("SA", 5000, 1001, 0).frame(t)
+	if port := mustTX(t, p, f, 1, t0); port != 0 {
+		t.Fatalf("reply egress %d", port)
+	}
+	checkFrameChecksums(t, f)
+	back := parsed(t, f)
+	if back.SrcAddr.Netip() != vip4 || back.SrcPort != 80 || back.DstAddr.Netip() != cip4 || back.DstPort != 40000 {
+		t.Fatalf("reply left as %v:%d → %v:%d", back.SrcAddr, back.SrcPort, back.DstAddr, back.DstPort)
+	}
+	if st := stateOf(t, p, tuple(tcp, cip4, 40000, vip4, 80)); st != conntrack.StateSynAck {
+		t.Fatalf("state %v", st)
+	}
+	// Without a connection, a packet to the LIP is dropped (no_conn), not taken for a service.
+	stray := pk{src: rs1MAC, dst: port1MAC, sip: rs4a, dip: lip4, proto: tcp, sport: 8080, dport: 9999}
+	if v, _ := p.Process(stray.seg("A", 1, 1, 0).frame(t), 1, t0); v != VerdictDrop || p.c.drops[DropNoConn] != 1 {
+		t.Fatalf("stray packet to the LIP: %s", vname(v))
+	}
+}
+
+// TestFullNATOwnership: with two workers, each uses only local ports it owns (lport mod 2), and the
+// reply to a port is handed to its owner.
+func TestFullNATOwnership(t *testing.T) {
+	e := newTestEnv(t, 1024)
+	for id := range 2 {
+		p := e.worker(id, 2, 1024)
+		applyServices(t, p, newIDs(), fullnatService(lip4))
+		n := 0
+		for cport := uint16(1000); n < 8; cport++ {
+			ca := header.AddrFromNetip(cip4)
+			if owner(&ca, cport, 2) != id {
+				continue
+			}
+			n++
+			c := pk{src: cliMAC, dst: port0MAC, sip: cip4, dip: vip4, proto: tcp, sport: cport, dport: 80}
+			f := syn(c).frame(t)
+			mustTX(t, p, f, 0, t0)
+			lport := parsed(t, f).SrcPort
+			if localOwner(lport, 2) != id {
+				t.Fatalf("worker %d used local port %d", id, lport)
+			}
+			// The same reply at the other worker is handed to this one.
+			other := e.worker(1-id, 2, 1024)
+			applyServices(t, other, newIDs(), fullnatService(lip4))
+			r := pk{src: rs1MAC, dst: port1MAC, sip: rs4a, dip: lip4, proto: tcp, sport: 8080, dport: lport}
+			if v, x := other.Process(r.seg("SA", 5000, 1001, 0).frame(t), 1, t0); v != VerdictHandoff || x != id {
+				t.Fatalf("reply to port %d at worker %d: %s %d, want hand-off to %d", lport, 1-id, vname(v), x, id)
+			}
+		}
+	}
+}
+
+// TestFullNATPortExhaustion: once every local port of the worker is taken, new connections are
+// dropped and counted; expired connections give their ports back.
+func TestFullNATPortExhaustion(t *testing.T) {
+	e := newTestEnv(t, 1<<17)
+	p := e.p
+	s := fullnatService(lip4)
+	s.Key.Proto = udp
+	s.RealServers[0].Port = 5353
+	applyServices(t, p, newIDs(), s)
+	ports := 1<<16 - firstLocalPort
+	made := 0
+	for i := 0; i < ports+10; i++ {
+		f := pk{src: cliMAC, dst: port0MAC, sip: cip4, dip: vip4, proto: udp, sport: uint16(i % 65000), dport: 80}.dgram(4)
+		f.sip = netip.AddrFrom4([4]byte{198, 18, 0, byte(2 + i/65000)})
+		e.neigh.Set(0, f.sip, otherMAC, true)
+		if v, _ := p.Process(f.frame(t), 0, t0); v == VerdictTX {
+			made++
+		}
+	}
+	if made != ports || p.c.drops[DropNoLocalPort] != 10 {
+		t.Fatalf("%d connections made, %d no_local_port drops; want %d and 10", made, p.c.drops[DropNoLocalPort], ports)
+	}
+	p.table.Expire(t0+int64(6*time.Minute), 0)
+	f := pk{src: cliMAC, dst: port0MAC, sip: cip4, dip: vip4, proto: udp, sport: 1, dport: 80}.dgram(4)
+	if v, _ := p.Process(f.frame(t), 0, t0+int64(6*time.Minute)); v != VerdictTX {
+		t.Fatalf("after expiry: %s, want a port again", vname(v))
+	}
+}
