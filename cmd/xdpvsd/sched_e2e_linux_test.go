@@ -52,8 +52,9 @@ func TestPersistenceE2E(t *testing.T) {
 		out := e.adm1("-Ln", "--persistent-conn", "-t", topo.VIP4+":80")
 		total := 0
 		for _, line := range strings.Split(out, "\n") {
-			if f := strings.Fields(line); len(f) == 7 && f[0] == "->" {
-				n, _ := strconv.Atoi(f[4])
+			// ->  RemoteAddress:Port  Weight  PersistConn  ActiveConn  InActConn
+			if f := strings.Fields(line); len(f) == 6 && f[0] == "->" {
+				n, _ := strconv.Atoi(f[3])
 				total += n
 			}
 		}
@@ -73,7 +74,8 @@ type udpFlow struct{ c *net.UDPConn }
 func (e *env) udpFlow(vip netip.AddrPort) *udpFlow {
 	e.t.Helper()
 	var c *net.UDPConn
-	if err := e.nat.Client.Do(func() (err error) { c, err = net.DialUDP("udp", nil, net.UDPAddrFromAddrPort(vip)); return }); err != nil {
+	local := &net.UDPAddr{Port: int(udpPort.Add(1))}
+	if err := e.clientNS.Do(func() (err error) { c, err = net.DialUDP("udp", local, net.UDPAddrFromAddrPort(vip)); return }); err != nil {
 		e.t.Fatal(err)
 	}
 	e.t.Cleanup(func() { c.Close() })
