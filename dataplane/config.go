@@ -54,7 +54,8 @@ type svcInfo struct {
 	maskBits int
 	policy   BackendPolicy
 	replies  bool          // replies come back (NAT, FULLNAT): the client's next hop is needed
-	lips     []header.Addr // FULLNAT local addresses
+	lips     []header.Addr // FULLNAT local addresses of the service's family
+	lips4    []header.Addr // and IPv4 ones of an IPv6 service, for NAT64
 }
 
 // destIndex finds the real server with id and gen among the service's, or -1.
@@ -167,7 +168,9 @@ func compile(s *Snapshot, in *ids, gen uint64) (*compiled, *ids, error) {
 			default:
 				return nil, nil, fmt.Errorf("dataplane: real server %v: forwarding method %v: %w", rs.Addr, rs.Forward, ErrNotSupported)
 			}
-			if rs.Addr.Is4() != spec.Key.Addr.Is4() {
+			if rs.Addr.Is4() != spec.Key.Addr.Is4() && !(rs.Forward == ForwardFullNAT && rs.Addr.Is4()) {
+				// Only FULLNAT translates between families, and only from an IPv6 VIP to IPv4
+				// servers (NAT64).
 				return nil, nil, fmt.Errorf("dataplane: real server %v of service %v: address families differ", rs.Addr, spec.Key.Addr)
 			}
 			if rs.Weight > 65535 {
@@ -194,12 +197,24 @@ func compile(s *Snapshot, in *ids, gen uint64) (*compiled, *ids, error) {
 			}
 		}
 		for _, l := range spec.LocalAddrs {
-			if l.Is4() != spec.Key.Addr.Is4() {
-				return nil, nil, fmt.Errorf("dataplane: local address %v of service %v: address families differ", l, spec.Key.Addr)
-			}
+			// A LIP speaks to the real servers: their family (IPv4 under an IPv6 VIP for NAT64).
 			a := header.AddrFromNetip(l)
-			si.lips = append(si.lips, a)
 			c.lips[a] = struct{}{}
+			if l.Is4() == spec.Key.Addr.Is4() {
+				si.lips = append(si.lips, a)
+			} else if l.Is4() {
+				si.lips4 = append(si.lips4, a)
+			} else {
+				return nil, nil, fmt.Errorf("dataplane: local address %v of IPv4 service %v: address families differ", l, spec.Key.Addr)
+			}
+		}
+		for _, d := range si.dests {
+			if d.method == ForwardFullNAT && d.addr.Is4() != spec.Key.Addr.Is4() && len(si.lips4) == 0 {
+				return nil, nil, fmt.Errorf("dataplane: IPv4 real server %v of IPv6 service %v (NAT64) needs an IPv4 local address", d.addr, spec.Key.Addr)
+			}
+			if d.method == ForwardFullNAT && d.addr.Is4() == spec.Key.Addr.Is4() && len(si.lips) == 0 {
+				return nil, nil, fmt.Errorf("dataplane: real server %v of service %v: FULLNAT needs a local address of its family", d.addr, spec.Key.Addr)
+			}
 		}
 		c.services[k] = len(c.svcs)
 		c.svcs = append(c.svcs, si)

@@ -52,12 +52,16 @@ func (c *compiled) isLocal(addr *header.Addr) bool {
 }
 
 // allocLocal picks the local address and port of a new FULLNAT connection of service si: the
-// service's LIPs in turn, the first with a free port of this worker. ok is false when every one
-// is exhausted.
-func (p *Pipeline) allocLocal(si int) (header.Addr, uint16, bool) {
+// service's LIPs in turn (its IPv4 ones for NAT64), the first with a free port of this worker. ok is
+// false when every one is exhausted.
+func (p *Pipeline) allocLocal(si int, nat64 bool) (header.Addr, uint16, bool) {
 	s, st := &p.conf.svcs[si], &p.svcState[si]
-	for range s.lips {
-		lip := s.lips[st.lipNext%len(s.lips)]
+	lips := s.lips
+	if nat64 {
+		lips = s.lips4
+	}
+	for range lips {
+		lip := lips[st.lipNext%len(lips)]
 		st.lipNext++
 		if port, ok := p.lpools[lip].get(); ok {
 			return lip, port, true

@@ -124,3 +124,54 @@ func TestFullNATPortExhaustion(t *testing.T) {
 		t.Fatalf("after expiry: %s, want a port again", vname(v))
 	}
 }
+
+// TestNAT64: FULLNAT from an IPv6 VIP to an IPv4 real server: the client's IPv6 SYN leaves as IPv4
+// from the IPv4 LIP; the server's IPv4 answer comes back as IPv6 from the VIP; payloads and
+// checksums hold.
+func TestNAT64(t *testing.T) {
+	e := newTestEnv(t, 1024)
+	p := e.p
+	s := Service{Key: ServiceKey{Proto: tcp, Addr: vip6, Port: 80}, Scheduler: "rr", LocalAddrs: []netip.Addr{lip4},
+		RealServers: []RealServer{{Addr: rs4a, Port: 8080, Forward: ForwardFullNAT, Weight: 1}}}
+	applyServices(t, p, newIDs(), s)
+	c := pk{src: cliMAC, dst: port0MAC, sip: cip6, dip: vip6, proto: tcp, sport: 40000, dport: 80}
+	in := syn(c).frame(t)
+	buf, off := withHeadroom(in)
+	v, port, noff, n := p.ProcessAt(buf, off, len(in), 0, t0)
+	if v != VerdictTX || port != 1 {
+		t.Fatalf("SYN: %s port %d", vname(v), port)
+	}
+	out := buf[noff : noff+n]
+	checkFrameChecksums(t, out)
+	got := parsed(t, out)
+	if !got.SrcAddr.Is4() || got.SrcAddr.Netip() != lip4 || got.DstAddr.Netip() != rs4a || got.DstPort != 8080 {
+		t.Fatalf("SYN left as %v:%d → %v:%d", got.SrcAddr, got.SrcPort, got.DstAddr, got.DstPort)
+	}
+	if len(out) != len(in)-20 {
+		t.Fatalf("IPv4 frame of %d bytes from an IPv6 one of %d", len(out), len(in))
+	}
+	lport := got.SrcPort
+	r := pk{src: rs1MAC, dst: port1MAC, sip: rs4a, dip: lip4, proto: tcp, sport: 8080, dport: lport}
+	for _, seg := range []pk{r.seg("SA", 5000, 1001, 0), dataS(r)} {
+		in := seg.frame(t)
+		buf, off := withHeadroom(in)
+		v, port, noff, n := p.ProcessAt(buf, off, len(in), 1, t0)
+		if v != VerdictTX || port != 0 {
+			t.Fatalf("reply: %s port %d", vname(v), port)
+		}
+		out := buf[noff : noff+n]
+		checkFrameChecksums(t, out)
+		back := parsed(t, out)
+		if back.SrcAddr.Netip() != vip6 || back.SrcPort != 80 || back.DstAddr.Netip() != cip6 || back.DstPort != 40000 {
+			t.Fatalf("reply left as %v:%d → %v:%d", back.SrcAddr, back.SrcPort, back.DstAddr, back.DstPort)
+		}
+		if len(out) != len(in)+20 || string(out[len(out)-seg.payload:]) != string(in[len(in)-seg.payload:]) {
+			t.Fatalf("reply of %d bytes from %d, payload changed", len(out), len(in))
+		}
+	}
+	// The IPv4 real server under an IPv6 VIP needs an IPv4 LIP.
+	s.LocalAddrs = []netip.Addr{netip.MustParseAddr("2001:2:0:9::1")}
+	if _, _, err := compile(&Snapshot{Services: []Service{s}}, newIDs(), 1); err == nil {
+		t.Fatal("NAT64 without an IPv4 local address accepted")
+	}
+}

@@ -51,6 +51,9 @@ func (p *Pipeline) icmpError(frame []byte) (Verdict, int) {
 	}
 	e := p.table.Entry(id)
 	v := &e.Value
+	if e.Tuples[0].SrcAddr.Is4() != e.Tuples[1].SrcAddr.Is4() {
+		return p.drop(DropICMPNAT64) // translating ICMP between families (RFC 7915 §4, §5) is not done
+	}
 	mac, ok := p.neigh.mac(uint32(v.neigh[dir]))
 	if !ok {
 		p.neigh.request(uint32(v.neigh[dir]))

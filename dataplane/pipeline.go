@@ -45,18 +45,18 @@ type svcState struct {
 
 // counters are one worker's. Only the worker writes them; Stats reads a copy the worker makes.
 type counters struct {
-	rx, tx, handoffOut, handoffIn uint64
-	drops                         [NumDropReasons]uint64
-	parse                         [header.NumParseResults]uint64
-	svc                           [MaxServices]Counters
-	svcKey                        [MaxServices]svcKey // the service the counters at an id belong to
-	dest                          [MaxDests]Counters
-	destGen                       [MaxDests]uint16 // the real-server generation of dest[id], active[id], inactive[id]
-	active, inactive              [MaxDests]int64
-	synTimeouts                   [MaxDests]uint64
-	reopened                      uint64                     // connections expired for a new one (server gone, tuple reused)
-	tunnelled, icmpSent           uint64                     // packets put in a tunnel; ICMP errors the director sent
-	policy                        [MaxServices]BackendPolicy // of each live service id; dead ids: 0, the defaults
+	rx, tx, handoffOut, handoffIn   uint64
+	drops                           [NumDropReasons]uint64
+	parse                           [header.NumParseResults]uint64
+	svc                             [MaxServices]Counters
+	svcKey                          [MaxServices]svcKey // the service the counters at an id belong to
+	dest                            [MaxDests]Counters
+	destGen                         [MaxDests]uint16 // the real-server generation of dest[id], active[id], inactive[id]
+	active, inactive                [MaxDests]int64
+	synTimeouts                     [MaxDests]uint64
+	reopened                        uint64                     // connections expired for a new one (server gone, tuple reused)
+	tunnelled, icmpSent, translated uint64                     // packets put in a tunnel; ICMP errors the director sent
+	policy                          [MaxServices]BackendPolicy // of each live service id; dead ids: 0, the defaults
 }
 
 // Pipeline is one worker's packet processing: classify, look up or create the connection, rewrite,
@@ -117,7 +117,7 @@ func (p *Pipeline) setConfig(c *compiled) {
 			p.c.svcKey[s.id], p.c.svc[s.id] = s.key, Counters{}
 		}
 		p.c.policy[s.id] = s.policy
-		for _, l := range s.lips {
+		for _, l := range append(s.lips, s.lips4...) {
 			if p.lpools[l] == nil { // kept across configurations: live connections hold ports
 				p.lpools[l] = newPortPool(p.id, p.workers)
 			}
@@ -349,7 +349,7 @@ func (p *Pipeline) newConn(frame []byte, si int, now int64) (Verdict, int) {
 		return p.drop(DropNeighMiss)
 	}
 	if d.method == ForwardFullNAT {
-		lip, lport, ok := p.allocLocal(si)
+		lip, lport, ok := p.allocLocal(si, d.addr.Is4() != t.SrcAddr.Is4())
 		if !ok {
 			return p.drop(DropNoLocalPort)
 		}
@@ -466,7 +466,16 @@ func (p *Pipeline) forward(frame []byte, id uint32, dir conntrack.Dir, now int64
 	e.SetExpires(now + p.conf.timeouts[e.State])
 	out := int(v.out[dir])
 	switch v.method {
-	case ForwardMasq, ForwardFullNAT:
+	case ForwardFullNAT:
+		if e.Tuples[0].SrcAddr.Is4() == e.Tuples[1].SrcAddr.Is4() {
+			rewriteL3L4(frame, pkt, &e.Tuples[dir^1])
+			break
+		}
+		if verdict, port, ok := p.translate(frame, &e.Tuples[dir^1]); !ok {
+			return verdict, port
+		}
+		frame = p.buf[p.outOff : p.outOff+p.outLen]
+	case ForwardMasq:
 		rewriteL3L4(frame, pkt, &e.Tuples[dir^1])
 	case ForwardTunnel:
 		if verdict, port, ok := p.encapsulate(frame, &e.Tuples[conntrack.DirReply].SrcAddr, out); !ok {

@@ -50,7 +50,8 @@ func workerStats(id, queue, cpu int, c *counters, conns int) WorkerStats {
 		ws.Drops = append(ws.Drops, NamedCount{Name: r.String(), Count: c.drops[r]})
 	}
 	ws.Events = append(ws.Events, NamedCount{Name: "conn_reopened", Count: c.reopened},
-		NamedCount{Name: "tunnelled", Count: c.tunnelled}, NamedCount{Name: "icmp_sent", Count: c.icmpSent})
+		NamedCount{Name: "tunnelled", Count: c.tunnelled}, NamedCount{Name: "icmp_sent", Count: c.icmpSent},
+		NamedCount{Name: "nat64_translated", Count: c.translated})
 	for r := header.ParseResult(1); r < header.NumParseResults; r++ {
 		ws.Drops = append(ws.Drops, NamedCount{Name: "bad_header/" + r.String(), Count: c.parse[r]})
 	}

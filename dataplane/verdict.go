@@ -26,6 +26,7 @@ const (
 	DropNoRoute                       // no route to the real server or the client
 	DropNeighMiss                     // next hop's MAC not resolved yet (resolution requested)
 	DropICMPNoConn                    // an ICMP error that quotes no known connection
+	DropICMPNAT64                     // an ICMP error of a NAT64 connection: not translated between families
 	DropDestGone                      // a reply on a connection whose real server was removed (the connection is expired)
 	DropHandoffFull                   // the owner's hand-off ring was full
 	DropHandoffLoop                   // a handed-over packet that belongs to yet another worker
@@ -38,7 +39,7 @@ const (
 
 var dropReasonNames = [NumDropReasons]string{
 	"fragment", "vlan", "mapped_address", "unsupported_proto", "no_service", "no_conn", "no_dest", "table_full", "no_local_port",
-	"no_route", "neigh_miss", "icmp_no_conn", "dest_gone", "handoff_full", "handoff_loop", "tx_full", "no_headroom", "too_big", "too_big_no_df",
+	"no_route", "neigh_miss", "icmp_no_conn", "icmp_nat64", "dest_gone", "handoff_full", "handoff_loop", "tx_full", "no_headroom", "too_big", "too_big_no_df",
 }
 
 func (r DropReason) String() string {

@@ -66,3 +66,39 @@ func TestFullNAT(t *testing.T) {
 		}
 	}
 }
+
+// TestNAT64: an IPv6 client reaches the IPv4 real servers through an IPv6 VIP (FULLNAT with an
+// IPv4 local address), with one and two workers: 1,000 short connections, 50 MiB each way with
+// matching SHA-256, UDP request/response.
+func TestNAT64(t *testing.T) {
+	for _, workers := range []int{1, 2} {
+		t.Run(fmt.Sprintf("workers=%d", workers), func(t *testing.T) {
+			e := newEnv(t, fmt.Sprintf("n64%d", workers), workers)
+			vip := "[" + topo.VIP6 + "]"
+			for _, proto := range []string{"-t", "-u"} {
+				vport, rport := map[string]string{"-t": "80", "-u": "53"}[proto], map[string]string{"-t": "8080", "-u": "5353"}[proto]
+				svc := vip + ":" + vport
+				e.adm1("-A", proto, svc, "-s", "rr")
+				e.adm1("--add-laddr", "-z", lip4, proto, svc)
+				for i := range 2 {
+					e.adm1("-a", proto, svc, "-r", topo.RS4(i)+":"+rport, "-b")
+				}
+			}
+			if got := e.shortConnections(1000, true); got["rs0"] != 500 || got["rs1"] != 500 {
+				t.Fatalf("rr split %v, want 500/500", got)
+			}
+			e.transfers(true, 50<<20)
+			if got := e.udp(true, 100); got["rs0"] != 50 || got["rs1"] != 50 {
+				t.Fatalf("udp rr split %v, want 50/50", got)
+			}
+			body, _, err := topo.Get(e.client, topo.URL(topo.VIP6, 80, "/whoami"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if peer, err := netip.ParseAddrPort(string(body)); err != nil || peer.Addr() != netip.MustParseAddr(lip4) {
+				t.Fatalf("the IPv4 real server saw the connection from %q, want %s", body, lip4)
+			}
+			e.checkWorkers(workers)
+		})
+	}
+}

@@ -1,0 +1,73 @@
+package dataplane
+
+import (
+	"encoding/binary"
+
+	"github.com/xdpvs/xdpvs/header"
+)
+
+// translate moves the TCP or UDP packet in frame (at p.off in p.buf) to the other address family
+// for a NAT64 connection (FULLNAT from an IPv6 VIP to IPv4 real servers), with the addresses and
+// ports of the reverse of other, mapping the header fields as RFC 7915 does: traffic class and TOS,
+// hop limit and TTL, payload and total length; IPv6 extension headers and IPv4 options are not
+// carried over, DF is set on the IPv4 side. The transport header stays in place and the IP header
+// is rewritten in front of it: IPv6 → IPv4 shrinks into the old header, IPv4 → IPv6 grows into the
+// headroom. The transport checksum is recomputed (its pseudo header changes family). ok is false,
+// the packet dropped and counted, when there is no headroom.
+func (p *Pipeline) translate(frame []byte, other *header.Tuple) (v Verdict, port int, ok bool) {
+	pkt := &p.pkt
+	l4 := frame[pkt.L4Offset : pkt.L3Offset+pkt.L3Length]
+	var src, dst []byte
+	if pkt.IsIPv6 {
+		in := header.IPv6(frame[pkt.L3Offset:])
+		tc, hop := in.TrafficClass(), in.HopLimit()
+		start := p.off + pkt.L4Offset - header.IPv4MinimumSize - header.EthernetMinimumSize
+		b := p.buf[start : p.off+pkt.L3Offset+pkt.L3Length]
+		header.Ethernet(b).SetType(header.EtherTypeIPv4)
+		ip := header.IPv4(b[header.EthernetMinimumSize:])
+		ip[0], ip[1] = 0x45, tc
+		ip.SetTotalLength(uint16(header.IPv4MinimumSize + len(l4)))
+		binary.BigEndian.PutUint16(ip[4:], 0)
+		binary.BigEndian.PutUint16(ip[6:], uint16(header.IPv4FlagDontFragment)<<13)
+		ip.SetTTL(hop)
+		ip[9] = pkt.Proto
+		ip.SetSourceAddress(other.DstAddr[12:])
+		ip.SetDestinationAddress(other.SrcAddr[12:])
+		ip.FillChecksum()
+		src, dst = ip.SourceAddress(), ip.DestinationAddress()
+		p.outOff, p.outLen = start, len(b)
+	} else {
+		in := header.IPv4(frame[pkt.L3Offset:])
+		tos, ttl := in.TOS(), in.TTL()
+		start := p.off + pkt.L4Offset - header.IPv6MinimumSize - header.EthernetMinimumSize
+		if start < 0 {
+			v, port = p.drop(DropNoHeadroom)
+			return v, port, false
+		}
+		b := p.buf[start : p.off+pkt.L3Offset+pkt.L3Length]
+		header.Ethernet(b).SetType(header.EtherTypeIPv6)
+		ip := header.IPv6(b[header.EthernetMinimumSize:])
+		binary.BigEndian.PutUint32(ip[0:], 6<<28|uint32(tos)<<20)
+		ip.SetPayloadLength(uint16(len(l4)))
+		ip.SetNextHeader(pkt.Proto)
+		ip.SetHopLimit(ttl)
+		ip.SetSourceAddress(other.DstAddr[:])
+		ip.SetDestinationAddress(other.SrcAddr[:])
+		src, dst = ip.SourceAddress(), ip.DestinationAddress()
+		p.outOff, p.outLen = start, len(b)
+	}
+	binary.BigEndian.PutUint16(l4[0:], other.DstPort)
+	binary.BigEndian.PutUint16(l4[2:], other.SrcPort)
+	pseudo := header.PseudoHeaderChecksum(pkt.Proto, src, dst, uint16(len(l4)))
+	if pkt.Proto == header.ProtocolTCP {
+		tcp := header.TCP(l4)
+		tcp.SetChecksum(0)
+		tcp.FillChecksum(pseudo)
+	} else {
+		udp := header.UDP(l4)
+		udp.SetChecksum(0)
+		udp.FillChecksum(pseudo)
+	}
+	p.c.translated++
+	return 0, 0, true
+}
