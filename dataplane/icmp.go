@@ -25,7 +25,7 @@ func (p *Pipeline) icmpError(frame []byte) (Verdict, int) {
 	if !ok || (inner.Proto != header.ProtocolTCP && inner.Proto != header.ProtocolUDP) {
 		return p.drop(DropICMPNoConn)
 	}
-	if inner.SrcAddr.Is4() != !pkt.IsIPv6 || inner.DstAddr.Is4() != !pkt.IsIPv6 {
+	if inner.SrcAddr.Is4() != !pkt.IsIPv6 || inner.DstAddr.Is4() != !pkt.IsIPv6 { // NAT64 quotes are of the error's family too
 		return p.drop(DropMappedAddr) // a quote of the other family, or with mapped addresses
 	}
 	k := inner.Reverse()
@@ -52,7 +52,7 @@ func (p *Pipeline) icmpError(frame []byte) (Verdict, int) {
 	e := p.table.Entry(id)
 	v := &e.Value
 	if e.Tuples[0].SrcAddr.Is4() != e.Tuples[1].SrcAddr.Is4() {
-		return p.drop(DropICMPNAT64) // translating ICMP between families (RFC 7915 §4, §5) is not done
+		return p.icmpTranslate(frame, e, dir, il4)
 	}
 	mac, ok := p.neigh.mac(uint32(v.neigh[dir]))
 	if !ok {

@@ -26,7 +26,7 @@ const (
 	DropNoRoute                       // no route to the real server or the client
 	DropNeighMiss                     // next hop's MAC not resolved yet (resolution requested)
 	DropICMPNoConn                    // an ICMP error that quotes no known connection
-	DropICMPNAT64                     // an ICMP error of a NAT64 connection: not translated between families
+	DropICMPNAT64                     // an ICMP error of a NAT64 connection of a type RFC 7915 does not translate
 	DropDestGone                      // a reply on a connection whose real server was removed (the connection is expired)
 	DropHandoffFull                   // the owner's hand-off ring was full
 	DropHandoffLoop                   // a handed-over packet that belongs to yet another worker

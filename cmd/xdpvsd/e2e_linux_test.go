@@ -306,6 +306,36 @@ func (e *env) checkWorkers(workers int) {
 	}
 }
 
+// refused sends datagrams to vip from a connected socket until the kernel reports the port
+// unreachable (nil) or five seconds pass. The refusal must come from real server rs through the
+// director, not from the director's own kernel: rs must show the connection.
+func (e *env) refused(vip netip.AddrPort, rs string) error {
+	var c *net.UDPConn
+	local := &net.UDPAddr{Port: int(udpPort.Add(1))}
+	if err := e.clientNS.Do(func() (err error) { c, err = net.DialUDP("udp", local, net.UDPAddrFromAddrPort(vip)); return }); err != nil {
+		return err
+	}
+	defer c.Close()
+	var err error
+	for try := 0; try < 5; try++ {
+		c.Write([]byte("anyone?"))
+		c.SetReadDeadline(time.Now().Add(time.Second))
+		if _, err = c.Read(make([]byte, 64)); err != nil && !errors.Is(err, os.ErrDeadlineExceeded) {
+			break
+		}
+	}
+	if !errors.Is(err, syscall.ECONNREFUSED) {
+		return fmt.Errorf("%s: read error %v, want connection refused from the translated ICMP error", vip, err)
+	}
+	list := e.adm1("-Ln", "--stats", "-u", vip.String())
+	for _, line := range strings.Split(list, "\n") {
+		if f := strings.Fields(line); len(f) > 2 && f[0] == "->" && f[1] == rs && f[2] == "1" {
+			return nil
+		}
+	}
+	return fmt.Errorf("%s: real server %s does not show the one connection:\n%s", vip, rs, list)
+}
+
 // xdpAttached lists the director's interfaces that still carry an XDP program.
 func xdpAttached(t *testing.T, e *env) []string {
 	t.Helper()
@@ -407,36 +437,8 @@ func TestICMPUnreachable(t *testing.T) {
 		}
 		e.adm1("-A", "-u", vip, "-s", "rr")
 		e.adm1("-a", "-u", vip, "-r", rs, "-m")
-		var c *net.UDPConn
-		if err := e.nat.Client.Do(func() (err error) {
-			c, err = net.DialUDP("udp", nil, net.UDPAddrFromAddrPort(netip.MustParseAddrPort(vip)))
-			return
-		}); err != nil {
+		if err := e.refused(netip.MustParseAddrPort(vip), rs); err != nil {
 			t.Fatal(err)
-		}
-		var err error
-		for try := 0; try < 5; try++ {
-			c.Write([]byte("anyone?"))
-			c.SetReadDeadline(time.Now().Add(time.Second))
-			if _, err = c.Read(make([]byte, 64)); err != nil && !errors.Is(err, os.ErrDeadlineExceeded) {
-				break
-			}
-		}
-		c.Close()
-		if !errors.Is(err, syscall.ECONNREFUSED) {
-			t.Fatalf("%s: read error %v, want connection refused from the translated ICMP error", vip, err)
-		}
-		// The refusal came from the real server through the director, not from the director's
-		// own kernel: the datagram was forwarded.
-		list := e.adm1("-Ln", "--stats", "-u", vip)
-		var conns int
-		for _, line := range strings.Split(list, "\n") {
-			if f := strings.Fields(line); len(f) > 2 && f[0] == "->" && f[1] == rs {
-				fmt.Sscan(f[2], &conns)
-			}
-		}
-		if conns != 1 {
-			t.Fatalf("%s: real server shows %d connections, want 1:\n%s", vip, conns, list)
 		}
 	}
 }

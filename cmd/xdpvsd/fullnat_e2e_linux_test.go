@@ -98,6 +98,14 @@ func TestNAT64(t *testing.T) {
 			if peer, err := netip.ParseAddrPort(string(body)); err != nil || peer.Addr() != netip.MustParseAddr(lip4) {
 				t.Fatalf("the IPv4 real server saw the connection from %q, want %s", body, lip4)
 			}
+			// ICMP across families: the IPv4 server's port unreachable reaches the IPv6 client as
+			// ICMPv6 quoting its own flow, so its connected socket reports the refusal.
+			e.adm1("-A", "-u", vip+":54", "-s", "rr")
+			e.adm1("--add-laddr", "-z", lip4, "-u", vip+":54")
+			e.adm1("-a", "-u", vip+":54", "-r", topo.RS4(0)+":5454", "-b")
+			if err := e.refused(netip.MustParseAddrPort(vip+":54"), topo.RS4(0)+":5454"); err != nil {
+				t.Fatal(err)
+			}
 			e.checkWorkers(workers)
 		})
 	}

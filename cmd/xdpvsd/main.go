@@ -1,7 +1,7 @@
 // Command xdpvsd is the xdpvs daemon: it forwards on the given interfaces with one AF_XDP worker
 // per queue and serves xdpvsadm on a unix socket.
 //
-//	xdpvsd --iface IF [--iface IF2 ...] [--socket PATH] [--workers N] [--config FILE]
+//	xdpvsd --iface IF [--iface IF2 ...] [--socket PATH] [--workers N] [--config FILE] [--metrics ADDR]
 package main
 
 import (
@@ -9,12 +9,15 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"net"
+	"net/http"
 	"os"
 	"os/signal"
 	"runtime/pprof"
 	"strconv"
 	"strings"
 	"syscall"
+	"time"
 
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
@@ -22,6 +25,7 @@ import (
 	"github.com/xdpvs/xdpvs/dataplane"
 	"github.com/xdpvs/xdpvs/dataplane/xsk"
 	"github.com/xdpvs/xdpvs/mgmt"
+	"github.com/xdpvs/xdpvs/mgmt/metrics"
 )
 
 type listFlag []string
@@ -51,6 +55,7 @@ func run(args []string) error {
 	level := fs.String("log-level", "info", "log level: debug, info, warn, error")
 	bare := fs.Bool("bare-forward", false, "benchmark only: forward between two interfaces with no load balancing")
 	cpuProfile := fs.String("cpuprofile", "", "development: write a CPU profile of the whole run to this file")
+	metricsAddr := fs.String("metrics", "", "serve Prometheus metrics on this address (HOST:PORT), at /metrics")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -71,6 +76,20 @@ func run(args []string) error {
 		return err
 	}
 	defer log.Sync() //nolint:errcheck
+
+	// A bad configuration file stops the daemon before it touches an interface.
+	if *config != "" {
+		if err := mgmt.CheckConfig(*config); err != nil {
+			return err
+		}
+	}
+	var metricsLn net.Listener
+	if *metricsAddr != "" {
+		if metricsLn, err = net.Listen("tcp", *metricsAddr); err != nil {
+			return fmt.Errorf("--metrics: %w", err)
+		}
+		defer metricsLn.Close()
+	}
 
 	cfg := dataplane.Config{Interfaces: ifaces, Workers: *workers, Conns: *conns, Logger: log, BareForward: *bare}
 	cfg.XSK = dataplane.DefaultXSKOptions()
@@ -125,6 +144,18 @@ func run(args []string) error {
 		return err
 	}
 	defer srv.Close()
+	if metricsLn != nil {
+		mux := http.NewServeMux()
+		mux.Handle("/metrics", metrics.NewHandler(srv))
+		hs := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, WriteTimeout: 30 * time.Second}
+		go func() {
+			if err := hs.Serve(metricsLn); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				log.Error("metrics server", zap.Error(err))
+			}
+		}()
+		defer hs.Close()
+		log.Info("metrics", zap.String("address", metricsLn.Addr().String()))
+	}
 	log.Info("xdpvsd running", zap.Strings("ifaces", ifaces), zap.Int("workers", *workers), zap.String("socket", *socket))
 	if err := srv.Serve(ctx); err != nil && !errors.Is(err, context.Canceled) {
 		return err
