@@ -1,6 +1,9 @@
 package dataplane
 
-import "github.com/xdpvs/xdpvs/header"
+import (
+	"github.com/xdpvs/xdpvs/conntrack"
+	"github.com/xdpvs/xdpvs/header"
+)
 
 // FULLNAT local ports. A worker owns the ports p of every local address (LIP) with p ≡ worker
 // (mod workers), as DPVS partitions them, so that the reply to LIP:lport is owned by worker
@@ -68,4 +71,28 @@ func (p *Pipeline) allocLocal(si int, nat64 bool) (header.Addr, uint16, bool) {
 		}
 	}
 	return header.Addr{}, 0, false
+}
+
+// toaSize is the size of the TOA option carrying a client address of this family (DPVS: 8 bytes
+// for IPv4, 20 for IPv6).
+func toaSize(client *header.Addr) uint16 {
+	if client.Is4() {
+		return 8
+	}
+	return 20
+}
+
+// fullnatClient does what FULLNAT adds to a client's TCP segment, once rewritten (the transport
+// header is at the same place in p.buf as before the rewrite): a SYN's MSS is lowered by the size
+// of the TOA option, so that the option always fits the segments that will carry it.
+func (p *Pipeline) fullnatClient(e *conntrack.Entry[connVal]) {
+	seg := header.TCP(p.buf[p.off+p.pkt.L4Offset : p.outOff+p.outLen])
+	if seg.Flags()&(header.TCPFlagSyn|header.TCPFlagAck) != header.TCPFlagSyn {
+		return
+	}
+	if mss, ok := seg.MSS(); ok && mss > toaSize(&e.Tuples[conntrack.DirOriginal].SrcAddr)+64 {
+		seg.SetMSSWithChecksumUpdate(mss - toaSize(&e.Tuples[conntrack.DirOriginal].SrcAddr))
+	} else {
+		p.c.mssNotLowered++
+	}
 }

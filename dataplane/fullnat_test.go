@@ -5,6 +5,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gopacket/gopacket/layers"
+
 	"github.com/xdpvs/xdpvs/conntrack"
 	"github.com/xdpvs/xdpvs/header"
 )
@@ -173,5 +175,28 @@ func TestNAT64(t *testing.T) {
 	s.LocalAddrs = []netip.Addr{netip.MustParseAddr("2001:2:0:9::1")}
 	if _, _, err := compile(&Snapshot{Services: []Service{s}}, newIDs(), 1); err == nil {
 		t.Fatal("NAT64 without an IPv4 local address accepted")
+	}
+}
+
+// TestFullNATLowersMSS: the client's SYN leaves with its MSS lowered by the TOA option's size (8
+// bytes for an IPv4 client), so that the option always fits; the checksum still holds.
+func TestFullNATLowersMSS(t *testing.T) {
+	e := newTestEnv(t, 1024)
+	p := e.p
+	applyServices(t, p, newIDs(), fullnatService(lip4))
+	c := syn(pk{src: cliMAC, dst: port0MAC, sip: cip4, dip: vip4, proto: tcp, sport: 40000, dport: 80})
+	ls := c.layers()
+	for _, l := range ls {
+		if tl, ok := l.(*layers.TCP); ok {
+			tl.Options = []layers.TCPOption{{OptionType: layers.TCPOptionKindMSS, OptionLength: 4, OptionData: []byte{0x05, 0xb4}}}
+		}
+	}
+	f := serialize(t, append(ethOf(c.src, c.dst, false, 0), ls...)...)
+	mustTX(t, p, f, 0, t0)
+	checkFrameChecksums(t, f)
+	var pkt header.Packet
+	pkt.Parse(f)
+	if mss, ok := header.TCP(f[pkt.L4Offset:]).MSS(); !ok || mss != 1460-8 {
+		t.Fatalf("MSS %d (%v), want %d", mss, ok, 1460-8)
 	}
 }

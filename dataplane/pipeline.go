@@ -56,6 +56,7 @@ type counters struct {
 	synTimeouts                     [MaxDests]uint64
 	reopened                        uint64                     // connections expired for a new one (server gone, tuple reused)
 	tunnelled, icmpSent, translated uint64                     // packets put in a tunnel; ICMP errors the director sent
+	mssNotLowered                   uint64                     // FULLNAT SYNs without an MSS option to lower for TOA
 	policy                          [MaxServices]BackendPolicy // of each live service id; dead ids: 0, the defaults
 }
 
@@ -466,17 +467,18 @@ func (p *Pipeline) forward(frame []byte, id uint32, dir conntrack.Dir, now int64
 	e.SetExpires(now + p.conf.timeouts[e.State])
 	out := int(v.out[dir])
 	switch v.method {
+	case ForwardMasq:
+		rewriteL3L4(frame, pkt, &e.Tuples[dir^1])
 	case ForwardFullNAT:
 		if e.Tuples[0].SrcAddr.Is4() == e.Tuples[1].SrcAddr.Is4() {
 			rewriteL3L4(frame, pkt, &e.Tuples[dir^1])
-			break
-		}
-		if verdict, port, ok := p.translate(frame, &e.Tuples[dir^1]); !ok {
+		} else if verdict, port, ok := p.translate(frame, &e.Tuples[dir^1]); !ok {
 			return verdict, port
 		}
+		if dir == conntrack.DirOriginal && pkt.Proto == header.ProtocolTCP {
+			p.fullnatClient(e)
+		}
 		frame = p.buf[p.outOff : p.outOff+p.outLen]
-	case ForwardMasq:
-		rewriteL3L4(frame, pkt, &e.Tuples[dir^1])
 	case ForwardTunnel:
 		if verdict, port, ok := p.encapsulate(frame, &e.Tuples[conntrack.DirReply].SrcAddr, out); !ok {
 			return verdict, port

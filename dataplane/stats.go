@@ -51,7 +51,7 @@ func workerStats(id, queue, cpu int, c *counters, conns int) WorkerStats {
 	}
 	ws.Events = append(ws.Events, NamedCount{Name: "conn_reopened", Count: c.reopened},
 		NamedCount{Name: "tunnelled", Count: c.tunnelled}, NamedCount{Name: "icmp_sent", Count: c.icmpSent},
-		NamedCount{Name: "nat64_translated", Count: c.translated})
+		NamedCount{Name: "nat64_translated", Count: c.translated}, NamedCount{Name: "toa_mss_not_lowered", Count: c.mssNotLowered})
 	for r := header.ParseResult(1); r < header.NumParseResults; r++ {
 		ws.Drops = append(ws.Drops, NamedCount{Name: "bad_header/" + r.String(), Count: c.parse[r]})
 	}
