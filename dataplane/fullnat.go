@@ -3,6 +3,7 @@ package dataplane
 import (
 	"github.com/xdpvs/xdpvs/conntrack"
 	"github.com/xdpvs/xdpvs/header"
+	"github.com/xdpvs/xdpvs/toa"
 )
 
 // FULLNAT local ports. A worker owns the ports p of every local address (LIP) with p ≡ worker
@@ -73,26 +74,41 @@ func (p *Pipeline) allocLocal(si int, nat64 bool) (header.Addr, uint16, bool) {
 	return header.Addr{}, 0, false
 }
 
-// toaSize is the size of the TOA option carrying a client address of this family (DPVS: 8 bytes
-// for IPv4, 20 for IPv6).
-func toaSize(client *header.Addr) uint16 {
-	if client.Is4() {
-		return 8
-	}
-	return 20
-}
-
-// fullnatClient does what FULLNAT adds to a client's TCP segment, once rewritten (the transport
-// header is at the same place in p.buf as before the rewrite): a SYN's MSS is lowered by the size
-// of the TOA option, so that the option always fits the segments that will carry it.
+// fullnatClient does what FULLNAT adds to a client's TCP segment once rewritten (the transport
+// header is at the same place in p.buf as before; the packet at p.outOff):
+//
+//   - a SYN's MSS is lowered by the size of the TOA option, so that the option always fits;
+//   - the TOA option, the client's address and port for the real server (DPVS's kmod/toa), goes
+//     on the client's segments from the handshake's ACK until one carrying data has taken it, so
+//     that losing either one of the first two still delivers it. Each outcome is counted.
 func (p *Pipeline) fullnatClient(e *conntrack.Entry[connVal]) {
-	seg := header.TCP(p.buf[p.off+p.pkt.L4Offset : p.outOff+p.outLen])
-	if seg.Flags()&(header.TCPFlagSyn|header.TCPFlagAck) != header.TCPFlagSyn {
-		return
-	}
-	if mss, ok := seg.MSS(); ok && mss > toaSize(&e.Tuples[conntrack.DirOriginal].SrcAddr)+64 {
-		seg.SetMSSWithChecksumUpdate(mss - toaSize(&e.Tuples[conntrack.DirOriginal].SrcAddr))
-	} else {
-		p.c.mssNotLowered++
+	pkt := &p.pkt
+	client := &e.Tuples[conntrack.DirOriginal]
+	seg := header.TCP(p.buf[p.off+pkt.L4Offset : p.outOff+p.outLen])
+	flags := seg.Flags()
+	size := uint16(toa.OptionSize(client.SrcAddr))
+	switch {
+	case flags&header.TCPFlagSyn != 0:
+		if mss, ok := seg.MSS(); ok && mss > size+64 {
+			seg.SetMSSWithChecksumUpdate(mss - size)
+		} else {
+			p.c.mssNotLowered++
+		}
+	case flags&header.TCPFlagAck != 0 && flags&header.TCPFlagRst == 0 && !e.Value.toaDone:
+		ip := p.buf[p.outOff+header.EthernetMinimumSize:]
+		server := &e.Tuples[conntrack.DirReply]
+		n, r := toa.Insert(ip, p.outLen-header.EthernetMinimumSize, !server.SrcAddr.Is4(), client.SrcAddr, client.SrcPort,
+			p.ports[e.Value.out[conntrack.DirOriginal]].mtu())
+		p.c.toa[r]++
+		hasData := pkt.L3Offset+pkt.L3Length > pkt.PayloadOffset
+		switch r {
+		case toa.OK:
+			p.outLen = n + header.EthernetMinimumSize
+			e.Value.toaDone = hasData
+		case toa.ExceedsMTU, toa.NoTailroom:
+			// A later, smaller segment may take it.
+		default:
+			e.Value.toaDone = true // it will never fit this connection
+		}
 	}
 }

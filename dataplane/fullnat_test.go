@@ -1,6 +1,7 @@
 package dataplane
 
 import (
+	"bytes"
 	"net/netip"
 	"testing"
 	"time"
@@ -9,6 +10,7 @@ import (
 
 	"github.com/xdpvs/xdpvs/conntrack"
 	"github.com/xdpvs/xdpvs/header"
+	"github.com/xdpvs/xdpvs/toa"
 )
 
 var lip4 = netip.MustParseAddr("198.18.9.1") // a local address, routed to the director by the real servers
@@ -198,5 +200,62 @@ func TestFullNATLowersMSS(t *testing.T) {
 	pkt.Parse(f)
 	if mss, ok := header.TCP(f[pkt.L4Offset:]).MSS(); !ok || mss != 1460-8 {
 		t.Fatalf("MSS %d (%v), want %d", mss, ok, 1460-8)
+	}
+}
+
+// TestFullNATTOA: the handshake's ACK and the first data segment carry the client's address and
+// port in TCP option 254 (8 bytes: kind, length, port, IPv4 address), checked byte by byte; later
+// segments carry nothing; checksums and lengths hold.
+func TestFullNATTOA(t *testing.T) {
+	e := newTestEnv(t, 1024)
+	p := e.p
+	applyServices(t, p, newIDs(), fullnatService(lip4))
+	c := pk{src: cliMAC, dst: port0MAC, sip: cip4, dip: vip4, proto: tcp, sport: 40000, dport: 80}
+	send := func(seg pk) []byte {
+		t.Helper()
+		in := seg.frame(t)
+		buf := make([]byte, 256+len(in)+128)
+		copy(buf[256:], in)
+		v, _, off, n := p.ProcessAt(buf, 256, len(in), 0, t0)
+		if v != VerdictTX {
+			t.Fatalf("%s", vname(v))
+		}
+		out := buf[off : off+n]
+		checkFrameChecksums(t, out)
+		return out
+	}
+	toaOf := func(out []byte) []byte {
+		var pkt header.Packet
+		if r := pkt.Parse(out); r != header.ParseOK {
+			t.Fatalf("parse: %v", r)
+		}
+		it := header.NewTCPOptionIterator(header.TCP(out[pkt.L4Offset:]).Options())
+		for o, ok := it.Next(); ok; o, ok = it.Next() {
+			if o.Kind == 254 {
+				return out[pkt.L4Offset+20+o.Offset : pkt.L4Offset+20+o.Offset+o.Length()]
+			}
+		}
+		return nil
+	}
+	want := []byte{254, 8, 0x9c, 0x40, 198, 18, 0, 2} // port 40000, 198.18.0.2
+	if opt := toaOf(send(syn(c))); opt != nil {
+		t.Fatalf("TOA on the SYN: %x", opt)
+	}
+	ack := send(c.seg("A", 1001, 5001, 0))
+	if opt := toaOf(ack); !bytes.Equal(opt, want) {
+		t.Fatalf("TOA on the handshake's ACK: %x, want %x", opt, want)
+	}
+	data := send(dataC(c))
+	if opt := toaOf(data); !bytes.Equal(opt, want) {
+		t.Fatalf("TOA on the first data segment: %x, want %x", opt, want)
+	}
+	if payload := data[len(data)-100:]; !bytes.Equal(payload, dataC(c).frame(t)[len(dataC(c).frame(t))-100:]) {
+		t.Fatal("payload changed")
+	}
+	if opt := toaOf(send(c.seg("PA", 1101, 5001, 100))); opt != nil {
+		t.Fatalf("TOA on a later segment: %x", opt)
+	}
+	if p.c.toa[toa.OK] != 2 {
+		t.Fatalf("toa ok = %d, want 2", p.c.toa[toa.OK])
 	}
 }

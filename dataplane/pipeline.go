@@ -4,6 +4,7 @@ import (
 	"github.com/xdpvs/xdpvs/conntrack"
 	"github.com/xdpvs/xdpvs/header"
 	"github.com/xdpvs/xdpvs/sched"
+	"github.com/xdpvs/xdpvs/toa"
 )
 
 // Port is one interface the dataplane forwards on, by its position in the configuration.
@@ -35,6 +36,7 @@ type connVal struct {
 	out      [2]uint8 // per direction: egress port
 	inactive bool     // counted in the real server's InActConn rather than ActiveConn
 	method   ForwardMethod
+	toaDone  bool // FULLNAT: a client segment with data has carried the TOA option
 }
 
 type svcState struct {
@@ -57,6 +59,7 @@ type counters struct {
 	reopened                        uint64                     // connections expired for a new one (server gone, tuple reused)
 	tunnelled, icmpSent, translated uint64                     // packets put in a tunnel; ICMP errors the director sent
 	mssNotLowered                   uint64                     // FULLNAT SYNs without an MSS option to lower for TOA
+	toa                             [toa.NumResults]uint64     // FULLNAT: TOA insertions by outcome
 	policy                          [MaxServices]BackendPolicy // of each live service id; dead ids: 0, the defaults
 }
 

@@ -6,6 +6,7 @@ import (
 
 	"github.com/xdpvs/xdpvs/conntrack"
 	"github.com/xdpvs/xdpvs/header"
+	"github.com/xdpvs/xdpvs/toa"
 )
 
 // statsOf sums the counters copied from each worker into the Stats of configuration c; persist
@@ -52,6 +53,9 @@ func workerStats(id, queue, cpu int, c *counters, conns int) WorkerStats {
 	ws.Events = append(ws.Events, NamedCount{Name: "conn_reopened", Count: c.reopened},
 		NamedCount{Name: "tunnelled", Count: c.tunnelled}, NamedCount{Name: "icmp_sent", Count: c.icmpSent},
 		NamedCount{Name: "nat64_translated", Count: c.translated}, NamedCount{Name: "toa_mss_not_lowered", Count: c.mssNotLowered})
+	for r := toa.Result(0); r < toa.NumResults; r++ {
+		ws.Events = append(ws.Events, NamedCount{Name: "toa_" + r.String(), Count: c.toa[r]})
+	}
 	for r := header.ParseResult(1); r < header.NumParseResults; r++ {
 		ws.Drops = append(ws.Drops, NamedCount{Name: "bad_header/" + r.String(), Count: c.parse[r]})
 	}

@@ -22,7 +22,8 @@ var allowed = map[string]struct {
 	"dataplane/control": {nil, false},
 	"mgmt":              {[]string{"dataplane/control", "sched", "header"}, false},
 	"dataplane/xsk":     {nil, true},
-	"dataplane":         {[]string{"dataplane/control", "dataplane/xsk", "conntrack", "sched", "header"}, true},
+	"dataplane":         {[]string{"dataplane/control", "dataplane/xsk", "conntrack", "sched", "toa", "header"}, true},
+	"toa":               {[]string{"header"}, false},
 }
 
 type pkg struct {
