@@ -3,7 +3,7 @@ package topo
 import "github.com/xdpvs/xdpvs/internal/netns"
 
 // Mixed is the DR layout with one more leg: a real server behind the director's d1 (NAT's
-//198.18.1.0/24 and 2001:2:0:1::/64, default route through the director), so that NAT, FULLNAT,
+// 198.18.1.0/24 and 2001:2:0:1::/64, default route through the director), so that NAT, FULLNAT,
 // DR and TUN services can run side by side on one director. On the bridge, RS[0] serves DR and
 // RS[1] serves TUN (both hold the VIPs on lo); Behind serves NAT and FULLNAT at RS4(0)/RS6(0).
 type Mixed struct {
