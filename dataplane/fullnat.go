@@ -74,27 +74,31 @@ func (p *Pipeline) allocLocal(si int, nat64 bool) (header.Addr, uint16, bool) {
 	return header.Addr{}, 0, false
 }
 
-// fullnatClient does what FULLNAT adds to a client's TCP segment once rewritten (the transport
-// header is at the same place in p.buf as before; the packet at p.outOff):
+// fullnatTCP does what FULLNAT adds to a TCP segment once rewritten (the transport header is at
+// the same place in p.buf as before; the packet at p.outOff):
 //
-//   - a SYN's MSS is lowered by the size of the TOA option, so that the option always fits;
+//   - the real server's SYN/ACK leaves with its MSS lowered by the size of the TOA option, so that
+//     the client's segments, which carry the option, always have room for it;
 //   - the TOA option, the client's address and port for the real server (DPVS's kmod/toa), goes
 //     on the client's segments from the handshake's ACK until one carrying data has taken it, so
 //     that losing either one of the first two still delivers it. Each outcome is counted.
-func (p *Pipeline) fullnatClient(e *conntrack.Entry[connVal]) {
+func (p *Pipeline) fullnatTCP(e *conntrack.Entry[connVal], dir conntrack.Dir) {
 	pkt := &p.pkt
 	client := &e.Tuples[conntrack.DirOriginal]
 	seg := header.TCP(p.buf[p.off+pkt.L4Offset : p.outOff+p.outLen])
 	flags := seg.Flags()
 	size := uint16(toa.OptionSize(client.SrcAddr))
 	switch {
-	case flags&header.TCPFlagSyn != 0:
+	case dir == conntrack.DirReply:
+		if flags&(header.TCPFlagSyn|header.TCPFlagAck) != header.TCPFlagSyn|header.TCPFlagAck {
+			return
+		}
 		if mss, ok := seg.MSS(); ok && mss > size+64 {
 			seg.SetMSSWithChecksumUpdate(mss - size)
 		} else {
 			p.c.mssNotLowered++
 		}
-	case flags&header.TCPFlagAck != 0 && flags&header.TCPFlagRst == 0 && !e.Value.toaDone:
+	case flags&header.TCPFlagAck != 0 && flags&(header.TCPFlagRst|header.TCPFlagSyn) == 0 && !e.Value.toaDone:
 		ip := p.buf[p.outOff+header.EthernetMinimumSize:]
 		server := &e.Tuples[conntrack.DirReply]
 		n, r := toa.Insert(ip, p.outLen-header.EthernetMinimumSize, !server.SrcAddr.Is4(), client.SrcAddr, client.SrcPort,

@@ -180,21 +180,25 @@ func TestNAT64(t *testing.T) {
 	}
 }
 
-// TestFullNATLowersMSS: the client's SYN leaves with its MSS lowered by the TOA option's size (8
-// bytes for an IPv4 client), so that the option always fits; the checksum still holds.
+// TestFullNATLowersMSS: the real server's SYN/ACK reaches the client with its MSS lowered by the
+// TOA option's size (8 bytes for an IPv4 client), so that the client's segments, which carry the
+// option, always have room for it; the checksum still holds.
 func TestFullNATLowersMSS(t *testing.T) {
 	e := newTestEnv(t, 1024)
 	p := e.p
 	applyServices(t, p, newIDs(), fullnatService(lip4))
-	c := syn(pk{src: cliMAC, dst: port0MAC, sip: cip4, dip: vip4, proto: tcp, sport: 40000, dport: 80})
+	f := syn(pk{src: cliMAC, dst: port0MAC, sip: cip4, dip: vip4, proto: tcp, sport: 40000, dport: 80}).frame(t)
+	mustTX(t, p, f, 0, t0)
+	lport := parsed(t, f).SrcPort
+	c := pk{src: rs1MAC, dst: port1MAC, sip: rs4a, dip: lip4, proto: tcp, sport: 8080, dport: lport}.seg("SA", 5000, 1001, 0)
 	ls := c.layers()
 	for _, l := range ls {
 		if tl, ok := l.(*layers.TCP); ok {
 			tl.Options = []layers.TCPOption{{OptionType: layers.TCPOptionKindMSS, OptionLength: 4, OptionData: []byte{0x05, 0xb4}}}
 		}
 	}
-	f := serialize(t, append(ethOf(c.src, c.dst, false, 0), ls...)...)
-	mustTX(t, p, f, 0, t0)
+	f = serialize(t, append(ethOf(c.src, c.dst, false, 0), ls...)...)
+	mustTX(t, p, f, 1, t0)
 	checkFrameChecksums(t, f)
 	var pkt header.Packet
 	pkt.Parse(f)

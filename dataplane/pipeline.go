@@ -58,7 +58,7 @@ type counters struct {
 	synTimeouts                     [MaxDests]uint64
 	reopened                        uint64                     // connections expired for a new one (server gone, tuple reused)
 	tunnelled, icmpSent, translated uint64                     // packets put in a tunnel; ICMP errors the director sent
-	mssNotLowered                   uint64                     // FULLNAT SYNs without an MSS option to lower for TOA
+	mssNotLowered                   uint64                     // FULLNAT SYN/ACKs without an MSS option to lower for TOA
 	toa                             [toa.NumResults]uint64     // FULLNAT: TOA insertions by outcome
 	policy                          [MaxServices]BackendPolicy // of each live service id; dead ids: 0, the defaults
 }
@@ -478,8 +478,8 @@ func (p *Pipeline) forward(frame []byte, id uint32, dir conntrack.Dir, now int64
 		} else if verdict, port, ok := p.translate(frame, &e.Tuples[dir^1]); !ok {
 			return verdict, port
 		}
-		if dir == conntrack.DirOriginal && pkt.Proto == header.ProtocolTCP {
-			p.fullnatClient(e)
+		if pkt.Proto == header.ProtocolTCP {
+			p.fullnatTCP(e, dir)
 		}
 		frame = p.buf[p.outOff : p.outOff+p.outLen]
 	case ForwardTunnel:

@@ -24,6 +24,9 @@ var allowed = map[string]struct {
 	"dataplane/xsk":     {nil, true},
 	"dataplane":         {[]string{"dataplane/control", "dataplane/xsk", "conntrack", "sched", "toa", "header"}, true},
 	"toa":               {[]string{"header"}, false},
+	// The real server's reader of the agent's BPF map: the one place outside the dataplane that
+	// needs the kernel interfaces (documented in its package).
+	"toa/rs": {[]string{"toa", "header"}, true},
 }
 
 type pkg struct {

@@ -90,3 +90,11 @@ func (ns *NS) Do(fn func() error) error {
 	runtime.UnlockOSThread()
 	return fnErr
 }
+
+// NetCommand returns a command that runs inside the namespace's network stack only (nsenter
+// --net=PATH), for long-running processes that must keep the caller's mount namespace: `ip netns exec`
+// remounts /sys, which hides the BPF objects pinned under /sys/fs/bpf from the process and the
+// process's pins from everyone else.
+func (ns *NS) NetCommand(args ...string) *exec.Cmd {
+	return exec.Command("nsenter", append([]string{"--net=" + ns.Path(), "--"}, args...)...)
+}
