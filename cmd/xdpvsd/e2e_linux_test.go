@@ -44,7 +44,7 @@ func binaries(t *testing.T) (xdpvsd, xdpvsadm string) {
 			return
 		}
 		out, err := exec.Command("go", "build", "-o", binDir+"/", "github.com/xdpvs/xdpvs/cmd/xdpvsd",
-			"github.com/xdpvs/xdpvs/cmd/xdpvsadm").CombinedOutput()
+			"github.com/xdpvs/xdpvs/cmd/xdpvsadm", "github.com/xdpvs/xdpvs/cmd/xdpvs-rs").CombinedOutput()
 		if err != nil {
 			buildErr = fmt.Errorf("go build: %v\n%s", err, out)
 		}
@@ -53,6 +53,13 @@ func binaries(t *testing.T) (xdpvsd, xdpvsadm string) {
 		t.Fatal(buildErr)
 	}
 	return filepath.Join(binDir, "xdpvsd"), filepath.Join(binDir, "xdpvsadm")
+}
+
+// agentBinary is the real-server agent, built with the others.
+func agentBinary(t *testing.T) string {
+	t.Helper()
+	binaries(t)
+	return filepath.Join(binDir, "xdpvs-rs")
 }
 
 func TestMain(m *testing.M) {
@@ -71,6 +78,16 @@ type env struct {
 	d        *topo.Daemon
 	adm      string
 	client   *http.Client
+	vips     [2]string // IPv4 and IPv6 VIP; zero: topo.VIP4, topo.VIP6
+}
+
+// vip is the layout's VIP of a family.
+func (e *env) vip(v6 bool) string {
+	i := map[bool]int{false: 0, true: 1}[v6]
+	if e.vips[i] != "" {
+		return e.vips[i]
+	}
+	return vipAddr(v6)
 }
 
 func newEnv(t *testing.T, name string, workers int) *env {
@@ -158,7 +175,7 @@ func vipAddr(v6 bool) string {
 func (e *env) shortConnections(n int, v6 bool) map[string]int {
 	e.t.Helper()
 	got := map[string]int{}
-	url := topo.URL(vipAddr(v6), 80, "/")
+	url := topo.URL(e.vip(v6), 80, "/")
 	for i := range n {
 		body, server, err := topo.Get(e.client, url)
 		if err != nil {
@@ -176,7 +193,7 @@ func (e *env) transfers(v6 bool, size int64) {
 	e.t.Helper()
 	c := topo.HTTPClient(e.clientNS, false)
 	// Download: the real server sends, the client checks the digest.
-	resp, err := c.Get(topo.URL(vipAddr(v6), 80, fmt.Sprintf("/data?n=%d&seed=7", size)))
+	resp, err := c.Get(topo.URL(e.vip(v6), 80, fmt.Sprintf("/data?n=%d&seed=7", size)))
 	if err != nil {
 		e.t.Fatal(err)
 	}
@@ -190,7 +207,7 @@ func (e *env) transfers(v6 bool, size int64) {
 		e.t.Fatalf("download sha256 %s, want %s", got, want)
 	}
 	// Upload: the client sends, the real server returns the digest.
-	resp, err = c.Post(topo.URL(vipAddr(v6), 80, "/sha256"), "application/octet-stream", topo.Data(9, size))
+	resp, err = c.Post(topo.URL(e.vip(v6), 80, "/sha256"), "application/octet-stream", topo.Data(9, size))
 	if err != nil {
 		e.t.Fatal(err)
 	}
@@ -210,7 +227,7 @@ func init() { udpPort.Store(20000) }
 func (e *env) udp(v6 bool, n int) map[string]int {
 	e.t.Helper()
 	got := map[string]int{}
-	vip := netip.AddrPortFrom(netip.MustParseAddr(vipAddr(v6)), 53)
+	vip := netip.AddrPortFrom(netip.MustParseAddr(e.vip(v6)), 53)
 	for i := range n {
 		var c *net.UDPConn
 		local := &net.UDPAddr{Port: int(udpPort.Add(1))}
