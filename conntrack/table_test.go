@@ -303,4 +303,3 @@ func TestNextTCPState(t *testing.T) {
 		})
 	}
 }
-

@@ -268,6 +268,31 @@ func TestDirectRouting(t *testing.T) {
 	}
 }
 
+// TestSynReusesFinishedDRConnection: a DR connection ends in FIN_WAIT (the director sees only the
+// client's side); a SYN on its tuple is a new connection, scheduled afresh.
+func TestSynReusesFinishedDRConnection(t *testing.T) {
+	e := newTestEnv(t, 1024)
+	p := e.p
+	s := svc2(tcp, 80, 80, 0, 1, 1)
+	s.RealServers[0].Forward, s.RealServers[1].Forward = ForwardRoute, ForwardRoute
+	applyServices(t, p, newIDs(), s)
+	c := pk{src: cliMAC, dst: port0MAC, sip: cip4, dip: vip4, proto: tcp, sport: 40000, dport: 80}
+	mustTX(t, p, syn(c).frame(t), 0, t0)
+	for _, seg := range []pk{c.seg("A", 1001, 5001, 0), c.seg("FA", 1001, 5001, 0), c.seg("A", 1002, 5002, 0)} {
+		mustTX(t, p, seg.frame(t), 0, t0)
+	}
+	if st := stateOf(t, p, tuple(tcp, cip4, 40000, vip4, 80)); st != conntrack.StateFinWait {
+		t.Fatalf("finished DR connection in %v, want FIN_WAIT", st)
+	}
+	f := syn(c).frame(t)
+	if port := mustTX(t, p, f, 0, t0+second); port != 1 {
+		t.Fatal(port)
+	}
+	if dst := header.Ethernet(f).DestinationAddress(); dst != rs2MAC {
+		t.Fatalf("the new SYN went to %v, want the next server %v", dst, rs2MAC)
+	}
+}
+
 // TestBytesPerConnection: the dataplane's entry and its share of the index fit in 128 bytes at 1M
 // and 10M connections.
 func TestBytesPerConnection(t *testing.T) {

@@ -200,8 +200,7 @@ func (p *Pipeline) process(frame []byte, in int, now int64) (Verdict, int) {
 			}
 			p.c.reopened++
 			return p.miss(frame, now)
-		case dir == conntrack.DirOriginal && pkt.Proto == header.ProtocolTCP &&
-			(e.State == conntrack.StateTimeWait || e.State == conntrack.StateClose) &&
+		case dir == conntrack.DirOriginal && pkt.Proto == header.ProtocolTCP && finished(e) &&
 			p.c.policy[v.svcID]&NoConnReuse == 0 &&
 			header.TCP(frame[pkt.L4Offset:]).Flags()&(header.TCPFlagSyn|header.TCPFlagAck|header.TCPFlagRst) == header.TCPFlagSyn:
 			// A new connection on the tuple of a finished one: schedule it afresh.
@@ -212,6 +211,20 @@ func (p *Pipeline) process(frame []byte, in int, now int64) (Verdict, int) {
 		return p.forward(frame, id, dir, now)
 	}
 	return p.miss(frame, now)
+}
+
+// finished reports whether a connection is over as far as the director can tell, so that a SYN on
+// its tuple opens a new one (IPVS's is_new_conn_expected with conn_reuse_mode 1|2): TIME_WAIT or
+// CLOSE, or FIN_WAIT for a DR or TUN connection, whose server side the director never sees and
+// whose state therefore stops there.
+func finished(e *conntrack.Entry[connVal]) bool {
+	switch e.State {
+	case conntrack.StateTimeWait, conntrack.StateClose:
+		return true
+	case conntrack.StateFinWait:
+		return e.Value.method == ForwardRoute || e.Value.method == ForwardTunnel
+	}
+	return false
 }
 
 // lookupService finds the service of a packet to (proto, addr, port): exact port first, then an

@@ -21,10 +21,15 @@ type Env struct {
 	Getenv func(string) string
 	// Dial connects to the daemon's socket (default: net.Dial("unix", path)).
 	Dial func(path string) (net.Conn, error)
-	// Terminal, if set, opens a line editor for the shell when stdin is a terminal. It returns
-	// an error when stdin is not one; the shell then reads plain lines from Stdin.
-	Terminal func(prompt string) (Terminal, error)
+	// Terminal, if set, opens a line editor for the shell when stdin is a terminal, with complete
+	// as its tab-completion callback (golang.org/x/term's AutoCompleteCallback). It returns an
+	// error when stdin is not one; the shell then reads plain lines from Stdin.
+	Terminal func(prompt string, complete CompleteFunc) (Terminal, error)
 }
+
+// CompleteFunc completes the line at pos when key is pressed: it returns the new line and cursor
+// position, and whether it changed anything.
+type CompleteFunc func(line string, pos int, key rune) (newLine string, newPos int, ok bool)
 
 // Terminal is an interactive line editor; the shell writes its output through it.
 type Terminal interface {
@@ -200,10 +205,18 @@ func printState(out io.Writer, c *Command, st *State) error {
 	if c.List.JSON {
 		var v any
 		switch {
-		case c.Op == OpShow:
+		case c.Op == OpShow && c.Show == "connections":
+			v = struct {
+				Connections []Conn `json:"connections"`
+			}{append([]Conn{}, st.Connections...)}
+		case c.Op == OpShow && (c.Show == "workers" || c.Show == "queues" || c.Show == "drops"):
 			v = struct {
 				Workers []control.WorkerStats `json:"workers"`
 			}{st.Workers}
+		case c.Op == OpShow:
+			v = struct {
+				Services []ServiceState `json:"services"`
+			}{append([]ServiceState{}, st.Services...)}
 		case c.Op == OpList && c.List.Connections:
 			v = struct {
 				Connections []Conn `json:"connections"`
@@ -220,6 +233,7 @@ func printState(out io.Writer, c *Command, st *State) error {
 			type svc struct {
 				ServiceSpec
 				RealServers []RealServerSpec `json:"real_servers"`
+				Health      *HealthSpec      `json:"health,omitempty"`
 			}
 			var cfg struct {
 				Services []svc    `json:"services"`
@@ -227,7 +241,7 @@ func printState(out io.Writer, c *Command, st *State) error {
 			}
 			cfg.Timeouts, cfg.Services = st.Timeouts, []svc{}
 			for _, s := range st.Services {
-				x := svc{ServiceSpec: s.ServiceSpec, RealServers: []RealServerSpec{}}
+				x := svc{ServiceSpec: s.ServiceSpec, RealServers: []RealServerSpec{}, Health: s.Health}
 				for _, d := range s.RealServers {
 					x.RealServers = append(x.RealServers, d.RealServerSpec)
 				}
@@ -241,7 +255,20 @@ func printState(out io.Writer, c *Command, st *State) error {
 	}
 	switch c.Op {
 	case OpShow:
-		WriteWorkers(out, st.Workers, c.Show == "drops")
+		switch c.Show {
+		case "workers", "drops":
+			WriteWorkers(out, st.Workers, c.Show == "drops")
+		case "queues":
+			WriteQueues(out, st.Workers)
+		case "services":
+			WriteList(out, st, ListOptions{}, false)
+		case "servers":
+			WriteServers(out, st)
+		case "connections":
+			WriteConns(out, st.Connections)
+		case "health":
+			WriteHealth(out, st, time.Now())
+		}
 	case OpSave:
 		WriteRules(out, st)
 	case OpGetLaddr:
@@ -267,7 +294,7 @@ func (cl *client) shell() int {
 		errw     = cl.env.Stderr
 	)
 	if cl.env.Terminal != nil {
-		if t, err := cl.env.Terminal(shellPrompt); err == nil {
+		if t, err := cl.env.Terminal(shellPrompt, cl.complete); err == nil {
 			defer t.Close()
 			readLine, out, errw = t.ReadLine, t, t
 			fmt.Fprintf(t, "%s shell on %s: ipvsadm commands, 'help', 'quit'.\n", Version, cl.socket)
@@ -317,24 +344,94 @@ func (cl *client) shell() int {
 }
 
 // shellWords are completed at the start of a shell line besides the long options.
-var shellWords = []string{"help", "quit", "show workers", "show drops"}
+var shellWords = []string{"help", "quit", "show"}
+
+// healthOptions are the options of --health, completed besides ipvsadm's.
+var healthOptions = []string{"--health", "--check", "--check-port", "--path", "--host", "--expect", "--send",
+	"--receive", "--script", "--interval", "--rise", "--fall", "--on-fail", "--sorry"}
 
 // Complete is a tab-completion callback for a line editor (golang.org/x/term's
-// AutoCompleteCallback): it completes the word before the cursor to a long option or, first on
-// the line, to "help"/"quit".
+// AutoCompleteCallback) without a daemon to ask: it completes the word before the cursor to a long
+// option, first on the line to help/quit/show, and after show to what it shows.
 func Complete(line string, pos int, key rune) (string, int, bool) {
+	return completeLine(line, pos, key, nil)
+}
+
+// complete is Complete that also completes, from the daemon, the VIP:PORT after -t/-u and the
+// real server after -r (of the service on the line, if any) or --sorry.
+func (cl *client) complete(line string, pos int, key rune) (string, int, bool) {
+	return completeLine(line, pos, key, cl.addresses)
+}
+
+// addresses lists the services of one protocol (proto non-zero) as VIP:PORT, or the real servers
+// (of svc, if valid) as RIP:PORT.
+func (cl *client) addresses(proto Protocol, servers bool, svc ServiceKey) []string {
+	resp, err := cl.call(&Request{Commands: []Command{{Op: OpSave}}})
+	if err != nil || resp.Error != "" || resp.State == nil {
+		return nil
+	}
+	var out []string
+	for _, s := range resp.State.Services {
+		if !servers {
+			if s.Protocol == proto {
+				out = append(out, addrPort(s.Address, s.Port))
+			}
+			continue
+		}
+		if svc.Address.IsValid() && s.ServiceKey != svc {
+			continue
+		}
+		for _, d := range s.RealServers {
+			if a := addrPort(d.Address, d.Port); !slices.Contains(out, a) {
+				out = append(out, a)
+			}
+		}
+	}
+	return out
+}
+
+func completeLine(line string, pos int, key rune, addrs func(Protocol, bool, ServiceKey) []string) (string, int, bool) {
 	if key != '\t' || pos > len(line) {
 		return "", 0, false
 	}
 	start := strings.LastIndexByte(line[:pos], ' ') + 1
 	word := line[start:pos]
-	cands := LongOptions()
-	if strings.TrimSpace(line[:start]) == "" {
-		cands = append(cands, shellWords...)
+	before := strings.Fields(line[:start])
+	if len(before) > 0 && (before[0] == "xdpvsadm" || before[0] == "ipvsadm") {
+		before = before[1:]
+	}
+	prev := ""
+	if len(before) > 0 {
+		prev = before[len(before)-1]
+	}
+	var cands []string
+	anyWord := false // an empty word completes too: to the only address, or their common prefix
+	switch {
+	case len(before) == 0:
+		cands = append(append(LongOptions(), healthOptions...), shellWords...)
+	case before[0] == "show":
+		if len(before) == 1 {
+			cands = ShowVerbs
+		}
+	case addrs != nil && (prev == "-t" || prev == "--tcp-service"):
+		cands, anyWord = addrs(TCP, false, ServiceKey{}), true
+	case addrs != nil && (prev == "-u" || prev == "--udp-service"):
+		cands, anyWord = addrs(UDP, false, ServiceKey{}), true
+	case addrs != nil && (prev == "-r" || prev == "--real-server" || prev == "--sorry"):
+		var svc ServiceKey
+		for i, w := range before[:len(before)-1] {
+			p := map[string]Protocol{"-t": TCP, "--tcp-service": TCP, "-u": UDP, "--udp-service": UDP}[w]
+			if a, port, _, ok := parseAddrPort(before[i+1]); p != 0 && ok {
+				svc = ServiceKey{Protocol: p, Address: a, Port: port}
+			}
+		}
+		cands, anyWord = addrs(0, true, svc), true
+	default:
+		cands = append(LongOptions(), healthOptions...)
 	}
 	var match []string
 	for _, c := range cands {
-		if strings.HasPrefix(c, word) && word != "" {
+		if strings.HasPrefix(c, word) && (word != "" || anyWord) && !slices.Contains(match, c) {
 			match = append(match, c)
 		}
 	}

@@ -145,7 +145,7 @@ func TestShellTerminal(t *testing.T) {
 	term := &fakeTerminal{lines: []string{"-A -t 198.18.0.10:80 -s rr", "-Ln", "-D -t 198.18.0.99:80"}}
 	rc := Admin(Env{
 		Getenv:   func(string) string { return ts.sock },
-		Terminal: func(prompt string) (Terminal, error) { return term, nil },
+		Terminal: func(prompt string, _ CompleteFunc) (Terminal, error) { return term, nil },
 	}, nil)
 	if rc != 1 || !term.shut {
 		t.Errorf("rc %d closed %v", rc, term.shut)
@@ -158,7 +158,7 @@ func TestShellTerminal(t *testing.T) {
 	var out bytes.Buffer
 	rc = Admin(Env{Stdin: strings.NewReader("-Ln\n"), Stdout: &out, Getenv: func(string) string { return ts.sock },
 		Dial:     func(p string) (net.Conn, error) { return net.Dial("unix", p) },
-		Terminal: func(string) (Terminal, error) { return nil, errors.New("not a terminal") }}, nil)
+		Terminal: func(string, CompleteFunc) (Terminal, error) { return nil, errors.New("not a terminal") }}, nil)
 	if rc != 0 || !strings.Contains(out.String(), "TCP  198.18.0.10:80 rr") {
 		t.Errorf("rc %d: %s", rc, out.String())
 	}

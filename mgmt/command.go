@@ -30,7 +30,8 @@ const (
 	OpAddLaddr    Op = "add-laddr"
 	OpDelLaddr    Op = "del-laddr"
 	OpGetLaddr    Op = "get-laddr"
-	OpShow        Op = "show" // show workers|drops: the dataplane's own counters
+	OpHealth      Op = "health" // --health: a service's health check
+	OpShow        Op = "show"   // show services|servers|connections|workers|queues|drops|health
 	OpHelp        Op = "help"
 	OpVersion     Op = "version"
 )
@@ -39,7 +40,7 @@ const (
 func (op Op) changes() bool {
 	switch op {
 	case OpAddService, OpEditService, OpDelService, OpFlush, OpAddServer, OpEditServer, OpDelServer,
-		OpSet, OpAddLaddr, OpDelLaddr:
+		OpSet, OpAddLaddr, OpDelLaddr, OpHealth:
 		return true
 	}
 	return false
@@ -71,7 +72,8 @@ type Command struct {
 	LocalAddr  netip.Addr     `json:"local_address,omitempty"`
 	Timeouts   Timeouts       `json:"timeouts"`
 	List       ListOptions    `json:"list"`
-	Show       string         `json:"show,omitempty"` // what OpShow shows: "workers" or "drops"
+	Show       string         `json:"show,omitempty"`   // what OpShow shows, one of ShowVerbs
+	Health     *HealthSpec    `json:"health,omitempty"` // OpHealth; a zero Check removes the check
 }
 
 // ParseError is a command-line error; ipvsadm exits with status 2 on these.
@@ -280,6 +282,9 @@ type parser struct {
 func ParseArgs(args []string) (*Command, error) {
 	if len(args) > 0 && args[0] == "show" {
 		return parseShow(args[1:])
+	}
+	if slices.Contains(args, "--health") {
+		return parseHealth(args)
 	}
 	p := &parser{fwd: Route}
 	for i := 0; i < len(args); i++ {
@@ -800,8 +805,12 @@ func schedFlagNames(scheduler string, f control.ServiceFlags) string {
 	return strings.Join(names, ",")
 }
 
-// showWhat are the things `show` lists.
-var showWhat = []string{"workers", "drops"}
+// ShowVerbs are the things `show` lists: services (-Ln), servers (real servers with their
+// effective weight and health), connections (-Lnc), workers (per-worker counters), queues (the
+// AF_XDP socket statistics of every queue), drops (by reason), health (the checks and states).
+var ShowVerbs = []string{"services", "servers", "connections", "workers", "queues", "drops", "health"}
+
+var showWhat = ShowVerbs
 
 // parseShow parses `show workers|drops [-o json]`.
 func parseShow(args []string) (*Command, error) {

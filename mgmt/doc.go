@@ -31,7 +31,43 @@
 // The file is exactly `xdpvsadm -S` output: an optional `--set TCP TCPFIN UDP` line (only when the
 // timeouts are not 900 120 300), then for each service `-A ...`, its `-a ...` lines and its
 // `--add-laddr -z LIP -t VIP:PORT` lines. Blank lines and lines starting with '#' are ignored on
-// load. A bad line refuses the whole file with "FILE:LINE: reason".
+// load. A bad line refuses the whole file with "FILE:LINE: reason". A health-checked service also
+// has a `--health -t VIP:PORT --check ...` line (see below), written with every value explicit.
+// CheckConfig reads a file without starting anything, so that the daemon refuses a bad one before
+// it touches an interface.
+//
+// # Health checks
+//
+// keepalived's checks, one Checker per protocol: `xdpvsadm --health -t|-u VIP:PORT --check KIND`
+// with KIND tcp (connect), http or https (GET --path P [--host H] --expect STATUS, redirects not
+// followed, certificates not verified), udp (--send TEXT; with --receive TEXT the reply must
+// contain it, otherwise up unless an ICMP error comes back within the timeout) or script
+// (--script /PATH, run as `/PATH RIP RPORT` with XDPVS_VIP, XDPVS_VPORT and XDPVS_PROTOCOL in its
+// environment, exit status 0 = up, its process group killed on timeout); --check-port PORT probes
+// another port; --interval D --timeout D --rise N --fall N (defaults 2s 1s 2 3); --on-fail
+// quiesce|remove; --sorry RIP[:PORT] [-g|-m|-i|-b]. `--check none` removes the check.
+//
+// Every real server of a checked service has a prober goroutine in the daemon's network namespace,
+// so checks leave from the director's own addresses. A server starts up (as keepalived's do); after
+// fall consecutive failures it is down: the snapshot gives it weight 0 (quiesce: established
+// connections go on) or leaves it out (remove); after rise consecutive successes it is up again.
+// Its configured weight is never changed: -S saves it, -L shows the dataplane's view (the
+// effective weight; a removed server is not listed; the sorry server is listed while in use, as
+// ipvsadm shows what keepalived put in IPVS). While no real server is up, the sorry server is in
+// the snapshot with weight 1. Passive detection: when the data path reports more connections that
+// timed out in SYN_SENT for a server (control.RealServerStats.SynTimeouts, read every estimator
+// interval), the server is marked down until rise active checks pass (DPVS's dest-check); this
+// needs a health check on the service. Every transition is logged once, with zap, at warn (down)
+// or info (up). -o json lists each server's health ("health": up, passive, in_service,
+// effective_weight, successes, failures, checks, since, last_error); `show health` prints it.
+//
+// # Metrics
+//
+// Package mgmt/metrics serves Prometheus metrics named xdpvs_*: per service and real server the
+// counters (connections, packets, bytes in and out), the estimator's rates, active and inactive
+// connections, configured and effective weight, health and SYN timeouts; per worker the packets
+// received and sent, hand-offs, connections, drops by reason and the AF_XDP socket statistics.
+// Counters are the dataplane's own, not reset by -Z.
 //
 // # Admin tool
 //
@@ -40,5 +76,8 @@
 // service), prints ipvsadm 1.31's formats, and with -o json the same data as JSON. On a service -b
 // is ipvsadm's --sched-flags; on a real server it is DPVS's --fullnat. -o alone is ipvsadm's --ops;
 // "-o json" selects JSON output. Exit status: 0, 1 for a failed operation, 2 for a command-line
-// error (as ipvsadm). With no command it runs a shell reading one command line per line.
+// error (as ipvsadm). `show services|servers|connections|workers|queues|drops|health` lists the
+// daemon's view. With no command it runs a shell reading one command line per line; on a terminal
+// it has line editing, history and tab completion of verbs, options, VIP:PORTs after -t/-u and
+// real servers after -r/--sorry (asked of the daemon).
 package mgmt

@@ -8,6 +8,7 @@ import (
 	"net/netip"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // The version line of `ipvsadm -L`: the IPVS version xdpvs mirrors and IPVS's default table size.
@@ -114,6 +115,15 @@ func writeServiceEntry(w io.Writer, s *ServiceState, o ListOptions) {
 	}
 	for i := range s.RealServers {
 		d := &s.RealServers[i]
+		weight := d.Weight
+		if d.Health != nil {
+			// The dataplane's view, as ipvsadm shows what keepalived left in IPVS: a failed
+			// server quiesced (weight 0) or removed.
+			if !d.Health.InService {
+				continue
+			}
+			weight = d.Health.Weight
+		}
 		dname := addrPort(d.Address, d.Port)
 		if s.Address.Is4() {
 			dname = truncate(dname, 28)
@@ -132,10 +142,10 @@ func writeServiceEntry(w io.Writer, s *ServiceState, o ListOptions) {
 				d.UThreshold, d.LThreshold, d.ActiveConns, d.InactiveConns)
 		case o.PersistentConn:
 			fmt.Fprintf(w, "  -> %-28s %-9d %-11d %-10d %-10d\n", dname,
-				d.Weight, d.PersistentConns, d.ActiveConns, d.InactiveConns)
+				weight, d.PersistentConns, d.ActiveConns, d.InactiveConns)
 		default:
 			fmt.Fprintf(w, "  -> %-28s %-7s %-6d %-10d %-10d\n", dname, d.Forward,
-				d.Weight, d.ActiveConns, d.InactiveConns)
+				weight, d.ActiveConns, d.InactiveConns)
 		}
 	}
 }
@@ -199,6 +209,9 @@ func WriteRules(w io.Writer, st *State) {
 		bw.WriteString("\n")
 		for j := range s.RealServers {
 			d := &s.RealServers[j]
+			if d.Sorry {
+				continue
+			}
 			fmt.Fprintf(bw, "-a %s -r %s %s -w %d", svc, addrPort(d.Address, d.Port), d.Forward.switchName(), d.Weight)
 			if d.UThreshold != 0 {
 				fmt.Fprintf(bw, " -x %d", d.UThreshold)
@@ -210,6 +223,9 @@ func WriteRules(w io.Writer, st *State) {
 		}
 		for _, l := range s.LocalAddrs {
 			fmt.Fprintf(bw, "--add-laddr -z %s %s\n", l, svc)
+		}
+		if s.Health != nil && s.Health.Enabled() {
+			fmt.Fprintf(bw, "--health %s %s\n", svc, healthArgs(s.Health))
 		}
 	}
 }
@@ -292,5 +308,95 @@ func WriteWorkers(w io.Writer, ws []control.WorkerStats, drops bool) {
 				fmt.Fprintf(w, "  worker %d socket %s %d\n", x.ID, c.Name, c.Count)
 			}
 		}
+	}
+}
+
+// WriteQueues prints `show queues`: the AF_XDP socket statistics of every worker's queue on every
+// interface, zeros included.
+func WriteQueues(w io.Writer, ws []control.WorkerStats) {
+	fmt.Fprintf(w, "%-6s %5s %-12s %-28s %12s\n", "Worker", "Queue", "Interface", "Statistic", "Count")
+	for _, x := range ws {
+		for _, c := range x.Sockets {
+			iface, stat, ok := strings.Cut(c.Name, "/")
+			if !ok {
+				iface, stat = "-", c.Name
+			}
+			fmt.Fprintf(w, "%-6d %5d %-12s %-28s %12d\n", x.ID, x.Queue, iface, stat, c.Count)
+		}
+	}
+}
+
+// WriteServers prints `show servers`: every real server with its configured and effective
+// weight, health and connections.
+func WriteServers(w io.Writer, st *State) {
+	fmt.Fprintf(w, "%-4s %-24s %-28s %-7s %6s %6s %-7s %10s %10s\n",
+		"Prot", "Virtual", "Real", "Forward", "Weight", "Eff", "Health", "ActiveConn", "InActConn")
+	for i := range st.Services {
+		s := &st.Services[i]
+		for j := range s.RealServers {
+			d := &s.RealServers[j]
+			eff, health := d.Weight, "-"
+			switch {
+			case d.Sorry:
+				health = "sorry"
+			case d.Health != nil:
+				eff, health = d.Health.Weight, healthWord(d.Health)
+				if !d.Health.InService {
+					health += "/out"
+				}
+			}
+			fmt.Fprintf(w, "%-4s %-24s %-28s %-7s %6d %6d %-7s %10d %10d\n", s.Protocol,
+				addrPort(s.Address, s.Port), addrPort(d.Address, d.Port), d.Forward, d.Weight, eff, health,
+				d.ActiveConns, d.InactiveConns)
+		}
+	}
+}
+
+func healthWord(h *ServerHealth) string {
+	switch {
+	case h.Up:
+		return "up"
+	case h.Passive:
+		return "down*"
+	}
+	return "down"
+}
+
+// WriteHealth prints `show health`: per checked service its check, then per real server its
+// state, for how long, the consecutive successes and failures and the last error. now is the
+// time the ages are counted from. A passive failure (SYN timeouts) is marked down*.
+func WriteHealth(w io.Writer, st *State, now time.Time) {
+	first := true
+	for i := range st.Services {
+		s := &st.Services[i]
+		if s.Health == nil {
+			continue
+		}
+		if first {
+			fmt.Fprintf(w, "Prot LocalAddress:Port Check\n  -> RemoteAddress:Port           State  Since      Succ Fail Checks     LastError\n")
+			first = false
+		}
+		h := s.Health
+		fmt.Fprintf(w, "%s  %s %s\n", s.Protocol, addrPort(s.Address, s.Port), healthArgs(h))
+		for j := range s.RealServers {
+			d := &s.RealServers[j]
+			if d.Sorry {
+				fmt.Fprintf(w, "  -> %-28s %-6s\n", addrPort(d.Address, d.Port), "sorry")
+				continue
+			}
+			if d.Health == nil {
+				continue
+			}
+			x := d.Health
+			since := "-"
+			if !x.Since.IsZero() {
+				since = now.Sub(x.Since).Round(time.Second).String()
+			}
+			fmt.Fprintf(w, "  -> %-28s %-6s %-10s %4d %4d %-10d %s\n", addrPort(d.Address, d.Port),
+				healthWord(x), since, x.Successes, x.Failures, x.Checks, x.LastError)
+		}
+	}
+	if first {
+		fmt.Fprintln(w, "no health checks")
 	}
 }

@@ -17,6 +17,10 @@ func FuzzParseArgs(f *testing.F) {
 		"-At198.18.0.10:80 -srr -p", "-A -t [2001:2::1]:80 -b sh-port,sh-fallback -s sh -p -M 64",
 		"-a -t 198.18.0.1:80 -r 198.18.0.2 -b -w 3", "-L -o json", "-Lo json", "-Lojson", "--get-laddr",
 		"-p", "-b", "-o", "--persistent=", "-- -A", "-A -t [", "-A -t []:80", "-A -t [::]", "-j",
+		"--health -t 198.18.0.10:80 --check http --path / --expect 200 --interval 2s --timeout 1s --rise 2 --fall 3",
+		"--health -u [2001:2::10]:53 --check udp --send ping --receive pong --sorry [2001:2::3]:53 -m --on-fail remove",
+		"--health -t 198.18.0.10:80 --check script --script /bin/true --interval=1 --timeout=0.5",
+		"--health -t 198.18.0.10:80 --check none", "--health", "--health -t", "show health", "show servers -o json",
 	} {
 		f.Add(s)
 	}
@@ -38,11 +42,23 @@ func FuzzParseArgs(f *testing.F) {
 		if err := json.Unmarshal(b, &back); err != nil {
 			t.Fatalf("unmarshal %s: %v", b, err)
 		}
+		if c.Op == OpHealth && c.Health.Enabled() {
+			// -S writes what was parsed, and it parses back to the same.
+			svc := "-t"
+			if c.Service.Protocol == UDP {
+				svc = "-u"
+			}
+			line := "--health " + svc + " " + addrPort(c.Service.Address, c.Service.Port) + " " + healthArgs(c.Health)
+			again, err := ParseArgs(strings.Split(line, " "))
+			if err != nil || *again.Health != *c.Health {
+				t.Fatalf("%q -> %q: %v %+v, want %+v", line, healthArgs(c.Health), err, again, c.Health)
+			}
+		}
 		if c.Op.changes() {
 			// The model never panics on what the parser accepts.
 			m := newModel()
 			_ = m.exec(&back)
-			_ = m.snapshot()
+			_ = m.snapshot(nil)
 		}
 	})
 }

@@ -129,3 +129,11 @@ func writeFileAtomic(path string, data []byte, perm os.FileMode) error {
 	defer d.Close()
 	return d.Sync()
 }
+
+// CheckConfig reads and validates a configuration file without applying it: the daemon calls it
+// before it sets up the dataplane, so that a bad file stops it before it touches an interface.
+// A missing file is an empty configuration.
+func CheckConfig(path string) error {
+	_, err := loadConfig(path)
+	return err
+}

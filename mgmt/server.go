@@ -40,6 +40,8 @@ type Config struct {
 	SocketGroup string
 	// ConfigPath, if set, is loaded at start and rewritten atomically after every change.
 	ConfigPath string
+
+	dial dialFunc // health checks' dialer (tests); default net.Dialer
 }
 
 // Server is the management plane: it owns the configuration model, applies it to the dataplane
@@ -50,9 +52,15 @@ type Server struct {
 	ln   *net.UnixListener
 	sock os.FileInfo // the socket file as created, to remove only our own
 
-	mu    sync.Mutex // serializes changes; guards m and stats
+	mu    sync.Mutex // serializes changes; guards m, stats and hs
 	m     *model
 	stats *statsKeeper
+	hs    *healthState
+
+	ctx     context.Context // of the health probers, cancelled by Close
+	cancel  context.CancelFunc
+	dial    dialFunc
+	probers sync.WaitGroup
 
 	sem       chan struct{}
 	closeOnce sync.Once
@@ -71,7 +79,11 @@ func NewServer(cfg Config) (*Server, error) {
 	if cfg.SocketPath == "" {
 		cfg.SocketPath = DefaultSocketPath
 	}
-	s := &Server{cfg: cfg, log: cfg.Logger, m: newModel(), stats: newStatsKeeper(), sem: make(chan struct{}, maxClients)}
+	s := &Server{cfg: cfg, log: cfg.Logger, m: newModel(), stats: newStatsKeeper(), hs: newHealthState(),
+		sem: make(chan struct{}, maxClients), dial: cfg.dial}
+	if s.dial == nil {
+		s.dial = defaultDial
+	}
 	if cfg.ConfigPath != "" {
 		m, err := loadConfig(cfg.ConfigPath)
 		if err != nil {
@@ -79,7 +91,7 @@ func NewServer(cfg Config) (*Server, error) {
 		}
 		s.m = m
 	}
-	if err := cfg.Control.Apply(s.m.snapshot()); err != nil {
+	if err := cfg.Control.Apply(s.m.snapshot(s.hs)); err != nil {
 		if cfg.ConfigPath != "" {
 			return nil, fmt.Errorf("mgmt: apply %s: %w", cfg.ConfigPath, err)
 		}
@@ -93,6 +105,11 @@ func NewServer(cfg Config) (*Server, error) {
 		return nil, err
 	}
 	s.ln, s.sock = ln, fi
+	s.ctx, s.cancel = context.WithCancel(context.Background())
+	s.mu.Lock()
+	s.syncHealth()
+	s.logSorry()
+	s.mu.Unlock()
 	return s, nil
 }
 
@@ -219,9 +236,11 @@ func (s *Server) Serve(ctx context.Context) error {
 	}
 }
 
-// Close stops accepting and removes the socket file (if it is still ours).
+// Close stops accepting and the health checks, and removes the socket file (if it is still ours).
 func (s *Server) Close() error {
 	s.closeOnce.Do(func() {
+		s.cancel()
+		s.probers.Wait()
 		s.closeErr = s.ln.Close()
 		if fi, err := os.Lstat(s.cfg.SocketPath); err == nil && os.SameFile(fi, s.sock) {
 			os.Remove(s.cfg.SocketPath)
@@ -294,7 +313,19 @@ func (s *Server) do(req *Request) (resp *Response) {
 			resp.Error = "show must be the only command of a request"
 			return resp
 		}
-		resp.State = &State{Workers: s.cfg.Control.Stats().Workers}
+		switch first.Show {
+		case "workers", "queues", "drops":
+			resp.State = &State{Workers: s.cfg.Control.Stats().Workers}
+			return resp
+		case "services", "servers", "health", "connections":
+			st, err := s.read(&Command{Op: OpList, List: ListOptions{Connections: first.Show == "connections"}})
+			if err != nil {
+				resp.Error = err.Error()
+			}
+			resp.State = st
+			return resp
+		}
+		resp.Error = fmt.Sprintf("show: unknown %q", first.Show)
 		return resp
 	case OpList, OpSave, OpGetLaddr, OpZero:
 		if len(req.Commands) != 1 {
@@ -336,12 +367,15 @@ func (s *Server) change(cmds []Command) (int, error) {
 			return i + 1, err
 		}
 	}
-	if err := s.cfg.Control.Apply(next.snapshot()); err != nil {
+	if err := s.cfg.Control.Apply(next.snapshot(s.hs)); err != nil {
 		s.log.Warn("dataplane refused the configuration", zap.Error(err))
 		return 0, fmt.Errorf("dataplane refused the configuration: %w", err)
 	}
 	s.m = next
 	s.stats.forget(next)
+	s.hs.dirty = false
+	s.syncHealth()
+	s.logSorry()
 	s.log.Info("configuration changed", zap.Int("commands", len(cmds)), zap.String("first", string(cmds[0].Op)))
 	if s.cfg.ConfigPath != "" {
 		if err := saveConfig(s.cfg.ConfigPath, next); err != nil {
@@ -379,6 +413,9 @@ func (s *Server) read(c *Command) (*State, error) {
 	}
 	s.mu.Lock()
 	st := s.m.state()
+	if c.Op == OpList {
+		s.fillHealth(st, true)
+	}
 	if ds != nil {
 		s.stats.fill(st, ds)
 	}
@@ -436,5 +473,22 @@ func (s *Server) sampleRates(interval float64) {
 	ds := s.cfg.Control.Stats()
 	s.mu.Lock()
 	s.stats.sample(ds, interval)
+	s.passiveCheck(ds)
 	s.mu.Unlock()
 }
+
+// Observe returns what a metrics exporter reads at a scrape: the services with their real
+// servers, rates, effective weights and health (and the sorry server while in use), and the
+// dataplane's raw counters (not reset by -Z).
+func (s *Server) Observe() (*State, *control.Stats) {
+	ds := s.cfg.Control.Stats()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	st := s.m.state()
+	s.fillHealth(st, true)
+	s.stats.fill(st, ds)
+	return st, ds
+}
+
+// Logger is the server's logger.
+func (s *Server) Logger() *zap.Logger { return s.log }

@@ -179,11 +179,12 @@ var (
 // service is one service of the model with its real servers in configuration order.
 type service struct {
 	ServiceSpec
-	dests []RealServerSpec
+	dests  []RealServerSpec
+	health HealthSpec // --health; zero: none
 }
 
 func (s *service) clone() *service {
-	c := &service{ServiceSpec: s.ServiceSpec, dests: append([]RealServerSpec(nil), s.dests...)}
+	c := &service{ServiceSpec: s.ServiceSpec, dests: append([]RealServerSpec(nil), s.dests...), health: s.health}
 	c.LocalAddrs = append([]netip.Addr(nil), s.LocalAddrs...)
 	return c
 }
@@ -356,7 +357,7 @@ func (m *model) exec(c *Command) error {
 				return err
 			}
 		}
-		return nil
+		return checkHealthSpec(s, &s.health)
 	case OpDelService:
 		i := m.find(c.Service.ServiceKey)
 		if i < 0 {
@@ -375,6 +376,9 @@ func (m *model) exec(c *Command) error {
 		s := m.services[i]
 		d := c.Server
 		j := s.findDest(d.Address, d.Port)
+		if c.Op != OpDelServer && s.health.Sorry.IsValid() && s.health.Sorry == netip.AddrPortFrom(d.Address, d.Port) {
+			return errors.New("the real server is the service's sorry server (--health --sorry)")
+		}
 		switch c.Op {
 		case OpAddServer:
 			if j >= 0 {
@@ -398,6 +402,21 @@ func (m *model) exec(c *Command) error {
 			}
 			s.dests = append(s.dests[:j], s.dests[j+1:]...)
 		}
+		return nil
+	case OpHealth:
+		i := m.find(c.Service.ServiceKey)
+		if i < 0 {
+			return ErrNoService
+		}
+		var h HealthSpec
+		if c.Health != nil {
+			h = *c.Health
+		}
+		h.fillDefaults()
+		if err := checkHealthSpec(m.services[i], &h); err != nil {
+			return err
+		}
+		m.services[i].health = h
 		return nil
 	case OpSet:
 		t := c.Timeouts
@@ -448,8 +467,10 @@ func (m *model) exec(c *Command) error {
 	return fmt.Errorf("command %q does not change the configuration", c.Op)
 }
 
-// snapshot builds the immutable dataplane configuration from m.
-func (m *model) snapshot() *control.Snapshot {
+// snapshot builds the immutable dataplane configuration from m with the health of hs (nil: every
+// server up): a real server that is down gets weight 0 or, with on-fail remove, is left out; the
+// sorry server is added with weight 1 while no real server is up.
+func (m *model) snapshot(hs *healthState) *control.Snapshot {
 	sn := &control.Snapshot{
 		Services: make([]control.Service, 0, len(m.services)),
 		Timeouts: control.Timeouts{
@@ -465,7 +486,7 @@ func (m *model) snapshot() *control.Snapshot {
 			Flags:       s.SchedFlags,
 			Netmask:     netip.PrefixFrom(unspecified(s.Address), s.Netmask),
 			LocalAddrs:  append([]netip.Addr(nil), s.LocalAddrs...),
-			RealServers: make([]control.RealServer, len(s.dests)),
+			RealServers: make([]control.RealServer, 0, len(s.dests)+1),
 		}
 		if s.Persistent {
 			ds.Flags |= control.ServicePersistent
@@ -477,15 +498,28 @@ func (m *model) snapshot() *control.Snapshot {
 		if s.SynProxy {
 			ds.Flags |= control.ServiceSynProxy
 		}
-		for i, d := range s.dests {
-			ds.RealServers[i] = control.RealServer{
+		for _, d := range s.dests {
+			w, in := s.effective(hs, &d)
+			if !in {
+				continue
+			}
+			ds.RealServers = append(ds.RealServers, control.RealServer{
 				Addr:           d.Address,
 				Port:           d.Port,
 				Forward:        control.ForwardMethod(d.Forward),
-				Weight:         d.Weight,
+				Weight:         w,
 				UpperThreshold: d.UThreshold,
 				LowerThreshold: d.LThreshold,
-			}
+			})
+		}
+		if s.sorryActive(hs) {
+			h := &s.health
+			ds.RealServers = append(ds.RealServers, control.RealServer{
+				Addr:    h.Sorry.Addr(),
+				Port:    h.Sorry.Port(),
+				Forward: control.ForwardMethod(h.SorryForward),
+				Weight:  1,
+			})
 		}
 		sn.Services = append(sn.Services, ds)
 	}

@@ -33,6 +33,10 @@ type RealServerState struct {
 	PersistentConns uint64   `json:"persistent_conns"`
 	Stats           Counters `json:"stats"`
 	Rate            Rates    `json:"rate"`
+	// Health is set for the real servers of a health-checked service.
+	Health *ServerHealth `json:"health,omitempty"`
+	// Sorry marks the service's sorry server, listed while it is in use.
+	Sorry bool `json:"sorry,omitempty"`
 }
 
 // ServiceState is a service with its real servers and live counters.
@@ -41,6 +45,8 @@ type ServiceState struct {
 	RealServers []RealServerState `json:"real_servers"`
 	Stats       Counters          `json:"stats"`
 	Rate        Rates             `json:"rate"`
+	Health      *HealthSpec       `json:"health,omitempty"`       // the service's health check
+	SorryActive bool              `json:"sorry_active,omitempty"` // no real server up: the sorry server serves
 }
 
 // Conn is one connection entry (-Lc).
@@ -60,7 +66,7 @@ type State struct {
 	Services    []ServiceState        `json:"services"`
 	Timeouts    Timeouts              `json:"timeouts"`
 	Connections []Conn                `json:"connections,omitempty"`
-	Workers     []control.WorkerStats `json:"workers,omitempty"` // show workers|drops
+	Workers     []control.WorkerStats `json:"workers,omitempty"` // show workers|drops|queues
 }
 
 func cmpAddr(a, b netip.Addr) int {
@@ -107,6 +113,10 @@ func (m *model) state() *State {
 	for i, s := range m.services {
 		ss := ServiceState{ServiceSpec: s.ServiceSpec, RealServers: make([]RealServerState, len(s.dests))}
 		ss.LocalAddrs = slices.Clone(s.LocalAddrs)
+		if s.health.Enabled() {
+			h := s.health
+			ss.Health = &h
+		}
 		for j, d := range s.dests {
 			ss.RealServers[j] = RealServerState{RealServerSpec: d}
 		}

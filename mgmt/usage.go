@@ -27,7 +27,8 @@ func WriteUsage(w io.Writer) {
 		"  %[1]s --set tcp tcpfin udp\n"+
 		"  %[1]s --add-laddr|--del-laddr -z local-address -t|u service-address\n"+
 		"  %[1]s --get-laddr [-t|u service-address]\n"+
-		"  %[1]s show workers|drops [-o json]\n"+
+		"  %[1]s --health -t|u service-address --check tcp|http|https|udp|script|none [check options]\n"+
+		"  %[1]s show services|servers|connections|workers|queues|drops|health [-o json]\n"+
 		"  %[1]s -h\n"+
 		"  %[1]s                  (no command: interactive shell)\n\n", p)
 	fmt.Fprint(w, "Commands:\n"+
@@ -47,6 +48,7 @@ func WriteUsage(w io.Writer) {
 		"  --add-laddr       -P        add local address (FULLNAT)\n"+
 		"  --del-laddr       -Q        delete local address\n"+
 		"  --get-laddr       -G        get local addresses\n"+
+		"  --health                    set (or with --check none remove) a service's health check\n"+
 		"  --help            -h        display this help message\n"+
 		"  --version         -v        display the version\n\n")
 	fmt.Fprintf(w, "Options:\n"+
@@ -79,6 +81,23 @@ func WriteUsage(w io.Writer) {
 		"  --sort                              does nothing, for backwards compatibility\n"+
 		"  --ops          -o                   one-packet scheduling\n"+
 		"  --numeric      -n                   numeric output of addresses and ports (always)\n"+
-		"  --output json  -o json              output of -L, -S, --get-laddr as JSON\n",
+		"  --output json  -o json              output of -L, -S, --get-laddr, show as JSON\n",
 		DefaultSocketPath, strings.Join(schedulerNames(), "|"), DefaultScheduler())
+	fmt.Fprintf(w, "\nHealth check options (with --health; keepalived's checks):\n"+
+		"  --check kind                        tcp (connect), http, https (GET), udp, script, or none\n"+
+		"  --path path                         http/https: the path to GET (default /)\n"+
+		"  --host name                         http/https: Host header and TLS server name\n"+
+		"  --expect status                     http/https: the status wanted (default %d)\n"+
+		"  --send text                         udp: the datagram to send (default empty)\n"+
+		"  --receive text                      udp: the reply must contain it (default: up unless\n"+
+		"                                      an ICMP error comes back within the timeout)\n"+
+		"  --script path                       script: run as `path RIP RPORT', exit status 0 = up\n"+
+		"  --check-port port                   probe this port instead of the real server's\n"+
+		"  --interval duration                 between checks (default %v; 2s, 500ms or seconds)\n"+
+		"  --timeout duration                  of one check, at most the interval (default %v)\n"+
+		"  --rise n                            successes that bring a server back (default %d)\n"+
+		"  --fall n                            failures that take it out (default %d)\n"+
+		"  --on-fail quiesce|remove            failed server: weight 0 (default) or out of the table\n"+
+		"  --sorry server-address [-g|-m|-i|-b] the sorry server, used while no real server is up\n",
+		DefaultExpect, DefaultCheckInterval, DefaultCheckTimeout, DefaultRise, DefaultFall)
 }

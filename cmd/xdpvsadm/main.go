@@ -22,14 +22,14 @@ func main() {
 }
 
 // terminal is the shell's line editor: golang.org/x/term in raw mode, with history and tab
-// completion of options.
+// completion of verbs, options, VIPs and real servers.
 type terminal struct {
 	*term.Terminal
 	fd    int
 	state *term.State
 }
 
-func openTerminal(prompt string) (mgmt.Terminal, error) {
+func openTerminal(prompt string, complete mgmt.CompleteFunc) (mgmt.Terminal, error) {
 	fd := int(os.Stdin.Fd())
 	if !term.IsTerminal(fd) || !term.IsTerminal(int(os.Stdout.Fd())) {
 		return nil, errors.New("not a terminal")
@@ -42,7 +42,7 @@ func openTerminal(prompt string) (mgmt.Terminal, error) {
 		io.Reader
 		io.Writer
 	}{os.Stdin, os.Stdout}, prompt)
-	t.AutoCompleteCallback = mgmt.Complete
+	t.AutoCompleteCallback = complete
 	if w, h, err := term.GetSize(fd); err == nil {
 		_ = t.SetSize(w, h)
 	}

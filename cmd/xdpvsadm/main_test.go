@@ -3,6 +3,8 @@ package main
 import (
 	"os"
 	"testing"
+
+	"github.com/xdpvs/xdpvs/mgmt"
 )
 
 // The shell falls back to plain lines when stdin is not a terminal, as under go test.
@@ -16,7 +18,7 @@ func TestOpenTerminalNotATerminal(t *testing.T) {
 	old := os.Stdin
 	os.Stdin = r
 	defer func() { os.Stdin = old }()
-	if tm, err := openTerminal("> "); err == nil {
+	if tm, err := openTerminal("> ", mgmt.Complete); err == nil {
 		tm.Close()
 		t.Fatal("a pipe was taken for a terminal")
 	}

@@ -102,6 +102,8 @@ func steerCases(tb testing.TB) []steerCase {
 	svcReply4 := ip4Packet(tb, "tcp", "198.18.1.1", 80, "198.18.0.100", 12345)    // VIP -> client
 	lipOut4 := ip4Packet(tb, "udp", "198.18.3.1", 1026, "198.18.2.20", 53)        // LIP -> some RS not in NAT table
 	other4 := ip4Packet(tb, "tcp", "198.18.0.100", 5555, "198.18.0.200", 22)      // unrelated
+	natFwd4 := ip4Packet(tb, "udp", "198.18.0.100", 5555, "198.18.2.10", 5353)    // client -> RS, NATed by us
+	hcheck4 := ip4Packet(tb, "udp", "198.18.2.1", 40000, "198.18.2.10", 5353)     // the director's own health check -> RS
 	rsTCP6 := ip6Packet(tb, "tcp", "2001:2:0:3::1", 1025, "2001:2:0:2::10", 8080) // LIP -> RS
 	svcReply6 := ip6Packet(tb, "udp", "2001:2::1", 53, "2001:2::100", 3333)
 	other6 := ip6Packet(tb, "tcp", "2001:2::100", 5555, "2001:2::200", 22)
@@ -144,6 +146,8 @@ func steerCases(tb testing.TB) []steerCase {
 		{"icmp_port_unreach_quoting_service", icmp4Error(tb, 3, 3, "198.18.0.254", "198.18.0.100", svcReply4), "match_icmp_error", ""},
 		{"icmp_time_exceeded_quoting_lip", icmp4Error(tb, 11, 0, "198.18.2.254", "198.18.3.1", lipOut4), "match_icmp_error", ""},
 		{"icmp_param_problem_quoting_service", icmp4Error(tb, 12, 0, "198.18.0.254", "198.18.0.100", svcReply4), "match_icmp_error", ""},
+		{"icmp_port_unreach_quoting_nat_forward", icmp4Error(tb, 3, 3, "198.18.2.10", "198.18.0.100", natFwd4), "match_icmp_error", ""},
+		{"icmp_port_unreach_quoting_director_health_check", icmp4Error(tb, 3, 3, "198.18.2.10", "198.18.2.1", hcheck4), "", ""},
 		{"icmp_error_quoting_unrelated", icmp4Error(tb, 3, 1, "198.18.0.254", "198.18.0.100", other4), "", ""},
 		{"icmp_error_quoting_client_to_service", icmp4Error(tb, 3, 1, "198.18.0.254", "198.18.0.100", svc4), "", ""},
 		{"icmp_error_truncated_quote", icmp4Error(tb, 3, 4, "198.18.2.254", "198.18.3.1", rsTCP4[:24]), "", "parse_error"},

@@ -426,9 +426,15 @@ static __always_inline __u32 classify(struct xdp_md *ctx)
 			return STAT_PARSE_ERROR;
 		if ((void *)(pp + 1) > end)
 			return STAT_PARSE_ERROR;
-		if (is_real_server(in.family, in.proto, in.daddr, pp->dst) ||
-		    is_service_src(&in, pp->src) ||
+		/* Quoting a reply we sent from VIP:vport, or a packet we sent from a
+		 * LIP, or a NAT packet we forwarded to a real server; but not a
+		 * packet the director itself sent to a real server (a health
+		 * check): its errors belong to the kernel's socket. */
+		if (is_service_src(&in, pp->src) ||
 		    in_addr_map(&local_addrs, in.family, in.saddr))
+			return STAT_MATCH_ICMP_ERROR;
+		if (is_real_server(in.family, in.proto, in.daddr, pp->dst) &&
+		    !in_addr_map(&host_addrs, in.family, in.saddr))
 			return STAT_MATCH_ICMP_ERROR;
 		return 0;
 	}

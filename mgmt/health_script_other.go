@@ -1,0 +1,7 @@
+//go:build !unix
+
+package mgmt
+
+import "os/exec"
+
+func setProcessGroup(*exec.Cmd) {}

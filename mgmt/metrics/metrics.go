@@ -1,0 +1,224 @@
+// Package metrics exports the state of an xdpvs daemon (mgmt.Server.Observe) to Prometheus as
+// xdpvs_* metrics. It is apart from mgmt because the Prometheus client reaches the kernel
+// interfaces (procfs, x/sys/unix), which mgmt must not.
+package metrics
+
+import (
+	"net/http"
+	"strconv"
+	"strings"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/xdpvs/xdpvs/dataplane/control"
+	"github.com/xdpvs/xdpvs/mgmt"
+)
+
+// Prometheus metrics, collected from the dataplane at every scrape (Control.Stats reads the
+// workers' counters without stopping them) and from the management plane's estimators and health
+// checks. Counters are the dataplane's own: -Z does not reset them.
+
+var (
+	svcLabels = []string{"protocol", "vip", "port"}
+	rsLabels  = []string{"protocol", "vip", "port", "server", "server_port"}
+	wkLabels  = []string{"worker", "queue"}
+)
+
+func desc(name, help string, labels []string, extra ...string) *prometheus.Desc {
+	return prometheus.NewDesc("xdpvs_"+name, help, append(append([]string(nil), labels...), extra...), nil)
+}
+
+type trafficDescs struct {
+	conns, pkts, bytes                 *prometheus.Desc
+	cps, pps, bps                      *prometheus.Desc
+	active, inactive, persistent       *prometheus.Desc
+	weight, effWeight, up, synTimeouts *prometheus.Desc
+	checks, transitions                *prometheus.Desc
+}
+
+func newTrafficDescs(sub string, labels []string) trafficDescs {
+	what := map[string]string{"service": "virtual service", "real_server": "real server"}[sub]
+	d := trafficDescs{
+		conns: desc(sub+"_connections_total", "Connections scheduled to the "+what+".", labels),
+		pkts:  desc(sub+"_packets_total", "Packets of the "+what+"'s connections, by direction (in: from clients).", labels, "direction"),
+		bytes: desc(sub+"_bytes_total", "Bytes of the "+what+"'s connections, by direction.", labels, "direction"),
+		cps:   desc(sub+"_connections_per_second", "New connections per second (IPVS estimator: 2 s samples, EWMA 1/4).", labels),
+		pps:   desc(sub+"_packets_per_second", "Packets per second by direction (IPVS estimator).", labels, "direction"),
+		bps:   desc(sub+"_bytes_per_second", "Bytes per second by direction (IPVS estimator).", labels, "direction"),
+	}
+	if sub == "real_server" {
+		d.active = desc(sub+"_active_connections", "Established connections (ipvsadm ActiveConn).", labels)
+		d.inactive = desc(sub+"_inactive_connections", "Connections in other states (ipvsadm InActConn).", labels)
+		d.persistent = desc(sub+"_persistent_connections", "Persistence templates.", labels)
+		d.weight = desc(sub+"_weight", "Configured weight.", labels)
+		d.effWeight = desc(sub+"_effective_weight", "Weight in the dataplane after health checks (0: quiesced or removed).", labels)
+		d.up = desc(sub+"_up", "1 if the real server is up (or unchecked), 0 if its health check failed.", labels)
+		d.synTimeouts = desc(sub+"_syn_timeouts_total", "Connections that timed out waiting for the server's SYN/ACK.", labels)
+		d.checks = desc(sub+"_health_checks_total", "Health checks run, by result.", labels, "result")
+		d.transitions = desc(sub+"_health_transitions_total", "Health state changes.", labels)
+	}
+	return d
+}
+
+type metricsCollector struct {
+	s        *mgmt.Server
+	svc, rs  trafficDescs
+	sorry    *prometheus.Desc
+	rx, tx   *prometheus.Desc
+	hout     *prometheus.Desc
+	hin      *prometheus.Desc
+	wconns   *prometheus.Desc
+	drops    *prometheus.Desc
+	sockets  *prometheus.Desc
+	services *prometheus.Desc
+}
+
+func newMetricsCollector(s *mgmt.Server) *metricsCollector {
+	return &metricsCollector{
+		s:        s,
+		svc:      newTrafficDescs("service", svcLabels),
+		rs:       newTrafficDescs("real_server", rsLabels),
+		sorry:    desc("service_sorry_active", "1 while the service's sorry server takes the traffic.", svcLabels),
+		rx:       desc("worker_rx_packets_total", "Packets received by the worker.", wkLabels),
+		tx:       desc("worker_tx_packets_total", "Packets sent by the worker.", wkLabels),
+		hout:     desc("worker_handoffs_out_total", "Packets handed to the worker owning their connection.", wkLabels),
+		hin:      desc("worker_handoffs_in_total", "Packets received from other workers.", wkLabels),
+		wconns:   desc("worker_connections", "Entries in the worker's connection table.", wkLabels),
+		drops:    desc("worker_drops_total", "Packets dropped by the worker, by reason.", wkLabels, "reason"),
+		sockets:  desc("worker_socket_statistics_total", "AF_XDP socket statistics (XDP_STATISTICS) of the worker's queue, per interface.", wkLabels, "interface", "statistic"),
+		services: desc("services", "Configured virtual services.", nil),
+	}
+}
+
+func (c *metricsCollector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []trafficDescs{c.svc, c.rs} {
+		for _, x := range []*prometheus.Desc{d.conns, d.pkts, d.bytes, d.cps, d.pps, d.bps, d.active, d.inactive,
+			d.persistent, d.weight, d.effWeight, d.up, d.synTimeouts, d.checks, d.transitions} {
+			if x != nil {
+				ch <- x
+			}
+		}
+	}
+	for _, x := range []*prometheus.Desc{c.sorry, c.rx, c.tx, c.hout, c.hin, c.wconns, c.drops, c.sockets, c.services} {
+		ch <- x
+	}
+}
+
+func (c *metricsCollector) Collect(ch chan<- prometheus.Metric) {
+	st, ds := c.s.Observe()
+	raw := map[control.ServiceKey]*control.ServiceStats{}
+	if ds != nil {
+		for i := range ds.Services {
+			raw[ds.Services[i].Key] = &ds.Services[i]
+		}
+	}
+	counter := func(d *prometheus.Desc, v uint64, l ...string) {
+		ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, float64(v), l...)
+	}
+	gauge := func(d *prometheus.Desc, v float64, l ...string) {
+		ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v, l...)
+	}
+	traffic := func(d *trafficDescs, cnt control.Counters, r mgmt.Rates, l []string) {
+		counter(d.conns, cnt.Conns, l...)
+		counter(d.pkts, cnt.InPkts, append(l, "in")...)
+		counter(d.pkts, cnt.OutPkts, append(l, "out")...)
+		counter(d.bytes, cnt.InBytes, append(l, "in")...)
+		counter(d.bytes, cnt.OutBytes, append(l, "out")...)
+		gauge(d.cps, float64(r.CPS), l...)
+		gauge(d.pps, float64(r.InPPS), append(l, "in")...)
+		gauge(d.pps, float64(r.OutPPS), append(l, "out")...)
+		gauge(d.bps, float64(r.InBPS), append(l, "in")...)
+		gauge(d.bps, float64(r.OutBPS), append(l, "out")...)
+	}
+	gauge(c.services, float64(len(st.Services)))
+	for i := range st.Services {
+		ss := &st.Services[i]
+		sl := []string{ss.Protocol.String(), ss.Address.String(), strconv.Itoa(int(ss.Port))}
+		rs := raw[control.ServiceKey{Proto: uint8(ss.Protocol), Addr: ss.Address, Port: ss.Port}]
+		var cnt control.Counters
+		if rs != nil {
+			cnt = rs.Counters
+		}
+		traffic(&c.svc, cnt, ss.Rate, sl)
+		if ss.Health != nil && ss.Health.Sorry.IsValid() {
+			gauge(c.sorry, b2f(ss.SorryActive), sl...)
+		}
+		for j := range ss.RealServers {
+			d := &ss.RealServers[j]
+			l := append(append([]string(nil), sl...), d.Address.String(), strconv.Itoa(int(d.Port)))
+			var r *control.RealServerStats
+			if rs != nil {
+				for k := range rs.RealServers {
+					if rs.RealServers[k].Addr == d.Address && rs.RealServers[k].Port == d.Port {
+						r = &rs.RealServers[k]
+					}
+				}
+			}
+			var rc control.Counters
+			var syn uint64
+			if r != nil {
+				rc, syn = r.Counters, r.SynTimeouts
+			}
+			traffic(&c.rs, rc, d.Rate, l)
+			gauge(c.rs.active, float64(d.ActiveConns), l...)
+			gauge(c.rs.inactive, float64(d.InactiveConns), l...)
+			gauge(c.rs.persistent, float64(d.PersistentConns), l...)
+			counter(c.rs.synTimeouts, syn, l...)
+			gauge(c.rs.weight, float64(d.Weight), l...)
+			eff, up := d.Weight, true
+			if d.Health != nil {
+				eff, up = d.Health.Weight, d.Health.Up
+				counter(c.rs.transitions, d.Health.Transitions, l...)
+				counter(c.rs.checks, d.Health.Checks-d.Health.Failed, append(l, "success")...)
+				counter(c.rs.checks, d.Health.Failed, append(l, "failure")...)
+			}
+			gauge(c.rs.effWeight, float64(eff), l...)
+			gauge(c.rs.up, b2f(up), l...)
+		}
+	}
+	if ds == nil {
+		return
+	}
+	for _, w := range ds.Workers {
+		l := []string{strconv.Itoa(w.ID), strconv.Itoa(w.Queue)}
+		counter(c.rx, w.RXPackets, l...)
+		counter(c.tx, w.TXPackets, l...)
+		counter(c.hout, w.HandoffsOut, l...)
+		counter(c.hin, w.HandoffsIn, l...)
+		gauge(c.wconns, float64(w.Conns), l...)
+		for _, d := range w.Drops {
+			counter(c.drops, d.Count, append(l, d.Name)...)
+		}
+		for _, sk := range w.Sockets {
+			iface, stat, ok := strings.Cut(sk.Name, "/")
+			if !ok {
+				iface, stat = "", sk.Name
+			}
+			counter(c.sockets, sk.Count, append(l, iface, stat)...)
+		}
+	}
+}
+
+func b2f(b bool) float64 {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// NewHandler serves the daemon's metrics (and the Go runtime's and the process's) in Prometheus's
+// text format, for `xdpvsd --metrics ADDR`. Every scrape reads the dataplane's counters afresh.
+func NewHandler(s *mgmt.Server) http.Handler {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(newMetricsCollector(s), collectors.NewGoCollector(),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	return promhttp.HandlerFor(reg, promhttp.HandlerOpts{ErrorLog: zapErrorLog{s}, MaxRequestsInFlight: 4})
+}
+
+type zapErrorLog struct{ s *mgmt.Server }
+
+func (z zapErrorLog) Println(v ...any) {
+	z.s.Logger().Sugar().Warnln(append([]any{"metrics:"}, v...)...)
+}

@@ -1,0 +1,109 @@
+package metrics
+
+import (
+	"context"
+	"net/http/httptest"
+	"net/netip"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/prometheus/client_golang/prometheus/testutil"
+	"go.uber.org/zap/zaptest"
+
+	"github.com/xdpvs/xdpvs/dataplane/control"
+	"github.com/xdpvs/xdpvs/mgmt"
+)
+
+type fakeControl struct {
+	mu    sync.Mutex
+	stats *control.Stats
+}
+
+func (f *fakeControl) Apply(*control.Snapshot) error { return nil }
+func (f *fakeControl) Stats() *control.Stats {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.stats
+}
+func (f *fakeControl) Connections(int) []control.ConnInfo { return nil }
+
+func newTestServer(t *testing.T, fc *fakeControl) *mgmt.Server {
+	t.Helper()
+	sock := filepath.Join(t.TempDir(), "x.sock")
+	s, err := mgmt.NewServer(mgmt.Config{Control: fc, Logger: zaptest.NewLogger(t), SocketPath: sock})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- s.Serve(ctx) }()
+	t.Cleanup(func() { cancel(); <-done })
+	for _, l := range []string{
+		"-A -t 198.18.0.10:80 -s rr",
+		"-a -t 198.18.0.10:80 -r 198.18.1.2:8080 -m -w 4",
+		"-A -u [2001:2::10]:53 -s rr",
+		"-a -u [2001:2::10]:53 -r [2001:2:0:1::2]:5353 -m",
+	} {
+		if rc := mgmt.Admin(mgmt.Env{}, append([]string{"--socket", sock}, strings.Fields(l)...)); rc != 0 {
+			t.Fatalf("%s: rc %d", l, rc)
+		}
+	}
+	return s
+}
+
+// TestScrape: a scrape carries the dataplane's counters per service, real server and worker,
+// with Prometheus's naming rules kept (testutil's linter).
+func TestScrape(t *testing.T) {
+	vip := netip.MustParseAddr("198.18.0.10")
+	fc := &fakeControl{stats: &control.Stats{
+		Services: []control.ServiceStats{{
+			Key:      control.ServiceKey{Proto: 6, Addr: vip, Port: 80},
+			Counters: control.Counters{Conns: 10, InPkts: 100, OutPkts: 90, InBytes: 6000, OutBytes: 90000},
+			RealServers: []control.RealServerStats{{Addr: netip.MustParseAddr("198.18.1.2"), Port: 8080,
+				Counters:    control.Counters{Conns: 10, InPkts: 100, OutPkts: 90, InBytes: 6000, OutBytes: 90000},
+				ActiveConns: 3, InactiveConns: 2, SynTimeouts: 1}},
+		}},
+		Workers: []control.WorkerStats{{ID: 0, Queue: 0, CPU: 1, RXPackets: 190, TXPackets: 188, HandoffsOut: 5, HandoffsIn: 4, Conns: 5,
+			Drops:   []control.NamedCount{{Name: "no_service", Count: 2}, {Name: "bad_header", Count: 0}},
+			Sockets: []control.NamedCount{{Name: "d0/rx_dropped", Count: 7}}}},
+	}}
+	s := newTestServer(t, fc)
+	if problems, err := testutil.CollectAndLint(newMetricsCollector(s)); err != nil || len(problems) > 0 {
+		t.Errorf("lint: %v %+v", err, problems)
+	}
+	rec := httptest.NewRecorder()
+	NewHandler(s).ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
+	body := rec.Body.String()
+	for _, want := range []string{
+		`xdpvs_services 2`,
+		`xdpvs_service_connections_total{port="80",protocol="TCP",vip="198.18.0.10"} 10`,
+		`xdpvs_service_packets_total{direction="out",port="80",protocol="TCP",vip="198.18.0.10"} 90`,
+		`xdpvs_service_bytes_total{direction="in",port="80",protocol="TCP",vip="198.18.0.10"} 6000`,
+		`xdpvs_service_connections_per_second{port="80",protocol="TCP",vip="198.18.0.10"} 0`,
+		`xdpvs_real_server_active_connections{port="80",protocol="TCP",server="198.18.1.2",server_port="8080",vip="198.18.0.10"} 3`,
+		`xdpvs_real_server_inactive_connections{port="80",protocol="TCP",server="198.18.1.2",server_port="8080",vip="198.18.0.10"} 2`,
+		`xdpvs_real_server_weight{port="80",protocol="TCP",server="198.18.1.2",server_port="8080",vip="198.18.0.10"} 4`,
+		`xdpvs_real_server_effective_weight{port="80",protocol="TCP",server="198.18.1.2",server_port="8080",vip="198.18.0.10"} 4`,
+		`xdpvs_real_server_up{port="80",protocol="TCP",server="198.18.1.2",server_port="8080",vip="198.18.0.10"} 1`,
+		`xdpvs_real_server_syn_timeouts_total{port="80",protocol="TCP",server="198.18.1.2",server_port="8080",vip="198.18.0.10"} 1`,
+		`xdpvs_real_server_connections_total{port="53",protocol="UDP",server="2001:2:0:1::2",server_port="5353",vip="2001:2::10"} 0`,
+		`xdpvs_worker_rx_packets_total{queue="0",worker="0"} 190`,
+		`xdpvs_worker_tx_packets_total{queue="0",worker="0"} 188`,
+		`xdpvs_worker_handoffs_out_total{queue="0",worker="0"} 5`,
+		`xdpvs_worker_handoffs_in_total{queue="0",worker="0"} 4`,
+		`xdpvs_worker_connections{queue="0",worker="0"} 5`,
+		`xdpvs_worker_drops_total{queue="0",reason="no_service",worker="0"} 2`,
+		`xdpvs_worker_drops_total{queue="0",reason="bad_header",worker="0"} 0`,
+		`xdpvs_worker_socket_statistics_total{interface="d0",queue="0",statistic="rx_dropped",worker="0"} 7`,
+		`go_goroutines `,
+	} {
+		if !strings.Contains(body, want) {
+			t.Errorf("scrape lacks %s", want)
+		}
+	}
+	if t.Failed() {
+		t.Logf("scrape:\n%s", body)
+	}
+}
