@@ -128,6 +128,7 @@ const (
 	optSynProxy
 	optLaddr
 	optOutput
+	optPolicy
 	numOpts = iota
 )
 
@@ -135,7 +136,7 @@ var optNames = [numOpts]string{
 	"numeric", "connection", "service-address", "scheduler", "persistent", "netmask",
 	"real-server", "forwarding-method", "weight", "u-threshold", "l-threshold", "timeout", "stats",
 	"rate", "thresholds", "persistent-conn", "nosort", "exact", "ops", "sched-flags", "synproxy",
-	"laddr", "output",
+	"laddr", "output", "policy",
 }
 
 func (b optBit) String() string {
@@ -204,6 +205,7 @@ var opts = []opt{
 	{long: "ops", bit: optOnePacket},
 	{long: "output", arg: argRequired, bit: optOutput},
 	{long: "synproxy", short: 'j', arg: argOptional, bit: optSynProxy},
+	{long: "policy", arg: argRequired, bit: optPolicy},
 	{long: "laddr", short: 'z', arg: argRequired, bit: optLaddr},
 }
 
@@ -242,8 +244,8 @@ func findShort(c byte) *opt {
 // Legal combinations of commands and options, as ipvsadm's commands_v_options:
 // '+' compulsory, 'x' illegal, '1' exclusive, ' ' optional. Options not listed are illegal.
 var cmdOptions = map[Op]map[optBit]byte{
-	OpAddService:  {optService: '+', optScheduler: ' ', optPersistent: ' ', optNetmask: ' ', optOnePacket: ' ', optSchedFlags: ' ', optSynProxy: ' '},
-	OpEditService: {optService: '+', optScheduler: ' ', optPersistent: ' ', optNetmask: ' ', optOnePacket: ' ', optSchedFlags: ' ', optSynProxy: ' '},
+	OpAddService:  {optService: '+', optScheduler: ' ', optPersistent: ' ', optNetmask: ' ', optOnePacket: ' ', optSchedFlags: ' ', optSynProxy: ' ', optPolicy: ' '},
+	OpEditService: {optService: '+', optScheduler: ' ', optPersistent: ' ', optNetmask: ' ', optOnePacket: ' ', optSchedFlags: ' ', optSynProxy: ' ', optPolicy: ' '},
 	OpDelService:  {optService: '+'},
 	OpFlush:       {},
 	OpList: {optNumeric: ' ', optConnection: '1', optService: '1', optTimeout: '1', optStats: ' ', optRate: ' ',
@@ -273,6 +275,7 @@ type parser struct {
 	maskArg, schedFlagsArg string
 	weightArg, uArg, lArg  string
 	laddrArg, synArg       string
+	policyArg              string
 	fwd                    Forward
 	positional             []string
 }
@@ -516,6 +519,8 @@ func (p *parser) option(o *opt, name, val string, hasVal bool) error {
 		}
 	case "laddr":
 		p.laddrArg = val
+	case "policy":
+		p.policyArg = val
 	}
 	return nil
 }
@@ -634,6 +639,13 @@ func (p *parser) finish() (*Command, error) {
 		case "disable", "0", "off":
 		default:
 			return nil, parseErr("invalid synproxy value `%s' specified (enable or disable)", p.synArg)
+		}
+		if p.policyArg != "" {
+			pol, err := ParsePolicy(p.policyArg)
+			if err != nil {
+				return nil, err
+			}
+			svc.Policy = pol
 		}
 		// As ipvsadm: a zero port needs persistence, one-packet scheduling needs UDP.
 		if svc.Port == 0 && !svc.Persistent {
@@ -832,4 +844,47 @@ func parseShow(args []string) (*Command, error) {
 		return nil, parseErr("show: what? (show %s [-o json])", strings.Join(showWhat, "|"))
 	}
 	return c, nil
+}
+
+// policyNames are the words of --policy, each turning off one of xdpvs's defaults for real-server
+// changes (control.BackendPolicy).
+var policyNames = []struct {
+	name string
+	bit  control.BackendPolicy
+}{
+	{"keep-removed-conns", control.KeepRemovedConns},
+	{"no-conn-reuse", control.NoConnReuse},
+	{"persist-quiescent", control.PersistToQuiescent},
+}
+
+// ParsePolicy parses --policy: a comma-separated list of policy words, or "default".
+func ParsePolicy(s string) (control.BackendPolicy, error) {
+	var p control.BackendPolicy
+	if s == "default" {
+		return 0, nil
+	}
+	for _, w := range strings.Split(s, ",") {
+		i := slices.IndexFunc(policyNames, func(n struct {
+			name string
+			bit  control.BackendPolicy
+		}) bool {
+			return n.name == w
+		})
+		if i < 0 {
+			return 0, parseErr("invalid policy `%s' (keep-removed-conns, no-conn-reuse, persist-quiescent or default)", w)
+		}
+		p |= policyNames[i].bit
+	}
+	return p, nil
+}
+
+// PolicyString is the --policy argument of p ("" for the defaults).
+func PolicyString(p control.BackendPolicy) string {
+	var words []string
+	for _, n := range policyNames {
+		if p&n.bit != 0 {
+			words = append(words, n.name)
+		}
+	}
+	return strings.Join(words, ",")
 }

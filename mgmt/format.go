@@ -206,6 +206,9 @@ func WriteRules(w io.Writer, st *State) {
 		if s.SynProxy {
 			bw.WriteString(" -j")
 		}
+		if s.Policy != 0 {
+			bw.WriteString(" --policy " + PolicyString(s.Policy))
+		}
 		bw.WriteString("\n")
 		for j := range s.RealServers {
 			d := &s.RealServers[j]

@@ -134,14 +134,15 @@ func (k ServiceKey) dataplane() control.ServiceKey {
 // SchedFlags holds only the ServiceSchedFlag bits.
 type ServiceSpec struct {
 	ServiceKey
-	Scheduler  string               `json:"scheduler"`
-	SchedFlags control.ServiceFlags `json:"sched_flags,omitempty"`
-	Persistent bool                 `json:"persistent,omitempty"`
-	Timeout    uint32               `json:"persistence_timeout,omitempty"` // seconds, when Persistent
-	Netmask    int                  `json:"netmask"`                       // prefix length: 32 or 128 unless set by -M
-	OnePacket  bool                 `json:"ops,omitempty"`
-	SynProxy   bool                 `json:"synproxy,omitempty"`
-	LocalAddrs []netip.Addr         `json:"local_addresses,omitempty"`
+	Scheduler  string                `json:"scheduler"`
+	SchedFlags control.ServiceFlags  `json:"sched_flags,omitempty"`
+	Persistent bool                  `json:"persistent,omitempty"`
+	Timeout    uint32                `json:"persistence_timeout,omitempty"` // seconds, when Persistent
+	Netmask    int                   `json:"netmask"`                       // prefix length: 32 or 128 unless set by -M
+	OnePacket  bool                  `json:"ops,omitempty"`
+	SynProxy   bool                  `json:"synproxy,omitempty"`
+	Policy     control.BackendPolicy `json:"policy,omitempty"` // --policy: xdpvs's real-server change handling turned off
+	LocalAddrs []netip.Addr          `json:"local_addresses,omitempty"`
 }
 
 // RealServerSpec is one real server of a service as configured.
@@ -495,6 +496,7 @@ func (m *model) snapshot(hs *healthState) *control.Snapshot {
 		if s.OnePacket {
 			ds.Flags |= control.ServiceOnePacket
 		}
+		ds.Policy = s.Policy
 		if s.SynProxy {
 			ds.Flags |= control.ServiceSynProxy
 		}

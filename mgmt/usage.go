@@ -61,6 +61,8 @@ func WriteUsage(w io.Writer) {
 		"  --netmask      -M netmask           persistent granularity mask\n"+
 		"  --sched-flags  -b flags             scheduler flags (comma-separated), with -A/-E\n"+
 		"  --synproxy     -j                   TCP SYN proxy\n"+
+		"  --policy LIST                       turn off xdpvs's handling of real-server changes:\n"+
+		"                                      keep-removed-conns, no-conn-reuse, persist-quiescent\n"+
 		"  --real-server  -r server-address    server-address is host (and port)\n"+
 		"  --gatewaying   -g                   gatewaying (direct routing) (default)\n"+
 		"  --ipip         -i                   ipip encapsulation (tunneling)\n"+
