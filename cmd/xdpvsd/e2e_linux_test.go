@@ -160,7 +160,28 @@ func (e *env) natService(proto string, v6 bool) string {
 	for _, r := range rs {
 		e.adm1("-a", proto, svc, "-r", r+":"+rport, "-m", "-w", "1")
 	}
+	e.resolved(strings.Trim(rs[0], "[]"), strings.Trim(rs[1], "[]"))
 	return svc
+}
+
+// resolved waits until the director's kernel knows the MACs of addrs: xdpvsd asks for them when a
+// real server is added, and a packet scheduled to a server whose MAC is still unknown is dropped
+// (counted), which would skew the exact splits the tests check.
+func (e *env) resolved(addrs ...string) {
+	e.t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for _, a := range addrs {
+		for {
+			out, _ := e.nat.Director.Exec("ip", "neigh", "show", a)
+			if strings.Contains(out, "lladdr") {
+				break
+			}
+			if time.Now().After(deadline) {
+				e.t.Fatalf("the director did not resolve %s: %q", a, out)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
 }
 
 func vipAddr(v6 bool) string {
