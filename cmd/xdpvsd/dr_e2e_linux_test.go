@@ -14,7 +14,6 @@ import (
 func newDREnv(t *testing.T, name string, workers int) *env {
 	t.Helper()
 	testutil.RequireRoot(t)
-	xdpvsd, adm := binaries(t)
 	dr, err := topo.NewDR(topo.Prefix(name), 2, max(workers, 1))
 	if err != nil {
 		t.Fatal(err)
@@ -24,19 +23,7 @@ func newDREnv(t *testing.T, name string, workers int) *env {
 			t.Error(err)
 		}
 	})
-	d, err := topo.StartDaemon(dr.Director, xdpvsd, t.TempDir(), []string{"d0"}, "--workers", fmt.Sprint(workers))
-	if err != nil {
-		t.Fatal(err)
-	}
-	e := &env{t: t, clientNS: dr.Client, d: d, adm: adm, client: topo.HTTPClient(dr.Client, false)}
-	t.Cleanup(func() {
-		if err := e.d.Stop(); err != nil {
-			t.Errorf("xdpvsd: %v\n%s", err, e.d.Log)
-		}
-		if t.Failed() {
-			t.Logf("xdpvsd log:\n%s", e.d.Log)
-		}
-	})
+	e := runDaemon(t, dr.Client, dr.Director, []string{"d0"}, workers)
 	for i, rs := range dr.RS {
 		for _, vip := range []string{topo.VIP4, topo.VIP6} {
 			a := netip.MustParseAddr(vip)

@@ -81,6 +81,30 @@ type env struct {
 	vips     [2]string // IPv4 and IPv6 VIP; zero: topo.VIP4, topo.VIP6
 }
 
+// runDaemon starts xdpvsd in the director's namespace on ifaces and returns the env around it,
+// whose client is in the client's namespace. Cleanup stops the daemon and, if the test failed,
+// logs its output, the director's neighbours and the drops.
+func runDaemon(t *testing.T, client, director *netns.NS, ifaces []string, workers int) *env {
+	t.Helper()
+	xdpvsd, adm := binaries(t)
+	d, err := topo.StartDaemon(director, xdpvsd, t.TempDir(), ifaces, "--workers", fmt.Sprint(max(workers, 1)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := &env{t: t, clientNS: client, d: d, adm: adm, client: topo.HTTPClient(client, false)}
+	t.Cleanup(func() {
+		if err := e.d.Stop(); err != nil {
+			t.Errorf("xdpvsd: %v\n%s", err, e.d.Log)
+		}
+		if t.Failed() {
+			neigh, _ := director.Exec("ip", "neigh")
+			drops, _ := e.d.Adm(adm, "show", "drops")
+			t.Logf("xdpvsd log:\n%s\ndirector neighbours:\n%s\ndrops:\n%s", e.d.Log, neigh, drops)
+		}
+	})
+	return e
+}
+
 // vip is the layout's VIP of a family.
 func (e *env) vip(v6 bool) string {
 	i := map[bool]int{false: 0, true: 1}[v6]
@@ -93,7 +117,6 @@ func (e *env) vip(v6 bool) string {
 func newEnv(t *testing.T, name string, workers int) *env {
 	t.Helper()
 	testutil.RequireRoot(t)
-	xdpvsd, adm := binaries(t)
 	nat, err := topo.NewNAT(topo.Prefix(name), 2, max(workers, 1))
 	if err != nil {
 		t.Fatal(err)
@@ -103,21 +126,8 @@ func newEnv(t *testing.T, name string, workers int) *env {
 			t.Error(err)
 		}
 	})
-	d, err := topo.StartDaemon(nat.Director, xdpvsd, t.TempDir(), nat.Ifaces(), "--workers", fmt.Sprint(workers))
-	if err != nil {
-		t.Fatal(err)
-	}
-	e := &env{t: t, nat: nat, clientNS: nat.Client, d: d, adm: adm, client: topo.HTTPClient(nat.Client, false)}
-	t.Cleanup(func() {
-		if err := e.d.Stop(); err != nil {
-			t.Errorf("xdpvsd: %v\n%s", err, e.d.Log)
-		}
-		if t.Failed() {
-			neigh, _ := nat.Director.Exec("ip", "neigh")
-			drops, _ := e.d.Adm(adm, "show", "drops")
-			t.Logf("xdpvsd log:\n%s\ndirector neighbours:\n%s\ndrops:\n%s", e.d.Log, neigh, drops)
-		}
-	})
+	e := runDaemon(t, nat.Client, nat.Director, nat.Ifaces(), workers)
+	e.nat = nat
 	e.client.Timeout = 5 * time.Second
 	for i, rs := range nat.RS {
 		for _, a := range []string{topo.RS4(i), topo.RS6(i)} {

@@ -13,7 +13,6 @@ import (
 // (the client for NAT, DR and TUN; the local address for FULLNAT).
 func TestMixedModes(t *testing.T) {
 	testutil.RequireRoot(t)
-	xdpvsd, adm := binaries(t)
 	m, err := topo.NewMixed(topo.Prefix("mix"), 1)
 	if err != nil {
 		t.Fatal(err)
@@ -36,20 +35,7 @@ func TestMixedModes(t *testing.T) {
 		}
 		t.Cleanup(func() { s.Close() })
 	}
-	d, err := topo.StartDaemon(m.Director, xdpvsd, t.TempDir(), []string{"d0", "d1"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	e := &env{t: t, clientNS: m.Client, d: d, adm: adm, client: topo.HTTPClient(m.Client, false)}
-	t.Cleanup(func() {
-		if err := e.d.Stop(); err != nil {
-			t.Errorf("xdpvsd: %v\n%s", err, e.d.Log)
-		}
-		if t.Failed() {
-			drops, _ := e.d.Adm(adm, "show", "drops")
-			t.Logf("xdpvsd log:\n%s\ndrops:\n%s", e.d.Log, drops)
-		}
-	})
+	e := runDaemon(t, m.Client, m.Director, []string{"d0", "d1"}, 1)
 	for _, v6 := range []bool{false, true} {
 		vip, behind, dr, tun, lip, client := topo.VIP4, topo.RS4(0), topo.DRRS4(0), topo.DRRS4(1), lip4, topo.Client4
 		if v6 {

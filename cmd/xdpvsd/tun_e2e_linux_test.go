@@ -16,7 +16,6 @@ import (
 func newTUNEnv(t *testing.T, name string, workers int) *env {
 	t.Helper()
 	testutil.RequireRoot(t)
-	xdpvsd, adm := binaries(t)
 	tun, err := topo.NewTUN(topo.Prefix(name), 2, max(workers, 1))
 	if err != nil {
 		t.Fatal(err)
@@ -49,21 +48,8 @@ func newTUNEnv(t *testing.T, name string, workers int) *env {
 			t.Cleanup(func() { u.Close() })
 		}
 	}
-	d, err := topo.StartDaemon(tun.Director, xdpvsd, t.TempDir(), []string{"d0"}, "--workers", fmt.Sprint(workers))
-	if err != nil {
-		t.Fatal(err)
-	}
-	e := &env{t: t, clientNS: tun.Client, d: d, adm: adm, client: topo.HTTPClient(tun.Client, false),
-		vips: [2]string{topo.TUNVIP4, topo.TUNVIP6}}
-	t.Cleanup(func() {
-		if err := e.d.Stop(); err != nil {
-			t.Errorf("xdpvsd: %v\n%s", err, e.d.Log)
-		}
-		if t.Failed() {
-			drops, _ := e.d.Adm(adm, "show", "drops")
-			t.Logf("xdpvsd log:\n%s\ndrops:\n%s", e.d.Log, drops)
-		}
-	})
+	e := runDaemon(t, tun.Client, tun.Director, []string{"d0"}, workers)
+	e.vips = [2]string{topo.TUNVIP4, topo.TUNVIP6}
 	return e
 }
 

@@ -14,7 +14,7 @@ import (
 type DR struct {
 	Client, Director, Switch *netns.NS
 	RS                       []*netns.NS
-	all                      []*netns.NS
+	hosts
 }
 
 // DRRS4 and DRRS6 are real server i's addresses on the shared segment.
@@ -24,33 +24,13 @@ func DRRS6(i int) string { return fmt.Sprintf("2001:2::%d", 20+i) }
 // NewDR builds the layout with namespaces prefix-client, -dir, -sw, -rs<i>; the director's d0 has
 // the given number of queues.
 func NewDR(prefix string, realServers, queues int) (t *DR, err error) {
-	t = &DR{}
+	t = &DR{hosts: hosts{prefix: prefix}}
 	defer func() {
 		if err != nil {
 			t.Close()
 		}
 	}()
-	mk := func(name string) (*netns.NS, error) {
-		ns, err := netns.Create(prefix + "-" + name)
-		if err != nil {
-			return nil, err
-		}
-		t.all = append(t.all, ns)
-		for _, k := range []string{"all", "default"} {
-			if _, err := ns.Exec("sysctl", "-qw", "net.ipv6.conf."+k+".accept_dad=0"); err != nil {
-				return nil, err
-			}
-		}
-		return ns, nil
-	}
-	run := func(ns *netns.NS, cmds ...[]string) error {
-		for _, c := range cmds {
-			if _, err := ns.Exec(c...); err != nil {
-				return err
-			}
-		}
-		return nil
-	}
+	mk := t.add
 	if t.Switch, err = mk("sw"); err != nil {
 		return nil, err
 	}
@@ -113,19 +93,4 @@ func NewDR(prefix string, realServers, queues int) (t *DR, err error) {
 		}
 	}
 	return t, nil
-}
-
-// Close removes every namespace of the layout.
-func (t *DR) Close() error {
-	var errs []error
-	for i := len(t.all) - 1; i >= 0; i-- {
-		if err := t.all[i].Delete(); err != nil {
-			errs = append(errs, err)
-		}
-	}
-	t.all = nil
-	if len(errs) > 0 {
-		return errs[0]
-	}
-	return nil
 }

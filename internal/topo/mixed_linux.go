@@ -23,38 +23,25 @@ func NewMixed(prefix string, queues int) (m *Mixed, err error) {
 			m.Close()
 		}
 	}()
-	if m.Behind, err = netns.Create(prefix + "-nat"); err != nil {
+	if m.Behind, err = dr.add("nat"); err != nil {
 		return nil, err
-	}
-	dr.all = append(dr.all, m.Behind)
-	for _, c := range [][]string{
-		{"sysctl", "-qw", "net.ipv6.conf.all.accept_dad=0"},
-		{"sysctl", "-qw", "net.ipv6.conf.default.accept_dad=0"},
-	} {
-		if _, err := m.Behind.Exec(c...); err != nil {
-			return nil, err
-		}
 	}
 	if err = netns.Veth(dr.Director, "d1", m.Behind, "r0", queues); err != nil {
 		return nil, err
 	}
-	for _, c := range [][]string{
-		{"ip", "addr", "add", "198.18.1.1/24", "dev", "d1"},
-		{"ip", "addr", "add", "2001:2:0:1::1/64", "dev", "d1", "nodad"},
-	} {
-		if _, err := dr.Director.Exec(c...); err != nil {
-			return nil, err
-		}
+	if err = run(dr.Director,
+		[]string{"ip", "addr", "add", "198.18.1.1/24", "dev", "d1"},
+		[]string{"ip", "addr", "add", "2001:2:0:1::1/64", "dev", "d1", "nodad"},
+	); err != nil {
+		return nil, err
 	}
-	for _, c := range [][]string{
-		{"ip", "addr", "add", RS4(0) + "/24", "dev", "r0"},
-		{"ip", "addr", "add", RS6(0) + "/64", "dev", "r0", "nodad"},
-		{"ip", "route", "add", "default", "via", "198.18.1.1"},
-		{"ip", "-6", "route", "add", "default", "via", "2001:2:0:1::1"},
-	} {
-		if _, err := m.Behind.Exec(c...); err != nil {
-			return nil, err
-		}
+	if err = run(m.Behind,
+		[]string{"ip", "addr", "add", RS4(0) + "/24", "dev", "r0"},
+		[]string{"ip", "addr", "add", RS6(0) + "/64", "dev", "r0", "nodad"},
+		[]string{"ip", "route", "add", "default", "via", "198.18.1.1"},
+		[]string{"ip", "-6", "route", "add", "default", "via", "2001:2:0:1::1"},
+	); err != nil {
+		return nil, err
 	}
 	return m, nil
 }

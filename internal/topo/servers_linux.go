@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"io"
 	"math/rand/v2"
@@ -159,6 +158,3 @@ func Get(c *http.Client, url string) (body []byte, server string, err error) {
 func URL(addr string, port uint16, path string) string {
 	return "http://" + netip.AddrPortFrom(netip.MustParseAddr(addr), port).String() + path
 }
-
-// ErrMismatch reports a transfer whose digest did not match.
-var ErrMismatch = errors.New("topo: sha256 mismatch")

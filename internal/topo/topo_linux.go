@@ -5,7 +5,6 @@
 package topo
 
 import (
-	"errors"
 	"fmt"
 	"os"
 	"strconv"
@@ -35,7 +34,7 @@ type NAT struct {
 	Client, Director *netns.NS
 	RS               []*netns.NS
 	Queues           int
-	all              []*netns.NS
+	hosts
 }
 
 // Ifaces are the director's interfaces, client side first.
@@ -50,26 +49,13 @@ func (t *NAT) Ifaces() []string {
 // NewNAT builds the layout with namespaces named prefix-client, prefix-dir, prefix-rs<i>, and veths
 // of the given number of queues. On error everything made so far is removed.
 func NewNAT(prefix string, realServers, queues int) (t *NAT, err error) {
-	t = &NAT{Queues: queues}
+	t = &NAT{Queues: queues, hosts: hosts{prefix: prefix}}
 	defer func() {
 		if err != nil {
 			t.Close()
 		}
 	}()
-	mk := func(name string) (*netns.NS, error) {
-		ns, err := netns.Create(prefix + "-" + name)
-		if err != nil {
-			return nil, err
-		}
-		t.all = append(t.all, ns)
-		// No duplicate address detection: addresses are usable at once.
-		for _, k := range []string{"all", "default"} {
-			if _, err := ns.Exec("sysctl", "-qw", "net.ipv6.conf."+k+".accept_dad=0"); err != nil {
-				return nil, err
-			}
-		}
-		return ns, nil
-	}
+	mk := t.add
 	if t.Client, err = mk("client"); err != nil {
 		return nil, err
 	}
@@ -78,14 +64,6 @@ func NewNAT(prefix string, realServers, queues int) (t *NAT, err error) {
 	}
 	if err = netns.Veth(t.Director, "d0", t.Client, "c0", queues); err != nil {
 		return nil, err
-	}
-	run := func(ns *netns.NS, cmds ...[]string) error {
-		for _, c := range cmds {
-			if _, err := ns.Exec(c...); err != nil {
-				return err
-			}
-		}
-		return nil
 	}
 	if err = run(t.Director,
 		[]string{"ip", "addr", "add", director4 + "/24", "dev", "d0"},
@@ -131,16 +109,6 @@ func NewNAT(prefix string, realServers, queues int) (t *NAT, err error) {
 		}
 	}
 	return t, nil
-}
-
-// Close removes every namespace of the layout (and with them the veths).
-func (t *NAT) Close() error {
-	var errs []error
-	for i := len(t.all) - 1; i >= 0; i-- {
-		errs = append(errs, t.all[i].Delete())
-	}
-	t.all = nil
-	return errors.Join(errs...)
 }
 
 // Prefix returns a namespace prefix unique to this process, short enough for interface names.

@@ -25,40 +25,21 @@ func TUNRS6(i int) string { return fmt.Sprintf("2001:2:0:%d::2", 20+i) }
 type TUN struct {
 	Client, Director, Router *netns.NS
 	RS                       []*netns.NS
-	all                      []*netns.NS
+	hosts
 }
 
 // NewTUN builds the layout with namespaces prefix-client, -dir, -rt, -rs<i>; the director's d0 has
 // the given number of queues. Every link has the default MTU of 1500.
 func NewTUN(prefix string, realServers, queues int) (t *TUN, err error) {
-	t = &TUN{}
+	t = &TUN{hosts: hosts{prefix: prefix}}
 	defer func() {
 		if err != nil {
 			t.Close()
 		}
 	}()
+	// Packets from the VIPs come back through the router from the real servers' links.
 	mk := func(name string) (*netns.NS, error) {
-		ns, err := netns.Create(prefix + "-" + name)
-		if err != nil {
-			return nil, err
-		}
-		t.all = append(t.all, ns)
-		for _, k := range []string{"all", "default"} {
-			for _, c := range []string{"net.ipv6.conf." + k + ".accept_dad=0", "net.ipv4.conf." + k + ".rp_filter=0"} {
-				if _, err := ns.Exec("sysctl", "-qw", c); err != nil {
-					return nil, err
-				}
-			}
-		}
-		return ns, nil
-	}
-	run := func(ns *netns.NS, cmds ...[]string) error {
-		for _, c := range cmds {
-			if _, err := ns.Exec(c...); err != nil {
-				return err
-			}
-		}
-		return nil
+		return t.add(name, "net.ipv4.conf.all.rp_filter=0", "net.ipv4.conf.default.rp_filter=0")
 	}
 	// link joins host's name to the router's rtName on subnet n (198.18.n.0/24, 2001:2:0:n::/64):
 	// the router is .1, the host .2 with its default route through the router.
@@ -130,16 +111,4 @@ func NewTUN(prefix string, realServers, queues int) (t *TUN, err error) {
 		}
 	}
 	return t, nil
-}
-
-// Close removes every namespace of the layout.
-func (t *TUN) Close() error {
-	var first error
-	for i := len(t.all) - 1; i >= 0; i-- {
-		if err := t.all[i].Delete(); err != nil && first == nil {
-			first = err
-		}
-	}
-	t.all = nil
-	return first
 }
