@@ -4,6 +4,7 @@ package archtest
 import (
 	"encoding/json"
 	"os/exec"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -12,6 +13,10 @@ const mod = "github.com/xdpvs/xdpvs/"
 
 // allowed lists, for each package, the project packages it may depend on (transitively), and
 // whether it may reach the kernel interfaces (unsafe, x/sys/unix, cilium/ebpf).
+// stdlibOnly are the packages that may use nothing outside the standard library but the project
+// packages their arrows allow, and must not import unsafe themselves.
+var stdlibOnly = map[string]bool{"header": true, "toa": true, "conntrack": true, "sched": true, "dataplane/control": true}
+
 var allowed = map[string]struct {
 	deps   []string
 	kernel bool
@@ -32,21 +37,40 @@ var allowed = map[string]struct {
 type pkg struct {
 	ImportPath string
 	Deps       []string
+	Imports    []string
+	Standard   bool
 }
 
 func TestArrows(t *testing.T) {
-	out, err := exec.Command("go", "list", "-json=ImportPath,Deps", mod+"...").Output()
+	out, err := exec.Command("go", "list", "-deps", "-json=ImportPath,Deps,Imports,Standard", mod+"...").Output()
 	if err != nil {
 		t.Fatalf("go list: %v", err)
 	}
 	dec := json.NewDecoder(strings.NewReader(string(out)))
-	seen := 0
+	standard := map[string]bool{}
+	var pkgs []pkg
 	for dec.More() {
 		var p pkg
 		if err := dec.Decode(&p); err != nil {
 			t.Fatal(err)
 		}
-		rule, ok := allowed[strings.TrimPrefix(p.ImportPath, mod)]
+		standard[p.ImportPath] = p.Standard
+		pkgs = append(pkgs, p)
+	}
+	seen := 0
+	for _, p := range pkgs {
+		name := strings.TrimPrefix(p.ImportPath, mod)
+		if stdlibOnly[name] {
+			for _, d := range p.Deps {
+				if !standard[d] && !strings.HasPrefix(d, mod) {
+					t.Errorf("%s depends on %s: it may use only the standard library", p.ImportPath, d)
+				}
+			}
+			if slices.Contains(p.Imports, "unsafe") {
+				t.Errorf("%s imports unsafe", p.ImportPath)
+			}
+		}
+		rule, ok := allowed[name]
 		if !ok {
 			continue
 		}
