@@ -1,0 +1,182 @@
+package synproxy
+
+import "github.com/xdpvs/xdpvs/header"
+
+// BuildSYN turns the client's cookie ACK in ip (an IP packet, as for Answer) into the SYN that opens
+// the connection to the real server, in place, and returns its length. The IP header is kept as it is
+// (addresses client → VIP, ports unchanged: the dataplane applies its NAT or FULLNAT rewrite next, as
+// for a client's own SYN); only its length, and the IPv4 header checksum, change.
+//
+// The SYN carries the client's ISN (h.ClientISN, the ACK's sequence number − 1), acknowledgment 0, no
+// payload (keep a copy of the ACK first: its data is replayed once the real server answers), window
+// the ACK's window in bytes (capped at 65535), and the client's options from h: MSS, SACK-permitted,
+// window scale and timestamps with the client's TSval and TSecr 0. The TCP checksum is computed in
+// full. cap(ip) must hold up to 8 bytes more than a pure ACK with timestamps (NoRoom otherwise). On
+// any Result but OK, ip is unchanged.
+func BuildSYN(ip []byte, h *Handshake) (n int, r Result) {
+	s, r := parse(ip)
+	if r != OK {
+		return 0, r
+	}
+	tcp := header.TCP(ip[s.l4:s.end])
+	win := uint32(tcp.WindowSize())
+	if h.Opts.HasWS {
+		win <<= h.Opts.WS
+	}
+	o := h.Opts
+	o.HasMSS = true
+	o.TSEcr = 0
+	var ob [header.TCPSynOptionsMaxSize]byte
+	ol := header.EncodeTCPSynOptions(o, ob[:])
+	n = s.l4 + header.TCPMinimumSize + ol
+	if n > cap(ip) {
+		return 0, NoRoom
+	}
+	sport, dport := tcp.SourcePort(), tcp.DestinationPort()
+	ip = ip[:n]
+	setIPLength(ip, s.v6, n)
+	t := header.TCP(ip[s.l4:n])
+	writeTCPHeader(t, sport, dport, h.ClientISN, 0, header.TCPFlagSyn, uint16(min(win, 0xFFFF)), ob[:ol])
+	t.FillChecksum(pseudo(ip, s.v6, len(t)))
+	return n, OK
+}
+
+// Delta computes the translation for the life of the connection from the real server's SYN/ACK
+// (synack, its TCP segment: header.TCP(frame[L4Offset:L3Offset+L3Length])), which must acknowledge
+// the SYN that BuildSYN made from h. The SYN/ACK itself goes no further (or becomes a window update,
+// see WindowUpdate); the dataplane then replays the client's stored ACK, and any data, through
+// Translate(ClientToServer), whose acknowledgment number becomes the server's ISN + 1.
+//
+// Results: OK; Malformed; NotSYNACK (SYN or ACK clear, or RST set); BadAck (the acknowledgment number
+// is not h.ClientISN+1). The real server's MSS is not part of the delta: the client already sends
+// segments sized to our SYN/ACK's MSS (read it with synack.MSS() to count mismatches).
+func (h *Handshake) Delta(synack header.TCP) (d Delta, r Result) {
+	if !synack.IsValid(len(synack)) {
+		return d, Malformed
+	}
+	f := synack.Flags()
+	if f&(header.TCPFlagSyn|header.TCPFlagAck) != header.TCPFlagSyn|header.TCPFlagAck || f&header.TCPFlagRst != 0 {
+		return d, NotSYNACK
+	}
+	if synack.AckNumber() != h.ClientISN+1 {
+		return d, BadAck
+	}
+	opts, ok := header.ParseTCPSynOptions(synack.Options())
+	if !ok {
+		return d, Malformed
+	}
+	d.Seq = Value(h.CookieISN).Size(Value(synack.SequenceNumber()))
+	if h.Opts.HasTS && opts.HasTS {
+		d.Flags |= DeltaTS
+		d.TS = Value(h.Opts.TSEcr).Size(Value(opts.TSVal))
+	}
+	if h.Opts.HasWS {
+		d.Flags |= DeltaClientWS
+		d.ClientWS, d.ProxyWS = h.Opts.WS, h.ProxyWS
+		if opts.HasWS {
+			d.Flags |= DeltaServerWS
+			d.ServerWS = opts.WS
+		}
+	}
+	return d, OK
+}
+
+// WindowUpdate turns the real server's SYN/ACK in ip (an IP packet, still in the server's sequence
+// space) into the ACK that tells the client the server's window, in place: SYN cleared, sequence
+// number + 1, window the SYN/ACK's (unscaled) window in the server's scale, options NOP NOP
+// Timestamps (the server's TSval and TSecr) when d translates timestamps and none otherwise, no
+// payload. The IP header is kept (only its length changes). The dataplane passes the result through
+// Translate(ServerToClient) and its reverse NAT like any segment from the server, and sends it to the
+// client: the client learns the real window at once instead of at the server's first segment
+// (optional: until then the client works with our SYN/ACK's Config.Window, as DPVS's window update).
+func WindowUpdate(ip []byte, d *Delta) (n int, r Result) {
+	s, r := parse(ip)
+	if r != OK {
+		return 0, r
+	}
+	tcp := header.TCP(ip[s.l4:s.end])
+	f := tcp.Flags()
+	if f&(header.TCPFlagSyn|header.TCPFlagAck) != header.TCPFlagSyn|header.TCPFlagAck || f&header.TCPFlagRst != 0 {
+		return 0, NotSYNACK
+	}
+	opts, ok := header.ParseTCPSynOptions(tcp.Options())
+	if !ok {
+		return 0, Malformed
+	}
+	win := tcp.WindowSize()
+	if d.Flags&DeltaServerWS != 0 {
+		win >>= d.ServerWS
+	}
+	var ob [12]byte
+	ol := 0
+	if d.Flags&DeltaTS != 0 && opts.HasTS {
+		ob[0], ob[1] = header.TCPOptionNOP, header.TCPOptionNOP
+		ol = 2 + header.EncodeTimestampsOption(opts.TSVal, opts.TSEcr, ob[2:])
+	}
+	n = s.l4 + header.TCPMinimumSize + ol
+	if n > cap(ip) {
+		return 0, NoRoom
+	}
+	sport, dport, seq, ack := tcp.SourcePort(), tcp.DestinationPort(), tcp.SequenceNumber(), tcp.AckNumber()
+	ip = ip[:n]
+	setIPLength(ip, s.v6, n)
+	t := header.TCP(ip[s.l4:n])
+	writeTCPHeader(t, sport, dport, seq+1, ack, header.TCPFlagAck, win, ob[:ol])
+	t.FillChecksum(pseudo(ip, s.v6, len(t)))
+	return n, OK
+}
+
+// BuildRST turns the segment in ip (an IP packet) into the reset that answers it, in place (RFC 9293
+// §3.10.7.1): addresses and ports swapped; if the segment has ACK set, sequence number = its
+// acknowledgment number and flags RST; otherwise sequence number 0, acknowledgment number = its
+// sequence number + its length (+1 for SYN, +1 for FIN) and flags RST|ACK. No options, no payload,
+// window 0, a fresh IP header with TTL 64 and full checksums. The caller swaps the MAC addresses.
+//
+// Uses: a copy of the client's stored cookie ACK becomes the reset that tells the client the real
+// server did not answer (its sequence number is our ISN + 1, exactly what the client expects, RFC
+// 5961 §3.2); a real server's SYN/ACK for a connection that is gone becomes the reset that clears
+// the server's half-open socket. RST segments are not answered (Malformed).
+func BuildRST(ip []byte) (n int, r Result) {
+	s, r := parse(ip)
+	if r != OK {
+		return 0, r
+	}
+	tcp := header.TCP(ip[s.l4:s.end])
+	f := tcp.Flags()
+	if f&header.TCPFlagRst != 0 {
+		return 0, Malformed
+	}
+	var seq, ack uint32
+	flags := header.TCPFlagRst
+	if f&header.TCPFlagAck != 0 {
+		seq = tcp.AckNumber()
+	} else {
+		ack = tcp.SequenceNumber() + uint32(len(tcp.Payload()))
+		if f&header.TCPFlagSyn != 0 {
+			ack++
+		}
+		if f&header.TCPFlagFin != 0 {
+			ack++
+		}
+		flags |= header.TCPFlagAck
+	}
+	hl := header.IPv4MinimumSize
+	if s.v6 {
+		hl = header.IPv6MinimumSize
+	}
+	n = hl + header.TCPMinimumSize
+	if n > cap(ip) {
+		return 0, NoRoom
+	}
+	sport, dport := tcp.SourcePort(), tcp.DestinationPort()
+	var src, dst [16]byte
+	a, b := addrs(ip, s.v6)
+	copy(src[:], a)
+	copy(dst[:], b)
+	ip = ip[:n]
+	writeIPHeader(ip, s.v6, &dst, &src, n, DefaultTTL)
+	t := header.TCP(ip[hl:n])
+	writeTCPHeader(t, dport, sport, seq, ack, flags, 0, nil)
+	t.FillChecksum(pseudo(ip, s.v6, len(t)))
+	return n, OK
+}
