@@ -6,6 +6,8 @@ PKGS    := ./...
 # Debian packages the tests, the demo and `make generate` use.
 DEBS    := iproute2 ethtool
 GENDEBS := clang llvm libbpf-dev
+# What `make bench` compares xdpvs with (nftables DNAT, HAProxy) and pins processes with (taskset).
+BENCHDEBS := nftables haproxy util-linux
 
 .DEFAULT_GOAL := help
 .PHONY: help deps build generate test test-short fuzz bench lint demo clean
@@ -45,9 +47,18 @@ fuzz: ## run each fuzz target for a short while
 	$(GO) test -run '^$$' -fuzz=FuzzPipeline -fuzztime=30s ./dataplane/
 	$(GO) test -run '^$$' -fuzz=FuzzParseArgs -fuzztime=30s ./mgmt/
 
-bench: ## per-packet benchmarks (ns/pkt, allocations) and the forwarding comparison on veth (root)
-	$(GO) test -run '^$$' -bench . -benchmem ./header/ ./conntrack/ ./dataplane/
-	XDPVS_BENCH=1 $(GO) test -count=1 -run 'TestForwarding' -v ./bench/
+bench: ## side-by-side benchmark (xdpvs NAT/DR/FULLNAT, bare AF_XDP, nftables, HAProxy; pps, NDR/PDR, latency, cps) into bench/results/ (root; QUICK=1 for a short run)
+	@[ "$$(id -u)" = 0 ] || { echo "make bench needs root (network namespaces, XDP, AF_XDP)"; exit 1; }
+	@missing=""; for p in $(DEBS) $(BENCHDEBS); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+		echo "apt-get install$$missing"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+	fi
+	@# HAProxy is run by the benchmark itself, in a namespace; the distribution's service stays off.
+	@if command -v systemctl >/dev/null 2>&1 && systemctl is-active -q haproxy 2>/dev/null; then echo "note: the haproxy service is running; the benchmark uses its own instance"; fi
+	$(if $(BENCH_MICRO),$(GO) test -run '^$$' -bench . -benchmem ./header/ ./conntrack/ ./dataplane/)
+	XDPVS_BENCH=1 $(if $(QUICK),XDPVS_BENCH_QUICK=1) $(GO) test -count=1 -run '^TestLB$$' -v -timeout 40m ./bench/
+	@echo "results: bench/results/bench.md, bench/results/bench.png, bench/results/bench.json"
 
 lint: ## gofmt, go vet and the package-arrow tests
 	@test -z "$$(gofmt -l .)" || { gofmt -l .; exit 1; }

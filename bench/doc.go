@@ -1,7 +1,16 @@
 // Package bench holds the end-to-end performance measurements of xdpvs: side-by-side runs on one
 // network-namespace topology, driven by bench/pktgen and reported as ratios with the machine, the
 // kernel and the CPU placement beside them. They are tests that skip unless XDPVS_BENCH=1 (and
-// root), so `go test ./...` does not run them:
+// root), so `go test ./...` does not run them.
+//
+// TestLB is `make bench`: xdpvs NAT, FULLNAT and DR with 1 and 2 workers, the bare AF_XDP
+// forward, nftables DNAT (numgen) and HAProxy, in packets per second (throughput, RFC 2544 NDR and
+// PDR per frame size, one-way latency at the NDR) and connections per second; it writes
+// results/bench.md, results/bench.json and results/bench.png:
+//
+//	XDPVS_BENCH=1 go test -run '^TestLB$' -v -count=1 -timeout 40m ./bench/
+//
+// TestForward is the Foundation's bare-forward-against-NAT figure:
 //
 //	XDPVS_BENCH=1 go test -run TestForward -v -count=1 -timeout 30m ./bench/
 //

@@ -27,9 +27,9 @@ func testConfig(v6 bool, size int) Config {
 	return c
 }
 
-// checkFrame verifies f as a frame of c from source port sport: lengths, addresses, ports and
-// both checksums.
-func checkFrame(t *testing.T, c Config, f []byte, sport uint16) {
+// checkFrame verifies f as a frame of c from source src: lengths, addresses, ports, the stamp's
+// magic and flow, and every checksum.
+func checkFrame(t *testing.T, c Config, f []byte, src netip.AddrPort, flow int) {
 	t.Helper()
 	if len(f) != c.Size-FCSSize {
 		t.Fatalf("frame is %d bytes, want %d", len(f), c.Size-FCSSize)
@@ -39,13 +39,15 @@ func checkFrame(t *testing.T, c Config, f []byte, sport uint16) {
 		t.Fatalf("parse: %v", r)
 	}
 	tu := pkt.Tuple
-	if tu.SrcPort != sport || tu.DstPort != c.DstPort {
-		t.Fatalf("ports %d → %d, want %d → %d", tu.SrcPort, tu.DstPort, sport, c.DstPort)
+	if tu.SrcPort != src.Port() || tu.DstPort != c.DstPort {
+		t.Fatalf("ports %d → %d, want %d → %d", tu.SrcPort, tu.DstPort, src.Port(), c.DstPort)
 	}
-	off := c.udpOffset()
-	udp := header.UDP(f[off:])
-	if got := int(binary.BigEndian.Uint16(udp[4:])); got != len(udp) {
-		t.Fatalf("UDP length %d, want %d", got, len(udp))
+	off := c.l4Offset()
+	l4 := f[off:]
+	var ipSrc, ipDst []byte
+	proto := header.ProtocolUDP
+	if c.Proto == TCP {
+		proto = header.ProtocolTCP
 	}
 	if !c.IPv6() {
 		ip := header.IPv4(f[header.EthernetMinimumSize:])
@@ -55,15 +57,40 @@ func checkFrame(t *testing.T, c Config, f []byte, sport uint16) {
 		if int(ip.TotalLength()) != len(f)-header.EthernetMinimumSize {
 			t.Fatalf("IPv4 total length %d", ip.TotalLength())
 		}
-		if udp.Checksum() != 0 {
+		ipSrc, ipDst = ip[12:16], ip[16:20]
+	} else {
+		ip := f[header.EthernetMinimumSize:]
+		ipSrc, ipDst = ip[8:24], ip[24:40]
+	}
+	if got, _ := netip.AddrFromSlice(ipSrc); got.Unmap() != src.Addr().Unmap() {
+		t.Fatalf("source address %v, want %v", got, src.Addr())
+	}
+	pseudo := header.PseudoHeaderChecksum(proto, ipSrc, ipDst, uint16(len(l4)))
+	if c.Proto == TCP {
+		tcp := header.TCP(l4)
+		if tcp.Flags() != c.TCPFlags || tcp.DataOffset() != 20 {
+			t.Fatalf("TCP flags %#x offset %d", tcp.Flags(), tcp.DataOffset())
+		}
+		if !tcp.IsChecksumValid(pseudo) {
+			t.Fatalf("bad TCP checksum %#04x", tcp.Checksum())
+		}
+	} else {
+		udp := header.UDP(l4)
+		if got := int(binary.BigEndian.Uint16(udp[4:])); got != len(udp) {
+			t.Fatalf("UDP length %d, want %d", got, len(udp))
+		}
+		if !c.IPv6() && udp.Checksum() != 0 {
 			t.Fatalf("IPv4 UDP checksum %#04x, want 0", udp.Checksum())
 		}
-		return
+		if c.IPv6() && (udp.Checksum() == 0 || !udp.IsChecksumValid(pseudo)) {
+			t.Fatalf("bad IPv6 UDP checksum %#04x", udp.Checksum())
+		}
 	}
-	ip := f[header.EthernetMinimumSize:]
-	pseudo := header.PseudoHeaderChecksum(header.ProtocolUDP, ip[8:24], ip[24:40], uint16(len(udp)))
-	if udp.Checksum() == 0 || !udp.IsChecksumValid(pseudo) {
-		t.Fatalf("bad IPv6 UDP checksum %#04x", udp.Checksum())
+	if c.Stamped() {
+		p := f[c.PayloadOffset():]
+		if binary.BigEndian.Uint32(p) != StampMagic || int(binary.BigEndian.Uint32(p[4:])) != flow {
+			t.Fatalf("stamp % x, want magic and flow %d", p[:StampSize], flow)
+		}
 	}
 }
 
@@ -72,21 +99,29 @@ func TestFrame(t *testing.T) {
 		name string
 		v6   bool
 		size int
+		tcp  bool
 	}{
-		{"ipv4_64", false, 64},
-		{"ipv4_65_odd", false, 65},
-		{"ipv4_1518", false, 1518},
-		{"ipv6_66_min", true, MinSizeIPv6},
-		{"ipv6_67_odd", true, 67},
-		{"ipv6_1518", true, 1518},
+		{"ipv4_64", false, 64, false},
+		{"ipv4_65_odd", false, 65, false},
+		{"ipv4_1518", false, 1518, false},
+		{"ipv6_66_min", true, MinSizeIPv6, false},
+		{"ipv6_67_odd", true, 67, false},
+		{"ipv6_1518", true, 1518, false},
+		{"tcp_ipv4_64", false, 64, true},
+		{"tcp_ipv4_71_odd", false, 71, true},
+		{"tcp_ipv6_78_min", true, 78, true},
+		{"tcp_ipv6_1518", true, 1518, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c := testConfig(tc.v6, tc.size)
+			if tc.tcp {
+				c.Proto, c.TCPFlags = TCP, FlagSYN
+			}
 			f, err := c.Frame()
 			if err != nil {
 				t.Fatal(err)
 			}
-			checkFrame(t, c, f, c.SrcPort)
+			checkFrame(t, c, f, c.FlowSource(0), 0)
 		})
 	}
 }
@@ -108,6 +143,13 @@ func TestConfigValidate(t *testing.T) {
 		{"flows_overflow", func(c *Config) { c.SrcPort, c.Flows = 65000, 1000 }, "flows"},
 		{"flows_to_65535", func(c *Config) { c.SrcPort, c.Flows = 65000, 536 }, ""},
 		{"dport_0", func(c *Config) { c.DstPort = 0 }, "destination port 0"},
+		{"tcp_ipv6_77", func(c *Config) {
+			c.Src, c.Dst = netip.MustParseAddr("2001:2::1"), netip.MustParseAddr("2001:2::2")
+			c.Proto, c.Size = TCP, 77
+		}, "frame size 77"},
+		{"addrs_overflow", func(c *Config) { c.Src, c.Addrs = netip.MustParseAddr("255.255.255.250"), 10 }, "source addresses"},
+		{"addrs_negative", func(c *Config) { c.Addrs = -1 }, "source addresses"},
+		{"addrs_to_end", func(c *Config) { c.Src, c.Addrs = netip.MustParseAddr("255.255.255.250"), 6 }, ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c := testConfig(false, 64)
@@ -123,5 +165,27 @@ func TestConfigValidate(t *testing.T) {
 				t.Fatalf("got %v, want an error with %q", err, tc.want)
 			}
 		})
+	}
+}
+
+func TestFlowSource(t *testing.T) {
+	c := testConfig(false, 64)
+	c.SrcPort, c.Flows, c.Addrs = 1000, 3, 4
+	c.Src = netip.MustParseAddr("198.18.0.254")
+	want := []string{"198.18.0.254:1000", "198.18.0.254:1001", "198.18.0.254:1002", "198.18.0.255:1000"}
+	for f, w := range want {
+		if got := c.FlowSource(f).String(); got != w {
+			t.Errorf("flow %d: %s, want %s", f, got, w)
+		}
+	}
+	if got := c.FlowSource(11).String(); got != "198.18.1.1:1002" {
+		t.Errorf("flow 11: %s", got)
+	}
+	if c.NumFlows() != 12 {
+		t.Errorf("NumFlows %d", c.NumFlows())
+	}
+	c.Src = netip.MustParseAddr("2001:2::fffe:ffff")
+	if got := c.FlowSource(3).Addr().String(); got != "2001:2::ffff:0" {
+		t.Errorf("IPv6 flow 3: %s", got)
 	}
 }

@@ -17,13 +17,19 @@ type genGenConfig struct {
 	_        structs.HostLayout
 	Limit    uint64
 	Len      uint32
-	Flows    uint32
+	Ports    uint32
+	Addrs    uint32
+	AddrLo   uint32
 	SportMin uint16
-	UdpOff   uint16
-	UdpCsum  uint16
+	L4Off    uint16
+	L4Csum   uint16
+	IpCsum   uint16
+	StampOff uint16
+	Tcp      uint8
+	HasCsum  uint8
 	Pad      uint16
 	Frame    [1516]uint8
-	_        [4]byte
+	_        [6]byte
 }
 
 type genGenState struct {
@@ -31,8 +37,8 @@ type genGenState struct {
 	Sent    uint64
 	Dropped uint64
 	Errors  uint64
-	Flow    uint32
-	Pad     uint32
+	Port    uint32
+	Addr    uint32
 }
 
 // Names of all BPF objects in the ELF.

@@ -12,24 +12,42 @@ import (
 	"github.com/cilium/ebpf/rlimit"
 	"golang.org/x/sys/unix"
 
+	"github.com/xdpvs/xdpvs/header"
 	"github.com/xdpvs/xdpvs/internal/netns"
 )
 
-// RunOptions bound and place one Generator.Run.
+// RunOptions bound, pace and place one Generator.Run.
 type RunOptions struct {
 	// Duration stops the run early; 0 means DefaultDuration. Every run is bounded in time.
 	Duration time.Duration
 	// Pin runs the generator on CPU (the calling thread's affinity is restored afterwards).
 	Pin bool
 	CPU int
-	// Chunk is the number of frames per BPF_PROG_RUN call (0: DefaultChunk); the time limit is
-	// checked between calls.
+	// Chunk is the largest number of frames per BPF_PROG_RUN call (0: DefaultChunk); the time
+	// limit and the pace are checked between calls.
 	Chunk uint32
+	// Rate is the target rate in frames per second; 0 sends as fast as the CPU can. The pace is
+	// kept in slices of PaceSlice: each call sends what is due, so bursts are at most one slice
+	// of frames (50 at 0.5 Mpps).
+	Rate float64
+	// Progress, if set, is called about once a second (from the sending thread, between calls)
+	// with what was sent so far.
+	Progress func(Progress)
+}
+
+// Progress is a run's state at one moment.
+type Progress struct {
+	Elapsed time.Duration
+	Sent    uint64
+	// Rate is the sending rate since the previous report.
+	Rate float64
 }
 
 const (
 	DefaultDuration = 10 * time.Second
 	DefaultChunk    = 1 << 18
+	// PaceSlice is the pacing period of a run with a target rate.
+	PaceSlice = 100 * time.Microsecond
 )
 
 // Result is what one run did.
@@ -116,16 +134,32 @@ func (g *Generator) Run(ns *netns.NS, ifindex int, count uint64, opts RunOptions
 
 // arm loads the configuration with a limit of count frames and resets the state.
 func (g *Generator) arm(count uint64) error {
+	c := g.cfg
 	var cfg genGenConfig
 	cfg.Limit = count
 	cfg.Len = uint32(len(g.frame))
-	cfg.Flows = uint32(g.cfg.Flows)
-	cfg.SportMin = g.cfg.SrcPort
-	cfg.UdpOff = uint16(g.cfg.udpOffset())
-	// The program reads the field as the wire bytes in a native-endian word, as it reads ports.
-	cfg.UdpCsum = binary.NativeEndian.Uint16(g.frame[cfg.UdpOff+6:])
-	if !g.cfg.IPv6() {
-		cfg.UdpCsum = 0 // the template's is 0 anyway: IPv4 UDP without a checksum
+	cfg.Ports = uint32(c.Flows)
+	cfg.Addrs = uint32(c.addrs())
+	cfg.AddrLo = low32(c.Src.Unmap())
+	cfg.SportMin = c.SrcPort
+	cfg.L4Off = uint16(c.l4Offset())
+	// The program reads checksums as the wire bytes in a native-endian word, as it reads ports.
+	if !c.IPv6() {
+		cfg.IpCsum = binary.NativeEndian.Uint16(g.frame[header.EthernetMinimumSize+10:])
+	}
+	if c.l4Checksummed() {
+		cfg.HasCsum = 1
+		csumOff := 6
+		if c.Proto == TCP {
+			csumOff = 16
+		}
+		cfg.L4Csum = binary.NativeEndian.Uint16(g.frame[c.l4Offset()+csumOff:])
+	}
+	if c.Proto == TCP {
+		cfg.Tcp = 1
+	}
+	if c.Stamped() {
+		cfg.StampOff = uint16(c.PayloadOffset())
 	}
 	copy(cfg.Frame[:], g.frame)
 	if err := g.objs.Config.Put(uint32(0), &cfg); err != nil {
@@ -161,15 +195,32 @@ func (g *Generator) run(ifindex int, count uint64, opts RunOptions) (Result, err
 	ctx := xdpMD{DataEnd: uint32(len(g.frame)), IngressIfindex: uint32(ifindex)}
 	start := time.Now()
 	deadline := start.Add(opts.Duration)
+	nextReport, lastReport, lastSent := start.Add(time.Second), start, uint64(0)
 	var st genGenState
 	for {
 		left := count - st.Sent
-		if left == 0 || !time.Now().Before(deadline) {
+		now := time.Now()
+		if left == 0 || !now.Before(deadline) {
 			break
+		}
+		if opts.Progress != nil && !now.Before(nextReport) {
+			opts.Progress(Progress{Elapsed: now.Sub(start), Sent: st.Sent,
+				Rate: float64(st.Sent-lastSent) / now.Sub(lastReport).Seconds()})
+			nextReport, lastReport, lastSent = nextReport.Add(time.Second), now, st.Sent
+		}
+		n := min(left, uint64(opts.Chunk))
+		if opts.Rate > 0 {
+			// What is due by the end of the current slice, less what went out.
+			due := uint64(opts.Rate * (now.Sub(start) + PaceSlice).Seconds())
+			if due <= st.Sent {
+				time.Sleep(time.Duration(float64(st.Sent+1-due)/opts.Rate*1e9) + PaceSlice/2)
+				continue
+			}
+			n = min(n, due-st.Sent)
 		}
 		_, err := g.objs.XdpvsPktgen.Run(&ebpf.RunOptions{
 			Data:    g.frame,
-			Repeat:  uint32(min(left, uint64(opts.Chunk))),
+			Repeat:  uint32(n),
 			Flags:   unix.BPF_F_TEST_XDP_LIVE_FRAMES,
 			Context: ctx,
 		})

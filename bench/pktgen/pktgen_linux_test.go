@@ -2,7 +2,10 @@ package pktgen
 
 import (
 	"bytes"
+	"context"
+	"encoding/binary"
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"net"
 	"net/netip"
@@ -15,6 +18,7 @@ import (
 	"github.com/cilium/ebpf"
 	"golang.org/x/sys/unix"
 
+	"github.com/xdpvs/xdpvs/header"
 	"github.com/xdpvs/xdpvs/internal/netns"
 	"github.com/xdpvs/xdpvs/internal/testutil"
 )
@@ -40,16 +44,26 @@ func TestProgramFrames(t *testing.T) {
 		size  int
 		sport uint16
 		flows int
+		addrs int
+		flags uint8 // TCP with these flags; 0: UDP
 	}{
-		{"ipv4_64", false, 64, 1024, 37},
-		{"ipv4_1518", false, 1518, 1, 5},
-		{"ipv6_66", true, MinSizeIPv6, 1024, 300},
-		{"ipv6_1518_top_ports", true, 1518, 65535 - 99, 100},
-		{"ipv6_127_low_ports", true, 127, 1, 300},
+		{"ipv4_64", false, 64, 1024, 37, 1, 0},
+		{"ipv4_1518", false, 1518, 1, 5, 1, 0},
+		{"ipv4_64_addrs", false, 64, 1024, 7, 13, 0},
+		{"ipv6_66", true, MinSizeIPv6, 1024, 300, 1, 0},
+		{"ipv6_1518_top_ports", true, 1518, 65535 - 99, 100, 1, 0},
+		{"ipv6_127_low_ports", true, 127, 1, 300, 3, 0},
+		{"tcp_syn_ipv4_64", false, 64, 1024, 11, 5, FlagSYN},
+		{"tcp_ack_ipv4_512", false, 512, 2000, 50, 2, FlagACK | FlagPSH},
+		{"tcp_syn_ipv6_78", true, 78, 1024, 9, 4, FlagSYN},
+		{"tcp_ack_ipv6_1518", true, 1518, 40000, 10, 10, FlagACK},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c := testConfig(tc.v6, tc.size)
-			c.SrcPort, c.Flows = tc.sport, tc.flows
+			c.SrcPort, c.Flows, c.Addrs = tc.sport, tc.flows, tc.addrs
+			if tc.flags != 0 {
+				c.Proto, c.TCPFlags = TCP, tc.flags
+			}
 			g := mustGenerator(t, c)
 			const limit = 500
 			if err := g.arm(limit); err != nil {
@@ -77,11 +91,15 @@ func TestProgramFrames(t *testing.T) {
 				if ret != 3 {
 					t.Fatalf("frame %d: verdict %d, want XDP_TX", i, ret)
 				}
-				sport := c.SrcPort + uint16(i%c.Flows)
-				checkFrame(t, c, out, sport)
-				off := c.udpOffset()
-				if !bytes.Equal(out[:off], want[:off]) || !bytes.Equal(out[off+8:], want[off+8:]) {
-					t.Fatalf("frame %d differs from the template outside the UDP ports and checksum", i)
+				flow := i % c.NumFlows()
+				checkFrame(t, c, out, c.FlowSource(flow), flow)
+				if c.Proto == TCP {
+					if seq := header.TCP(out[c.l4Offset():]).SequenceNumber(); seq != uint32(i) {
+						t.Fatalf("frame %d: sequence number %d", i, seq)
+					}
+				}
+				if d := diff(c, out, want); d >= 0 {
+					t.Fatalf("frame %d differs from the template at byte %d, outside the fields that vary", i, d)
 				}
 			}
 			var st genGenState
@@ -95,12 +113,47 @@ func TestProgramFrames(t *testing.T) {
 	}
 }
 
+// diff returns the first offset where f differs from the template outside the fields the program
+// writes (source address and port, checksums, sequence number, stamp flow and time), or -1.
+func diff(c Config, f, tmpl []byte) int {
+	varies := make([]bool, len(f))
+	mark := func(off, n int) {
+		for i := off; i < off+n && i < len(f); i++ {
+			varies[i] = true
+		}
+	}
+	l4 := c.l4Offset()
+	mark(l4, 2) // source port
+	if c.IPv6() {
+		mark(header.EthernetMinimumSize+8, 16)
+	} else {
+		mark(header.EthernetMinimumSize+10, 2) // header checksum
+		mark(header.EthernetMinimumSize+12, 4)
+	}
+	if c.Proto == TCP {
+		mark(l4+4, 4)
+		mark(l4+16, 2)
+	} else {
+		mark(l4+6, 2)
+	}
+	if c.Stamped() {
+		mark(c.PayloadOffset()+4, StampSize-4)
+	}
+	for i := range f {
+		if !varies[i] && f[i] != tmpl[i] {
+			return i
+		}
+	}
+	return -1
+}
+
 // pair is two namespaces joined by a veth: a0 (generator side) ─ b0 (receiver side).
 type pair struct {
 	a, b         *testutil.NetNS
 	aIdx         int
 	aMAC, bMAC   net.HardwareAddr
 	aAddr, bAddr [2]netip.Addr // IPv4, IPv6
+	srcRange     [2]netip.Addr // first of several source addresses in the subnet, IPv4 and IPv6
 }
 
 func newPair(t *testing.T) *pair {
@@ -116,6 +169,10 @@ func newPair(t *testing.T) *pair {
 	p.b.Run(t, "ip", "addr", "add", "198.18.0.2/24", "dev", "b0")
 	p.b.Run(t, "ip", "addr", "add", "2001:2::2/64", "dev", "b0", "nodad")
 	p.aMAC, p.bMAC = mac(t, p.a.NS, "a0"), mac(t, p.b.NS, "b0")
+	p.srcRange = [2]netip.Addr{netip.MustParseAddr("198.18.0.100"), netip.MustParseAddr("2001:2::100")}
+	for _, k := range []string{"all", "default", "b0"} {
+		p.b.Run(t, "sysctl", "-qw", "net.ipv4.conf."+k+".rp_filter=0")
+	}
 	// netns.Veth turns GRO on before the link is up, when veth does not yet tell the peer that it
 	// can take XDP frames (NDO_XMIT): a0 would drop every XDP_TX frame until b0 gets an XDP
 	// program. Turning GRO off and on again with both ends up sets it.
@@ -242,8 +299,8 @@ func TestKernelReceives(t *testing.T) {
 				t.Fatalf("sent %d, %v", res.Sent, err)
 			}
 			want, _ := c.Frame()
-			payload := want[c.udpOffset()+8:]
-			ports := map[uint16]int{}
+			payload := want[c.PayloadOffset():]
+			ports := map[netip.AddrPort]int{}
 			buf := make([]byte, 2048)
 			for i := range flows * per {
 				conn.SetReadDeadline(time.Now().Add(2 * time.Second))
@@ -251,23 +308,174 @@ func TestKernelReceives(t *testing.T) {
 				if err != nil {
 					t.Fatalf("datagram %d of %d: %v (UDP checksum errors: %d)", i, flows*per, err, csumErrors(t, p.b, tc.v6)-before)
 				}
-				if from.Addr().Unmap() != c.Src {
-					t.Fatalf("datagram from %v", from)
+				got := buf[:n]
+				if c.Stamped() && n >= StampSize {
+					// Flow and time vary; the flow must be the sender's.
+					flow := int(binary.BigEndian.Uint32(got[4:]))
+					if flow >= flows || c.FlowSource(flow) != netip.AddrPortFrom(from.Addr().Unmap(), from.Port()) {
+						t.Fatalf("datagram %d from %v says flow %d", i, from, flow)
+					}
+					got = bytes.Clone(got)
+					clear(got[4:StampSize])
 				}
-				if !bytes.Equal(buf[:n], payload) {
+				if !bytes.Equal(got, payload) {
 					t.Fatalf("datagram %d: %d bytes, payload differs from the template's %d", i, n, len(payload))
 				}
-				ports[from.Port()]++
+				ports[netip.AddrPortFrom(from.Addr().Unmap(), from.Port())]++
 			}
 			for f := range flows {
-				if got := ports[c.SrcPort+uint16(f)]; got != per {
-					t.Errorf("source port %d: %d datagrams, want %d (all: %v)", c.SrcPort+uint16(f), got, per, ports)
+				if got := ports[c.FlowSource(f)]; got != per {
+					t.Errorf("flow %d (%v): %d datagrams, want %d (all: %v)", f, c.FlowSource(f), got, per, ports)
 				}
 			}
 			if d := csumErrors(t, p.b, tc.v6) - before; d != 0 {
 				t.Errorf("%d UDP checksum errors", d)
 			}
 		})
+	}
+}
+
+// TestKernelTCP sends TCP segments (SYNs, and ACKs with data) to a closed port of a kernel, which
+// answers every one whose checksums verify with a RST: the RSTs must match the segments sent, with
+// no checksum error.
+func TestKernelTCP(t *testing.T) {
+	p := newPair(t)
+	for _, tc := range []struct {
+		v6    bool
+		size  int
+		flags uint8
+	}{{false, 64, FlagSYN}, {false, 1518, FlagACK | FlagPSH}, {true, 78, FlagSYN}, {true, 999, FlagACK}} {
+		t.Run(fmt.Sprintf("v6=%v/size=%d/flags=%#x", tc.v6, tc.size, tc.flags), func(t *testing.T) {
+			const count = 64
+			c := p.config(tc.v6, tc.size)
+			c.Proto, c.TCPFlags, c.DstPort = TCP, tc.flags, 9999
+			c.Flows, c.Addrs = 8, 4
+			c.Src = p.srcRange[map[bool]int{true: 1}[tc.v6]]
+			g := mustGenerator(t, c)
+			before := tcpStats(t, p.b)
+			res, err := g.Run(p.a.NS, p.aIdx, count, RunOptions{Duration: 5 * time.Second})
+			if err != nil || res.Sent != count {
+				t.Fatalf("sent %d, %v", res.Sent, err)
+			}
+			var after map[string]int
+			for deadline := time.Now().Add(2 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+				if after = tcpStats(t, p.b); after["OutRsts"]-before["OutRsts"] >= count {
+					break
+				}
+			}
+			if d := after["InCsumErrors"] - before["InCsumErrors"]; d != 0 {
+				t.Fatalf("%d TCP checksum errors", d)
+			}
+			if in, rst := after["InSegs"]-before["InSegs"], after["OutRsts"]-before["OutRsts"]; in < count || rst != count {
+				t.Fatalf("%d segments in, %d RSTs out, want %d", in, rst, count)
+			}
+		})
+	}
+}
+
+// tcpStats reads the Tcp: counters of /proc/net/snmp in ns (IPv4 and IPv6 together).
+func tcpStats(t *testing.T, ns *testutil.NetNS) map[string]int {
+	t.Helper()
+	var names []string
+	out := map[string]int{}
+	for _, l := range strings.Split(ns.Run(t, "cat", "/proc/net/snmp"), "\n") {
+		f := strings.Fields(l)
+		if len(f) == 0 || f[0] != "Tcp:" {
+			continue
+		}
+		if names == nil {
+			names = f
+			continue
+		}
+		for i, n := range names[1:] {
+			if i+1 < len(f) {
+				out[n], _ = strconv.Atoi(f[i+1])
+			}
+		}
+	}
+	return out
+}
+
+// TestSinkLatencyAndTCP: stamped frames land in the latency histogram, one sample each, with a
+// plausible latency; TCP segments pass until SetDropTCP, then are counted and dropped.
+func TestSinkLatencyAndTCP(t *testing.T) {
+	p := newPair(t)
+	sink, err := AttachSink(p.b.NS, "b0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sink.Close()
+	send := func(c Config, n uint64) {
+		t.Helper()
+		g := mustGenerator(t, c)
+		if res, err := g.Run(p.a.NS, p.aIdx, n, RunOptions{Duration: 5 * time.Second, Pin: true, CPU: 0}); err != nil || res.Sent != n {
+			t.Fatalf("sent %d of %d: %v", res.Sent, n, err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if err := sink.ResetLatency(); err != nil {
+		t.Fatal(err)
+	}
+	send(p.config(false, 64), 10_000)
+	send(p.config(true, 78), 1_000) // no room for a stamp
+	h, err := sink.Latency()
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := h.Summary()
+	t.Logf("latency: %v", s)
+	if s.Count != 10_000 || s.Min <= 0 || s.Max > time.Second || s.P50 < s.Min || s.P50 > s.Max {
+		t.Fatalf("latency summary %+v, want 10000 samples between 0 and 1 s", s)
+	}
+	tc := p.config(false, 128)
+	tc.Proto, tc.TCPFlags, tc.DstPort = TCP, FlagACK, 9999
+	before, _ := sink.Read()
+	send(tc, 100)
+	mid, _ := sink.Read()
+	if d := mid.Other().Packets - before.Other().Packets; d < 100 || mid.UDP() != before.UDP() {
+		t.Fatalf("TCP before SetDropTCP: %d passed, dropped %+v → %+v", d, before.UDP(), mid.UDP())
+	}
+	if err := sink.SetDropTCP(true); err != nil {
+		t.Fatal(err)
+	}
+	sink.ResetLatency()
+	send(tc, 100)
+	end, _ := sink.Read()
+	if d := end.UDP().Packets - mid.UDP().Packets; d != 100 {
+		t.Fatalf("TCP after SetDropTCP: %d dropped, want 100", d)
+	}
+	if h, _ := sink.Latency(); h.Count != 100 {
+		t.Fatalf("TCP latency samples %d, want 100", h.Count)
+	}
+}
+
+// TestPacing: a run with a target rate sends at that rate (within 5 %), reports progress once a
+// second, and stops at its duration.
+func TestPacing(t *testing.T) {
+	p := newPair(t)
+	sink, err := AttachSink(p.b.NS, "b0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sink.Close()
+	g := mustGenerator(t, p.config(false, 64))
+	for _, rate := range []float64{20_000, 500_000} {
+		var reports []Progress
+		res, err := g.Run(p.a.NS, p.aIdx, 1<<40, RunOptions{Duration: 2100 * time.Millisecond, Rate: rate, Pin: true, CPU: 0,
+			Progress: func(pr Progress) { reports = append(reports, pr) }})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Logf("rate %.0f: sent %d in %v (%.0f pps), progress %+v", rate, res.Sent, res.Elapsed, res.PPS(), reports)
+		if math.Abs(res.PPS()-rate)/rate > 0.05 {
+			t.Errorf("rate %.0f: sent at %.0f pps", rate, res.PPS())
+		}
+		if res.Elapsed > 2300*time.Millisecond {
+			t.Errorf("rate %.0f: ran %v, limit 2.1 s", rate, res.Elapsed)
+		}
+		if len(reports) != 2 || math.Abs(reports[1].Rate-rate)/rate > 0.1 {
+			t.Errorf("rate %.0f: progress %+v, want 2 reports near the rate", rate, reports)
+		}
 	}
 }
 
@@ -306,4 +514,40 @@ func csumErrors(t *testing.T, ns *testutil.NetNS, v6 bool) int {
 
 func TestMain(m *testing.M) {
 	os.Exit(m.Run())
+}
+
+// TestCPS runs the connections-per-second client against its server inside one namespace: every
+// counted connection was accepted, none failed, and the run stops at its limit.
+func TestCPS(t *testing.T) {
+	testutil.RequireRoot(t)
+	ns := testutil.NewNetNS(t, "pgcps")
+	ns.Run(t, "ip", "addr", "add", "198.18.0.1/32", "dev", "lo")
+	var ln net.Listener
+	ns.MustDo(t, func() (err error) { ln, err = net.Listen("tcp", "198.18.0.1:8080"); return err })
+	srv := ServeCPS(ln)
+	defer srv.Close()
+	dial := func(ctx context.Context, network, addr string) (c net.Conn, err error) {
+		err = ns.Do(func() error {
+			var d net.Dialer
+			c, err = d.DialContext(ctx, network, addr)
+			return err
+		})
+		return c, err
+	}
+	var reports int
+	res, err := RunCPS(context.Background(), CPSOptions{Target: "198.18.0.1:8080", Concurrency: 4, Duration: 3 * time.Second,
+		Max: 2000, Dial: dial, Progress: func(CPSProgress) { reports++ }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("%d connections in %v (%.0f /s), latency %v", res.Conns, res.Elapsed, res.CPS(), res.Latency.Summary())
+	if res.Conns != 2000 || res.Errors != 0 || res.Latency.Count != 2000 {
+		t.Fatalf("conns %d errors %d (%v) samples %d, want 2000 and 0", res.Conns, res.Errors, res.FirstErr, res.Latency.Count)
+	}
+	if got := srv.Accepted.Load(); got < 2000 {
+		t.Fatalf("server accepted %d", got)
+	}
+	if res.Elapsed > 3500*time.Millisecond {
+		t.Fatalf("ran %v past its 3 s limit", res.Elapsed)
+	}
 }

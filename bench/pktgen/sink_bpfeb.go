@@ -19,11 +19,27 @@ type sinkCounter struct {
 	Bytes   uint64
 }
 
+type sinkLatSummary struct {
+	_     structs.HostLayout
+	Count uint64
+	Sum   uint64
+	Min   uint64
+	Max   uint64
+}
+
+type sinkSettings struct {
+	_       structs.HostLayout
+	DropTcp uint32
+}
+
 // Names of all BPF objects in the ELF.
 //
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
+	sinkMapConfig     = "config"
 	sinkMapCounters   = "counters"
+	sinkMapLatHist    = "lat_hist"
+	sinkMapLatSum     = "lat_sum"
 	sinkProgXdpvsSink = "xdpvs_sink"
 )
 
@@ -76,7 +92,10 @@ type sinkProgramSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type sinkMapSpecs struct {
+	Config   *ebpf.MapSpec `ebpf:"config"`
 	Counters *ebpf.MapSpec `ebpf:"counters"`
+	LatHist  *ebpf.MapSpec `ebpf:"lat_hist"`
+	LatSum   *ebpf.MapSpec `ebpf:"lat_sum"`
 }
 
 // sinkVariableSpecs contains global variables before they are loaded into the kernel.
@@ -105,12 +124,18 @@ func (o *sinkObjects) Close() error {
 //
 // It can be passed to loadSinkObjects or ebpf.CollectionSpec.LoadAndAssign.
 type sinkMaps struct {
+	Config   *ebpf.Map `ebpf:"config"`
 	Counters *ebpf.Map `ebpf:"counters"`
+	LatHist  *ebpf.Map `ebpf:"lat_hist"`
+	LatSum   *ebpf.Map `ebpf:"lat_sum"`
 }
 
 func (m *sinkMaps) Close() error {
 	return _SinkClose(
+		m.Config,
 		m.Counters,
+		m.LatHist,
+		m.LatSum,
 	)
 }
 

@@ -12,7 +12,8 @@ import (
 	"github.com/xdpvs/xdpvs/internal/netns"
 )
 
-// Sink counts and drops the UDP frames arriving on one interface, in native XDP mode.
+// Sink counts and drops the UDP frames (and, after SetDropTCP(true), the TCP segments) arriving on
+// one interface, in native XDP mode, and measures the latency of the generator's stamped frames.
 type Sink struct {
 	objs sinkObjects
 	link link.Link
@@ -96,4 +97,66 @@ func (s *Sink) Read() (SinkStats, error) {
 // Close detaches the sink.
 func (s *Sink) Close() error {
 	return errors.Join(s.link.Close(), s.objs.Close())
+}
+
+// SetDropTCP makes the sink count and drop TCP segments too (a TCP flood), or pass them again to
+// the kernel (connections to a server behind the sink).
+func (s *Sink) SetDropTCP(on bool) error {
+	var v sinkSettings
+	if on {
+		v.DropTcp = 1
+	}
+	if err := s.objs.Config.Put(uint32(0), &v); err != nil {
+		return fmt.Errorf("pktgen: sink settings: %w", err)
+	}
+	return nil
+}
+
+// Latency reads the latency histogram of the stamped frames received since the last ResetLatency,
+// summed over CPUs.
+func (s *Sink) Latency() (Histogram, error) {
+	var h Histogram
+	var per []uint64
+	for b := range uint32(latBuckets) {
+		if err := s.objs.LatHist.Lookup(b, &per); err != nil {
+			return h, fmt.Errorf("pktgen: read latency: %w", err)
+		}
+		for _, v := range per {
+			h.Buckets[b] += v
+		}
+	}
+	var sums []sinkLatSummary
+	if err := s.objs.LatSum.Lookup(uint32(0), &sums); err != nil {
+		return h, fmt.Errorf("pktgen: read latency: %w", err)
+	}
+	for _, c := range sums {
+		if c.Count == 0 {
+			continue
+		}
+		if h.Count == 0 || c.Min < h.Min {
+			h.Min = c.Min
+		}
+		h.Max = max(h.Max, c.Max)
+		h.Count += c.Count
+		h.Sum += c.Sum
+	}
+	return h, nil
+}
+
+// ResetLatency clears the latency histogram.
+func (s *Sink) ResetLatency() error {
+	n, err := ebpf.PossibleCPU()
+	if err != nil {
+		return err
+	}
+	zeros := make([]uint64, n)
+	for b := range uint32(latBuckets) {
+		if err := s.objs.LatHist.Put(b, zeros); err != nil {
+			return fmt.Errorf("pktgen: reset latency: %w", err)
+		}
+	}
+	if err := s.objs.LatSum.Put(uint32(0), make([]sinkLatSummary, n)); err != nil {
+		return fmt.Errorf("pktgen: reset latency: %w", err)
+	}
+	return nil
 }

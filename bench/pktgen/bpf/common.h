@@ -45,4 +45,5 @@ struct xdp_md {
 #define ETH_HLEN 14
 #define ETH_P_IP 0x0800
 #define ETH_P_IPV6 0x86DD
+#define IPPROTO_TCP 6
 #define IPPROTO_UDP 17

@@ -1,0 +1,356 @@
+package bench
+
+import (
+	"encoding/json"
+	"fmt"
+	"image/color"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"testing"
+	"time"
+
+	"gonum.org/v1/plot"
+	"gonum.org/v1/plot/plotter"
+	"gonum.org/v1/plot/vg"
+	"gonum.org/v1/plot/vg/draw"
+	"gonum.org/v1/plot/vg/vgimg"
+
+	"github.com/xdpvs/xdpvs/bench/pktgen"
+)
+
+// lbReport is the outcome of TestLB, written as results/bench.json, results/bench.md and
+// results/bench.png after every configuration (so an interrupted run leaves what it measured).
+type lbReport struct {
+	Started   string   `json:"started"`
+	Finished  string   `json:"finished,omitempty"`
+	Machine   string   `json:"machine"`
+	CPUs      int      `json:"cpus"`
+	Kernel    string   `json:"kernel"`
+	LoadAvg   string   `json:"load_average_before"`
+	Command   string   `json:"command"`
+	Knobs     string   `json:"knobs"`
+	Placement []string `json:"placement"`
+	PPS       []ppsRow `json:"pps"`
+	CPS       []cpsRow `json:"cps"`
+}
+
+func newReport(e *lbEnv) *lbReport {
+	k := e.k
+	return &lbReport{
+		Started: time.Now().UTC().Format(time.RFC3339), Machine: cpuModel(), CPUs: runtime.NumCPU(), Kernel: kernel(),
+		LoadAvg: loadavg(), Command: "make bench",
+		Knobs: fmt.Sprintf("sizes %v, %d throughput run(s) of %v, search trials of %v (resolution %.0f %% of the maximum), latency over %v at the NDR, cps %v × %d loops",
+			k.sizes, k.runs, k.tput, k.trial, 100*k.resolution, k.latDur, k.cpsDur, k.cpsConc),
+		Placement: []string{
+			"CPU 0: the generator (BPF_PROG_RUN live frames, XDP_TX on the client's c0), which also runs the director's receive (veth NAPI: steering XDP program, AF_XDP copy) for the frames it sends; the cps client and servers.",
+			"CPU 1: one xdpvs worker (--cpus 1), which also runs its copy-mode transmit and the real servers' receive (XDP sinks); HAProxy; the kernel's forwarding for nftables and the direct path (RPS on the director's interfaces).",
+			"2 workers: workers on CPUs 0 and 1 (--cpus 0,1), one generator on each CPU sending half the flows into its own queue.",
+			fmt.Sprintf("Flows: %d source addresses × %d source ports from %s, UDP to VIP %s:%d, 2 real servers (rr); director veths with 2 queues, channels set to the worker count.", srcAddrs, srcPorts, srcFirst, "198.18.0.10", lbVport),
+		},
+	}
+}
+
+func (r *lbReport) write(e *lbEnv) {
+	tb := e.tb
+	dir := e.k.out
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		tb.Fatal(err)
+	}
+	js, _ := json.MarshalIndent(r, "", "  ")
+	for name, data := range map[string][]byte{"bench.json": js, "bench.md": []byte(r.markdown())} {
+		if err := os.WriteFile(filepath.Join(dir, name), data, 0o644); err != nil {
+			tb.Fatal(err)
+		}
+	}
+	if err := r.chart(filepath.Join(dir, "bench.png")); err != nil {
+		tb.Errorf("chart: %v", err)
+	}
+}
+
+func mp(x float64) string {
+	if x == 0 {
+		return "–"
+	}
+	return fmt.Sprintf("%.3f", x/1e6)
+}
+
+func us(d time.Duration) string {
+	if d == 0 {
+		return "–"
+	}
+	return fmt.Sprintf("%.1f", float64(d)/1e3)
+}
+
+func ratio(a, b float64) string {
+	if a == 0 || b == 0 {
+		return "–"
+	}
+	return fmt.Sprintf("%.2f", a/b)
+}
+
+// flag marks a ratio whose inputs were measured on a busy machine.
+func flag(quiet ...bool) string {
+	for _, q := range quiet {
+		if !q {
+			return " ⚠ busy machine"
+		}
+	}
+	return ""
+}
+
+func (r *lbReport) pps(kind string, workers int) *ppsRow {
+	for i := range r.PPS {
+		if r.PPS[i].Kind == kind && r.PPS[i].Workers == workers {
+			return &r.PPS[i]
+		}
+	}
+	return nil
+}
+
+func (r *lbReport) cps(kind string, workers int) *cpsRow {
+	for i := range r.CPS {
+		if r.CPS[i].Kind == kind && r.CPS[i].Workers == workers {
+			return &r.CPS[i]
+		}
+	}
+	return nil
+}
+
+func (row *ppsRow) size(n int) *ppsSize {
+	if row == nil {
+		return nil
+	}
+	for i := range row.Sizes {
+		if row.Sizes[i].Size == n {
+			return &row.Sizes[i]
+		}
+	}
+	return nil
+}
+
+func busyMark(quiet bool, busy int) string {
+	if quiet {
+		return ""
+	}
+	return fmt.Sprintf(" ⚠ busy (%d %%)", busy)
+}
+
+func (r *lbReport) markdown() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "# xdpvs benchmark\n\n")
+	fmt.Fprintf(&b, "Machine: %s, %d CPUs, kernel %s; load average before %s; started %s", r.Machine, r.CPUs, r.Kernel, r.LoadAvg, r.Started)
+	if r.Finished != "" {
+		fmt.Fprintf(&b, ", finished %s", r.Finished)
+	} else {
+		fmt.Fprintf(&b, " (incomplete)")
+	}
+	fmt.Fprintf(&b, ".\nRegenerate with `%s` (root). Settings: %s.\n\nPlacement:\n", r.Command, r.Knobs)
+	for _, p := range r.Placement {
+		fmt.Fprintf(&b, "- %s\n", p)
+	}
+	noisy := 0
+	var sizes []int
+	seen := map[int]bool{}
+	for _, row := range r.PPS {
+		for _, s := range row.Sizes {
+			if !seen[s.Size] {
+				seen[s.Size] = true
+				sizes = append(sizes, s.Size)
+			}
+		}
+	}
+	// Ratios first: the figures that carry over between machines.
+	fmt.Fprintf(&b, "\n## Ratios (same run)\n\n| ratio | value | target | note |\n|---|---:|---|---|\n")
+	bare, nat1, nat2, nft := r.pps("bare", 1), r.pps("nat", 1), r.pps("nat", 2), r.pps("nft", 1)
+	for _, n := range sizes {
+		if s, t := nat1.size(n), bare.size(n); s != nil && t != nil {
+			f := flag(nat1.Quiet, bare.Quiet)
+			fmt.Fprintf(&b, "| xdpvs NAT (1 worker) / bare AF_XDP ceiling, throughput, %d B | %s | ≥ 0.9 |%s |\n", n, ratio(s.Throughput, t.Throughput), f)
+			fmt.Fprintf(&b, "| xdpvs NAT (1 worker) / bare AF_XDP ceiling, NDR, %d B | %s | |%s |\n", n, ratio(s.NDR, t.NDR), f)
+		}
+		if s, t := nat1.size(n), nft.size(n); s != nil && t != nil {
+			f := flag(nat1.Quiet, nft.Quiet)
+			fmt.Fprintf(&b, "| xdpvs NAT (1 worker) / nftables DNAT, throughput, %d B | %s | ≥ 1.3 |%s |\n", n, ratio(s.Throughput, t.Throughput), f)
+			fmt.Fprintf(&b, "| xdpvs NAT (1 worker) / nftables DNAT, NDR, %d B | %s | |%s |\n", n, ratio(s.NDR, t.NDR), f)
+		}
+		if s, t := nat2.size(n), nft.size(n); s != nil && t != nil {
+			fmt.Fprintf(&b, "| xdpvs NAT (2 workers) / nftables DNAT, throughput, %d B | %s | |%s |\n", n, ratio(s.Throughput, t.Throughput), flag(nat2.Quiet, nft.Quiet))
+		}
+	}
+	cnat, cnft, chap, cdir := r.cps("nat", 1), r.cps("nft", 1), r.cps("haproxy", 1), r.cps("direct", 1)
+	if cnat != nil && cnft != nil {
+		fmt.Fprintf(&b, "| xdpvs NAT (1 worker) / nftables DNAT, connections per second | %s | |%s |\n", ratio(cnat.CPS, cnft.CPS), flag(cnat.Quiet, cnft.Quiet))
+	}
+	if cnat != nil && chap != nil {
+		fmt.Fprintf(&b, "| xdpvs NAT (1 worker) / HAProxy, connections per second | %s | |%s |\n", ratio(cnat.CPS, chap.CPS), flag(cnat.Quiet, chap.Quiet))
+	}
+	if cnat != nil && cdir != nil {
+		fmt.Fprintf(&b, "| xdpvs NAT (1 worker) / direct to the real server, connections per second | %s | ≥ 0.95 |%s |\n", ratio(cnat.CPS, cdir.CPS), flag(cnat.Quiet, cdir.Quiet))
+	}
+	fmt.Fprintf(&b, "\n## Packets per second (UDP)\n\nThroughput: unpaced, the rate delivered at the real servers (median of runs); NDR: highest rate with no loss, PDR: with ≤ 0.5 %% loss (RFC 2544 binary search); latency: one way, generator to real server, at the NDR, in µs.\n\n")
+	fmt.Fprintf(&b, "| configuration | frame | throughput Mpps | NDR Mpps | PDR Mpps | lat min | p50 | p99 | p99.9 | max | generator Mpps | note |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|\n")
+	for _, row := range r.PPS {
+		if !row.Quiet {
+			noisy++
+		}
+		for _, s := range row.Sizes {
+			l := s.Latency
+			fmt.Fprintf(&b, "| %s | %d B | %s | %s | %s | %s | %s | %s | %s | %s | %s |%s |\n", row.Name, s.Size, mp(s.Throughput), mp(s.NDR), mp(s.PDR),
+				us(l.Min), us(l.P50), us(l.P99), us(l.P999), us(l.Max), mp(s.GenRate), busyMark(row.Quiet, row.Busy))
+		}
+	}
+	if len(r.CPS) > 0 {
+		fmt.Fprintf(&b, "\n## Connections per second (TCP)\n\nEach connection: handshake, one byte each way, the server's close and the client's, through the VIP; latency per connection in µs.\n\n")
+		fmt.Fprintf(&b, "| configuration | conn/s | errors | lat p50 | p99 | p99.9 | max | note |\n|---|---:|---:|---:|---:|---:|---:|---|\n")
+		for _, row := range r.CPS {
+			if !row.Quiet {
+				noisy++
+			}
+			l := row.Latency
+			fmt.Fprintf(&b, "| %s | %.0f | %d | %s | %s | %s | %s |%s |\n", row.Name, row.CPS, row.Errors, us(l.P50), us(l.P99), us(l.P999), us(l.Max), busyMark(row.Quiet, row.Busy))
+		}
+	}
+	if noisy > 0 {
+		fmt.Fprintf(&b, "\n**Warning: %d configuration(s) had a busy machine before or after them (another process used a CPU); their figures (marked ⚠) are not clean.**\n", noisy)
+	}
+	return b.String()
+}
+
+// chart draws two panels into one PNG: the throughput and NDR of every configuration at every
+// frame size (Mpps), and the connections per second (thousands).
+func (r *lbReport) chart(path string) error {
+	var pps, cps *plot.Plot
+	if len(r.PPS) > 0 {
+		pps = plot.New()
+		pps.Title.Text = fmt.Sprintf("UDP packets per second — %s, %d CPUs, kernel %s", r.Machine, r.CPUs, r.Kernel)
+		pps.Y.Label.Text = "Mpps"
+		var names []string
+		var tput, ndr plotter.Values
+		for _, row := range r.PPS {
+			for _, s := range row.Sizes {
+				n := short(row.Name) + fmt.Sprintf(" %dB", s.Size)
+				if !row.Quiet {
+					n += " (busy)"
+				}
+				names = append(names, n)
+				tput = append(tput, s.Throughput/1e6)
+				ndr = append(ndr, s.NDR/1e6)
+			}
+		}
+		if err := bars(pps, names, []plotter.Values{tput, ndr}, []string{"throughput", "NDR"},
+			[]color.RGBA{{40, 100, 200, 255}, {120, 180, 240, 255}}); err != nil {
+			return err
+		}
+	}
+	if len(r.CPS) > 0 {
+		cps = plot.New()
+		cps.Title.Text = "TCP connections per second (handshake, 1 byte each way, close)"
+		cps.Y.Label.Text = "thousand conn/s"
+		var names []string
+		var v plotter.Values
+		for _, row := range r.CPS {
+			n := short(row.Name)
+			if !row.Quiet {
+				n += " (busy)"
+			}
+			names = append(names, n)
+			v = append(v, row.CPS/1e3)
+		}
+		if err := bars(cps, names, []plotter.Values{v}, []string{"connections/s"}, []color.RGBA{{220, 120, 40, 255}}); err != nil {
+			return err
+		}
+	}
+	var plots []*plot.Plot
+	for _, p := range []*plot.Plot{pps, cps} {
+		if p != nil {
+			plots = append(plots, p)
+		}
+	}
+	if len(plots) == 0 {
+		return nil
+	}
+	const w, h = 26 * vg.Centimeter, 11 * vg.Centimeter
+	img := vgimg.New(w, vg.Length(len(plots))*h)
+	dc := draw.New(img)
+	tiles := draw.Tiles{Rows: len(plots), Cols: 1, PadY: vg.Millimeter * 4, PadX: vg.Millimeter * 2}
+	var rows [][]*plot.Plot
+	for _, p := range plots {
+		rows = append(rows, []*plot.Plot{p})
+	}
+	canvases := plot.Align(rows, tiles, dc)
+	for i, p := range plots {
+		p.Draw(canvases[i][0])
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	if _, err := (vgimg.PngCanvas{Canvas: img}).WriteTo(f); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
+}
+
+// bars adds grouped bar charts to p, one group per name.
+func bars(p *plot.Plot, names []string, sets []plotter.Values, labels []string, colors []color.RGBA) error {
+	w := vg.Points(10)
+	for i, v := range sets {
+		b, err := plotter.NewBarChart(v, w)
+		if err != nil {
+			return err
+		}
+		b.LineStyle.Width = 0
+		b.Color = colors[i]
+		b.Offset = vg.Length(float64(i)-float64(len(sets)-1)/2) * w
+		p.Add(b)
+		if len(sets) > 1 {
+			p.Legend.Add(labels[i], b)
+		}
+	}
+	p.Legend.Top = true
+	p.NominalX(names...)
+	p.X.Tick.Label.Rotation = 0.6
+	p.X.Tick.Label.XAlign = -1
+	p.X.Tick.Label.YAlign = -0.3
+	p.X.Tick.Label.Font.Size = vg.Points(7)
+	return nil
+}
+
+func short(name string) string {
+	r := strings.NewReplacer("xdpvs ", "", ", 1 worker", " 1w", ", 2 workers", " 2w", " (ceiling)", "", "bare AF_XDP forward", "bare AF_XDP",
+		"direct to the real server (kernel routing)", "direct", "nftables DNAT numgen", "nftables", "HAProxy TCP mode", "HAProxy", "forward", "")
+	return r.Replace(name)
+}
+
+var _ = pktgen.PDRLoss
+
+// TestReport renders the last results (results/bench.json) again, into a temporary directory, or
+// into results/ with XDPVS_BENCH_RENDER=1 (after a change to the table or the chart): the
+// report's code is exercised by `go test ./...` without root or a benchmark run.
+func TestReport(t *testing.T) {
+	js, err := os.ReadFile(filepath.Join("results", "bench.json"))
+	if err != nil {
+		t.Skipf("no results to render: %v", err)
+	}
+	var r lbReport
+	if err := json.Unmarshal(js, &r); err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	if os.Getenv("XDPVS_BENCH_RENDER") == "1" {
+		dir = "results"
+		if err := os.WriteFile(filepath.Join(dir, "bench.md"), []byte(r.markdown()), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	md := r.markdown()
+	if !strings.Contains(md, "| configuration |") || !strings.Contains(md, r.Kernel) {
+		t.Fatalf("markdown without its table or kernel:\n%s", md)
+	}
+	if err := r.chart(filepath.Join(dir, "bench.png")); err != nil {
+		t.Fatal(err)
+	}
+}
