@@ -21,6 +21,12 @@ func FuzzParse(f *testing.F) {
 		if res >= NumParseResults {
 			t.Fatalf("result %d out of range", res)
 		}
+		var fast, slow Packet
+		if fast.parseFast(frame) {
+			if r := slow.parseGeneric(frame); r != ParseOK || fast != slow {
+				t.Fatalf("fast path %+v, generic %+v (%v)", fast, slow, r)
+			}
+		}
 		if res != ParseOK {
 			return
 		}

