@@ -148,10 +148,10 @@ func TestTableExpire(t *testing.T) {
 	id, _, _ := tb.Lookup(&o)
 	tb.Entry(id).SetExpires(now + int64(60*time.Second))
 
-	if n := tb.Expire(now+int64(3*time.Second)+1, 0); n != 3 {
+	if n := tb.Expire(now+int64(3*time.Second)+wheelTick, 0); n != 3 {
 		t.Fatalf("expired %d at +3s, want 3 (%v)", n, expired)
 	}
-	if n := tb.Expire(now+int64(10*time.Second)+1, 0); n != 6 {
+	if n := tb.Expire(now+int64(10*time.Second)+wheelTick, 0); n != 6 {
 		t.Fatalf("expired %d at +10s, want 6 (%v)", n, expired)
 	}
 	if tb.Len() != 1 {
@@ -195,7 +195,7 @@ func TestTableExpireLongTimeoutAndBudget(t *testing.T) {
 	if n != 50 || tb.Len() != 1 {
 		t.Fatalf("2h connection expired early: n=%d len=%d", n, tb.Len())
 	}
-	tb.Expire(now+int64(2*time.Hour)+1, 0)
+	tb.Expire(now+int64(2*time.Hour)+wheelTick, 0)
 	if n != 51 || tb.Len() != 0 {
 		t.Fatalf("2h connection not expired: n=%d len=%d", n, tb.Len())
 	}
