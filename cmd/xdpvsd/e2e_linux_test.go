@@ -93,12 +93,15 @@ func runDaemon(t *testing.T, client, director *netns.NS, ifaces []string, worker
 	}
 	e := &env{t: t, clientNS: client, d: d, adm: adm, client: topo.HTTPClient(client, false)}
 	t.Cleanup(func() {
+		var drops string
+		if t.Failed() {
+			drops, _ = e.d.Adm(adm, "show", "drops") // while the daemon still runs
+		}
 		if err := e.d.Stop(); err != nil {
 			t.Errorf("xdpvsd: %v\n%s", err, e.d.Log)
 		}
 		if t.Failed() {
 			neigh, _ := director.Exec("ip", "neigh")
-			drops, _ := e.d.Adm(adm, "show", "drops")
 			t.Logf("xdpvsd log:\n%s\ndirector neighbours:\n%s\ndrops:\n%s", e.d.Log, neigh, drops)
 		}
 	})

@@ -82,18 +82,19 @@ func (e *env) udpFlow(vip netip.AddrPort) *udpFlow {
 	return &udpFlow{c}
 }
 
-// ask sends one datagram and returns the name of the real server that answered ("" if none did
-// within a second).
+// ask sends a datagram and returns the name of the real server that answered, trying three times
+// a second apart ("" if none answered). A retry is the same flow, so it meets the same connection.
 func (f *udpFlow) ask(msg string) string {
-	f.c.Write([]byte(msg))
-	f.c.SetReadDeadline(time.Now().Add(time.Second))
 	buf := make([]byte, 1500)
-	n, err := f.c.Read(buf)
-	if err != nil {
-		return ""
+	for range 3 {
+		f.c.Write([]byte(msg))
+		f.c.SetReadDeadline(time.Now().Add(time.Second))
+		if n, err := f.c.Read(buf); err == nil {
+			name, _, _ := bytes.Cut(buf[:n], []byte(":"))
+			return string(name)
+		}
 	}
-	name, _, _ := bytes.Cut(buf[:n], []byte(":"))
-	return string(name)
+	return ""
 }
 
 // TestRemovedServerMovesUDPFlows: after `xdpvsadm -d` of a real server, the very next datagram of
