@@ -509,7 +509,6 @@ type delta func(c *counters)
 func dTX() delta                        { return func(c *counters) { c.tx++ } }
 func dDrop(r DropReason) delta          { return func(c *counters) { c.drops[r]++ } }
 func dParse(r header.ParseResult) delta { return func(c *counters) { c.parse[r]++ } }
-func dHandoff() delta                   { return func(c *counters) { c.handoffOut++ } }
 
 // dNew counts a new connection of service s to real server d.
 func dNew(s uint16, d uint32) delta {

@@ -89,7 +89,7 @@ func checkRewriteKeepsChecksum(t *testing.T, p *Packet, frame []byte) {
 func FuzzTCPOptions(f *testing.F) {
 	f.Add(synTCP[20:])
 	f.Add([]byte{1, 1, 5, 10, 0, 0, 0, 1, 0, 0, 0, 2})
-	f.Add([]byte{254, 8, 0x1f, 0x90, 10, 0, 0, 1})
+	f.Add([]byte{254, 8, 0x1f, 0x90, 198, 18, 0, 1})
 	f.Add([]byte{2, 0})
 	f.Add([]byte{1, 2, 4, 5, 0xb4, 0})
 	f.Fuzz(func(t *testing.T, opts []byte) {

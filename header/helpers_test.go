@@ -69,8 +69,8 @@ func randBytes(r *rand.Rand, n int) []byte {
 var (
 	testSrcMAC = net.HardwareAddr{0x02, 0x00, 0x00, 0x00, 0x00, 0x01}
 	testDstMAC = net.HardwareAddr{0x02, 0x00, 0x00, 0x00, 0x00, 0x02}
-	testSrc4   = net.IP{10, 0, 0, 1}
-	testDst4   = net.IP{10, 0, 0, 2}
+	testSrc4   = net.IP{198, 18, 0, 1}
+	testDst4   = net.IP{198, 18, 0, 2}
 	testSrc6   = net.ParseIP("2001:db8::1")
 	testDst6   = net.ParseIP("2001:db8::2")
 )

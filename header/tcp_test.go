@@ -249,7 +249,7 @@ func TestTCPOptionIterator(t *testing.T) {
 		{"nops_only", []byte{1, 1, 1, 1}, nil, false, true},
 		{"eol_stops", []byte{1, 0, 2, 4, 5, 0xb4}, nil, false, true},
 		{"sack_two_blocks", cat([]byte{1, 1, 5, 18}, make([]byte, 16)), []opt{{5, 2, string(make([]byte, 16))}}, false, true},
-		{"toa_unknown_kind", []byte{254, 8, 0x1f, 0x90, 10, 0, 0, 1}, []opt{{254, 0, "\x1f\x90\x0a\x00\x00\x01"}}, false, true},
+		{"toa_unknown_kind", []byte{254, 8, 0x1f, 0x90, 198, 18, 0, 1}, []opt{{254, 0, "\x1f\x90\xc6\x12\x00\x01"}}, false, true},
 		{"unknown_kind_any_length", []byte{99, 3, 0, 1}, []opt{{99, 0, "\x00"}}, false, true},
 		{"tcpopt_len_zero", []byte{2, 0, 5, 0xb4}, nil, true, false},
 		{"tcpopt_len_one", []byte{1, 8, 1}, nil, true, false},

@@ -46,7 +46,7 @@ func TestUDPAccessors(t *testing.T) {
 // TestUDPZeroChecksumRules: a stored 0 stays 0 under every incremental update; a computed 0 is stored as
 // 0xFFFF, by FillChecksum and by the incremental updates alike.
 func TestUDPZeroChecksumRules(t *testing.T) {
-	src, dst := []byte{10, 0, 0, 1}, []byte{10, 0, 0, 2}
+	src, dst := []byte{198, 18, 0, 1}, []byte{198, 18, 0, 2}
 	b := UDP{0x12, 0x34, 0x00, 0x35, 0x00, 0x0a, 0, 0, 0, 0}
 	pseudo := PseudoHeaderChecksum(ProtocolUDP, src, dst, uint16(len(b)))
 	// Choose the payload so that the datagram sums to 0xFFFF: the computed checksum is then 0.
