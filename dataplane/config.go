@@ -56,6 +56,8 @@ type svcInfo struct {
 	replies  bool          // replies come back (NAT, FULLNAT): the client's next hop is needed
 	lips     []header.Addr // FULLNAT local addresses of the service's family
 	lips4    []header.Addr // and IPv4 ones of an IPv6 service, for NAT64
+	synproxy bool          // -j: SYNs answered with cookies
+	fullnat  bool          // some real server is FULLNAT: the client's segments carry TOA
 }
 
 // destIndex finds the real server with id and gen among the service's, or -1.
@@ -140,7 +142,11 @@ func compile(s *Snapshot, in *ids, gen uint64) (*compiled, *ids, error) {
 			return nil, nil, err
 		}
 		seenSvc[k] = true
-		si := svcInfo{id: sid, key: k, spec: spec, factory: f, pos: new(atomic.Uint64), policy: spec.Policy}
+		si := svcInfo{id: sid, key: k, spec: spec, factory: f, pos: new(atomic.Uint64), policy: spec.Policy,
+			synproxy: spec.Flags&ServiceSynProxy != 0}
+		if si.synproxy && spec.Key.Proto != header.ProtocolTCP {
+			return nil, nil, fmt.Errorf("dataplane: service %v:%d: the SYN proxy is for TCP services only", spec.Key.Addr, spec.Key.Port)
+		}
 		if spec.Flags&ServicePersistent != 0 {
 			si.persist = uint32(max(spec.Persistence.Seconds(), 1))
 			si.maskBits = 128
@@ -158,9 +164,13 @@ func compile(s *Snapshot, in *ids, gen uint64) (*compiled, *ids, error) {
 				if len(spec.LocalAddrs) == 0 {
 					return nil, nil, fmt.Errorf("dataplane: real server %v: FULLNAT needs local addresses (--add-laddr)", rs.Addr)
 				}
-				si.replies = true
+				si.replies, si.fullnat = true, true
 			case ForwardMasq:
 			case ForwardRoute, ForwardTunnel:
+				if si.synproxy {
+					// The proxy translates sequence numbers both ways: it must see the replies.
+					return nil, nil, fmt.Errorf("dataplane: real server %v: the SYN proxy (-j) needs NAT (-m) or FULLNAT (-b), not %v", rs.Addr, rs.Forward)
+				}
 				// DR and TUN do not touch the ports: the real server must listen on the VIP's.
 				if rs.Port != spec.Key.Port {
 					return nil, nil, fmt.Errorf("dataplane: real server %v: %v needs the service's port %d, not %d", rs.Addr, rs.Forward, spec.Key.Port, rs.Port)

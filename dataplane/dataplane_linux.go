@@ -19,6 +19,7 @@ import (
 	"github.com/xdpvs/xdpvs/conntrack"
 	"github.com/xdpvs/xdpvs/dataplane/xsk"
 	"github.com/xdpvs/xdpvs/header"
+	"github.com/xdpvs/xdpvs/synproxy"
 )
 
 // Config is how a Dataplane is built.
@@ -59,6 +60,7 @@ type Dataplane struct {
 	done     []chan struct{}
 	resolver *resolver
 	tmpls    *templates
+	cookies  *synproxy.Cookies // the SYN proxy's, shared by the workers, rotated by the janitor
 	persist  atomic.Pointer[persistCounts] // the janitor's last count
 	janitor  chan struct{}
 
@@ -100,6 +102,9 @@ func New(cfg Config) (d *Dataplane, err error) {
 		return nil, errors.New("dataplane: bare forwarding needs exactly two interfaces")
 	}
 	d = &Dataplane{cfg: cfg, log: cfg.Logger, neigh: NewNeighbours(), ids: newIDs(), tmpls: newTemplates(cfg.Templates)}
+	if d.cookies, err = synproxy.New(synproxy.DefaultConfig()); err != nil {
+		return nil, fmt.Errorf("dataplane: %w", err)
+	}
 	defer func() {
 		if err != nil {
 			d.Close()
@@ -180,14 +185,22 @@ func New(cfg Config) (d *Dataplane, err error) {
 	return d, nil
 }
 
-// sweepTemplates frees expired persistence templates and counts the live ones, every second.
+// sweepTemplates frees expired persistence templates and counts the live ones, every second, and
+// rotates the SYN cookie secret every CookieRotation.
 func (d *Dataplane) sweepTemplates() {
 	defer close(d.janitor)
 	t := time.NewTicker(time.Second)
 	defer t.Stop()
+	rotated := time.Now()
 	for !d.stop.Load() {
 		<-t.C
 		d.persist.Store(countTemplates(d.tmpls, d.conf.Load(), monotonic()))
+		if time.Since(rotated) >= CookieRotation {
+			if err := d.cookies.Rotate(); err != nil {
+				d.log.Warn("SYN cookie secret not rotated", zap.Error(err))
+			}
+			rotated = time.Now()
+		}
 	}
 }
 
@@ -206,7 +219,7 @@ func (d *Dataplane) newWorker(q int, now int64) (*worker, error) {
 		reqs: make(chan func(), 4),
 	}
 	w.p = newPipeline(q, d.cfg.Workers, d.ports, d.neigh, d.cfg.Conns, now)
-	w.p.tmpls = d.tmpls
+	w.p.tmpls, w.p.cookies = d.tmpls, d.cookies
 	w.proc = w.p
 	if d.cfg.BareForward {
 		w.proc = &bareForwarder{p: w.p, neigh: d.neigh}

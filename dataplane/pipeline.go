@@ -4,6 +4,7 @@ import (
 	"github.com/xdpvs/xdpvs/conntrack"
 	"github.com/xdpvs/xdpvs/header"
 	"github.com/xdpvs/xdpvs/sched"
+	"github.com/xdpvs/xdpvs/synproxy"
 	"github.com/xdpvs/xdpvs/toa"
 )
 
@@ -36,7 +37,8 @@ type connVal struct {
 	out      [2]uint8 // per direction: egress port
 	inactive bool     // counted in the real server's InActConn rather than ActiveConn
 	method   ForwardMethod
-	toaDone  bool // FULLNAT: a client segment with data has carried the TOA option
+	toaDone  bool    // FULLNAT: a client segment with data has carried the TOA option
+	sp       spPhase // SYN proxy: where the handshake is (spOff: not proxied)
 }
 
 type svcState struct {
@@ -61,6 +63,7 @@ type counters struct {
 	mssNotLowered                   uint64                     // FULLNAT SYN/ACKs without an MSS option to lower for TOA
 	toa                             [toa.NumResults]uint64     // FULLNAT: TOA insertions by outcome
 	policy                          [MaxServices]BackendPolicy // of each live service id; dead ids: 0, the defaults
+	sp                              spCounters
 }
 
 // Pipeline is one worker's packet processing: classify, look up or create the connection, rewrite,
@@ -75,6 +78,10 @@ type Pipeline struct {
 	table       *conntrack.Table[connVal]
 	tmpls       *templates                // shared by every worker
 	lpools      map[header.Addr]*portPool // FULLNAT: this worker's ports of each local address
+	cookies     *synproxy.Cookies         // shared by every worker
+	sp          *spState                  // nil until a SYN-proxied service appears
+	gen         genQueue                  // packets the expiry timer made, for the worker to send
+	minMTU      int                       // of the ports: what the SYN proxy's MSS is made for
 	pkt         header.Packet
 	c           *counters
 	// The packet being processed lies at buf[off:off+n]; the bytes before it are headroom a tunnel
@@ -88,7 +95,10 @@ type Pipeline struct {
 // newPipeline returns worker id's pipeline (of workers) with a table of capacity connections.
 func newPipeline(id, workers int, ports []Port, neigh *Neighbours, capacity int, now int64) *Pipeline {
 	p := &Pipeline{id: id, workers: workers, ports: ports, neigh: neigh, c: new(counters), tmpls: newTemplates(1 << 12),
-		lpools: map[header.Addr]*portPool{}}
+		lpools: map[header.Addr]*portPool{}, cookies: newCookies(), minMTU: 1500}
+	for i := range ports {
+		p.minMTU = min(p.minMTU, ports[i].mtu())
+	}
 	p.table = newConnTable(capacity, now, p.expired)
 	p.setConfig(&compiled{services: map[svcKey]int{}, replies: map[rsKey]struct{}{}, timeouts: conntrack.DefaultTimeouts()})
 	return p
@@ -117,6 +127,9 @@ func (p *Pipeline) setConfig(c *compiled) {
 	st := make([]svcState, len(c.svcs))
 	for i := range c.svcs {
 		s := &c.svcs[i]
+		if s.synproxy && p.sp == nil {
+			p.sp = newSPState(p.table.Cap()) // kept from then on: connections refer to it
+		}
 		if p.c.svcKey[s.id] != s.key {
 			p.c.svcKey[s.id], p.c.svc[s.id] = s.key, Counters{}
 		}
@@ -207,6 +220,15 @@ func (p *Pipeline) process(frame []byte, in int, now int64) (Verdict, int) {
 			p.remove(id, e)
 			p.c.reopened++
 			return p.miss(frame, now)
+		case v.sp != spOff:
+			if dir == conntrack.DirOriginal && finished(e) && p.c.policy[v.svcID]&NoConnReuse == 0 && p.spCookieACK(frame, now) {
+				// A new connection on the tuple of a finished one, its SYN answered by another
+				// worker: open it afresh.
+				p.remove(id, e)
+				p.c.reopened++
+				return p.miss(frame, now)
+			}
+			return p.spForward(frame, id, e, dir, now)
 		}
 		return p.forward(frame, id, dir, now)
 	}
@@ -262,6 +284,21 @@ func owner(addr *header.Addr, port uint16, workers int) int {
 func (p *Pipeline) miss(frame []byte, now int64) (Verdict, int) {
 	c, t := p.conf, &p.pkt.Tuple
 	si, isSvc := c.lookupService(t.Proto, &t.DstAddr, t.DstPort)
+	var h synproxy.Handshake
+	if isSvc && c.svcs[si].synproxy {
+		// Stateless, so on whichever worker the segment arrives: no hand-off for a flood.
+		switch f := header.TCP(frame[p.pkt.L4Offset:]).Flags(); {
+		case f&(header.TCPFlagSyn|header.TCPFlagAck|header.TCPFlagRst|header.TCPFlagFin) == header.TCPFlagSyn:
+			return p.spAnswer(si, now)
+		case f&header.TCPFlagRst != 0:
+			return p.drop(DropNoConn)
+		}
+		var r synproxy.Result
+		if h, r = p.cookies.Validate(frame[p.pkt.L3Offset:p.pkt.L3Offset+p.pkt.L3Length], now); r != synproxy.OK {
+			p.c.sp.cookie[r]++
+			return p.drop(DropSynProxyCookie)
+		}
+	}
 	if p.workers > 1 {
 		var o int
 		switch {
@@ -285,6 +322,9 @@ func (p *Pipeline) miss(frame []byte, now int64) (Verdict, int) {
 		}
 		return p.drop(DropNoService)
 	}
+	if c.svcs[si].synproxy {
+		return p.spOpen(frame, si, &h, now)
+	}
 	if t.Proto == header.ProtocolTCP {
 		// Only a SYN opens a TCP connection, as in IPVS.
 		if header.TCP(frame[p.pkt.L4Offset:]).Flags()&(header.TCPFlagSyn|header.TCPFlagAck|header.TCPFlagRst) != header.TCPFlagSyn {
@@ -294,20 +334,29 @@ func (p *Pipeline) miss(frame []byte, now int64) (Verdict, int) {
 	return p.newConn(frame, si, now)
 }
 
-// newConn schedules a real server for the packet's flow and creates its connection. For a service
-// whose replies come back (NAT), the client's next hop is checked first, so that a packet dropped
-// for it does not cost the scheduler a turn.
+// newConn opens the connection of the packet's flow and forwards the packet.
 func (p *Pipeline) newConn(frame []byte, si int, now int64) (Verdict, int) {
+	id, r, ok := p.open(si, now)
+	if !ok {
+		return p.drop(r)
+	}
+	return p.forward(frame, id, conntrack.DirOriginal, now)
+}
+
+// open schedules a real server of service si for the packet's flow and creates its connection, or
+// says why not. For a service whose replies come back (NAT), the client's next hop is checked
+// first, so that a packet dropped for it does not cost the scheduler a turn.
+func (p *Pipeline) open(si int, now int64) (id uint32, r DropReason, ok bool) {
 	t := &p.pkt.Tuple
 	s, st := &p.conf.svcs[si], &p.svcState[si]
 	var out1, n1 int
 	if s.replies {
 		o, n, routed, ok := p.neigh.nextHop(&t.SrcAddr)
 		if !routed {
-			return p.drop(DropNoRoute)
+			return 0, DropNoRoute, false
 		}
 		if !ok {
-			return p.drop(DropNeighMiss)
+			return 0, DropNeighMiss, false
 		}
 		out1, n1 = o, int(n)
 	}
@@ -349,7 +398,7 @@ func (p *Pipeline) newConn(frame []byte, si int, now int64) (Verdict, int) {
 	}
 	if k < 0 {
 		if k = st.sched.Schedule(t, st.dests); k < 0 {
-			return p.drop(DropNoDest)
+			return 0, DropNoDest, false
 		}
 	}
 	d := &s.dests[k]
@@ -360,15 +409,15 @@ func (p *Pipeline) newConn(frame []byte, si int, now int64) (Verdict, int) {
 	reply := header.Tuple{SrcAddr: d.addr, DstAddr: t.SrcAddr, SrcPort: rport, DstPort: t.SrcPort, Proto: t.Proto}
 	out0, n0, routed, ok := p.neigh.nextHop(&d.addr)
 	if !routed {
-		return p.drop(DropNoRoute)
+		return 0, DropNoRoute, false
 	}
 	if !ok {
-		return p.drop(DropNeighMiss)
+		return 0, DropNeighMiss, false
 	}
 	if d.method == ForwardFullNAT {
 		lip, lport, ok := p.allocLocal(si, d.addr.Is4() != t.SrcAddr.Is4())
 		if !ok {
-			return p.drop(DropNoLocalPort)
+			return 0, DropNoLocalPort, false
 		}
 		reply.DstAddr, reply.DstPort = lip, lport
 	}
@@ -376,12 +425,16 @@ func (p *Pipeline) newConn(frame []byte, si int, now int64) (Verdict, int) {
 	if t.Proto == header.ProtocolUDP {
 		state = conntrack.StateUDP
 	}
-	id, ok := p.table.Insert(t, &reply, now+p.conf.timeouts[state])
+	exp := now + p.conf.timeouts[state]
+	if s.synproxy {
+		exp = now + spRetryBase // the SYN proxy's timer: our SYN is sent again if unanswered
+	}
+	id, ok = p.table.Insert(t, &reply, exp)
 	if !ok {
 		if d.method == ForwardFullNAT {
 			p.lpools[reply.DstAddr].put(reply.DstPort)
 		}
-		return p.drop(DropTableFull)
+		return 0, DropTableFull, false
 	}
 	e := p.table.Entry(id)
 	e.State = state
@@ -404,28 +457,34 @@ func (p *Pipeline) newConn(frame []byte, si int, now int64) (Verdict, int) {
 	p.c.svc[s.id].Conns++
 	p.c.dest[d.id].Conns++
 	p.c.active[d.id]++
-	return p.forward(frame, id, conntrack.DirOriginal, now)
+	return id, 0, true
 }
 
 // expired is the table's expiry callback: the connection goes.
-func (p *Pipeline) expired(_ uint32, e *conntrack.Entry[connVal]) bool {
+func (p *Pipeline) expired(id uint32, e *conntrack.Entry[connVal]) bool {
+	if e.Value.sp == spWaiting && p.spExpired(id, e) {
+		return true
+	}
 	if e.State == conntrack.StateSynRecv && p.c.destGen[e.Value.destID] == e.Value.destGen {
 		p.c.synTimeouts[e.Value.destID]++ // the client's SYN went out, the server never answered
 	}
-	p.forget(e)
+	p.forget(id, e)
 	return false
 }
 
 // remove deletes connection id now.
 func (p *Pipeline) remove(id uint32, e *conntrack.Entry[connVal]) {
-	p.forget(e)
+	p.forget(id, e)
 	p.table.Delete(id)
 }
 
-// forget undoes what a connection counts for: its real server's connection counts and its
-// persistence template's.
-func (p *Pipeline) forget(e *conntrack.Entry[connVal]) {
+// forget undoes what a connection counts for: its real server's connection counts, its
+// persistence template's, its FULLNAT local port and its SYN proxy's pending slot.
+func (p *Pipeline) forget(id uint32, e *conntrack.Entry[connVal]) {
 	v := &e.Value
+	if v.sp != spOff {
+		p.spRelease(&p.sp.conns[id])
+	}
 	if v.tmpl != 0 {
 		p.tmpls.slots[v.tmpl-1].refs.Add(-1)
 	}

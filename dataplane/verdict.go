@@ -34,12 +34,20 @@ const (
 	DropNoHeadroom                    // no room before the packet for a tunnel header (Process without headroom)
 	DropTooBig                        // tunnelled, it would exceed the MTU: the client was sent an ICMP error
 	DropTooBigNoDF                    // tunnelled, it would exceed the MTU and may be fragmented: we do not fragment
+	DropSynProxySYN                   // SYN proxy: a SYN that could not be answered (malformed, bad checksum)
+	DropSynProxyCookie                // SYN proxy: a client segment without connection that is not a valid cookie ACK
+	DropSynProxyHeld                  // SYN proxy: a client segment held back until the real server answers
+	DropSynProxyNoSlot                // SYN proxy: every pending-handshake slot of the worker is taken
+	DropSynProxyTooBig                // SYN proxy: a client segment too big to store for the replay
+	DropSynProxySynAck                // SYN proxy: the real server's answer to our SYN is not a SYN/ACK for it
+	DropSynProxyMalformed             // SYN proxy: a segment whose sequence translation failed (malformed options)
 	NumDropReasons
 )
 
 var dropReasonNames = [NumDropReasons]string{
 	"fragment", "vlan", "mapped_address", "unsupported_proto", "no_service", "no_conn", "no_dest", "table_full", "no_local_port",
 	"no_route", "neigh_miss", "icmp_no_conn", "icmp_nat64", "dest_gone", "handoff_full", "handoff_loop", "tx_full", "no_headroom", "too_big", "too_big_no_df",
+	"synproxy_syn", "synproxy_bad_cookie", "synproxy_held", "synproxy_no_slot", "synproxy_too_big", "synproxy_bad_synack", "synproxy_malformed",
 }
 
 func (r DropReason) String() string {

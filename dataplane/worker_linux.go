@@ -81,6 +81,9 @@ func (w *worker) run(stop *atomic.Bool, done chan<- struct{}) {
 		if now-lastExpire >= expiryEvery {
 			w.p.table.Expire(now, expiryBudget)
 			lastExpire = now
+			if w.p.gen.n > 0 {
+				w.sendGenerated()
+			}
 		}
 		if n > 0 {
 			idle = 0
@@ -143,6 +146,27 @@ func (w *worker) drainHandoffs(now int64) int {
 		}
 	}
 	return n
+}
+
+// sendGenerated transmits the packets the expiry timer made (the SYN proxy's SYNs re-sent and
+// client resets).
+func (w *worker) sendGenerated() {
+	g := &w.p.gen
+	for i := range g.n {
+		frame, port := g.frame(i)
+		addr, ok := w.umem.Alloc()
+		if !ok {
+			w.p.c.drops[DropTXFull]++
+			continue
+		}
+		addr += xsk.XDPPacketHeadroom
+		w.txq[port] = append(w.txq[port], xsk.Desc{Addr: addr, Len: uint32(copy(w.umem.Frame(addr), frame))})
+		if len(w.txq[port]) == cap(w.txq[port]) {
+			w.flushPort(port)
+		}
+	}
+	g.n = 0
+	w.flush()
 }
 
 func (w *worker) flushPort(port int) {

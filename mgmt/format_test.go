@@ -12,12 +12,12 @@ import (
 
 // goldenConfig has v4 and v6 services with real servers of every forwarding method.
 const goldenConfig = `
--A -t 198.18.0.10:80 -s rr
+-A -t 198.18.0.10:80 -s rr -j
 -a -t 198.18.0.10:80 -r 198.18.1.3:8080 -m -w 3 -x 100 -y 10
 -a -t 198.18.0.10:80 -r 198.18.1.2:80 -m -w 1
 -A -u 198.18.0.10:53 -s wrr -p -M 255.255.255.0 -o
 -a -u 198.18.0.10:53 -r 198.18.1.4 -g -w 0
--A -t [2001:2::10]:443 -s wrr -p 600 -M 64 -j
+-A -t [2001:2::10]:443 -s wrr -p 600 -M 64
 -a -t [2001:2::10]:443 -r [2001:2::1:2]:8443 -b -w 2
 -a -t [2001:2::10]:443 -r 198.18.1.5:8443 --fullnat -w 1
 -a -t [2001:2::10]:443 -r [2001:2::1:3] -i

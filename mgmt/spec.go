@@ -310,6 +310,10 @@ func checkDest(s *service, d *RealServerSpec) error {
 			return errors.New("Different address family is allowed only for fullnat servers (an IPv4 real server under an IPv6 service)")
 		}
 	}
+	if (d.Forward == Route || d.Forward == Tunnel) && s.SynProxy {
+		return fmt.Errorf("the SYN proxy (-j) needs the real servers' replies: use masquerading (-m) or fullnat (-b), not %s",
+			map[Forward]string{Route: "gatewaying (-g)", Tunnel: "ipip (-i)"}[d.Forward])
+	}
 	if (d.Forward == Route || d.Forward == Tunnel) && d.Port != s.Port {
 		return fmt.Errorf("real server port %d differs from the service port %d: %s forwarding cannot change the port (use -m or -b)",
 			d.Port, s.Port, map[Forward]string{Route: "gatewaying (-g)", Tunnel: "ipip (-i)"}[d.Forward])

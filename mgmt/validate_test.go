@@ -13,6 +13,9 @@ func TestValidation(t *testing.T) {
 -A -t 198.18.0.10:80 -s rr
 -a -t 198.18.0.10:80 -r 198.18.1.2:80 -m
 -A -t [2001:2::10]:80 -s rr
+-A -t 198.18.0.12:80 -s rr -j
+-A -t 198.18.0.13:80 -s rr
+-a -t 198.18.0.13:80 -r 198.18.1.4:80 -g
 `
 	for _, tc := range []struct {
 		name, args string
@@ -79,6 +82,9 @@ func TestValidation(t *testing.T) {
 		{"laddr_needs_z", "--add-laddr -t 198.18.0.10:80", 2, "You need to supply the 'laddr' option for the 'add-laddr' command"},
 		{"bad_output", "-L --output yaml", 2, "--output: unknown format `yaml' (only json)"},
 		{"no_command", "-n", 2, "no command specified\nTry `xdpvsadm -h' or 'xdpvsadm --help' for more information."},
+		{"synproxy_dr", "-a -t 198.18.0.12:80 -r 198.18.1.3:80 -g", 1, "the SYN proxy (-j) needs the real servers' replies: use masquerading (-m) or fullnat (-b), not gatewaying (-g)"},
+		{"synproxy_tun", "-a -t 198.18.0.12:80 -r 198.18.1.3:80 -i", 1, "the SYN proxy (-j) needs the real servers' replies: use masquerading (-m) or fullnat (-b), not ipip (-i)"},
+		{"synproxy_edit_dr", "-E -t 198.18.0.13:80 -s rr -j", 1, "the SYN proxy (-j) needs the real servers' replies: use masquerading (-m) or fullnat (-b), not gatewaying (-g)"},
 		{"synproxy_bad", "-A -t 198.18.0.11:80 -j maybe", 2, "invalid synproxy value `maybe' specified (enable or disable)"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -172,8 +178,11 @@ func TestSnapshotContents(t *testing.T) {
 		t.Errorf("udp service: %+v", dns)
 	}
 	tls := sn.Services[2]
-	if tls.Netmask.Bits() != 64 || tls.Flags&0x8000 == 0 || len(tls.LocalAddrs) != 2 || len(tls.RealServers) != 3 {
+	if tls.Netmask.Bits() != 64 || tls.Flags&0x8000 != 0 || len(tls.LocalAddrs) != 2 || len(tls.RealServers) != 3 {
 		t.Errorf("v6 service: %+v", tls)
+	}
+	if sn.Services[0].Flags&0x8000 == 0 {
+		t.Errorf("v4 web service without its synproxy flag: %+v", sn.Services[0])
 	}
 	if rs := sn.Services[0].RealServers[0]; rs.Port != 8080 || rs.Weight != 3 || rs.UpperThreshold != 100 || rs.LowerThreshold != 10 {
 		t.Errorf("real server: %+v", rs)

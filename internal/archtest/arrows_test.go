@@ -27,7 +27,7 @@ var allowed = map[string]struct {
 	"dataplane/control": {nil, false},
 	"mgmt":              {[]string{"dataplane/control", "sched", "header"}, false},
 	"dataplane/xsk":     {nil, true},
-	"dataplane":         {[]string{"dataplane/control", "dataplane/xsk", "conntrack", "sched", "toa", "header"}, true},
+	"dataplane":         {[]string{"dataplane/control", "dataplane/xsk", "conntrack", "sched", "synproxy", "toa", "header"}, true},
 	"toa":               {[]string{"header"}, false},
 	"synproxy":          {[]string{"header"}, false},
 	// The real server's reader of the agent's BPF map: the one place outside the dataplane that

@@ -1,0 +1,439 @@
+package dataplane
+
+import (
+	"time"
+
+	"github.com/xdpvs/xdpvs/conntrack"
+	"github.com/xdpvs/xdpvs/header"
+	"github.com/xdpvs/xdpvs/synproxy"
+	"github.com/xdpvs/xdpvs/toa"
+)
+
+// The SYN proxy of -j services (package synproxy has the cookies, the packets and the translation;
+// this file has the states, the stored segments and the counters).
+//
+// A client's SYN is answered with a cookie by whichever worker receives it, before any hand-off:
+// nothing is kept. A client segment with no connection is checked as a cookie ACK there too, so a
+// flood of forged ACKs costs one hash each and never a copy. A valid one opens the connection on
+// its owner: the segment is stored in a pending slot and turned into the SYN to the real server.
+//
+//	spWaiting   our SYN is out. Client segments are held back (the first one carrying data, at
+//	            the client's ISN+1, replaces a stored pure ACK, so a request sent with the
+//	            handshake is not lost); the SYN is sent again after 1, 2 and 4 s (from the
+//	            expiry timer), and then the client is reset. A RST from the server resets the
+//	            client at once.
+//	spReplayed  the server's SYN/ACK gave the sequence delta and became the replay of the stored
+//	            segment. A retransmitted SYN/ACK (the replay was lost) replays it again; the
+//	            server's first other segment frees the slot.
+//	spOn        every segment is translated, for the life of the connection.
+type spPhase uint8
+
+const (
+	spOff spPhase = iota // not SYN-proxied
+	spWaiting
+	spReplayed
+	spOn
+)
+
+const (
+	spSlots     = 1024 // pending handshakes per worker
+	spStoredMax = 1600 // bytes of a stored client segment (its IP packet)
+	spRetries   = 3    // SYNs re-sent to a silent real server before the client is reset
+	spRetryBase = int64(time.Second)
+	// CookieRotation is how often the cookie secret is replaced. A cookie lives at most two slots
+	// (128 s) and verifies with the previous secret too, so a rotation never kills a live one.
+	CookieRotation = 10 * time.Minute
+)
+
+// spConn is what a SYN-proxied connection keeps beside the table, by connection id.
+type spConn struct {
+	d    synproxy.Delta
+	slot uint16 // pending slot + 1 while spWaiting or spReplayed
+}
+
+// spPending is one handshake in progress: the client's segment to replay, and what its cookie said.
+type spPending struct {
+	h     synproxy.Handshake
+	n     uint16 // bytes stored
+	tries uint8  // SYNs re-sent
+	data  bool   // the stored segment carries data
+	ip    [spStoredMax]byte
+}
+
+// spState is one worker's SYN-proxy memory, made when the first -j service appears.
+type spState struct {
+	conns []spConn // by connection id
+	slots []spPending
+	free  []uint16
+}
+
+func newSPState(capacity int) *spState {
+	s := &spState{conns: make([]spConn, capacity), slots: make([]spPending, spSlots), free: make([]uint16, spSlots)}
+	for i := range s.free {
+		s.free[i] = uint16(spSlots - 1 - i)
+	}
+	return s
+}
+
+// spCounters count what the SYN proxy did, beside the drop reasons (which count each packet once).
+type spCounters struct {
+	answered   uint64                           // SYNs answered with a cookie
+	answer     [synproxy.NumResults]uint64      // SYNs not answered, by reason
+	cookie     [synproxy.NumResults]uint64      // client segments checked as cookie ACKs, by result (ok = valid)
+	opened     uint64                           // connections opened to a real server after a valid cookie
+	handshakes uint64                           // real servers' SYN/ACKs accepted: the connection is complete
+	synack     [synproxy.NumResults]uint64      // real servers' SYN/ACKs refused, by reason
+	replays    uint64                           // client segments replayed to the server (again for a retransmitted SYN/ACK)
+	stored     uint64                           // client data segments stored in place of a pure ACK
+	retries    uint64                           // SYNs re-sent to a silent server
+	serverRST  uint64                           // handshakes the real server refused with a RST: client reset
+	timeouts   uint64                           // handshakes the real server never answered: client reset
+	deferred   uint64                           // timer packets put off to the next tick (queue full)
+	translate  [synproxy.NumResults]uint64      // segments whose translation failed, by reason
+}
+
+// genHeadroom is the room before a generated packet, for a NAT64 rewrite of the SYN.
+const (
+	genHeadroom = 64
+	genQueueLen = 64
+)
+
+// genFrame is a packet the pipeline made outside of processing a received one.
+type genFrame struct {
+	port, off, n int
+	b            [genHeadroom + header.EthernetMinimumSize + spStoredMax]byte
+}
+
+// genQueue holds the packets the expiry timer made (SYNs re-sent, clients reset) until the worker
+// sends them.
+type genQueue struct {
+	f [genQueueLen]genFrame
+	n int
+}
+
+// frame returns queued packet i and its egress port.
+func (g *genQueue) frame(i int) ([]byte, int) {
+	f := &g.f[i]
+	return f.b[f.off : f.off+f.n], f.port
+}
+
+// spMSS is the MSS our SYN/ACK announces to a client of service s: what the smallest link carries
+// with the client's family's headers, less the TOA option FULLNAT adds to the client's segments.
+func (p *Pipeline) spMSS(s *svcInfo, client *header.Addr) uint16 {
+	mss := p.minMTU - header.IPv4MinimumSize - header.TCPMinimumSize
+	if !client.Is4() {
+		mss = p.minMTU - header.IPv6MinimumSize - header.TCPMinimumSize
+	}
+	if s.fullnat {
+		mss -= toa.OptionSize(*client)
+	}
+	return uint16(max(mss, 536))
+}
+
+// spAnswer answers a client's SYN to SYN-proxied service si with a cookie, in place, back out of
+// the port it came in on. Nothing is kept.
+func (p *Pipeline) spAnswer(si int, now int64) (Verdict, int) {
+	pkt := &p.pkt
+	n, r := p.cookies.Answer(p.buf[p.off+pkt.L3Offset:], now, p.spMSS(&p.conf.svcs[si], &pkt.Tuple.SrcAddr))
+	if r != synproxy.OK {
+		p.c.sp.answer[r]++
+		return p.drop(DropSynProxySYN)
+	}
+	p.c.sp.answered++
+	eth := header.Ethernet(p.buf[p.off:])
+	eth.SetDestinationAddress(eth.SourceAddress())
+	eth.SetSourceAddress(p.ports[p.inPort].MAC)
+	p.outLen = pkt.L3Offset + n
+	p.c.tx++
+	return VerdictTX, p.inPort
+}
+
+// spOpen opens the connection of a client whose segment proved its cookie (h): the segment is
+// stored for the replay and becomes, in place, the SYN to the scheduled real server.
+func (p *Pipeline) spOpen(frame []byte, si int, h *synproxy.Handshake, now int64) (Verdict, int) {
+	pkt := &p.pkt
+	sp := p.sp
+	if pkt.L3Length > spStoredMax {
+		return p.drop(DropSynProxyTooBig) // the client sends it again, or smaller
+	}
+	if len(sp.free) == 0 {
+		return p.drop(DropSynProxyNoSlot)
+	}
+	id, reason, ok := p.open(si, now)
+	if !ok {
+		return p.drop(reason)
+	}
+	slot := sp.free[len(sp.free)-1]
+	sp.free = sp.free[:len(sp.free)-1]
+	ps := &sp.slots[slot]
+	ps.h, ps.tries, ps.data = *h, 0, pkt.L3Offset+pkt.L3Length > pkt.PayloadOffset
+	ps.n = uint16(copy(ps.ip[:], frame[pkt.L3Offset:pkt.L3Offset+pkt.L3Length]))
+	sp.conns[id] = spConn{slot: slot + 1}
+	e := p.table.Entry(id)
+	e.Value.sp = spWaiting
+	e.SetExpires(now + spRetryBase)
+	p.c.sp.cookie[synproxy.OK]++
+	n, r := synproxy.BuildSYN(p.buf[p.off+pkt.L3Offset:], h)
+	if r != synproxy.OK {
+		p.remove(id, e)
+		p.c.sp.answer[r]++
+		return p.drop(DropSynProxyTooBig)
+	}
+	p.outLen = pkt.L3Offset + n
+	frame = p.buf[p.off : p.off+p.outLen]
+	if pkt.Parse(frame) != header.ParseOK { // cannot happen: BuildSYN writes a well-formed SYN
+		p.remove(id, e)
+		return p.drop(DropSynProxyMalformed)
+	}
+	p.c.sp.opened++
+	v, port := p.forward(frame, id, conntrack.DirOriginal, now)
+	e.SetExpires(now + spRetryBase)
+	return v, port
+}
+
+// spForward handles a segment of SYN-proxied connection id (e) in direction dir.
+func (p *Pipeline) spForward(frame []byte, id uint32, e *conntrack.Entry[connVal], dir conntrack.Dir, now int64) (Verdict, int) {
+	pkt := &p.pkt
+	v, sc := &e.Value, &p.sp.conns[id]
+	tcp := header.TCP(frame[pkt.L4Offset : pkt.L3Offset+pkt.L3Length])
+	flags := tcp.Flags()
+	const synAckRst = header.TCPFlagSyn | header.TCPFlagAck | header.TCPFlagRst
+	if dir == conntrack.DirOriginal {
+		if v.sp == spWaiting {
+			switch {
+			case flags&(synAckRst|header.TCPFlagFin) == header.TCPFlagSyn:
+				// The client's SYN again (reordered or retransmitted): the same answer.
+				if si, ok := p.conf.lookupService(pkt.Tuple.Proto, &pkt.Tuple.DstAddr, pkt.Tuple.DstPort); ok {
+					return p.spAnswer(si, now)
+				}
+			case flags&header.TCPFlagRst != 0:
+				p.remove(id, e) // the client gave up; the server's answer will find nothing
+			default:
+				p.spStore(sc, tcp)
+			}
+			return p.drop(DropSynProxyHeld)
+		}
+		if r := synproxy.Translate(tcp, synproxy.ClientToServer, &sc.d); r != synproxy.OK {
+			p.c.sp.translate[r]++
+			return p.drop(DropSynProxyMalformed)
+		}
+		return p.forward(frame, id, dir, now)
+	}
+	switch {
+	case v.sp == spOn:
+	case v.sp == spWaiting && flags&header.TCPFlagRst != 0:
+		return p.spResetClient(id, e)
+	case flags&synAckRst == header.TCPFlagSyn|header.TCPFlagAck:
+		if v.sp == spWaiting {
+			d, r := p.sp.slots[sc.slot-1].h.Delta(tcp)
+			if r != synproxy.OK {
+				p.c.sp.synack[r]++
+				return p.drop(DropSynProxySynAck)
+			}
+			sc.d, v.sp = d, spReplayed
+			p.c.sp.handshakes++
+		}
+		return p.spReplay(id, e, sc, now) // again for a retransmitted SYN/ACK: the replay was lost
+	case v.sp == spWaiting:
+		p.c.sp.synack[synproxy.NotSYNACK]++
+		return p.drop(DropSynProxySynAck)
+	default: // spReplayed: the server's first segment after its SYN/ACK; the handshake is over
+		p.spRelease(sc)
+		v.sp = spOn
+	}
+	if r := synproxy.Translate(tcp, synproxy.ServerToClient, &sc.d); r != synproxy.OK {
+		p.c.sp.translate[r]++
+		return p.drop(DropSynProxyMalformed)
+	}
+	return p.forward(frame, id, dir, now)
+}
+
+// spStore keeps a client's first data segment in place of its stored pure ACK, so that a request
+// sent right after the handshake reaches the server with the replay. Later segments are held back
+// (dropped: the client sends them again once the server acknowledges).
+func (p *Pipeline) spStore(sc *spConn, tcp header.TCP) {
+	pkt := &p.pkt
+	ps := &p.sp.slots[sc.slot-1]
+	f := tcp.Flags()
+	if ps.data || pkt.L3Offset+pkt.L3Length <= pkt.PayloadOffset || pkt.L3Length > spStoredMax ||
+		f&header.TCPFlagAck == 0 || f&(header.TCPFlagSyn|header.TCPFlagRst) != 0 ||
+		tcp.SequenceNumber() != ps.h.ClientISN+1 || tcp.AckNumber() != ps.h.CookieISN+1 {
+		return
+	}
+	ps.n = uint16(copy(ps.ip[:], p.buf[p.off+pkt.L3Offset:p.off+pkt.L3Offset+pkt.L3Length]))
+	ps.data = true
+	p.c.sp.stored++
+}
+
+// spLoad writes the stored client segment of sc over the packet at p.off (its Ethernet header
+// kept, its EtherType set) and returns it, or nil if the buffer cannot hold it.
+func (p *Pipeline) spLoad(sc *spConn) []byte {
+	ps := &p.sp.slots[sc.slot-1]
+	l3 := p.off + header.EthernetMinimumSize
+	if l3+int(ps.n) > len(p.buf) {
+		return nil
+	}
+	copy(p.buf[l3:], ps.ip[:ps.n])
+	et := header.EtherTypeIPv4
+	if ps.ip[0]>>4 == 6 {
+		et = header.EtherTypeIPv6
+	}
+	header.Ethernet(p.buf[p.off:]).SetType(et)
+	p.outOff, p.outLen = p.off, header.EthernetMinimumSize+int(ps.n)
+	return p.buf[p.off : l3+int(ps.n)]
+}
+
+// spReplay turns the real server's SYN/ACK, in place, into the client's stored segment, translated
+// into the server's sequence space, toward the server.
+func (p *Pipeline) spReplay(id uint32, e *conntrack.Entry[connVal], sc *spConn, now int64) (Verdict, int) {
+	pkt := &p.pkt
+	frame := p.spLoad(sc)
+	if frame == nil {
+		return p.drop(DropSynProxyTooBig)
+	}
+	if pkt.Parse(frame) != header.ParseOK {
+		return p.drop(DropSynProxyMalformed)
+	}
+	if r := synproxy.Translate(header.TCP(frame[pkt.L4Offset:pkt.L3Offset+pkt.L3Length]), synproxy.ClientToServer, &sc.d); r != synproxy.OK {
+		p.c.sp.translate[r]++
+		return p.drop(DropSynProxyMalformed)
+	}
+	p.c.sp.replays++
+	e.Value.toaDone = false // a replay again carries the TOA option
+	return p.forward(frame, id, conntrack.DirOriginal, now)
+}
+
+// spResetClient answers a real server's RST to our SYN: the client, which believes the connection
+// open, is reset (a RST built from its stored segment, in place) and the connection goes.
+func (p *Pipeline) spResetClient(id uint32, e *conntrack.Entry[connVal]) (Verdict, int) {
+	v := &e.Value
+	sc := &p.sp.conns[id]
+	p.c.sp.serverRST++
+	frame := p.spLoad(sc)
+	out := int(v.out[conntrack.DirReply])
+	mac, ok := p.neigh.mac(uint32(v.neigh[conntrack.DirReply]))
+	p.remove(id, e)
+	if frame == nil {
+		return p.drop(DropSynProxyTooBig)
+	}
+	if !ok {
+		return p.drop(DropNeighMiss)
+	}
+	n, r := synproxy.BuildRST(frame[header.EthernetMinimumSize:])
+	if r != synproxy.OK {
+		return p.drop(DropSynProxyMalformed)
+	}
+	eth := header.Ethernet(frame)
+	eth.SetDestinationAddress(mac)
+	eth.SetSourceAddress(p.ports[out].MAC)
+	p.outLen = header.EthernetMinimumSize + n
+	p.c.tx++
+	return VerdictTX, out
+}
+
+// spRelease frees the pending slot of a connection.
+func (p *Pipeline) spRelease(sc *spConn) {
+	if sc.slot != 0 {
+		p.sp.free = append(p.sp.free, sc.slot-1)
+		sc.slot = 0
+	}
+}
+
+// spExpired is the expiry of a connection whose real server has not answered our SYN: send it
+// again (after 1, 2, 4 s), then reset the client. keep reports whether the connection stays.
+func (p *Pipeline) spExpired(id uint32, e *conntrack.Entry[connVal]) (keep bool) {
+	sc := &p.sp.conns[id]
+	ps := &p.sp.slots[sc.slot-1]
+	at := e.Expires()
+	if p.gen.n == len(p.gen.f) {
+		p.c.sp.deferred++
+		return true // next tick
+	}
+	if ps.tries < spRetries {
+		ps.tries++
+		p.c.sp.retries++
+		p.spGenerate(id, e, false)
+		e.SetExpires(at + spRetryBase<<ps.tries)
+		return true
+	}
+	p.c.sp.timeouts++
+	p.spGenerate(id, e, true)
+	return false
+}
+
+// spGenerate queues the SYN to the real server again (or, with reset, the RST to the client) made
+// from connection id's stored segment.
+func (p *Pipeline) spGenerate(id uint32, e *conntrack.Entry[connVal], reset bool) {
+	g := &p.gen.f[p.gen.n]
+	p.buf, p.off = g.b[:], genHeadroom
+	frame := p.spLoad(&p.sp.conns[id])
+	v := &e.Value
+	if reset {
+		n, r := synproxy.BuildRST(frame[header.EthernetMinimumSize:])
+		mac, ok := p.neigh.mac(uint32(v.neigh[conntrack.DirReply]))
+		if r != synproxy.OK || !ok {
+			return
+		}
+		eth := header.Ethernet(frame)
+		eth.SetDestinationAddress(mac)
+		eth.SetSourceAddress(p.ports[v.out[conntrack.DirReply]].MAC)
+		g.port, g.off, g.n = int(v.out[conntrack.DirReply]), genHeadroom, header.EthernetMinimumSize+n
+		p.gen.n++
+		return
+	}
+	n, r := synproxy.BuildSYN(frame[header.EthernetMinimumSize:], &p.sp.slots[p.sp.conns[id].slot-1].h)
+	if r != synproxy.OK {
+		return
+	}
+	frame = frame[:header.EthernetMinimumSize+n]
+	p.outLen = len(frame)
+	if p.pkt.Parse(frame) != header.ParseOK {
+		return
+	}
+	if verdict, port := p.forward(frame, id, conntrack.DirOriginal, e.Expires()); verdict == VerdictTX {
+		g.port, g.off, g.n = port, p.outOff, p.outLen
+		p.gen.n++
+	}
+}
+
+// spCookieACK reports whether the client segment being processed is a cookie ACK of ours (it
+// changes nothing, counts nothing).
+func (p *Pipeline) spCookieACK(frame []byte, now int64) bool {
+	pkt := &p.pkt
+	if f := header.TCP(frame[pkt.L4Offset:]).Flags(); f&header.TCPFlagAck == 0 || f&(header.TCPFlagSyn|header.TCPFlagRst) != 0 {
+		return false
+	}
+	_, r := p.cookies.Validate(frame[pkt.L3Offset:pkt.L3Offset+pkt.L3Length], now)
+	return r == synproxy.OK
+}
+
+// newCookies makes a pipeline's own cookies (the dataplane replaces them with the director's).
+func newCookies() *synproxy.Cookies {
+	c, err := synproxy.New(synproxy.DefaultConfig())
+	if err != nil {
+		panic("dataplane: no randomness for the SYN cookie secret: " + err.Error())
+	}
+	return c
+}
+
+// spEvents names the SYN proxy's counters for WorkerStats.Events.
+func spEvents(ev []NamedCount, c *spCounters) []NamedCount {
+	ev = append(ev,
+		NamedCount{Name: "synproxy_syn_answered", Count: c.answered},
+		NamedCount{Name: "synproxy_cookie_valid", Count: c.cookie[synproxy.OK]},
+		NamedCount{Name: "synproxy_conn_opened", Count: c.opened},
+		NamedCount{Name: "synproxy_handshake_done", Count: c.handshakes},
+		NamedCount{Name: "synproxy_replayed", Count: c.replays},
+		NamedCount{Name: "synproxy_data_stored", Count: c.stored},
+		NamedCount{Name: "synproxy_syn_retried", Count: c.retries},
+		NamedCount{Name: "synproxy_fail_server_rst", Count: c.serverRST},
+		NamedCount{Name: "synproxy_fail_server_timeout", Count: c.timeouts},
+		NamedCount{Name: "synproxy_timer_deferred", Count: c.deferred})
+	for r := synproxy.Result(1); r < synproxy.NumResults; r++ {
+		ev = append(ev, NamedCount{Name: "synproxy_syn_" + r.String(), Count: c.answer[r]},
+			NamedCount{Name: "synproxy_cookie_" + r.String(), Count: c.cookie[r]},
+			NamedCount{Name: "synproxy_synack_" + r.String(), Count: c.synack[r]},
+			NamedCount{Name: "synproxy_translate_" + r.String(), Count: c.translate[r]})
+	}
+	return ev
+}
