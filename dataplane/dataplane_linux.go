@@ -60,7 +60,7 @@ type Dataplane struct {
 	done     []chan struct{}
 	resolver *resolver
 	tmpls    *templates
-	cookies  *synproxy.Cookies // the SYN proxy's, shared by the workers, rotated by the janitor
+	cookies  *synproxy.Cookies             // the SYN proxy's, shared by the workers, rotated by the janitor
 	persist  atomic.Pointer[persistCounts] // the janitor's last count
 	janitor  chan struct{}
 

@@ -77,19 +77,19 @@ func newSPState(capacity int) *spState {
 
 // spCounters count what the SYN proxy did, beside the drop reasons (which count each packet once).
 type spCounters struct {
-	answered   uint64                           // SYNs answered with a cookie
-	answer     [synproxy.NumResults]uint64      // SYNs not answered, by reason
-	cookie     [synproxy.NumResults]uint64      // client segments checked as cookie ACKs, by result (ok = valid)
-	opened     uint64                           // connections opened to a real server after a valid cookie
-	handshakes uint64                           // real servers' SYN/ACKs accepted: the connection is complete
-	synack     [synproxy.NumResults]uint64      // real servers' SYN/ACKs refused, by reason
-	replays    uint64                           // client segments replayed to the server (again for a retransmitted SYN/ACK)
-	stored     uint64                           // client data segments stored in place of a pure ACK
-	retries    uint64                           // SYNs re-sent to a silent server
-	serverRST  uint64                           // handshakes the real server refused with a RST: client reset
-	timeouts   uint64                           // handshakes the real server never answered: client reset
-	deferred   uint64                           // timer packets put off to the next tick (queue full)
-	translate  [synproxy.NumResults]uint64      // segments whose translation failed, by reason
+	answered   uint64                      // SYNs answered with a cookie
+	answer     [synproxy.NumResults]uint64 // SYNs not answered, by reason
+	cookie     [synproxy.NumResults]uint64 // client segments checked as cookie ACKs, by result (ok = valid)
+	opened     uint64                      // connections opened to a real server after a valid cookie
+	handshakes uint64                      // real servers' SYN/ACKs accepted: the connection is complete
+	synack     [synproxy.NumResults]uint64 // real servers' SYN/ACKs refused, by reason
+	replays    uint64                      // client segments replayed to the server (again for a retransmitted SYN/ACK)
+	stored     uint64                      // client data segments stored in place of a pure ACK
+	retries    uint64                      // SYNs re-sent to a silent server
+	serverRST  uint64                      // handshakes the real server refused with a RST: client reset
+	timeouts   uint64                      // handshakes the real server never answered: client reset
+	deferred   uint64                      // timer packets put off to the next tick (queue full)
+	translate  [synproxy.NumResults]uint64 // segments whose translation failed, by reason
 }
 
 // genHeadroom is the room before a generated packet, for a NAT64 rewrite of the SYN.
