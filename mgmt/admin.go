@@ -209,7 +209,7 @@ func printState(out io.Writer, c *Command, st *State) error {
 			v = struct {
 				Connections []Conn `json:"connections"`
 			}{append([]Conn{}, st.Connections...)}
-		case c.Op == OpShow && (c.Show == "workers" || c.Show == "queues" || c.Show == "drops"):
+		case c.Op == OpShow && (c.Show == "workers" || c.Show == "queues" || c.Show == "drops" || c.Show == "events" || c.Show == "synproxy"):
 			v = struct {
 				Workers []control.WorkerStats `json:"workers"`
 			}{st.Workers}
@@ -260,6 +260,10 @@ func printState(out io.Writer, c *Command, st *State) error {
 			WriteWorkers(out, st.Workers, c.Show == "drops")
 		case "queues":
 			WriteQueues(out, st.Workers)
+		case "events":
+			WriteEvents(out, st.Workers)
+		case "synproxy":
+			WriteSynProxy(out, st.Workers)
 		case "services":
 			WriteList(out, st, ListOptions{}, false)
 		case "servers":

@@ -819,8 +819,9 @@ func schedFlagNames(scheduler string, f control.ServiceFlags) string {
 
 // ShowVerbs are the things `show` lists: services (-Ln), servers (real servers with their
 // effective weight and health), connections (-Lnc), workers (per-worker counters), queues (the
-// AF_XDP socket statistics of every queue), drops (by reason), health (the checks and states).
-var ShowVerbs = []string{"services", "servers", "connections", "workers", "queues", "drops", "health"}
+// AF_XDP socket statistics of every queue), drops (by reason), events (what workers did besides
+// forwarding and dropping), synproxy (the SYN proxy's counters), health (the checks and states).
+var ShowVerbs = []string{"services", "servers", "connections", "workers", "queues", "drops", "events", "synproxy", "health"}
 
 var showWhat = ShowVerbs
 

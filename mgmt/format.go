@@ -314,6 +314,76 @@ func WriteWorkers(w io.Writer, ws []control.WorkerStats, drops bool) {
 	}
 }
 
+// WriteEvents prints `show events`: the non-zero event counters of each worker.
+func WriteEvents(w io.Writer, ws []control.WorkerStats) {
+	fmt.Fprintf(w, "%-6s %-36s %12s\n", "Worker", "Event", "Count")
+	for _, x := range ws {
+		for _, ev := range x.Events {
+			if ev.Count > 0 {
+				fmt.Fprintf(w, "%-6d %-36s %12d\n", x.ID, ev.Name, ev.Count)
+			}
+		}
+	}
+}
+
+// synProxyAlways are the SYN proxy's counters `show synproxy` prints even when zero; its failure
+// counters appear once they count something.
+var synProxyAlways = []string{"syn_answered", "cookie_valid", "cookie_bad_cookie", "conn_opened", "handshake_done",
+	"replayed", "data_stored", "syn_retried", "fail_server_rst", "fail_server_timeout"}
+
+// WriteSynProxy prints `show synproxy`: the SYN proxy's counters (events and drops named
+// synproxy_*), the total and each worker's.
+func WriteSynProxy(w io.Writer, ws []control.WorkerStats) {
+	type row struct {
+		name string
+		n    []uint64
+	}
+	var rows []*row
+	byName := map[string]*row{}
+	get := func(name string) *row {
+		if r := byName[name]; r != nil {
+			return r
+		}
+		r := &row{name: name, n: make([]uint64, len(ws))}
+		byName[name] = r
+		rows = append(rows, r)
+		return r
+	}
+	for _, name := range synProxyAlways {
+		get(name)
+	}
+	for i, x := range ws {
+		for _, g := range []struct {
+			list []control.NamedCount
+			pfx  string
+		}{{x.Events, ""}, {x.Drops, "drop_"}} {
+			for _, c := range g.list {
+				name, ok := strings.CutPrefix(c.Name, "synproxy_")
+				if name = g.pfx + name; !ok || (c.Count == 0 && byName[name] == nil) {
+					continue
+				}
+				get(name).n[i] += c.Count
+			}
+		}
+	}
+	fmt.Fprintf(w, "%-28s %12s", "SYN proxy", "Total")
+	for _, x := range ws {
+		fmt.Fprintf(w, " %12s", fmt.Sprintf("worker %d", x.ID))
+	}
+	fmt.Fprintln(w)
+	for _, r := range rows {
+		var total uint64
+		for _, n := range r.n {
+			total += n
+		}
+		fmt.Fprintf(w, "%-28s %12d", r.name, total)
+		for _, n := range r.n {
+			fmt.Fprintf(w, " %12d", n)
+		}
+		fmt.Fprintln(w)
+	}
+}
+
 // WriteQueues prints `show queues`: the AF_XDP socket statistics of every worker's queue on every
 // interface, zeros included.
 func WriteQueues(w io.Writer, ws []control.WorkerStats) {

@@ -314,7 +314,7 @@ func (s *Server) do(req *Request) (resp *Response) {
 			return resp
 		}
 		switch first.Show {
-		case "workers", "queues", "drops":
+		case "workers", "queues", "drops", "events", "synproxy":
 			resp.State = &State{Workers: s.cfg.Control.Stats().Workers}
 			return resp
 		case "services", "servers", "health", "connections":

@@ -28,7 +28,7 @@ func WriteUsage(w io.Writer) {
 		"  %[1]s --add-laddr|--del-laddr -z local-address -t|u service-address\n"+
 		"  %[1]s --get-laddr [-t|u service-address]\n"+
 		"  %[1]s --health -t|u service-address --check tcp|http|https|udp|script|none [check options]\n"+
-		"  %[1]s show services|servers|connections|workers|queues|drops|health [-o json]\n"+
+		"  %[1]s show services|servers|connections|workers|queues|drops|events|synproxy|health [-o json]\n"+
 		"  %[1]s -h\n"+
 		"  %[1]s                  (no command: interactive shell)\n\n", p)
 	fmt.Fprint(w, "Commands:\n"+

@@ -71,6 +71,7 @@ type metricsCollector struct {
 	hin      *prometheus.Desc
 	wconns   *prometheus.Desc
 	drops    *prometheus.Desc
+	events   *prometheus.Desc
 	sockets  *prometheus.Desc
 	services *prometheus.Desc
 }
@@ -87,6 +88,7 @@ func newMetricsCollector(s *mgmt.Server) *metricsCollector {
 		hin:      desc("worker_handoffs_in_total", "Packets received from other workers.", wkLabels),
 		wconns:   desc("worker_connections", "Entries in the worker's connection table.", wkLabels),
 		drops:    desc("worker_drops_total", "Packets dropped by the worker, by reason.", wkLabels, "reason"),
+		events:   desc("worker_events_total", "What the worker did besides forwarding and dropping: connections reopened, TOA insertions, the SYN proxy's steps and failures, ...", wkLabels, "event"),
 		sockets:  desc("worker_socket_statistics_total", "AF_XDP socket statistics (XDP_STATISTICS) of the worker's queue, per interface.", wkLabels, "interface", "statistic"),
 		services: desc("services", "Configured virtual services.", nil),
 	}
@@ -101,7 +103,7 @@ func (c *metricsCollector) Describe(ch chan<- *prometheus.Desc) {
 			}
 		}
 	}
-	for _, x := range []*prometheus.Desc{c.sorry, c.rx, c.tx, c.hout, c.hin, c.wconns, c.drops, c.sockets, c.services} {
+	for _, x := range []*prometheus.Desc{c.sorry, c.rx, c.tx, c.hout, c.hin, c.wconns, c.drops, c.events, c.sockets, c.services} {
 		ch <- x
 	}
 }
@@ -190,6 +192,9 @@ func (c *metricsCollector) Collect(ch chan<- prometheus.Metric) {
 		gauge(c.wconns, float64(w.Conns), l...)
 		for _, d := range w.Drops {
 			counter(c.drops, d.Count, append(l, d.Name)...)
+		}
+		for _, ev := range w.Events {
+			counter(c.events, ev.Count, append(l, ev.Name)...)
 		}
 		for _, sk := range w.Sockets {
 			iface, stat, ok := strings.Cut(sk.Name, "/")
