@@ -23,12 +23,12 @@ func TestGoldenShow(t *testing.T) {
 	st := ts.fake.Stats()
 	st.Workers = []control.WorkerStats{
 		{ID: 0, Queue: 0, CPU: 0, RXPackets: 1000, TXPackets: 990, HandoffsOut: 3, HandoffsIn: 4, Conns: 12,
-			Drops:   []control.NamedCount{{Name: "no_service", Count: 7}, {Name: "neigh_miss", Count: 0}, {Name: "synproxy_bad_cookie", Count: 90000}},
+			Drops: []control.NamedCount{{Name: "no_service", Count: 7}, {Name: "neigh_miss", Count: 0}, {Name: "synproxy_bad_cookie", Count: 90000}},
 			Events: []control.NamedCount{{Name: "conn_reopened", Count: 2}, {Name: "synproxy_syn_answered", Count: 100000},
 				{Name: "synproxy_cookie_valid", Count: 500}, {Name: "synproxy_cookie_bad_cookie", Count: 90000}, {Name: "synproxy_cookie_expired", Count: 0}},
 			Sockets: []control.NamedCount{{Name: "d0/rx_dropped", Count: 0}, {Name: "d0/rx_ring_full", Count: 2}, {Name: "d1/rx_dropped", Count: 1}}},
 		{ID: 1, Queue: 1, CPU: 1, RXPackets: 2000, TXPackets: 1990, HandoffsOut: 4, HandoffsIn: 3, Conns: 20,
-			Drops:   []control.NamedCount{{Name: "no_service", Count: 0}, {Name: "bad_header", Count: 1}},
+			Drops: []control.NamedCount{{Name: "no_service", Count: 0}, {Name: "bad_header", Count: 1}},
 			Events: []control.NamedCount{{Name: "synproxy_syn_answered", Count: 7}, {Name: "synproxy_cookie_expired", Count: 3},
 				{Name: "synproxy_handshake_done", Count: 0}},
 			Sockets: []control.NamedCount{{Name: "d0/rx_dropped", Count: 0}}},
