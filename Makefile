@@ -3,8 +3,9 @@
 GO      ?= $(shell command -v go 2>/dev/null || echo /usr/local/go/bin/go)
 BIN     := bin
 PKGS    := ./...
-# Debian packages the tests, the demo and `make generate` use.
-DEBS    := iproute2 ethtool
+# Debian packages the tests, the demo and `make generate` use (nftables: the SYN flood test counts
+# the real servers' SYNs with it).
+DEBS    := iproute2 ethtool nftables
 GENDEBS := clang llvm libbpf-dev
 # What `make bench` compares xdpvs with (nftables DNAT, HAProxy) and pins processes with (taskset).
 BENCHDEBS := nftables haproxy util-linux

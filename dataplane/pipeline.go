@@ -284,20 +284,11 @@ func owner(addr *header.Addr, port uint16, workers int) int {
 func (p *Pipeline) miss(frame []byte, now int64) (Verdict, int) {
 	c, t := p.conf, &p.pkt.Tuple
 	si, isSvc := c.lookupService(t.Proto, &t.DstAddr, t.DstPort)
-	var h synproxy.Handshake
-	if isSvc && c.svcs[si].synproxy {
-		// Stateless, so on whichever worker the segment arrives: no hand-off for a flood.
-		switch f := header.TCP(frame[p.pkt.L4Offset:]).Flags(); {
-		case f&(header.TCPFlagSyn|header.TCPFlagAck|header.TCPFlagRst|header.TCPFlagFin) == header.TCPFlagSyn:
-			return p.spAnswer(si, now)
-		case f&header.TCPFlagRst != 0:
-			return p.drop(DropNoConn)
-		}
-		var r synproxy.Result
-		if h, r = p.cookies.Validate(frame[p.pkt.L3Offset:p.pkt.L3Offset+p.pkt.L3Length], now); r != synproxy.OK {
-			p.c.sp.cookie[r]++
-			return p.drop(DropSynProxyCookie)
-		}
+	if isSvc && c.svcs[si].synproxy &&
+		header.TCP(frame[p.pkt.L4Offset:]).Flags()&(header.TCPFlagSyn|header.TCPFlagAck|header.TCPFlagRst|header.TCPFlagFin) == header.TCPFlagSyn {
+		// Stateless, so on whichever worker the SYN arrives: no hand-off for a flood. (Any other
+		// segment may belong to a connection of its owner, and goes there.)
+		return p.spAnswer(si, now)
 	}
 	if p.workers > 1 {
 		var o int
@@ -323,6 +314,14 @@ func (p *Pipeline) miss(frame []byte, now int64) (Verdict, int) {
 		return p.drop(DropNoService)
 	}
 	if c.svcs[si].synproxy {
+		if header.TCP(frame[p.pkt.L4Offset:]).Flags()&header.TCPFlagRst != 0 {
+			return p.drop(DropNoConn)
+		}
+		h, r := p.cookies.Validate(frame[p.pkt.L3Offset:p.pkt.L3Offset+p.pkt.L3Length], now)
+		if r != synproxy.OK {
+			p.c.sp.cookie[r]++
+			return p.drop(DropSynProxyCookie)
+		}
 		return p.spOpen(frame, si, &h, now)
 	}
 	if t.Proto == header.ProtocolTCP {

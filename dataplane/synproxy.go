@@ -13,9 +13,10 @@ import (
 // this file has the states, the stored segments and the counters).
 //
 // A client's SYN is answered with a cookie by whichever worker receives it, before any hand-off:
-// nothing is kept. A client segment with no connection is checked as a cookie ACK there too, so a
-// flood of forged ACKs costs one hash each and never a copy. A valid one opens the connection on
-// its owner: the segment is stored in a pending slot and turned into the SYN to the real server.
+// nothing is kept. Another client segment without a connection goes to its owner (it may belong
+// to a connection there), which checks it as a cookie ACK: a forged one costs one hash and is
+// dropped; a valid one opens the connection: the segment is stored in a pending slot and turned
+// into the SYN to the real server.
 //
 //	spWaiting   our SYN is out. Client segments are held back (the first one carrying data, at
 //	            the client's ISN+1, replaces a stored pure ACK, so a request sent with the
