@@ -113,40 +113,6 @@ func TestProgramFrames(t *testing.T) {
 	}
 }
 
-// diff returns the first offset where f differs from the template outside the fields the program
-// writes (source address and port, checksums, sequence number, stamp flow and time), or -1.
-func diff(c Config, f, tmpl []byte) int {
-	varies := make([]bool, len(f))
-	mark := func(off, n int) {
-		for i := off; i < off+n && i < len(f); i++ {
-			varies[i] = true
-		}
-	}
-	l4 := c.l4Offset()
-	mark(l4, 2) // source port
-	if c.IPv6() {
-		mark(header.EthernetMinimumSize+8, 16)
-	} else {
-		mark(header.EthernetMinimumSize+10, 2) // header checksum
-		mark(header.EthernetMinimumSize+12, 4)
-	}
-	if c.Proto == TCP {
-		mark(l4+4, 4)
-		mark(l4+16, 2)
-	} else {
-		mark(l4+6, 2)
-	}
-	if c.Stamped() {
-		mark(c.PayloadOffset()+4, StampSize-4)
-	}
-	for i := range f {
-		if !varies[i] && f[i] != tmpl[i] {
-			return i
-		}
-	}
-	return -1
-}
-
 // pair is two namespaces joined by a veth: a0 (generator side) ─ b0 (receiver side).
 type pair struct {
 	a, b         *testutil.NetNS
@@ -449,8 +415,9 @@ func TestSinkLatencyAndTCP(t *testing.T) {
 	}
 }
 
-// TestPacing: a run with a target rate sends at that rate (within 5 %), reports progress once a
-// second, and stops at its duration.
+// TestPacing: a run of either engine with a target rate sends at that rate (within 5 %) in
+// bursts no larger than the pacer's bucket (a millisecond's worth of frames at these rates),
+// reports progress once a second, and stops at its duration; every frame arrives.
 func TestPacing(t *testing.T) {
 	p := newPair(t)
 	sink, err := AttachSink(p.b.NS, "b0")
@@ -458,23 +425,42 @@ func TestPacing(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer sink.Close()
-	g := mustGenerator(t, p.config(false, 64))
-	for _, rate := range []float64{20_000, 500_000} {
-		var reports []Progress
-		res, err := g.Run(p.a.NS, p.aIdx, 1<<40, RunOptions{Duration: 2100 * time.Millisecond, Rate: rate, Pin: true, CPU: 0,
-			Progress: func(pr Progress) { reports = append(reports, pr) }})
+	for _, e := range Engines {
+		g, err := Open(p.config(false, 64), e)
 		if err != nil {
 			t.Fatal(err)
 		}
-		t.Logf("rate %.0f: sent %d in %v (%.0f pps), progress %+v", rate, res.Sent, res.Elapsed, res.PPS(), reports)
-		if math.Abs(res.PPS()-rate)/rate > 0.05 {
-			t.Errorf("rate %.0f: sent at %.0f pps", rate, res.PPS())
+		defer g.Close()
+		if pg, ok := g.(*Generator); ok {
+			if ok, err := pg.Anchored(); !ok {
+				t.Errorf("the generator program is not anchored in the XDP dispatcher: %v", err)
+			}
 		}
-		if res.Elapsed > 2300*time.Millisecond {
-			t.Errorf("rate %.0f: ran %v, limit 2.1 s", rate, res.Elapsed)
-		}
-		if len(reports) != 2 || math.Abs(reports[1].Rate-rate)/rate > 0.1 {
-			t.Errorf("rate %.0f: progress %+v, want 2 reports near the rate", rate, reports)
+		for _, rate := range []float64{20_000, 250_000} {
+			var reports []Progress
+			before, _ := sink.Read()
+			res, err := g.Run(p.a.NS, p.aIdx, 1<<40, RunOptions{Duration: 2100 * time.Millisecond, Rate: rate, Pin: true, CPU: 0,
+				Progress: func(pr Progress) { reports = append(reports, pr) }})
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Logf("%s rate %.0f: sent %d in %v (%.0f pps), at most %d per call, progress %+v", e, rate, res.Sent, res.Elapsed, res.PPS(), res.MaxBurst, reports)
+			if math.Abs(res.PPS()-rate)/rate > 0.05 {
+				t.Errorf("%s rate %.0f: sent at %.0f pps", e, rate, res.PPS())
+			}
+			if limit := max(3*rate*PaceSlice.Seconds(), paceMinBurst, rate*paceCatchUp.Seconds()); float64(res.MaxBurst) > limit {
+				t.Errorf("%s rate %.0f: %d frames in one call, more than %.0f", e, rate, res.MaxBurst, limit)
+			}
+			if res.Elapsed > 2300*time.Millisecond {
+				t.Errorf("%s rate %.0f: ran %v, limit 2.1 s", e, rate, res.Elapsed)
+			}
+			if len(reports) != 2 || math.Abs(reports[1].Rate-rate)/rate > 0.1 {
+				t.Errorf("%s rate %.0f: progress %+v, want 2 reports near the rate", e, rate, reports)
+			}
+			time.Sleep(50 * time.Millisecond)
+			if after, _ := sink.Read(); after.UDP().Packets-before.UDP().Packets != res.Sent {
+				t.Errorf("%s rate %.0f: sink counted %d of %d", e, rate, after.UDP().Packets-before.UDP().Packets, res.Sent)
+			}
 		}
 	}
 }

@@ -3,6 +3,7 @@
 package main
 
 import (
+	"encoding/json"
 	"fmt"
 	"io"
 	"net"
@@ -31,6 +32,9 @@ func TestFlagErrors(t *testing.T) {
 		{"bad_mac", "--iface c0 --src 198.18.0.1 --dst 198.18.0.2 --dst-mac zz", "--dst-mac"},
 		{"small", "--iface c0 --dst-mac 02:00:00:00:00:02 --src 198.18.0.1 --dst 198.18.0.2 --size 60", "frame size 60"},
 		{"mixed", "--iface c0 --dst-mac 02:00:00:00:00:02 --src 198.18.0.1 --dst 2001:2::2", "not of one family"},
+		{"bad_engine", "--iface c0 --dst-mac 02:00:00:00:00:02 --src 198.18.0.1 --dst 198.18.0.2 --engine dpdk", "--engine"},
+		{"negative_queue", "--iface c0 --dst-mac 02:00:00:00:00:02 --src 198.18.0.1 --dst 198.18.0.2 --engine af-xdp --queue -1", "--queue"},
+		{"ok_af_xdp", "--iface c0 --dst-mac 02:00:00:00:00:02 --src 198.18.0.1 --dst 198.18.0.2 --engine af-xdp --queue 1 --batch 32", ""},
 		{"ok", "--iface c0 --src 198.18.0.1 --dst 198.18.1.2 --dst-mac 02:00:00:00:00:02 --size 1518 --flows 10", ""},
 		{"ok_v6", "--iface c0 --dst-mac 02:00:00:00:00:02 --src 2001:2::1 --dst 2001:2:0:1::2 --size 66", ""},
 	} {
@@ -69,18 +73,35 @@ func TestRun(t *testing.T) {
 		}
 		return err
 	})
+	before := 0
+	for _, engine := range []string{"prog-run", "af-xdp"} {
+		var out strings.Builder
+		err := run(strings.Fields("--netns "+a.Name+" --iface a0 --dst-mac "+bMAC+" --src 198.18.0.1 --dst 198.18.0.2 --dport 9 --flows 8 --count 1000 --duration 5s --cpu 0 --engine "+engine), &out, io.Discard)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Log(out.String())
+		if !strings.HasPrefix(out.String(), "sent 1000 frames of 64 B (60 B without FCS)") || !strings.Contains(out.String(), "8 flows, CPU 0, engine "+engine) {
+			t.Fatalf("report %q", out.String())
+		}
+		// b0 counts what it received (the kernel then drops it: nothing listens on port 9).
+		var rx int
+		if _, err := fmt.Sscan(b.Run(t, "cat", "/sys/class/net/b0/statistics/rx_packets"), &rx); err != nil || rx-before < 1000 {
+			t.Fatalf("%s: b0 received %d packets (%v), want at least 1000", engine, rx-before, err)
+		}
+		before = rx
+	}
+	// With a sink, as JSON: everything arrives, and the AF_XDP engine's stamps give a latency.
 	var out strings.Builder
-	err := run(strings.Fields("--netns "+a.Name+" --iface a0 --dst-mac "+bMAC+" --src 198.18.0.1 --dst 198.18.0.2 --dport 9 --flows 8 --count 1000 --duration 5s --cpu 0"), &out, io.Discard)
+	err := run(strings.Fields("--netns "+a.Name+" --iface a0 --dst-mac "+bMAC+" --src 198.18.0.1 --dst 198.18.0.2 --count 5000 --rate 100000 --duration 5s --engine af-xdp --json --quiet --sink-netns "+b.Name+" --sink-iface b0"), &out, io.Discard)
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Log(out.String())
-	if !strings.HasPrefix(out.String(), "sent 1000 frames of 64 B (60 B without FCS)") || !strings.Contains(out.String(), "8 flows, CPU 0") {
-		t.Fatalf("report %q", out.String())
+	var rep report
+	if err := json.Unmarshal([]byte(out.String()), &rep); err != nil {
+		t.Fatalf("%v: %q", err, out.String())
 	}
-	// b0 counts what it received (the kernel then drops it: nothing listens on port 9).
-	var rx int
-	if _, err := fmt.Sscan(b.Run(t, "cat", "/sys/class/net/b0/statistics/rx_packets"), &rx); err != nil || rx < 1000 {
-		t.Fatalf("b0 received %d packets (%v), want at least 1000", rx, err)
+	if rep.Engine != "af-xdp" || rep.Sent != 5000 || rep.Received != 5000 || rep.Latency == nil || rep.Latency.Count != 5000 || rep.MaxBurst > 64 {
+		t.Fatalf("report %+v", rep)
 	}
 }
