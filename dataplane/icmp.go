@@ -69,7 +69,7 @@ func (p *Pipeline) icmpError(frame []byte) (Verdict, int) {
 			return verdict, port
 		}
 		frame = p.buf[p.outOff : p.outOff+p.outLen]
-	case v.method != ForwardMasq:
+	case v.method == ForwardRoute:
 		// DR: the quoted packet is what the real server itself sent (VIP:vport → CIP:cport), and
 		// the error goes to it as any packet of the connection does, only the MAC changed.
 	case pkt.IsIPv6:
@@ -84,6 +84,7 @@ func (p *Pipeline) icmpError(frame []byte) (Verdict, int) {
 		qip.SetSourceAddress(quote.SrcAddr[:])
 		qip.SetDestinationAddress(quote.DstAddr[:])
 		setPorts(frame[il4:], quote)
+		p.spQuote(frame[il4:end], id, v, dir)
 		icmp := header.ICMPv6(frame[pkt.L4Offset:end])
 		icmp.SetChecksum(0)
 		icmp.FillChecksum(header.PseudoHeaderChecksum(header.ProtocolICMPv6, ip.SourceAddress(), ip.DestinationAddress(), uint16(len(icmp))))
@@ -102,6 +103,7 @@ func (p *Pipeline) icmpError(frame []byte) (Verdict, int) {
 		qip.SetDestinationAddress(quote.DstAddr[12:])
 		qip.FillChecksum()
 		setPorts(frame[il4:], quote)
+		p.spQuote(frame[il4:end], id, v, dir)
 		icmp := header.ICMPv4(frame[pkt.L4Offset:end])
 		icmp.SetChecksum(0)
 		icmp.FillChecksum()

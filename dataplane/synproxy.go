@@ -1,6 +1,7 @@
 package dataplane
 
 import (
+	"encoding/binary"
 	"time"
 
 	"github.com/xdpvs/xdpvs/conntrack"
@@ -437,4 +438,17 @@ func spEvents(ev []NamedCount, c *spCounters) []NamedCount {
 			NamedCount{Name: "synproxy_translate_" + r.String(), Count: c.translate[r]})
 	}
 	return ev
+}
+
+// spQuote translates the sequence number of a TCP header quoted by an ICMP error about a segment
+// the director sent to the client of a SYN-proxied connection (dir is DirOriginal: the error goes
+// to the real server), so that the server finds its own number in it (Linux ignores an error
+// quoting a sequence number it never sent). Quotes of segments toward the server carry the
+// client's numbers, which are the same on both legs. The caller recomputes the ICMP checksum.
+func (p *Pipeline) spQuote(l4 []byte, id uint32, v *connVal, dir conntrack.Dir) {
+	if v.sp < spReplayed || dir != conntrack.DirOriginal || len(l4) < 8 { // (SYN-proxied: TCP)
+		return
+	}
+	d := &p.sp.conns[id].d
+	binary.BigEndian.PutUint32(l4[4:], binary.BigEndian.Uint32(l4[4:])+uint32(d.Seq))
 }

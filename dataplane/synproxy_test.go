@@ -767,3 +767,58 @@ func (fixedRand) Read(b []byte) (int, error) {
 	}
 	return len(b), nil
 }
+
+// TestSynProxyICMPQuote: an ICMP error about a segment the director sent to the client reaches
+// the real server with the segment's sequence number in the server's numbering (and, for
+// FULLNAT, the quote and the outer header as the server's side knows them).
+func TestSynProxyICMPQuote(t *testing.T) {
+	for _, c := range spCases() {
+		t.Run(c.name, func(t *testing.T) {
+			p := newSPPipeline(t, 0, 1)
+			_, syn := c.handshake(t, p, t0)
+			lport := uint16(syn.tcp.SrcPort)
+			s := c.serverISN
+			mustSPTX(t, p, c.fromServer(t, lport, "SA", s, c.clientISN+1, 65535, []layers.TCPOption{optMSS(1460)}, nil), 1, 1, t0)
+			_, _, toClient := spRun(p, c.fromServer(t, lport, "PA", s+1, c.clientISN+1, 1000, nil, make([]byte, 1400)), 1, t0)
+			hl := 20
+			if c.v6 {
+				hl = 40
+			}
+			quote := append([]byte(nil), toClient[14:14+hl+8]...)
+			if binary.BigEndian.Uint32(quote[hl+4:]) == s+1 {
+				t.Fatal("the segment to the client was not translated")
+			}
+			rtr := rtr4
+			if c.v6 {
+				rtr = rtr6
+			}
+			e := icmpErr{src: cliMAC, dst: port0MAC, sip: rtr, dip: c.vip, mtu: 1400, quote: quote}.frame(t)
+			v, port, out := spRun(p, e, 0, t0)
+			if v != VerdictTX || port != 1 {
+				t.Fatalf("ICMP error: %s %d (%s)", vname(v), port, nonZero(p.c))
+			}
+			checkFrameChecksums(t, out)
+			q := out[14+hl+8:]
+			if seq := binary.BigEndian.Uint32(q[hl+4:]); seq != s+1 {
+				t.Errorf("quoted sequence number %#x, want the server's %#x", seq, s+1)
+			}
+			if sport := binary.BigEndian.Uint16(q[hl:]); sport != c.rport {
+				t.Errorf("quoted source port %d, want the server's %d", sport, c.rport)
+			}
+			o := decodeICMPOuter(t, out)
+			if want := map[bool]netip.Addr{false: c.client, true: c.lip}[c.fullnat]; o.dst != c.rs || (c.fullnat && o.src != want) {
+				t.Errorf("ICMP error %v -> %v, want to %v (from %v for FULLNAT)", o.src, o.dst, c.rs, want)
+			}
+		})
+	}
+}
+
+// decodeICMPOuter returns an ICMP error frame's outer addresses.
+func decodeICMPOuter(tb testing.TB, frame []byte) (o struct{ src, dst netip.Addr }) {
+	tb.Helper()
+	var pp header.Packet
+	if r := pp.Parse(frame); r != header.ParseOK {
+		tb.Fatalf("ICMP error does not parse: %v", r)
+	}
+	return struct{ src, dst netip.Addr }{pp.Tuple.SrcAddr.Netip(), pp.Tuple.DstAddr.Netip()}
+}
