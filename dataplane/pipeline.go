@@ -80,7 +80,6 @@ type Pipeline struct {
 	lpools      map[header.Addr]*portPool // FULLNAT: this worker's ports of each local address
 	cookies     *synproxy.Cookies         // shared by every worker
 	sp          *spState                  // nil until a SYN-proxied service appears
-	gen         genQueue                  // packets the expiry timer made, for the worker to send
 	minMTU      int                       // of the ports: what the SYN proxy's MSS is made for
 	pkt         header.Packet
 	c           *counters

@@ -67,6 +67,7 @@ type spState struct {
 	conns []spConn // by connection id
 	slots []spPending
 	free  []uint16
+	gen   genQueue // packets the expiry timer made, for the worker to send
 }
 
 func newSPState(capacity int) *spState {
@@ -111,6 +112,14 @@ type genFrame struct {
 type genQueue struct {
 	f [genQueueLen]genFrame
 	n int
+}
+
+// generated returns the queue of packets the expiry timer made, or nil without a SYN proxy.
+func (p *Pipeline) generated() *genQueue {
+	if p.sp == nil {
+		return nil
+	}
+	return &p.sp.gen
 }
 
 // frame returns queued packet i and its egress port.
@@ -171,14 +180,12 @@ func (p *Pipeline) spOpen(frame []byte, si int, h *synproxy.Handshake, now int64
 	ps.h, ps.tries, ps.data = *h, 0, pkt.L3Offset+pkt.L3Length > pkt.PayloadOffset
 	ps.n = uint16(copy(ps.ip[:], frame[pkt.L3Offset:pkt.L3Offset+pkt.L3Length]))
 	sp.conns[id] = spConn{slot: slot + 1}
-	e := p.table.Entry(id)
+	e := p.table.Entry(id) // its timer is the SYN proxy's (open)
 	e.Value.sp = spWaiting
-	e.SetExpires(now + spRetryBase)
 	p.c.sp.cookie[synproxy.OK]++
 	n, r := synproxy.BuildSYN(p.buf[p.off+pkt.L3Offset:], h)
-	if r != synproxy.OK {
+	if r != synproxy.OK { // cannot happen: the SYN is never longer than the ACK plus 8 bytes
 		p.remove(id, e)
-		p.c.sp.answer[r]++
 		return p.drop(DropSynProxyTooBig)
 	}
 	p.outLen = pkt.L3Offset + n
@@ -314,6 +321,9 @@ func (p *Pipeline) spResetClient(id uint32, e *conntrack.Entry[connVal]) (Verdic
 	frame := p.spLoad(sc)
 	out := int(v.out[conntrack.DirReply])
 	mac, ok := p.neigh.mac(uint32(v.neigh[conntrack.DirReply]))
+	if !ok {
+		p.neigh.request(uint32(v.neigh[conntrack.DirReply]))
+	}
 	p.remove(id, e)
 	if frame == nil {
 		return p.drop(DropSynProxyTooBig)
@@ -347,7 +357,7 @@ func (p *Pipeline) spExpired(id uint32, e *conntrack.Entry[connVal]) (keep bool)
 	sc := &p.sp.conns[id]
 	ps := &p.sp.slots[sc.slot-1]
 	at := e.Expires()
-	if p.gen.n == len(p.gen.f) {
+	if p.sp.gen.n == len(p.sp.gen.f) {
 		p.c.sp.deferred++
 		return true // next tick
 	}
@@ -366,7 +376,7 @@ func (p *Pipeline) spExpired(id uint32, e *conntrack.Entry[connVal]) (keep bool)
 // spGenerate queues the SYN to the real server again (or, with reset, the RST to the client) made
 // from connection id's stored segment.
 func (p *Pipeline) spGenerate(id uint32, e *conntrack.Entry[connVal], reset bool) {
-	g := &p.gen.f[p.gen.n]
+	g := &p.sp.gen.f[p.sp.gen.n]
 	p.buf, p.off = g.b[:], genHeadroom
 	frame := p.spLoad(&p.sp.conns[id])
 	v := &e.Value
@@ -380,7 +390,7 @@ func (p *Pipeline) spGenerate(id uint32, e *conntrack.Entry[connVal], reset bool
 		eth.SetDestinationAddress(mac)
 		eth.SetSourceAddress(p.ports[v.out[conntrack.DirReply]].MAC)
 		g.port, g.off, g.n = int(v.out[conntrack.DirReply]), genHeadroom, header.EthernetMinimumSize+n
-		p.gen.n++
+		p.sp.gen.n++
 		return
 	}
 	n, r := synproxy.BuildSYN(frame[header.EthernetMinimumSize:], &p.sp.slots[p.sp.conns[id].slot-1].h)
@@ -394,7 +404,7 @@ func (p *Pipeline) spGenerate(id uint32, e *conntrack.Entry[connVal], reset bool
 	}
 	if verdict, port := p.forward(frame, id, conntrack.DirOriginal, e.Expires()); verdict == VerdictTX {
 		g.port, g.off, g.n = port, p.outOff, p.outLen
-		p.gen.n++
+		p.sp.gen.n++
 	}
 }
 

@@ -445,8 +445,8 @@ func TestSynProxyServerSilent(t *testing.T) {
 			want := func(at int64, n int) {
 				t.Helper()
 				p.table.Expire(at, 0)
-				if p.gen.n != n {
-					t.Fatalf("at +%dms: %d generated packets, want %d", (at-t0)/1e6, p.gen.n, n)
+				if p.sp.gen.n != n {
+					t.Fatalf("at +%dms: %d generated packets, want %d", (at-t0)/1e6, p.sp.gen.n, n)
 				}
 			}
 			// Due 1, 3, 7 and 15 s after the SYN; the wheel's ticks (268 ms) may add up to one each.
@@ -454,17 +454,17 @@ func TestSynProxyServerSilent(t *testing.T) {
 			for i, at := range []int64{t0 + second, t0 + 3*second, t0 + 7*second} {
 				want(at-50*1e6, 0)
 				want(at+late, 1)
-				f, port := p.gen.frame(0)
+				f, port := p.sp.gen.frame(0)
 				again := decodeSeg(t, f)
 				if port != 1 || again.flags() != "S" || again.tcp.Seq != syn.tcp.Seq || again.src != syn.src || again.tcp.SrcPort != syn.tcp.SrcPort ||
 					again.dst != c.rs || !bytes.Equal(again.tcp.Contents, syn.tcp.Contents) {
 					t.Errorf("retry %d on port %d: %s %v:%d -> %v", i, port, again.flags(), again.src, again.tcp.SrcPort, again.dst)
 				}
-				p.gen.n = 0
+				p.sp.gen.n = 0
 			}
 			want(t0+15*second-50*1e6, 0)
 			want(t0+15*second+late, 1)
-			f, port := p.gen.frame(0)
+			f, port := p.sp.gen.frame(0)
 			r := decodeSeg(t, f)
 			if port != 0 || r.flags() != "R" || r.tcp.Seq != synack.tcp.Seq+1 || r.dst != c.client || r.src != c.vip {
 				t.Errorf("reset on port %d: %s seq %#x %v -> %v", port, r.flags(), r.tcp.Seq, r.src, r.dst)

@@ -81,8 +81,8 @@ func (w *worker) run(stop *atomic.Bool, done chan<- struct{}) {
 		if now-lastExpire >= expiryEvery {
 			w.p.table.Expire(now, expiryBudget)
 			lastExpire = now
-			if w.p.gen.n > 0 {
-				w.sendGenerated()
+			if g := w.p.generated(); g != nil && g.n > 0 {
+				w.sendGenerated(g)
 			}
 		}
 		if n > 0 {
@@ -150,8 +150,7 @@ func (w *worker) drainHandoffs(now int64) int {
 
 // sendGenerated transmits the packets the expiry timer made (the SYN proxy's SYNs re-sent and
 // client resets).
-func (w *worker) sendGenerated() {
-	g := &w.p.gen
+func (w *worker) sendGenerated(g *genQueue) {
 	for i := range g.n {
 		frame, port := g.frame(i)
 		addr, ok := w.umem.Alloc()
