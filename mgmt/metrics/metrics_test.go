@@ -67,6 +67,7 @@ func TestScrape(t *testing.T) {
 		}},
 		Workers: []control.WorkerStats{{ID: 0, Queue: 0, CPU: 1, RXPackets: 190, TXPackets: 188, HandoffsOut: 5, HandoffsIn: 4, Conns: 5,
 			Drops:   []control.NamedCount{{Name: "no_service", Count: 2}, {Name: "bad_header", Count: 0}},
+			Events:  []control.NamedCount{{Name: "synproxy_syn_answered", Count: 42}},
 			Sockets: []control.NamedCount{{Name: "d0/rx_dropped", Count: 7}}}},
 	}}
 	s := newTestServer(t, fc)
@@ -96,6 +97,7 @@ func TestScrape(t *testing.T) {
 		`xdpvs_worker_connections{queue="0",worker="0"} 5`,
 		`xdpvs_worker_drops_total{queue="0",reason="no_service",worker="0"} 2`,
 		`xdpvs_worker_drops_total{queue="0",reason="bad_header",worker="0"} 0`,
+		`xdpvs_worker_events_total{event="synproxy_syn_answered",queue="0",worker="0"} 42`,
 		`xdpvs_worker_socket_statistics_total{interface="d0",queue="0",statistic="rx_dropped",worker="0"} 7`,
 		`go_goroutines `,
 	} {
