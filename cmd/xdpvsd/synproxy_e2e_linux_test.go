@@ -386,9 +386,11 @@ func TestSynProxyFlood(t *testing.T) {
 	if maxConns > uint64(real)+10 {
 		t.Errorf("the director held up to %d connections for %d real ones", maxConns, real)
 	}
-	// The generator's frames may be dropped on the veth before the director, never after it counts them.
-	if c["synproxy_syn_answered"] < 290_000 || c["drop_synproxy_bad_cookie"] < 290_000 || c["synproxy_syn_bad_checksum"] != 0 {
-		t.Errorf("counters: %v", c)
+	// Frames may be lost before the director counts them (a full veth or AF_XDP ring on a busy
+	// machine: `show queues`), never after: most must have been answered or dropped, each once.
+	if c["synproxy_syn_answered"] < 150_000 || c["drop_synproxy_bad_cookie"] < 150_000 || c["synproxy_syn_bad_checksum"] != 0 ||
+		c["synproxy_syn_answered"] > 300_000+uint64(real) || c["drop_synproxy_bad_cookie"] > 300_000 {
+		t.Errorf("counters: %v\n%s", c, e.adm1("show", "queues"))
 	}
 	if c["synproxy_handshake_done"] != uint64(real) {
 		t.Errorf("%d handshakes, want %d", c["synproxy_handshake_done"], real)
