@@ -5,12 +5,14 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net"
 	"net/netip"
 	"regexp"
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 	"unsafe"
@@ -394,5 +396,42 @@ func TestSynProxyFlood(t *testing.T) {
 	}
 	if c["synproxy_handshake_done"] != uint64(real) {
 		t.Errorf("%d handshakes, want %d", c["synproxy_handshake_done"], real)
+	}
+}
+
+// TestSynProxyPortReuse: a client that reconnects from the same port right after its previous
+// connection ended (the server closed first; the director's entry is in TIME_WAIT, and so is the
+// real server's socket) gets a new connection each time, scheduled afresh.
+func TestSynProxyPortReuse(t *testing.T) {
+	e := newEnv(t, "spreuse", 1)
+	e.synProxyService(false, false, "")
+	got := map[string]int{}
+	for i := range 6 {
+		var c net.Conn
+		d := net.Dialer{Timeout: 3 * time.Second, LocalAddr: &net.TCPAddr{Port: 45000},
+			Control: func(_, _ string, rc syscall.RawConn) error {
+				var serr error
+				if err := rc.Control(func(fd uintptr) { serr = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_REUSEADDR, 1) }); err != nil {
+					return err
+				}
+				return serr
+			}}
+		if err := e.clientNS.Do(func() (err error) { c, err = d.Dial("tcp", topo.VIP4+":80"); return }); err != nil {
+			t.Fatalf("connection %d: %v", i, err)
+		}
+		c.SetDeadline(time.Now().Add(3 * time.Second))
+		fmt.Fprintf(c, "GET / HTTP/1.1\r\nHost: vip\r\nConnection: close\r\n\r\n")
+		resp, err := io.ReadAll(c) // the server closes first
+		c.Close()
+		_, body, ok := strings.Cut(string(resp), "\r\n\r\n")
+		if err != nil || !ok || (body != "rs0" && body != "rs1") {
+			t.Fatalf("connection %d: %q %v", i, resp, err)
+		}
+		got[body]++
+		time.Sleep(50 * time.Millisecond) // the last ACKs of the close
+	}
+	c := e.synProxyCounters()
+	if got["rs0"] != 3 || got["rs1"] != 3 || c["conn_reopened"] < 5 || c["synproxy_handshake_done"] != 6 {
+		t.Errorf("split %v, reopened %d, handshakes %d", got, c["conn_reopened"], c["synproxy_handshake_done"])
 	}
 }
