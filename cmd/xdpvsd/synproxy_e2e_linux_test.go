@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"encoding/binary"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -433,5 +434,58 @@ func TestSynProxyPortReuse(t *testing.T) {
 	c := e.synProxyCounters()
 	if got["rs0"] != 3 || got["rs1"] != 3 || c["conn_reopened"] < 5 || c["synproxy_handshake_done"] != 6 {
 		t.Errorf("split %v, reopened %d, handshakes %d", got, c["conn_reopened"], c["synproxy_handshake_done"])
+	}
+}
+
+// TestSynProxyServerFailures: the client's handshake completes with the director whatever the
+// real server does; a server that refuses (RST: nothing listens) resets the client at once, and a
+// server that never answers (its SYNs dropped) gets the SYN four times, then the client is reset
+// (15 s). Both are counted.
+func TestSynProxyServerFailures(t *testing.T) {
+	e := newEnv(t, "spfail", 1)
+	svc := netip.AddrPortFrom(netip.MustParseAddr(topo.VIP4), 82)
+	e.adm1("-A", "-t", svc.String(), "-s", "rr", "-j")
+	e.adm1("-a", "-t", svc.String(), "-r", topo.RS4(0)+":9", "-m") // nothing listens on rs0:9
+	e.resolved(topo.RS4(0))
+	dial := func() *net.TCPConn {
+		var c net.Conn
+		if err := e.clientNS.Do(func() (err error) { c, err = net.DialTimeout("tcp", svc.String(), 3*time.Second); return }); err != nil {
+			t.Fatalf("the director did not complete the handshake: %v", err)
+		}
+		return c.(*net.TCPConn)
+	}
+	reset := func(c *net.TCPConn, within time.Duration) time.Duration {
+		t.Helper()
+		start := time.Now()
+		c.SetDeadline(start.Add(within))
+		_, err := c.Read(make([]byte, 1))
+		if !errors.Is(err, syscall.ECONNRESET) {
+			t.Fatalf("read: %v, want a reset within %v", err, within)
+		}
+		return time.Since(start)
+	}
+	c := dial()
+	fmt.Fprintf(c, "hello")
+	if d := reset(c, 2*time.Second); d > time.Second {
+		t.Errorf("reset after %v", d)
+	}
+	c.Close()
+
+	// Now the server drops every SYN: four reach it (the first and three retries), then the
+	// client is reset.
+	syns := rsSYNCounter(t, e.nat.RS[0])
+	if out, err := e.nat.RS[0].Exec("nft", "add", "rule", "inet", "xdpvstest", "in", "tcp", "dport", "9", "drop"); err != nil {
+		t.Fatalf("nft: %v %s", err, out)
+	}
+	c = dial()
+	d := reset(c, 20*time.Second)
+	c.Close()
+	if d < 14*time.Second || syns() != 4 {
+		t.Errorf("reset after %v and %d SYNs at the server, want about 15 s and 4", d.Round(time.Millisecond), syns())
+	}
+	k := e.synProxyCounters()
+	if k["synproxy_fail_server_rst"] != 1 || k["synproxy_fail_server_timeout"] != 1 || k["synproxy_syn_retried"] != 3 || k["conns"] != 0 {
+		t.Errorf("counters: server rst %d, timeout %d, retried %d, connections %d", k["synproxy_fail_server_rst"],
+			k["synproxy_fail_server_timeout"], k["synproxy_syn_retried"], k["conns"])
 	}
 }
