@@ -34,10 +34,10 @@
 //
 // With a target rate, a run is paced by a token bucket refilled at the rate: it sends when it
 // holds PaceSlice's worth of frames (100 µs, at least one frame) and sleeps with nanosleep (1 ns
-// of timer slack) otherwise; a late wake-up is made up with one burst of at most a millisecond's
-// worth of frames, and time lost beyond that shows as an achieved rate below the target rather
+// of timer slack) otherwise; a late wake-up is made up with one burst of at most three quanta
+// (or 32 frames), and time lost beyond that shows as an achieved rate below the target rather
 // than as a larger burst. Bursts therefore stay near Rate×100 µs (50 frames at 0.5 Mpps), and
-// under Rate×1 ms.
+// under Rate×300 µs.
 //
 // Two platform facts stood in the way, and are handled here. time.Sleep wakes through the Go
 // runtime's netpoller at millisecond granularity (a 50 µs sleep takes 1.1 ms). And every

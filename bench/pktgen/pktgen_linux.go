@@ -37,9 +37,9 @@ type RunOptions struct {
 	// Rate is the target rate in frames per second; 0 sends as fast as the CPU can. The pace is
 	// a token bucket refilled at Rate: a run sends when it has PaceSlice's worth of frames (at
 	// least one) and sleeps (nanosleep, with 1 ns of timer slack) otherwise, so it sends bursts
-	// of about Rate×PaceSlice frames (50 at 0.5 Mpps). A late wake-up is made up with one larger
-	// burst of at most a millisecond's worth of frames (or three quanta, or 32 frames); time lost
-	// beyond that is not made up, and shows as an achieved rate below the target.
+	// of about Rate×PaceSlice frames (50 at 0.5 Mpps). A late wake-up is made up with one burst
+	// of at most three quanta (or 32 frames); time lost beyond that is not made up, and shows as
+	// an achieved rate below the target.
 	Rate float64
 	// Progress, if set, is called about once a second (from the sending thread, between calls)
 	// with what was sent so far.
@@ -417,21 +417,19 @@ func loop(count uint64, opts RunOptions, chunk uint64, res *Result, send func(n 
 	}
 }
 
-// The pacer's bucket holds at least three quanta, paceMinBurst frames and paceCatchUp's worth of
-// frames: a wake-up up to a millisecond late costs no frames, and the burst that makes up for
-// it (a millisecond's worth, 1000 frames at 1 Mpps) fits the receive rings of the receivers
-// measured (2048 descriptors for an AF_XDP socket, a backlog of 1000 packets) at the rates where
-// it can happen. Longer stalls are not made up.
-const (
-	paceMinBurst = 32
-	paceCatchUp  = time.Millisecond
-)
+// The pacer's bucket holds three quanta (300 µs' worth of frames), or paceMinBurst frames at low
+// rates: a wake-up up to 200 µs late costs no frames, and the burst that makes up for it
+// stays small (240 frames at 0.8 Mpps). Larger catch-up bursts cost the receivers measured here:
+// a millisecond's worth at 0.8 Mpps (800 frames) overflowed the kernel's 1000-packet backlog of
+// the director's nftables path while it forwarded 0.94 Mpps unpaced. Longer stalls are not made
+// up: they show as an achieved rate below the target.
+const paceMinBurst = 32
 
 // pacer is a token bucket: tokens accrue at the target rate; a run sends only whole tokens, and
 // waits while it has fewer than one quantum (PaceSlice's worth of frames, at least 1). The bucket
-// holds what a wake-up up to paceCatchUp late needs, so a thread that slept too long (or was
-// descheduled) makes up for that in one burst of at most that size, and no more: after a longer
-// stall the rate is kept from there on rather than caught up with a burst.
+// holds what a wake-up up to two quanta late needs, so a thread that slept too long (or was
+// descheduled) makes up for that in one burst of at most three quanta, and no more: after a
+// longer stall the rate is kept from there on rather than caught up with a burst.
 type pacer struct {
 	rate           float64 // frames per second
 	tokens         float64
@@ -441,7 +439,7 @@ type pacer struct {
 
 func newPacer(rate float64, start time.Time) pacer {
 	q := max(1, rate*PaceSlice.Seconds())
-	return pacer{rate: rate, tokens: q, quantum: q, burst: max(3*q, paceMinBurst, rate*paceCatchUp.Seconds()), last: start}
+	return pacer{rate: rate, tokens: q, quantum: q, burst: max(3*q, paceMinBurst), last: start}
 }
 
 // take returns how many of want frames may go now, or 0 and how long to wait for a quantum.
