@@ -10,6 +10,12 @@
 //
 //	XDPVS_BENCH=1 go test -run '^TestLB$' -v -count=1 -timeout 40m ./bench/
 //
+// The generator is bench/pktgen's BPF_PROG_RUN engine; XDPVS_BENCH_ENGINE=af-xdp runs the same
+// measurement with its AF_XDP engine instead (slower, 1–2 Mpps per core in copy mode, but another
+// transmit path: a check of the first engine's figures), and XDPVS_BENCH_DIAG=1 logs, after
+// every trial that lost frames, which drop counter moved (see lb_linux_test.go for every knob).
+// The two engines alone, side by side: XDPVS_BENCH=1 go test -run TestEngineRates -v ./bench/pktgen/.
+//
 // TestForward is the Foundation's bare-forward-against-NAT figure:
 //
 //	XDPVS_BENCH=1 go test -run TestForward -v -count=1 -timeout 30m ./bench/

@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -46,7 +47,14 @@ import (
 // (1000, per search trial), XDPVS_BENCH_CPS_SECONDS (4), XDPVS_BENCH_CPS_CONC (32),
 // XDPVS_BENCH_ONLY (comma-separated: pps, cps, a kind — bare, nat, fullnat, dr, nft, direct,
 // haproxy — or a kind and a worker count, e.g. nat1), XDPVS_BENCH_OUT (bench/results),
-// XDPVS_BENCH_QUIET_WAIT (seconds to wait for an idle machine before each configuration, 10).
+// XDPVS_BENCH_QUIET_WAIT (seconds to wait for an idle machine before each configuration, 10),
+// XDPVS_BENCH_ENGINE (the generator's engine: prog-run, the default, or af-xdp — an AF_XDP
+// socket's TX ring, 1–2 Mpps per core in copy mode, a check of the first engine below that),
+// XDPVS_BENCH_DIAG=1 (after every search trial that lost frames, log where: the director's
+// AF_XDP socket statistics and the veths' drop counters).
+//
+// Trials are paced by the generator's token bucket (bursts of about rate × 100 µs; see
+// bench/pktgen); a trial counts what reached the sinks once their counters stop moving.
 
 const (
 	lbVport   = 53
@@ -75,6 +83,8 @@ type lbKnobs struct {
 	out        string
 	quietWait  time.Duration
 	resolution float64
+	engine     pktgen.Engine
+	diag       bool
 }
 
 func lbKnobsFromEnv(tb testing.TB) lbKnobs {
@@ -107,6 +117,12 @@ func lbKnobsFromEnv(tb testing.TB) lbKnobs {
 	if s := os.Getenv("XDPVS_BENCH_OUT"); s != "" {
 		k.out = s
 	}
+	e, err := pktgen.ParseEngine(os.Getenv("XDPVS_BENCH_ENGINE"))
+	if err != nil {
+		tb.Fatalf("XDPVS_BENCH_ENGINE: %v", err)
+	}
+	k.engine = e
+	k.diag = os.Getenv("XDPVS_BENCH_DIAG") == "1"
 	return k
 }
 
@@ -541,9 +557,11 @@ func waitListen(tb testing.TB, ns *netns.NS, ap netip.AddrPort, p *proc) {
 }
 
 // generators makes one generator per worker CPU (1 worker: CPU 0, the worker being on CPU 1;
-// 2 workers: CPUs 0 and 1), each with its own half of the source ports.
+// 2 workers: CPUs 0 and 1), each with its own half of the source ports. Generator i sends into
+// the director's queue i: prog-run frames reach the queue numbered after the sending CPU, and the
+// AF_XDP engine binds queue i of c0.
 type genSet struct {
-	gens []*pktgen.Generator
+	gens []pktgen.Sender
 	cpus []int
 	ns   *netns.NS
 	ifx  int
@@ -564,9 +582,17 @@ func (e *lbEnv) generators(s *setup, size, workers int) *genSet {
 		c.Addrs, c.Flows = srcAddrs, srcPorts/n
 		c.SrcPort = uint16(srcPort0 + i*srcPorts/n)
 		c.DstPort, c.Size = lbVport, size
-		g, err := pktgen.New(c)
+		g, err := pktgen.Open(c, e.k.engine)
 		if err != nil {
 			tb.Fatal(err)
+		}
+		if pg, ok := g.(*pktgen.Generator); ok {
+			if ok, err := pg.Anchored(); !ok {
+				// Every BPF_PROG_RUN would then sleep ~25 ms: paced trials could not keep
+				// their rate with small bursts, and the NDRs would mean nothing.
+				g.Close()
+				tb.Fatalf("the generator's program is not anchored in the XDP dispatcher: %v", err)
+			}
 		}
 		gs.gens = append(gs.gens, g)
 		gs.cpus = append(gs.cpus, i)
@@ -600,11 +626,12 @@ func (gs *genSet) run(count uint64, rate float64, limit time.Duration) (pktgen.R
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			res, err := g.Run(gs.ns, gs.ifx, count/n, pktgen.RunOptions{Duration: limit, Pin: true, CPU: gs.cpus[i], Rate: rate / float64(n)})
+			res, err := g.Run(gs.ns, gs.ifx, count/n, pktgen.RunOptions{Duration: limit, Pin: true, CPU: gs.cpus[i], Queue: i, Rate: rate / float64(n)})
 			mu.Lock()
 			defer mu.Unlock()
 			total.Sent += res.Sent
 			total.Elapsed = max(total.Elapsed, res.Elapsed)
+			total.MaxBurst = max(total.MaxBurst, res.MaxBurst)
 			if err != nil && firstErr == nil {
 				firstErr = err
 			}
@@ -629,7 +656,18 @@ func sinkTotal(tb testing.TB, sinks []*pktgen.Sink) uint64 {
 
 // trial offers rate for the trial duration and counts what reached the sinks.
 func (e *lbEnv) trial(s *setup, gs *genSet, rate float64, dur time.Duration) pktgen.TrialResult {
+	r, _ := e.trialBurst(s, gs, rate, dur)
+	return r
+}
+
+// trialBurst is trial, also returning the most frames the generators sent in one call. With
+// XDPVS_BENCH_DIAG=1 a trial that lost frames logs where they were dropped.
+func (e *lbEnv) trialBurst(s *setup, gs *genSet, rate float64, dur time.Duration) (pktgen.TrialResult, uint64) {
 	tb := e.tb
+	var c0 map[string]uint64
+	if e.k.diag {
+		c0 = e.lossCounters(s)
+	}
 	before := sinkTotal(tb, s.sinks)
 	count := uint64(rate * dur.Seconds())
 	if rate == 0 {
@@ -639,9 +677,113 @@ func (e *lbEnv) trial(s *setup, gs *genSet, rate float64, dur time.Duration) pkt
 	if err != nil {
 		tb.Fatal(err)
 	}
-	time.Sleep(150 * time.Millisecond)
-	recv := sinkTotal(tb, s.sinks) - before
-	return pktgen.TrialResult{Rate: rate, Achieved: res.PPS(), Sent: res.Sent, Received: recv}
+	recv := settle(tb, s.sinks) - before
+	r := pktgen.TrialResult{Rate: rate, Achieved: res.PPS(), Sent: res.Sent, Received: recv}
+	if e.k.diag && recv < res.Sent {
+		tb.Logf("%v, at most %d frames per call; where they were lost:\n    %s", r, res.MaxBurst, counterDelta(c0, e.lossCounters(s)))
+	}
+	return r, res.MaxBurst
+}
+
+// settle waits until the sinks' count stops moving (two reads 20 ms apart agree; at most 1 s):
+// the frames still in flight at the end of a trial are counted, not lost.
+func settle(tb testing.TB, sinks []*pktgen.Sink) uint64 {
+	tb.Helper()
+	last := sinkTotal(tb, sinks)
+	for deadline := time.Now().Add(time.Second); time.Now().Before(deadline); {
+		time.Sleep(20 * time.Millisecond)
+		n := sinkTotal(tb, sinks)
+		if n == last {
+			return n
+		}
+		last = n
+	}
+	return last
+}
+
+// lossCounters reads the counters that say where frames are dropped between the generator and
+// the sinks: ethtool -S and the link statistics of every veth end on the path, and the
+// director's AF_XDP socket statistics (xdpvsadm show queues).
+func (e *lbEnv) lossCounters(s *setup) map[string]uint64 {
+	out := map[string]uint64{}
+	add := func(prefix string, ns *netns.NS, iface string) {
+		if txt, err := ns.Exec("ethtool", "-S", iface); err == nil {
+			for _, l := range strings.Split(txt, "\n") {
+				k, v, ok := strings.Cut(strings.TrimSpace(l), ":")
+				if n, err := strconv.ParseUint(strings.TrimSpace(v), 10, 64); ok && err == nil && k != "peer_ifindex" {
+					out[prefix+" "+k] = n
+				}
+			}
+		}
+		for _, st := range []string{"rx_dropped", "tx_dropped"} {
+			if txt, err := ns.Exec("cat", "/sys/class/net/"+iface+"/statistics/"+st); err == nil {
+				if n, err := strconv.ParseUint(strings.TrimSpace(txt), 10, 64); err == nil {
+					out[prefix+" "+st] = n
+				}
+			}
+		}
+	}
+	add("client c0", s.client, s.clientIf)
+	// The kernel's per-CPU backlog (RPS and netif_rx): drops and squeezes, for the whole machine.
+	if b, err := os.ReadFile("/proc/net/softnet_stat"); err == nil {
+		for cpu, l := range strings.Split(strings.TrimSpace(string(b)), "\n") {
+			f := strings.Fields(l)
+			for i, name := range []string{"processed", "backlog_dropped", "time_squeeze"} {
+				if i < len(f) {
+					if n, err := strconv.ParseUint(f[i], 16, 64); err == nil {
+						out[fmt.Sprintf("softnet cpu%d %s", cpu, name)] = n
+					}
+				}
+			}
+		}
+	}
+	if e.dr != nil && s.director == e.dr.Director {
+		add("director d0", s.director, "d0")
+		for i, rs := range e.dr.RS {
+			add(fmt.Sprintf("rs%d r0", i), rs, "r0")
+		}
+	} else {
+		for _, i := range e.nat.Ifaces() {
+			add("director "+i, s.director, i)
+		}
+		for i, rs := range e.nat.RS {
+			add(fmt.Sprintf("rs%d r0", i), rs, "r0")
+		}
+	}
+	if s.daemon != nil {
+		if txt, err := s.daemon.Adm(e.adm, "show", "queues"); err == nil {
+			for _, l := range strings.Split(txt, "\n") {
+				f := strings.Fields(l)
+				if len(f) != 5 {
+					continue
+				}
+				if n, err := strconv.ParseUint(f[4], 10, 64); err == nil {
+					out[fmt.Sprintf("xdpvs worker %s %s %s", f[0], f[2], f[3])] = n
+				}
+			}
+		}
+	}
+	return out
+}
+
+// counterDelta lists the counters that grew, but for the packet and byte counts of traffic that
+// went through (and the sinks' own XDP_DROP verdicts, which are how they count): drops, errors
+// and ring statistics.
+func counterDelta(a, b map[string]uint64) string {
+	var ks []string
+	for k, v := range b {
+		if v == a[k] || strings.HasSuffix(k, "_bytes") || strings.HasSuffix(k, "_packets") || strings.HasSuffix(k, "_xmit") ||
+			strings.HasSuffix(k, " processed") || strings.HasSuffix(k, "_redirect") || strings.HasSuffix(k, "_tx") ||
+			strings.HasSuffix(k, "_ring_empty_descs") || (strings.HasPrefix(k, "rs") && strings.HasSuffix(k, "_xdp_drops")) {
+			continue
+		}
+		ks = append(ks, fmt.Sprintf("%s +%d", k, v-a[k]))
+	}
+	if len(ks) == 0 {
+		return "no drop counter moved"
+	}
+	slices.Sort(ks)
+	return strings.Join(ks, "\n    ")
 }
 
 // ppsSize is one frame size of one configuration.
@@ -655,6 +797,7 @@ type ppsSize struct {
 	Trials     int            `json:"trials"`
 	Latency    pktgen.Summary `json:"latency_at_ndr_ns"`
 	LatRate    float64        `json:"latency_rate_pps"`
+	LatBurst   uint64         `json:"latency_max_burst"` // most frames the generators sent in one call at the NDR
 }
 
 type ppsRow struct {
@@ -703,8 +846,8 @@ func (e *lbEnv) runPPS(c ppsCase) ppsRow {
 		}
 		ps.Throughput, ps.GenRate = median(ps.Runs), median(gens)
 		trial := func(rate float64) (pktgen.TrialResult, error) {
-			r := e.trial(s, gs, rate, e.k.trial)
-			tb.Logf("%s %d B: %v", c.name, size, r)
+			r, burst := e.trialBurst(s, gs, rate, e.k.trial)
+			tb.Logf("%s %d B: %v, at most %d frames per call", c.name, size, r, burst)
 			return r, nil
 		}
 		maxRate := ps.GenRate
@@ -727,7 +870,7 @@ func (e *lbEnv) runPPS(c ppsCase) ppsRow {
 				}
 			}
 			ps.LatRate = ps.NDR
-			e.trial(s, gs, ps.NDR, e.k.latDur)
+			_, ps.LatBurst = e.trialBurst(s, gs, ps.NDR, e.k.latDur)
 			var h pktgen.Histogram
 			for _, sk := range s.sinks {
 				hs, err := sk.Latency()
@@ -738,8 +881,8 @@ func (e *lbEnv) runPPS(c ppsCase) ppsRow {
 			}
 			ps.Latency = h.Summary()
 		}
-		tb.Logf("%s %d B: throughput %.3f Mpps (generator %.3f), NDR %.3f, PDR %.3f Mpps, latency at NDR %v",
-			c.name, size, ps.Throughput/1e6, ps.GenRate/1e6, ps.NDR/1e6, ps.PDR/1e6, ps.Latency)
+		tb.Logf("%s %d B: throughput %.3f Mpps (generator %.3f), NDR %.3f, PDR %.3f Mpps, latency at NDR %v (at most %d frames per call)",
+			c.name, size, ps.Throughput/1e6, ps.GenRate/1e6, ps.NDR/1e6, ps.PDR/1e6, ps.Latency, ps.LatBurst)
 		row.Sizes = append(row.Sizes, ps)
 		gs.close()
 	}

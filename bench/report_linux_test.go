@@ -31,6 +31,7 @@ type lbReport struct {
 	LoadAvg   string   `json:"load_average_before"`
 	Command   string   `json:"command"`
 	Knobs     string   `json:"knobs"`
+	Engine    string   `json:"generator_engine,omitempty"`
 	Placement []string `json:"placement"`
 	PPS       []ppsRow `json:"pps"`
 	CPS       []cpsRow `json:"cps"`
@@ -41,15 +42,25 @@ func newReport(e *lbEnv) *lbReport {
 	return &lbReport{
 		Started: time.Now().UTC().Format(time.RFC3339), Machine: cpuModel(), CPUs: runtime.NumCPU(), Kernel: kernel(),
 		LoadAvg: loadavg(), Command: "make bench",
-		Knobs: fmt.Sprintf("sizes %v, %d throughput run(s) of %v, search trials of %v (resolution %.0f %% of the maximum), latency over %v at the NDR, cps %v × %d loops",
-			k.sizes, k.runs, k.tput, k.trial, 100*k.resolution, k.latDur, k.cpsDur, k.cpsConc),
+		Knobs: fmt.Sprintf("sizes %v, %d throughput run(s) of %v, search trials of %v (resolution %.0f %% of the maximum), latency over %v at the NDR, cps %v × %d loops, generator engine %s",
+			k.sizes, k.runs, k.tput, k.trial, 100*k.resolution, k.latDur, k.cpsDur, k.cpsConc, k.engine),
+		Engine: string(k.engine),
 		Placement: []string{
-			"CPU 0: the generator (BPF_PROG_RUN live frames, XDP_TX on the client's c0), which also runs the director's receive (veth NAPI: steering XDP program, AF_XDP copy) for the frames it sends; the cps client and servers.",
+			"CPU 0: the generator (" + engineText(k.engine) + "), which also runs the director's receive (veth NAPI: steering XDP program, AF_XDP copy) for the frames it sends; the cps client and servers.",
 			"CPU 1: one xdpvs worker (--cpus 1), which also runs its copy-mode transmit and the real servers' receive (XDP sinks); HAProxy; the kernel's forwarding for nftables and the direct path (RPS on the director's interfaces).",
 			"2 workers: workers on CPUs 0 and 1 (--cpus 0,1), one generator on each CPU sending half the flows into its own queue.",
 			fmt.Sprintf("Flows: %d source addresses × %d source ports from %s, UDP to VIP %s:%d, 2 real servers (rr); director veths with 2 queues, channels set to the worker count.", srcAddrs, srcPorts, srcFirst, "198.18.0.10", lbVport),
 		},
 	}
+}
+
+// engineText says how the generator sends, for the placement line.
+func engineText(e pktgen.Engine) string {
+	pace := "paced trials in bursts of about rate × 100 µs"
+	if e == pktgen.EngineAFXDP {
+		return "engine af-xdp: an AF_XDP socket's TX ring on the client's c0, copy mode, one socket per queue; " + pace
+	}
+	return "engine prog-run: BPF_PROG_RUN live frames, XDP_TX on the client's c0, the program kept in the XDP dispatcher; " + pace
 }
 
 func (r *lbReport) write(e *lbEnv) {
