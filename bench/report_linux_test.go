@@ -39,7 +39,7 @@ type lbReport struct {
 
 func newReport(e *lbEnv) *lbReport {
 	k := e.k
-	return &lbReport{
+	r := &lbReport{
 		Started: time.Now().UTC().Format(time.RFC3339), Machine: cpuModel(), CPUs: runtime.NumCPU(), Kernel: kernel(),
 		LoadAvg: loadavg(), Command: "make bench",
 		Knobs: fmt.Sprintf("sizes %v, %d throughput run(s) of %v, search trials of %v (resolution %.0f %% of the maximum), latency over %v at the NDR, cps %v × %d loops, generator engine %s",
@@ -52,6 +52,10 @@ func newReport(e *lbEnv) *lbReport {
 			fmt.Sprintf("Flows: %d source addresses × %d source ports from %s, UDP to VIP %s:%d, 2 real servers (rr); director veths with 2 queues, channels set to the worker count.", srcAddrs, srcPorts, srcFirst, "198.18.0.10", lbVport),
 		},
 	}
+	if k.engine != pktgen.EngineAFXDP {
+		r.Placement = append(r.Placement, "Rows marked (AF_XDP generator): the same measurement with the generator's other engine ("+engineText(pktgen.EngineAFXDP)+"), a check of the first; it sends at most 1–2 Mpps per core, so its unpaced throughput can be the generator's, not the forwarder's.")
+	}
+	return r
 }
 
 // engineText says how the generator sends, for the placement line.
@@ -111,9 +115,20 @@ func flag(quiet ...bool) string {
 	return ""
 }
 
+// pps returns the row of kind and workers measured with the run's main generator engine.
 func (r *lbReport) pps(kind string, workers int) *ppsRow {
 	for i := range r.PPS {
-		if r.PPS[i].Kind == kind && r.PPS[i].Workers == workers {
+		if e := r.PPS[i].Engine; r.PPS[i].Kind == kind && r.PPS[i].Workers == workers && (e == "" || r.Engine == "" || e == r.Engine) {
+			return &r.PPS[i]
+		}
+	}
+	return nil
+}
+
+// ppsWith returns the row of kind and workers measured with engine e.
+func (r *lbReport) ppsWith(kind string, workers int, e pktgen.Engine) *ppsRow {
+	for i := range r.PPS {
+		if r.PPS[i].Kind == kind && r.PPS[i].Workers == workers && r.PPS[i].Engine == string(e) {
 			return &r.PPS[i]
 		}
 	}
@@ -188,6 +203,14 @@ func (r *lbReport) markdown() string {
 		}
 		if s, t := nat2.size(n), nft.size(n); s != nil && t != nil {
 			fmt.Fprintf(&b, "| xdpvs NAT (2 workers) / nftables DNAT, throughput, %d B | %s | |%s |\n", n, ratio(s.Throughput, t.Throughput), flag(nat2.Quiet, nft.Quiet))
+		}
+		if r.Engine != string(pktgen.EngineAFXDP) {
+			xn, xf := r.ppsWith("nat", 1, pktgen.EngineAFXDP), r.ppsWith("nft", 1, pktgen.EngineAFXDP)
+			if s, t := xn.size(n), xf.size(n); s != nil && t != nil {
+				f := flag(xn.Quiet, xf.Quiet)
+				fmt.Fprintf(&b, "| xdpvs NAT (1 worker) / nftables DNAT, both with the AF_XDP generator, throughput, %d B | %s | |%s |\n", n, ratio(s.Throughput, t.Throughput), f)
+				fmt.Fprintf(&b, "| xdpvs NAT (1 worker) / nftables DNAT, both with the AF_XDP generator, NDR, %d B | %s | |%s |\n", n, ratio(s.NDR, t.NDR), f)
+			}
 		}
 	}
 	cnat, cnft, chap, cdir := r.cps("nat", 1), r.cps("nft", 1), r.cps("haproxy", 1), r.cps("direct", 1)
@@ -332,7 +355,7 @@ func bars(p *plot.Plot, names []string, sets []plotter.Values, labels []string, 
 
 func short(name string) string {
 	r := strings.NewReplacer("xdpvs ", "", ", 1 worker", " 1w", ", 2 workers", " 2w", " (ceiling)", "", "bare AF_XDP forward", "bare AF_XDP",
-		"direct to the real server (kernel routing)", "direct", "nftables DNAT numgen", "nftables", "HAProxy TCP mode", "HAProxy", "forward", "")
+		"direct to the real server (kernel routing)", "direct", "nftables DNAT numgen", "nftables", "HAProxy TCP mode", "HAProxy", "forward", "", " (AF_XDP generator)", " [xsk gen]")
 	return r.Replace(name)
 }
 
