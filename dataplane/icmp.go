@@ -52,7 +52,7 @@ func (p *Pipeline) icmpError(frame []byte) (Verdict, int) {
 	e := p.table.Entry(id)
 	v := &e.Value
 	if e.Tuples[0].SrcAddr.Is4() != e.Tuples[1].SrcAddr.Is4() {
-		return p.icmpTranslate(frame, e, dir, il4)
+		return p.icmpTranslate(frame, id, e, dir, il4)
 	}
 	mac, ok := p.neigh.mac(uint32(v.neigh[dir]))
 	if !ok {

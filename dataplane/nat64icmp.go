@@ -54,7 +54,7 @@ func icmpType46(typ, code uint8, mtu uint32) (t4, c4 uint8, mtu4 uint16, ok bool
 // the outer header, the ICMP type and code, and the quoted header are rebuilt in front of the
 // quoted transport header, which stays in place; the quote becomes the connection's packet as the
 // other side sent it. frame's quote starts at inner L3 offset il3, its transport header at il4.
-func (p *Pipeline) icmpTranslate(frame []byte, e *conntrack.Entry[connVal], dir conntrack.Dir, il4 int) (Verdict, int) {
+func (p *Pipeline) icmpTranslate(frame []byte, id uint32, e *conntrack.Entry[connVal], dir conntrack.Dir, il4 int) (Verdict, int) {
 	pkt := &p.pkt
 	quote := &e.Tuples[dir^1] // what the other side sent
 	end := pkt.L3Offset + pkt.L3Length
@@ -79,6 +79,7 @@ func (p *Pipeline) icmpTranslate(frame []byte, e *conntrack.Entry[connVal], dir 
 		qip := header.IPv4(icmp[header.ICMPv4MinimumSize:])
 		writeIPv4(qip, uint16(header.IPv4MinimumSize+len(tail)), quote.Proto, 64, quote.SrcAddr[12:], quote.DstAddr[12:])
 		setPorts(tail, quote)
+		p.spQuote(tail, id, &e.Value, dir)
 		icmp.SetChecksum(0)
 		icmp.FillChecksum()
 		p.outOff, p.outLen = start, len(b)
@@ -102,6 +103,7 @@ func (p *Pipeline) icmpTranslate(frame []byte, e *conntrack.Entry[connVal], dir 
 		qip := header.IPv6(icmp[8:])
 		writeIPv6(qip, uint16(len(tail)), quote.Proto, 64, quote.SrcAddr[:], quote.DstAddr[:])
 		setPorts(tail, quote)
+		p.spQuote(tail, id, &e.Value, dir)
 		icmp.SetChecksum(0)
 		icmp.FillChecksum(header.PseudoHeaderChecksum(header.ProtocolICMPv6, ip.SourceAddress(), ip.DestinationAddress(), uint16(len(icmp))))
 		p.outOff, p.outLen = start, len(b)

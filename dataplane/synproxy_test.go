@@ -37,6 +37,7 @@ func spSnapshot() *Snapshot {
 		svc(vip6, 80, rs6a, 8080, ForwardMasq),
 		svc(vip4, 90, rs4b, 8090, ForwardFullNAT, spLIP4),
 		svc(vip6, 90, rs6b, 8090, ForwardFullNAT, spLIP6),
+		svc(vip6, 100, rs4b, 8100, ForwardFullNAT, spLIP4), // NAT64
 	}}
 }
 
@@ -212,6 +213,8 @@ func spCases() []spCase {
 			mss: 1460 - toa.Size4, synMSS: 1452, clientMSS: 1455, serverISN: 12345, clientISN: 0xffffffff, clientWS: 7, rws: 7},
 		{name: "fullnat6", client: cip6, vip: vip6, vport: 90, rs: rs6b, rport: 8090, rsMAC: rs2MAC, lip: spLIP6, fullnat: true, v6: true,
 			mss: 1440 - toa.Size6, synMSS: 1440, clientMSS: 1440, serverISN: 1, clientISN: 77, clientWS: 14, rws: 0},
+		{name: "nat64", client: cip6, vip: vip6, vport: 100, rs: rs4b, rport: 8100, rsMAC: rs2MAC, lip: spLIP4, fullnat: true, v6: true,
+			mss: 1440 - toa.Size6, synMSS: 1440, clientMSS: 1440, serverISN: 0xffffff00, clientISN: 5, clientWS: 7, rws: 8},
 	}
 }
 
@@ -798,11 +801,15 @@ func TestSynProxyICMPQuote(t *testing.T) {
 				t.Fatalf("ICMP error: %s %d (%s)", vname(v), port, nonZero(p.c))
 			}
 			checkFrameChecksums(t, out)
-			q := out[14+hl+8:]
-			if seq := binary.BigEndian.Uint32(q[hl+4:]); seq != s+1 {
+			ohl := 20 // the error reaches the server in the server's family (NAT64: IPv4)
+			if out[14]>>4 == 6 {
+				ohl = 40
+			}
+			q := out[14+ohl+8:]
+			if seq := binary.BigEndian.Uint32(q[ohl+4:]); seq != s+1 {
 				t.Errorf("quoted sequence number %#x, want the server's %#x", seq, s+1)
 			}
-			if sport := binary.BigEndian.Uint16(q[hl:]); sport != c.rport {
+			if sport := binary.BigEndian.Uint16(q[ohl:]); sport != c.rport {
 				t.Errorf("quoted source port %d, want the server's %d", sport, c.rport)
 			}
 			o := decodeICMPOuter(t, out)
