@@ -4,18 +4,15 @@ import (
 	"bytes"
 	"encoding/binary"
 	"fmt"
-	"net"
 	"net/netip"
 	"os"
 	"runtime"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/cilium/ebpf"
-	"golang.org/x/sys/unix"
 
 	"github.com/xdpvs/xdpvs/internal/testutil"
 )
@@ -149,134 +146,6 @@ func TestXSKSinkCounts(t *testing.T) {
 		} else {
 			t.Logf("%s: latency %v", name, s)
 		}
-	}
-}
-
-// TestXSKKernelReceives sends, from the AF_XDP engine, datagrams over flows of several source
-// ports and addresses to a UDP socket of the peer's kernel, which drops a datagram whose IP header
-// or UDP checksum is wrong: every datagram must arrive, with the template's payload, and each
-// flow must have its share exactly; no checksum error may be counted.
-func TestXSKKernelReceives(t *testing.T) {
-	p := newPair(t)
-	for _, tc := range []struct {
-		v6   bool
-		size int
-	}{{false, 64}, {false, 1518}, {true, MinSizeIPv6}, {true, 555}, {true, 1518}} {
-		t.Run(fmt.Sprintf("v6=%v/size=%d", tc.v6, tc.size), func(t *testing.T) {
-			const ports, addrs, per = 8, 4, 16
-			const total = ports * addrs * per
-			c := p.config(tc.v6, tc.size)
-			c.Flows, c.Addrs = ports, addrs
-			c.Src = p.srcRange[map[bool]int{true: 1}[tc.v6]]
-			g := mustXSK(t, c)
-			var conn *net.UDPConn
-			p.b.MustDo(t, func() (err error) {
-				conn, err = net.ListenUDP("udp", net.UDPAddrFromAddrPort(netip.AddrPortFrom(c.Dst, c.DstPort)))
-				return err
-			})
-			defer conn.Close()
-			rc, err := conn.SyscallConn()
-			if err != nil {
-				t.Fatal(err)
-			}
-			var serr error
-			if err := rc.Control(func(fd uintptr) {
-				serr = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_RCVBUFFORCE, 16<<20)
-			}); err != nil || serr != nil {
-				t.Fatalf("SO_RCVBUFFORCE: %v %v", err, serr)
-			}
-			before := csumErrors(t, p.b, tc.v6)
-			// Read while sending, at a pace the reader keeps up with.
-			type got struct {
-				from netip.AddrPort
-				ok   bool
-			}
-			want, _ := c.Frame()
-			payload := want[c.PayloadOffset():]
-			ch := make(chan got, total)
-			var wg sync.WaitGroup
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				buf := make([]byte, 2048)
-				for range total {
-					conn.SetReadDeadline(time.Now().Add(3 * time.Second))
-					n, from, err := conn.ReadFromUDPAddrPort(buf)
-					if err != nil {
-						return
-					}
-					b := buf[:n]
-					if c.Stamped() && n >= StampSize {
-						b = bytes.Clone(b)
-						clear(b[4:StampSize])
-					}
-					ch <- got{netip.AddrPortFrom(from.Addr().Unmap(), from.Port()), bytes.Equal(b, payload)}
-				}
-			}()
-			res, err := g.Run(p.a.NS, p.aIdx, total, RunOptions{Duration: 5 * time.Second, Rate: 50_000})
-			if err != nil || res.Sent != total {
-				t.Fatalf("sent %d of %d, %v", res.Sent, total, err)
-			}
-			wg.Wait()
-			close(ch)
-			flows := map[netip.AddrPort]int{}
-			n := 0
-			for g := range ch {
-				if !g.ok {
-					t.Fatalf("datagram %d from %v: payload differs from the template's", n, g.from)
-				}
-				flows[g.from]++
-				n++
-			}
-			if n != total {
-				t.Fatalf("received %d of %d datagrams (UDP checksum errors: %d)", n, total, csumErrors(t, p.b, tc.v6)-before)
-			}
-			for f := range c.NumFlows() {
-				if got := flows[c.FlowSource(f)]; got != per {
-					t.Errorf("flow %d (%v): %d datagrams, want %d", f, c.FlowSource(f), got, per)
-				}
-			}
-			if d := csumErrors(t, p.b, tc.v6) - before; d != 0 {
-				t.Errorf("%d UDP checksum errors", d)
-			}
-		})
-	}
-}
-
-// TestXSKKernelTCP sends TCP segments from the AF_XDP engine to a closed port: the kernel answers
-// every one whose checksums verify with a RST.
-func TestXSKKernelTCP(t *testing.T) {
-	p := newPair(t)
-	for _, tc := range []struct {
-		v6    bool
-		size  int
-		flags uint8
-	}{{false, 64, FlagSYN}, {false, 1518, FlagACK | FlagPSH}, {true, 78, FlagSYN}, {true, 999, FlagACK}} {
-		t.Run(fmt.Sprintf("v6=%v/size=%d/flags=%#x", tc.v6, tc.size, tc.flags), func(t *testing.T) {
-			const count = 64
-			c := p.config(tc.v6, tc.size)
-			c.Proto, c.TCPFlags, c.DstPort = TCP, tc.flags, 9999
-			c.Flows, c.Addrs = 8, 4
-			c.Src = p.srcRange[map[bool]int{true: 1}[tc.v6]]
-			g := mustXSK(t, c)
-			before := tcpStats(t, p.b)
-			res, err := g.Run(p.a.NS, p.aIdx, count, RunOptions{Duration: 5 * time.Second})
-			if err != nil || res.Sent != count {
-				t.Fatalf("sent %d, %v", res.Sent, err)
-			}
-			var after map[string]int
-			for deadline := time.Now().Add(2 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
-				if after = tcpStats(t, p.b); after["OutRsts"]-before["OutRsts"] >= count {
-					break
-				}
-			}
-			if d := after["InCsumErrors"] - before["InCsumErrors"]; d != 0 {
-				t.Fatalf("%d TCP checksum errors", d)
-			}
-			if in, rst := after["InSegs"]-before["InSegs"], after["OutRsts"]-before["OutRsts"]; in < count || rst != count {
-				t.Fatalf("%d segments in, %d RSTs out, want %d", in, rst, count)
-			}
-		})
 	}
 }
 

@@ -11,6 +11,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -21,6 +22,18 @@ import (
 	"github.com/xdpvs/xdpvs/internal/netns"
 	"github.com/xdpvs/xdpvs/internal/testutil"
 )
+
+// mustOpen returns a generator of c with engine e, closed when the test ends.
+func mustOpen(tb testing.TB, c Config, e Engine) Sender {
+	tb.Helper()
+	testutil.RequireRoot(tb)
+	g, err := Open(c, e)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { g.Close() })
+	return g
+}
 
 func mustGenerator(tb testing.TB, c Config) *Generator {
 	tb.Helper()
@@ -226,115 +239,146 @@ func TestSinkCounts(t *testing.T) {
 	}
 }
 
-// TestKernelReceives sends a small burst to a kernel UDP socket, which drops frames with a bad IP
-// header checksum or a bad UDP checksum: every datagram must arrive, with the right size, and the
-// source ports must cover the flows evenly.
+// TestKernelReceives sends, with each engine, datagrams over 8 ports × 4 source addresses to a
+// kernel UDP socket, which drops frames with a bad IP header checksum or a bad UDP checksum: every
+// datagram must arrive, with the template's payload, the flow its stamp names, and the exact
+// spread over the flows.
 func TestKernelReceives(t *testing.T) {
 	p := newPair(t)
-	for _, tc := range []struct {
-		v6   bool
-		size int
-	}{{false, 64}, {false, 1518}, {true, MinSizeIPv6}, {true, 555}, {true, 1518}} {
-		t.Run(fmt.Sprintf("v6=%v/size=%d", tc.v6, tc.size), func(t *testing.T) {
-			const flows, per = 16, 4
-			c := p.config(tc.v6, tc.size)
-			c.Flows = flows
-			g := mustGenerator(t, c)
-			var conn *net.UDPConn
-			p.b.MustDo(t, func() (err error) {
-				conn, err = net.ListenUDP("udp", net.UDPAddrFromAddrPort(netip.AddrPortFrom(c.Dst, c.DstPort)))
-				return err
-			})
-			defer conn.Close()
-			// Each datagram built from an XDP frame holds a page: 64 of them need more than the
-			// default receive buffer.
-			rc, err := conn.SyscallConn()
-			if err != nil {
-				t.Fatal(err)
-			}
-			var serr error
-			if err := rc.Control(func(fd uintptr) {
-				serr = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_RCVBUFFORCE, 4<<20)
-			}); err != nil || serr != nil {
-				t.Fatalf("SO_RCVBUFFORCE: %v %v", err, serr)
-			}
-			before := csumErrors(t, p.b, tc.v6)
-			res, err := g.Run(p.a.NS, p.aIdx, flows*per, RunOptions{Duration: 5 * time.Second})
-			if err != nil || res.Sent != flows*per {
-				t.Fatalf("sent %d, %v", res.Sent, err)
-			}
-			want, _ := c.Frame()
-			payload := want[c.PayloadOffset():]
-			ports := map[netip.AddrPort]int{}
-			buf := make([]byte, 2048)
-			for i := range flows * per {
-				conn.SetReadDeadline(time.Now().Add(2 * time.Second))
-				n, from, err := conn.ReadFromUDPAddrPort(buf)
+	for _, e := range Engines {
+		for _, tc := range []struct {
+			v6   bool
+			size int
+		}{{false, 64}, {false, 1518}, {true, MinSizeIPv6}, {true, 555}, {true, 1518}} {
+			t.Run(fmt.Sprintf("%s/v6=%v/size=%d", e, tc.v6, tc.size), func(t *testing.T) {
+				const ports, addrs, per = 8, 4, 16
+				const total = ports * addrs * per
+				c := p.config(tc.v6, tc.size)
+				c.Flows, c.Addrs = ports, addrs
+				c.Src = p.srcRange[map[bool]int{true: 1}[tc.v6]]
+				g := mustOpen(t, c, e)
+				var conn *net.UDPConn
+				p.b.MustDo(t, func() (err error) {
+					conn, err = net.ListenUDP("udp", net.UDPAddrFromAddrPort(netip.AddrPortFrom(c.Dst, c.DstPort)))
+					return err
+				})
+				defer conn.Close()
+				// Each datagram built from an XDP frame holds a page: more than the default
+				// receive buffer.
+				rc, err := conn.SyscallConn()
 				if err != nil {
-					t.Fatalf("datagram %d of %d: %v (UDP checksum errors: %d)", i, flows*per, err, csumErrors(t, p.b, tc.v6)-before)
+					t.Fatal(err)
 				}
-				got := buf[:n]
-				if c.Stamped() && n >= StampSize {
-					// Flow and time vary; the flow must be the sender's.
-					flow := int(binary.BigEndian.Uint32(got[4:]))
-					if flow >= flows || c.FlowSource(flow) != netip.AddrPortFrom(from.Addr().Unmap(), from.Port()) {
-						t.Fatalf("datagram %d from %v says flow %d", i, from, flow)
+				var serr error
+				if err := rc.Control(func(fd uintptr) {
+					serr = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_RCVBUFFORCE, 16<<20)
+				}); err != nil || serr != nil {
+					t.Fatalf("SO_RCVBUFFORCE: %v %v", err, serr)
+				}
+				before := csumErrors(t, p.b, tc.v6)
+				// Read while sending, at a pace the reader keeps up with.
+				type got struct {
+					from netip.AddrPort
+					err  string
+				}
+				want, _ := c.Frame()
+				payload := want[c.PayloadOffset():]
+				ch := make(chan got, total)
+				var wg sync.WaitGroup
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					buf := make([]byte, 2048)
+					for range total {
+						conn.SetReadDeadline(time.Now().Add(3 * time.Second))
+						n, from, err := conn.ReadFromUDPAddrPort(buf)
+						if err != nil {
+							return
+						}
+						g := got{from: netip.AddrPortFrom(from.Addr().Unmap(), from.Port())}
+						b := buf[:n]
+						if c.Stamped() && n >= StampSize {
+							// Flow and time vary; the flow must be the sender's.
+							if flow := int(binary.BigEndian.Uint32(b[4:])); flow >= c.NumFlows() || c.FlowSource(flow) != g.from {
+								g.err = fmt.Sprintf("says flow %d", flow)
+							}
+							b = bytes.Clone(b)
+							clear(b[4:StampSize])
+						}
+						if !bytes.Equal(b, payload) {
+							g.err = fmt.Sprintf("%d bytes, payload differs from the template's %d", n, len(payload))
+						}
+						ch <- g
 					}
-					got = bytes.Clone(got)
-					clear(got[4:StampSize])
+				}()
+				res, err := g.Run(p.a.NS, p.aIdx, total, RunOptions{Duration: 5 * time.Second, Rate: 50_000})
+				if err != nil || res.Sent != total {
+					t.Fatalf("sent %d of %d, %v", res.Sent, total, err)
 				}
-				if !bytes.Equal(got, payload) {
-					t.Fatalf("datagram %d: %d bytes, payload differs from the template's %d", i, n, len(payload))
+				wg.Wait()
+				close(ch)
+				flows := map[netip.AddrPort]int{}
+				n := 0
+				for g := range ch {
+					if g.err != "" {
+						t.Fatalf("datagram %d from %v: %s", n, g.from, g.err)
+					}
+					flows[g.from]++
+					n++
 				}
-				ports[netip.AddrPortFrom(from.Addr().Unmap(), from.Port())]++
-			}
-			for f := range flows {
-				if got := ports[c.FlowSource(f)]; got != per {
-					t.Errorf("flow %d (%v): %d datagrams, want %d (all: %v)", f, c.FlowSource(f), got, per, ports)
+				if n != total {
+					t.Fatalf("received %d of %d datagrams (UDP checksum errors: %d)", n, total, csumErrors(t, p.b, tc.v6)-before)
 				}
-			}
-			if d := csumErrors(t, p.b, tc.v6) - before; d != 0 {
-				t.Errorf("%d UDP checksum errors", d)
-			}
-		})
+				for f := range c.NumFlows() {
+					if got := flows[c.FlowSource(f)]; got != per {
+						t.Errorf("flow %d (%v): %d datagrams, want %d", f, c.FlowSource(f), got, per)
+					}
+				}
+				if d := csumErrors(t, p.b, tc.v6) - before; d != 0 {
+					t.Errorf("%d UDP checksum errors", d)
+				}
+			})
+		}
 	}
 }
 
-// TestKernelTCP sends TCP segments (SYNs, and ACKs with data) to a closed port of a kernel, which
-// answers every one whose checksums verify with a RST: the RSTs must match the segments sent, with
-// no checksum error.
+// TestKernelTCP sends, with each engine, TCP segments (SYNs, and ACKs with data) to a closed port
+// of a kernel, which answers every one whose checksums verify with a RST: the RSTs must match the
+// segments sent, with no checksum error.
 func TestKernelTCP(t *testing.T) {
 	p := newPair(t)
-	for _, tc := range []struct {
-		v6    bool
-		size  int
-		flags uint8
-	}{{false, 64, FlagSYN}, {false, 1518, FlagACK | FlagPSH}, {true, 78, FlagSYN}, {true, 999, FlagACK}} {
-		t.Run(fmt.Sprintf("v6=%v/size=%d/flags=%#x", tc.v6, tc.size, tc.flags), func(t *testing.T) {
-			const count = 64
-			c := p.config(tc.v6, tc.size)
-			c.Proto, c.TCPFlags, c.DstPort = TCP, tc.flags, 9999
-			c.Flows, c.Addrs = 8, 4
-			c.Src = p.srcRange[map[bool]int{true: 1}[tc.v6]]
-			g := mustGenerator(t, c)
-			before := tcpStats(t, p.b)
-			res, err := g.Run(p.a.NS, p.aIdx, count, RunOptions{Duration: 5 * time.Second})
-			if err != nil || res.Sent != count {
-				t.Fatalf("sent %d, %v", res.Sent, err)
-			}
-			var after map[string]int
-			for deadline := time.Now().Add(2 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
-				if after = tcpStats(t, p.b); after["OutRsts"]-before["OutRsts"] >= count {
-					break
+	for _, e := range Engines {
+		for _, tc := range []struct {
+			v6    bool
+			size  int
+			flags uint8
+		}{{false, 64, FlagSYN}, {false, 1518, FlagACK | FlagPSH}, {true, 78, FlagSYN}, {true, 999, FlagACK}} {
+			t.Run(fmt.Sprintf("%s/v6=%v/size=%d/flags=%#x", e, tc.v6, tc.size, tc.flags), func(t *testing.T) {
+				const count = 64
+				c := p.config(tc.v6, tc.size)
+				c.Proto, c.TCPFlags, c.DstPort = TCP, tc.flags, 9999
+				c.Flows, c.Addrs = 8, 4
+				c.Src = p.srcRange[map[bool]int{true: 1}[tc.v6]]
+				g := mustOpen(t, c, e)
+				before := tcpStats(t, p.b)
+				res, err := g.Run(p.a.NS, p.aIdx, count, RunOptions{Duration: 5 * time.Second})
+				if err != nil || res.Sent != count {
+					t.Fatalf("sent %d, %v", res.Sent, err)
 				}
-			}
-			if d := after["InCsumErrors"] - before["InCsumErrors"]; d != 0 {
-				t.Fatalf("%d TCP checksum errors", d)
-			}
-			if in, rst := after["InSegs"]-before["InSegs"], after["OutRsts"]-before["OutRsts"]; in < count || rst != count {
-				t.Fatalf("%d segments in, %d RSTs out, want %d", in, rst, count)
-			}
-		})
+				var after map[string]int
+				for deadline := time.Now().Add(2 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+					if after = tcpStats(t, p.b); after["OutRsts"]-before["OutRsts"] >= count {
+						break
+					}
+				}
+				if d := after["InCsumErrors"] - before["InCsumErrors"]; d != 0 {
+					t.Fatalf("%d TCP checksum errors", d)
+				}
+				if in, rst := after["InSegs"]-before["InSegs"], after["OutRsts"]-before["OutRsts"]; in < count || rst != count {
+					t.Fatalf("%d segments in, %d RSTs out, want %d", in, rst, count)
+				}
+			})
+		}
 	}
 }
 
