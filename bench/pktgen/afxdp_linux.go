@@ -3,7 +3,6 @@ package pktgen
 import (
 	"errors"
 	"fmt"
-	"runtime"
 	"sync"
 	"time"
 
@@ -117,19 +116,7 @@ func (g *XSKGenerator) Run(ns *netns.NS, ifindex int, count uint64, opts RunOpti
 		opts.Chunk = DefaultXSKBatch
 	}
 	opts.Chunk = min(opts.Chunk, xskTXSize/2)
-	var res Result
-	fn := func() error {
-		var err error
-		res, err = g.run(ns, ifindex, count, opts)
-		return err
-	}
-	if ns == nil {
-		runtime.LockOSThread()
-		defer runtime.UnlockOSThread()
-		return res, fn()
-	}
-	err := ns.Do(fn)
-	return res, err
+	return runIn(ns, func() (Result, error) { return g.run(ns, ifindex, count, opts) })
 }
 
 // bind makes the socket for key, in the calling thread's namespace, and writes the template

@@ -252,18 +252,22 @@ func (g *Generator) Run(ns *netns.NS, ifindex int, count uint64, opts RunOptions
 	if opts.Chunk == 0 {
 		opts.Chunk = DefaultChunk
 	}
-	var res Result
-	fn := func() error {
-		var err error
-		res, err = g.run(ifindex, count, opts)
+	return runIn(ns, func() (Result, error) { return g.run(ifindex, count, opts) })
+}
+
+// runIn runs fn on a locked thread in ns (nil: the caller's namespace).
+func runIn(ns *netns.NS, fn func() (Result, error)) (res Result, err error) {
+	do := func() error {
+		res, err = fn()
 		return err
 	}
 	if ns == nil {
 		runtime.LockOSThread()
 		defer runtime.UnlockOSThread()
-		return res, fn()
+		err = do()
+		return res, err
 	}
-	err := ns.Do(fn)
+	err = ns.Do(do)
 	return res, err
 }
 
