@@ -109,10 +109,7 @@ func run() error {
 	show(d, adm, 0, "-Ln")
 
 	client := topo.HTTPClient(nat.Client, false)
-	for _, vip := range []string{topo.VIP4, topo.VIP6} {
-		if ctx.Err() != nil {
-			return ctx.Err()
-		}
+	requestsTo := func(vip string) error {
 		url := topo.URL(vip, 80, "/")
 		step("Sending %d HTTP requests from the client to %s, each on a new connection", *requests, url)
 		count := map[string]int{}
@@ -131,9 +128,26 @@ func run() error {
 		for _, n := range names {
 			fmt.Printf("  %-4s answered %3d  %s\n", n, count[n], strings.Repeat("#", count[n]))
 		}
+		return ctx.Err()
+	}
+	for _, vip := range []string{topo.VIP4, topo.VIP6} {
+		if err := requestsTo(vip); err != nil {
+			return err
+		}
 	}
 	show(d, adm, 0, "-Ln", "--stats")
 	show(d, adm, 8, "-Lnc")
+
+	step("The SYN proxy: the director answers SYNs with cookies and opens a connection to a real server only for clients that complete the handshake")
+	c := []string{"-E", "-t", topo.VIP4 + ":80", "-s", "rr", "-j"}
+	fmt.Printf("  $ xdpvsadm %s\n", strings.Join(c, " "))
+	if out, err := d.Adm(adm, c...); err != nil {
+		return fmt.Errorf("%w\n%s", err, out)
+	}
+	if err := requestsTo(topo.VIP4); err != nil {
+		return err
+	}
+	show(d, adm, 0, "show", "synproxy")
 	return nil
 }
 
