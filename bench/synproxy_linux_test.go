@@ -105,23 +105,19 @@ func TestSynProxyRate(t *testing.T) {
 	base.DstPort, base.SrcPort, base.Flows, base.Size = vport, 1024, 1024, pktgen.MinSize
 	flood := base
 	flood.Src, flood.Addrs, flood.Flows, flood.DstPort, flood.Proto = mustAddr("198.18.128.1"), 256, 64, 80, pktgen.TCP
-	kinds := []struct {
+	type kind struct {
 		name, what string
 		cfg        pktgen.Config
 		flags      uint8
-		counter    func(w control.WorkerStats) uint64
-	}{
+		counter    func(w control.WorkerStats) uint64 // what the worker did with these frames
+	}
+	kinds := []kind{
 		{"udp", "UDP NAT forwarded (baseline)", base, 0, func(w control.WorkerStats) uint64 { return w.TXPackets }},
 		{"syn", "flood SYNs answered with a cookie", flood, pktgen.FlagSYN, func(w control.WorkerStats) uint64 { return named(w.Events, "synproxy_syn_answered") }},
 		{"ack", "forged cookie ACKs dropped", flood, pktgen.FlagACK, func(w control.WorkerStats) uint64 { return named(w.Drops, "synproxy_bad_cookie") }},
 	}
 	if only := os.Getenv("XDPVS_BENCH_KINDS"); only != "" {
-		kinds = slices.DeleteFunc(kinds, func(k struct {
-			name, what string
-			cfg        pktgen.Config
-			flags      uint8
-			counter    func(w control.WorkerStats) uint64
-		}) bool {
+		kinds = slices.DeleteFunc(kinds, func(k kind) bool {
 			return k.name != "udp" && !slices.Contains(strings.Split(only, ","), k.name)
 		})
 	}
