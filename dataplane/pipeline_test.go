@@ -12,6 +12,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"slices"
 	"testing"
 	"time"
 
@@ -400,7 +401,7 @@ func TestPipelineGolden(t *testing.T) {
 			for _, d := range counterDiff(p.c, &want) {
 				t.Errorf("counter %s", d)
 			}
-			if got := drainResolve(e.neigh); !equalKeys(got, tc.resolve) {
+			if got := drainResolve(e.neigh); !slices.Equal(got, tc.resolve) {
 				t.Errorf("resolution requests %v, want %v", got, tc.resolve)
 			}
 			if tc.out == nil {
@@ -421,18 +422,6 @@ func TestPipelineGolden(t *testing.T) {
 	if *writePcap {
 		writeGoldenPcap(t, dump)
 	}
-}
-
-func equalKeys(a, b []neighKey) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }
 
 // frameDiff shows two frames as hex with the differing bytes marked, then both decoded by gopacket.

@@ -3,6 +3,7 @@ package header
 import (
 	"encoding/binary"
 	"math/bits"
+	"strconv"
 	"testing"
 )
 
@@ -190,7 +191,7 @@ func TestChecksumAllocs(t *testing.T) {
 func BenchmarkChecksum(b *testing.B) {
 	for _, n := range []int{20, 64, 1500} {
 		buf := randBytes(testRand(b), n)
-		b.Run(itoa(n), func(b *testing.B) {
+		b.Run(strconv.Itoa(n), func(b *testing.B) {
 			b.ReportAllocs()
 			b.SetBytes(int64(n))
 			var s uint16

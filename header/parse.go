@@ -1,6 +1,9 @@
 package header
 
-import "encoding/binary"
+import (
+	"encoding/binary"
+	"strconv"
+)
 
 // Packet records where the layers of a frame are; Parse fills it without allocating.
 type Packet struct {
@@ -70,20 +73,7 @@ func (r ParseResult) String() string {
 	if r < NumParseResults {
 		return parseResultNames[r]
 	}
-	return "ParseResult(" + itoa(int(r)) + ")"
-}
-
-func itoa(n int) string {
-	var b [20]byte
-	i := len(b)
-	for {
-		i--
-		b[i] = byte('0' + n%10)
-		n /= 10
-		if n == 0 {
-			return string(b[i:])
-		}
-	}
+	return "ParseResult(" + strconv.Itoa(int(r)) + ")"
 }
 
 // Parse parses an Ethernet frame in one pass: up to two VLAN tags, IPv4 (with options) or IPv6 (with

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -306,7 +307,7 @@ func parseHealth(args []string) (*Command, error) {
 			h.Check = val
 			if val == "none" {
 				h.Check = CheckNone
-			} else if !containsStr(checkKinds, val) {
+			} else if !slices.Contains(checkKinds, val) {
 				return nil, parseErr("unknown health check `%s' (%s or none)", val, strings.Join(checkKinds, ", "))
 			}
 		case "--check-port":
@@ -402,15 +403,6 @@ func parseHealth(args []string) (*Command, error) {
 	}
 	h.fillDefaults()
 	return c, nil
-}
-
-func containsStr(l []string, s string) bool {
-	for _, x := range l {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }
 
 // healthArgs writes a spec as the options of an -S line.

@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"math/rand/v2"
 	"net/netip"
+	"slices"
 	"testing"
 
 	"github.com/xdpvs/xdpvs/header"
@@ -222,7 +223,7 @@ func TestMHTable(t *testing.T) {
 				}
 				return
 			}
-			if !equal32(s.lookup, tc.want) {
+			if !slices.Equal(s.lookup, tc.want) {
 				t.Fatalf("table %v, want %v", s.lookup, tc.want)
 			}
 		})
@@ -233,18 +234,6 @@ func TestMHTable(t *testing.T) {
 			t.Fatalf("counts %v, want A 12, B 1", c)
 		}
 	})
-}
-
-func equal32(a, b []int32) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }
 
 func counts(lookup []int32, n int) (c [8]int) {

@@ -1,6 +1,7 @@
 package sched
 
 import (
+	"slices"
 	"testing"
 	"time"
 
@@ -193,7 +194,7 @@ func TestLBLCR(t *testing.T) {
 		// A 768, B no, C 0 -> C; set {C, B, A}.
 		{conns: [][2]int32{{3, 0}, {3, 0}, {0, 0}}, advance: time.Minute, dst: "10.0.0.1", want: 2, why: "B overloaded: C added"},
 	})
-	if got := set(); !equal32(got, []int32{2, 1, 0}) {
+	if got := set(); !slices.Equal(got, []int32{2, 1, 0}) {
 		t.Fatalf("set %v, want [2 1 0] (newest first)", got)
 	}
 	lastmod := s.tab.ents[s.tab.get(&x.DstAddr)].lastmod
@@ -210,7 +211,7 @@ func TestLBLCR(t *testing.T) {
 	if got := s.Schedule(x, ds); got != 2 {
 		t.Fatalf("shrink step chose %d, want 2", got)
 	}
-	if got := set(); !equal32(got, []int32{2, 1}) {
+	if got := set(); !slices.Equal(got, []int32{2, 1}) {
 		t.Fatalf("set %v after shrinking, want [2 1]", got)
 	}
 	// No member available: wlc over all, added first.
@@ -218,7 +219,7 @@ func TestLBLCR(t *testing.T) {
 	if got := s.Schedule(x, ds); got != 0 {
 		t.Fatalf("no member available: %d, want 0", got)
 	}
-	if got := set(); !equal32(got, []int32{0, 2, 1}) {
+	if got := set(); !slices.Equal(got, []int32{0, 2, 1}) {
 		t.Fatalf("set %v, want [0 2 1]", got)
 	}
 	ds[0].Weight = 0

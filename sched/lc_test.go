@@ -1,6 +1,7 @@
 package sched
 
 import (
+	"slices"
 	"testing"
 )
 
@@ -132,7 +133,7 @@ func TestLeastConnReplay(t *testing.T) {
 		{"fo", "fo", []Dest{dst(1, 0, 0), dst(2, 0, 0)}, []int{1, 1, 1, 1}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			if got := replay(t, tc.sched, tc.ds, len(tc.want)); !equal(got, tc.want) {
+			if got := replay(t, tc.sched, tc.ds, len(tc.want)); !slices.Equal(got, tc.want) {
 				t.Fatalf("sequence %v, want %v", got, tc.want)
 			}
 		})

@@ -1,6 +1,7 @@
 package sched
 
 import (
+	"slices"
 	"sync/atomic"
 	"testing"
 )
@@ -27,18 +28,6 @@ func sequence(t *testing.T, name string, ds []Dest, n int) []int {
 	return out
 }
 
-func equal(a, b []int) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
-}
-
 // The expected sequences are derived by hand from ip_vs_rr.c and ip_vs_wrr.c.
 func TestSequences(t *testing.T) {
 	for _, tc := range []struct {
@@ -59,7 +48,7 @@ func TestSequences(t *testing.T) {
 		{"wrr_none", "wrr", dests(0), []int{-1}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			if got := sequence(t, tc.sched, tc.ds, len(tc.want)); !equal(got, tc.want) {
+			if got := sequence(t, tc.sched, tc.ds, len(tc.want)); !slices.Equal(got, tc.want) {
 				t.Fatalf("sequence %v, want %v", got, tc.want)
 			}
 		})

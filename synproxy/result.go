@@ -1,5 +1,7 @@
 package synproxy
 
+import "strconv"
+
 // Result is the outcome of a per-packet call: OK, or the one reason it failed. The dataplane keeps a
 // counter per value (xdpvs_synproxy_<name>_total) and drops the packet on anything but OK.
 type Result uint8
@@ -45,18 +47,5 @@ func (r Result) String() string {
 	if int(r) < len(resultNames) {
 		return resultNames[r]
 	}
-	return "result(" + itoa(int(r)) + ")"
-}
-
-func itoa(n int) string {
-	var b [20]byte
-	i := len(b)
-	for {
-		i--
-		b[i] = byte('0' + n%10)
-		n /= 10
-		if n == 0 {
-			return string(b[i:])
-		}
-	}
+	return "result(" + strconv.Itoa(int(r)) + ")"
 }

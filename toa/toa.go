@@ -2,6 +2,7 @@ package toa
 
 import (
 	"encoding/binary"
+	"strconv"
 
 	"github.com/xdpvs/xdpvs/header"
 )
@@ -47,20 +48,7 @@ func (r Result) String() string {
 	if int(r) < len(resultNames) {
 		return resultNames[r]
 	}
-	return "result(" + itoa(int(r)) + ")"
-}
-
-func itoa(n int) string {
-	var b [20]byte
-	i := len(b)
-	for {
-		i--
-		b[i] = byte('0' + n%10)
-		n /= 10
-		if n == 0 {
-			return string(b[i:])
-		}
-	}
+	return "result(" + strconv.Itoa(int(r)) + ")"
 }
 
 // OptionSize returns the size of the option for client: Size4 for an IPv4 address, Size6 otherwise.
