@@ -1,7 +1,8 @@
 // Package header owns the zero-copy views over packet bytes that the xdpvs dataplane reads and rewrites on
 // every frame: Ethernet (with up to two 802.1Q/802.1ad tags), IPv4, IPv6 and its extension headers, TCP
 // and its options, UDP, ICMP and ICMPv6; the full and RFC 1624 incremental Internet checksums; the
-// one-pass frame parser (Packet.Parse); and the flow key Tuple.
+// one-pass frame parser (Packet.Parse); the flow key Tuple; and SipHash (SipHash24 for the SYN
+// proxy's cookies, HSipHash32 for Maglev), which packages that may import only header share.
 //
 // Views follow gVisor's pkg/tcpip/header: a view is a named []byte (type IPv4 []byte) whose accessors
 // are named after the RFC fields and index the slice directly. Accessors neither copy nor allocate;

@@ -73,8 +73,8 @@ func newMH(cfg Config, size, tabBits int) *mh {
 	for i := range cfg.Dests {
 		d := &cfg.Dests[i]
 		fold, port := mhDestKey(cfg.Dests, i)
-		ds[i].perm = hsiphash32(mhKey1, mhKey1, port+fold) % uint32(size)
-		ds[i].skip = hsiphash32(mhKey2, mhKey2, port+fold)%uint32(size-1) + 1
+		ds[i].perm = header.HSipHash32(mhKey1, mhKey1, port+fold) % uint32(size)
+		ds[i].skip = header.HSipHash32(mhKey2, mhKey2, port+fold)%uint32(size-1) + 1
 		if w := max(d.Weight, 0); w > 0 {
 			ds[i].turns = max((w/g)>>rshift, 1)
 		}
@@ -116,7 +116,7 @@ func (s *mh) Schedule(t *header.Tuple, dests []Dest) int {
 		key += l4Port(t)
 	}
 	m := uint32(len(s.lookup))
-	ihash := hsiphash32(mhKey1, mhKey1, key) % m
+	ihash := header.HSipHash32(mhKey1, mhKey1, key) % m
 	j := int(s.lookup[ihash])
 	if j < 0 || j >= len(dests) {
 		return -1
@@ -129,45 +129,9 @@ func (s *mh) Schedule(t *header.Tuple, dests []Dest) int {
 	}
 	for off := range m {
 		roff := (off + ihash) % m
-		if j := int(s.lookup[hsiphash32(mhKey1, mhKey1, roff+key)%m]); j < len(dests) && available(&dests[j]) {
+		if j := int(s.lookup[header.HSipHash32(mhKey1, mhKey1, roff+key)%m]); j < len(dests) && available(&dests[j]) {
 			return j
 		}
 	}
 	return -1
-}
-
-// hsiphash32 is the kernel's hsiphash of one u32 in host (little-endian) order on a 64-bit kernel:
-// SipHash-1-3 with the key (k0, k1), truncated to 32 bits.
-func hsiphash32(k0, k1 uint64, m uint32) uint32 {
-	v0 := k0 ^ 0x736f6d6570736575
-	v1 := k1 ^ 0x646f72616e646f6d
-	v2 := k0 ^ 0x6c7967656e657261
-	v3 := k1 ^ 0x7465646279746573
-	b := uint64(4)<<56 | uint64(m)
-	v3 ^= b
-	v0, v1, v2, v3 = sipRound(v0, v1, v2, v3)
-	v0 ^= b
-	v2 ^= 0xff
-	v0, v1, v2, v3 = sipRound(v0, v1, v2, v3)
-	v0, v1, v2, v3 = sipRound(v0, v1, v2, v3)
-	v0, v1, v2, v3 = sipRound(v0, v1, v2, v3)
-	return uint32(v0 ^ v1 ^ v2 ^ v3)
-}
-
-func sipRound(v0, v1, v2, v3 uint64) (uint64, uint64, uint64, uint64) {
-	v0 += v1
-	v1 = bits.RotateLeft64(v1, 13)
-	v1 ^= v0
-	v0 = bits.RotateLeft64(v0, 32)
-	v2 += v3
-	v3 = bits.RotateLeft64(v3, 16)
-	v3 ^= v2
-	v0 += v3
-	v3 = bits.RotateLeft64(v3, 21)
-	v3 ^= v0
-	v2 += v1
-	v1 = bits.RotateLeft64(v1, 17)
-	v1 ^= v2
-	v2 = bits.RotateLeft64(v2, 32)
-	return v0, v1, v2, v3
 }

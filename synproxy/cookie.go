@@ -267,11 +267,11 @@ func cookie(k *key, ip []byte, v6 bool, sport, dport uint16, isn, slot, mss, ws,
 			binary.BigEndian.Uint64(d), binary.BigEndian.Uint64(d[8:]),
 			ports, last,
 		}
-		h = sipHash24(k.k0, k.k1, m[:])
+		h = header.SipHash24(k.k0, k.k1, m[:])
 	} else {
 		s, d := header.IPv4(ip).SourceAddress(), header.IPv4(ip).DestinationAddress()
 		m := [3]uint64{uint64(binary.BigEndian.Uint32(s))<<32 | uint64(binary.BigEndian.Uint32(d)), ports, last}
-		h = sipHash24(k.k0, k.k1, m[:])
+		h = header.SipHash24(k.k0, k.k1, m[:])
 	}
 	mac := uint32(h >> 32)
 	c := mss | (slot&ckSlotMask)<<ckSlotShift | (k.gen&1)<<ckKeyShift
