@@ -109,7 +109,7 @@ func newTopology(t *testing.T) *topology {
 	// kernel does not own them, so it neither answers nor resets the crafted connections.
 	tp.rcv.Run(t, "ip", "neigh", "replace", lip4.String(), "lladdr", tp.sndMAC.String(), "dev", "r0", "nud", "permanent")
 	tp.rcv.Run(t, "ip", "-6", "neigh", "replace", lip6.String(), "lladdr", tp.sndMAC.String(), "dev", "r0", "nud", "permanent")
-	tp.pin = filepath.Join(privateBPFFS(t), fmt.Sprintf("xdpvs-rs-%d", pinSeq.Add(1)))
+	tp.pin = filepath.Join(testutil.PrivateBPFFS(t), fmt.Sprintf("xdpvs-rs-%d", pinSeq.Add(1)))
 	t.Cleanup(func() {
 		if _, err := os.Stat(tp.pin); err == nil {
 			t.Errorf("pin directory %s left behind; removing it", tp.pin)
@@ -117,28 +117,6 @@ func newTopology(t *testing.T) *topology {
 		}
 	})
 	return tp
-}
-
-// privateBPFFS mounts a BPF filesystem of the test's own on a temporary directory (the host's
-// /sys/fs/bpf is neither needed nor touched) and unmounts it in cleanup, after the agents are gone.
-func privateBPFFS(t *testing.T) string {
-	t.Helper()
-	dir, err := os.MkdirTemp("", "xdpvs-rs-bpffs")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := unix.Mount("bpf", dir, "bpf", 0, "mode=0700"); err != nil {
-		os.Remove(dir)
-		t.Fatalf("mount bpffs: %v", err)
-	}
-	t.Cleanup(func() {
-		if err := unix.Unmount(dir, 0); err != nil {
-			t.Errorf("unmount %s: %v", dir, err)
-			return
-		}
-		os.Remove(dir)
-	})
-	return dir
 }
 
 func macOf(t *testing.T, ns *testutil.NetNS, ifname string) net.HardwareAddr {

@@ -10,33 +10,12 @@ import (
 	"time"
 
 	"github.com/cilium/ebpf"
-	"golang.org/x/sys/unix"
 
 	"github.com/xdpvs/xdpvs/internal/testutil"
 )
 
 // These tests fill a map of the agent's layout themselves (the BPF program's side is tested in
 // cmd/xdpvs-rs, with BPF_PROG_TEST_RUN and end to end) and read it through the package's API.
-
-func privateBPFFS(t *testing.T) string {
-	t.Helper()
-	testutil.RequireRoot(t)
-	dir, err := os.MkdirTemp("", "toa-rs-bpffs")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := unix.Mount("bpf", dir, "bpf", 0, "mode=0700"); err != nil {
-		os.Remove(dir)
-		t.Fatalf("mount bpffs: %v", err)
-	}
-	t.Cleanup(func() {
-		if err := unix.Unmount(dir, 0); err != nil {
-			t.Errorf("unmount: %v", err)
-		}
-		os.Remove(dir)
-	})
-	return dir
-}
 
 func newPinnedMap(t *testing.T, dir string) *ebpf.Map {
 	t.Helper()
@@ -80,7 +59,7 @@ func tcpConn(local, remote string) net.Conn {
 }
 
 func TestTable(t *testing.T) {
-	dir := filepath.Join(privateBPFFS(t), "xdpvs-rs")
+	dir := filepath.Join(testutil.PrivateBPFFS(t), "xdpvs-rs")
 	if _, err := Open(dir); err == nil {
 		t.Fatal("Open without a map succeeded")
 	}
@@ -158,7 +137,7 @@ func TestTable(t *testing.T) {
 }
 
 func TestOpenWrongLayout(t *testing.T) {
-	dir := filepath.Join(privateBPFFS(t), "x")
+	dir := filepath.Join(testutil.PrivateBPFFS(t), "x")
 	m, err := ebpf.NewMap(&ebpf.MapSpec{Type: ebpf.Hash, KeySize: 4, ValueSize: 4, MaxEntries: 1})
 	if err != nil {
 		t.Fatal(err)
