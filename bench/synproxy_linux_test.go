@@ -171,9 +171,9 @@ func TestSynProxyRate(t *testing.T) {
 			// The window: from warm-up after the start to a little before the end, the counters
 			// read at both ends (each read is a request to the daemon, a few ms).
 			time.Sleep(warmup)
-			t0, before, sinks := time.Now(), k.counter(worker()), spSinkTotal(t, sink, back)
+			t0, before, sinks := time.Now(), k.counter(worker()), sinkTotal(t, []*pktgen.Sink{sink, back})
 			time.Sleep(time.Until(start.Add(limit - 300*time.Millisecond)))
-			t1, after, sinks1 := time.Now(), k.counter(worker()), spSinkTotal(t, sink, back)
+			t1, after, sinks1 := time.Now(), k.counter(worker()), sinkTotal(t, []*pktgen.Sink{sink, back})
 			g := <-ch
 			if g.err != nil {
 				t.Fatal(g.err)
@@ -196,7 +196,7 @@ func TestSynProxyRate(t *testing.T) {
 
 	var b strings.Builder
 	fmt.Fprintf(&b, "# xdpvs SYN proxy rate\n\n")
-	fmt.Fprintf(&b, "Machine: %s, %d CPUs, kernel %s; %s.\n", cpuModel(), runtime.NumCPU(), kernelRelease(), time.Now().UTC().Format(time.RFC3339))
+	fmt.Fprintf(&b, "Machine: %s, %d CPUs, kernel %s; %s.\n", cpuModel(), runtime.NumCPU(), kernel(), time.Now().UTC().Format(time.RFC3339))
 	fmt.Fprintf(&b, "Regenerate with `XDPVS_BENCH=1 go test -run TestSynProxyRate -v -count=1 ./bench/` (root).\n\n")
 	fmt.Fprintf(&b, "Placement: generator (BPF_PROG_RUN live frames, 64-byte frames, unpaced) on CPU 0, which also runs the director's receive; one xdpvs worker on CPU 1. Rates are the worker's own counts over a window of each run (0.5 s after its start to 0.3 s before its end), median of %d rounds, the kinds alternating.\n\n", rounds)
 	if busyRuns > 0 {
@@ -218,19 +218,6 @@ func TestSynProxyRate(t *testing.T) {
 	}
 }
 
-// spSinkTotal is what the sinks dropped (counted) so far.
-func spSinkTotal(t *testing.T, sinks ...*pktgen.Sink) (n uint64) {
-	t.Helper()
-	for _, s := range sinks {
-		st, err := s.Read()
-		if err != nil {
-			t.Fatal(err)
-		}
-		n += st.UDP().Packets
-	}
-	return n
-}
-
 // named finds a counter by name.
 func named(cs []control.NamedCount, name string) uint64 {
 	for _, c := range cs {
@@ -239,9 +226,4 @@ func named(cs []control.NamedCount, name string) uint64 {
 		}
 	}
 	return 0
-}
-
-func kernelRelease() string {
-	b, _ := os.ReadFile("/proc/sys/kernel/osrelease")
-	return strings.TrimSpace(string(b))
 }
