@@ -490,10 +490,7 @@ func mpps(xs []float64) string {
 
 func ifaceInfo(tb testing.TB, ns *netns.NS, name string) (net.HardwareAddr, int) {
 	tb.Helper()
-	var ifi *net.Interface
-	if err := ns.Do(func() (err error) { ifi, err = net.InterfaceByName(name); return }); err != nil {
-		tb.Fatal(err)
-	}
+	ifi := testutil.Iface(tb, ns, name)
 	return ifi.HardwareAddr, ifi.Index
 }
 

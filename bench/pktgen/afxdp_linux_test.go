@@ -161,7 +161,7 @@ func TestXSKQueues(t *testing.T) {
 	}
 	defer sink.Close()
 	c := DefaultConfig()
-	c.SrcMAC, c.DstMAC = mac(t, a.NS, "a0"), mac(t, b.NS, "b0")
+	c.SrcMAC, c.DstMAC = testutil.Iface(t, a.NS, "a0").HardwareAddr, testutil.Iface(t, b.NS, "b0").HardwareAddr
 	c.Src, c.Dst = netip.MustParseAddr("198.18.0.1"), netip.MustParseAddr("198.18.0.2")
 	g := mustXSK(t, c)
 	for _, q := range []int{1, 0, 1} {

@@ -19,7 +19,6 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/xdpvs/xdpvs/header"
-	"github.com/xdpvs/xdpvs/internal/netns"
 	"github.com/xdpvs/xdpvs/internal/testutil"
 )
 
@@ -146,7 +145,7 @@ func newPair(t *testing.T) *pair {
 	p.a.Run(t, "ip", "addr", "add", "2001:2::1/64", "dev", "a0", "nodad")
 	p.b.Run(t, "ip", "addr", "add", "198.18.0.2/24", "dev", "b0")
 	p.b.Run(t, "ip", "addr", "add", "2001:2::2/64", "dev", "b0", "nodad")
-	p.aMAC, p.bMAC = mac(t, p.a.NS, "a0"), mac(t, p.b.NS, "b0")
+	p.aMAC, p.bMAC = testutil.Iface(t, p.a.NS, "a0").HardwareAddr, testutil.Iface(t, p.b.NS, "b0").HardwareAddr
 	p.srcRange = [2]netip.Addr{netip.MustParseAddr("198.18.0.100"), netip.MustParseAddr("2001:2::100")}
 	for _, k := range []string{"all", "default", "b0"} {
 		p.b.Run(t, "sysctl", "-qw", "net.ipv4.conf."+k+".rp_filter=0")
@@ -157,21 +156,6 @@ func newPair(t *testing.T) *pair {
 	p.b.Run(t, "ethtool", "-K", "b0", "gro", "off")
 	p.b.Run(t, "ethtool", "-K", "b0", "gro", "on")
 	return p
-}
-
-func mac(t *testing.T, ns *netns.NS, name string) net.HardwareAddr {
-	t.Helper()
-	var m net.HardwareAddr
-	if err := ns.Do(func() error {
-		ifi, err := net.InterfaceByName(name)
-		if err == nil {
-			m = ifi.HardwareAddr
-		}
-		return err
-	}); err != nil {
-		t.Fatal(err)
-	}
-	return m
 }
 
 func (p *pair) config(v6 bool, size int) Config {

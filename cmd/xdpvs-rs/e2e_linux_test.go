@@ -103,8 +103,8 @@ func newTopology(t *testing.T) *topology {
 	for _, k := range []string{"all", "default", "r0", "lo"} {
 		tp.rcv.Run(t, "sysctl", "-qw", "net.ipv4.conf."+k+".rp_filter=0")
 	}
-	tp.sndMAC = macOf(t, tp.snd, "s0")
-	tp.rcvMAC = macOf(t, tp.rcv, "r0")
+	tp.sndMAC = testutil.Iface(t, tp.snd.NS, "s0").HardwareAddr
+	tp.rcvMAC = testutil.Iface(t, tp.rcv.NS, "r0").HardwareAddr
 	// The receiver answers the FULLNAT local addresses through the sender's MAC; the sender's
 	// kernel does not own them, so it neither answers nor resets the crafted connections.
 	tp.rcv.Run(t, "ip", "neigh", "replace", lip4.String(), "lladdr", tp.sndMAC.String(), "dev", "r0", "nud", "permanent")
@@ -117,15 +117,6 @@ func newTopology(t *testing.T) *topology {
 		}
 	})
 	return tp
-}
-
-func macOf(t *testing.T, ns *testutil.NetNS, ifname string) net.HardwareAddr {
-	t.Helper()
-	m, err := net.ParseMAC(strings.TrimSpace(ns.Run(t, "cat", "/sys/class/net/"+ifname+"/address")))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return m
 }
 
 // agentProc is a running xdpvs-rs.

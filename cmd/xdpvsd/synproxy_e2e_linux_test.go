@@ -23,6 +23,7 @@ import (
 	"github.com/xdpvs/xdpvs/bench/pktgen"
 	"github.com/xdpvs/xdpvs/dataplane/control"
 	"github.com/xdpvs/xdpvs/internal/netns"
+	"github.com/xdpvs/xdpvs/internal/testutil"
 	"github.com/xdpvs/xdpvs/internal/topo"
 )
 
@@ -300,25 +301,10 @@ func TestSynProxyFlood(t *testing.T) {
 		}
 		return n
 	}
-	mac := func(ns *netns.NS, dev string) (m net.HardwareAddr) {
-		if err := ns.Do(func() error {
-			ifc, err := net.InterfaceByName(dev)
-			if err == nil {
-				m = ifc.HardwareAddr
-			}
-			return err
-		}); err != nil {
-			t.Fatal(err)
-		}
-		return m
-	}
-	var c0 int
-	if err := e.nat.Client.Do(func() error { ifc, err := net.InterfaceByName("c0"); c0 = ifc.Index; return err }); err != nil {
-		t.Fatal(err)
-	}
+	c0 := testutil.Iface(t, e.nat.Client, "c0")
 	flood := func(flags uint8, count uint64) pktgen.Result {
 		t.Helper()
-		cfg := pktgen.Config{SrcMAC: mac(e.nat.Client, "c0"), DstMAC: mac(e.nat.Director, "d0"),
+		cfg := pktgen.Config{SrcMAC: c0.HardwareAddr, DstMAC: testutil.Iface(t, e.nat.Director, "d0").HardwareAddr,
 			Src: netip.MustParseAddr("198.18.128.1"), Addrs: 256, SrcPort: 1024, Flows: 64,
 			Dst: netip.MustParseAddr(topo.VIP4), DstPort: 80, Size: 64, Proto: pktgen.TCP, TCPFlags: flags}
 		g, err := pktgen.New(cfg)
@@ -326,7 +312,7 @@ func TestSynProxyFlood(t *testing.T) {
 			t.Fatal(err)
 		}
 		defer g.Close()
-		res, err := g.Run(e.nat.Client, c0, count, pktgen.RunOptions{Rate: 100_000, Duration: 10 * time.Second})
+		res, err := g.Run(e.nat.Client, c0.Index, count, pktgen.RunOptions{Rate: 100_000, Duration: 10 * time.Second})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -52,7 +51,7 @@ func newTopo(t *testing.T, queues int, withSrv bool) *topo {
 	tp.cli.Run(t, "ip", "route", "add", "198.18.1.0/24", "via", dirAddr)
 	// Static neighbours: bursts sent before ARP resolves would overflow
 	// the kernel's unresolved queue and be lost.
-	tp.cli.Run(t, "ip", "neigh", "replace", dirAddr, "lladdr", mac(t, tp.dir, "d0").String(), "dev", "c0", "nud", "permanent")
+	tp.cli.Run(t, "ip", "neigh", "replace", dirAddr, "lladdr", testutil.Iface(t, tp.dir.NS, "d0").HardwareAddr.String(), "dev", "c0", "nud", "permanent")
 	if withSrv {
 		tp.srv = testutil.NewNetNS(t, "srv")
 		tp.ds = testutil.NewVethPair(t, tp.dir, "d1", tp.srv, "s0", queues)
@@ -60,19 +59,10 @@ func newTopo(t *testing.T, queues int, withSrv bool) *topo {
 		tp.srv.Run(t, "ip", "addr", "add", "198.18.4.1/24", "dev", "s0")
 		tp.srv.Run(t, "ip", "addr", "add", vip+"/32", "dev", "lo")
 		tp.srv.Run(t, "ip", "route", "add", "198.18.0.0/24", "via", "198.18.4.2")
-		tp.srv.Run(t, "ip", "neigh", "replace", "198.18.4.2", "lladdr", mac(t, tp.dir, "d1").String(), "dev", "s0", "nud", "permanent")
+		tp.srv.Run(t, "ip", "neigh", "replace", "198.18.4.2", "lladdr", testutil.Iface(t, tp.dir.NS, "d1").HardwareAddr.String(), "dev", "s0", "nud", "permanent")
 		tp.srv.Run(t, "sysctl", "-qw", "net.ipv4.conf.all.rp_filter=0", "net.ipv4.conf.s0.rp_filter=0")
 	}
 	return tp
-}
-
-func mac(t *testing.T, ns *testutil.NetNS, dev string) net.HardwareAddr {
-	t.Helper()
-	m, err := net.ParseMAC(strings.TrimSpace(ns.Run(t, "cat", "/sys/class/net/"+dev+"/address")))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return m
 }
 
 // newDirSteering attaches a Steering in dir to the given interfaces, with
@@ -360,7 +350,7 @@ func TestForwardSharedUMEM(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	srcMAC, dstMAC := mac(t, tp.dir, "d1"), mac(t, tp.srv, "s0")
+	srcMAC, dstMAC := testutil.Iface(t, tp.dir.NS, "d1").HardwareAddr, testutil.Iface(t, tp.srv.NS, "s0").HardwareAddr
 	server := listenUDP(t, tp.srv, fmt.Sprintf("%s:%d", vip, vport))
 	client := listenUDP(t, tp.cli, cliAddr+":0")
 

@@ -68,10 +68,5 @@ func (ns *NetNS) MustDo(tb testing.TB, fn func() error) {
 // Ifindex returns the index of interface name inside the namespace.
 func (ns *NetNS) Ifindex(tb testing.TB, name string) int {
 	tb.Helper()
-	out := strings.TrimSpace(ns.Run(tb, "cat", "/sys/class/net/"+name+"/ifindex"))
-	var idx int
-	if _, err := fmt.Sscanf(out, "%d", &idx); err != nil {
-		tb.Fatalf("testutil: ifindex of %s in %s: %q: %v", name, ns.Name, out, err)
-	}
-	return idx
+	return Iface(tb, ns.NS, name).Index
 }
