@@ -317,8 +317,8 @@ func (p *Pipeline) miss(frame []byte, now int64) (Verdict, int) {
 			return p.drop(DropNoConn)
 		}
 		h, r := p.cookies.Validate(frame[p.pkt.L3Offset:p.pkt.L3Offset+p.pkt.L3Length], now)
+		p.c.sp.cookie[r]++
 		if r != synproxy.OK {
-			p.c.sp.cookie[r]++
 			return p.drop(DropSynProxyCookie)
 		}
 		return p.spOpen(frame, si, &h, now)

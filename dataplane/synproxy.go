@@ -182,7 +182,6 @@ func (p *Pipeline) spOpen(frame []byte, si int, h *synproxy.Handshake, now int64
 	sp.conns[id] = spConn{slot: slot + 1}
 	e := p.table.Entry(id) // its timer is the SYN proxy's (open)
 	e.Value.sp = spWaiting
-	p.c.sp.cookie[synproxy.OK]++
 	n, r := synproxy.BuildSYN(p.buf[p.off+pkt.L3Offset:], h)
 	if r != synproxy.OK { // cannot happen: the SYN is never longer than the ACK plus 8 bytes
 		p.remove(id, e)

@@ -829,3 +829,18 @@ func decodeICMPOuter(tb testing.TB, frame []byte) (o struct{ src, dst netip.Addr
 	}
 	return struct{ src, dst netip.Addr }{pp.Tuple.SrcAddr.Netip(), pp.Tuple.DstAddr.Netip()}
 }
+
+// TestSynProxyValidWithoutServer: a valid cookie ACK that finds no available real server is counted
+// as a valid cookie but opens nothing (dropped for no_dest); the client may retry.
+func TestSynProxyValidWithoutServer(t *testing.T) {
+	s := spSnapshot()
+	s.Services[0].RealServers[0].Weight = 0
+	p := newPipeline(0, 1, testPorts, newTestNeighbours(), 1024, t0)
+	p.setConfig(mustCompile(t, s))
+	c := spCases()[0]
+	sa := mustSPTX(t, p, c.fromClient(t, "S", c.clientISN, 0, []layers.TCPOption{optMSS(1460)}, nil), 0, 0, t0)
+	mustSPDrop(t, p, c.fromClient(t, "A", c.clientISN+1, sa.tcp.Seq+1, nil, nil), 0, t0, DropNoDest)
+	if p.c.sp.cookie[synproxy.OK] != 1 || p.c.sp.opened != 0 || p.table.Len() != 0 || len(p.sp.free) != spSlots {
+		t.Errorf("valid %d, opened %d, %d connections, %d free slots", p.c.sp.cookie[synproxy.OK], p.c.sp.opened, p.table.Len(), len(p.sp.free))
+	}
+}
