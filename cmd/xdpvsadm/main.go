@@ -1,4 +1,4 @@
-// Command xdpvsadm administers xdpvsd with ipvsadm's syntax; see package mgmt.
+// Command xdpvsadm administers xdpvsd with ipvsadm's syntax; see package mgmt/cli.
 package main
 
 import (
@@ -8,11 +8,11 @@ import (
 
 	"golang.org/x/term"
 
-	"github.com/xdpvs/xdpvs/mgmt"
+	"github.com/xdpvs/xdpvs/mgmt/cli"
 )
 
 func main() {
-	os.Exit(mgmt.Admin(mgmt.Env{
+	os.Exit(cli.Admin(cli.Env{
 		Stdin:    os.Stdin,
 		Stdout:   os.Stdout,
 		Stderr:   os.Stderr,
@@ -29,7 +29,7 @@ type terminal struct {
 	state *term.State
 }
 
-func openTerminal(prompt string, complete mgmt.CompleteFunc) (mgmt.Terminal, error) {
+func openTerminal(prompt string, complete cli.CompleteFunc) (cli.Terminal, error) {
 	fd := int(os.Stdin.Fd())
 	if !term.IsTerminal(fd) || !term.IsTerminal(int(os.Stdout.Fd())) {
 		return nil, errors.New("not a terminal")

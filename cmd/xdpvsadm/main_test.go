@@ -4,7 +4,7 @@ import (
 	"os"
 	"testing"
 
-	"github.com/xdpvs/xdpvs/mgmt"
+	"github.com/xdpvs/xdpvs/mgmt/cli"
 )
 
 // The shell falls back to plain lines when stdin is not a terminal, as under go test.
@@ -18,7 +18,7 @@ func TestOpenTerminalNotATerminal(t *testing.T) {
 	old := os.Stdin
 	os.Stdin = r
 	defer func() { os.Stdin = old }()
-	if tm, err := openTerminal("> ", mgmt.Complete); err == nil {
+	if tm, err := openTerminal("> ", cli.Complete); err == nil {
 		tm.Close()
 		t.Fatal("a pipe was taken for a terminal")
 	}

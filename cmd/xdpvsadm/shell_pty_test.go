@@ -17,7 +17,8 @@ import (
 	"go.uber.org/zap/zaptest"
 
 	"github.com/xdpvs/xdpvs/dataplane/control"
-	"github.com/xdpvs/xdpvs/mgmt"
+	"github.com/xdpvs/xdpvs/mgmt/cli"
+	"github.com/xdpvs/xdpvs/mgmt/server"
 )
 
 // The shell is driven through a pseudo-terminal: this test binary runs itself as xdpvsadm
@@ -207,7 +208,7 @@ func (ss *shellSession) wait(what string, cond func() bool) {
 // servers from the daemon, history, and the commands' output on the screen.
 func TestShellPTY(t *testing.T) {
 	sock := filepath.Join(t.TempDir(), "x.sock")
-	srv, err := mgmt.NewServer(mgmt.Config{Control: nullControl{}, Logger: zaptest.NewLogger(t), SocketPath: sock})
+	srv, err := server.New(server.Config{Control: nullControl{}, Logger: zaptest.NewLogger(t), SocketPath: sock})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -221,7 +222,7 @@ func TestShellPTY(t *testing.T) {
 		"-A -u 198.18.0.10:53 -s rr",
 		"-a -u 198.18.0.10:53 -r 198.18.2.2:5353 -m",
 	} {
-		if rc := mgmt.Admin(mgmt.Env{}, append([]string{"--socket", sock}, strings.Fields(l)...)); rc != 0 {
+		if rc := cli.Admin(cli.Env{}, append([]string{"--socket", sock}, strings.Fields(l)...)); rc != 0 {
 			t.Fatalf("%s: rc %d", l, rc)
 		}
 	}

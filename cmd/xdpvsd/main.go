@@ -24,8 +24,9 @@ import (
 
 	"github.com/xdpvs/xdpvs/dataplane"
 	"github.com/xdpvs/xdpvs/dataplane/xsk"
-	"github.com/xdpvs/xdpvs/mgmt"
+	"github.com/xdpvs/xdpvs/mgmt/api"
 	"github.com/xdpvs/xdpvs/mgmt/metrics"
+	"github.com/xdpvs/xdpvs/mgmt/server"
 )
 
 type listFlag []string
@@ -44,7 +45,7 @@ func run(args []string) error {
 	fs := flag.NewFlagSet("xdpvsd", flag.ContinueOnError)
 	var ifaces listFlag
 	fs.Var(&ifaces, "iface", "interface to forward on (repeat for several)")
-	socket := fs.String("socket", mgmt.DefaultSocketPath, "unix socket for xdpvsadm")
+	socket := fs.String("socket", api.DefaultSocketPath, "unix socket for xdpvsadm")
 	group := fs.String("socket-group", "", "group allowed to use the socket (default: root only)")
 	workers := fs.Int("workers", 1, "workers, one per queue of every interface")
 	cpus := fs.String("cpus", "", "comma-separated CPU of each worker (default: worker q on CPU q)")
@@ -79,7 +80,7 @@ func run(args []string) error {
 
 	// A bad configuration file stops the daemon before it touches an interface.
 	if *config != "" {
-		if err := mgmt.CheckConfig(*config); err != nil {
+		if err := server.CheckConfig(*config); err != nil {
 			return err
 		}
 	}
@@ -139,7 +140,7 @@ func run(args []string) error {
 			log.Warn("dataplane close", zap.Error(err))
 		}
 	}()
-	srv, err := mgmt.NewServer(mgmt.Config{Control: dp, Logger: log, SocketPath: *socket, SocketGroup: *group, ConfigPath: *config})
+	srv, err := server.New(server.Config{Control: dp, Logger: log, SocketPath: *socket, SocketGroup: *group, ConfigPath: *config})
 	if err != nil {
 		return err
 	}

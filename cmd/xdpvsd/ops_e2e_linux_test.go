@@ -20,7 +20,9 @@ import (
 
 	"github.com/xdpvs/xdpvs/internal/testutil"
 	"github.com/xdpvs/xdpvs/internal/topo"
-	"github.com/xdpvs/xdpvs/mgmt"
+	"github.com/xdpvs/xdpvs/mgmt/api"
+	"github.com/xdpvs/xdpvs/mgmt/cli"
+	"github.com/xdpvs/xdpvs/mgmt/model"
 )
 
 // The operations tests: health checks and the sorry server, Prometheus metrics, rates under a
@@ -70,9 +72,9 @@ func (e *env) serveHTTP(i int) *topo.HTTPServer {
 }
 
 // listJSON is `xdpvsadm -Ln -o json` (or of one service).
-func (e *env) listJSON(args ...string) []mgmt.ServiceState {
+func (e *env) listJSON(args ...string) []api.ServiceState {
 	e.t.Helper()
-	var st struct{ Services []mgmt.ServiceState }
+	var st struct{ Services []api.ServiceState }
 	if err := json.Unmarshal([]byte(e.adm1(append([]string{"-Ln", "-o", "json"}, args...)...)), &st); err != nil {
 		e.t.Fatal(err)
 	}
@@ -406,7 +408,7 @@ func TestRates(t *testing.T) {
 		})
 	}()
 	// Follow the estimator while the load runs.
-	var last mgmt.Rates
+	var last api.Rates
 	var trace []string
 	for time.Since(start) < duration-300*time.Millisecond {
 		s := e.listJSON("-u", vip)
@@ -518,14 +520,14 @@ func TestConfigSurvivesKill(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		cmds, err := mgmt.ParseRules(f, conf)
+		cmds, err := cli.ParseRules(f, conf)
 		f.Close()
 		if err != nil {
 			t.Fatalf("round %d: the configuration does not parse: %v", round, err)
 		}
 		inFile := map[uint16]bool{}
 		for _, c := range cmds {
-			if c.Op == mgmt.OpAddServer {
+			if c.Op == model.OpAddServer {
 				inFile[c.Server.Port] = true
 			}
 		}

@@ -21,11 +21,22 @@ var allowed = map[string]struct {
 	deps   []string
 	kernel bool
 }{
+	// The management plane, one concern per package (mgmt/doc.go): the model at the bottom, the
+	// wire API and the admin tool's command line above it, the health checkers beside them, the
+	// daemon's server on top; metrics reads the server.
+	"mgmt":                   {nil, false},
+	"mgmt/model":             {[]string{"dataplane/control", "sched", "header"}, false},
+	"mgmt/api":               {[]string{"mgmt/model", "dataplane/control", "sched", "header"}, false},
+	"mgmt/cli":               {[]string{"mgmt/api", "mgmt/model", "dataplane/control", "sched", "header"}, false},
+	"mgmt/health":            {[]string{"mgmt/model", "dataplane/control", "sched", "header"}, false},
+	"mgmt/server":            {[]string{"mgmt/cli", "mgmt/health", "mgmt/api", "mgmt/model", "dataplane/control", "sched", "header"}, false},
+	"mgmt/internal/mgmttest": {nil, false},
+	// The Prometheus client reads procfs through x/sys/unix: the one mgmt package that may.
+	"mgmt/metrics":      {[]string{"mgmt/server", "mgmt/cli", "mgmt/health", "mgmt/api", "mgmt/model", "dataplane/control", "sched", "header"}, true},
 	"header":            {nil, false},
 	"conntrack":         {[]string{"header"}, false},
 	"sched":             {[]string{"header"}, false},
 	"dataplane/control": {nil, false},
-	"mgmt":              {[]string{"dataplane/control", "sched", "header"}, false},
 	"dataplane/xsk":     {nil, true},
 	"dataplane":         {[]string{"dataplane/control", "dataplane/xsk", "conntrack", "sched", "synproxy", "toa", "header"}, true},
 	"toa":               {[]string{"header"}, false},
@@ -42,21 +53,31 @@ type pkg struct {
 	Standard   bool
 }
 
-func TestArrows(t *testing.T) {
-	out, err := exec.Command("go", "list", "-deps", "-json=ImportPath,Deps,Imports,Standard", mod+"...").Output()
+// listPackages is `go list -deps` of patterns: the packages and everything they depend on.
+func listPackages(t *testing.T, patterns ...string) []pkg {
+	t.Helper()
+	args := append([]string{"list", "-deps", "-json=ImportPath,Deps,Imports,Standard"}, patterns...)
+	out, err := exec.Command("go", args...).Output()
 	if err != nil {
 		t.Fatalf("go list: %v", err)
 	}
 	dec := json.NewDecoder(strings.NewReader(string(out)))
-	standard := map[string]bool{}
 	var pkgs []pkg
 	for dec.More() {
 		var p pkg
 		if err := dec.Decode(&p); err != nil {
 			t.Fatal(err)
 		}
-		standard[p.ImportPath] = p.Standard
 		pkgs = append(pkgs, p)
+	}
+	return pkgs
+}
+
+func TestArrows(t *testing.T) {
+	pkgs := listPackages(t, mod+"...")
+	standard := map[string]bool{}
+	for _, p := range pkgs {
+		standard[p.ImportPath] = p.Standard
 	}
 	seen := 0
 	for _, p := range pkgs {
@@ -94,5 +115,41 @@ func TestArrows(t *testing.T) {
 	}
 	if seen != len(allowed) {
 		t.Errorf("found %d of the %d packages the arrows name", seen, len(allowed))
+	}
+}
+
+// heavy are what the admin tool must not link: the health checkers' HTTP client, TLS and process
+// spawning, and the daemon's logger.
+var heavy = []string{"net/http", "crypto/tls", "os/exec", "go.uber.org/zap"}
+
+// TestAdminDeps: xdpvsadm, and the mgmt packages it is made of, link none of the heavy packages
+// (nor their subpackages); the test helpers of mgmt are linked by no binary.
+func TestAdminDeps(t *testing.T) {
+	light := []string{"cmd/xdpvsadm", "mgmt/cli", "mgmt/api", "mgmt/model"}
+	var patterns []string
+	for _, l := range light {
+		patterns = append(patterns, mod+l)
+	}
+	checked := 0
+	for _, p := range listPackages(t, patterns...) {
+		if !slices.Contains(light, strings.TrimPrefix(p.ImportPath, mod)) {
+			continue
+		}
+		checked++
+		for _, d := range p.Deps {
+			for _, h := range heavy {
+				if d == h || strings.HasPrefix(d, h+"/") {
+					t.Errorf("%s depends on %s", p.ImportPath, d)
+				}
+			}
+		}
+	}
+	if checked != len(light) {
+		t.Errorf("checked %d of the %d packages", checked, len(light))
+	}
+	for _, p := range listPackages(t, mod+"...") {
+		if slices.Contains(p.Deps, mod+"mgmt/internal/mgmttest") {
+			t.Errorf("%s depends on mgmt/internal/mgmttest, which only tests may import", p.ImportPath)
+		}
 	}
 }

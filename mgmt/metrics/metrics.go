@@ -1,6 +1,6 @@
-// Package metrics exports the state of an xdpvs daemon (mgmt.Server.Observe) to Prometheus as
-// xdpvs_* metrics. It is apart from mgmt because the Prometheus client reaches the kernel
-// interfaces (procfs, x/sys/unix), which mgmt must not.
+// Package metrics exports the state of an xdpvs daemon (server.Server.Observe) to Prometheus as
+// xdpvs_* metrics. It is apart from mgmt/server because the Prometheus client reaches the kernel
+// interfaces (procfs, x/sys/unix), which the other mgmt packages must not.
 package metrics
 
 import (
@@ -13,7 +13,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/xdpvs/xdpvs/dataplane/control"
-	"github.com/xdpvs/xdpvs/mgmt"
+	"github.com/xdpvs/xdpvs/mgmt/api"
+	"github.com/xdpvs/xdpvs/mgmt/server"
 )
 
 // Prometheus metrics, collected from the dataplane at every scrape (Control.Stats reads the
@@ -63,7 +64,7 @@ func newTrafficDescs(sub string, labels []string) trafficDescs {
 }
 
 type metricsCollector struct {
-	s        *mgmt.Server
+	s        *server.Server
 	svc, rs  trafficDescs
 	sorry    *prometheus.Desc
 	rx, tx   *prometheus.Desc
@@ -76,7 +77,7 @@ type metricsCollector struct {
 	services *prometheus.Desc
 }
 
-func newMetricsCollector(s *mgmt.Server) *metricsCollector {
+func newMetricsCollector(s *server.Server) *metricsCollector {
 	return &metricsCollector{
 		s:        s,
 		svc:      newTrafficDescs("service", svcLabels),
@@ -122,7 +123,7 @@ func (c *metricsCollector) Collect(ch chan<- prometheus.Metric) {
 	gauge := func(d *prometheus.Desc, v float64, l ...string) {
 		ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v, l...)
 	}
-	traffic := func(d *trafficDescs, cnt control.Counters, r mgmt.Rates, l []string) {
+	traffic := func(d *trafficDescs, cnt control.Counters, r api.Rates, l []string) {
 		counter(d.conns, cnt.Conns, l...)
 		counter(d.pkts, cnt.InPkts, append(l, "in")...)
 		counter(d.pkts, cnt.OutPkts, append(l, "out")...)
@@ -215,14 +216,14 @@ func b2f(b bool) float64 {
 
 // NewHandler serves the daemon's metrics (and the Go runtime's and the process's) in Prometheus's
 // text format, for `xdpvsd --metrics ADDR`. Every scrape reads the dataplane's counters afresh.
-func NewHandler(s *mgmt.Server) http.Handler {
+func NewHandler(s *server.Server) http.Handler {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(newMetricsCollector(s), collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return promhttp.HandlerFor(reg, promhttp.HandlerOpts{ErrorLog: zapErrorLog{s}, MaxRequestsInFlight: 4})
 }
 
-type zapErrorLog struct{ s *mgmt.Server }
+type zapErrorLog struct{ s *server.Server }
 
 func (z zapErrorLog) Println(v ...any) {
 	z.s.Logger().Sugar().Warnln(append([]any{"metrics:"}, v...)...)

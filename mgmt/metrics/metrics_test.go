@@ -13,7 +13,8 @@ import (
 	"go.uber.org/zap/zaptest"
 
 	"github.com/xdpvs/xdpvs/dataplane/control"
-	"github.com/xdpvs/xdpvs/mgmt"
+	"github.com/xdpvs/xdpvs/mgmt/cli"
+	"github.com/xdpvs/xdpvs/mgmt/server"
 )
 
 type fakeControl struct {
@@ -29,10 +30,10 @@ func (f *fakeControl) Stats() *control.Stats {
 }
 func (f *fakeControl) Connections(int) []control.ConnInfo { return nil }
 
-func newTestServer(t *testing.T, fc *fakeControl) *mgmt.Server {
+func newTestServer(t *testing.T, fc *fakeControl) *server.Server {
 	t.Helper()
 	sock := filepath.Join(t.TempDir(), "x.sock")
-	s, err := mgmt.NewServer(mgmt.Config{Control: fc, Logger: zaptest.NewLogger(t), SocketPath: sock})
+	s, err := server.New(server.Config{Control: fc, Logger: zaptest.NewLogger(t), SocketPath: sock})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -46,7 +47,7 @@ func newTestServer(t *testing.T, fc *fakeControl) *mgmt.Server {
 		"-A -u [2001:2::10]:53 -s rr",
 		"-a -u [2001:2::10]:53 -r [2001:2:0:1::2]:5353 -m",
 	} {
-		if rc := mgmt.Admin(mgmt.Env{}, append([]string{"--socket", sock}, strings.Fields(l)...)); rc != 0 {
+		if rc := cli.Admin(cli.Env{}, append([]string{"--socket", sock}, strings.Fields(l)...)); rc != 0 {
 			t.Fatalf("%s: rc %d", l, rc)
 		}
 	}

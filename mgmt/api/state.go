@@ -1,0 +1,128 @@
+package api
+
+import (
+	"cmp"
+	"net/netip"
+	"slices"
+	"time"
+
+	"github.com/xdpvs/xdpvs/dataplane/control"
+	"github.com/xdpvs/xdpvs/mgmt/model"
+)
+
+// Counters are traffic counters since the last -Z.
+type Counters struct {
+	Conns    uint64 `json:"conns"`
+	InPkts   uint64 `json:"inpkts"`
+	OutPkts  uint64 `json:"outpkts"`
+	InBytes  uint64 `json:"inbytes"`
+	OutBytes uint64 `json:"outbytes"`
+}
+
+// Rates are IPVS's estimator output: per second, EWMA over 2 s samples.
+type Rates struct {
+	CPS    uint64 `json:"cps"`
+	InPPS  uint64 `json:"inpps"`
+	OutPPS uint64 `json:"outpps"`
+	InBPS  uint64 `json:"inbps"`
+	OutBPS uint64 `json:"outbps"`
+}
+
+// RealServerState is a real server with its live counters.
+type RealServerState struct {
+	model.RealServerSpec
+	ActiveConns     uint64   `json:"active_conns"`
+	InactiveConns   uint64   `json:"inactive_conns"`
+	PersistentConns uint64   `json:"persistent_conns"`
+	Stats           Counters `json:"stats"`
+	Rate            Rates    `json:"rate"`
+	// Health is set for the real servers of a health-checked service.
+	Health *ServerHealth `json:"health,omitempty"`
+	// Sorry marks the service's sorry server, listed while it is in use.
+	Sorry bool `json:"sorry,omitempty"`
+}
+
+// ServiceState is a service with its real servers and live counters.
+type ServiceState struct {
+	model.ServiceSpec
+	RealServers []RealServerState `json:"real_servers"`
+	Stats       Counters          `json:"stats"`
+	Rate        Rates             `json:"rate"`
+	Health      *model.HealthSpec `json:"health,omitempty"`       // the service's health check
+	SorryActive bool              `json:"sorry_active,omitempty"` // no real server up: the sorry server serves
+}
+
+// Conn is one connection entry (-Lc).
+type Conn struct {
+	Protocol    model.Protocol `json:"protocol"`
+	Client      netip.AddrPort `json:"client"`
+	Virtual     netip.AddrPort `json:"virtual"`
+	Local       netip.AddrPort `json:"local,omitzero"`
+	Destination netip.AddrPort `json:"destination"`
+	State       string         `json:"state"`
+	Expires     uint32         `json:"expires"` // seconds
+}
+
+// State is the answer to a listing: the services (in configuration order), timeouts and, when
+// asked for, connections.
+type State struct {
+	Services    []ServiceState        `json:"services"`
+	Timeouts    model.Timeouts        `json:"timeouts"`
+	Connections []Conn                `json:"connections,omitempty"`
+	Workers     []control.WorkerStats `json:"workers,omitempty"` // show workers|drops|queues
+}
+
+func cmpAddr(a, b netip.Addr) int {
+	// IPv4 first, as IPVS sorts by address family.
+	if a.Is4() != b.Is4() {
+		if a.Is4() {
+			return -1
+		}
+		return 1
+	}
+	return a.Compare(b)
+}
+
+// SortState orders services and real servers as ipvsadm does (ipvs_cmp_services, ipvs_cmp_dests):
+// by address family, protocol, address, port.
+func SortState(st *State) {
+	slices.SortStableFunc(st.Services, func(a, b ServiceState) int {
+		return cmp.Or(
+			cmpAddr4(a.Address, b.Address),
+			cmp.Compare(a.Protocol, b.Protocol),
+			a.Address.Compare(b.Address),
+			cmp.Compare(a.Port, b.Port))
+	})
+	for i := range st.Services {
+		slices.SortStableFunc(st.Services[i].RealServers, func(a, b RealServerState) int {
+			return cmp.Or(cmpAddr(a.Address, b.Address), cmp.Compare(a.Port, b.Port))
+		})
+	}
+}
+
+func cmpAddr4(a, b netip.Addr) int {
+	if a.Is4() == b.Is4() {
+		return 0
+	}
+	if a.Is4() {
+		return -1
+	}
+	return 1
+}
+
+// ServerHealth is the health of one real server of a checked service, as listed (-o json,
+// show health).
+type ServerHealth struct {
+	Up          bool      `json:"up"`
+	Passive     bool      `json:"passive,omitempty"` // down because of SYN timeouts seen by the data path
+	InService   bool      `json:"in_service"`        // in the dataplane's snapshot (false: removed)
+	Weight      uint32    `json:"effective_weight"`
+	Successes   int       `json:"successes"` // consecutive
+	Failures    int       `json:"failures"`  // consecutive
+	Checks      uint64    `json:"checks"`
+	Failed      uint64    `json:"failed_checks"`
+	Transitions uint64    `json:"transitions"`
+	Since       time.Time `json:"since"` // of the current state
+	LastCheck   time.Time `json:"last_check,omitzero"`
+	LastError   string    `json:"last_error,omitempty"`
+}

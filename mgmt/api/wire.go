@@ -1,0 +1,74 @@
+package api
+
+import (
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+
+	"github.com/xdpvs/xdpvs/mgmt/model"
+)
+
+// The wire protocol over the unix socket: each message is a 4-byte big-endian length followed by
+// that many bytes of JSON. The client sends a Request, the server answers with a Response; a
+// connection may carry several exchanges in turn.
+const (
+	ProtocolVersion = 1
+	// DefaultSocketPath is where the daemon listens unless told otherwise.
+	DefaultSocketPath = "/run/xdpvs/xdpvs.sock"
+	MaxRequestSize    = 1 << 20   // bytes of one request's JSON
+	MaxResponseSize   = 256 << 20 // bytes of one response's JSON (connection listings can be long)
+)
+
+// Request asks the daemon to run commands. Changing commands in one request are applied
+// all-or-nothing (that is how -R restores); a listing (-L, -S, --get-laddr) or -Z comes alone.
+type Request struct {
+	V        int             `json:"v"`
+	Commands []model.Command `json:"commands"`
+}
+
+// Response is the daemon's answer. Error is empty on success; Index is the 1-based position of the
+// command that failed in the request. State is the answer to a listing.
+type Response struct {
+	V     int    `json:"v"`
+	Error string `json:"error,omitempty"`
+	Index int    `json:"index,omitempty"`
+	State *State `json:"state,omitempty"`
+}
+
+// ErrTooLarge is ReadFrame's error for a message longer than its limit.
+var ErrTooLarge = errors.New("message too large")
+
+// WriteFrame writes v as one message.
+func WriteFrame(w io.Writer, v any) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	buf := make([]byte, 4, 4+len(b))
+	binary.BigEndian.PutUint32(buf, uint32(len(b)))
+	_, err = w.Write(append(buf, b...))
+	return err
+}
+
+// ReadFrame reads one message of at most max bytes into v. io.EOF means the peer closed cleanly
+// between messages.
+func ReadFrame(r io.Reader, v any, max int) error {
+	var hdr [4]byte
+	if _, err := io.ReadFull(r, hdr[:]); err != nil {
+		return err
+	}
+	n := binary.BigEndian.Uint32(hdr[:])
+	if int64(n) > int64(max) {
+		return fmt.Errorf("%w: %d bytes, at most %d", ErrTooLarge, n, max)
+	}
+	b := make([]byte, n)
+	if _, err := io.ReadFull(r, b); err != nil {
+		if errors.Is(err, io.EOF) {
+			err = io.ErrUnexpectedEOF
+		}
+		return err
+	}
+	return json.Unmarshal(b, v)
+}

@@ -1,0 +1,273 @@
+package cli
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"strings"
+	"time"
+
+	"github.com/xdpvs/xdpvs/dataplane/control"
+	"github.com/xdpvs/xdpvs/mgmt/api"
+	"github.com/xdpvs/xdpvs/mgmt/model"
+)
+
+// Env is what the admin tool needs from the outside world, injected so that tests can run it.
+type Env struct {
+	Stdin  io.Reader
+	Stdout io.Writer
+	Stderr io.Writer
+	Getenv func(string) string
+	// Dial connects to the daemon's socket (default: net.DialTimeout("unix", path, 5s)).
+	Dial func(path string) (net.Conn, error)
+	// Terminal, if set, opens a line editor for the shell when stdin is a terminal, with complete
+	// as its tab-completion callback (golang.org/x/term's AutoCompleteCallback). It returns an
+	// error when stdin is not one; the shell then reads plain lines from Stdin.
+	Terminal func(prompt string, complete CompleteFunc) (Terminal, error)
+}
+
+// CompleteFunc completes the line at pos when key is pressed: it returns the new line and cursor
+// position, and whether it changed anything.
+type CompleteFunc func(line string, pos int, key rune) (newLine string, newPos int, ok bool)
+
+// Terminal is an interactive line editor; the shell writes its output through it.
+type Terminal interface {
+	ReadLine() (string, error) // io.EOF at the end of input
+	io.Writer
+	Close() error
+}
+
+// Exit statuses of Admin, as ipvsadm's: 2 for a command-line error, 1 for a failed operation.
+const (
+	ExitOK    = 0
+	ExitError = 1
+	ExitUsage = 2
+)
+
+const shellPrompt = "xdpvsadm> "
+
+// Admin runs xdpvsadm with args (without the program name) and returns the exit status. With no
+// command it runs the interactive shell.
+func Admin(env Env, args []string) int {
+	if env.Stdin == nil {
+		env.Stdin = strings.NewReader("")
+	}
+	if env.Stdout == nil {
+		env.Stdout = io.Discard
+	}
+	if env.Stderr == nil {
+		env.Stderr = io.Discard
+	}
+	if env.Getenv == nil {
+		env.Getenv = func(string) string { return "" }
+	}
+	socket, args, err := socketArg(args)
+	if err != nil {
+		fmt.Fprintln(env.Stderr, err)
+		return ExitUsage
+	}
+	if socket == "" {
+		socket = env.Getenv("XDPVS_SOCKET")
+	}
+	if socket == "" {
+		socket = api.DefaultSocketPath
+	}
+	cl := &client{env: env, api: api.Client{Socket: socket, Dial: env.Dial}}
+	if len(args) == 0 {
+		return cl.shell()
+	}
+	return cl.run(args, env.Stdin, env.Stdout, env.Stderr, false)
+}
+
+// socketArg takes --socket PATH (or --socket=PATH) out of args.
+func socketArg(args []string) (string, []string, error) {
+	var rest []string
+	socket := ""
+	for i := 0; i < len(args); i++ {
+		switch a := args[i]; {
+		case a == "--socket":
+			if i+1 >= len(args) {
+				return "", nil, errors.New("--socket: missing argument")
+			}
+			socket = args[i+1]
+			i++
+		case strings.HasPrefix(a, "--socket="):
+			socket = strings.TrimPrefix(a, "--socket=")
+		default:
+			rest = append(rest, a)
+		}
+	}
+	return socket, rest, nil
+}
+
+// client is the admin tool talking to one daemon.
+type client struct {
+	env Env
+	api api.Client
+}
+
+func (cl *client) call(req *api.Request) (*api.Response, error) { return cl.api.Call(req) }
+
+// run executes one command line. stdin is only read by -R.
+func (cl *client) run(args []string, stdin io.Reader, out, errw io.Writer, inShell bool) int {
+	c, err := ParseArgs(args)
+	if err != nil {
+		fmt.Fprintln(errw, err)
+		if c == nil && strings.HasPrefix(err.Error(), "no command") {
+			fmt.Fprintln(errw, "Try `xdpvsadm -h' or 'xdpvsadm --help' for more information.")
+		}
+		return ExitUsage
+	}
+	switch c.Op {
+	case model.OpHelp:
+		WriteUsage(out)
+		return ExitOK
+	case model.OpVersion:
+		fmt.Fprintln(out, Version)
+		return ExitOK
+	case model.OpRestore:
+		if inShell {
+			fmt.Fprintln(errw, "-R reads rules from standard input: use `xdpvsadm -R < FILE' outside the shell")
+			return ExitUsage
+		}
+		cmds, lines, err := ParseNumberedRules(stdin, "stdin")
+		if err != nil {
+			fmt.Fprintln(errw, err)
+			return ExitUsage
+		}
+		if len(cmds) == 0 {
+			return ExitOK
+		}
+		resp, err := cl.call(&api.Request{Commands: cmds})
+		if err != nil {
+			fmt.Fprintln(errw, err)
+			return ExitError
+		}
+		if resp.Error != "" {
+			if resp.Index > 0 && resp.Index <= len(lines) {
+				fmt.Fprintf(errw, "stdin:%d: %s\n", lines[resp.Index-1], resp.Error)
+			} else {
+				fmt.Fprintln(errw, resp.Error)
+			}
+			fmt.Fprintln(errw, "nothing restored")
+			return ExitError
+		}
+		return ExitOK
+	}
+	resp, err := cl.call(&api.Request{Commands: []model.Command{*c}})
+	if err != nil {
+		fmt.Fprintln(errw, err)
+		return ExitError
+	}
+	if resp.Error != "" {
+		fmt.Fprintln(errw, resp.Error)
+		return ExitError
+	}
+	if resp.State == nil {
+		if c.Op == model.OpList || c.Op == model.OpSave || c.Op == model.OpGetLaddr || c.Op == model.OpShow {
+			fmt.Fprintln(errw, "xdpvsd sent no data")
+			return ExitError
+		}
+		return ExitOK
+	}
+	if err := printState(out, c, resp.State); err != nil {
+		fmt.Fprintln(errw, err)
+		return ExitError
+	}
+	return ExitOK
+}
+
+// printState writes the answer to a listing in ipvsadm's format or, with -o json, as JSON.
+func printState(out io.Writer, c *model.Command, st *api.State) error {
+	if !c.List.NoSort {
+		api.SortState(st)
+	}
+	if c.List.JSON {
+		var v any
+		switch {
+		case c.Op == model.OpShow && c.Show == "connections":
+			v = struct {
+				Connections []api.Conn `json:"connections"`
+			}{append([]api.Conn{}, st.Connections...)}
+		case c.Op == model.OpShow && (c.Show == "workers" || c.Show == "queues" || c.Show == "drops" || c.Show == "events" || c.Show == "synproxy"):
+			v = struct {
+				Workers []control.WorkerStats `json:"workers"`
+			}{st.Workers}
+		case c.Op == model.OpShow:
+			v = struct {
+				Services []api.ServiceState `json:"services"`
+			}{append([]api.ServiceState{}, st.Services...)}
+		case c.Op == model.OpList && c.List.Connections:
+			v = struct {
+				Connections []api.Conn `json:"connections"`
+			}{append([]api.Conn{}, st.Connections...)}
+		case c.Op == model.OpList && c.List.Timeout:
+			v = struct {
+				Timeouts model.Timeouts `json:"timeouts"`
+			}{st.Timeouts}
+		case c.Op == model.OpList:
+			v = struct {
+				Services []api.ServiceState `json:"services"`
+			}{append([]api.ServiceState{}, st.Services...)}
+		default: // -S, --get-laddr: the configuration without counters
+			type svc struct {
+				model.ServiceSpec
+				RealServers []model.RealServerSpec `json:"real_servers"`
+				Health      *model.HealthSpec      `json:"health,omitempty"`
+			}
+			var cfg struct {
+				Services []svc          `json:"services"`
+				Timeouts model.Timeouts `json:"timeouts"`
+			}
+			cfg.Timeouts, cfg.Services = st.Timeouts, []svc{}
+			for _, s := range st.Services {
+				x := svc{ServiceSpec: s.ServiceSpec, RealServers: []model.RealServerSpec{}, Health: s.Health}
+				for _, d := range s.RealServers {
+					x.RealServers = append(x.RealServers, d.RealServerSpec)
+				}
+				cfg.Services = append(cfg.Services, x)
+			}
+			v = cfg
+		}
+		enc := json.NewEncoder(out)
+		enc.SetIndent("", "  ")
+		return enc.Encode(v)
+	}
+	switch c.Op {
+	case model.OpShow:
+		switch c.Show {
+		case "workers", "drops":
+			WriteWorkers(out, st.Workers, c.Show == "drops")
+		case "queues":
+			WriteQueues(out, st.Workers)
+		case "events":
+			WriteEvents(out, st.Workers)
+		case "synproxy":
+			WriteSynProxy(out, st.Workers)
+		case "services":
+			WriteList(out, st, model.ListOptions{}, false)
+		case "servers":
+			WriteServers(out, st)
+		case "connections":
+			WriteConns(out, st.Connections)
+		case "health":
+			WriteHealth(out, st, time.Now())
+		}
+	case model.OpSave:
+		WriteRules(out, st)
+	case model.OpGetLaddr:
+		WriteLaddrs(out, st)
+	case model.OpList:
+		switch {
+		case c.List.Connections:
+			WriteConns(out, st.Connections)
+		case c.List.Timeout:
+			WriteTimeout(out, st.Timeouts)
+		default:
+			WriteList(out, st, c.List, c.HasService)
+		}
+	}
+	return nil
+}

@@ -1,0 +1,36 @@
+// Package cli is xdpvsadm: ipvsadm's command line, its listing formats, the rules of -S and -R,
+// and the interactive shell. cmd/xdpvsadm is a thin main around Admin, so that everything here
+// is testable with an injected Env.
+//
+// # Command line
+//
+// ParseArgs accepts ipvsadm's syntax (-A/-E/-D, -a/-e/-d, -C, -L/-l, -Z, -S, -R, --set) and DPVS's
+// extensions (-b/--fullnat on a real server, --add-laddr/--del-laddr/--get-laddr with -z, -j on a
+// service) and returns a model.Command, or a *ParseError with ipvsadm's wording (exit status 2).
+// On a service -b is ipvsadm's --sched-flags; on a real server it is DPVS's --fullnat. -o alone is
+// ipvsadm's --ops; "-o json" selects JSON output.
+//
+// `xdpvsadm --health -t|-u VIP:PORT --check KIND` sets a service's health check: KIND tcp, http or
+// https (--path P [--host H] --expect STATUS), udp (--send TEXT [--receive TEXT]) or script
+// (--script /PATH); --check-port PORT probes another port; --interval D --timeout D --rise N
+// --fall N (defaults 2s 1s 2 3); --on-fail quiesce|remove; --sorry RIP[:PORT] [-g|-m|-i|-b].
+// `--check none` removes the check. `show services|servers|connections|workers|queues|drops|
+// events|synproxy|health` lists the daemon's view.
+//
+// # Output
+//
+// Listings print ipvsadm 1.31's formats (print_title, print_service_entry, list_conn,
+// list_timeout, print_largenum) and DPVS's for --get-laddr, always numeric; with -o json the same
+// data as JSON. Exit status: 0, 1 for a failed operation, 2 for a command-line error (as ipvsadm).
+//
+// # Rules
+//
+// WriteRules writes -S; ParseRules reads it back for -R and for the daemon's configuration file,
+// one command per line, refusing the whole input with "NAME:LINE: reason" at the first bad line.
+//
+// # Shell
+//
+// With no command Admin runs a shell reading one command line per line; on a terminal it has line
+// editing, history and tab completion of verbs, options, VIP:PORTs after -t/-u and real servers
+// after -r/--sorry (asked of the daemon).
+package cli

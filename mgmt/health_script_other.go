@@ -1,7 +1,0 @@
-//go:build !unix
-
-package mgmt
-
-import "os/exec"
-
-func setProcessGroup(*exec.Cmd) {}

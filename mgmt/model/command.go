@@ -1,0 +1,69 @@
+package model
+
+import "net/netip"
+
+// Op is what a command does, named after ipvsadm's long options.
+type Op string
+
+// The commands of xdpvsadm. OpHelp and OpVersion never reach the daemon.
+const (
+	OpAddService  Op = "add-service"
+	OpEditService Op = "edit-service"
+	OpDelService  Op = "delete-service"
+	OpFlush       Op = "clear"
+	OpList        Op = "list"
+	OpAddServer   Op = "add-server"
+	OpEditServer  Op = "edit-server"
+	OpDelServer   Op = "delete-server"
+	OpZero        Op = "zero"
+	OpSet         Op = "set"
+	OpSave        Op = "save"
+	OpRestore     Op = "restore"
+	OpAddLaddr    Op = "add-laddr"
+	OpDelLaddr    Op = "del-laddr"
+	OpGetLaddr    Op = "get-laddr"
+	OpHealth      Op = "health" // --health: a service's health check
+	OpShow        Op = "show"   // show services|servers|connections|workers|queues|drops|health
+	OpHelp        Op = "help"
+	OpVersion     Op = "version"
+)
+
+// Changes reports whether op changes the configuration (and is persisted).
+func (op Op) Changes() bool {
+	switch op {
+	case OpAddService, OpEditService, OpDelService, OpFlush, OpAddServer, OpEditServer, OpDelServer,
+		OpSet, OpAddLaddr, OpDelLaddr, OpHealth:
+		return true
+	}
+	return false
+}
+
+// ListOptions are the output switches of -L, -S and --get-laddr.
+type ListOptions struct {
+	Numeric        bool `json:"numeric,omitempty"`
+	Connections    bool `json:"connections,omitempty"`
+	Stats          bool `json:"stats,omitempty"`
+	Rate           bool `json:"rate,omitempty"`
+	Timeout        bool `json:"timeout,omitempty"`
+	Exact          bool `json:"exact,omitempty"`
+	Thresholds     bool `json:"thresholds,omitempty"`
+	PersistentConn bool `json:"persistent_conn,omitempty"`
+	NoSort         bool `json:"nosort,omitempty"`
+	JSON           bool `json:"json,omitempty"`
+}
+
+// Command is one parsed xdpvsadm command line; it is also what the admin tool sends to the daemon
+// and what Exec runs. HasService tells whether a service (-t/-u) was given; Service holds it and, for -A/-E, its
+// attributes. Server is the real server of -a/-e/-d with its port already defaulted to the service
+// port.
+type Command struct {
+	Op         Op             `json:"op"`
+	HasService bool           `json:"has_service,omitempty"`
+	Service    ServiceSpec    `json:"service"`
+	Server     RealServerSpec `json:"server"`
+	LocalAddr  netip.Addr     `json:"local_address,omitempty"`
+	Timeouts   Timeouts       `json:"timeouts"`
+	List       ListOptions    `json:"list"`
+	Show       string         `json:"show,omitempty"`   // what OpShow shows, one of cli.ShowVerbs
+	Health     *HealthSpec    `json:"health,omitempty"` // OpHealth; a zero Check removes the check
+}

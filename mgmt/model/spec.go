@@ -1,0 +1,166 @@
+package model
+
+import (
+	"errors"
+	"fmt"
+	"net/netip"
+	"strconv"
+	"strings"
+
+	"github.com/xdpvs/xdpvs/dataplane/control"
+)
+
+// Protocol is the IP protocol of a virtual service. It is written "TCP" or "UDP" in JSON.
+type Protocol uint8
+
+// The protocols a virtual service can have.
+const (
+	TCP Protocol = 6
+	UDP Protocol = 17
+)
+
+func (p Protocol) String() string {
+	switch p {
+	case TCP:
+		return "TCP"
+	case UDP:
+		return "UDP"
+	}
+	return fmt.Sprintf("proto-%d", uint8(p))
+}
+
+// MarshalText writes "TCP" or "UDP" (another protocol as its number, none as "").
+func (p Protocol) MarshalText() ([]byte, error) {
+	switch p {
+	case 0:
+		return nil, nil
+	case TCP, UDP:
+		return []byte(p.String()), nil
+	}
+	return []byte(strconv.Itoa(int(p))), nil
+}
+
+// UnmarshalText reads what MarshalText writes.
+func (p *Protocol) UnmarshalText(b []byte) error {
+	switch s := strings.ToUpper(string(b)); s {
+	case "":
+		*p = 0
+	case "TCP":
+		*p = TCP
+	case "UDP":
+		*p = UDP
+	default:
+		n, err := strconv.ParseUint(s, 10, 8)
+		if err != nil {
+			return fmt.Errorf("unknown protocol %q", b)
+		}
+		*p = Protocol(n)
+	}
+	return nil
+}
+
+// Forward is a real server's forwarding method, with ipvsadm's names ("Masq", "Route", "Tunnel",
+// "FullNat") in JSON. Its values are those of control.ForwardMethod.
+type Forward uint8
+
+// The forwarding methods.
+const (
+	Masq    = Forward(control.ForwardMasq)
+	Route   = Forward(control.ForwardRoute)
+	Tunnel  = Forward(control.ForwardTunnel)
+	FullNAT = Forward(control.ForwardFullNAT)
+)
+
+func (f Forward) String() string { return control.ForwardMethod(f).String() }
+
+// MarshalText writes ipvsadm's name of the method.
+func (f Forward) MarshalText() ([]byte, error) { return []byte(f.String()), nil }
+
+// UnmarshalText reads ipvsadm's name of the method.
+func (f *Forward) UnmarshalText(b []byte) error {
+	for _, m := range []Forward{Masq, Route, Tunnel, FullNAT} {
+		if strings.EqualFold(m.String(), string(b)) {
+			*f = m
+			return nil
+		}
+	}
+	return fmt.Errorf("unknown forwarding method %q", b)
+}
+
+// Persistence and timeout limits, as ipvsadm has them.
+const (
+	DefaultPersistence = 300        // seconds, `-p` without a value
+	MaxTimeout         = 86400 * 31 // seconds, ipvsadm's MAX_TIMEOUT
+	MaxWeight          = 65535
+	MaxThreshold       = 1<<31 - 1 // INT_MAX, as ipvsadm parses -x and -y
+)
+
+// IPVS's default connection timeouts, shown by `-L --timeout` until `--set` changes them.
+const (
+	DefaultTCPTimeout    = 900
+	DefaultTCPFinTimeout = 120
+	DefaultUDPTimeout    = 300
+)
+
+// ServiceKey identifies a virtual service: (protocol, VIP, port).
+type ServiceKey struct {
+	Protocol Protocol   `json:"protocol"`
+	Address  netip.Addr `json:"address"`
+	Port     uint16     `json:"port"`
+}
+
+func (k ServiceKey) String() string {
+	return fmt.Sprintf("%s %s", k.Protocol, netip.AddrPortFrom(k.Address, k.Port))
+}
+
+// DataplaneKey is the key in the dataplane's terms.
+func (k ServiceKey) DataplaneKey() control.ServiceKey {
+	return control.ServiceKey{Proto: uint8(k.Protocol), Addr: k.Address, Port: k.Port}
+}
+
+// ServiceSpec is a virtual service as configured: deterministic and comparable but for LocalAddrs.
+// SchedFlags holds only the ServiceSchedFlag bits.
+type ServiceSpec struct {
+	ServiceKey
+	Scheduler  string                `json:"scheduler"`
+	SchedFlags control.ServiceFlags  `json:"sched_flags,omitempty"`
+	Persistent bool                  `json:"persistent,omitempty"`
+	Timeout    uint32                `json:"persistence_timeout,omitempty"` // seconds, when Persistent
+	Netmask    int                   `json:"netmask"`                       // prefix length: 32 or 128 unless set by -M
+	OnePacket  bool                  `json:"ops,omitempty"`
+	SynProxy   bool                  `json:"synproxy,omitempty"`
+	Policy     control.BackendPolicy `json:"policy,omitempty"` // --policy: xdpvs's real-server change handling turned off
+	LocalAddrs []netip.Addr          `json:"local_addresses,omitempty"`
+}
+
+// RealServerSpec is one real server of a service as configured.
+type RealServerSpec struct {
+	Address    netip.Addr `json:"address"`
+	Port       uint16     `json:"port"`
+	Forward    Forward    `json:"forward"`
+	Weight     uint32     `json:"weight"`
+	UThreshold uint32     `json:"u_threshold,omitempty"`
+	LThreshold uint32     `json:"l_threshold,omitempty"`
+}
+
+// Timeouts are the connection timeouts in seconds (`--set tcp tcpfin udp`).
+type Timeouts struct {
+	TCP    uint32 `json:"tcp"`
+	TCPFin uint32 `json:"tcpfin"`
+	UDP    uint32 `json:"udp"`
+}
+
+// DefaultTimeouts are IPVS's defaults.
+var DefaultTimeouts = Timeouts{DefaultTCPTimeout, DefaultTCPFinTimeout, DefaultUDPTimeout}
+
+// Errors with ipvsadm's wording. They reach the admin tool as text.
+var (
+	ErrServiceExists     = errors.New("Service already exists")
+	ErrNoService         = errors.New("No such service")
+	ErrServiceNotDefined = errors.New("Service not defined")
+	ErrDestExists        = errors.New("Destination already exists")
+	ErrNoDest            = errors.New("No such destination")
+	ErrSchedNotFound     = errors.New("Scheduler not found")
+	ErrLaddrExists       = errors.New("Local address already exists")
+	ErrNoLaddr           = errors.New("No such local address")
+)

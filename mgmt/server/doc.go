@@ -1,0 +1,46 @@
+// Package server is the daemon's side of the management plane: it owns the configuration model,
+// applies it to the dataplane through control.Control, and serves xdpvsadm over a unix socket
+// (package api's protocol).
+//
+// # Changes
+//
+// Every change runs on a copy of the model, becomes a new control.Snapshot handed to
+// Control.Apply, and replaces the model only if Apply succeeds; then the configuration file is
+// rewritten atomically. A batch of changes (xdpvsadm -R) is all-or-nothing. Changes are serialized
+// by one mutex; nothing here runs on the packet path. The server recovers from panics per
+// connection and per request and answers bad input with an error.
+//
+// # Configuration file
+//
+// The file is exactly `xdpvsadm -S` output (package cli's rules): an optional `--set TCP TCPFIN
+// UDP` line (only when the timeouts are not 900 120 300), then for each service `-A ...`, its `-a
+// ...` lines, its `--add-laddr -z LIP -t VIP:PORT` lines and, if checked, its `--health -t
+// VIP:PORT --check ...` line with every value explicit. Blank lines and lines starting with '#'
+// are ignored on load. A bad line refuses the whole file with "FILE:LINE: reason". CheckConfig
+// reads a file without starting anything, so that the daemon refuses a bad one before it touches
+// an interface.
+//
+// # Health
+//
+// Every real server of a checked service has a prober goroutine in the daemon's network
+// namespace (package health's Checker), so checks leave from the director's own addresses. A
+// server starts up (as keepalived's do); after fall consecutive failures it is down: the snapshot
+// gives it weight 0 (quiesce: established connections go on) or leaves it out (remove); after
+// rise consecutive successes it is up again. Its configured weight is never changed: -S saves
+// it, -L shows the dataplane's view (the effective weight; a removed server is not listed; the
+// sorry server is listed while in use, as ipvsadm shows what keepalived put in IPVS). While no
+// real server is up, the sorry server is in the snapshot with weight 1. Passive detection: when
+// the data path reports more connections that timed out in SYN_SENT for a server
+// (control.RealServerStats.SynTimeouts, read every estimator interval), the server is marked down
+// until rise active checks pass (DPVS's dest-check); this needs a health check on the service.
+// Every transition is logged once, with zap, at warn (down) or info (up). Listings carry each
+// server's health (up, passive, in_service, effective_weight, successes, failures, checks, since,
+// last_error).
+//
+// # Statistics
+//
+// The dataplane's counters are never reset: -Z records a baseline that listings subtract. Rates
+// (cps, inpps, outpps, inbps, outbps) follow IPVS's estimator: a sample every EstimatorInterval
+// (2 s) folded into an EWMA with weight 1/4. Observe gives a metrics exporter the listing and the
+// raw counters (mgmt/metrics: xdpvs_* per service, real server and worker).
+package server

@@ -1,0 +1,513 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/user"
+	"path/filepath"
+	"runtime/debug"
+	"slices"
+	"strconv"
+	"sync"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/xdpvs/xdpvs/dataplane/control"
+	"github.com/xdpvs/xdpvs/mgmt/api"
+	"github.com/xdpvs/xdpvs/mgmt/health"
+	"github.com/xdpvs/xdpvs/mgmt/model"
+)
+
+const (
+	maxClients     = 32               // connections served at once; more are refused
+	idleTimeout    = 60 * time.Second // between two requests on one connection
+	writeTimeout   = 30 * time.Second
+	maxConnListing = 1 << 20 // connection entries returned by -Lc
+)
+
+// Config is how the daemon wires the management plane.
+type Config struct {
+	Control control.Control
+	Logger  *zap.Logger
+	// SocketPath is the unix socket (default api.DefaultSocketPath); its directory is created 0755.
+	SocketPath string
+	// SocketGroup, if set, is a group (name or id) allowed to connect: the socket is then 0660 with
+	// that group. Otherwise it is 0600, for root only.
+	SocketGroup string
+	// ConfigPath, if set, is loaded at start and rewritten atomically after every change.
+	ConfigPath string
+
+	dial health.DialFunc // health checks' dialer (tests); default health.DefaultDial
+}
+
+// Server is the management plane: it owns the configuration model, applies it to the dataplane
+// and serves xdpvsadm over a unix socket.
+type Server struct {
+	cfg  Config
+	log  *zap.Logger
+	ln   *net.UnixListener
+	sock os.FileInfo // the socket file as created, to remove only our own
+
+	mu    sync.Mutex // serializes changes; guards m, stats and hs
+	m     *model.Model
+	stats *statsKeeper
+	hs    *healthState
+
+	ctx     context.Context // of the health probers, cancelled by Close
+	cancel  context.CancelFunc
+	dial    health.DialFunc
+	probers sync.WaitGroup
+
+	sem       chan struct{}
+	closeOnce sync.Once
+	closeErr  error
+}
+
+// New loads cfg.ConfigPath (if set), applies it through cfg.Control and listens on the socket. A
+// bad configuration file is refused with "FILE:LINE: reason" and nothing is applied.
+func New(cfg Config) (*Server, error) {
+	if cfg.Control == nil {
+		return nil, errors.New("mgmt: no dataplane control")
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = zap.NewNop()
+	}
+	if cfg.SocketPath == "" {
+		cfg.SocketPath = api.DefaultSocketPath
+	}
+	s := &Server{cfg: cfg, log: cfg.Logger, m: model.New(), stats: newStatsKeeper(), hs: newHealthState(),
+		sem: make(chan struct{}, maxClients), dial: cfg.dial}
+	if s.dial == nil {
+		s.dial = health.DefaultDial
+	}
+	if cfg.ConfigPath != "" {
+		m, err := loadConfig(cfg.ConfigPath)
+		if err != nil {
+			return nil, err
+		}
+		s.m = m
+	}
+	if err := cfg.Control.Apply(s.m.Snapshot(s.hs.up)); err != nil {
+		if cfg.ConfigPath != "" {
+			return nil, fmt.Errorf("mgmt: apply %s: %w", cfg.ConfigPath, err)
+		}
+		return nil, fmt.Errorf("mgmt: apply the empty configuration: %w", err)
+	}
+	if cfg.ConfigPath != "" {
+		s.log.Info("configuration loaded", zap.String("path", cfg.ConfigPath), zap.Int("services", len(s.m.Services())))
+	}
+	ln, fi, err := listen(cfg.SocketPath, cfg.SocketGroup)
+	if err != nil {
+		return nil, err
+	}
+	s.ln, s.sock = ln, fi
+	s.ctx, s.cancel = context.WithCancel(context.Background())
+	s.mu.Lock()
+	s.syncHealth()
+	s.logSorry()
+	s.mu.Unlock()
+	return s, nil
+}
+
+// listen creates the socket under a temporary name, sets its mode and group, and renames it into
+// place, so that it is never reachable with looser permissions. A stale socket of a crashed daemon
+// is replaced; a live one is an error.
+func listen(path, group string) (*net.UnixListener, os.FileInfo, error) {
+	dir := filepath.Dir(path)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, nil, fmt.Errorf("mgmt: socket directory: %w", err)
+	}
+	if fi, err := os.Lstat(path); err == nil {
+		if fi.Mode()&os.ModeSocket == 0 {
+			return nil, nil, fmt.Errorf("mgmt: %s exists and is not a socket", path)
+		}
+		if c, err := net.DialTimeout("unix", path, time.Second); err == nil {
+			c.Close()
+			return nil, nil, fmt.Errorf("mgmt: %s is in use by a running daemon", path)
+		}
+		if err := os.Remove(path); err != nil {
+			return nil, nil, fmt.Errorf("mgmt: remove stale socket: %w", err)
+		}
+	}
+	mode, gid := os.FileMode(0o600), -1
+	if group != "" {
+		g, err := lookupGroup(group)
+		if err != nil {
+			return nil, nil, err
+		}
+		mode, gid = 0o660, g
+	}
+	tmp := filepath.Join(dir, fmt.Sprintf(".%s.%d.tmp", filepath.Base(path), os.Getpid()))
+	_ = os.Remove(tmp)
+	ln, err := net.ListenUnix("unix", &net.UnixAddr{Name: tmp, Net: "unix"})
+	if err != nil {
+		return nil, nil, fmt.Errorf("mgmt: listen: %w", err)
+	}
+	ln.SetUnlinkOnClose(false)
+	fail := func(err error) (*net.UnixListener, os.FileInfo, error) {
+		ln.Close()
+		os.Remove(tmp)
+		return nil, nil, err
+	}
+	if gid >= 0 {
+		if err := os.Chown(tmp, -1, gid); err != nil {
+			return fail(fmt.Errorf("mgmt: socket group: %w", err))
+		}
+	}
+	if err := os.Chmod(tmp, mode); err != nil {
+		return fail(fmt.Errorf("mgmt: socket mode: %w", err))
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		return fail(fmt.Errorf("mgmt: socket: %w", err))
+	}
+	fi, err := os.Lstat(path)
+	if err != nil {
+		return fail(err)
+	}
+	return ln, fi, nil
+}
+
+func lookupGroup(name string) (int, error) {
+	if id, err := strconv.Atoi(name); err == nil && id >= 0 {
+		return id, nil
+	}
+	g, err := user.LookupGroup(name)
+	if err != nil {
+		return 0, fmt.Errorf("mgmt: socket group: %w", err)
+	}
+	id, err := strconv.Atoi(g.Gid)
+	if err != nil {
+		return 0, fmt.Errorf("mgmt: socket group %s: gid %q", name, g.Gid)
+	}
+	return id, nil
+}
+
+// Serve accepts clients until ctx is done or Close is called, then removes the socket file.
+// It also runs the rate estimator.
+func (s *Server) Serve(ctx context.Context) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		<-ctx.Done()
+		s.Close()
+	}()
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		s.estimate(ctx)
+	}()
+	defer wg.Wait()
+	for {
+		c, err := s.ln.AcceptUnix()
+		if err != nil {
+			if ctx.Err() != nil || errors.Is(err, net.ErrClosed) {
+				return nil
+			}
+			s.log.Warn("accept", zap.Error(err))
+			select {
+			case <-ctx.Done():
+				return nil
+			case <-time.After(100 * time.Millisecond):
+			}
+			continue
+		}
+		select {
+		case s.sem <- struct{}{}:
+		default:
+			s.log.Warn("too many clients, refusing one")
+			_ = c.SetWriteDeadline(time.Now().Add(time.Second))
+			_ = api.WriteFrame(c, &api.Response{V: api.ProtocolVersion, Error: "daemon busy: too many clients"})
+			c.Close()
+			continue
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer func() { <-s.sem }()
+			s.handle(ctx, c)
+		}()
+	}
+}
+
+// Close stops accepting and the health checks, and removes the socket file (if it is still ours).
+func (s *Server) Close() error {
+	s.closeOnce.Do(func() {
+		s.cancel()
+		s.probers.Wait()
+		s.closeErr = s.ln.Close()
+		if fi, err := os.Lstat(s.cfg.SocketPath); err == nil && os.SameFile(fi, s.sock) {
+			os.Remove(s.cfg.SocketPath)
+		}
+	})
+	return s.closeErr
+}
+
+func (s *Server) handle(ctx context.Context, c *net.UnixConn) {
+	defer c.Close()
+	defer func() {
+		if r := recover(); r != nil {
+			s.log.Error("panic serving a client", zap.Any("panic", r), zap.ByteString("stack", debug.Stack()))
+		}
+	}()
+	stop := context.AfterFunc(ctx, func() { c.SetReadDeadline(time.Now()) })
+	defer stop()
+	for {
+		if ctx.Err() != nil {
+			return
+		}
+		_ = c.SetReadDeadline(time.Now().Add(idleTimeout))
+		var req api.Request
+		err := api.ReadFrame(c, &req, api.MaxRequestSize)
+		if errors.Is(err, io.EOF) {
+			return
+		}
+		var resp *api.Response
+		if err != nil {
+			if errors.Is(err, os.ErrDeadlineExceeded) {
+				return
+			}
+			s.log.Warn("bad request", zap.Error(err))
+			resp = &api.Response{V: api.ProtocolVersion, Error: "bad request: " + err.Error()}
+		} else {
+			resp = s.do(&req)
+		}
+		_ = c.SetWriteDeadline(time.Now().Add(writeTimeout))
+		if err := api.WriteFrame(c, resp); err != nil {
+			s.log.Warn("write response", zap.Error(err))
+			return
+		}
+		if err != nil {
+			return // the stream may be out of step after a bad frame
+		}
+	}
+}
+
+// do runs one request. It never panics on bad input: a panic in a command is turned into an error.
+func (s *Server) do(req *api.Request) (resp *api.Response) {
+	resp = &api.Response{V: api.ProtocolVersion}
+	defer func() {
+		if r := recover(); r != nil {
+			s.log.Error("panic running a request", zap.Any("panic", r), zap.ByteString("stack", debug.Stack()))
+			resp = &api.Response{V: api.ProtocolVersion, Error: fmt.Sprintf("internal error: %v", r)}
+		}
+	}()
+	if req.V != api.ProtocolVersion {
+		resp.Error = fmt.Sprintf("unsupported protocol version %d (this daemon speaks %d)", req.V, api.ProtocolVersion)
+		return resp
+	}
+	if len(req.Commands) == 0 {
+		resp.Error = "empty request"
+		return resp
+	}
+	first := &req.Commands[0]
+	switch first.Op {
+	case model.OpShow:
+		if len(req.Commands) != 1 {
+			resp.Error = "show must be the only command of a request"
+			return resp
+		}
+		switch first.Show {
+		case "workers", "queues", "drops", "events", "synproxy":
+			resp.State = &api.State{Workers: s.cfg.Control.Stats().Workers}
+			return resp
+		case "services", "servers", "health", "connections":
+			st, err := s.read(&model.Command{Op: model.OpList, List: model.ListOptions{Connections: first.Show == "connections"}})
+			if err != nil {
+				resp.Error = err.Error()
+			}
+			resp.State = st
+			return resp
+		}
+		resp.Error = fmt.Sprintf("show: unknown %q", first.Show)
+		return resp
+	case model.OpList, model.OpSave, model.OpGetLaddr, model.OpZero:
+		if len(req.Commands) != 1 {
+			resp.Error = fmt.Sprintf("%s must be the only command of a request", first.Op)
+			return resp
+		}
+		if first.Op == model.OpZero {
+			if err := s.zero(first); err != nil {
+				resp.Error = err.Error()
+			}
+			return resp
+		}
+		st, err := s.read(first)
+		if err != nil {
+			resp.Error = err.Error()
+			return resp
+		}
+		resp.State = st
+		return resp
+	}
+	if i, err := s.change(req.Commands); err != nil {
+		resp.Error, resp.Index = err.Error(), i
+	}
+	return resp
+}
+
+// change applies commands all-or-nothing: on a clone of the model, then to the dataplane, then
+// to the configuration file. It returns the 1-based index of the failing command.
+func (s *Server) change(cmds []model.Command) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	next := s.m.Clone()
+	for i := range cmds {
+		c := &cmds[i]
+		if !c.Op.Changes() {
+			return i + 1, fmt.Errorf("command %q cannot be combined with others", c.Op)
+		}
+		if err := next.Exec(c); err != nil {
+			return i + 1, err
+		}
+	}
+	if err := s.cfg.Control.Apply(next.Snapshot(s.hs.up)); err != nil {
+		s.log.Warn("dataplane refused the configuration", zap.Error(err))
+		return 0, fmt.Errorf("dataplane refused the configuration: %w", err)
+	}
+	s.m = next
+	s.stats.forget(next)
+	s.hs.dirty = false
+	s.syncHealth()
+	s.logSorry()
+	s.log.Info("configuration changed", zap.Int("commands", len(cmds)), zap.String("first", string(cmds[0].Op)))
+	if s.cfg.ConfigPath != "" {
+		if err := saveConfig(s.cfg.ConfigPath, next); err != nil {
+			s.log.Error("save configuration", zap.Error(err))
+			return 0, fmt.Errorf("configuration applied but not saved: %w", err)
+		}
+	}
+	return 0, nil
+}
+
+func (s *Server) zero(c *model.Command) error {
+	ds := s.cfg.Control.Stats()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !c.HasService {
+		s.stats.zero(ds, nil)
+		return nil
+	}
+	if s.m.Find(c.Service.ServiceKey) == nil {
+		return model.ErrNoService
+	}
+	k := c.Service.DataplaneKey()
+	s.stats.zero(ds, &k)
+	return nil
+}
+
+func (s *Server) read(c *model.Command) (*api.State, error) {
+	var ds *control.Stats
+	if c.Op == model.OpList && !c.List.Timeout && !c.List.Connections {
+		ds = s.cfg.Control.Stats()
+	}
+	var conns []control.ConnInfo
+	if c.Op == model.OpList && c.List.Connections {
+		conns = s.cfg.Control.Connections(maxConnListing)
+	}
+	s.mu.Lock()
+	st := listing(s.m)
+	if c.Op == model.OpList {
+		s.fillHealth(st, true)
+	}
+	if ds != nil {
+		s.stats.fill(st, ds)
+	}
+	s.mu.Unlock()
+	if c.HasService {
+		i := slicesIndex(st.Services, c.Service.ServiceKey)
+		if i < 0 {
+			return nil, model.ErrNoService
+		}
+		st.Services = st.Services[i : i+1]
+	}
+	for _, ci := range conns {
+		st.Connections = append(st.Connections, api.Conn{
+			Protocol:    model.Protocol(ci.Proto),
+			Client:      ci.Client,
+			Virtual:     ci.Virtual,
+			Local:       ci.Local,
+			Destination: ci.Dest,
+			State:       ci.State,
+			Expires:     uint32(max(ci.Expires, 0) / time.Second),
+		})
+	}
+	return st, nil
+}
+
+func slicesIndex(ss []api.ServiceState, k model.ServiceKey) int {
+	for i := range ss {
+		if ss[i].ServiceKey == k {
+			return i
+		}
+	}
+	return -1
+}
+
+// estimate samples the counters every EstimatorInterval for the rates.
+func (s *Server) estimate(ctx context.Context) {
+	t := time.NewTicker(EstimatorInterval * time.Second)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			s.sampleRates(EstimatorInterval)
+		}
+	}
+}
+
+func (s *Server) sampleRates(interval float64) {
+	defer func() {
+		if r := recover(); r != nil {
+			s.log.Error("panic sampling rates", zap.Any("panic", r))
+		}
+	}()
+	ds := s.cfg.Control.Stats()
+	s.mu.Lock()
+	s.stats.sample(ds, interval)
+	s.passiveCheck(ds)
+	s.mu.Unlock()
+}
+
+// Observe returns what a metrics exporter reads at a scrape: the services with their real
+// servers, rates, effective weights and health (and the sorry server while in use), and the
+// dataplane's raw counters (not reset by -Z).
+func (s *Server) Observe() (*api.State, *control.Stats) {
+	ds := s.cfg.Control.Stats()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	st := listing(s.m)
+	s.fillHealth(st, true)
+	s.stats.fill(st, ds)
+	return st, ds
+}
+
+// Logger is the server's logger.
+func (s *Server) Logger() *zap.Logger { return s.log }
+
+// listing lists the model without counters.
+func listing(m *model.Model) *api.State {
+	st := &api.State{Timeouts: m.Timeouts(), Services: make([]api.ServiceState, len(m.Services()))}
+	for i, s := range m.Services() {
+		ss := api.ServiceState{ServiceSpec: s.ServiceSpec, RealServers: make([]api.RealServerState, len(s.Dests))}
+		ss.LocalAddrs = slices.Clone(s.LocalAddrs)
+		if s.Health.Enabled() {
+			h := s.Health
+			ss.Health = &h
+		}
+		for j, d := range s.Dests {
+			ss.RealServers[j] = api.RealServerState{RealServerSpec: d}
+		}
+		st.Services[i] = ss
+	}
+	return st
+}
