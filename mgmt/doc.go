@@ -6,7 +6,7 @@
 //	              handed to the dataplane
 //	mgmt/api      the wire protocol over the unix socket: requests, responses, the listings'
 //	              types, framing, and the client
-//	mgmt/cli      the admin tool: ipvsadm's command line, the rules of -S/-R
+//	mgmt/cli      the admin tool: ipvsadm's command line (one option table), the rules of -S/-R
 //	              and of the configuration file, ipvsadm's listing formats, usage, the shell
 //	mgmt/health   health checks: one Checker per protocol (tcp, http/https, udp, script)
 //	mgmt/server   the daemon's side: the socket server, changes and their snapshots, health

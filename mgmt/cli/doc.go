@@ -10,6 +10,12 @@
 // On a service -b is ipvsadm's --sched-flags; on a real server it is DPVS's --fullnat. -o alone is
 // ipvsadm's --ops; "-o json" selects JSON output.
 //
+// Every command and option is one entry of the table in options.go: its long and short names,
+// what argument it takes, the commands that accept it (as ipvsadm's commands_v_options: optional,
+// compulsory or exclusive) and the setter that stores its value in the command. The parser
+// (parse.go) reads the words of a line against the table; ipvsadm's checks and their messages
+// follow from it.
+//
 // `xdpvsadm --health -t|-u VIP:PORT --check KIND` sets a service's health check: KIND tcp, http or
 // https (--path P [--host H] --expect STATUS), udp (--send TEXT [--receive TEXT]) or script
 // (--script /PATH); --check-port PORT probes another port; --interval D --timeout D --rise N

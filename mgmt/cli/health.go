@@ -10,137 +10,51 @@ import (
 	"github.com/xdpvs/xdpvs/mgmt/model"
 )
 
-// parseHealth parses `--health -t|-u VIP:PORT --check KIND [options]`.
-func parseHealth(args []string) (*model.Command, error) {
-	c := &model.Command{Op: model.OpHealth, Health: &model.HealthSpec{}}
-	h := c.Health
-	seen := map[string]bool{}
-	var sorry string
-	fwdGiven := false
-	for i := 0; i < len(args); i++ {
-		a := args[i]
-		name, val, hasVal := a, "", false
-		if strings.HasPrefix(a, "--") {
-			name, val, hasVal = strings.Cut(a, "=")
-		}
-		takesArg := true
-		switch name {
-		case "--health", "-m", "-g", "-i", "-b", "--masquerading", "--gatewaying", "--ipip", "--fullnat":
-			takesArg = false
-		}
-		if takesArg && !hasVal {
-			if i+1 >= len(args) {
-				return nil, parseErr("%s: missing argument", name)
-			}
-			i++
-			val = args[i]
-		} else if !takesArg && hasVal {
-			return nil, parseErr("%s: option does not take an argument", name)
-		}
-		key := name
-		switch name {
-		case "-t", "--tcp-service", "-u", "--udp-service":
-			key = "service"
-		case "-m", "-g", "-i", "-b", "--masquerading", "--gatewaying", "--ipip", "--fullnat":
-			key = "forward"
-		}
-		if seen[key] {
-			return nil, parseErr("multiple '%s' options specified", strings.TrimLeft(key, "-"))
-		}
-		seen[key] = true
-		var err error
-		switch name {
-		case "--health":
-		case "-t", "--tcp-service", "-u", "--udp-service":
-			a, port, _, ok := parseAddrPort(val)
-			if !ok {
-				return nil, parseErr("illegal virtual server address[:port] specified")
-			}
-			proto := model.TCP
-			if name == "-u" || name == "--udp-service" {
-				proto = model.UDP
-			}
-			c.HasService = true
-			c.Service.ServiceKey = model.ServiceKey{Protocol: proto, Address: a, Port: port}
-		case "--check":
-			h.Check = val
-			if val == "none" {
-				h.Check = model.CheckNone
-			} else if !slices.Contains(model.CheckKinds, val) {
-				return nil, parseErr("unknown health check `%s' (%s or none)", val, strings.Join(model.CheckKinds, ", "))
-			}
-		case "--check-port":
-			n, ok := numberArg(val, 1, 65535)
-			if !ok {
-				return nil, parseErr("illegal --check-port `%s'", val)
-			}
-			h.CheckPort = uint16(n)
-		case "--path":
-			h.Path = val
-		case "--host":
-			h.Host = val
-		case "--expect":
-			n, ok := numberArg(val, 100, 599)
-			if !ok {
-				return nil, parseErr("--expect `%s' is not an HTTP status", val)
-			}
-			h.Expect = int(n)
-		case "--send":
-			h.Send = val
-		case "--receive":
-			h.Receive = val
-		case "--script":
-			h.Script = val
-		case "--interval", "--timeout":
-			var d time.Duration
-			if d, err = model.ParseDuration(val); err != nil {
-				return nil, parseErr("%s: %v", name, err)
-			}
-			if d == 0 {
-				return nil, parseErr("%s: must be more than 0", name)
-			}
-			if name == "--interval" {
-				h.Interval = model.Duration(d)
-			} else {
-				h.Timeout = model.Duration(d)
-			}
-		case "--rise", "--fall":
-			n, ok := numberArg(val, 1, model.MaxRiseFall)
-			if !ok {
-				return nil, parseErr("%s `%s' must be in [1, %d]", name, val, model.MaxRiseFall)
-			}
-			if name == "--rise" {
-				h.Rise = int(n)
-			} else {
-				h.Fall = int(n)
-			}
-		case "--on-fail":
-			if val != model.OnFailQuiesce && val != model.OnFailRemove {
-				return nil, parseErr("unknown --on-fail `%s' (quiesce or remove)", val)
-			}
-			h.OnFail = val
-		case "--sorry":
-			sorry = val
-		case "-m", "--masquerading":
-			h.SorryForward, fwdGiven = model.Masq, true
-		case "-g", "--gatewaying":
-			h.SorryForward, fwdGiven = model.Route, true
-		case "-i", "--ipip":
-			h.SorryForward, fwdGiven = model.Tunnel, true
-		case "-b", "--fullnat":
-			h.SorryForward, fwdGiven = model.FullNAT, true
-		default:
-			return nil, parseErr("%s: unknown option for --health", name)
-		}
+// The --health line: `--health -t|-u VIP:PORT --check KIND [options]`. Every word is an option
+// (--name, --name=ARG or -x) and every option but --health and the forwarding methods takes an
+// argument, so an unknown word takes one too before it is refused.
+
+// healthWord reads one option of a --health line.
+func (p *parser) healthWord(a string) error {
+	name, arg, given := a, "", false
+	if strings.HasPrefix(a, "--") {
+		name, arg, given = strings.Cut(a, "=")
 	}
+	var o *option
+	switch {
+	case strings.HasPrefix(name, "--"):
+		o = findLong(name[2:], true)
+	case len(name) == 2 && name[0] == '-':
+		o = findShort(name[1], true)
+	}
+	takesArg := o == nil || o.arg != argNone
+	switch {
+	case takesArg && !given:
+		if arg, given = p.next(); !given {
+			return parseErr("%s: missing argument", name)
+		}
+	case !takesArg && given:
+		return parseErr("%s: option does not take an argument", name)
+	}
+	if o == nil {
+		return parseErr("%s: unknown option for --health", name)
+	}
+	return p.use(o, name, arg, given)
+}
+
+// finishHealth checks a --health line: a service, a check (or none), the sorry server with its
+// method; then the defaults of what was left out.
+func (p *parser) finishHealth() (*model.Command, error) {
+	c, h := &p.c, p.c.Health
 	if !c.HasService {
 		return nil, parseErr("You need to supply the 'service-address' option for the 'health' command")
 	}
-	if !seen["--check"] {
+	if _, ok := p.given["check"]; !ok {
 		return nil, parseErr("--health needs --check %s or none", strings.Join(model.CheckKinds, "|"))
 	}
-	if sorry != "" {
-		a, port, hasPort, ok := parseAddrPort(sorry)
+	_, fwdGiven := p.given["forward"]
+	if sorry, ok := p.given["sorry"]; ok {
+		a, port, hasPort, ok := parseAddrPort(sorry.arg)
 		if !ok {
 			return nil, parseErr("illegal sorry server address[:port] specified")
 		}
@@ -162,6 +76,89 @@ func parseHealth(args []string) (*model.Command, error) {
 	}
 	h.FillDefaults()
 	return c, nil
+}
+
+// The setters of the --health options, run as each is read.
+
+func setCheck(p *parser, arg string, _ bool) error {
+	switch {
+	case arg == "none":
+		p.c.Health.Check = model.CheckNone
+	case slices.Contains(model.CheckKinds, arg):
+		p.c.Health.Check = arg
+	default:
+		return parseErr("unknown health check `%s' (%s or none)", arg, strings.Join(model.CheckKinds, ", "))
+	}
+	return nil
+}
+
+func setCheckPort(p *parser, arg string, _ bool) error {
+	n, ok := numberArg(arg, 1, 65535)
+	if !ok {
+		return parseErr("illegal --check-port `%s'", arg)
+	}
+	p.c.Health.CheckPort = uint16(n)
+	return nil
+}
+
+func setExpect(p *parser, arg string, _ bool) error {
+	n, ok := numberArg(arg, 100, 599)
+	if !ok {
+		return parseErr("--expect `%s' is not an HTTP status", arg)
+	}
+	p.c.Health.Expect = int(n)
+	return nil
+}
+
+func setOnFail(p *parser, arg string, _ bool) error {
+	if arg != model.OnFailQuiesce && arg != model.OnFailRemove {
+		return parseErr("unknown --on-fail `%s' (quiesce or remove)", arg)
+	}
+	p.c.Health.OnFail = arg
+	return nil
+}
+
+// setText is the setter of a text option (checked by the model: printable, no spaces).
+func setText(field func(*model.HealthSpec) *string) setter {
+	return func(p *parser, arg string, _ bool) error {
+		*field(p.c.Health) = arg
+		return nil
+	}
+}
+
+// setDuration is the setter of --interval and --timeout: a Go duration or seconds, not zero.
+func setDuration(name string, field func(*model.HealthSpec) *model.Duration) setter {
+	return func(p *parser, arg string, _ bool) error {
+		d, err := model.ParseDuration(arg)
+		if err != nil {
+			return parseErr("%s: %v", name, err)
+		}
+		if d == 0 {
+			return parseErr("%s: must be more than 0", name)
+		}
+		*field(p.c.Health) = model.Duration(d)
+		return nil
+	}
+}
+
+// setCount is the setter of --rise and --fall.
+func setCount(name string, field func(*model.HealthSpec) *int) setter {
+	return func(p *parser, arg string, _ bool) error {
+		n, ok := numberArg(arg, 1, model.MaxRiseFall)
+		if !ok {
+			return parseErr("%s `%s' must be in [1, %d]", name, arg, model.MaxRiseFall)
+		}
+		*field(p.c.Health) = int(n)
+		return nil
+	}
+}
+
+// setSorryForward is the setter of the sorry server's forwarding method.
+func setSorryForward(f model.Forward) setter {
+	return func(p *parser, _ string, _ bool) error {
+		p.c.Health.SorryForward = f
+		return nil
+	}
 }
 
 // healthArgs writes a spec as the options of an -S line.

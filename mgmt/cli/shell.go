@@ -72,10 +72,6 @@ func (cl *client) shell() int {
 // shellWords are completed at the start of a shell line besides the long options.
 var shellWords = []string{"help", "quit", "show"}
 
-// healthOptions are the options of --health, completed besides ipvsadm's.
-var healthOptions = []string{"--health", "--check", "--check-port", "--path", "--host", "--expect", "--send",
-	"--receive", "--script", "--interval", "--rise", "--fall", "--on-fail", "--sorry"}
-
 // Complete is a tab-completion callback for a line editor (golang.org/x/term's
 // AutoCompleteCallback) without a daemon to ask: it completes the word before the cursor to a long
 // option, first on the line to help/quit/show, and after show to what it shows.
@@ -134,7 +130,7 @@ func completeLine(line string, pos int, key rune, addrs func(model.Protocol, boo
 	anyWord := false // an empty word completes too: to the only address, or their common prefix
 	switch {
 	case len(before) == 0:
-		cands = append(append(LongOptions(), healthOptions...), shellWords...)
+		cands = append(LongOptions(), shellWords...)
 	case before[0] == "show":
 		if len(before) == 1 {
 			cands = ShowVerbs
@@ -153,7 +149,7 @@ func completeLine(line string, pos int, key rune, addrs func(model.Protocol, boo
 		}
 		cands, anyWord = addrs(0, true, svc), true
 	default:
-		cands = append(LongOptions(), healthOptions...)
+		cands = LongOptions()
 	}
 	var match []string
 	for _, c := range cands {
