@@ -7,7 +7,6 @@ import (
 	"io"
 	"net"
 	"strings"
-	"time"
 
 	"github.com/xdpvs/xdpvs/dataplane/control"
 	"github.com/xdpvs/xdpvs/mgmt/api"
@@ -185,75 +184,14 @@ func printState(out io.Writer, c *model.Command, st *api.State) error {
 		api.SortState(st)
 	}
 	if c.List.JSON {
-		var v any
-		switch {
-		case c.Op == model.OpShow && c.Show == "connections":
-			v = struct {
-				Connections []api.Conn `json:"connections"`
-			}{append([]api.Conn{}, st.Connections...)}
-		case c.Op == model.OpShow && (c.Show == "workers" || c.Show == "queues" || c.Show == "drops" || c.Show == "events" || c.Show == "synproxy"):
-			v = struct {
-				Workers []control.WorkerStats `json:"workers"`
-			}{st.Workers}
-		case c.Op == model.OpShow:
-			v = struct {
-				Services []api.ServiceState `json:"services"`
-			}{append([]api.ServiceState{}, st.Services...)}
-		case c.Op == model.OpList && c.List.Connections:
-			v = struct {
-				Connections []api.Conn `json:"connections"`
-			}{append([]api.Conn{}, st.Connections...)}
-		case c.Op == model.OpList && c.List.Timeout:
-			v = struct {
-				Timeouts model.Timeouts `json:"timeouts"`
-			}{st.Timeouts}
-		case c.Op == model.OpList:
-			v = struct {
-				Services []api.ServiceState `json:"services"`
-			}{append([]api.ServiceState{}, st.Services...)}
-		default: // -S, --get-laddr: the configuration without counters
-			type svc struct {
-				model.ServiceSpec
-				RealServers []model.RealServerSpec `json:"real_servers"`
-				Health      *model.HealthSpec      `json:"health,omitempty"`
-			}
-			var cfg struct {
-				Services []svc          `json:"services"`
-				Timeouts model.Timeouts `json:"timeouts"`
-			}
-			cfg.Timeouts, cfg.Services = st.Timeouts, []svc{}
-			for _, s := range st.Services {
-				x := svc{ServiceSpec: s.ServiceSpec, RealServers: []model.RealServerSpec{}, Health: s.Health}
-				for _, d := range s.RealServers {
-					x.RealServers = append(x.RealServers, d.RealServerSpec)
-				}
-				cfg.Services = append(cfg.Services, x)
-			}
-			v = cfg
-		}
 		enc := json.NewEncoder(out)
 		enc.SetIndent("", "  ")
-		return enc.Encode(v)
+		return enc.Encode(jsonOf(c, st))
 	}
 	switch c.Op {
 	case model.OpShow:
-		switch c.Show {
-		case "workers", "drops":
-			WriteWorkers(out, st.Workers, c.Show == "drops")
-		case "queues":
-			WriteQueues(out, st.Workers)
-		case "events":
-			WriteEvents(out, st.Workers)
-		case "synproxy":
-			WriteSynProxy(out, st.Workers)
-		case "services":
-			WriteList(out, st, model.ListOptions{}, false)
-		case "servers":
-			WriteServers(out, st)
-		case "connections":
-			WriteConns(out, st.Connections)
-		case "health":
-			WriteHealth(out, st, time.Now())
+		if w := showWriters[c.Show]; w != nil {
+			w(out, st)
 		}
 	case model.OpSave:
 		WriteRules(out, st)
@@ -270,4 +208,50 @@ func printState(out io.Writer, c *model.Command, st *api.State) error {
 		}
 	}
 	return nil
+}
+
+// jsonOf is what -o json prints of a listing: the part of the state the command lists.
+func jsonOf(c *model.Command, st *api.State) any {
+	switch {
+	case c.Op == model.OpShow && c.Show == model.ShowConnections,
+		c.Op == model.OpList && c.List.Connections:
+		return struct {
+			Connections []api.Conn `json:"connections"`
+		}{append([]api.Conn{}, st.Connections...)}
+	case c.Op == model.OpShow && c.Show.Workers():
+		return struct {
+			Workers []control.WorkerStats `json:"workers"`
+		}{st.Workers}
+	case c.Op == model.OpList && c.List.Timeout:
+		return struct {
+			Timeouts model.Timeouts `json:"timeouts"`
+		}{st.Timeouts}
+	case c.Op == model.OpShow, c.Op == model.OpList:
+		return struct {
+			Services []api.ServiceState `json:"services"`
+		}{append([]api.ServiceState{}, st.Services...)}
+	}
+	return configOf(st) // -S, --get-laddr
+}
+
+// configOf is the configuration of a listing, without counters: -S -o json.
+func configOf(st *api.State) any {
+	type svc struct {
+		model.ServiceSpec
+		RealServers []model.RealServerSpec `json:"real_servers"`
+		Health      *model.HealthSpec      `json:"health,omitempty"`
+	}
+	var cfg struct {
+		Services []svc          `json:"services"`
+		Timeouts model.Timeouts `json:"timeouts"`
+	}
+	cfg.Timeouts, cfg.Services = st.Timeouts, []svc{}
+	for _, s := range st.Services {
+		x := svc{ServiceSpec: s.ServiceSpec, RealServers: []model.RealServerSpec{}, Health: s.Health}
+		for _, d := range s.RealServers {
+			x.RealServers = append(x.RealServers, d.RealServerSpec)
+		}
+		cfg.Services = append(cfg.Services, x)
+	}
+	return cfg
 }

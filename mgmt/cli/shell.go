@@ -133,7 +133,9 @@ func completeLine(line string, pos int, key rune, addrs func(model.Protocol, boo
 		cands = append(LongOptions(), shellWords...)
 	case before[0] == "show":
 		if len(before) == 1 {
-			cands = ShowVerbs
+			for _, v := range model.ShowVerbs {
+				cands = append(cands, v.String())
+			}
 		}
 	case addrs != nil && (prev == "-t" || prev == "--tcp-service"):
 		cands, anyWord = addrs(model.TCP, false, model.ServiceKey{}), true

@@ -1,21 +1,16 @@
 package cli
 
 import (
+	"io"
 	"slices"
 	"strings"
+	"time"
 
+	"github.com/xdpvs/xdpvs/mgmt/api"
 	"github.com/xdpvs/xdpvs/mgmt/model"
 )
 
-// ShowVerbs are the things `show` lists: services (-Ln), servers (real servers with their
-// effective weight and health), connections (-Lnc), workers (per-worker counters), queues (the
-// AF_XDP socket statistics of every queue), drops (by reason), events (what workers did besides
-// forwarding and dropping), synproxy (the SYN proxy's counters), health (the checks and states).
-var ShowVerbs = []string{"services", "servers", "connections", "workers", "queues", "drops", "events", "synproxy", "health"}
-
-var showWhat = ShowVerbs
-
-// parseShow parses `show workers|drops [-o json]`.
+// parseShow parses `show VERB [-o json]`.
 func parseShow(args []string) (*model.Command, error) {
 	c := &model.Command{Op: model.OpShow}
 	for i := 0; i < len(args); i++ {
@@ -25,14 +20,39 @@ func parseShow(args []string) (*model.Command, error) {
 			if a == "-o" {
 				i++
 			}
-		case c.Show == "" && slices.Contains(showWhat, a):
-			c.Show = a
+		case c.Show == "" && slices.Contains(model.ShowVerbs, model.Show(a)):
+			c.Show = model.Show(a)
 		default:
-			return nil, parseErr("show: unexpected %q (show %s [-o json])", a, strings.Join(showWhat, "|"))
+			return nil, parseErr("show: unexpected %q (show %s [-o json])", a, showVerbs())
 		}
 	}
 	if c.Show == "" {
-		return nil, parseErr("show: what? (show %s [-o json])", strings.Join(showWhat, "|"))
+		return nil, parseErr("show: what? (show %s [-o json])", showVerbs())
 	}
 	return c, nil
+}
+
+// showVerbs lists the verbs of show as the usage does: "services|servers|...".
+func showVerbs() string {
+	var b strings.Builder
+	for i, v := range model.ShowVerbs {
+		if i > 0 {
+			b.WriteByte('|')
+		}
+		b.WriteString(v.String())
+	}
+	return b.String()
+}
+
+// showWriters print each verb's listing.
+var showWriters = map[model.Show]func(w io.Writer, st *api.State){
+	model.ShowServices:    func(w io.Writer, st *api.State) { WriteList(w, st, model.ListOptions{}, false) },
+	model.ShowServers:     WriteServers,
+	model.ShowConnections: func(w io.Writer, st *api.State) { WriteConns(w, st.Connections) },
+	model.ShowWorkers:     func(w io.Writer, st *api.State) { WriteWorkers(w, st.Workers, false) },
+	model.ShowQueues:      func(w io.Writer, st *api.State) { WriteQueues(w, st.Workers) },
+	model.ShowDrops:       func(w io.Writer, st *api.State) { WriteWorkers(w, st.Workers, true) },
+	model.ShowEvents:      func(w io.Writer, st *api.State) { WriteEvents(w, st.Workers) },
+	model.ShowSynProxy:    func(w io.Writer, st *api.State) { WriteSynProxy(w, st.Workers) },
+	model.ShowHealth:      func(w io.Writer, st *api.State) { WriteHealth(w, st, time.Now()) },
 }

@@ -31,9 +31,9 @@ func WriteUsage(w io.Writer) {
 		"  %[1]s --add-laddr|--del-laddr -z local-address -t|u service-address\n"+
 		"  %[1]s --get-laddr [-t|u service-address]\n"+
 		"  %[1]s --health -t|u service-address --check tcp|http|https|udp|script|none [check options]\n"+
-		"  %[1]s show services|servers|connections|workers|queues|drops|events|synproxy|health [-o json]\n"+
+		"  %[1]s show %[2]s [-o json]\n"+
 		"  %[1]s -h\n"+
-		"  %[1]s                  (no command: interactive shell)\n\n", p)
+		"  %[1]s                  (no command: interactive shell)\n\n", p, showVerbs())
 	fmt.Fprint(w, "Commands:\n"+
 		"Either long or short options are allowed.\n"+
 		"  --add-service     -A        add virtual service with options\n"+

@@ -23,7 +23,7 @@ const (
 	OpDelLaddr    Op = "del-laddr"
 	OpGetLaddr    Op = "get-laddr"
 	OpHealth      Op = "health" // --health: a service's health check
-	OpShow        Op = "show"   // show services|servers|connections|workers|queues|drops|health
+	OpShow        Op = "show"   // show VERB: one of ShowVerbs
 	OpHelp        Op = "help"
 	OpVersion     Op = "version"
 )
@@ -64,6 +64,38 @@ type Command struct {
 	LocalAddr  netip.Addr     `json:"local_address,omitempty"`
 	Timeouts   Timeouts       `json:"timeouts"`
 	List       ListOptions    `json:"list"`
-	Show       string         `json:"show,omitempty"`   // what OpShow shows, one of cli.ShowVerbs
+	Show       Show           `json:"show,omitempty"`   // what OpShow shows
 	Health     *HealthSpec    `json:"health,omitempty"` // OpHealth; a zero Check removes the check
+}
+
+// Show is what `xdpvsadm show` lists.
+type Show string
+
+// The verbs of show.
+const (
+	ShowServices    Show = "services"    // the services, as -Ln
+	ShowServers     Show = "servers"     // real servers with their effective weight and health
+	ShowConnections Show = "connections" // as -Lnc
+	ShowWorkers     Show = "workers"     // per-worker counters
+	ShowQueues      Show = "queues"      // the AF_XDP socket statistics of every queue
+	ShowDrops       Show = "drops"       // drops by reason
+	ShowEvents      Show = "events"      // what workers did besides forwarding and dropping
+	ShowSynProxy    Show = "synproxy"    // the SYN proxy's counters
+	ShowHealth      Show = "health"      // the health checks and the servers' states
+)
+
+// ShowVerbs are the verbs of show, in the order the usage lists them.
+var ShowVerbs = []Show{ShowServices, ShowServers, ShowConnections, ShowWorkers, ShowQueues, ShowDrops,
+	ShowEvents, ShowSynProxy, ShowHealth}
+
+func (s Show) String() string { return string(s) }
+
+// Workers tells whether s lists the workers' counters (the dataplane's Stats) rather than the
+// services.
+func (s Show) Workers() bool {
+	switch s {
+	case ShowWorkers, ShowQueues, ShowDrops, ShowEvents, ShowSynProxy:
+		return true
+	}
+	return false
 }

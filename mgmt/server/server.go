@@ -314,12 +314,12 @@ func (s *Server) do(req *api.Request) (resp *api.Response) {
 			resp.Error = "show must be the only command of a request"
 			return resp
 		}
-		switch first.Show {
-		case "workers", "queues", "drops", "events", "synproxy":
+		switch {
+		case first.Show.Workers():
 			resp.State = &api.State{Workers: s.cfg.Control.Stats().Workers}
 			return resp
-		case "services", "servers", "health", "connections":
-			st, err := s.read(&model.Command{Op: model.OpList, List: model.ListOptions{Connections: first.Show == "connections"}})
+		case slices.Contains(model.ShowVerbs, first.Show):
+			st, err := s.read(&model.Command{Op: model.OpList, List: model.ListOptions{Connections: first.Show == model.ShowConnections}})
 			if err != nil {
 				resp.Error = err.Error()
 			}
