@@ -13,8 +13,8 @@ import (
 	"time"
 
 	"github.com/xdpvs/xdpvs/bench/pktgen"
-	"github.com/xdpvs/xdpvs/dataplane/control"
 	"github.com/xdpvs/xdpvs/internal/topo"
+	"github.com/xdpvs/xdpvs/mgmt/api"
 )
 
 // TestSynProxyRate is the SYN proxy's figure: how many flood SYNs one worker answers per second
@@ -109,12 +109,12 @@ func TestSynProxyRate(t *testing.T) {
 		name, what string
 		cfg        pktgen.Config
 		flags      uint8
-		counter    func(w control.WorkerStats) uint64 // what the worker did with these frames
+		counter    func(w api.WorkerStats) uint64 // what the worker did with these frames
 	}
 	kinds := []kind{
-		{"udp", "UDP NAT forwarded (baseline)", base, 0, func(w control.WorkerStats) uint64 { return w.TXPackets }},
-		{"syn", "flood SYNs answered with a cookie", flood, pktgen.FlagSYN, func(w control.WorkerStats) uint64 { return named(w.Events, "synproxy_syn_answered") }},
-		{"ack", "forged cookie ACKs dropped", flood, pktgen.FlagACK, func(w control.WorkerStats) uint64 { return named(w.Drops, "synproxy_bad_cookie") }},
+		{"udp", "UDP NAT forwarded (baseline)", base, 0, func(w api.WorkerStats) uint64 { return w.TXPackets }},
+		{"syn", "flood SYNs answered with a cookie", flood, pktgen.FlagSYN, func(w api.WorkerStats) uint64 { return named(w.Events, "synproxy_syn_answered") }},
+		{"ack", "forged cookie ACKs dropped", flood, pktgen.FlagACK, func(w api.WorkerStats) uint64 { return named(w.Drops, "synproxy_bad_cookie") }},
 	}
 	if only := os.Getenv("XDPVS_BENCH_KINDS"); only != "" {
 		kinds = slices.DeleteFunc(kinds, func(k kind) bool {
@@ -130,9 +130,9 @@ func TestSynProxyRate(t *testing.T) {
 		}
 		t.Cleanup(func() { gens[i].Close() })
 	}
-	worker := func() control.WorkerStats {
+	worker := func() api.WorkerStats {
 		out, err := d.Adm(adm, "show", "workers", "-o", "json")
-		var st struct{ Workers []control.WorkerStats }
+		var st struct{ Workers []api.WorkerStats }
 		if err == nil {
 			err = json.Unmarshal([]byte(out), &st)
 		}
@@ -219,7 +219,7 @@ func TestSynProxyRate(t *testing.T) {
 }
 
 // named finds a counter by name.
-func named(cs []control.NamedCount, name string) uint64 {
+func named(cs []api.NamedCount, name string) uint64 {
 	for _, c := range cs {
 		if c.Name == name {
 			return c.Count

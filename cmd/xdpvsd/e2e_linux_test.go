@@ -21,10 +21,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/xdpvs/xdpvs/dataplane/control"
 	"github.com/xdpvs/xdpvs/internal/netns"
 	"github.com/xdpvs/xdpvs/internal/testutil"
 	"github.com/xdpvs/xdpvs/internal/topo"
+	"github.com/xdpvs/xdpvs/mgmt/api"
 )
 
 // The end-to-end tests run xdpvsd and xdpvsadm, built once per test binary, on the two-arm NAT
@@ -330,7 +330,7 @@ func TestNAT(t *testing.T) {
 // the worker not owning their connection were handed over and none was lost on the way.
 func (e *env) checkWorkers(workers int) {
 	e.t.Helper()
-	var st struct{ Workers []control.WorkerStats }
+	var st struct{ Workers []api.WorkerStats }
 	if err := json.Unmarshal([]byte(e.adm1("show", "workers", "-o", "json")), &st); err != nil {
 		e.t.Fatal(err)
 	}

@@ -21,10 +21,10 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/xdpvs/xdpvs/bench/pktgen"
-	"github.com/xdpvs/xdpvs/dataplane/control"
 	"github.com/xdpvs/xdpvs/internal/netns"
 	"github.com/xdpvs/xdpvs/internal/testutil"
 	"github.com/xdpvs/xdpvs/internal/topo"
+	"github.com/xdpvs/xdpvs/mgmt/api"
 )
 
 // synProxyService makes the layout's TCP service SYN-proxied: NAT, or FULLNAT through lip.
@@ -51,7 +51,7 @@ func (e *env) synProxyService(v6, fullnat bool, lip string) string {
 // synProxyCounters sums `show synproxy` over the workers.
 func (e *env) synProxyCounters() map[string]uint64 {
 	e.t.Helper()
-	var st struct{ Workers []control.WorkerStats }
+	var st struct{ Workers []api.WorkerStats }
 	if err := json.Unmarshal([]byte(e.adm1("show", "synproxy", "-o", "json")), &st); err != nil {
 		e.t.Fatal(err)
 	}

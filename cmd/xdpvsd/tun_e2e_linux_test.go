@@ -6,9 +6,9 @@ import (
 	"net/netip"
 	"testing"
 
-	"github.com/xdpvs/xdpvs/dataplane/control"
 	"github.com/xdpvs/xdpvs/internal/testutil"
 	"github.com/xdpvs/xdpvs/internal/topo"
+	"github.com/xdpvs/xdpvs/mgmt/api"
 )
 
 // newTUNEnv runs xdpvsd on the routed TUN layout; each real server runs xdpvs-rs to decapsulate
@@ -80,7 +80,7 @@ func TestTUN(t *testing.T) {
 				if got := e.udp(v6, 100); got["rs0"] != 50 || got["rs1"] != 50 {
 					t.Fatalf("udp rr split %v, want 50/50", got)
 				}
-				var st struct{ Workers []control.WorkerStats }
+				var st struct{ Workers []api.WorkerStats }
 				if err := json.Unmarshal([]byte(e.adm1("show", "workers", "-o", "json")), &st); err != nil {
 					t.Fatal(err)
 				}

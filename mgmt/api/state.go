@@ -6,7 +6,6 @@ import (
 	"slices"
 	"time"
 
-	"github.com/xdpvs/xdpvs/dataplane/control"
 	"github.com/xdpvs/xdpvs/mgmt/model"
 )
 
@@ -66,10 +65,10 @@ type Conn struct {
 // State is the answer to a listing: the services (in configuration order), timeouts and, when
 // asked for, connections.
 type State struct {
-	Services    []ServiceState        `json:"services"`
-	Timeouts    model.Timeouts        `json:"timeouts"`
-	Connections []Conn                `json:"connections,omitempty"`
-	Workers     []control.WorkerStats `json:"workers,omitempty"` // show workers|drops|queues
+	Services    []ServiceState `json:"services"`
+	Timeouts    model.Timeouts `json:"timeouts"`
+	Connections []Conn         `json:"connections,omitempty"`
+	Workers     []WorkerStats  `json:"workers,omitempty"` // show workers, queues, drops, events, synproxy
 }
 
 func cmpAddr(a, b netip.Addr) int {

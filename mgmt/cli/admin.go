@@ -8,7 +8,6 @@ import (
 	"net"
 	"strings"
 
-	"github.com/xdpvs/xdpvs/dataplane/control"
 	"github.com/xdpvs/xdpvs/mgmt/api"
 	"github.com/xdpvs/xdpvs/mgmt/model"
 )
@@ -220,7 +219,7 @@ func jsonOf(c *model.Command, st *api.State) any {
 		}{append([]api.Conn{}, st.Connections...)}
 	case c.Op == model.OpShow && c.Show.Workers():
 		return struct {
-			Workers []control.WorkerStats `json:"workers"`
+			Workers []api.WorkerStats `json:"workers"`
 		}{st.Workers}
 	case c.Op == model.OpList && c.List.Timeout:
 		return struct {

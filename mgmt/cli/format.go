@@ -8,7 +8,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/xdpvs/xdpvs/dataplane/control"
 	"github.com/xdpvs/xdpvs/mgmt/api"
 	"github.com/xdpvs/xdpvs/mgmt/model"
 )
@@ -231,7 +230,7 @@ func WriteLaddrs(w io.Writer, st *api.State) {
 
 // WriteWorkers prints `show workers`: one line of counters per worker, then its socket statistics;
 // with drops, the non-zero drop counters of each worker instead.
-func WriteWorkers(w io.Writer, ws []control.WorkerStats, drops bool) {
+func WriteWorkers(w io.Writer, ws []api.WorkerStats, drops bool) {
 	if drops {
 		fmt.Fprintf(w, "%-6s %-28s %12s\n", "Worker", "Reason", "Packets")
 		for _, x := range ws {
@@ -257,7 +256,7 @@ func WriteWorkers(w io.Writer, ws []control.WorkerStats, drops bool) {
 }
 
 // WriteEvents prints `show events`: the non-zero event counters of each worker.
-func WriteEvents(w io.Writer, ws []control.WorkerStats) {
+func WriteEvents(w io.Writer, ws []api.WorkerStats) {
 	fmt.Fprintf(w, "%-6s %-36s %12s\n", "Worker", "Event", "Count")
 	for _, x := range ws {
 		for _, ev := range x.Events {
@@ -275,7 +274,7 @@ var synProxyAlways = []string{"syn_answered", "cookie_valid", "cookie_bad_cookie
 
 // WriteSynProxy prints `show synproxy`: the SYN proxy's counters (events and drops named
 // synproxy_*), the total and each worker's.
-func WriteSynProxy(w io.Writer, ws []control.WorkerStats) {
+func WriteSynProxy(w io.Writer, ws []api.WorkerStats) {
 	type row struct {
 		name string
 		n    []uint64
@@ -296,7 +295,7 @@ func WriteSynProxy(w io.Writer, ws []control.WorkerStats) {
 	}
 	for i, x := range ws {
 		for _, g := range []struct {
-			list []control.NamedCount
+			list []api.NamedCount
 			pfx  string
 		}{{x.Events, ""}, {x.Drops, "drop_"}} {
 			for _, c := range g.list {
@@ -328,7 +327,7 @@ func WriteSynProxy(w io.Writer, ws []control.WorkerStats) {
 
 // WriteQueues prints `show queues`: the AF_XDP socket statistics of every worker's queue on every
 // interface, zeros included.
-func WriteQueues(w io.Writer, ws []control.WorkerStats) {
+func WriteQueues(w io.Writer, ws []api.WorkerStats) {
 	fmt.Fprintf(w, "%-6s %5s %-12s %-28s %12s\n", "Worker", "Queue", "Interface", "Statistic", "Count")
 	for _, x := range ws {
 		for _, c := range x.Sockets {

@@ -316,7 +316,7 @@ func (s *Server) do(req *api.Request) (resp *api.Response) {
 		}
 		switch {
 		case first.Show.Workers():
-			resp.State = &api.State{Workers: s.cfg.Control.Stats().Workers}
+			resp.State = &api.State{Workers: api.Workers(s.cfg.Control.Stats().Workers)}
 			return resp
 		case slices.Contains(model.ShowVerbs, first.Show):
 			st, err := s.read(&model.Command{Op: model.OpList, List: model.ListOptions{Connections: first.Show == model.ShowConnections}})
