@@ -14,8 +14,15 @@ const Version = "xdpvsadm 0.1 (ipvsadm v1.31 syntax, IPVS v" + IPVSVersion + " f
 
 // WriteUsage writes the help of `xdpvsadm -h`, laid out as ipvsadm's.
 func WriteUsage(w io.Writer) {
-	p := "xdpvsadm"
 	fmt.Fprintln(w, Version)
+	writeSynopsis(w)
+	writeCommands(w)
+	writeOptions(w)
+	writeHealthOptions(w)
+}
+
+func writeSynopsis(w io.Writer) {
+	p := "xdpvsadm"
 	fmt.Fprintf(w, "Usage:\n"+
 		"  %[1]s [--socket PATH] COMMAND [options]\n"+
 		"  %[1]s -A|E -t|u service-address [-s scheduler] [-p [timeout]] [-M netmask] [-b sched-flags] [-j] [-o]\n"+
@@ -34,6 +41,9 @@ func WriteUsage(w io.Writer) {
 		"  %[1]s show %[2]s [-o json]\n"+
 		"  %[1]s -h\n"+
 		"  %[1]s                  (no command: interactive shell)\n\n", p, showVerbs())
+}
+
+func writeCommands(w io.Writer) {
 	fmt.Fprint(w, "Commands:\n"+
 		"Either long or short options are allowed.\n"+
 		"  --add-service     -A        add virtual service with options\n"+
@@ -54,6 +64,9 @@ func WriteUsage(w io.Writer) {
 		"  --health                    set (or with --check none remove) a service's health check\n"+
 		"  --help            -h        display this help message\n"+
 		"  --version         -v        display the version\n\n")
+}
+
+func writeOptions(w io.Writer) {
 	fmt.Fprintf(w, "Options:\n"+
 		"  --socket PATH                       the daemon's socket (default $XDPVS_SOCKET, else %s)\n"+
 		"  --tcp-service  -t service-address   service-address is host[:port]\n"+
@@ -88,6 +101,9 @@ func WriteUsage(w io.Writer) {
 		"  --numeric      -n                   numeric output of addresses and ports (always)\n"+
 		"  --output json  -o json              output of -L, -S, --get-laddr, show as JSON\n",
 		api.DefaultSocketPath, strings.Join(model.SchedulerNames(), "|"), model.DefaultScheduler())
+}
+
+func writeHealthOptions(w io.Writer) {
 	fmt.Fprintf(w, "\nHealth check options (with --health; keepalived's checks):\n"+
 		"  --check kind                        tcp (connect), http, https (GET), udp, script, or none\n"+
 		"  --path path                         http/https: the path to GET (default /)\n"+

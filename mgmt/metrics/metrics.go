@@ -111,100 +111,123 @@ func (c *metricsCollector) Describe(ch chan<- *prometheus.Desc) {
 
 func (c *metricsCollector) Collect(ch chan<- prometheus.Metric) {
 	st, ds := c.s.Observe()
+	e := emitter{ch}
 	raw := map[control.ServiceKey]*control.ServiceStats{}
 	if ds != nil {
 		for i := range ds.Services {
 			raw[ds.Services[i].Key] = &ds.Services[i]
 		}
 	}
-	counter := func(d *prometheus.Desc, v uint64, l ...string) {
-		ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, float64(v), l...)
-	}
-	gauge := func(d *prometheus.Desc, v float64, l ...string) {
-		ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v, l...)
-	}
-	traffic := func(d *trafficDescs, cnt control.Counters, r api.Rates, l []string) {
-		counter(d.conns, cnt.Conns, l...)
-		counter(d.pkts, cnt.InPkts, append(l, "in")...)
-		counter(d.pkts, cnt.OutPkts, append(l, "out")...)
-		counter(d.bytes, cnt.InBytes, append(l, "in")...)
-		counter(d.bytes, cnt.OutBytes, append(l, "out")...)
-		gauge(d.cps, float64(r.CPS), l...)
-		gauge(d.pps, float64(r.InPPS), append(l, "in")...)
-		gauge(d.pps, float64(r.OutPPS), append(l, "out")...)
-		gauge(d.bps, float64(r.InBPS), append(l, "in")...)
-		gauge(d.bps, float64(r.OutBPS), append(l, "out")...)
-	}
-	gauge(c.services, float64(len(st.Services)))
+	e.gauge(c.services, float64(len(st.Services)))
 	for i := range st.Services {
 		ss := &st.Services[i]
-		sl := []string{ss.Protocol.String(), ss.Address.String(), strconv.Itoa(int(ss.Port))}
-		rs := raw[control.ServiceKey{Proto: uint8(ss.Protocol), Addr: ss.Address, Port: ss.Port}]
-		var cnt control.Counters
-		if rs != nil {
-			cnt = rs.Counters
-		}
-		traffic(&c.svc, cnt, ss.Rate, sl)
-		if ss.Health != nil && ss.Health.Sorry.IsValid() {
-			gauge(c.sorry, b2f(ss.SorryActive), sl...)
-		}
-		for j := range ss.RealServers {
-			d := &ss.RealServers[j]
-			l := append(append([]string(nil), sl...), d.Address.String(), strconv.Itoa(int(d.Port)))
-			var r *control.RealServerStats
-			if rs != nil {
-				for k := range rs.RealServers {
-					if rs.RealServers[k].Addr == d.Address && rs.RealServers[k].Port == d.Port {
-						r = &rs.RealServers[k]
-					}
-				}
-			}
-			var rc control.Counters
-			var syn uint64
-			if r != nil {
-				rc, syn = r.Counters, r.SynTimeouts
-			}
-			traffic(&c.rs, rc, d.Rate, l)
-			gauge(c.rs.active, float64(d.ActiveConns), l...)
-			gauge(c.rs.inactive, float64(d.InactiveConns), l...)
-			gauge(c.rs.persistent, float64(d.PersistentConns), l...)
-			counter(c.rs.synTimeouts, syn, l...)
-			gauge(c.rs.weight, float64(d.Weight), l...)
-			eff, up := d.Weight, true
-			if d.Health != nil {
-				eff, up = d.Health.Weight, d.Health.Up
-				counter(c.rs.transitions, d.Health.Transitions, l...)
-				counter(c.rs.checks, d.Health.Checks-d.Health.Failed, append(l, "success")...)
-				counter(c.rs.checks, d.Health.Failed, append(l, "failure")...)
-			}
-			gauge(c.rs.effWeight, float64(eff), l...)
-			gauge(c.rs.up, b2f(up), l...)
-		}
+		c.collectService(e, ss, raw[control.ServiceKey{Proto: uint8(ss.Protocol), Addr: ss.Address, Port: ss.Port}])
 	}
 	if ds == nil {
 		return
 	}
-	for _, w := range ds.Workers {
-		l := []string{strconv.Itoa(w.ID), strconv.Itoa(w.Queue)}
-		counter(c.rx, w.RXPackets, l...)
-		counter(c.tx, w.TXPackets, l...)
-		counter(c.hout, w.HandoffsOut, l...)
-		counter(c.hin, w.HandoffsIn, l...)
-		gauge(c.wconns, float64(w.Conns), l...)
-		for _, d := range w.Drops {
-			counter(c.drops, d.Count, append(l, d.Name)...)
-		}
-		for _, ev := range w.Events {
-			counter(c.events, ev.Count, append(l, ev.Name)...)
-		}
-		for _, sk := range w.Sockets {
-			iface, stat, ok := strings.Cut(sk.Name, "/")
-			if !ok {
-				iface, stat = "", sk.Name
-			}
-			counter(c.sockets, sk.Count, append(l, iface, stat)...)
-		}
+	for i := range ds.Workers {
+		c.collectWorker(e, &ds.Workers[i])
 	}
+}
+
+// collectService emits a service's metrics and its real servers'; rs is the dataplane's raw
+// counters of the service (nil: none yet).
+func (c *metricsCollector) collectService(e emitter, ss *api.ServiceState, rs *control.ServiceStats) {
+	sl := []string{ss.Protocol.String(), ss.Address.String(), strconv.Itoa(int(ss.Port))}
+	var cnt control.Counters
+	if rs != nil {
+		cnt = rs.Counters
+	}
+	e.traffic(&c.svc, cnt, ss.Rate, sl)
+	if ss.Health != nil && ss.Health.Sorry.IsValid() {
+		e.gauge(c.sorry, b2f(ss.SorryActive), sl...)
+	}
+	for j := range ss.RealServers {
+		d := &ss.RealServers[j]
+		l := append(append([]string(nil), sl...), d.Address.String(), strconv.Itoa(int(d.Port)))
+		var r *control.RealServerStats
+		if rs != nil {
+			for k := range rs.RealServers {
+				if rs.RealServers[k].Addr == d.Address && rs.RealServers[k].Port == d.Port {
+					r = &rs.RealServers[k]
+				}
+			}
+		}
+		c.collectRealServer(e, d, r, l)
+	}
+}
+
+// collectRealServer emits a real server's metrics; r is its raw counters (nil: none yet).
+func (c *metricsCollector) collectRealServer(e emitter, d *api.RealServerState, r *control.RealServerStats, l []string) {
+	var rc control.Counters
+	var syn uint64
+	if r != nil {
+		rc, syn = r.Counters, r.SynTimeouts
+	}
+	e.traffic(&c.rs, rc, d.Rate, l)
+	e.gauge(c.rs.active, float64(d.ActiveConns), l...)
+	e.gauge(c.rs.inactive, float64(d.InactiveConns), l...)
+	e.gauge(c.rs.persistent, float64(d.PersistentConns), l...)
+	e.counter(c.rs.synTimeouts, syn, l...)
+	e.gauge(c.rs.weight, float64(d.Weight), l...)
+	eff, up := d.Weight, true
+	if d.Health != nil {
+		eff, up = d.Health.Weight, d.Health.Up
+		e.counter(c.rs.transitions, d.Health.Transitions, l...)
+		e.counter(c.rs.checks, d.Health.Checks-d.Health.Failed, append(l, "success")...)
+		e.counter(c.rs.checks, d.Health.Failed, append(l, "failure")...)
+	}
+	e.gauge(c.rs.effWeight, float64(eff), l...)
+	e.gauge(c.rs.up, b2f(up), l...)
+}
+
+// collectWorker emits a worker's counters.
+func (c *metricsCollector) collectWorker(e emitter, w *control.WorkerStats) {
+	l := []string{strconv.Itoa(w.ID), strconv.Itoa(w.Queue)}
+	e.counter(c.rx, w.RXPackets, l...)
+	e.counter(c.tx, w.TXPackets, l...)
+	e.counter(c.hout, w.HandoffsOut, l...)
+	e.counter(c.hin, w.HandoffsIn, l...)
+	e.gauge(c.wconns, float64(w.Conns), l...)
+	for _, d := range w.Drops {
+		e.counter(c.drops, d.Count, append(l, d.Name)...)
+	}
+	for _, ev := range w.Events {
+		e.counter(c.events, ev.Count, append(l, ev.Name)...)
+	}
+	for _, sk := range w.Sockets {
+		iface, stat, ok := strings.Cut(sk.Name, "/")
+		if !ok {
+			iface, stat = "", sk.Name
+		}
+		e.counter(c.sockets, sk.Count, append(l, iface, stat)...)
+	}
+}
+
+// emitter sends constant metrics to a collection.
+type emitter struct{ ch chan<- prometheus.Metric }
+
+func (e emitter) counter(d *prometheus.Desc, v uint64, l ...string) {
+	e.ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, float64(v), l...)
+}
+
+func (e emitter) gauge(d *prometheus.Desc, v float64, l ...string) {
+	e.ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v, l...)
+}
+
+// traffic emits the counters and rates of a service or a real server.
+func (e emitter) traffic(d *trafficDescs, cnt control.Counters, r api.Rates, l []string) {
+	e.counter(d.conns, cnt.Conns, l...)
+	e.counter(d.pkts, cnt.InPkts, append(l, "in")...)
+	e.counter(d.pkts, cnt.OutPkts, append(l, "out")...)
+	e.counter(d.bytes, cnt.InBytes, append(l, "in")...)
+	e.counter(d.bytes, cnt.OutBytes, append(l, "out")...)
+	e.gauge(d.cps, float64(r.CPS), l...)
+	e.gauge(d.pps, float64(r.InPPS), append(l, "in")...)
+	e.gauge(d.pps, float64(r.OutPPS), append(l, "out")...)
+	e.gauge(d.bps, float64(r.InBPS), append(l, "in")...)
+	e.gauge(d.bps, float64(r.OutBPS), append(l, "out")...)
 }
 
 func b2f(b bool) float64 {

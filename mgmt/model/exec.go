@@ -4,143 +4,159 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"slices"
 )
 
 // Exec applies one changing command to m. It returns an error with ipvsadm's wording and leaves m
 // partly changed on error: callers run it on a Clone.
 func (m *Model) Exec(c *Command) error {
 	switch c.Op {
-	case OpAddService, OpEditService:
-		spec := c.Service
-		spec.LocalAddrs = nil
-		if err := checkServiceSpec(&spec); err != nil {
-			return err
-		}
-		i := m.find(spec.ServiceKey)
-		if c.Op == OpAddService {
-			if i >= 0 {
-				return ErrServiceExists
-			}
-			m.services = append(m.services, &Service{ServiceSpec: spec})
-			return nil
-		}
-		if i < 0 {
-			return ErrNoService
-		}
-		s := m.services[i]
-		spec.LocalAddrs = s.LocalAddrs
-		s.ServiceSpec = spec
-		for j := range s.Dests {
-			if err := checkDest(s, &s.Dests[j]); err != nil {
-				return err
-			}
-		}
-		return checkHealthSpec(s, &s.Health)
+	case OpAddService:
+		return m.addService(c.Service)
+	case OpEditService:
+		return m.editService(c.Service)
 	case OpDelService:
 		i := m.find(c.Service.ServiceKey)
 		if i < 0 {
 			return ErrNoService
 		}
-		m.services = append(m.services[:i], m.services[i+1:]...)
+		m.services = slices.Delete(m.services, i, i+1)
 		return nil
 	case OpFlush:
 		m.services = nil
 		return nil
 	case OpAddServer, OpEditServer, OpDelServer:
-		i := m.find(c.Service.ServiceKey)
-		if i < 0 {
-			return ErrServiceNotDefined
-		}
-		s := m.services[i]
-		d := c.Server
-		j := s.FindDest(d.Address, d.Port)
-		if c.Op != OpDelServer && s.Health.Sorry.IsValid() && s.Health.Sorry == netip.AddrPortFrom(d.Address, d.Port) {
-			return errors.New("the real server is the service's sorry server (--health --sorry)")
-		}
-		switch c.Op {
-		case OpAddServer:
-			if j >= 0 {
-				return ErrDestExists
-			}
-			if err := checkDest(s, &d); err != nil {
-				return err
-			}
-			s.Dests = append(s.Dests, d)
-		case OpEditServer:
-			if j < 0 {
-				return ErrNoDest
-			}
-			if err := checkDest(s, &d); err != nil {
-				return err
-			}
-			s.Dests[j] = d
-		case OpDelServer:
-			if j < 0 {
-				return ErrNoDest
-			}
-			s.Dests = append(s.Dests[:j], s.Dests[j+1:]...)
-		}
-		return nil
+		return m.changeServer(c.Op, c.Service.ServiceKey, c.Server)
 	case OpHealth:
-		i := m.find(c.Service.ServiceKey)
-		if i < 0 {
-			return ErrNoService
-		}
-		var h HealthSpec
-		if c.Health != nil {
-			h = *c.Health
-		}
-		h.FillDefaults()
-		if err := checkHealthSpec(m.services[i], &h); err != nil {
-			return err
-		}
-		m.services[i].Health = h
-		return nil
+		return m.setHealth(c.Service.ServiceKey, c.Health)
 	case OpSet:
-		t := c.Timeouts
-		for _, v := range []uint32{t.TCP, t.TCPFin, t.UDP} {
-			if v > MaxTimeout {
-				return fmt.Errorf("invalid timeout value `%d' specified", v)
-			}
-		}
-		// As in IPVS, zero leaves a timeout as it is.
-		if t.TCP != 0 {
-			m.timeouts.TCP = t.TCP
-		}
-		if t.TCPFin != 0 {
-			m.timeouts.TCPFin = t.TCPFin
-		}
-		if t.UDP != 0 {
-			m.timeouts.UDP = t.UDP
-		}
-		return nil
+		return m.setTimeouts(c.Timeouts)
 	case OpAddLaddr, OpDelLaddr:
-		i := m.find(c.Service.ServiceKey)
-		if i < 0 {
-			return ErrNoService
-		}
-		if err := checkUnicast("local", c.LocalAddr); err != nil {
-			return err
-		}
-		s := m.services[i]
-		k := -1
-		for j, a := range s.LocalAddrs {
-			if a == c.LocalAddr {
-				k = j
-			}
-		}
-		if c.Op == OpAddLaddr {
-			if k >= 0 {
-				return ErrLaddrExists
-			}
-			s.LocalAddrs = append(s.LocalAddrs, c.LocalAddr)
-		} else {
-			if k < 0 {
-				return ErrNoLaddr
-			}
-			s.LocalAddrs = append(s.LocalAddrs[:k], s.LocalAddrs[k+1:]...)
-		}
-		return nil
+		return m.changeLocalAddr(c.Op, c.Service.ServiceKey, c.LocalAddr)
 	}
 	return fmt.Errorf("command %q does not change the configuration", c.Op)
+}
+
+// addService is -A: a new service, without real servers.
+func (m *Model) addService(spec ServiceSpec) error {
+	spec.LocalAddrs = nil
+	if err := checkServiceSpec(&spec); err != nil {
+		return err
+	}
+	if m.find(spec.ServiceKey) >= 0 {
+		return ErrServiceExists
+	}
+	m.services = append(m.services, &Service{ServiceSpec: spec})
+	return nil
+}
+
+// editService is -E: the service's attributes replaced (as ipvsadm: what is not given is reset),
+// its real servers, local addresses and health check kept and checked again.
+func (m *Model) editService(spec ServiceSpec) error {
+	spec.LocalAddrs = nil
+	if err := checkServiceSpec(&spec); err != nil {
+		return err
+	}
+	s := m.Find(spec.ServiceKey)
+	if s == nil {
+		return ErrNoService
+	}
+	spec.LocalAddrs = s.LocalAddrs
+	s.ServiceSpec = spec
+	for j := range s.Dests {
+		if err := checkDest(s, &s.Dests[j]); err != nil {
+			return err
+		}
+	}
+	return checkHealthSpec(s, &s.Health)
+}
+
+// changeServer is -a, -e and -d.
+func (m *Model) changeServer(op Op, k ServiceKey, d RealServerSpec) error {
+	s := m.Find(k)
+	if s == nil {
+		return ErrServiceNotDefined
+	}
+	j := s.FindDest(d.Address, d.Port)
+	if op != OpDelServer && s.Health.Sorry.IsValid() && s.Health.Sorry == netip.AddrPortFrom(d.Address, d.Port) {
+		return errors.New("the real server is the service's sorry server (--health --sorry)")
+	}
+	switch {
+	case op == OpAddServer && j >= 0:
+		return ErrDestExists
+	case op != OpAddServer && j < 0:
+		return ErrNoDest
+	case op == OpDelServer:
+		s.Dests = slices.Delete(s.Dests, j, j+1)
+		return nil
+	}
+	if err := checkDest(s, &d); err != nil {
+		return err
+	}
+	if op == OpAddServer {
+		s.Dests = append(s.Dests, d)
+	} else {
+		s.Dests[j] = d
+	}
+	return nil
+}
+
+// setHealth is --health: the service's check replaced (nil or a zero Check: removed).
+func (m *Model) setHealth(k ServiceKey, spec *HealthSpec) error {
+	s := m.Find(k)
+	if s == nil {
+		return ErrNoService
+	}
+	var h HealthSpec
+	if spec != nil {
+		h = *spec
+	}
+	h.FillDefaults()
+	if err := checkHealthSpec(s, &h); err != nil {
+		return err
+	}
+	s.Health = h
+	return nil
+}
+
+// setTimeouts is --set. As in IPVS, zero leaves a timeout as it is.
+func (m *Model) setTimeouts(t Timeouts) error {
+	for _, v := range []uint32{t.TCP, t.TCPFin, t.UDP} {
+		if v > MaxTimeout {
+			return fmt.Errorf("invalid timeout value `%d' specified", v)
+		}
+	}
+	if t.TCP != 0 {
+		m.timeouts.TCP = t.TCP
+	}
+	if t.TCPFin != 0 {
+		m.timeouts.TCPFin = t.TCPFin
+	}
+	if t.UDP != 0 {
+		m.timeouts.UDP = t.UDP
+	}
+	return nil
+}
+
+// changeLocalAddr is --add-laddr and --del-laddr.
+func (m *Model) changeLocalAddr(op Op, k ServiceKey, a netip.Addr) error {
+	s := m.Find(k)
+	if s == nil {
+		return ErrNoService
+	}
+	if err := checkUnicast("local", a); err != nil {
+		return err
+	}
+	i := slices.Index(s.LocalAddrs, a)
+	switch {
+	case op == OpAddLaddr && i >= 0:
+		return ErrLaddrExists
+	case op == OpAddLaddr:
+		s.LocalAddrs = append(s.LocalAddrs, a)
+	case i < 0:
+		return ErrNoLaddr
+	default:
+		s.LocalAddrs = slices.Delete(s.LocalAddrs, i, i+1)
+	}
+	return nil
 }
