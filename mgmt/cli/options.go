@@ -36,15 +36,16 @@ type accepts map[model.Op]need
 // argument left out. Its errors are *ParseError.
 type setter func(p *parser, arg string, given bool) error
 
-// option is one entry of the table: a command (cmd set), an option (group set), an option xdpvs
-// refuses (unsup set) or one it ignores (none set, like --sort).
+// option is one entry of the table: a command (cmd set), an option (in set: the commands that take
+// it), an option xdpvs refuses (unsup set) or one it ignores (none set, like --sort).
 type option struct {
 	long  string
 	short byte
 	arg   argKind
 	cmd   model.Op
-	// group is the option as ipvsadm's checks name it ("multiple 'service-address' options
-	// specified"): -t and -u are one option, so are -m, -i, -g and --fullnat.
+	// group is the option as ipvsadm's checks name it, when not its long name ("multiple
+	// 'service-address' options specified"): -t and -u are one option, so are -m, -i, -g and
+	// --fullnat.
 	group string
 	in    accepts
 	set   setter
@@ -170,13 +171,19 @@ func on(field func(*model.Command) *bool) setter {
 	}
 }
 
-// groups are the options of ipvsadm's line in the table's order, with the commands that take
-// them: the order of the checks, and of the setters once the line is read.
-var groups = func() []option {
-	var gs []option
+// group is one option of ipvsadm's line as its checks know it, with the commands that take it.
+type group struct {
+	name string
+	in   accepts
+}
+
+// groups are ipvsadm's options in the table's order: the order of the checks, and of the setters
+// once the line is read.
+var groups = func() []group {
+	var gs []group
 	for _, o := range options {
-		if o.name() != "" && !o.health() && !slices.ContainsFunc(gs, func(g option) bool { return g.name() == o.name() }) {
-			gs = append(gs, option{group: o.name(), in: o.in})
+		if o.name() != "" && !o.health() && !slices.ContainsFunc(gs, func(g group) bool { return g.name == o.name() }) {
+			gs = append(gs, group{o.name(), o.in})
 		}
 	}
 	return gs

@@ -32,7 +32,7 @@ func TestOptionTable(t *testing.T) {
 	}
 	var names []string
 	for _, g := range groups {
-		names = append(names, g.group)
+		names = append(names, g.name)
 	}
 	ipvsadm := []string{"numeric", "connection", "service-address", "scheduler", "persistent", "netmask",
 		"real-server", "forwarding-method", "weight", "u-threshold", "l-threshold", "timeout", "stats",

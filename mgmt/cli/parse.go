@@ -218,7 +218,7 @@ func (p *parser) finish() (*model.Command, error) {
 		return nil, err
 	}
 	for _, g := range groups {
-		if u, ok := p.given[g.group]; ok {
+		if u, ok := p.given[g.name]; ok {
 			if err := u.o.set(p, u.arg, u.given); err != nil {
 				return nil, err
 			}
@@ -237,17 +237,17 @@ func (p *parser) finish() (*model.Command, error) {
 func (p *parser) checkNeeds() error {
 	op, exclusiveGiven := p.c.Op, ""
 	for _, g := range groups {
-		_, given := p.given[g.group]
+		_, given := p.given[g.name]
 		switch n := g.in[op]; {
 		case !given && n == required:
-			return parseErr("You need to supply the '%s' option for the '%s' command", g.group, op)
+			return parseErr("You need to supply the '%s' option for the '%s' command", g.name, op)
 		case !given:
 		case n == 0:
-			return parseErr("Illegal '%s' option with the '%s' command", g.group, op)
+			return parseErr("Illegal '%s' option with the '%s' command", g.name, op)
 		case n == exclusive && exclusiveGiven != "":
-			return parseErr("The option '%s' conflicts with the '%s' option in the '%s' command", g.group, exclusiveGiven, op)
+			return parseErr("The option '%s' conflicts with the '%s' option in the '%s' command", g.name, exclusiveGiven, op)
 		case n == exclusive:
-			exclusiveGiven = g.group
+			exclusiveGiven = g.name
 		}
 	}
 	if op == model.OpList && p.givenAny("connection", "timeout") && p.givenAny("stats", "persistent-conn", "rate", "thresholds") {
