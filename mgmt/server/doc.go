@@ -41,6 +41,7 @@
 //
 // The dataplane's counters are never reset: -Z records a baseline that listings subtract. Rates
 // (cps, inpps, outpps, inbps, outbps) follow IPVS's estimator: a sample every EstimatorInterval
-// (2 s) folded into an EWMA with weight 1/4. Observe gives a metrics exporter the listing and the
+// (2 s) folded into an EWMA with weight 1/4, starting, as IPVS's, from zero rates and the zero
+// counters of a new service or real server, so that its first seconds count. Observe gives a metrics exporter the listing and the
 // raw counters (mgmt/metrics: xdpvs_* per service, real server and worker).
 package server

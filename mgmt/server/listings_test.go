@@ -54,7 +54,8 @@ func newGoldenServer(t *testing.T) *testServer {
 
 func TestGoldenListings(t *testing.T) {
 	ts := newGoldenServer(t)
-	// Rates: two samples 2 s apart, the counters doubling in between.
+	// Rates: two samples 2 s apart: the counters reach stats(1) from zero (the services are new:
+	// the first sample counts them, as IPVS's estimator does), then double.
 	ts.sampleRates(2)
 	ts.fake.setStats(goldenStats(2))
 	ts.sampleRates(2)

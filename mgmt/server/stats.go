@@ -19,20 +19,19 @@ type rsKey struct {
 }
 
 // estimator is one IPVS rate estimator (ip_vs_est.c): every interval the counters' deltas per
-// second are folded into the average with weight 1/4.
+// second are folded into the average with weight 1/4. As IPVS's, it starts with zero rates and
+// the counters its service or real server had when it was created: zero, since the dataplane
+// counts a service or real server from zero when it enters the configuration (and again when it
+// comes back after leaving it, when its estimator is dropped too). So the traffic of a new
+// entry's first interval is in its first sample, not lost to priming.
 type estimator struct {
-	last   control.Counters
-	primed bool
-	rate   [5]float64 // cps, inpps, outpps, inbps, outbps
-	seen   bool
+	last control.Counters
+	rate [5]float64 // cps, inpps, outpps, inbps, outbps
+	seen bool
 }
 
 func (e *estimator) sample(c control.Counters, interval float64) {
 	e.seen = true
-	if !e.primed {
-		e.last, e.primed = c, true
-		return
-	}
 	cur := [5]uint64{c.Conns, c.InPkts, c.OutPkts, c.InBytes, c.OutBytes}
 	last := [5]uint64{e.last.Conns, e.last.InPkts, e.last.OutPkts, e.last.InBytes, e.last.OutBytes}
 	for i := range cur {
