@@ -25,6 +25,7 @@ import (
 	"github.com/xdpvs/xdpvs/dataplane"
 	"github.com/xdpvs/xdpvs/dataplane/xsk"
 	"github.com/xdpvs/xdpvs/mgmt/api"
+	"github.com/xdpvs/xdpvs/mgmt/health"
 	"github.com/xdpvs/xdpvs/mgmt/metrics"
 	"github.com/xdpvs/xdpvs/mgmt/server"
 )
@@ -57,6 +58,7 @@ func run(args []string) error {
 	bare := fs.Bool("bare-forward", false, "benchmark only: forward between two interfaces with no load balancing")
 	cpuProfile := fs.String("cpuprofile", "", "development: write a CPU profile of the whole run to this file")
 	metricsAddr := fs.String("metrics", "", "serve Prometheus metrics on this address (HOST:PORT), at /metrics")
+	scripts := fs.String("health-scripts", "", "directory of the programs that health checks (--check script) may run: owned by root, writable by no one else (default: none may run)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -83,6 +85,9 @@ func run(args []string) error {
 		if err := server.CheckConfig(*config); err != nil {
 			return err
 		}
+	}
+	if err := health.ScriptDir(*scripts).Check(); err != nil {
+		return fmt.Errorf("--health-scripts: %w", err)
 	}
 	var metricsLn net.Listener
 	if *metricsAddr != "" {
@@ -140,7 +145,8 @@ func run(args []string) error {
 			log.Warn("dataplane close", zap.Error(err))
 		}
 	}()
-	srv, err := server.New(server.Config{Control: dp, Logger: log, SocketPath: *socket, SocketGroup: *group, ConfigPath: *config})
+	srv, err := server.New(server.Config{Control: dp, Logger: log, SocketPath: *socket, SocketGroup: *group, ConfigPath: *config,
+		HealthScripts: *scripts})
 	if err != nil {
 		return err
 	}

@@ -18,7 +18,7 @@
 //
 // `xdpvsadm --health -t|-u VIP:PORT --check KIND` sets a service's health check: KIND tcp, http or
 // https (--path P [--host H] --expect STATUS), udp (--send TEXT [--receive TEXT]) or script
-// (--script /PATH); --check-port PORT probes another port; --interval D --timeout D --rise N
+// (--script /PATH, a program under the daemon's --health-scripts DIR); --check-port PORT probes another port; --interval D --timeout D --rise N
 // --fall N (defaults 2s 1s 2 3); --on-fail quiesce|remove; --sorry RIP[:PORT] [-g|-m|-i|-b].
 // `--check none` removes the check. `show services|servers|connections|workers|queues|drops|
 // events|synproxy|health` lists the daemon's view.

@@ -112,7 +112,8 @@ func writeHealthOptions(w io.Writer) {
 		"  --send text                         udp: the datagram to send (default empty)\n"+
 		"  --receive text                      udp: the reply must contain it (default: up unless\n"+
 		"                                      an ICMP error comes back within the timeout)\n"+
-		"  --script path                       script: run as `path RIP RPORT', exit status 0 = up\n"+
+		"  --script path                       script: run as `path RIP RPORT', exit status 0 = up;\n"+
+		"                                      only under xdpvsd's --health-scripts directory\n"+
 		"  --check-port port                   probe this port instead of the real server's\n"+
 		"  --interval duration                 between checks (default %v; 2s, 500ms or seconds)\n"+
 		"  --timeout duration                  of one check, at most the interval (default %v)\n"+

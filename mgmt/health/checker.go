@@ -16,8 +16,9 @@ type Checker interface {
 }
 
 // New builds the Checker of a spec for the real servers of service svc; dial opens the
-// connections of the tcp, http, https and udp checks. It returns nil for a spec without a check.
-func New(h *model.HealthSpec, svc model.ServiceKey, dial DialFunc) Checker {
+// connections of the tcp, http, https and udp checks, scripts is where a script check's program
+// must be (checked at every run). It returns nil for a spec without a check.
+func New(h *model.HealthSpec, svc model.ServiceKey, dial DialFunc, scripts ScriptDir) Checker {
 	switch h.Check {
 	case model.CheckTCP:
 		return &tcpChecker{dial: dial}
@@ -26,7 +27,7 @@ func New(h *model.HealthSpec, svc model.ServiceKey, dial DialFunc) Checker {
 	case model.CheckUDP:
 		return &udpChecker{dial: dial, send: []byte(h.Send), receive: h.Receive}
 	case model.CheckScript:
-		return &scriptChecker{path: h.Script, svc: svc}
+		return &scriptChecker{path: h.Script, svc: svc, dir: scripts}
 	}
 	return nil
 }

@@ -16,6 +16,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -84,7 +85,7 @@ func TestCheckers(t *testing.T) {
 	svc := model.ServiceKey{Protocol: model.TCP, Address: netip.MustParseAddr("198.18.0.10"), Port: 80}
 
 	// TCP connect.
-	tcp := New(&model.HealthSpec{Check: model.CheckTCP}, svc, n.Dial)
+	tcp := New(&model.HealthSpec{Check: model.CheckTCP}, svc, n.Dial, "")
 	if err := check(t, tcp, rs, time.Second); !errors.Is(err, syscall.ECONNREFUSED) {
 		t.Errorf("tcp to nothing: %v", err)
 	}
@@ -121,7 +122,7 @@ func TestCheckers(t *testing.T) {
 		{model.HealthSpec{Check: model.CheckHTTP, Path: "/moved", Expect: 200}, "status 301, want 200"},
 		{model.HealthSpec{Check: model.CheckHTTP, Path: "/health", Host: "www.example", Expect: 200}, ""},
 	} {
-		err := check(t, New(&tc.spec, svc, n.Dial), rs, time.Second)
+		err := check(t, New(&tc.spec, svc, n.Dial, ""), rs, time.Second)
 		if tc.want == "" && err != nil || tc.want != "" && (err == nil || err.Error() != tc.want) {
 			t.Errorf("%+v: %v, want %q", tc.spec, err, tc.want)
 		}
@@ -134,13 +135,13 @@ func TestCheckers(t *testing.T) {
 
 	// HTTPS, certificate not verified.
 	n.Set("tcp", rs, httpHandler(mux, selfSigned(t)))
-	https := New(&model.HealthSpec{Check: model.CheckHTTPS, Path: "/health", Expect: 200}, svc, n.Dial)
+	https := New(&model.HealthSpec{Check: model.CheckHTTPS, Path: "/health", Expect: 200}, svc, n.Dial, "")
 	if err := check(t, https, rs, 2*time.Second); err != nil {
 		t.Errorf("https: %v", err)
 	}
 	// An HTTP check against a silent server times out.
 	n.Set("tcp", rs, func(c net.Conn) { time.Sleep(time.Second) })
-	if err := check(t, New(&model.HealthSpec{Check: model.CheckHTTP, Path: "/", Expect: 200}, svc, n.Dial), rs, 50*time.Millisecond); err == nil {
+	if err := check(t, New(&model.HealthSpec{Check: model.CheckHTTP, Path: "/", Expect: 200}, svc, n.Dial, ""), rs, 50*time.Millisecond); err == nil {
 		t.Error("http to a silent server passed")
 	}
 
@@ -156,25 +157,26 @@ func TestCheckers(t *testing.T) {
 		}
 	}
 	n.Set("udp", rs, echo("pong:"))
-	if err := check(t, New(&model.HealthSpec{Check: model.CheckUDP, Send: "ping", Receive: "pong:ping"}, udpSvc, n.Dial), rs, time.Second); err != nil {
+	if err := check(t, New(&model.HealthSpec{Check: model.CheckUDP, Send: "ping", Receive: "pong:ping"}, udpSvc, n.Dial, ""), rs, time.Second); err != nil {
 		t.Errorf("udp reply: %v", err)
 	}
-	if err := check(t, New(&model.HealthSpec{Check: model.CheckUDP, Send: "ping", Receive: "nope"}, udpSvc, n.Dial), rs, 100*time.Millisecond); err == nil {
+	if err := check(t, New(&model.HealthSpec{Check: model.CheckUDP, Send: "ping", Receive: "nope"}, udpSvc, n.Dial, ""), rs, 100*time.Millisecond); err == nil {
 		t.Error("udp: a wrong reply passed")
 	}
 	n.Set("udp", rs, func(c net.Conn) { c.Read(make([]byte, 100)); time.Sleep(time.Second) })
-	if err := check(t, New(&model.HealthSpec{Check: model.CheckUDP}, udpSvc, n.Dial), rs, 100*time.Millisecond); err != nil {
+	if err := check(t, New(&model.HealthSpec{Check: model.CheckUDP}, udpSvc, n.Dial, ""), rs, 100*time.Millisecond); err != nil {
 		t.Errorf("udp, silence is no error: %v", err)
 	}
 	n.Set("udp", rs, func(c net.Conn) { c.Read(make([]byte, 100)) }) // closes: the read fails like an ICMP error
-	if err := check(t, New(&model.HealthSpec{Check: model.CheckUDP}, udpSvc, n.Dial), rs, time.Second); err == nil {
+	if err := check(t, New(&model.HealthSpec{Check: model.CheckUDP}, udpSvc, n.Dial, ""), rs, time.Second); err == nil {
 		t.Error("udp: an error passed")
 	}
 }
 
-func writeScript(t *testing.T, body string) string {
+// writeScript writes an executable shell script NAME into dir.
+func writeScript(t *testing.T, dir ScriptDir, name, body string) string {
 	t.Helper()
-	p := filepath.Join(t.TempDir(), "check.sh")
+	p := filepath.Join(string(dir), name)
 	if err := os.WriteFile(p, []byte("#!/bin/sh\n"+body+"\n"), 0o755); err != nil {
 		t.Fatal(err)
 	}
@@ -184,22 +186,30 @@ func writeScript(t *testing.T, body string) string {
 func TestScriptChecker(t *testing.T) {
 	svc := model.ServiceKey{Protocol: model.TCP, Address: netip.MustParseAddr("198.18.0.10"), Port: 80}
 	out := filepath.Join(t.TempDir(), "args")
-	ok := writeScript(t, `echo "$1 $2 $XDPVS_VIP $XDPVS_VPORT $XDPVS_PROTOCOL" > `+out+`; exit 0`)
-	if err := check(t, New(&model.HealthSpec{Check: model.CheckScript, Script: ok}, svc, nil), "198.18.1.2:8080", 5*time.Second); err != nil {
+	dir := ScriptDir(t.TempDir())
+	ok := writeScript(t, dir, "ok", `echo "$1 $2 $XDPVS_VIP $XDPVS_VPORT $XDPVS_PROTOCOL" > `+out+`; exit 0`)
+	if err := check(t, New(&model.HealthSpec{Check: model.CheckScript, Script: ok}, svc, nil, dir), "198.18.1.2:8080", 5*time.Second); err != nil {
 		t.Fatalf("script: %v", err)
 	}
 	if b, _ := os.ReadFile(out); string(b) != "198.18.1.2 8080 198.18.0.10 80 TCP\n" {
 		t.Errorf("script saw %q", b)
 	}
-	bad := writeScript(t, `echo "no backend"; exit 3`)
-	err := check(t, New(&model.HealthSpec{Check: model.CheckScript, Script: bad}, svc, nil), "198.18.1.2:8080", 5*time.Second)
+	bad := writeScript(t, dir, "bad", `echo "no backend"; exit 3`)
+	err := check(t, New(&model.HealthSpec{Check: model.CheckScript, Script: bad}, svc, nil, dir), "198.18.1.2:8080", 5*time.Second)
 	if err == nil || err.Error() != "exit status 3: no backend" {
 		t.Errorf("failing script: %v", err)
 	}
+	// Without a directory of scripts, or outside it, nothing runs.
+	if err := check(t, New(&model.HealthSpec{Check: model.CheckScript, Script: ok}, svc, nil, ""), "198.18.1.2:8080", 5*time.Second); !errors.Is(err, ErrScriptsNotAllowed) {
+		t.Errorf("no directory: %v", err)
+	}
+	if err := check(t, New(&model.HealthSpec{Check: model.CheckScript, Script: ok}, svc, nil, ScriptDir(t.TempDir())), "198.18.1.2:8080", 5*time.Second); err == nil || !strings.Contains(err.Error(), "is not under the health-scripts directory") {
+		t.Errorf("another directory: %v", err)
+	}
 	// A script that hangs, with a child holding its output, is killed with its group on timeout.
-	slow := writeScript(t, `sleep 30 & sleep 30`)
+	slow := writeScript(t, dir, "slow", `sleep 30 & sleep 30`)
 	start := time.Now()
-	err = check(t, New(&model.HealthSpec{Check: model.CheckScript, Script: slow}, svc, nil), "198.18.1.2:8080", 200*time.Millisecond)
+	err = check(t, New(&model.HealthSpec{Check: model.CheckScript, Script: slow}, svc, nil, dir), "198.18.1.2:8080", 200*time.Millisecond)
 	if err == nil || err.Error() != "script timed out" || time.Since(start) > 3*time.Second {
 		t.Errorf("slow script: %v after %v", err, time.Since(start))
 	}

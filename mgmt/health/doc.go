@@ -7,7 +7,9 @@
 //	udp.go     UDP_CHECK: --send TEXT; with --receive TEXT the reply must contain it, otherwise up
 //	           unless an ICMP error (port or host unreachable) comes back within the timeout
 //	script.go  MISC_CHECK: /PATH RIP RPORT with XDPVS_VIP, XDPVS_VPORT and XDPVS_PROTOCOL in its
-//	           environment, exit status 0 = up, its process group killed on timeout
+//	           environment, exit status 0 = up, its process group killed on timeout; only a
+//	           program that the daemon's ScriptDir (xdpvsd --health-scripts DIR) allows, checked
+//	           before every run
 //
 // A Checker returns nil when the server is healthy, else the reason (logged, and listed as
 // last_error). The context carries the check's timeout. New builds the checker of a

@@ -22,6 +22,14 @@
 //
 // # Health
 //
+// A script check (--check script --script PATH) runs PATH as root, and anyone who may use the
+// socket (Config.SocketGroup) may set one: so only programs under Config.HealthScripts (xdpvsd
+// --health-scripts DIR) may run, owned by root and writable by no one else, the directories
+// between too, with no symbolic link out of DIR (health.ScriptDir). Without it every script
+// check is refused, with a message naming the flag. The rule is checked when the command
+// arrives and again before every run; a loaded configuration file is the root's and is not
+// refused, but its disallowed scripts are logged and their checks fail.
+//
 // Every real server of a checked service has a prober goroutine in the daemon's network
 // namespace (package health's Checker), so checks leave from the director's own addresses. A
 // server starts up (as keepalived's do); after fall consecutive failures it is down: the snapshot

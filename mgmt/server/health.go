@@ -93,7 +93,7 @@ func (s *Server) syncHealth() {
 		h.gen = s.hs.gen
 		ctx, cancel := context.WithCancel(s.ctx)
 		h.cancel = cancel
-		chk := health.New(&h.spec, k.svc, s.dial)
+		chk := health.New(&h.spec, k.svc, s.dial, s.scripts)
 		s.probers.Add(1)
 		go s.probe(ctx, k, h.gen, h.spec, chk)
 	}

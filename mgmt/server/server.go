@@ -41,6 +41,9 @@ type Config struct {
 	SocketGroup string
 	// ConfigPath, if set, is loaded at start and rewritten atomically after every change.
 	ConfigPath string
+	// HealthScripts is the directory of the programs that --check script may run (xdpvsd
+	// --health-scripts): see health.ScriptDir. Empty: none, and such a check is refused.
+	HealthScripts string
 
 	dial health.DialFunc // health checks' dialer (tests); default health.DefaultDial
 }
@@ -61,6 +64,7 @@ type Server struct {
 	ctx     context.Context // of the health probers, cancelled by Close
 	cancel  context.CancelFunc
 	dial    health.DialFunc
+	scripts health.ScriptDir
 	probers sync.WaitGroup
 
 	sem       chan struct{}
@@ -81,9 +85,12 @@ func New(cfg Config) (*Server, error) {
 		cfg.SocketPath = api.DefaultSocketPath
 	}
 	s := &Server{cfg: cfg, log: cfg.Logger, m: model.New(), stats: newStatsKeeper(), hs: newHealthState(),
-		sem: make(chan struct{}, maxClients), dial: cfg.dial}
+		sem: make(chan struct{}, maxClients), dial: cfg.dial, scripts: health.ScriptDir(cfg.HealthScripts)}
 	if s.dial == nil {
 		s.dial = health.DefaultDial
+	}
+	if err := s.scripts.Check(); err != nil {
+		return nil, fmt.Errorf("mgmt: %w", err)
 	}
 	if cfg.ConfigPath != "" {
 		m, err := loadConfig(cfg.ConfigPath)
@@ -100,6 +107,7 @@ func New(cfg Config) (*Server, error) {
 	}
 	if cfg.ConfigPath != "" {
 		s.log.Info("configuration loaded", zap.String("path", cfg.ConfigPath), zap.Int("services", len(s.m.Services())))
+		s.warnScripts()
 	}
 	ln, fi, err := listen(cfg.SocketPath, cfg.SocketGroup)
 	if err != nil {
@@ -367,6 +375,9 @@ func (s *Server) change(cmds []model.Command) (int, error) {
 		if err := next.Exec(c); err != nil {
 			return i + 1, err
 		}
+		if err := s.allowed(c); err != nil {
+			return i + 1, err
+		}
 	}
 	if err := s.cfg.Control.Apply(next.Snapshot(s.hs.up)); err != nil {
 		s.log.Warn("dataplane refused the configuration", zap.Error(err))
@@ -385,6 +396,30 @@ func (s *Server) change(cmds []model.Command) (int, error) {
 		}
 	}
 	return 0, nil
+}
+
+// allowed refuses what the socket's users may not ask for: a script check whose program the
+// daemon's configuration (HealthScripts) does not allow. The checker checks again at every run.
+func (s *Server) allowed(c *model.Command) error {
+	if c.Op == model.OpHealth && c.Health != nil && c.Health.Check == model.CheckScript {
+		_, err := s.scripts.Resolve(c.Health.Script)
+		return err
+	}
+	return nil
+}
+
+// warnScripts logs the script checks of a loaded configuration that are not allowed: they are
+// loaded (the file is root's) but fail at every run until the script or the daemon's
+// --health-scripts is fixed.
+func (s *Server) warnScripts() {
+	for _, svc := range s.m.Services() {
+		if svc.Health.Check != model.CheckScript {
+			continue
+		}
+		if _, err := s.scripts.Resolve(svc.Health.Script); err != nil {
+			s.log.Warn("health-check script not allowed: its checks fail", zap.String("service", svc.ServiceKey.String()), zap.Error(err))
+		}
+	}
 }
 
 func (s *Server) zero(c *model.Command) error {
