@@ -19,22 +19,38 @@ const (
 	DefaultSocketPath = "/run/xdpvs/xdpvs.sock"
 	MaxRequestSize    = 1 << 20   // bytes of one request's JSON
 	MaxResponseSize   = 256 << 20 // bytes of one response's JSON (connection listings can be long)
+	// MaxBatchCommands bounds the commands of one batch (see Request.More): far more than the
+	// dataplane holds (1,024 services, 8,192 real servers), a few tens of MiB of the daemon's
+	// memory per connection.
+	MaxBatchCommands = 1 << 17
 )
 
 // Request asks the daemon to run commands. Changing commands in one request are applied
-// all-or-nothing (that is how -R restores); a listing (-L, -S, --get-laddr) or -Z comes alone.
+// all-or-nothing; a listing (-L, -S, --get-laddr) or -Z comes alone.
+//
+// A batch is one change in several requests on one connection, for changes larger than
+// MaxRequestSize (xdpvsadm -R): a first request with More and no commands opens it (a daemon
+// without batches refuses that as an empty request, changing nothing), requests with More add
+// their changing commands to it and are answered with Pending (the commands held so far), and
+// the first request without More adds its commands and applies the whole batch as one change,
+// all or nothing, answered as one request would be (Index counts from the batch's first command).
+// Any other outcome changes nothing: a request in the batch that is refused discards it, and so
+// does a connection that closes or falls idle before the end.
 type Request struct {
 	V        int             `json:"v"`
+	More     bool            `json:"more,omitempty"`
 	Commands []model.Command `json:"commands"`
 }
 
 // Response is the daemon's answer. Error is empty on success; Index is the 1-based position of the
-// command that failed in the request. State is the answer to a listing.
+// command that failed in the request (in the batch). State is the answer to a listing; Pending the
+// number of commands a batch holds after a request with More.
 type Response struct {
-	V     int    `json:"v"`
-	Error string `json:"error,omitempty"`
-	Index int    `json:"index,omitempty"`
-	State *State `json:"state,omitempty"`
+	V       int    `json:"v"`
+	Error   string `json:"error,omitempty"`
+	Index   int    `json:"index,omitempty"`
+	State   *State `json:"state,omitempty"`
+	Pending int    `json:"pending,omitempty"`
 }
 
 // ErrTooLarge is ReadFrame's error for a message longer than its limit.

@@ -138,7 +138,7 @@ func (cl *client) run(args []string, stdin io.Reader, out, errw io.Writer, inShe
 		if len(cmds) == 0 {
 			return ExitOK
 		}
-		resp, err := cl.call(&api.Request{Commands: cmds})
+		resp, err := cl.api.Batch(cmds)
 		if err != nil {
 			fmt.Fprintln(errw, err)
 			return ExitError

@@ -6,9 +6,11 @@
 //
 // Every change runs on a copy of the model, becomes a new control.Snapshot handed to
 // Control.Apply, and replaces the model only if Apply succeeds; then the configuration file is
-// rewritten atomically. A batch of changes (xdpvsadm -R) is all-or-nothing. Changes are serialized
-// by one mutex; nothing here runs on the packet path. The server recovers from panics per
-// connection and per request and answers bad input with an error.
+// rewritten atomically. A batch of changes (xdpvsadm -R, in as many requests as it needs: see
+// api.Request.More) is one change, all-or-nothing: its commands are held per connection until
+// its last request and dropped with the connection. Changes are serialized by one mutex; nothing
+// here runs on the packet path. The server recovers from panics per connection and per request
+// and answers bad input with an error.
 //
 // # Configuration file
 //

@@ -267,6 +267,7 @@ func (s *Server) handle(ctx context.Context, c *net.UnixConn) {
 	}()
 	stop := context.AfterFunc(ctx, func() { c.SetReadDeadline(time.Now()) })
 	defer stop()
+	var b batch // of this connection only: gone with it
 	for {
 		if ctx.Err() != nil {
 			return
@@ -285,7 +286,7 @@ func (s *Server) handle(ctx context.Context, c *net.UnixConn) {
 			s.log.Warn("bad request", zap.Error(err))
 			resp = &api.Response{V: api.ProtocolVersion, Error: "bad request: " + err.Error()}
 		} else {
-			resp = s.do(&req)
+			resp = s.do(&req, &b)
 		}
 		_ = c.SetWriteDeadline(time.Now().Add(writeTimeout))
 		if err := api.WriteFrame(c, resp); err != nil {
@@ -298,18 +299,31 @@ func (s *Server) handle(ctx context.Context, c *net.UnixConn) {
 	}
 }
 
-// do runs one request. It never panics on bad input: a panic in a command is turned into an error.
-func (s *Server) do(req *api.Request) (resp *api.Response) {
+// batch is the open batch of a connection (api.Request.More): the commands held until its last
+// request.
+type batch struct {
+	open bool
+	cmds []model.Command
+}
+
+// do runs one request, or takes it into the connection's batch b. It never panics on bad input:
+// a panic in a command is turned into an error (and discards the batch).
+func (s *Server) do(req *api.Request, b *batch) (resp *api.Response) {
 	resp = &api.Response{V: api.ProtocolVersion}
 	defer func() {
 		if r := recover(); r != nil {
 			s.log.Error("panic running a request", zap.Any("panic", r), zap.ByteString("stack", debug.Stack()))
+			*b = batch{}
 			resp = &api.Response{V: api.ProtocolVersion, Error: fmt.Sprintf("internal error: %v", r)}
 		}
 	}()
 	if req.V != api.ProtocolVersion {
+		*b = batch{}
 		resp.Error = fmt.Sprintf("unsupported protocol version %d (this daemon speaks %d)", req.V, api.ProtocolVersion)
 		return resp
+	}
+	if req.More || b.open {
+		return s.batchPart(req, b)
 	}
 	if len(req.Commands) == 0 {
 		resp.Error = "empty request"
@@ -356,6 +370,40 @@ func (s *Server) do(req *api.Request) (resp *api.Response) {
 		return resp
 	}
 	if i, err := s.change(req.Commands); err != nil {
+		resp.Error, resp.Index = err.Error(), i
+	}
+	return resp
+}
+
+// batchPart takes one request of a batch: with More, it adds the request's commands to b;
+// without, it applies b and them as one change. Anything refused discards the batch.
+func (s *Server) batchPart(req *api.Request, b *batch) *api.Response {
+	resp := &api.Response{V: api.ProtocolVersion}
+	held := len(b.cmds)
+	for i := range req.Commands {
+		if op := req.Commands[i].Op; !op.Changes() {
+			*b = batch{}
+			resp.Error, resp.Index = fmt.Sprintf("command %q cannot be combined with others", op), held+i+1
+			return resp
+		}
+	}
+	if held+len(req.Commands) > api.MaxBatchCommands {
+		*b = batch{}
+		resp.Error = fmt.Sprintf("a change of more than %d commands", api.MaxBatchCommands)
+		return resp
+	}
+	b.open = true
+	b.cmds = append(b.cmds, req.Commands...)
+	if req.More {
+		resp.Pending = len(b.cmds)
+		return resp
+	}
+	cmds := b.cmds
+	*b = batch{}
+	if len(cmds) == 0 {
+		return resp
+	}
+	if i, err := s.change(cmds); err != nil {
 		resp.Error, resp.Index = err.Error(), i
 	}
 	return resp
