@@ -1,6 +1,7 @@
 package server
 
 import (
+	"encoding/json"
 	"fmt"
 	"net"
 	"strings"
@@ -32,9 +33,6 @@ func largeRules(services, perService int) string {
 func TestRestoreLarge(t *testing.T) {
 	ts := newTestServer(t, Config{})
 	rules := largeRules(250, 80)
-	if len(rules) < 2*api.MaxRequestSize/10 {
-		t.Fatalf("rules of %d bytes", len(rules))
-	}
 	restore := func(in string) {
 		t.Helper()
 		n := ts.fake.applied()
@@ -69,7 +67,8 @@ func TestRestoreLarge(t *testing.T) {
 // TestRestoreAtomic: a large -R that fails anywhere, or whose client goes away before the end,
 // changes nothing.
 func TestRestoreAtomic(t *testing.T) {
-	ts := newTestServer(t, Config{})
+	const maxBatch = 20000
+	ts := newTestServer(t, Config{maxBatch: maxBatch})
 	ts.mustLines(t, "-A -t 198.18.0.10:80 -s rr\n-a -t 198.18.0.10:80 -r 198.18.1.2:8080 -m")
 	before, n := ts.mustAdm(t, "-S"), ts.fake.applied()
 	unchanged := func(what string) {
@@ -78,8 +77,15 @@ func TestRestoreAtomic(t *testing.T) {
 			t.Errorf("%s changed the configuration", what)
 		}
 	}
-	rules := largeRules(100, 100)
+	rules := largeRules(60, 100)
 	lines := strings.Count(rules, "\n")
+	cmds, err := cli.ParseRules(strings.NewReader(rules), "rules")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b, _ := json.Marshal(cmds); len(b) <= api.MaxRequestSize {
+		t.Fatalf("the rules fit in one request (%d bytes)", len(b))
+	}
 	for _, tc := range []struct {
 		name, in, want string
 	}{
@@ -97,10 +103,6 @@ func TestRestoreAtomic(t *testing.T) {
 		unchanged(tc.name)
 	}
 
-	cmds, err := cli.ParseRules(strings.NewReader(rules), "rules")
-	if err != nil {
-		t.Fatal(err)
-	}
 	exchange := func(c net.Conn, req *api.Request) *api.Response {
 		t.Helper()
 		req.V = api.ProtocolVersion
@@ -141,17 +143,17 @@ func TestRestoreAtomic(t *testing.T) {
 		t.Errorf("after a discarded batch: %+v", r)
 	}
 	unchanged("a discarded batch")
-	// A batch is refused, and discarded, when it grows past MaxBatchCommands.
+	// A batch is refused, and discarded, when it grows past its bound (api.MaxBatchCommands).
 	exchange(c, &api.Request{More: true})
 	part := cmds[:2000]
 	for held := 0; ; held += len(part) {
 		r := exchange(c, &api.Request{More: true, Commands: part})
-		over := held+len(part) > api.MaxBatchCommands
+		over := held+len(part) > maxBatch
 		if over != (r.Error != "") {
 			t.Fatalf("%d + %d commands held: %+v", held, len(part), r)
 		}
 		if over {
-			if want := fmt.Sprintf("a change of more than %d commands", api.MaxBatchCommands); r.Error != want {
+			if want := fmt.Sprintf("a change of more than %d commands", maxBatch); r.Error != want {
 				t.Errorf("too large: %q, want %q", r.Error, want)
 			}
 			break

@@ -45,7 +45,8 @@ type Config struct {
 	// --health-scripts): see health.ScriptDir. Empty: none, and such a check is refused.
 	HealthScripts string
 
-	dial health.DialFunc // health checks' dialer (tests); default health.DefaultDial
+	dial     health.DialFunc // health checks' dialer (tests); default health.DefaultDial
+	maxBatch int             // (tests) default api.MaxBatchCommands
 }
 
 // Server is the management plane: it owns the configuration model, applies it to the dataplane
@@ -83,6 +84,9 @@ func New(cfg Config) (*Server, error) {
 	}
 	if cfg.SocketPath == "" {
 		cfg.SocketPath = api.DefaultSocketPath
+	}
+	if cfg.maxBatch == 0 {
+		cfg.maxBatch = api.MaxBatchCommands
 	}
 	s := &Server{cfg: cfg, log: cfg.Logger, m: model.New(), stats: newStatsKeeper(), hs: newHealthState(),
 		sem: make(chan struct{}, maxClients), dial: cfg.dial, scripts: health.ScriptDir(cfg.HealthScripts)}
@@ -387,9 +391,9 @@ func (s *Server) batchPart(req *api.Request, b *batch) *api.Response {
 			return resp
 		}
 	}
-	if held+len(req.Commands) > api.MaxBatchCommands {
+	if held+len(req.Commands) > s.cfg.maxBatch {
 		*b = batch{}
-		resp.Error = fmt.Sprintf("a change of more than %d commands", api.MaxBatchCommands)
+		resp.Error = fmt.Sprintf("a change of more than %d commands", s.cfg.maxBatch)
 		return resp
 	}
 	b.open = true
