@@ -69,6 +69,21 @@ type State struct {
 	Timeouts    model.Timeouts `json:"timeouts"`
 	Connections []Conn         `json:"connections,omitempty"`
 	Workers     []WorkerStats  `json:"workers,omitempty"` // show workers, queues, drops, events, synproxy
+	Config      *ConfigStatus  `json:"config,omitempty"`  // show config
+}
+
+// ConfigStatus is the state of the daemon's configuration file (show config): where it is, when
+// it was last saved, the saves that failed, and whether it holds the running configuration.
+type ConfigStatus struct {
+	Path         string    `json:"path"`           // empty: no file (xdpvsd --config), nothing survives a restart
+	Saved        time.Time `json:"saved,omitzero"` // last written by the daemon, or modified when it was loaded
+	SaveFailures uint64    `json:"save_failures"`  // changes refused because they could not be saved, and previous files not put back
+	LastError    string    `json:"last_error,omitempty"`
+	LastErrorAt  time.Time `json:"last_error_at,omitzero"`
+	// Differs tells that the file, read now, is not the running configuration: a restart would
+	// load another one (Reason says why).
+	Differs bool   `json:"differs"`
+	Reason  string `json:"reason,omitempty"`
 }
 
 func cmpAddr(a, b netip.Addr) int {

@@ -221,6 +221,10 @@ func jsonOf(c *model.Command, st *api.State) any {
 		return struct {
 			Workers []api.WorkerStats `json:"workers"`
 		}{st.Workers}
+	case c.Op == model.OpShow && c.Show == model.ShowConfig:
+		return struct {
+			Config *api.ConfigStatus `json:"config"`
+		}{st.Config}
 	case c.Op == model.OpList && c.List.Timeout:
 		return struct {
 			Timeouts model.Timeouts `json:"timeouts"`

@@ -414,3 +414,31 @@ func WriteHealth(w io.Writer, st *api.State, now time.Time) {
 		fmt.Fprintln(w, "no health checks")
 	}
 }
+
+// WriteConfigStatus prints `show config`: the configuration file, when it was last saved, the
+// saves that failed and whether it holds the running configuration. now is the time ages are
+// counted from.
+func WriteConfigStatus(w io.Writer, cs *api.ConfigStatus, now time.Time) {
+	if cs == nil {
+		return
+	}
+	if cs.Path == "" {
+		fmt.Fprintln(w, "Configuration file: none (xdpvsd --config FILE): the configuration is lost at restart")
+		return
+	}
+	at := func(t time.Time) string {
+		if t.IsZero() {
+			return "never"
+		}
+		return t.UTC().Format(time.RFC3339) + " (" + now.Sub(t).Round(time.Second).String() + " ago)"
+	}
+	fmt.Fprintf(w, "Configuration file: %s\nLast saved:         %s\nSave failures:      %d\n", cs.Path, at(cs.Saved), cs.SaveFailures)
+	if cs.LastError != "" {
+		fmt.Fprintf(w, "Last failure:       %s: %s\n", at(cs.LastErrorAt), cs.LastError)
+	}
+	if cs.Differs {
+		fmt.Fprintf(w, "Running config:     NOT SAVED: %s; a restart would not restore it\n", cs.Reason)
+	} else {
+		fmt.Fprintln(w, "Running config:     saved (the file holds it)")
+	}
+}

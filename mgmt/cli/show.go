@@ -55,4 +55,5 @@ var showWriters = map[model.Show]func(w io.Writer, st *api.State){
 	model.ShowEvents:      func(w io.Writer, st *api.State) { WriteEvents(w, st.Workers) },
 	model.ShowSynProxy:    func(w io.Writer, st *api.State) { WriteSynProxy(w, st.Workers) },
 	model.ShowHealth:      func(w io.Writer, st *api.State) { WriteHealth(w, st, time.Now()) },
+	model.ShowConfig:      func(w io.Writer, st *api.State) { WriteConfigStatus(w, st.Config, time.Now()) },
 }

@@ -75,6 +75,8 @@ type metricsCollector struct {
 	events   *prometheus.Desc
 	sockets  *prometheus.Desc
 	services *prometheus.Desc
+	// the configuration file (server.ConfigStatus)
+	saveFailures, savedAt, unsaved *prometheus.Desc
 }
 
 func newMetricsCollector(s *server.Server) *metricsCollector {
@@ -92,6 +94,12 @@ func newMetricsCollector(s *server.Server) *metricsCollector {
 		events:   desc("worker_events_total", "What the worker did besides forwarding and dropping: connections reopened, TOA insertions, the SYN proxy's steps and failures, ...", wkLabels, "event"),
 		sockets:  desc("worker_socket_statistics_total", "AF_XDP socket statistics (XDP_STATISTICS) of the worker's queue, per interface.", wkLabels, "interface", "statistic"),
 		services: desc("services", "Configured virtual services.", nil),
+		saveFailures: desc("config_save_failures_total", "Writes of the configuration file that failed: changes refused "+
+			"because they could not be saved, and previous files not put back after the dataplane refused a change.", nil),
+		savedAt: desc("config_last_save_timestamp_seconds", "When the configuration file was last written (or modified, "+
+			"for the file loaded at start).", nil),
+		unsaved: desc("config_unsaved", "1 while the configuration file does not hold the running configuration: "+
+			"a restart would load another one (xdpvsadm show config says why).", nil),
 	}
 }
 
@@ -104,7 +112,8 @@ func (c *metricsCollector) Describe(ch chan<- *prometheus.Desc) {
 			}
 		}
 	}
-	for _, x := range []*prometheus.Desc{c.sorry, c.rx, c.tx, c.hout, c.hin, c.wconns, c.drops, c.events, c.sockets, c.services} {
+	for _, x := range []*prometheus.Desc{c.sorry, c.rx, c.tx, c.hout, c.hin, c.wconns, c.drops, c.events, c.sockets, c.services,
+		c.saveFailures, c.savedAt, c.unsaved} {
 		ch <- x
 	}
 }
@@ -119,6 +128,7 @@ func (c *metricsCollector) Collect(ch chan<- prometheus.Metric) {
 		}
 	}
 	e.gauge(c.services, float64(len(st.Services)))
+	c.collectConfig(e)
 	for i := range st.Services {
 		ss := &st.Services[i]
 		c.collectService(e, ss, raw[control.ServiceKey{Proto: uint8(ss.Protocol), Addr: ss.Address, Port: ss.Port}])
@@ -180,6 +190,19 @@ func (c *metricsCollector) collectRealServer(e emitter, d *api.RealServerState, 
 	}
 	e.gauge(c.rs.effWeight, float64(eff), l...)
 	e.gauge(c.rs.up, b2f(up), l...)
+}
+
+// collectConfig emits the state of the configuration file; without one, only its failures (0).
+func (c *metricsCollector) collectConfig(e emitter) {
+	cs := c.s.ConfigStatus()
+	e.counter(c.saveFailures, cs.SaveFailures)
+	if cs.Path == "" {
+		return
+	}
+	if !cs.Saved.IsZero() {
+		e.gauge(c.savedAt, float64(cs.Saved.UnixNano())/1e9)
+	}
+	e.gauge(c.unsaved, b2f(cs.Differs))
 }
 
 // collectWorker emits a worker's counters.

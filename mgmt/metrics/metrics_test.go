@@ -110,3 +110,35 @@ func TestScrape(t *testing.T) {
 		t.Logf("scrape:\n%s", body)
 	}
 }
+
+// TestScrapeConfig: a change that could not be saved is counted, and the file's state is there.
+func TestScrapeConfig(t *testing.T) {
+	dir := t.TempDir()
+	sock := filepath.Join(dir, "x.sock")
+	s, err := server.New(server.Config{Control: &fakeControl{}, Logger: zaptest.NewLogger(t), SocketPath: sock,
+		ConfigPath: filepath.Join(dir, "missing", "xdpvs.conf")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- s.Serve(ctx) }()
+	t.Cleanup(func() { cancel(); <-done })
+	if rc := cli.Admin(cli.Env{}, []string{"--socket", sock, "-A", "-t", "198.18.0.10:80"}); rc != 1 {
+		t.Fatalf("an unsaved change: rc %d", rc)
+	}
+	if problems, err := testutil.CollectAndLint(newMetricsCollector(s)); err != nil || len(problems) > 0 {
+		t.Errorf("lint: %v %+v", err, problems)
+	}
+	rec := httptest.NewRecorder()
+	NewHandler(s).ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
+	body := rec.Body.String()
+	for _, want := range []string{"\nxdpvs_config_save_failures_total 1\n", "\nxdpvs_config_unsaved 0\n"} {
+		if !strings.Contains(body, want) {
+			t.Errorf("scrape lacks %q", want)
+		}
+	}
+	if strings.Contains(body, "xdpvs_config_last_save_timestamp_seconds ") {
+		t.Error("a save time, and nothing was saved")
+	}
+}

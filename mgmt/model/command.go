@@ -82,11 +82,12 @@ const (
 	ShowEvents      Show = "events"      // what workers did besides forwarding and dropping
 	ShowSynProxy    Show = "synproxy"    // the SYN proxy's counters
 	ShowHealth      Show = "health"      // the health checks and the servers' states
+	ShowConfig      Show = "config"      // the configuration file: when saved, whether it holds the running configuration
 )
 
 // ShowVerbs are the verbs of show, in the order the usage lists them.
 var ShowVerbs = []Show{ShowServices, ShowServers, ShowConnections, ShowWorkers, ShowQueues, ShowDrops,
-	ShowEvents, ShowSynProxy, ShowHealth}
+	ShowEvents, ShowSynProxy, ShowHealth, ShowConfig}
 
 func (s Show) String() string { return string(s) }
 

@@ -4,9 +4,11 @@
 //
 // # Changes
 //
-// Every change runs on a copy of the model, becomes a new control.Snapshot handed to
-// Control.Apply, and replaces the model only if Apply succeeds; then the configuration file is
-// rewritten atomically. A batch of changes (xdpvsadm -R, in as many requests as it needs: see
+// Every change runs on a copy of the model and becomes a new control.Snapshot; the
+// configuration file is rewritten atomically first, then the snapshot is handed to
+// Control.Apply, and the model is replaced only if Apply succeeds. A change that cannot be saved
+// (full disk, read-only directory) is refused before it takes effect; a change the dataplane
+// refuses has the previous file put back (or removed, if there was none). A batch of changes (xdpvsadm -R, in as many requests as it needs: see
 // api.Request.More) is one change, all-or-nothing: its commands are held per connection until
 // its last request and dropped with the connection. Changes are serialized by one mutex; nothing
 // here runs on the packet path. The server recovers from panics per connection and per request
@@ -18,9 +20,13 @@
 // UDP` line (only when the timeouts are not 900 120 300), then for each service `-A ...`, its `-a
 // ...` lines, its `--add-laddr -z LIP -t VIP:PORT` lines and, if checked, its `--health -t
 // VIP:PORT --check ...` line with every value explicit. Blank lines and lines starting with '#'
-// are ignored on load. A bad line refuses the whole file with "FILE:LINE: reason". CheckConfig
-// reads a file without starting anything, so that the daemon refuses a bad one before it touches
-// an interface.
+// are ignored on load. A bad line refuses the whole file with "FILE:LINE: reason". Failed writes
+// are counted and logged at error; ConfigStatus (show config, and the xdpvs_config_* metrics)
+// says when the file was last saved, how many writes failed and why, and whether the file, read
+// afresh, holds the running configuration: it does not when a previous file could not be put
+// back, or when someone changed it. Health transitions never touch the file: it holds the
+// configured weights, and a restarted daemon checks again. CheckConfig reads a file without
+// starting anything, so that the daemon refuses a bad one before it touches an interface.
 //
 // # Health
 //

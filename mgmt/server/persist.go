@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"time"
 
 	"github.com/xdpvs/xdpvs/mgmt/api"
 	"github.com/xdpvs/xdpvs/mgmt/cli"
@@ -36,16 +37,51 @@ func loadConfig(path string) (*model.Model, error) {
 	return m, nil
 }
 
-// saveConfig writes m to path atomically: a temporary file in the same directory, fsync, rename,
-// fsync of the directory.
-func saveConfig(path string, m *model.Model) error {
+// render is the configuration file's content for m: -S output.
+func render(m *model.Model) []byte {
 	st := listing(m)
 	api.SortState(st)
 	var buf bytes.Buffer
 	cli.WriteRules(&buf, st)
-	return writeFileAtomic(path, buf.Bytes(), 0o600)
+	return buf.Bytes()
 }
 
+// fileState is what the server knows of its configuration file, guarded by Server.mu.
+type fileState struct {
+	saved     time.Time // last written, or its modification time when loaded
+	failures  uint64    // writes that failed: changes refused, or a previous file not put back
+	lastErr   string
+	lastErrAt time.Time
+}
+
+// save writes data as the configuration file before a change takes effect, and returns what
+// puts the previous file back (or removes the file if there was none) should the change fail.
+func (s *Server) save(data []byte) (undo func() error, err error) {
+	path := s.cfg.ConfigPath
+	old, err := os.ReadFile(path)
+	existed := err == nil
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
+		return nil, err
+	}
+	if err := s.cfg.writeFile(path, data, 0o600); err != nil {
+		return nil, err
+	}
+	return func() error {
+		if !existed {
+			return os.Remove(path)
+		}
+		return s.cfg.writeFile(path, old, 0o600)
+	}, nil
+}
+
+// saveFailed counts a failed write of the configuration file.
+func (s *Server) saveFailed(err error) {
+	s.file.failures++
+	s.file.lastErr, s.file.lastErrAt = err.Error(), time.Now()
+}
+
+// writeFileAtomic writes data to path atomically: a temporary file in the same directory,
+// fsync, rename, fsync of the directory.
 func writeFileAtomic(path string, data []byte, perm os.FileMode) error {
 	dir := filepath.Dir(path)
 	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".*.tmp")
@@ -82,6 +118,31 @@ func writeFileAtomic(path string, data []byte, perm os.FileMode) error {
 	}
 	defer d.Close()
 	return d.Sync()
+}
+
+// ConfigStatus tells where the configuration is saved, when it last was, how many saves failed
+// and whether the file holds the running configuration: what a restart would load, read and
+// compared afresh (a file changed by hand or left holding a refused change differs).
+func (s *Server) ConfigStatus() *api.ConfigStatus {
+	s.mu.Lock()
+	cs := &api.ConfigStatus{Path: s.cfg.ConfigPath, Saved: s.file.saved, SaveFailures: s.file.failures,
+		LastError: s.file.lastErr, LastErrorAt: s.file.lastErrAt}
+	var running []byte
+	if cs.Path != "" {
+		running = render(s.m)
+	}
+	s.mu.Unlock()
+	if cs.Path == "" {
+		return cs
+	}
+	m, err := loadConfig(cs.Path)
+	switch {
+	case err != nil:
+		cs.Differs, cs.Reason = true, err.Error()
+	case !bytes.Equal(render(m), running):
+		cs.Differs, cs.Reason = true, "the file holds another configuration than the running one"
+	}
+	return cs
 }
 
 // CheckConfig reads and validates a configuration file without applying it: the daemon calls it

@@ -111,17 +111,3 @@ func TestPersist(t *testing.T) {
 		t.Errorf("reloaded:\n%s\nwant\n%s", b.String(), after)
 	}
 }
-
-func TestPersistFailure(t *testing.T) {
-	dir := t.TempDir()
-	path := filepath.Join(dir, "conf.d", "xdpvs.conf") // the directory does not exist
-	ts := newTestServer(t, Config{ConfigPath: path})
-	_, errs, rc := ts.adm(t, "", "-A", "-t", "198.18.0.10:80", "-s", "rr")
-	if rc != 1 || !strings.Contains(errs, "configuration applied but not saved") {
-		t.Errorf("rc %d %q", rc, errs)
-	}
-	// The change is in force (the dataplane has it) and listed.
-	if out := ts.mustAdm(t, "-S"); !strings.Contains(out, "-A -t 198.18.0.10:80 -s rr") {
-		t.Errorf("-S: %s", out)
-	}
-}

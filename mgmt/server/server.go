@@ -45,8 +45,9 @@ type Config struct {
 	// --health-scripts): see health.ScriptDir. Empty: none, and such a check is refused.
 	HealthScripts string
 
-	dial     health.DialFunc // health checks' dialer (tests); default health.DefaultDial
-	maxBatch int             // (tests) default api.MaxBatchCommands
+	dial      health.DialFunc                                        // health checks' dialer (tests); default health.DefaultDial
+	writeFile func(path string, data []byte, perm os.FileMode) error // (tests) default writeFileAtomic
+	maxBatch  int                                                    // (tests) default api.MaxBatchCommands
 }
 
 // Server is the management plane: it owns the configuration model, applies it to the dataplane
@@ -57,10 +58,11 @@ type Server struct {
 	ln   *net.UnixListener
 	sock os.FileInfo // the socket file as created, to remove only our own
 
-	mu    sync.Mutex // serializes changes; guards m, stats and hs
+	mu    sync.Mutex // serializes changes; guards m, stats, hs and file
 	m     *model.Model
 	stats *statsKeeper
 	hs    *healthState
+	file  fileState
 
 	ctx     context.Context // of the health probers, cancelled by Close
 	cancel  context.CancelFunc
@@ -88,6 +90,9 @@ func New(cfg Config) (*Server, error) {
 	if cfg.maxBatch == 0 {
 		cfg.maxBatch = api.MaxBatchCommands
 	}
+	if cfg.writeFile == nil {
+		cfg.writeFile = writeFileAtomic
+	}
 	s := &Server{cfg: cfg, log: cfg.Logger, m: model.New(), stats: newStatsKeeper(), hs: newHealthState(),
 		sem: make(chan struct{}, maxClients), dial: cfg.dial, scripts: health.ScriptDir(cfg.HealthScripts)}
 	if s.dial == nil {
@@ -102,6 +107,9 @@ func New(cfg Config) (*Server, error) {
 			return nil, err
 		}
 		s.m = m
+		if fi, err := os.Stat(cfg.ConfigPath); err == nil {
+			s.file.saved = fi.ModTime()
+		}
 	}
 	if err := cfg.Control.Apply(s.m.Snapshot(s.hs.up)); err != nil {
 		if cfg.ConfigPath != "" {
@@ -344,6 +352,9 @@ func (s *Server) do(req *api.Request, b *batch) (resp *api.Response) {
 		case first.Show.Workers():
 			resp.State = &api.State{Workers: api.Workers(s.cfg.Control.Stats().Workers)}
 			return resp
+		case first.Show == model.ShowConfig:
+			resp.State = &api.State{Config: s.ConfigStatus()}
+			return resp
 		case slices.Contains(model.ShowVerbs, first.Show):
 			st, err := s.read(&model.Command{Op: model.OpList, List: model.ListOptions{Connections: first.Show == model.ShowConnections}})
 			if err != nil {
@@ -413,8 +424,10 @@ func (s *Server) batchPart(req *api.Request, b *batch) *api.Response {
 	return resp
 }
 
-// change applies commands all-or-nothing: on a clone of the model, then to the dataplane, then
-// to the configuration file. It returns the 1-based index of the failing command.
+// change applies commands all-or-nothing: on a clone of the model, then to the configuration
+// file, then to the dataplane (the previous file put back if the dataplane refuses), so that a
+// change that cannot be saved does not take effect. It returns the 1-based index of the failing
+// command.
 func (s *Server) change(cmds []model.Command) (int, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -431,9 +444,27 @@ func (s *Server) change(cmds []model.Command) (int, error) {
 			return i + 1, err
 		}
 	}
-	if err := s.cfg.Control.Apply(next.Snapshot(s.hs.up)); err != nil {
+	sn := next.Snapshot(s.hs.up)
+	undo := func() error { return nil }
+	if s.cfg.ConfigPath != "" {
+		var err error
+		if undo, err = s.save(render(next)); err != nil {
+			s.saveFailed(err)
+			s.log.Error("configuration not saved: the change is refused", zap.String("path", s.cfg.ConfigPath), zap.Error(err))
+			return 0, fmt.Errorf("configuration not saved, nothing changed: %w", err)
+		}
+	}
+	if err := s.cfg.Control.Apply(sn); err != nil {
 		s.log.Warn("dataplane refused the configuration", zap.Error(err))
+		if uerr := undo(); uerr != nil {
+			s.saveFailed(uerr)
+			s.log.Error("configuration file: the previous file was not put back after the dataplane refused a change: "+
+				"the file holds the refused change, and a restart would load it", zap.String("path", s.cfg.ConfigPath), zap.Error(uerr))
+		}
 		return 0, fmt.Errorf("dataplane refused the configuration: %w", err)
+	}
+	if s.cfg.ConfigPath != "" {
+		s.file.saved = time.Now()
 	}
 	s.m = next
 	s.stats.forget(next)
@@ -441,12 +472,6 @@ func (s *Server) change(cmds []model.Command) (int, error) {
 	s.syncHealth()
 	s.logSorry()
 	s.log.Info("configuration changed", zap.Int("commands", len(cmds)), zap.String("first", string(cmds[0].Op)))
-	if s.cfg.ConfigPath != "" {
-		if err := saveConfig(s.cfg.ConfigPath, next); err != nil {
-			s.log.Error("save configuration", zap.Error(err))
-			return 0, fmt.Errorf("configuration applied but not saved: %w", err)
-		}
-	}
 	return 0, nil
 }
 
