@@ -98,8 +98,21 @@ func cmpAddr(a, b netip.Addr) int {
 }
 
 // SortState orders services and real servers as ipvsadm does (ipvs_cmp_services, ipvs_cmp_dests):
-// by address family, protocol, address, port.
+// by address family, protocol, address, port. Listings (-L) are sorted so.
 func SortState(st *State) {
+	SortServices(st)
+	for i := range st.Services {
+		slices.SortStableFunc(st.Services[i].RealServers, func(a, b RealServerState) int {
+			return cmp.Or(cmpAddr(a.Address, b.Address), cmp.Compare(a.Port, b.Port))
+		})
+	}
+}
+
+// SortServices orders the services as SortState does and leaves each service's real servers in
+// configuration order, which is what -S and the configuration file keep: sh and dh fill their
+// buckets in that order (as IPVS, which lists real servers in insertion order), so a sorted
+// restore would move clients between servers.
+func SortServices(st *State) {
 	slices.SortStableFunc(st.Services, func(a, b ServiceState) int {
 		return cmp.Or(
 			cmpAddr4(a.Address, b.Address),
@@ -107,11 +120,6 @@ func SortState(st *State) {
 			a.Address.Compare(b.Address),
 			cmp.Compare(a.Port, b.Port))
 	})
-	for i := range st.Services {
-		slices.SortStableFunc(st.Services[i].RealServers, func(a, b RealServerState) int {
-			return cmp.Or(cmpAddr(a.Address, b.Address), cmp.Compare(a.Port, b.Port))
-		})
-	}
 }
 
 func cmpAddr4(a, b netip.Addr) int {

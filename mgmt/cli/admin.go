@@ -179,7 +179,11 @@ func (cl *client) run(args []string, stdin io.Reader, out, errw io.Writer, inShe
 
 // printState writes the answer to a listing in ipvsadm's format or, with -o json, as JSON.
 func printState(out io.Writer, c *model.Command, st *api.State) error {
-	if !c.List.NoSort {
+	switch {
+	case c.List.NoSort:
+	case c.Op == model.OpSave:
+		api.SortServices(st) // real servers in configuration order, as the file keeps them
+	default:
 		api.SortState(st)
 	}
 	if c.List.JSON {

@@ -33,6 +33,9 @@
 //
 // WriteRules writes -S; ParseRules reads it back for -R and for the daemon's configuration file,
 // one command per line, refusing the whole input with "NAME:LINE: reason" at the first bad line.
+// -S lists the services sorted, as ipvsadm, but each service's real servers in the order they
+// were added, as IPVS holds them (ipvsadm sorts them too, and a restore then moves sh and dh
+// clients between servers); -L sorts both.
 //
 // # Shell
 //

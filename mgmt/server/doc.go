@@ -18,7 +18,8 @@
 //
 // The file is exactly `xdpvsadm -S` output (package cli's rules): an optional `--set TCP TCPFIN
 // UDP` line (only when the timeouts are not 900 120 300), then for each service `-A ...`, its `-a
-// ...` lines, its `--add-laddr -z LIP -t VIP:PORT` lines and, if checked, its `--health -t
+// ...` lines in the order the real servers were added (sh and dh fill their buckets in that
+// order: a restart keeps every client on its server), its `--add-laddr -z LIP -t VIP:PORT` lines and, if checked, its `--health -t
 // VIP:PORT --check ...` line with every value explicit. Blank lines and lines starting with '#'
 // are ignored on load. A bad line refuses the whole file with "FILE:LINE: reason". Failed writes
 // are counted and logged at error; ConfigStatus (show config, and the xdpvs_config_* metrics)

@@ -37,10 +37,11 @@ func loadConfig(path string) (*model.Model, error) {
 	return m, nil
 }
 
-// render is the configuration file's content for m: -S output.
+// render is the configuration file's content for m: -S output, the real servers of each service
+// in configuration order.
 func render(m *model.Model) []byte {
 	st := listing(m)
-	api.SortState(st)
+	api.SortServices(st)
 	var buf bytes.Buffer
 	cli.WriteRules(&buf, st)
 	return buf.Bytes()

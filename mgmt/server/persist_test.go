@@ -9,7 +9,6 @@ import (
 
 	"go.uber.org/zap/zaptest"
 
-	"github.com/xdpvs/xdpvs/mgmt/api"
 	"github.com/xdpvs/xdpvs/mgmt/cli"
 	"github.com/xdpvs/xdpvs/mgmt/internal/mgmttest"
 )
@@ -103,11 +102,7 @@ func TestPersist(t *testing.T) {
 	if fake.applied() != 1 || len(fake.last().Services) != 2 {
 		t.Errorf("restart applied %d snapshots, %+v", fake.applied(), fake.last())
 	}
-	st := listing(s2.m)
-	api.SortState(st)
-	var b strings.Builder
-	cli.WriteRules(&b, st)
-	if b.String() != string(after) {
-		t.Errorf("reloaded:\n%s\nwant\n%s", b.String(), after)
+	if got := render(s2.m); string(got) != string(after) {
+		t.Errorf("reloaded:\n%s\nwant\n%s", got, after)
 	}
 }
