@@ -3,7 +3,9 @@ package api
 import (
 	"encoding/json"
 	"fmt"
+	"net"
 	"net/netip"
+	"strings"
 	"testing"
 
 	"github.com/xdpvs/xdpvs/mgmt/model"
@@ -44,5 +46,44 @@ func TestSplit(t *testing.T) {
 		if i != n {
 			t.Errorf("%d commands: %d in the parts", n, i)
 		}
+	}
+}
+
+// TestBatchOldDaemon: a daemon without batches refuses the empty request that opens one, and the
+// client stops there: no part of a large change is sent, so none is applied alone.
+func TestBatchOldDaemon(t *testing.T) {
+	var requests []Request
+	cl := &Client{Socket: "old.sock", Dial: func(string) (net.Conn, error) {
+		c, srv := net.Pipe()
+		go func() {
+			defer srv.Close()
+			for {
+				var req Request
+				if err := ReadFrame(srv, &req, MaxRequestSize); err != nil {
+					return
+				}
+				requests = append(requests, req)
+				resp := &Response{V: ProtocolVersion}
+				if len(req.Commands) == 0 {
+					resp.Error = "empty request" // what a daemon that ignores More answers
+				}
+				if WriteFrame(srv, resp) != nil {
+					return
+				}
+			}
+		}()
+		return c, nil
+	}}
+	cmds := make([]model.Command, 10000)
+	for i := range cmds {
+		cmds[i] = model.Command{Op: model.OpAddService, HasService: true, Service: model.ServiceSpec{
+			ServiceKey: model.ServiceKey{Protocol: model.TCP, Address: netip.MustParseAddr("198.18.0.10"), Port: uint16(i + 1)}}}
+	}
+	resp, err := cl.Batch(cmds)
+	if err == nil || !strings.Contains(err.Error(), "is it older than xdpvsadm?") || resp != nil {
+		t.Errorf("Batch: %v, %+v", err, resp)
+	}
+	if len(requests) != 1 || len(requests[0].Commands) != 0 || !requests[0].More {
+		t.Errorf("sent %d requests", len(requests))
 	}
 }
