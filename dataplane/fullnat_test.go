@@ -3,6 +3,8 @@ package dataplane
 import (
 	"bytes"
 	"net/netip"
+	"slices"
+	"sync"
 	"testing"
 	"time"
 
@@ -261,5 +263,50 @@ func TestFullNATTOA(t *testing.T) {
 	}
 	if p.c.toa[toa.OK] != 2 {
 		t.Fatalf("toa ok = %d, want 2", p.c.toa[toa.OK])
+	}
+}
+
+// TestFullNATSharedConfig: workers switching to one configuration at the same time (each worker's
+// setConfig, as its loop does between batches) and opening connections from it leave it as it was:
+// the compiled configuration is shared and never written once published. An IPv6 service with
+// three IPv6 local addresses (a slice with room to spare) and an IPv4 one for NAT64: appending the
+// one to the other once wrote into the shared backing array, which -race reports, and the check
+// of the spare capacity below sees without it.
+func TestFullNATSharedConfig(t *testing.T) {
+	const workers = 4
+	lips := []netip.Addr{netip.MustParseAddr("2001:2:0:9::1"), netip.MustParseAddr("2001:2:0:9::2"),
+		netip.MustParseAddr("2001:2:0:9::3"), lip4}
+	s := Service{Key: ServiceKey{Proto: tcp, Addr: vip6, Port: 80}, Scheduler: "rr", LocalAddrs: lips,
+		RealServers: []RealServer{{Addr: rs6a, Port: 8080, Forward: ForwardFullNAT, Weight: 1},
+			{Addr: rs4a, Port: 8080, Forward: ForwardFullNAT, Weight: 1}}}
+	e := newTestEnv(t, 1024)
+	e.conf = mustCompile(t, &Snapshot{Services: []Service{s}})
+	si := &e.conf.svcs[0]
+	if len(si.lips) != 3 || len(si.lips4) != 1 {
+		t.Fatalf("compiled local addresses %v and %v, want three IPv6 and one IPv4", si.lips, si.lips4)
+	}
+	spare := func() []header.Addr { return append([]header.Addr(nil), si.lips[:cap(si.lips)]...) }
+	before := spare()
+	var wg sync.WaitGroup
+	start := make(chan struct{})
+	for id := range workers {
+		p := newPipeline(id, workers, testPorts, e.neigh, 1024, t0)
+		wg.Go(func() {
+			<-start
+			p.setConfig(e.conf)
+			for cport := uint16(40000); cport < 40016; cport++ {
+				c := pk{src: cliMAC, dst: port0MAC, sip: cip6, dip: vip6, proto: tcp, sport: cport, dport: 80}
+				in := syn(c).frame(t)
+				buf, off := withHeadroom(in)
+				if v, _, _, _ := p.ProcessAt(buf, off, len(in), 0, t0); v == VerdictDrop {
+					t.Errorf("worker %d: SYN from port %d dropped (%s)", id, cport, nonZero(p.c))
+				}
+			}
+		})
+	}
+	close(start)
+	wg.Wait()
+	if after := spare(); !slices.Equal(after, before) {
+		t.Fatalf("the shared configuration's local addresses changed: %v, were %v", after, before)
 	}
 }

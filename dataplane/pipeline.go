@@ -133,9 +133,13 @@ func (p *Pipeline) setConfig(c *compiled) {
 			p.c.svcKey[s.id], p.c.svc[s.id] = s.key, Counters{}
 		}
 		p.c.policy[s.id] = s.policy
-		for _, l := range append(s.lips, s.lips4...) {
-			if p.lpools[l] == nil { // kept across configurations: live connections hold ports
-				p.lpools[l] = newPortPool(p.id, p.workers)
+		// Both lists of local addresses, read in place: c is shared by every worker and never
+		// written (appending one list to the other once wrote into the first's spare capacity).
+		for _, lips := range [2][]header.Addr{s.lips, s.lips4} {
+			for _, l := range lips {
+				if p.lpools[l] == nil { // kept across configurations: live connections hold ports
+					p.lpools[l] = newPortPool(p.id, p.workers)
+				}
 			}
 		}
 		dests := make([]sched.Dest, len(s.dests))
