@@ -10,6 +10,10 @@
 // checked, and otherwise panic like any out-of-range slice index. Addresses are returned as sub-slices
 // of the header, so writing through them writes the packet.
 //
+// Headers the dataplane makes rather than rewrites (tunnel and NAT64 headers, ICMP errors, the SYN
+// proxy's answers, the generator's frames) are written whole by one encoder per header, gVisor's
+// style: fill an IPv4Fields, IPv6Fields, TCPFields or UDPFields and call the view's Encode.
+//
 // Checksum values come in two forms, and every function says which one it takes and returns:
 //
 //   - a sum: the one's-complement sum of 16-bit big-endian words, not complemented (Checksum,

@@ -55,6 +55,30 @@ const (
 // IPv6 is a view of an IPv6 header followed by its payload.
 type IPv6 []byte
 
+// IPv6Fields are the fields of a fixed IPv6 header, which Encode writes (gVisor's
+// header.IPv6Fields). The version is implied (6).
+type IPv6Fields struct {
+	TrafficClass  uint8
+	FlowLabel     uint32 // 20 bits
+	PayloadLength uint16 // bytes after the fixed header, extension headers included
+	NextHeader    uint8
+	HopLimit      uint8
+	SrcAddr       []byte // 16 bytes, not overlapping the header being written
+	DstAddr       []byte // 16 bytes, likewise
+}
+
+// Encode writes f as a complete 40-byte fixed header at the start of b and leaves the bytes after
+// it alone. Every IPv6 header xdpvs makes is written by it.
+func (b IPv6) Encode(f *IPv6Fields) {
+	_ = b[IPv6MinimumSize-1]
+	binary.BigEndian.PutUint32(b[ipv6VersTCFL:], IPv6Version<<28|uint32(f.TrafficClass)<<20|f.FlowLabel&0xfffff)
+	binary.BigEndian.PutUint16(b[ipv6PayloadLen:], f.PayloadLength)
+	b[ipv6NextHeader] = f.NextHeader
+	b[ipv6HopLimit] = f.HopLimit
+	copy(b[ipv6SrcAddr:ipv6SrcAddr+IPv6AddressSize], f.SrcAddr[:IPv6AddressSize])
+	copy(b[ipv6DstAddr:ipv6DstAddr+IPv6AddressSize], f.DstAddr[:IPv6AddressSize])
+}
+
 // Version returns the version field.
 func (b IPv6) Version() uint8 { return b[ipv6VersTCFL] >> 4 }
 

@@ -60,6 +60,33 @@ const (
 // TCP is a view of a TCP segment: header, options and payload.
 type TCP []byte
 
+// TCPFields are the fields of the fixed TCP header, which Encode writes (gVisor's
+// header.TCPFields).
+type TCPFields struct {
+	SrcPort, DstPort uint16
+	SeqNum, AckNum   uint32
+	DataOffset       uint8 // header length in bytes, options included: a multiple of 4, 20 to 60
+	Flags            uint8
+	WindowSize       uint16
+	Checksum         uint16 // usually 0, filled once the segment is complete (FillChecksum)
+	UrgentPointer    uint16
+}
+
+// Encode writes f as the fixed 20 bytes of a TCP header at the start of b; the options, if
+// DataOffset announces some, are the caller's to write after it.
+func (b TCP) Encode(f *TCPFields) {
+	_ = b[TCPMinimumSize-1]
+	binary.BigEndian.PutUint16(b[tcpSrcPort:], f.SrcPort)
+	binary.BigEndian.PutUint16(b[tcpDstPort:], f.DstPort)
+	binary.BigEndian.PutUint32(b[tcpSeqNum:], f.SeqNum)
+	binary.BigEndian.PutUint32(b[tcpAckNum:], f.AckNum)
+	b[tcpDataOffset] = f.DataOffset / 4 << 4
+	b[tcpFlags] = f.Flags
+	binary.BigEndian.PutUint16(b[tcpWinSize:], f.WindowSize)
+	binary.BigEndian.PutUint16(b[tcpChecksum:], f.Checksum)
+	binary.BigEndian.PutUint16(b[tcpUrgentPtr:], f.UrgentPointer)
+}
+
 // SourcePort returns the source port.
 func (b TCP) SourcePort() uint16 { return binary.BigEndian.Uint16(b[tcpSrcPort:]) }
 

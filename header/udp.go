@@ -28,6 +28,22 @@ const UDPMinimumSize = 8
 // UDP is a view of a UDP datagram: header and payload.
 type UDP []byte
 
+// UDPFields are the fields of a UDP header, which Encode writes (gVisor's header.UDPFields).
+type UDPFields struct {
+	SrcPort, DstPort uint16
+	Length           uint16 // header plus payload, in bytes
+	Checksum         uint16 // 0 (none, or to be filled by FillChecksum)
+}
+
+// Encode writes f as the 8-byte UDP header at the start of b.
+func (b UDP) Encode(f *UDPFields) {
+	_ = b[UDPMinimumSize-1]
+	binary.BigEndian.PutUint16(b[udpSrcPort:], f.SrcPort)
+	binary.BigEndian.PutUint16(b[udpDstPort:], f.DstPort)
+	binary.BigEndian.PutUint16(b[udpLength:], f.Length)
+	binary.BigEndian.PutUint16(b[udpChecksum:], f.Checksum)
+}
+
 // SourcePort returns the source port.
 func (b UDP) SourcePort() uint16 { return binary.BigEndian.Uint16(b[udpSrcPort:]) }
 
