@@ -10,7 +10,8 @@ import (
 	"github.com/gopacket/gopacket/layers"
 )
 
-// Tests of the header encoders (IPv4.Encode, IPv6.Encode, TCP.Encode, UDP.Encode): golden bytes
+// Tests of the header encoders (IPv4.Encode, IPv6.Encode, TCP.Encode, UDP.Encode, ICMPv4.Encode and
+// ICMPv6.Encode): golden bytes
 // written out by hand, and a differential test and a fuzz target against gopacket's serializers.
 
 // encodeFill is what the buffers under an encoder hold beforehand, so that a field it forgets to
@@ -117,13 +118,46 @@ func TestUDPEncode(t *testing.T) {
 	}
 }
 
+func TestICMPEncode(t *testing.T) {
+	b := ICMPv4(filled(ICMPv4MinimumSize + 4))
+	b.Encode(&ICMPFields{Type: ICMPv4DstUnreachable, Code: ICMPv4FragmentationNeeded, Rest: 1480})
+	want := []byte{
+		0x03,       // destination unreachable
+		0x04,       // fragmentation needed
+		0x00, 0x00, // checksum, to be filled
+		0x00, 0x00, // unused
+		0x05, 0xc8, // next-hop MTU 1480
+	}
+	if !bytes.Equal(b[:ICMPv4MinimumSize], want) || !bytes.Equal(b[ICMPv4MinimumSize:], filled(4)) {
+		t.Fatalf("ICMPv4 Encode wrote\n% x\nwant\n% x", []byte(b), want)
+	}
+	if b.MTU() != 1480 {
+		t.Fatalf("MTU() = %d", b.MTU())
+	}
+	b6 := ICMPv6(filled(ICMPv6MinimumSize + 4))
+	b6.Encode(&ICMPFields{Type: ICMPv6PacketTooBig, Rest: 1280})
+	want = []byte{
+		0x02,       // packet too big
+		0x00,       // code 0
+		0x00, 0x00, // checksum, to be filled
+		0x00, 0x00, 0x05, 0x00, // MTU 1280
+	}
+	if !bytes.Equal(b6[:ICMPv6MinimumSize], want) || !bytes.Equal(b6[ICMPv6MinimumSize:], filled(4)) {
+		t.Fatalf("ICMPv6 Encode wrote\n% x\nwant\n% x", []byte(b6), want)
+	}
+	if b6.MTU() != 1280 {
+		t.Fatalf("MTU() = %d", b6.MTU())
+	}
+}
+
 // encodeInput is the fields of one header of each kind, drawn from bytes (the fuzzer's or the
 // differential test's random ones).
 type encodeInput struct {
-	ip4 IPv4Fields
-	ip6 IPv6Fields
-	tcp TCPFields
-	udp UDPFields
+	ip4  IPv4Fields
+	ip6  IPv6Fields
+	tcp  TCPFields
+	udp  UDPFields
+	icmp ICMPFields
 }
 
 // encodeInputSize is how many bytes newEncodeInput reads.
@@ -140,7 +174,8 @@ func newEncodeInput(b []byte) encodeInput {
 			HopLimit: b[26], SrcAddr: b[27:43], DstAddr: b[43:59]},
 		tcp: TCPFields{SrcPort: u16(59), DstPort: u16(61), SeqNum: u32(63), AckNum: u32(67),
 			DataOffset: TCPMinimumSize + 4*(b[71]%11), Flags: b[72], WindowSize: u16(73), Checksum: u16(75), UrgentPointer: u16(77)},
-		udp: UDPFields{SrcPort: u16(79), DstPort: u16(81), Length: u16(83), Checksum: u16(85)},
+		udp:  UDPFields{SrcPort: u16(79), DstPort: u16(81), Length: u16(83), Checksum: u16(85)},
+		icmp: ICMPFields{Type: b[87], Code: b[88], Rest: u32(89)},
 	}
 }
 
@@ -214,6 +249,19 @@ func checkEncode(t *testing.T, in *encodeInput) {
 	}
 	if udp.SourcePort() != fu.SrcPort || udp.DestinationPort() != fu.DstPort || udp.Length() != fu.Length || udp.Checksum() != fu.Checksum {
 		t.Errorf("UDP %+v reads back differently: % x", *fu, []byte(udp))
+	}
+
+	fi := &in.icmp
+	icmp := ICMPv4(filled(ICMPv4MinimumSize))
+	icmp.Encode(fi)
+	refI := serialize(&layers.ICMPv4{TypeCode: layers.CreateICMPv4TypeCode(fi.Type, fi.Code), Id: uint16(fi.Rest >> 16), Seq: uint16(fi.Rest)})
+	if !bytes.Equal(icmp, refI) {
+		t.Errorf("ICMP %+v:\n% x\ngopacket\n% x", *fi, []byte(icmp), refI)
+	}
+	icmp6 := ICMPv6(filled(ICMPv6MinimumSize))
+	icmp6.Encode(fi)
+	if !bytes.Equal(icmp6, icmp) || icmp6.Type() != fi.Type || icmp6.Code() != fi.Code || icmp6.MTU() != fi.Rest || icmp6.Checksum() != 0 {
+		t.Errorf("ICMPv6 %+v: % x", *fi, []byte(icmp6))
 	}
 }
 

@@ -78,6 +78,26 @@ const (
 // ICMPv4 is a view of an ICMP message.
 type ICMPv4 []byte
 
+// ICMPFields are the fields of an ICMP or ICMPv6 header, which ICMPv4.Encode and ICMPv6.Encode
+// write. Rest is the 4 type-specific bytes after the checksum: identifier and sequence of an echo,
+// the next-hop MTU of a fragmentation needed (low 16 bits, RFC 1191), the MTU of a packet too big,
+// the pointer of a parameter problem, 0 where unused.
+type ICMPFields struct {
+	Type, Code uint8
+	Rest       uint32
+}
+
+// Encode writes f as the 8-byte header at the start of b with a zero checksum, to be filled once
+// the quote or data after it is in place (FillChecksum).
+func (b ICMPv4) Encode(f *ICMPFields) { encodeICMP(b, f) }
+
+func encodeICMP(b []byte, f *ICMPFields) {
+	_ = b[ICMPv4MinimumSize-1]
+	b[icmpType], b[icmpCode] = f.Type, f.Code
+	binary.BigEndian.PutUint16(b[icmpChecksum:], 0)
+	binary.BigEndian.PutUint32(b[icmpIdent:], f.Rest)
+}
+
 // Type returns the message type.
 func (b ICMPv4) Type() uint8 { return b[icmpType] }
 
@@ -139,6 +159,9 @@ func (b ICMPv4) IsChecksumValid() bool { return Checksum(b, 0) == 0xFFFF }
 
 // ICMPv6 is a view of an ICMPv6 message.
 type ICMPv6 []byte
+
+// Encode writes f as the 8-byte header at the start of b with a zero checksum, as ICMPv4.Encode.
+func (b ICMPv6) Encode(f *ICMPFields) { encodeICMP(b, f) }
 
 // Type returns the message type.
 func (b ICMPv6) Type() uint8 { return b[icmpType] }
