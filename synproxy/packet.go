@@ -76,27 +76,16 @@ func pseudo(ip []byte, v6 bool, tcpLen int) uint16 {
 }
 
 // writeIPHeader writes a fresh IP header (IPv4 without options, DF set, ID 0; or IPv6 without extension
-// headers) for a packet of total length n carrying TCP from src to dst, and returns its size. src and
-// dst must not alias the bytes being written: pass copies.
+// headers) for a packet of total length n carrying TCP from src to dst (an IPv4 address in the first 4
+// bytes), and returns its size. src and dst must not alias the bytes being written: pass copies.
 func writeIPHeader(ip []byte, v6 bool, src, dst *[16]byte, n int, ttl uint8) int {
 	if v6 {
-		h := header.IPv6(ip[:header.IPv6MinimumSize])
-		h[0], h[1], h[2], h[3] = header.IPv6Version<<4, 0, 0, 0
-		h.SetPayloadLength(uint16(n - header.IPv6MinimumSize))
-		h.SetNextHeader(header.ProtocolTCP)
-		h.SetHopLimit(ttl)
-		h.SetSourceAddress(src[:])
-		h.SetDestinationAddress(dst[:])
+		header.IPv6(ip).Encode(&header.IPv6Fields{PayloadLength: uint16(n - header.IPv6MinimumSize),
+			NextHeader: header.ProtocolTCP, HopLimit: ttl, SrcAddr: src[:], DstAddr: dst[:]})
 		return header.IPv6MinimumSize
 	}
-	h := header.IPv4(ip[:header.IPv4MinimumSize])
-	h[0], h[1] = header.IPv4Version<<4|header.IPv4MinimumSize/4, 0
-	h.SetTotalLength(uint16(n))
-	h[4], h[5], h[6], h[7] = 0, 0, 0x40, 0 // ID 0, DF (RFC 6864 §4.1)
-	h[8], h[9] = ttl, header.ProtocolTCP
-	h.SetSourceAddress(src[:4])
-	h.SetDestinationAddress(dst[:4])
-	h.FillChecksum()
+	header.IPv4(ip).Encode(&header.IPv4Fields{TotalLength: uint16(n), Flags: header.IPv4FlagDontFragment, // ID 0 with DF (RFC 6864 §4.1)
+		TTL: ttl, Protocol: header.ProtocolTCP, SrcAddr: src[:4], DstAddr: dst[:4]})
 	return header.IPv4MinimumSize
 }
 
@@ -114,15 +103,8 @@ func setIPLength(ip []byte, v6 bool, n int) {
 
 // writeTCPHeader writes the fixed part of a TCP header, the options opts and a zero checksum.
 func writeTCPHeader(tcp header.TCP, sport, dport uint16, seq, ack uint32, flags uint8, win uint16, opts []byte) {
-	tcp.SetSourcePort(sport)
-	tcp.SetDestinationPort(dport)
-	tcp.SetSequenceNumber(seq)
-	tcp.SetAckNumber(ack)
-	tcp[12] = byte((header.TCPMinimumSize+len(opts))/4) << 4
-	tcp.SetFlags(flags)
-	tcp.SetWindowSize(win)
-	tcp.SetChecksum(0)
-	tcp[18], tcp[19] = 0, 0
+	tcp.Encode(&header.TCPFields{SrcPort: sport, DstPort: dport, SeqNum: seq, AckNum: ack,
+		DataOffset: uint8(header.TCPMinimumSize + len(opts)), Flags: flags, WindowSize: win})
 	copy(tcp[header.TCPMinimumSize:], opts)
 }
 
