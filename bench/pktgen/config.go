@@ -203,44 +203,27 @@ func (c Config) Frame() ([]byte, error) {
 		clear(payload[:StampSize])
 		binary.BigEndian.PutUint32(payload, StampMagic)
 	}
-	binary.BigEndian.PutUint16(l4[0:], c.SrcPort)
-	binary.BigEndian.PutUint16(l4[2:], c.DstPort)
 	proto := header.ProtocolUDP
 	if c.Proto == TCP {
 		proto = header.ProtocolTCP
-		tcp := header.TCP(l4)
-		tcp.SetAckNumber(1)
-		tcp[12] = 5 << 4
-		tcp.SetFlags(c.TCPFlags)
-		tcp.SetWindowSize(65535)
+		header.TCP(l4).Encode(&header.TCPFields{SrcPort: c.SrcPort, DstPort: c.DstPort, AckNum: 1,
+			DataOffset: header.TCPMinimumSize, Flags: c.TCPFlags, WindowSize: 65535})
 	} else {
-		binary.BigEndian.PutUint16(l4[4:], uint16(len(l4)))
+		header.UDP(l4).Encode(&header.UDPFields{SrcPort: c.SrcPort, DstPort: c.DstPort, Length: uint16(len(l4))})
 	}
 	var src, dst []byte
 	if !c.IPv6() {
 		eth.SetType(header.EtherTypeIPv4)
-		ip := header.IPv4(f[header.EthernetMinimumSize:])
-		ip[0] = 0x45
-		ip.SetTotalLength(uint16(n - header.EthernetMinimumSize))
-		ip[6] = 0x40 // DF
-		ip.SetTTL(64)
-		ip[9] = proto
-		ip.SetSourceAddress(c.Src.Unmap().AsSlice())
-		ip.SetDestinationAddress(c.Dst.Unmap().AsSlice())
-		ip.FillChecksum()
 		s4, d4 := c.Src.Unmap().As4(), c.Dst.Unmap().As4()
 		src, dst = s4[:], d4[:]
+		header.IPv4(f[header.EthernetMinimumSize:]).Encode(&header.IPv4Fields{TotalLength: uint16(n - header.EthernetMinimumSize),
+			Flags: header.IPv4FlagDontFragment, TTL: 64, Protocol: proto, SrcAddr: src, DstAddr: dst})
 	} else {
 		eth.SetType(header.EtherTypeIPv6)
-		ip := f[header.EthernetMinimumSize:]
-		ip[0] = 0x60
-		binary.BigEndian.PutUint16(ip[4:], uint16(len(l4)))
-		ip[6] = proto
-		ip[7] = 64
 		s6, d6 := c.Src.As16(), c.Dst.As16()
-		copy(ip[8:24], s6[:])
-		copy(ip[24:40], d6[:])
 		src, dst = s6[:], d6[:]
+		header.IPv6(f[header.EthernetMinimumSize:]).Encode(&header.IPv6Fields{PayloadLength: uint16(len(l4)),
+			NextHeader: proto, HopLimit: 64, SrcAddr: src, DstAddr: dst})
 	}
 	if c.l4Checksummed() {
 		pseudo := header.PseudoHeaderChecksum(proto, src, dst, uint16(len(l4)))
