@@ -1,10 +1,6 @@
 package dataplane
 
-import (
-	"encoding/binary"
-
-	"github.com/xdpvs/xdpvs/header"
-)
+import "github.com/xdpvs/xdpvs/header"
 
 // translate moves the TCP or UDP packet in frame (at p.off in p.buf) to the other address family
 // for a NAT64 connection (FULLNAT from an IPv6 VIP to IPv4 real servers), with the addresses and
@@ -25,15 +21,8 @@ func (p *Pipeline) translate(frame []byte, other *header.Tuple) (v Verdict, port
 		b := p.buf[start : p.off+pkt.L3Offset+pkt.L3Length]
 		header.Ethernet(b).SetType(header.EtherTypeIPv4)
 		ip := header.IPv4(b[header.EthernetMinimumSize:])
-		ip[0], ip[1] = 0x45, tc
-		ip.SetTotalLength(uint16(header.IPv4MinimumSize + len(l4)))
-		binary.BigEndian.PutUint16(ip[4:], 0)
-		binary.BigEndian.PutUint16(ip[6:], uint16(header.IPv4FlagDontFragment)<<13)
-		ip.SetTTL(hop)
-		ip[9] = pkt.Proto
-		ip.SetSourceAddress(other.DstAddr[12:])
-		ip.SetDestinationAddress(other.SrcAddr[12:])
-		ip.FillChecksum()
+		ip.Encode(&header.IPv4Fields{TOS: tc, TotalLength: uint16(header.IPv4MinimumSize + len(l4)), Flags: header.IPv4FlagDontFragment,
+			TTL: hop, Protocol: pkt.Proto, SrcAddr: other.DstAddr[12:], DstAddr: other.SrcAddr[12:]})
 		src, dst = ip.SourceAddress(), ip.DestinationAddress()
 		p.outOff, p.outLen = start, len(b)
 	} else {
@@ -47,25 +36,21 @@ func (p *Pipeline) translate(frame []byte, other *header.Tuple) (v Verdict, port
 		b := p.buf[start : p.off+pkt.L3Offset+pkt.L3Length]
 		header.Ethernet(b).SetType(header.EtherTypeIPv6)
 		ip := header.IPv6(b[header.EthernetMinimumSize:])
-		binary.BigEndian.PutUint32(ip[0:], 6<<28|uint32(tos)<<20)
-		ip.SetPayloadLength(uint16(len(l4)))
-		ip.SetNextHeader(pkt.Proto)
-		ip.SetHopLimit(ttl)
-		ip.SetSourceAddress(other.DstAddr[:])
-		ip.SetDestinationAddress(other.SrcAddr[:])
+		ip.Encode(&header.IPv6Fields{TrafficClass: tos, PayloadLength: uint16(len(l4)), NextHeader: pkt.Proto, HopLimit: ttl,
+			SrcAddr: other.DstAddr[:], DstAddr: other.SrcAddr[:]})
 		src, dst = ip.SourceAddress(), ip.DestinationAddress()
 		p.outOff, p.outLen = start, len(b)
 	}
-	binary.BigEndian.PutUint16(l4[0:], other.DstPort)
-	binary.BigEndian.PutUint16(l4[2:], other.SrcPort)
 	pseudo := header.PseudoHeaderChecksum(pkt.Proto, src, dst, uint16(len(l4)))
 	if pkt.Proto == header.ProtocolTCP {
 		tcp := header.TCP(l4)
-		tcp.SetChecksum(0)
+		tcp.SetSourcePort(other.DstPort)
+		tcp.SetDestinationPort(other.SrcPort)
 		tcp.FillChecksum(pseudo)
 	} else {
 		udp := header.UDP(l4)
-		udp.SetChecksum(0)
+		udp.SetSourcePort(other.DstPort)
+		udp.SetDestinationPort(other.SrcPort)
 		udp.FillChecksum(pseudo)
 	}
 	p.c.translated++

@@ -1,8 +1,6 @@
 package dataplane
 
 import (
-	"encoding/binary"
-
 	"github.com/xdpvs/xdpvs/conntrack"
 	"github.com/xdpvs/xdpvs/header"
 )
@@ -60,10 +58,11 @@ func (p *Pipeline) icmpTranslate(frame []byte, id uint32, e *conntrack.Entry[con
 	end := pkt.L3Offset + pkt.L3Length
 	// The quoted transport header and what follows of it (at least its ports).
 	tail := frame[il4:end]
-	icmpIn := frame[pkt.L4Offset:]
+	// The error's ICMP header, as ICMPv4 or ICMPv6 (the same layout).
+	icmpIn := header.ICMPv4(frame[pkt.L4Offset:])
 	var hdr int // bytes of the new outer IP + ICMP + quoted IP headers
 	if pkt.IsIPv6 {
-		t4, c4, mtu4, ok := icmpType46(icmpIn[0], icmpIn[1], binary.BigEndian.Uint32(icmpIn[4:]))
+		t4, c4, mtu4, ok := icmpType46(icmpIn.Type(), icmpIn.Code(), header.ICMPv6(icmpIn).MTU())
 		if !ok {
 			return p.drop(DropICMPNAT64)
 		}
@@ -72,19 +71,18 @@ func (p *Pipeline) icmpTranslate(frame []byte, id uint32, e *conntrack.Entry[con
 		b := p.buf[start : p.off+end]
 		header.Ethernet(b).SetType(header.EtherTypeIPv4)
 		ip := header.IPv4(b[header.EthernetMinimumSize:])
-		writeIPv4(ip, uint16(len(b)-header.EthernetMinimumSize), header.ProtocolICMP, 64, quote.DstAddr[12:], quote.SrcAddr[12:])
+		ip.Encode(&header.IPv4Fields{TotalLength: uint16(len(b) - header.EthernetMinimumSize), TTL: 64, Protocol: header.ProtocolICMP,
+			SrcAddr: quote.DstAddr[12:], DstAddr: quote.SrcAddr[12:]})
 		icmp := header.ICMPv4(ip[header.IPv4MinimumSize : len(b)-header.EthernetMinimumSize])
-		icmp[0], icmp[1] = t4, c4
-		binary.BigEndian.PutUint32(icmp[4:], uint32(mtu4))
-		qip := header.IPv4(icmp[header.ICMPv4MinimumSize:])
-		writeIPv4(qip, uint16(header.IPv4MinimumSize+len(tail)), quote.Proto, 64, quote.SrcAddr[12:], quote.DstAddr[12:])
+		icmp.Encode(&header.ICMPFields{Type: t4, Code: c4, Rest: uint32(mtu4)})
+		header.IPv4(icmp[header.ICMPv4MinimumSize:]).Encode(&header.IPv4Fields{TotalLength: uint16(header.IPv4MinimumSize + len(tail)),
+			TTL: 64, Protocol: quote.Proto, SrcAddr: quote.SrcAddr[12:], DstAddr: quote.DstAddr[12:]})
 		setPorts(tail, quote)
 		p.spQuote(tail, id, &e.Value, dir)
-		icmp.SetChecksum(0)
 		icmp.FillChecksum()
 		p.outOff, p.outLen = start, len(b)
 	} else {
-		t6, c6, mtu6, ok := icmpType64(icmpIn[0], icmpIn[1], binary.BigEndian.Uint16(icmpIn[6:]))
+		t6, c6, mtu6, ok := icmpType64(icmpIn.Type(), icmpIn.Code(), icmpIn.MTU())
 		if !ok {
 			return p.drop(DropICMPNAT64)
 		}
@@ -96,15 +94,14 @@ func (p *Pipeline) icmpTranslate(frame []byte, id uint32, e *conntrack.Entry[con
 		b := p.buf[start : p.off+end]
 		header.Ethernet(b).SetType(header.EtherTypeIPv6)
 		ip := header.IPv6(b[header.EthernetMinimumSize:])
-		writeIPv6(ip, uint16(len(b)-header.EthernetMinimumSize-header.IPv6MinimumSize), header.ProtocolICMPv6, 64, quote.DstAddr[:], quote.SrcAddr[:])
+		ip.Encode(&header.IPv6Fields{PayloadLength: uint16(len(b) - header.EthernetMinimumSize - header.IPv6MinimumSize),
+			NextHeader: header.ProtocolICMPv6, HopLimit: 64, SrcAddr: quote.DstAddr[:], DstAddr: quote.SrcAddr[:]})
 		icmp := header.ICMPv6(ip[header.IPv6MinimumSize : len(b)-header.EthernetMinimumSize])
-		icmp[0], icmp[1] = t6, c6
-		binary.BigEndian.PutUint32(icmp[4:], mtu6)
-		qip := header.IPv6(icmp[8:])
-		writeIPv6(qip, uint16(len(tail)), quote.Proto, 64, quote.SrcAddr[:], quote.DstAddr[:])
+		icmp.Encode(&header.ICMPFields{Type: t6, Code: c6, Rest: mtu6})
+		header.IPv6(icmp[header.ICMPv6MinimumSize:]).Encode(&header.IPv6Fields{PayloadLength: uint16(len(tail)), NextHeader: quote.Proto,
+			HopLimit: 64, SrcAddr: quote.SrcAddr[:], DstAddr: quote.DstAddr[:]})
 		setPorts(tail, quote)
 		p.spQuote(tail, id, &e.Value, dir)
-		icmp.SetChecksum(0)
 		icmp.FillChecksum(header.PseudoHeaderChecksum(header.ProtocolICMPv6, ip.SourceAddress(), ip.DestinationAddress(), uint16(len(icmp))))
 		p.outOff, p.outLen = start, len(b)
 	}
@@ -121,24 +118,4 @@ func (p *Pipeline) icmpTranslate(frame []byte, id uint32, e *conntrack.Entry[con
 	p.c.translated++
 	p.c.tx++
 	return VerdictTX, out
-}
-
-func writeIPv4(ip header.IPv4, total uint16, proto, ttl uint8, src, dst []byte) {
-	ip[0], ip[1] = 0x45, 0
-	ip.SetTotalLength(total)
-	binary.BigEndian.PutUint32(ip[4:], 0)
-	ip.SetTTL(ttl)
-	ip[9] = proto
-	ip.SetSourceAddress(src)
-	ip.SetDestinationAddress(dst)
-	ip.FillChecksum()
-}
-
-func writeIPv6(ip header.IPv6, payload uint16, next, hop uint8, src, dst []byte) {
-	binary.BigEndian.PutUint32(ip[0:], 6<<28)
-	ip.SetPayloadLength(payload)
-	ip.SetNextHeader(next)
-	ip.SetHopLimit(hop)
-	ip.SetSourceAddress(src)
-	ip.SetDestinationAddress(dst)
 }

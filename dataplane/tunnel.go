@@ -1,10 +1,6 @@
 package dataplane
 
-import (
-	"encoding/binary"
-
-	"github.com/xdpvs/xdpvs/header"
-)
+import "github.com/xdpvs/xdpvs/header"
 
 // Sizes of what a tunnel adds.
 const (
@@ -41,28 +37,15 @@ func (p *Pipeline) encapsulate(frame []byte, rip *header.Addr, out int) (v Verdi
 	eth := header.Ethernet(b)
 	if pkt.IsIPv6 {
 		eth.SetType(header.EtherTypeIPv6)
-		ip := header.IPv6(b[header.EthernetMinimumSize:])
-		// Version 6, the inner traffic class, no flow label.
-		tc := header.IPv6(inner).TrafficClass()
-		binary.BigEndian.PutUint32(ip[0:], 6<<28|uint32(tc)<<20)
-		ip.SetPayloadLength(uint16(len(inner)))
-		ip.SetNextHeader(header.ProtocolIPv6)
-		ip.SetHopLimit(64)
-		ip.SetSourceAddress(port0.Addr6[:])
-		ip.SetDestinationAddress(rip[:])
+		// The inner traffic class, no flow label.
+		header.IPv6(b[header.EthernetMinimumSize:]).Encode(&header.IPv6Fields{TrafficClass: header.IPv6(inner).TrafficClass(),
+			PayloadLength: uint16(len(inner)), NextHeader: header.ProtocolIPv6, HopLimit: 64, SrcAddr: port0.Addr6[:], DstAddr: rip[:]})
 	} else {
 		eth.SetType(header.EtherTypeIPv4)
-		ip := header.IPv4(b[header.EthernetMinimumSize:])
 		in4 := header.IPv4(inner)
-		ip[0], ip[1] = 0x45, in4.TOS()
-		ip.SetTotalLength(uint16(len(inner) + hdr))
-		binary.BigEndian.PutUint16(ip[4:], 0)                                                   // identification
-		binary.BigEndian.PutUint16(ip[6:], uint16(in4.Flags()&header.IPv4FlagDontFragment)<<13) // DF only
-		ip.SetTTL(64)
-		ip[9] = header.ProtocolIPIP
-		ip.SetSourceAddress(port0.Addr4[12:])
-		ip.SetDestinationAddress(rip[12:])
-		ip.FillChecksum()
+		header.IPv4(b[header.EthernetMinimumSize:]).Encode(&header.IPv4Fields{TOS: in4.TOS(), TotalLength: uint16(len(inner) + hdr),
+			Flags: in4.Flags() & header.IPv4FlagDontFragment, // DF only
+			TTL:   64, Protocol: header.ProtocolIPIP, SrcAddr: port0.Addr4[12:], DstAddr: rip[12:]})
 	}
 	p.outOff, p.outLen = start, len(b)
 	p.c.tunnelled++
@@ -91,17 +74,10 @@ func (p *Pipeline) tooBig(frame []byte, mtu int) (Verdict, int) {
 		src, dst := pkt.Tuple.DstAddr, pkt.Tuple.SrcAddr // from the VIP the client talks to
 		eth := header.Ethernet(b)
 		eth.SetType(header.EtherTypeIPv6)
-		ip := header.IPv6(b[header.EthernetMinimumSize:])
-		binary.BigEndian.PutUint32(ip[0:], 6<<28)
-		ip.SetPayloadLength(uint16(8 + quote))
-		ip.SetNextHeader(header.ProtocolICMPv6)
-		ip.SetHopLimit(64)
-		ip.SetSourceAddress(src[:])
-		ip.SetDestinationAddress(dst[:])
+		header.IPv6(b[header.EthernetMinimumSize:]).Encode(&header.IPv6Fields{PayloadLength: uint16(8 + quote),
+			NextHeader: header.ProtocolICMPv6, HopLimit: 64, SrcAddr: src[:], DstAddr: dst[:]})
 		icmp := header.ICMPv6(b[header.EthernetMinimumSize+header.IPv6MinimumSize:])
-		icmp[0], icmp[1] = header.ICMPv6PacketTooBig, 0
-		binary.BigEndian.PutUint32(icmp[4:], uint32(mtu))
-		icmp.SetChecksum(0)
+		icmp.Encode(&header.ICMPFields{Type: header.ICMPv6PacketTooBig, Rest: uint32(mtu)})
 		icmp.FillChecksum(header.PseudoHeaderChecksum(header.ProtocolICMPv6, src[:], dst[:], uint16(8+quote)))
 		eth.SetDestinationAddress(sender)
 		eth.SetSourceAddress(p.ports[in].MAC)
@@ -119,20 +95,10 @@ func (p *Pipeline) tooBig(frame []byte, mtu int) (Verdict, int) {
 		src, dst := pkt.Tuple.DstAddr, pkt.Tuple.SrcAddr
 		eth := header.Ethernet(b)
 		eth.SetType(header.EtherTypeIPv4)
-		ip := header.IPv4(b[header.EthernetMinimumSize:])
-		ip[0], ip[1] = 0x45, 0xc0
-		ip.SetTotalLength(uint16(header.IPv4MinimumSize + 8 + quote))
-		binary.BigEndian.PutUint32(ip[4:], 0)
-		ip.SetTTL(64)
-		ip[9] = header.ProtocolICMP
-		ip.SetSourceAddress(src[12:])
-		ip.SetDestinationAddress(dst[12:])
-		ip.FillChecksum()
+		header.IPv4(b[header.EthernetMinimumSize:]).Encode(&header.IPv4Fields{TOS: 0xc0, // precedence: internetwork control
+			TotalLength: uint16(header.IPv4MinimumSize + 8 + quote), TTL: 64, Protocol: header.ProtocolICMP, SrcAddr: src[12:], DstAddr: dst[12:]})
 		icmp := header.ICMPv4(b[header.EthernetMinimumSize+header.IPv4MinimumSize:])
-		icmp[0], icmp[1] = header.ICMPv4DstUnreachable, header.ICMPv4FragmentationNeeded
-		binary.BigEndian.PutUint16(icmp[4:], 0)
-		binary.BigEndian.PutUint16(icmp[6:], uint16(mtu))
-		icmp.SetChecksum(0)
+		icmp.Encode(&header.ICMPFields{Type: header.ICMPv4DstUnreachable, Code: header.ICMPv4FragmentationNeeded, Rest: uint32(uint16(mtu))})
 		icmp.FillChecksum()
 		eth.SetDestinationAddress(sender)
 		eth.SetSourceAddress(p.ports[in].MAC)
