@@ -86,7 +86,7 @@ func (p *Pipeline) fullnatTCP(e *conntrack.Entry[connVal], dir conntrack.Dir) {
 	pkt := &p.pkt
 	client := &e.Tuples[conntrack.DirOriginal]
 	seg := header.TCP(p.buf[p.off+pkt.L4Offset : p.outOff+p.outLen])
-	flags := seg.Flags()
+	flags := pkt.TCPFlags
 	size := uint16(toa.OptionSize(client.SrcAddr))
 	switch {
 	case dir == conntrack.DirReply:

@@ -218,7 +218,7 @@ func (p *Pipeline) process(frame []byte, in int, now int64) (Verdict, int) {
 			return p.miss(frame, now)
 		case dir == conntrack.DirOriginal && pkt.Proto == header.ProtocolTCP && finished(e) &&
 			p.c.policy[v.svcID]&NoConnReuse == 0 &&
-			header.TCP(frame[pkt.L4Offset:]).Flags()&(header.TCPFlagSyn|header.TCPFlagAck|header.TCPFlagRst) == header.TCPFlagSyn:
+			pkt.TCPFlags&(header.TCPFlagSyn|header.TCPFlagAck|header.TCPFlagRst) == header.TCPFlagSyn:
 			// A new connection on the tuple of a finished one: schedule it afresh.
 			p.remove(id, e)
 			p.c.reopened++
@@ -288,7 +288,7 @@ func (p *Pipeline) miss(frame []byte, now int64) (Verdict, int) {
 	c, t := p.conf, &p.pkt.Tuple
 	si, isSvc := c.lookupService(t.Proto, &t.DstAddr, t.DstPort)
 	if isSvc && c.svcs[si].synproxy &&
-		header.TCP(frame[p.pkt.L4Offset:]).Flags()&(header.TCPFlagSyn|header.TCPFlagAck|header.TCPFlagRst|header.TCPFlagFin) == header.TCPFlagSyn {
+		p.pkt.TCPFlags&(header.TCPFlagSyn|header.TCPFlagAck|header.TCPFlagRst|header.TCPFlagFin) == header.TCPFlagSyn {
 		// Stateless, so on whichever worker the SYN arrives: no hand-off for a flood. (Any other
 		// segment may belong to a connection of its owner, and goes there.)
 		return p.spAnswer(si, now)
@@ -317,7 +317,7 @@ func (p *Pipeline) miss(frame []byte, now int64) (Verdict, int) {
 		return p.drop(DropNoService)
 	}
 	if c.svcs[si].synproxy {
-		if header.TCP(frame[p.pkt.L4Offset:]).Flags()&header.TCPFlagRst != 0 {
+		if p.pkt.TCPFlags&header.TCPFlagRst != 0 {
 			return p.drop(DropNoConn)
 		}
 		h, r := p.cookies.Validate(frame[p.pkt.L3Offset:p.pkt.L3Offset+p.pkt.L3Length], now)
@@ -329,7 +329,7 @@ func (p *Pipeline) miss(frame []byte, now int64) (Verdict, int) {
 	}
 	if t.Proto == header.ProtocolTCP {
 		// Only a SYN opens a TCP connection, as in IPVS.
-		if header.TCP(frame[p.pkt.L4Offset:]).Flags()&(header.TCPFlagSyn|header.TCPFlagAck|header.TCPFlagRst) != header.TCPFlagSyn {
+		if p.pkt.TCPFlags&(header.TCPFlagSyn|header.TCPFlagAck|header.TCPFlagRst) != header.TCPFlagSyn {
 			return p.drop(DropNoConn)
 		}
 	}
@@ -537,7 +537,7 @@ func (p *Pipeline) forward(frame []byte, id uint32, dir conntrack.Dir, now int64
 		return p.drop(DropNoConn) // a DR/TUN server's traffic to the client never comes here
 	}
 	if pkt.Proto == header.ProtocolTCP {
-		if s := conntrack.NextTCPState(e.State, dir, inputOnly, header.TCP(frame[pkt.L4Offset:]).Flags()); s != e.State {
+		if s := conntrack.NextTCPState(e.State, dir, inputOnly, pkt.TCPFlags); s != e.State {
 			p.setState(e, s)
 		}
 	}

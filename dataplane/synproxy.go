@@ -204,7 +204,7 @@ func (p *Pipeline) spForward(frame []byte, id uint32, e *conntrack.Entry[connVal
 	pkt := &p.pkt
 	v, sc := &e.Value, &p.sp.conns[id]
 	tcp := header.TCP(frame[pkt.L4Offset : pkt.L3Offset+pkt.L3Length])
-	flags := tcp.Flags()
+	flags := pkt.TCPFlags
 	const synAckRst = header.TCPFlagSyn | header.TCPFlagAck | header.TCPFlagRst
 	if dir == conntrack.DirOriginal {
 		if v.sp == spWaiting {
@@ -262,7 +262,7 @@ func (p *Pipeline) spForward(frame []byte, id uint32, e *conntrack.Entry[connVal
 func (p *Pipeline) spStore(sc *spConn, tcp header.TCP) {
 	pkt := &p.pkt
 	ps := &p.sp.slots[sc.slot-1]
-	f := tcp.Flags()
+	f := pkt.TCPFlags
 	if ps.data || pkt.L3Offset+pkt.L3Length <= pkt.PayloadOffset || pkt.L3Length > spStoredMax ||
 		f&header.TCPFlagAck == 0 || f&(header.TCPFlagSyn|header.TCPFlagRst) != 0 ||
 		tcp.SequenceNumber() != ps.h.ClientISN+1 || tcp.AckNumber() != ps.h.CookieISN+1 {
@@ -411,7 +411,7 @@ func (p *Pipeline) spGenerate(id uint32, e *conntrack.Entry[connVal], reset bool
 // changes nothing, counts nothing).
 func (p *Pipeline) spCookieACK(frame []byte, now int64) bool {
 	pkt := &p.pkt
-	if f := header.TCP(frame[pkt.L4Offset:]).Flags(); f&header.TCPFlagAck == 0 || f&(header.TCPFlagSyn|header.TCPFlagRst) != 0 {
+	if f := pkt.TCPFlags; f&header.TCPFlagAck == 0 || f&(header.TCPFlagSyn|header.TCPFlagRst) != 0 {
 		return false
 	}
 	_, r := p.cookies.Validate(frame[pkt.L3Offset:pkt.L3Offset+pkt.L3Length], now)

@@ -27,6 +27,9 @@ type Packet struct {
 	// Tuple holds the addresses and the protocol, and the ports for TCP and UDP, the identifier (in both
 	// ports) for ICMP and ICMPv6 echo request and reply, and zero ports otherwise.
 	Tuple Tuple
+	// TCPFlags is the TCP header's flags byte (TCPFlagSyn, ...), read once here so that the
+	// pipeline's decisions need not read the header again; 0 for anything but a TCP header.
+	TCPFlags uint8
 }
 
 // NonFirstFragment reports whether the packet is a fragment other than the first (no L4 header).
@@ -123,8 +126,12 @@ func (p *Packet) parseFast(frame []byte) bool {
 		return false
 	}
 	const l4 = EthernetMinimumSize + IPv4MinimumSize
+	var flags uint8
+	if ip[9] == ProtocolTCP {
+		flags = seg[tcpFlags]
+	}
 	*p = Packet{L3Offset: EthernetMinimumSize, L4Offset: l4, PayloadOffset: l4 + hdr, L3Length: tlen,
-		EtherType: EtherTypeIPv4, Proto: ip[9]}
+		EtherType: EtherTypeIPv4, Proto: ip[9], TCPFlags: flags}
 	t := &p.Tuple
 	t.SrcAddr[10], t.SrcAddr[11], t.DstAddr[10], t.DstAddr[11] = 0xff, 0xff, 0xff, 0xff
 	copy(t.SrcAddr[12:], ip[12:16])
@@ -225,6 +232,7 @@ func (p *Packet) parseGeneric(frame []byte) ParseResult {
 			return ParseBadTCPHeader
 		}
 		p.PayloadOffset = l4 + doff
+		p.TCPFlags = TCP(seg).Flags()
 	case ProtocolUDP:
 		if len(seg) < UDPMinimumSize {
 			return ParseBadUDPHeader

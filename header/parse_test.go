@@ -115,14 +115,14 @@ func parseCases(tb testing.TB) []parseCase {
 
 	return []parseCase{
 		{"tcp4_syn", tcp4, ParseOK, &Packet{L3Offset: 14, L4Offset: 34, PayloadOffset: 74, L3Length: 65, EtherType: EtherTypeIPv4,
-			Proto: ProtocolTCP, Tuple: tuple4(40000, 80, ProtocolTCP)}},
+			Proto: ProtocolTCP, TCPFlags: TCPFlagSyn, Tuple: tuple4(40000, 80, ProtocolTCP)}},
 		// Ethernet minimum-size padding and trailing bytes after the IP packet are not part of it.
 		{"tcp4_trailing_padding", pad(tcp4, 30), ParseOK, &Packet{L3Offset: 14, L4Offset: 34, PayloadOffset: 74, L3Length: 65,
-			EtherType: EtherTypeIPv4, Proto: ProtocolTCP, Tuple: tuple4(40000, 80, ProtocolTCP)}},
+			EtherType: EtherTypeIPv4, Proto: ProtocolTCP, TCPFlags: TCPFlagSyn, Tuple: tuple4(40000, 80, ProtocolTCP)}},
 		{"udp4_padded_to_60", pad(udp4, 60-len(udp4)), ParseOK, &Packet{L3Offset: 14, L4Offset: 34, PayloadOffset: 42, L3Length: 29,
 			EtherType: EtherTypeIPv4, Proto: ProtocolUDP, Tuple: tuple4(1000, 53, ProtocolUDP)}},
 		{"ipv4_options", frameIPv4Options(tb), ParseOK, &Packet{L3Offset: 14, L4Offset: 42, PayloadOffset: 62, L3Length: 48,
-			EtherType: EtherTypeIPv4, Proto: ProtocolTCP, Tuple: tuple4(1, 2, ProtocolTCP)}},
+			EtherType: EtherTypeIPv4, Proto: ProtocolTCP, TCPFlags: TCPFlagAck, Tuple: tuple4(1, 2, ProtocolTCP)}},
 		{"udp6", udp6, ParseOK, &Packet{L3Offset: 14, L4Offset: 54, PayloadOffset: 62, L3Length: 53, EtherType: EtherTypeIPv6,
 			IsIPv6: true, Proto: ProtocolUDP, Tuple: tuple6(5353, 53, ProtocolUDP)}},
 		{"udp6_ext_headers", frameUDP6Ext(tb), ParseOK, &Packet{L3Offset: 14, L4Offset: 70, PayloadOffset: 78, L3Length: 69,
@@ -144,7 +144,7 @@ func parseCases(tb testing.TB) []parseCase {
 		{"ipv4_nonfirst_fragment", frameUDP4Frag(tb, 1480, false), ParseOK, &Packet{L3Offset: 14, L4Offset: 34, PayloadOffset: 34,
 			L3Length: 47, EtherType: EtherTypeIPv4, Proto: ProtocolUDP, Fragment: true, FragmentOffset: 1480, Tuple: tuple4(0, 0, ProtocolUDP)}},
 		{"ipv6_first_fragment", frameIPv6Frag(tb, 0), ParseOK, &Packet{L3Offset: 14, L4Offset: 62, PayloadOffset: 102, L3Length: 88,
-			EtherType: EtherTypeIPv6, IsIPv6: true, Proto: ProtocolTCP, Fragment: true, Tuple: tuple6(40000, 443, ProtocolTCP)}},
+			EtherType: EtherTypeIPv6, IsIPv6: true, Proto: ProtocolTCP, TCPFlags: TCPFlagSyn, Fragment: true, Tuple: tuple6(40000, 443, ProtocolTCP)}},
 		{"ipv6_nonfirst_fragment", frameIPv6Frag(tb, 2048), ParseOK, &Packet{L3Offset: 14, L4Offset: 62, PayloadOffset: 62, L3Length: 57,
 			EtherType: EtherTypeIPv6, IsIPv6: true, Proto: ProtocolTCP, Fragment: true, FragmentOffset: 2048, Tuple: tuple6(0, 0, ProtocolTCP)}},
 		{"gre4_opaque", mut(udp4, func(b []byte) []byte { b[23] = ProtocolGRE; return b }), ParseOK, &Packet{L3Offset: 14, L4Offset: 34,
@@ -238,13 +238,17 @@ func checkPacketInvariants(tb testing.TB, p *Packet, frame []byte) {
 	if p.Tuple.Proto != p.Proto || p.NonFirstFragment() && (!p.Fragment || p.Tuple.SrcPort != 0 || p.Tuple.DstPort != 0 || p.PayloadOffset != p.L4Offset) {
 		tb.Fatalf("tuple/fragment inconsistent: %+v", p)
 	}
+	if p.TCPFlags != 0 && (p.Proto != ProtocolTCP || p.NonFirstFragment()) {
+		tb.Fatalf("TCP flags %#x without a TCP header", p.TCPFlags)
+	}
 	if p.NonFirstFragment() {
 		return
 	}
 	seg := frame[p.L4Offset:end]
 	switch p.Proto {
 	case ProtocolTCP:
-		if !TCP(seg).IsValid(len(seg)) || p.PayloadOffset != p.L4Offset+TCP(seg).DataOffset() || TCP(seg).SourcePort() != p.Tuple.SrcPort {
+		if !TCP(seg).IsValid(len(seg)) || p.PayloadOffset != p.L4Offset+TCP(seg).DataOffset() || TCP(seg).SourcePort() != p.Tuple.SrcPort ||
+			TCP(seg).Flags() != p.TCPFlags {
 			tb.Fatal("TCP inconsistent")
 		}
 	case ProtocolUDP:
