@@ -74,18 +74,18 @@ func (p *Pipeline) allocLocal(si int, nat64 bool) (header.Addr, uint16, bool) {
 	return header.Addr{}, 0, false
 }
 
-// fullnatTCP does what FULLNAT adds to a TCP segment once rewritten (the transport header is at
-// the same place in p.buf as before; the packet at p.outOff):
+// fullnatTCP does what FULLNAT adds to a TCP segment once rewritten (the transport header is where
+// it was received, in cur.frame(); the packet now lies at cur.out()):
 //
 //   - the real server's SYN/ACK leaves with its MSS lowered by the size of the TOA option, so that
 //     the client's segments, which carry the option, always have room for it;
 //   - the TOA option, the client's address and port for the real server (DPVS's kmod/toa), goes
 //     on the client's segments from the handshake's ACK until one carrying data has taken it, so
 //     that losing either one of the first two still delivers it. Each outcome is counted.
-func (p *Pipeline) fullnatTCP(e *conntrack.Entry[connVal], dir conntrack.Dir) {
-	pkt := &p.pkt
+func (p *Pipeline) fullnatTCP(cur *cursor, e *conntrack.Entry[connVal], dir conntrack.Dir) {
+	pkt := &cur.pkt
 	client := &e.Tuples[conntrack.DirOriginal]
-	seg := header.TCP(p.buf[p.off+pkt.L4Offset : p.outOff+p.outLen])
+	seg := header.TCP(cur.buf[cur.off+pkt.L4Offset : cur.outOff+cur.outLen])
 	flags := pkt.TCPFlags
 	size := uint16(toa.OptionSize(client.SrcAddr))
 	switch {
@@ -99,15 +99,15 @@ func (p *Pipeline) fullnatTCP(e *conntrack.Entry[connVal], dir conntrack.Dir) {
 			p.c.mssNotLowered++
 		}
 	case flags&header.TCPFlagAck != 0 && flags&(header.TCPFlagRst|header.TCPFlagSyn) == 0 && !e.Value.toaDone:
-		ip := p.buf[p.outOff+header.EthernetMinimumSize:]
+		ip := cur.buf[cur.outOff+header.EthernetMinimumSize:]
 		server := &e.Tuples[conntrack.DirReply]
-		n, r := toa.Insert(ip, p.outLen-header.EthernetMinimumSize, !server.SrcAddr.Is4(), client.SrcAddr, client.SrcPort,
+		n, r := toa.Insert(ip, cur.outLen-header.EthernetMinimumSize, !server.SrcAddr.Is4(), client.SrcAddr, client.SrcPort,
 			p.ports[e.Value.out[conntrack.DirOriginal]].mtu())
 		p.c.toa[r]++
 		hasData := pkt.L3Offset+pkt.L3Length > pkt.PayloadOffset
 		switch r {
 		case toa.OK:
-			p.outLen = n + header.EthernetMinimumSize
+			cur.outLen = n + header.EthernetMinimumSize
 			e.Value.toaDone = hasData
 		case toa.ExceedsMTU, toa.NoTailroom:
 			// A later, smaller segment may take it.

@@ -1,8 +1,6 @@
 package dataplane
 
 import (
-	"encoding/binary"
-
 	"github.com/xdpvs/xdpvs/conntrack"
 	"github.com/xdpvs/xdpvs/header"
 )
@@ -19,9 +17,9 @@ import (
 //     (CIP:cport → VIP:vport).
 //
 // A fragmentation-needed or packet-too-big message keeps its MTU, which holds end to end.
-func (p *Pipeline) icmpError(frame []byte) (Verdict, int) {
-	pkt := &p.pkt
-	inner, il3, il4, ok := pkt.ParseICMPError(frame)
+func (p *Pipeline) icmpError(cur *cursor) (Verdict, int) {
+	pkt := &cur.pkt
+	inner, il3, il4, ok := pkt.ParseICMPError(cur.frame())
 	if !ok || (inner.Proto != header.ProtocolTCP && inner.Proto != header.ProtocolUDP) {
 		return p.drop(DropICMPNoConn)
 	}
@@ -52,32 +50,47 @@ func (p *Pipeline) icmpError(frame []byte) (Verdict, int) {
 	e := p.table.Entry(id)
 	v := &e.Value
 	if e.Tuples[0].SrcAddr.Is4() != e.Tuples[1].SrcAddr.Is4() {
-		return p.icmpTranslate(frame, id, e, dir, il4)
+		return p.icmpTranslate(cur, id, e, dir, il4)
 	}
-	mac, ok := p.neigh.mac(uint32(v.neigh[dir]))
+	h, ok := p.hop(v, dir)
 	if !ok {
-		p.neigh.request(uint32(v.neigh[dir]))
 		return p.drop(DropNeighMiss)
 	}
-	quote := &e.Tuples[dir^1] // what the other side sent, before our rewrite
-	end := pkt.L3Offset + pkt.L3Length
-	out := int(v.out[dir])
-	switch {
-	case v.method == ForwardTunnel:
+	switch v.method {
+	case ForwardTunnel:
 		// As DR, but in the tunnel like every packet of the connection.
-		if verdict, port, ok := p.encapsulate(frame, &e.Tuples[conntrack.DirReply].SrcAddr, out); !ok {
-			return verdict, port
+		if mtu := p.tunnelMTU(cur, h.port); pkt.L3Length > mtu {
+			return p.tooBig(cur, mtu)
 		}
-		frame = p.buf[p.outOff : p.outOff+p.outLen]
-	case v.method == ForwardRoute:
+		if !p.encapsulate(cur, &e.Tuples[conntrack.DirReply].SrcAddr, h.port) {
+			return p.drop(DropNoHeadroom)
+		}
+	case ForwardRoute:
 		// DR: the quoted packet is what the real server itself sent (VIP:vport → CIP:cport), and
 		// the error goes to it as any packet of the connection does, only the MAC changed.
-	case pkt.IsIPv6:
+	default:
+		p.icmpNAT(cur, id, e, dir, il3, il4)
+	}
+	return p.transmit(cur, h)
+}
+
+// icmpNAT rewrites, in place, an ICMP error of a NAT or FULLNAT connection travelling in direction
+// dir: the outer addresses, and the quote, which becomes what the other side sent (before our
+// rewrite). The quote starts at offset il3 of the frame, its transport header at il4.
+func (p *Pipeline) icmpNAT(cur *cursor, id uint32, e *conntrack.Entry[connVal], dir conntrack.Dir, il3, il4 int) {
+	pkt, frame, v := &cur.pkt, cur.frame(), &e.Value
+	quote := &e.Tuples[dir^1] // what the other side sent, before our rewrite
+	end := pkt.L3Offset + pkt.L3Length
+	// NAT changes the side facing the director (as IPVS); FULLNAT both, the outer packet then goes
+	// from LIP to the real server, or from the VIP to the client.
+	toServer := dir == conntrack.DirOriginal || v.method == ForwardFullNAT
+	toClient := dir == conntrack.DirReply || v.method == ForwardFullNAT
+	if pkt.IsIPv6 {
 		ip := header.IPv6(frame[pkt.L3Offset:])
-		if dir == conntrack.DirOriginal || v.method == ForwardFullNAT {
+		if toServer {
 			ip.SetDestinationAddress(quote.SrcAddr[:])
 		}
-		if dir == conntrack.DirReply || v.method == ForwardFullNAT {
+		if toClient {
 			ip.SetSourceAddress(quote.DstAddr[:])
 		}
 		qip := header.IPv6(frame[il3:])
@@ -86,39 +99,31 @@ func (p *Pipeline) icmpError(frame []byte) (Verdict, int) {
 		setPorts(frame[il4:], quote)
 		p.spQuote(frame[il4:end], id, v, dir)
 		icmp := header.ICMPv6(frame[pkt.L4Offset:end])
-		icmp.SetChecksum(0)
 		icmp.FillChecksum(header.PseudoHeaderChecksum(header.ProtocolICMPv6, ip.SourceAddress(), ip.DestinationAddress(), uint16(len(icmp))))
-	default:
-		ip := header.IPv4(frame[pkt.L3Offset:])
-		// NAT changes the side facing the director (as IPVS); FULLNAT both, the outer packet then
-		// goes from LIP to the real server, or from the VIP to the client.
-		if dir == conntrack.DirOriginal || v.method == ForwardFullNAT {
-			ip.SetDestinationAddressWithChecksumUpdate(quote.SrcAddr[12:])
-		}
-		if dir == conntrack.DirReply || v.method == ForwardFullNAT {
-			ip.SetSourceAddressWithChecksumUpdate(quote.DstAddr[12:])
-		}
-		qip := header.IPv4(frame[il3:])
-		qip.SetSourceAddress(quote.SrcAddr[12:])
-		qip.SetDestinationAddress(quote.DstAddr[12:])
-		qip.FillChecksum()
-		setPorts(frame[il4:], quote)
-		p.spQuote(frame[il4:end], id, v, dir)
-		icmp := header.ICMPv4(frame[pkt.L4Offset:end])
-		icmp.SetChecksum(0)
-		icmp.FillChecksum()
+		return
 	}
-	eth := header.Ethernet(frame)
-	eth.SetDestinationAddress(mac)
-	eth.SetSourceAddress(p.ports[out].MAC)
-	p.c.tx++
-	return VerdictTX, out
+	ip := header.IPv4(frame[pkt.L3Offset:])
+	if toServer {
+		ip.SetDestinationAddressWithChecksumUpdate(quote.SrcAddr[12:])
+	}
+	if toClient {
+		ip.SetSourceAddressWithChecksumUpdate(quote.DstAddr[12:])
+	}
+	qip := header.IPv4(frame[il3:])
+	qip.SetSourceAddress(quote.SrcAddr[12:])
+	qip.SetDestinationAddress(quote.DstAddr[12:])
+	qip.FillChecksum()
+	setPorts(frame[il4:], quote)
+	p.spQuote(frame[il4:end], id, v, dir)
+	header.ICMPv4(frame[pkt.L4Offset:end]).FillChecksum()
 }
 
-// setPorts writes a quoted TCP/UDP header's ports (its first 4 bytes, always quoted).
+// setPorts writes a quoted TCP or UDP header's ports (its first 4 bytes, always quoted; at the same
+// place in both).
 func setPorts(l4 []byte, t *header.Tuple) {
-	binary.BigEndian.PutUint16(l4[0:], t.SrcPort)
-	binary.BigEndian.PutUint16(l4[2:], t.DstPort)
+	q := header.UDP(l4)
+	q.SetSourcePort(t.SrcPort)
+	q.SetDestinationPort(t.DstPort)
 }
 
 // isSvcSource reports whether a quoted packet came from a service (a reply we sent as VIP:vport).

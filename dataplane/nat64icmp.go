@@ -51,9 +51,9 @@ func icmpType46(typ, code uint8, mtu uint32) (t4, c4 uint8, mtu4 uint16, ok bool
 // icmpTranslate sends an ICMP error of a NAT64 connection to the other side in the other family:
 // the outer header, the ICMP type and code, and the quoted header are rebuilt in front of the
 // quoted transport header, which stays in place; the quote becomes the connection's packet as the
-// other side sent it. frame's quote starts at inner L3 offset il3, its transport header at il4.
-func (p *Pipeline) icmpTranslate(frame []byte, id uint32, e *conntrack.Entry[connVal], dir conntrack.Dir, il4 int) (Verdict, int) {
-	pkt := &p.pkt
+// other side sent it. The quoted transport header is at offset il4 of the frame.
+func (p *Pipeline) icmpTranslate(cur *cursor, id uint32, e *conntrack.Entry[connVal], dir conntrack.Dir, il4 int) (Verdict, int) {
+	pkt, frame := &cur.pkt, cur.frame()
 	quote := &e.Tuples[dir^1] // what the other side sent
 	end := pkt.L3Offset + pkt.L3Length
 	// The quoted transport header and what follows of it (at least its ports).
@@ -67,8 +67,8 @@ func (p *Pipeline) icmpTranslate(frame []byte, id uint32, e *conntrack.Entry[con
 			return p.drop(DropICMPNAT64)
 		}
 		hdr = header.IPv4MinimumSize + header.ICMPv4MinimumSize + header.IPv4MinimumSize
-		start := p.off + il4 - hdr - header.EthernetMinimumSize
-		b := p.buf[start : p.off+end]
+		start := cur.off + il4 - hdr - header.EthernetMinimumSize
+		b := cur.buf[start : cur.off+end]
 		header.Ethernet(b).SetType(header.EtherTypeIPv4)
 		ip := header.IPv4(b[header.EthernetMinimumSize:])
 		ip.Encode(&header.IPv4Fields{TotalLength: uint16(len(b) - header.EthernetMinimumSize), TTL: 64, Protocol: header.ProtocolICMP,
@@ -80,18 +80,18 @@ func (p *Pipeline) icmpTranslate(frame []byte, id uint32, e *conntrack.Entry[con
 		setPorts(tail, quote)
 		p.spQuote(tail, id, &e.Value, dir)
 		icmp.FillChecksum()
-		p.outOff, p.outLen = start, len(b)
+		cur.outOff, cur.outLen = start, len(b)
 	} else {
 		t6, c6, mtu6, ok := icmpType64(icmpIn.Type(), icmpIn.Code(), icmpIn.MTU())
 		if !ok {
 			return p.drop(DropICMPNAT64)
 		}
 		hdr = header.IPv6MinimumSize + 8 + header.IPv6MinimumSize
-		start := p.off + il4 - hdr - header.EthernetMinimumSize
+		start := cur.off + il4 - hdr - header.EthernetMinimumSize
 		if start < 0 {
 			return p.drop(DropNoHeadroom)
 		}
-		b := p.buf[start : p.off+end]
+		b := cur.buf[start : cur.off+end]
 		header.Ethernet(b).SetType(header.EtherTypeIPv6)
 		ip := header.IPv6(b[header.EthernetMinimumSize:])
 		ip.Encode(&header.IPv6Fields{PayloadLength: uint16(len(b) - header.EthernetMinimumSize - header.IPv6MinimumSize),
@@ -103,19 +103,12 @@ func (p *Pipeline) icmpTranslate(frame []byte, id uint32, e *conntrack.Entry[con
 		setPorts(tail, quote)
 		p.spQuote(tail, id, &e.Value, dir)
 		icmp.FillChecksum(header.PseudoHeaderChecksum(header.ProtocolICMPv6, ip.SourceAddress(), ip.DestinationAddress(), uint16(len(icmp))))
-		p.outOff, p.outLen = start, len(b)
+		cur.outOff, cur.outLen = start, len(b)
 	}
-	v := &e.Value
-	mac, ok := p.neigh.mac(uint32(v.neigh[dir]))
+	h, ok := p.hop(&e.Value, dir)
 	if !ok {
-		p.neigh.request(uint32(v.neigh[dir]))
 		return p.drop(DropNeighMiss)
 	}
-	out := int(v.out[dir])
-	eth := header.Ethernet(p.buf[p.outOff:])
-	eth.SetDestinationAddress(mac)
-	eth.SetSourceAddress(p.ports[out].MAC)
 	p.c.translated++
-	p.c.tx++
-	return VerdictTX, out
+	return p.transmit(cur, h)
 }

@@ -81,14 +81,12 @@ type Pipeline struct {
 	cookies     *synproxy.Cookies         // shared by every worker
 	sp          *spState                  // nil until a SYN-proxied service appears
 	minMTU      int                       // of the ports: what the SYN proxy's MSS is made for
-	pkt         header.Packet
 	c           *counters
-	// The packet being processed lies at buf[off:off+n]; the bytes before it are headroom a tunnel
-	// header or an ICMP error may take. After processing it lies at buf[outOff:outOff+outLen].
-	buf            []byte
-	off            int
-	outOff, outLen int
-	inPort         int
+	// cur is the storage of the cursor ProcessAt (or the expiry timer, spGenerate) fills for each
+	// packet and passes down the path. Nothing reads it but through that pointer: it is kept here
+	// only because pointers into it escape (the scheduler, an interface, is passed its tuple), and
+	// a cursor on the stack would cost an allocation per packet.
+	cur cursor
 }
 
 // newPipeline returns worker id's pipeline (of workers) with a table of capacity connections.
@@ -173,14 +171,18 @@ func (p *Pipeline) Process(frame []byte, in int, now int64) (Verdict, int) {
 // tailroom (after off+n, up to len(buf)) a rewrite may use. It also returns where the packet lies
 // afterwards.
 func (p *Pipeline) ProcessAt(buf []byte, off, n, in int, now int64) (v Verdict, port, outOff, outLen int) {
-	p.buf, p.off, p.outOff, p.outLen, p.inPort = buf, off, off, n, in
-	v, port = p.process(buf[off:off+n], in, now)
-	return v, port, p.outOff, p.outLen
+	cur := &p.cur
+	*cur = cursor{buf: buf, off: off, n: n, outOff: off, outLen: n, in: in}
+	v, port = p.process(cur, now)
+	return v, port, cur.outOff, cur.outLen
 }
 
-func (p *Pipeline) process(frame []byte, in int, now int64) (Verdict, int) {
+// process classifies the packet and hands it on: to its connection (forward, or the SYN proxy's
+// spForward), to icmpError, or to miss.
+func (p *Pipeline) process(cur *cursor, now int64) (Verdict, int) {
 	p.c.rx++
-	pkt := &p.pkt
+	pkt := &cur.pkt
+	frame := cur.frame()
 	if r := pkt.Parse(frame); r != header.ParseOK {
 		p.c.parse[r]++
 		return VerdictDrop, 0
@@ -197,7 +199,7 @@ func (p *Pipeline) process(frame []byte, in int, now int64) (Verdict, int) {
 	case pkt.Proto == header.ProtocolTCP || pkt.Proto == header.ProtocolUDP:
 	case pkt.Proto == header.ProtocolICMP || pkt.Proto == header.ProtocolICMPv6:
 		if pkt.IsICMPError(frame) {
-			return p.icmpError(frame)
+			return p.icmpError(cur)
 		}
 		return p.drop(DropProto)
 	default:
@@ -215,27 +217,27 @@ func (p *Pipeline) process(frame []byte, in int, now int64) (Verdict, int) {
 				return p.drop(DropDestGone)
 			}
 			p.c.reopened++
-			return p.miss(frame, now)
+			return p.miss(cur, now)
 		case dir == conntrack.DirOriginal && pkt.Proto == header.ProtocolTCP && finished(e) &&
 			p.c.policy[v.svcID]&NoConnReuse == 0 &&
 			pkt.TCPFlags&(header.TCPFlagSyn|header.TCPFlagAck|header.TCPFlagRst) == header.TCPFlagSyn:
 			// A new connection on the tuple of a finished one: schedule it afresh.
 			p.remove(id, e)
 			p.c.reopened++
-			return p.miss(frame, now)
+			return p.miss(cur, now)
 		case v.sp != spOff:
-			if dir == conntrack.DirOriginal && finished(e) && p.c.policy[v.svcID]&NoConnReuse == 0 && p.spCookieACK(frame, now) {
+			if dir == conntrack.DirOriginal && finished(e) && p.c.policy[v.svcID]&NoConnReuse == 0 && p.spCookieACK(cur, now) {
 				// A new connection on the tuple of a finished one, its SYN answered by another
 				// worker: open it afresh.
 				p.remove(id, e)
 				p.c.reopened++
-				return p.miss(frame, now)
+				return p.miss(cur, now)
 			}
-			return p.spForward(frame, id, e, dir, now)
+			return p.spForward(cur, id, e, dir, now)
 		}
-		return p.forward(frame, id, dir, now)
+		return p.forward(cur, id, dir, now)
 	}
-	return p.miss(frame, now)
+	return p.miss(cur, now)
 }
 
 // finished reports whether a connection is over as far as the director can tell, so that a SYN on
@@ -284,14 +286,14 @@ func owner(addr *header.Addr, port uint16, workers int) int {
 }
 
 // miss handles a packet without a connection entry here: hand it to its owner, or open a connection.
-func (p *Pipeline) miss(frame []byte, now int64) (Verdict, int) {
-	c, t := p.conf, &p.pkt.Tuple
+func (p *Pipeline) miss(cur *cursor, now int64) (Verdict, int) {
+	c, pkt, t := p.conf, &cur.pkt, &cur.pkt.Tuple
 	si, isSvc := c.lookupService(t.Proto, &t.DstAddr, t.DstPort)
 	if isSvc && c.svcs[si].synproxy &&
-		p.pkt.TCPFlags&(header.TCPFlagSyn|header.TCPFlagAck|header.TCPFlagRst|header.TCPFlagFin) == header.TCPFlagSyn {
+		pkt.TCPFlags&(header.TCPFlagSyn|header.TCPFlagAck|header.TCPFlagRst|header.TCPFlagFin) == header.TCPFlagSyn {
 		// Stateless, so on whichever worker the SYN arrives: no hand-off for a flood. (Any other
 		// segment may belong to a connection of its owner, and goes there.)
-		return p.spAnswer(si, now)
+		return p.spAnswer(cur, si, now)
 	}
 	if p.workers > 1 {
 		var o int
@@ -317,39 +319,39 @@ func (p *Pipeline) miss(frame []byte, now int64) (Verdict, int) {
 		return p.drop(DropNoService)
 	}
 	if c.svcs[si].synproxy {
-		if p.pkt.TCPFlags&header.TCPFlagRst != 0 {
+		if pkt.TCPFlags&header.TCPFlagRst != 0 {
 			return p.drop(DropNoConn)
 		}
-		h, r := p.cookies.Validate(frame[p.pkt.L3Offset:p.pkt.L3Offset+p.pkt.L3Length], now)
+		h, r := p.cookies.Validate(cur.frame()[pkt.L3Offset:pkt.L3Offset+pkt.L3Length], now)
 		p.c.sp.cookie[r]++
 		if r != synproxy.OK {
 			return p.drop(DropSynProxyCookie)
 		}
-		return p.spOpen(frame, si, &h, now)
+		return p.spOpen(cur, si, &h, now)
 	}
 	if t.Proto == header.ProtocolTCP {
 		// Only a SYN opens a TCP connection, as in IPVS.
-		if p.pkt.TCPFlags&(header.TCPFlagSyn|header.TCPFlagAck|header.TCPFlagRst) != header.TCPFlagSyn {
+		if pkt.TCPFlags&(header.TCPFlagSyn|header.TCPFlagAck|header.TCPFlagRst) != header.TCPFlagSyn {
 			return p.drop(DropNoConn)
 		}
 	}
-	return p.newConn(frame, si, now)
+	return p.newConn(cur, si, now)
 }
 
 // newConn opens the connection of the packet's flow and forwards the packet.
-func (p *Pipeline) newConn(frame []byte, si int, now int64) (Verdict, int) {
-	id, r, ok := p.open(si, now)
+func (p *Pipeline) newConn(cur *cursor, si int, now int64) (Verdict, int) {
+	id, r, ok := p.open(&cur.pkt.Tuple, si, now)
 	if !ok {
 		return p.drop(r)
 	}
-	return p.forward(frame, id, conntrack.DirOriginal, now)
+	return p.forward(cur, id, conntrack.DirOriginal, now)
 }
 
-// open schedules a real server of service si for the packet's flow and creates its connection, or
-// says why not. For a service whose replies come back (NAT), the client's next hop is checked
-// first, so that a packet dropped for it does not cost the scheduler a turn.
-func (p *Pipeline) open(si int, now int64) (id uint32, r DropReason, ok bool) {
-	t := &p.pkt.Tuple
+// open schedules a real server of service si for the flow t and creates its connection, or says
+// why not. For a service whose replies come back (NAT), the
+// client's next hop is checked first, so that a packet dropped for it does not cost the scheduler
+// a turn.
+func (p *Pipeline) open(t *header.Tuple, si int, now int64) (id uint32, r DropReason, ok bool) {
 	s, st := &p.conf.svcs[si], &p.svcState[si]
 	var out1, n1 int
 	if s.replies {
@@ -522,69 +524,35 @@ func (p *Pipeline) setState(e *conntrack.Entry[connVal], s conntrack.State) {
 	}
 }
 
-// forward rewrites a packet of connection id travelling in direction dir and picks its egress.
-func (p *Pipeline) forward(frame []byte, id uint32, dir conntrack.Dir, now int64) (Verdict, int) {
-	pkt := &p.pkt
+// forward moves connection id on with a packet travelling in direction dir (its TCP state, its
+// expiry) and transmits the packet with the function of the connection's forwarding method.
+func (p *Pipeline) forward(cur *cursor, id uint32, dir conntrack.Dir, now int64) (Verdict, int) {
 	e := p.table.Entry(id)
 	v := &e.Value
-	mac, ok := p.neigh.mac(uint32(v.neigh[dir]))
+	h, ok := p.hop(v, dir)
 	if !ok {
-		p.neigh.request(uint32(v.neigh[dir]))
 		return p.drop(DropNeighMiss)
 	}
 	inputOnly := v.method == ForwardRoute || v.method == ForwardTunnel // replies bypass the director
 	if inputOnly && dir == conntrack.DirReply {
 		return p.drop(DropNoConn) // a DR/TUN server's traffic to the client never comes here
 	}
-	if pkt.Proto == header.ProtocolTCP {
-		if s := conntrack.NextTCPState(e.State, dir, inputOnly, pkt.TCPFlags); s != e.State {
+	if cur.pkt.Proto == header.ProtocolTCP {
+		if s := conntrack.NextTCPState(e.State, dir, inputOnly, cur.pkt.TCPFlags); s != e.State {
 			p.setState(e, s)
 		}
 	}
 	e.SetExpires(now + p.conf.timeouts[e.State])
-	out := int(v.out[dir])
 	switch v.method {
 	case ForwardMasq:
-		rewriteL3L4(frame, pkt, &e.Tuples[dir^1])
+		return p.xmitNAT(cur, e, dir, h)
 	case ForwardFullNAT:
 		if e.Tuples[0].SrcAddr.Is4() == e.Tuples[1].SrcAddr.Is4() {
-			rewriteL3L4(frame, pkt, &e.Tuples[dir^1])
-		} else if verdict, port, ok := p.translate(frame, &e.Tuples[dir^1]); !ok {
-			return verdict, port
+			return p.xmitFullNAT(cur, e, dir, h)
 		}
-		if pkt.Proto == header.ProtocolTCP {
-			p.fullnatTCP(e, dir)
-		}
-		frame = p.buf[p.outOff : p.outOff+p.outLen]
+		return p.xmitNAT64(cur, e, dir, h)
 	case ForwardTunnel:
-		if verdict, port, ok := p.encapsulate(frame, &e.Tuples[conntrack.DirReply].SrcAddr, out); !ok {
-			return verdict, port
-		}
-		frame = p.buf[p.outOff : p.outOff+p.outLen]
+		return p.xmitTunnel(cur, e, dir, h)
 	}
-	eth := header.Ethernet(frame)
-	eth.SetDestinationAddress(mac)
-	eth.SetSourceAddress(p.ports[out].MAC)
-
-	n := uint64(pkt.L3Length)
-	// A real-server id belongs to one service (destKeyFull holds it), so a current generation
-	// means the connection's service is current too. Otherwise count neither: the ids may name
-	// another service and real server now (IPVS likewise stops counting a connection whose
-	// destination is gone).
-	if p.c.destGen[v.destID] == v.destGen {
-		sc, dc := &p.c.svc[v.svcID], &p.c.dest[v.destID]
-		if dir == conntrack.DirOriginal {
-			sc.InPkts++
-			sc.InBytes += n
-			dc.InPkts++
-			dc.InBytes += n
-		} else {
-			sc.OutPkts++
-			sc.OutBytes += n
-			dc.OutPkts++
-			dc.OutBytes += n
-		}
-	}
-	p.c.tx++
-	return VerdictTX, out
+	return p.xmitDR(cur, e, dir, h)
 }

@@ -143,26 +143,23 @@ func (p *Pipeline) spMSS(s *svcInfo, client *header.Addr) uint16 {
 
 // spAnswer answers a client's SYN to SYN-proxied service si with a cookie, in place, back out of
 // the port it came in on. Nothing is kept.
-func (p *Pipeline) spAnswer(si int, now int64) (Verdict, int) {
-	pkt := &p.pkt
-	n, r := p.cookies.Answer(p.buf[p.off+pkt.L3Offset:], now, p.spMSS(&p.conf.svcs[si], &pkt.Tuple.SrcAddr))
+func (p *Pipeline) spAnswer(cur *cursor, si int, now int64) (Verdict, int) {
+	pkt := &cur.pkt
+	n, r := p.cookies.Answer(cur.buf[cur.off+pkt.L3Offset:], now, p.spMSS(&p.conf.svcs[si], &pkt.Tuple.SrcAddr))
 	if r != synproxy.OK {
 		p.c.sp.answer[r]++
 		return p.drop(DropSynProxySYN)
 	}
 	p.c.sp.answered++
-	eth := header.Ethernet(p.buf[p.off:])
-	eth.SetDestinationAddress(eth.SourceAddress())
-	eth.SetSourceAddress(p.ports[p.inPort].MAC)
-	p.outLen = pkt.L3Offset + n
-	p.c.tx++
-	return VerdictTX, p.inPort
+	back := hop{port: cur.in, mac: header.Ethernet(cur.frame()).SourceAddress()}
+	cur.rebuilt(pkt.L3Offset + n)
+	return p.transmit(cur, back)
 }
 
 // spOpen opens the connection of a client whose segment proved its cookie (h): the segment is
 // stored for the replay and becomes, in place, the SYN to the scheduled real server.
-func (p *Pipeline) spOpen(frame []byte, si int, h *synproxy.Handshake, now int64) (Verdict, int) {
-	pkt := &p.pkt
+func (p *Pipeline) spOpen(cur *cursor, si int, h *synproxy.Handshake, now int64) (Verdict, int) {
+	pkt := &cur.pkt
 	sp := p.sp
 	if pkt.L3Length > spStoredMax {
 		return p.drop(DropSynProxyTooBig) // the client sends it again, or smaller
@@ -170,7 +167,7 @@ func (p *Pipeline) spOpen(frame []byte, si int, h *synproxy.Handshake, now int64
 	if len(sp.free) == 0 {
 		return p.drop(DropSynProxyNoSlot)
 	}
-	id, reason, ok := p.open(si, now)
+	id, reason, ok := p.open(&pkt.Tuple, si, now)
 	if !ok {
 		return p.drop(reason)
 	}
@@ -178,32 +175,31 @@ func (p *Pipeline) spOpen(frame []byte, si int, h *synproxy.Handshake, now int64
 	sp.free = sp.free[:len(sp.free)-1]
 	ps := &sp.slots[slot]
 	ps.h, ps.tries, ps.data = *h, 0, pkt.L3Offset+pkt.L3Length > pkt.PayloadOffset
-	ps.n = uint16(copy(ps.ip[:], frame[pkt.L3Offset:pkt.L3Offset+pkt.L3Length]))
+	ps.n = uint16(copy(ps.ip[:], cur.frame()[pkt.L3Offset:pkt.L3Offset+pkt.L3Length]))
 	sp.conns[id] = spConn{slot: slot + 1}
 	e := p.table.Entry(id) // its timer is the SYN proxy's (open)
 	e.Value.sp = spWaiting
-	n, r := synproxy.BuildSYN(p.buf[p.off+pkt.L3Offset:], h)
+	n, r := synproxy.BuildSYN(cur.buf[cur.off+pkt.L3Offset:], h)
 	if r != synproxy.OK { // cannot happen: the SYN is never longer than the ACK plus 8 bytes
 		p.remove(id, e)
 		return p.drop(DropSynProxyTooBig)
 	}
-	p.outLen = pkt.L3Offset + n
-	frame = p.buf[p.off : p.off+p.outLen]
-	if pkt.Parse(frame) != header.ParseOK { // cannot happen: BuildSYN writes a well-formed SYN
+	cur.rebuilt(pkt.L3Offset + n)
+	if pkt.Parse(cur.frame()) != header.ParseOK { // cannot happen: BuildSYN writes a well-formed SYN
 		p.remove(id, e)
 		return p.drop(DropSynProxyMalformed)
 	}
 	p.c.sp.opened++
-	v, port := p.forward(frame, id, conntrack.DirOriginal, now)
+	v, port := p.forward(cur, id, conntrack.DirOriginal, now)
 	e.SetExpires(now + spRetryBase)
 	return v, port
 }
 
 // spForward handles a segment of SYN-proxied connection id (e) in direction dir.
-func (p *Pipeline) spForward(frame []byte, id uint32, e *conntrack.Entry[connVal], dir conntrack.Dir, now int64) (Verdict, int) {
-	pkt := &p.pkt
+func (p *Pipeline) spForward(cur *cursor, id uint32, e *conntrack.Entry[connVal], dir conntrack.Dir, now int64) (Verdict, int) {
+	pkt := &cur.pkt
 	v, sc := &e.Value, &p.sp.conns[id]
-	tcp := header.TCP(frame[pkt.L4Offset : pkt.L3Offset+pkt.L3Length])
+	tcp := header.TCP(cur.frame()[pkt.L4Offset : pkt.L3Offset+pkt.L3Length])
 	flags := pkt.TCPFlags
 	const synAckRst = header.TCPFlagSyn | header.TCPFlagAck | header.TCPFlagRst
 	if dir == conntrack.DirOriginal {
@@ -212,12 +208,12 @@ func (p *Pipeline) spForward(frame []byte, id uint32, e *conntrack.Entry[connVal
 			case flags&(synAckRst|header.TCPFlagFin) == header.TCPFlagSyn:
 				// The client's SYN again (reordered or retransmitted): the same answer.
 				if si, ok := p.conf.lookupService(pkt.Tuple.Proto, &pkt.Tuple.DstAddr, pkt.Tuple.DstPort); ok {
-					return p.spAnswer(si, now)
+					return p.spAnswer(cur, si, now)
 				}
 			case flags&header.TCPFlagRst != 0:
 				p.remove(id, e) // the client gave up; the server's answer will find nothing
 			default:
-				p.spStore(sc, tcp)
+				p.spStore(cur, sc, tcp)
 			}
 			return p.drop(DropSynProxyHeld)
 		}
@@ -225,12 +221,12 @@ func (p *Pipeline) spForward(frame []byte, id uint32, e *conntrack.Entry[connVal
 			p.c.sp.translate[r]++
 			return p.drop(DropSynProxyMalformed)
 		}
-		return p.forward(frame, id, dir, now)
+		return p.forward(cur, id, dir, now)
 	}
 	switch {
 	case v.sp == spOn:
 	case v.sp == spWaiting && flags&header.TCPFlagRst != 0:
-		return p.spResetClient(id, e)
+		return p.spResetClient(cur, id, e)
 	case flags&synAckRst == header.TCPFlagSyn|header.TCPFlagAck:
 		if v.sp == spWaiting {
 			d, r := p.sp.slots[sc.slot-1].h.Delta(tcp)
@@ -241,7 +237,7 @@ func (p *Pipeline) spForward(frame []byte, id uint32, e *conntrack.Entry[connVal
 			sc.d, v.sp = d, spReplayed
 			p.c.sp.handshakes++
 		}
-		return p.spReplay(id, e, sc, now) // again for a retransmitted SYN/ACK: the replay was lost
+		return p.spReplay(cur, id, e, sc, now) // again for a retransmitted SYN/ACK: the replay was lost
 	case v.sp == spWaiting:
 		p.c.sp.synack[synproxy.NotSYNACK]++
 		return p.drop(DropSynProxySynAck)
@@ -253,14 +249,14 @@ func (p *Pipeline) spForward(frame []byte, id uint32, e *conntrack.Entry[connVal
 		p.c.sp.translate[r]++
 		return p.drop(DropSynProxyMalformed)
 	}
-	return p.forward(frame, id, dir, now)
+	return p.forward(cur, id, dir, now)
 }
 
-// spStore keeps a client's first data segment in place of its stored pure ACK, so that a request
-// sent right after the handshake reaches the server with the replay. Later segments are held back
-// (dropped: the client sends them again once the server acknowledges).
-func (p *Pipeline) spStore(sc *spConn, tcp header.TCP) {
-	pkt := &p.pkt
+// spStore keeps a client's first data segment (tcp, the cursor's) in place of its stored pure ACK,
+// so that a request sent right after the handshake reaches the server with the replay. Later
+// segments are held back (dropped: the client sends them again once the server acknowledges).
+func (p *Pipeline) spStore(cur *cursor, sc *spConn, tcp header.TCP) {
+	pkt := &cur.pkt
 	ps := &p.sp.slots[sc.slot-1]
 	f := pkt.TCPFlags
 	if ps.data || pkt.L3Offset+pkt.L3Length <= pkt.PayloadOffset || pkt.L3Length > spStoredMax ||
@@ -268,37 +264,38 @@ func (p *Pipeline) spStore(sc *spConn, tcp header.TCP) {
 		tcp.SequenceNumber() != ps.h.ClientISN+1 || tcp.AckNumber() != ps.h.CookieISN+1 {
 		return
 	}
-	ps.n = uint16(copy(ps.ip[:], p.buf[p.off+pkt.L3Offset:p.off+pkt.L3Offset+pkt.L3Length]))
+	ps.n = uint16(copy(ps.ip[:], cur.frame()[pkt.L3Offset:pkt.L3Offset+pkt.L3Length]))
 	ps.data = true
 	p.c.sp.stored++
 }
 
-// spLoad writes the stored client segment of sc over the packet at p.off (its Ethernet header
-// kept, its EtherType set) and returns it, or nil if the buffer cannot hold it.
-func (p *Pipeline) spLoad(sc *spConn) []byte {
+// spLoad writes the stored client segment of sc over the cursor's packet (its Ethernet header
+// kept, its EtherType set), or reports false if the buffer cannot hold it. The cursor's pkt is
+// the caller's to parse again.
+func (p *Pipeline) spLoad(cur *cursor, sc *spConn) bool {
 	ps := &p.sp.slots[sc.slot-1]
-	l3 := p.off + header.EthernetMinimumSize
-	if l3+int(ps.n) > len(p.buf) {
-		return nil
+	l3 := cur.off + header.EthernetMinimumSize
+	if l3+int(ps.n) > len(cur.buf) {
+		return false
 	}
-	copy(p.buf[l3:], ps.ip[:ps.n])
+	copy(cur.buf[l3:], ps.ip[:ps.n])
 	et := header.EtherTypeIPv4
 	if ps.ip[0]>>4 == 6 {
 		et = header.EtherTypeIPv6
 	}
-	header.Ethernet(p.buf[p.off:]).SetType(et)
-	p.outOff, p.outLen = p.off, header.EthernetMinimumSize+int(ps.n)
-	return p.buf[p.off : l3+int(ps.n)]
+	header.Ethernet(cur.buf[cur.off:]).SetType(et)
+	cur.rebuilt(header.EthernetMinimumSize + int(ps.n))
+	return true
 }
 
 // spReplay turns the real server's SYN/ACK, in place, into the client's stored segment, translated
 // into the server's sequence space, toward the server.
-func (p *Pipeline) spReplay(id uint32, e *conntrack.Entry[connVal], sc *spConn, now int64) (Verdict, int) {
-	pkt := &p.pkt
-	frame := p.spLoad(sc)
-	if frame == nil {
+func (p *Pipeline) spReplay(cur *cursor, id uint32, e *conntrack.Entry[connVal], sc *spConn, now int64) (Verdict, int) {
+	pkt := &cur.pkt
+	if !p.spLoad(cur, sc) {
 		return p.drop(DropSynProxyTooBig)
 	}
+	frame := cur.frame()
 	if pkt.Parse(frame) != header.ParseOK {
 		return p.drop(DropSynProxyMalformed)
 	}
@@ -308,38 +305,28 @@ func (p *Pipeline) spReplay(id uint32, e *conntrack.Entry[connVal], sc *spConn, 
 	}
 	p.c.sp.replays++
 	e.Value.toaDone = false // a replay again carries the TOA option
-	return p.forward(frame, id, conntrack.DirOriginal, now)
+	return p.forward(cur, id, conntrack.DirOriginal, now)
 }
 
 // spResetClient answers a real server's RST to our SYN: the client, which believes the connection
 // open, is reset (a RST built from its stored segment, in place) and the connection goes.
-func (p *Pipeline) spResetClient(id uint32, e *conntrack.Entry[connVal]) (Verdict, int) {
-	v := &e.Value
-	sc := &p.sp.conns[id]
+func (p *Pipeline) spResetClient(cur *cursor, id uint32, e *conntrack.Entry[connVal]) (Verdict, int) {
 	p.c.sp.serverRST++
-	frame := p.spLoad(sc)
-	out := int(v.out[conntrack.DirReply])
-	mac, ok := p.neigh.mac(uint32(v.neigh[conntrack.DirReply]))
-	if !ok {
-		p.neigh.request(uint32(v.neigh[conntrack.DirReply]))
-	}
+	loaded := p.spLoad(cur, &p.sp.conns[id])
+	h, ok := p.hop(&e.Value, conntrack.DirReply) // read before the connection goes
 	p.remove(id, e)
-	if frame == nil {
+	if !loaded {
 		return p.drop(DropSynProxyTooBig)
 	}
 	if !ok {
 		return p.drop(DropNeighMiss)
 	}
-	n, r := synproxy.BuildRST(frame[header.EthernetMinimumSize:])
+	n, r := synproxy.BuildRST(cur.frame()[header.EthernetMinimumSize:])
 	if r != synproxy.OK {
 		return p.drop(DropSynProxyMalformed)
 	}
-	eth := header.Ethernet(frame)
-	eth.SetDestinationAddress(mac)
-	eth.SetSourceAddress(p.ports[out].MAC)
-	p.outLen = header.EthernetMinimumSize + n
-	p.c.tx++
-	return VerdictTX, out
+	cur.rebuilt(header.EthernetMinimumSize + n)
+	return p.transmit(cur, h)
 }
 
 // spRelease frees the pending slot of a connection.
@@ -373,48 +360,51 @@ func (p *Pipeline) spExpired(id uint32, e *conntrack.Entry[connVal]) (keep bool)
 }
 
 // spGenerate queues the SYN to the real server again (or, with reset, the RST to the client) made
-// from connection id's stored segment.
+// from connection id's stored segment, in a cursor of its own over a frame of the queue (as if the
+// client had sent it: its in-port is the client side's).
 func (p *Pipeline) spGenerate(id uint32, e *conntrack.Entry[connVal], reset bool) {
 	g := &p.sp.gen.f[p.sp.gen.n]
-	p.buf, p.off = g.b[:], genHeadroom
-	frame := p.spLoad(&p.sp.conns[id])
 	v := &e.Value
+	cur := &p.cur
+	*cur = cursor{buf: g.b[:], off: genHeadroom, in: int(v.out[conntrack.DirReply])}
+	if !p.spLoad(cur, &p.sp.conns[id]) { // cannot happen: the frame holds spStoredMax
+		return
+	}
 	if reset {
-		n, r := synproxy.BuildRST(frame[header.EthernetMinimumSize:])
+		n, r := synproxy.BuildRST(cur.frame()[header.EthernetMinimumSize:])
 		mac, ok := p.neigh.mac(uint32(v.neigh[conntrack.DirReply]))
 		if r != synproxy.OK || !ok {
 			return
 		}
-		eth := header.Ethernet(frame)
+		eth := header.Ethernet(cur.frame())
 		eth.SetDestinationAddress(mac)
 		eth.SetSourceAddress(p.ports[v.out[conntrack.DirReply]].MAC)
 		g.port, g.off, g.n = int(v.out[conntrack.DirReply]), genHeadroom, header.EthernetMinimumSize+n
 		p.sp.gen.n++
 		return
 	}
-	n, r := synproxy.BuildSYN(frame[header.EthernetMinimumSize:], &p.sp.slots[p.sp.conns[id].slot-1].h)
+	n, r := synproxy.BuildSYN(cur.frame()[header.EthernetMinimumSize:], &p.sp.slots[p.sp.conns[id].slot-1].h)
 	if r != synproxy.OK {
 		return
 	}
-	frame = frame[:header.EthernetMinimumSize+n]
-	p.outLen = len(frame)
-	if p.pkt.Parse(frame) != header.ParseOK {
+	cur.rebuilt(header.EthernetMinimumSize + n)
+	if cur.pkt.Parse(cur.frame()) != header.ParseOK {
 		return
 	}
-	if verdict, port := p.forward(frame, id, conntrack.DirOriginal, e.Expires()); verdict == VerdictTX {
-		g.port, g.off, g.n = port, p.outOff, p.outLen
+	if verdict, port := p.forward(cur, id, conntrack.DirOriginal, e.Expires()); verdict == VerdictTX {
+		g.port, g.off, g.n = port, cur.outOff, cur.outLen
 		p.sp.gen.n++
 	}
 }
 
 // spCookieACK reports whether the client segment being processed is a cookie ACK of ours (it
 // changes nothing, counts nothing).
-func (p *Pipeline) spCookieACK(frame []byte, now int64) bool {
-	pkt := &p.pkt
+func (p *Pipeline) spCookieACK(cur *cursor, now int64) bool {
+	pkt := &cur.pkt
 	if f := pkt.TCPFlags; f&header.TCPFlagAck == 0 || f&(header.TCPFlagSyn|header.TCPFlagRst) != 0 {
 		return false
 	}
-	_, r := p.cookies.Validate(frame[pkt.L3Offset:pkt.L3Offset+pkt.L3Length], now)
+	_, r := p.cookies.Validate(cur.frame()[pkt.L3Offset:pkt.L3Offset+pkt.L3Length], now)
 	return r == synproxy.OK
 }
 

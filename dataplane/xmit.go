@@ -1,0 +1,136 @@
+package dataplane
+
+import (
+	"github.com/xdpvs/xdpvs/conntrack"
+	"github.com/xdpvs/xdpvs/header"
+)
+
+// The path of a packet, read from RX to TX:
+//
+//	ProcessAt   fills the cursor: the buffer, where the packet lies, the port it came in on
+//	process     parses it (cursor.pkt) and classifies it: a connection's, an ICMP error (icmpError), or a miss
+//	miss        hands it to its owner, or answers a SYN-proxied SYN, or opens a connection
+//	forward     next hop, TCP state, expiry, then the transmit function of its forwarding method:
+//	xmit...     xmitDR, xmitTunnel, xmitNAT, xmitFullNAT or xmitNAT64: the rewrite, then send
+//	send        the MACs, the connection's counters, and the egress port
+//
+// Every function on the way receives the cursor; none keeps it.
+
+// cursor is the packet being processed. The packet lies at buf[off:off+n] (frame), as received
+// or as the SYN proxy rebuilt it in place, and pkt holds its parsed headers, offsets from off. The
+// bytes before off are headroom a tunnel header, an IPv6 header (NAT64) or an ICMP error may take;
+// those after off+n, up to len(buf), tailroom the TOA option may take. A rewrite that moves or
+// resizes the packet says where it now lies in outOff and outLen (out), at first off and n.
+type cursor struct {
+	buf            []byte
+	off, n         int
+	outOff, outLen int
+	in             int // the port it came in on
+	pkt            header.Packet
+}
+
+// frame is the packet as pkt describes it.
+func (c *cursor) frame() []byte { return c.buf[c.off : c.off+c.n] }
+
+// out is the packet as it leaves.
+func (c *cursor) out() []byte { return c.buf[c.outOff : c.outOff+c.outLen] }
+
+// rebuilt records that the packet at off was replaced, in place, by one of n bytes.
+func (c *cursor) rebuilt(n int) { c.n, c.outOff, c.outLen = n, c.off, n }
+
+// xmitDR sends the packet as it is to the real server's MAC (the real server holds the VIP).
+func (p *Pipeline) xmitDR(cur *cursor, e *conntrack.Entry[connVal], dir conntrack.Dir, h hop) (Verdict, int) {
+	return p.send(cur, e, dir, h)
+}
+
+// xmitTunnel puts the packet in a tunnel to the real server (encapsulate). One that would not fit
+// the egress port's MTU in it is answered with an ICMP error to the client instead (tooBig).
+func (p *Pipeline) xmitTunnel(cur *cursor, e *conntrack.Entry[connVal], dir conntrack.Dir, h hop) (Verdict, int) {
+	if mtu := p.tunnelMTU(cur, h.port); cur.pkt.L3Length > mtu {
+		return p.tooBig(cur, mtu)
+	}
+	if !p.encapsulate(cur, &e.Tuples[conntrack.DirReply].SrcAddr, h.port) {
+		return p.drop(DropNoHeadroom)
+	}
+	return p.send(cur, e, dir, h)
+}
+
+// xmitNAT gives the packet the addresses and ports of the reverse of the connection's other tuple:
+// the real server's for a client's packet, the VIP's for a reply.
+func (p *Pipeline) xmitNAT(cur *cursor, e *conntrack.Entry[connVal], dir conntrack.Dir, h hop) (Verdict, int) {
+	rewriteL3L4(cur.frame(), &cur.pkt, &e.Tuples[dir^1])
+	return p.send(cur, e, dir, h)
+}
+
+// xmitFullNAT rewrites both sides as xmitNAT does (the other tuple holds LIP:lport), and lowers the
+// MSS or inserts the TOA option of a TCP segment (fullnatTCP).
+func (p *Pipeline) xmitFullNAT(cur *cursor, e *conntrack.Entry[connVal], dir conntrack.Dir, h hop) (Verdict, int) {
+	rewriteL3L4(cur.frame(), &cur.pkt, &e.Tuples[dir^1])
+	if cur.pkt.Proto == header.ProtocolTCP {
+		p.fullnatTCP(cur, e, dir)
+	}
+	return p.send(cur, e, dir, h)
+}
+
+// xmitNAT64 is xmitFullNAT between families: the IP header is translated (translate).
+func (p *Pipeline) xmitNAT64(cur *cursor, e *conntrack.Entry[connVal], dir conntrack.Dir, h hop) (Verdict, int) {
+	if !p.translate(cur, &e.Tuples[dir^1]) {
+		return p.drop(DropNoHeadroom)
+	}
+	if cur.pkt.Proto == header.ProtocolTCP {
+		p.fullnatTCP(cur, e, dir)
+	}
+	return p.send(cur, e, dir, h)
+}
+
+// hop is where a packet goes next: the egress port and the next hop's MAC.
+type hop struct {
+	port int
+	mac  header.MAC
+}
+
+// hop returns the next hop of connection v's packets in direction dir, or asks the resolver for
+// its MAC and reports false.
+func (p *Pipeline) hop(v *connVal, dir conntrack.Dir) (hop, bool) {
+	mac, ok := p.neigh.mac(uint32(v.neigh[dir]))
+	if !ok {
+		p.neigh.request(uint32(v.neigh[dir]))
+		return hop{}, false
+	}
+	return hop{port: int(v.out[dir]), mac: mac}, true
+}
+
+// send transmits a packet of connection e going in direction dir (transmit) and counts it for the
+// connection's service and real server.
+func (p *Pipeline) send(cur *cursor, e *conntrack.Entry[connVal], dir conntrack.Dir, h hop) (Verdict, int) {
+	v := &e.Value
+	// A real-server id belongs to one service (destKeyFull holds it), so a current generation
+	// means the connection's service is current too. Otherwise count neither: the ids may name
+	// another service and real server now (IPVS likewise stops counting a connection whose
+	// destination is gone).
+	if p.c.destGen[v.destID] == v.destGen {
+		n := uint64(cur.pkt.L3Length)
+		sc, dc := &p.c.svc[v.svcID], &p.c.dest[v.destID]
+		if dir == conntrack.DirOriginal {
+			sc.InPkts++
+			sc.InBytes += n
+			dc.InPkts++
+			dc.InBytes += n
+		} else {
+			sc.OutPkts++
+			sc.OutBytes += n
+			dc.OutPkts++
+			dc.OutBytes += n
+		}
+	}
+	return p.transmit(cur, h)
+}
+
+// transmit addresses the packet to the next hop h from its egress port, and counts it sent.
+func (p *Pipeline) transmit(cur *cursor, h hop) (Verdict, int) {
+	eth := header.Ethernet(cur.out())
+	eth.SetDestinationAddress(h.mac)
+	eth.SetSourceAddress(p.ports[h.port].MAC)
+	p.c.tx++
+	return VerdictTX, h.port
+}
