@@ -2,7 +2,9 @@
 // CPU, owning queue q of every interface through AF_XDP sockets that share one UMEM, and its own
 // connection table. A packet goes classify → connection lookup → schedule (new connections) →
 // rewrite → transmit, and ends in a Verdict with a counter; nothing on that path allocates, locks,
-// logs or returns an error.
+// logs or returns an error. The packet travels in a cursor passed from function to function, and a
+// connection's transmit function (DR, tunnel, NAT, FULLNAT, NAT64) is bound when it opens: xmit.go
+// lists the functions of the path in the order a packet meets them.
 //
 // mgmt reaches the dataplane only through Control: Apply publishes an immutable Snapshot with one
 // atomic pointer swap that workers pick up between batches; Stats and Connections are answered by

@@ -49,15 +49,15 @@ func (p *Pipeline) icmpError(cur *cursor) (Verdict, int) {
 	}
 	e := p.table.Entry(id)
 	v := &e.Value
-	if e.Tuples[0].SrcAddr.Is4() != e.Tuples[1].SrcAddr.Is4() {
+	if v.xmit == xmitNAT64 {
 		return p.icmpTranslate(cur, id, e, dir, il4)
 	}
 	h, ok := p.hop(v, dir)
 	if !ok {
 		return p.drop(DropNeighMiss)
 	}
-	switch v.method {
-	case ForwardTunnel:
+	switch v.xmit {
+	case xmitTunnel:
 		// As DR, but in the tunnel like every packet of the connection.
 		if mtu := p.tunnelMTU(cur, h.port); pkt.L3Length > mtu {
 			return p.tooBig(cur, mtu)
@@ -65,7 +65,7 @@ func (p *Pipeline) icmpError(cur *cursor) (Verdict, int) {
 		if !p.encapsulate(cur, &e.Tuples[conntrack.DirReply].SrcAddr, h.port) {
 			return p.drop(DropNoHeadroom)
 		}
-	case ForwardRoute:
+	case xmitDR:
 		// DR: the quoted packet is what the real server itself sent (VIP:vport → CIP:cport), and
 		// the error goes to it as any packet of the connection does, only the MAC changed.
 	default:
@@ -83,8 +83,8 @@ func (p *Pipeline) icmpNAT(cur *cursor, id uint32, e *conntrack.Entry[connVal], 
 	end := pkt.L3Offset + pkt.L3Length
 	// NAT changes the side facing the director (as IPVS); FULLNAT both, the outer packet then goes
 	// from LIP to the real server, or from the VIP to the client.
-	toServer := dir == conntrack.DirOriginal || v.method == ForwardFullNAT
-	toClient := dir == conntrack.DirReply || v.method == ForwardFullNAT
+	toServer := dir == conntrack.DirOriginal || v.xmit == xmitFullNAT
+	toClient := dir == conntrack.DirReply || v.xmit == xmitFullNAT
 	if pkt.IsIPv6 {
 		ip := header.IPv6(frame[pkt.L3Offset:])
 		if toServer {

@@ -36,9 +36,9 @@ type connVal struct {
 	svcID    uint16
 	out      [2]uint8 // per direction: egress port
 	inactive bool     // counted in the real server's InActConn rather than ActiveConn
-	method   ForwardMethod
-	toaDone  bool    // FULLNAT: a client segment with data has carried the TOA option
-	sp       spPhase // SYN proxy: where the handshake is (spOff: not proxied)
+	xmit     xmitKind // how its packets are transmitted, bound when it opens
+	toaDone  bool     // FULLNAT: a client segment with data has carried the TOA option
+	sp       spPhase  // SYN proxy: where the handshake is (spOff: not proxied)
 }
 
 type svcState struct {
@@ -84,8 +84,8 @@ type Pipeline struct {
 	c           *counters
 	// cur is the storage of the cursor ProcessAt (or the expiry timer, spGenerate) fills for each
 	// packet and passes down the path. Nothing reads it but through that pointer: it is kept here
-	// only because pointers into it escape (the scheduler, an interface, is passed its tuple), and
-	// a cursor on the stack would cost an allocation per packet.
+	// only because pointers into it escape (through xmitFuncs, and to the scheduler, an interface,
+	// which is passed its tuple), and a cursor on the stack would cost an allocation per packet.
 	cur cursor
 }
 
@@ -249,7 +249,7 @@ func finished(e *conntrack.Entry[connVal]) bool {
 	case conntrack.StateTimeWait, conntrack.StateClose:
 		return true
 	case conntrack.StateFinWait:
-		return e.Value.method == ForwardRoute || e.Value.method == ForwardTunnel
+		return e.Value.xmit.inputOnly()
 	}
 	return false
 }
@@ -347,8 +347,8 @@ func (p *Pipeline) newConn(cur *cursor, si int, now int64) (Verdict, int) {
 	return p.forward(cur, id, conntrack.DirOriginal, now)
 }
 
-// open schedules a real server of service si for the flow t and creates its connection, or says
-// why not. For a service whose replies come back (NAT), the
+// open schedules a real server of service si for the flow t and creates its connection, with its
+// transmit function bound, or says why not. For a service whose replies come back (NAT), the
 // client's next hop is checked first, so that a packet dropped for it does not cost the scheduler
 // a turn.
 func (p *Pipeline) open(t *header.Tuple, si int, now int64) (id uint32, r DropReason, ok bool) {
@@ -443,7 +443,7 @@ func (p *Pipeline) open(t *header.Tuple, si int, now int64) (id uint32, r DropRe
 	e := p.table.Entry(id)
 	e.State = state
 	e.Value = connVal{destID: d.id, destGen: d.gen, neigh: [2]uint16{uint16(n0), uint16(n1)}, svcID: s.id,
-		out: [2]uint8{uint8(out0), uint8(out1)}, method: d.method}
+		out: [2]uint8{uint8(out0), uint8(out1)}, xmit: bindXmit(d.method, d.addr.Is4() == t.SrcAddr.Is4())}
 	if s.persist != 0 {
 		// Make or refresh the template: this server for this client for the timeout, and for as
 		// long as the connection lives.
@@ -492,7 +492,7 @@ func (p *Pipeline) forget(id uint32, e *conntrack.Entry[connVal]) {
 	if v.tmpl != 0 {
 		p.tmpls.slots[v.tmpl-1].refs.Add(-1)
 	}
-	if v.method == ForwardFullNAT {
+	if v.xmit.fullNAT() {
 		r := &e.Tuples[conntrack.DirReply]
 		p.lpools[r.DstAddr].put(r.DstPort)
 	}
@@ -525,7 +525,7 @@ func (p *Pipeline) setState(e *conntrack.Entry[connVal], s conntrack.State) {
 }
 
 // forward moves connection id on with a packet travelling in direction dir (its TCP state, its
-// expiry) and transmits the packet with the function of the connection's forwarding method.
+// expiry) and transmits the packet with the connection's bound function.
 func (p *Pipeline) forward(cur *cursor, id uint32, dir conntrack.Dir, now int64) (Verdict, int) {
 	e := p.table.Entry(id)
 	v := &e.Value
@@ -533,7 +533,7 @@ func (p *Pipeline) forward(cur *cursor, id uint32, dir conntrack.Dir, now int64)
 	if !ok {
 		return p.drop(DropNeighMiss)
 	}
-	inputOnly := v.method == ForwardRoute || v.method == ForwardTunnel // replies bypass the director
+	inputOnly := v.xmit.inputOnly() // replies bypass the director
 	if inputOnly && dir == conntrack.DirReply {
 		return p.drop(DropNoConn) // a DR/TUN server's traffic to the client never comes here
 	}
@@ -543,16 +543,5 @@ func (p *Pipeline) forward(cur *cursor, id uint32, dir conntrack.Dir, now int64)
 		}
 	}
 	e.SetExpires(now + p.conf.timeouts[e.State])
-	switch v.method {
-	case ForwardMasq:
-		return p.xmitNAT(cur, e, dir, h)
-	case ForwardFullNAT:
-		if e.Tuples[0].SrcAddr.Is4() == e.Tuples[1].SrcAddr.Is4() {
-			return p.xmitFullNAT(cur, e, dir, h)
-		}
-		return p.xmitNAT64(cur, e, dir, h)
-	case ForwardTunnel:
-		return p.xmitTunnel(cur, e, dir, h)
-	}
-	return p.xmitDR(cur, e, dir, h)
+	return xmitFuncs[v.xmit](p, cur, e, dir, h)
 }

@@ -9,9 +9,9 @@ import (
 //
 //	ProcessAt   fills the cursor: the buffer, where the packet lies, the port it came in on
 //	process     parses it (cursor.pkt) and classifies it: a connection's, an ICMP error (icmpError), or a miss
-//	miss        hands it to its owner, or answers a SYN-proxied SYN, or opens a connection
-//	forward     next hop, TCP state, expiry, then the transmit function of its forwarding method:
-//	xmit...     xmitDR, xmitTunnel, xmitNAT, xmitFullNAT or xmitNAT64: the rewrite, then send
+//	miss        hands it to its owner, or answers a SYN-proxied SYN, or opens a connection (open binds its xmit)
+//	forward     next hop, TCP state, expiry, then the connection's bound transmit function:
+//	xmitFuncs   xmitDR, xmitTunnel, xmitNAT, xmitFullNAT or xmitNAT64: the rewrite, then send
 //	send        the MACs, the connection's counters, and the egress port
 //
 // Every function on the way receives the cursor; none keeps it.
@@ -37,6 +37,57 @@ func (c *cursor) out() []byte { return c.buf[c.outOff : c.outOff+c.outLen] }
 
 // rebuilt records that the packet at off was replaced, in place, by one of n bytes.
 func (c *cursor) rebuilt(n int) { c.n, c.outOff, c.outLen = n, c.off, n }
+
+// xmitKind names a connection's transmit function, bound once when the connection opens (as IPVS
+// binds cp->packet_xmit) from its real server's forwarding method and address family: an index into
+// xmitFuncs, stored in the connection's record.
+type xmitKind uint8
+
+const (
+	xmitDR      xmitKind = iota // direct routing: only the MACs change
+	xmitTunnel                  // IPIP or IPv6-in-IPv6 to the real server
+	xmitNAT                     // NAT: the side facing the director is rewritten
+	xmitFullNAT                 // FULLNAT, one family: both sides rewritten, TOA and MSS for TCP
+	xmitNAT64                   // FULLNAT from an IPv6 VIP to an IPv4 real server: translated between families
+	numXmit
+)
+
+// bindXmit returns the transmit function of a connection to a real server of method m, whose
+// address family is (sameFamily) or is not the client's.
+func bindXmit(m ForwardMethod, sameFamily bool) xmitKind {
+	switch m {
+	case ForwardTunnel:
+		return xmitTunnel
+	case ForwardMasq:
+		return xmitNAT
+	case ForwardFullNAT:
+		if sameFamily {
+			return xmitFullNAT
+		}
+		return xmitNAT64
+	}
+	return xmitDR
+}
+
+// inputOnly reports whether a connection's replies bypass the director (DR, TUN).
+func (k xmitKind) inputOnly() bool { return k == xmitDR || k == xmitTunnel }
+
+// fullNAT reports whether the connection holds a FULLNAT local port.
+func (k xmitKind) fullNAT() bool { return k == xmitFullNAT || k == xmitNAT64 }
+
+// xmitFunc transmits a packet of connection e going in direction dir to next hop h: it rewrites the
+// packet for the connection's forwarding method and sends it, or drops it (counted).
+type xmitFunc func(p *Pipeline, cur *cursor, e *conntrack.Entry[connVal], dir conntrack.Dir, h hop) (Verdict, int)
+
+// xmitFuncs is indexed by xmitKind. (The cursor escapes through the indirect call: the pipeline
+// keeps its storage, Pipeline.cur.)
+var xmitFuncs = [numXmit]xmitFunc{
+	xmitDR:      (*Pipeline).xmitDR,
+	xmitTunnel:  (*Pipeline).xmitTunnel,
+	xmitNAT:     (*Pipeline).xmitNAT,
+	xmitFullNAT: (*Pipeline).xmitFullNAT,
+	xmitNAT64:   (*Pipeline).xmitNAT64,
+}
 
 // xmitDR sends the packet as it is to the real server's MAC (the real server holds the VIP).
 func (p *Pipeline) xmitDR(cur *cursor, e *conntrack.Entry[connVal], dir conntrack.Dir, h hop) (Verdict, int) {
