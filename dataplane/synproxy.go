@@ -1,7 +1,6 @@
 package dataplane
 
 import (
-	"encoding/binary"
 	"time"
 
 	"github.com/xdpvs/xdpvs/conntrack"
@@ -448,6 +447,6 @@ func (p *Pipeline) spQuote(l4 []byte, id uint32, v *connVal, dir conntrack.Dir) 
 	if v.sp < spReplayed || dir != conntrack.DirOriginal || len(l4) < 8 { // (SYN-proxied: TCP)
 		return
 	}
-	d := &p.sp.conns[id].d
-	binary.BigEndian.PutUint32(l4[4:], binary.BigEndian.Uint32(l4[4:])+uint32(d.Seq))
+	q := header.TCP(l4) // its first 8 bytes
+	q.SetSequenceNumber(q.SequenceNumber() + uint32(p.sp.conns[id].d.Seq))
 }
