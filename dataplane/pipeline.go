@@ -364,41 +364,11 @@ func (p *Pipeline) open(t *header.Tuple, si int, now int64) (id uint32, r DropRe
 		}
 		out1, n1 = o, int(n)
 	}
-	for j := range s.dests {
-		d, sd := &s.dests[j], &st.dests[j]
-		if p.c.destGen[d.id] != d.gen {
-			continue
-		}
-		sd.ActiveConns, sd.InactiveConns = int32(p.c.active[d.id]), int32(p.c.inactive[d.id])
-		if d.upper > 0 {
-			// IPVS's thresholds on active+inactive connections, with hysteresis; each worker holds
-			// its share of them.
-			n, w := int64(sd.ActiveConns)+int64(sd.InactiveConns), int64(p.workers)
-			switch {
-			case n >= (d.upper+w-1)/w:
-				sd.Overloaded = true
-			case n < (d.lower+w-1)/w:
-				sd.Overloaded = false
-			}
-		}
-	}
-	k, slot, tkey := -1, -1, uint64(0)
+	p.loadDests(s, st)
 	nowSec := uint32(now / 1e9)
+	k, slot, tkey := -1, -1, uint64(0)
 	if s.persist != 0 {
-		client := maskAddr(t.SrcAddr, s.maskBits)
-		tkey = tmplKey(&s.key, &client)
-		if i, ok := p.tmpls.lookup(tkey); ok {
-			slot = i
-			if v := p.tmpls.slots[i].val.Load(); v != 0 {
-				// Valid until it expires, and beyond while it controls connections (IPVS).
-				id, gen, exp := unpackTmpl(v)
-				alive := exp > nowSec || p.tmpls.slots[i].refs.Load() > 0
-				if j := s.destIndex(id, gen); alive && j >= 0 && !st.dests[j].Overloaded &&
-					(st.dests[j].Weight > 0 || s.policy&PersistToQuiescent != 0) {
-					k = j
-				}
-			}
-		}
+		k, slot, tkey = p.persistentDest(s, st, t, nowSec)
 	}
 	if k < 0 {
 		if k = st.sched.Schedule(t, st.dests); k < 0 {
@@ -445,23 +415,72 @@ func (p *Pipeline) open(t *header.Tuple, si int, now int64) (id uint32, r DropRe
 	e.Value = connVal{destID: d.id, destGen: d.gen, neigh: [2]uint16{uint16(n0), uint16(n1)}, svcID: s.id,
 		out: [2]uint8{uint8(out0), uint8(out1)}, xmit: bindXmit(d.method, d.addr.Is4() == t.SrcAddr.Is4())}
 	if s.persist != 0 {
-		// Make or refresh the template: this server for this client for the timeout, and for as
-		// long as the connection lives.
-		ok := slot >= 0
-		if !ok {
-			slot, ok = p.tmpls.claim(tkey)
-		}
-		if ok {
-			ts := &p.tmpls.slots[slot]
-			ts.val.Store(packTmpl(d.id, d.gen, nowSec+s.persist))
-			ts.refs.Add(1)
-			e.Value.tmpl = uint32(slot) + 1
-		}
+		p.holdTemplate(e, s, d, slot, tkey, nowSec)
 	}
 	p.c.svc[s.id].Conns++
 	p.c.dest[d.id].Conns++
 	p.c.active[d.id]++
 	return id, 0, true
+}
+
+// loadDests gives the scheduler's view of service s's real servers this worker's connection
+// counts, and marks those over their connection thresholds (IPVS's -x and -y on active plus
+// inactive connections, with hysteresis; each worker holds its share of them).
+func (p *Pipeline) loadDests(s *svcInfo, st *svcState) {
+	for j := range s.dests {
+		d, sd := &s.dests[j], &st.dests[j]
+		if p.c.destGen[d.id] != d.gen {
+			continue
+		}
+		sd.ActiveConns, sd.InactiveConns = int32(p.c.active[d.id]), int32(p.c.inactive[d.id])
+		if d.upper > 0 {
+			n, w := int64(sd.ActiveConns)+int64(sd.InactiveConns), int64(p.workers)
+			switch {
+			case n >= (d.upper+w-1)/w:
+				sd.Overloaded = true
+			case n < (d.lower+w-1)/w:
+				sd.Overloaded = false
+			}
+		}
+	}
+}
+
+// persistentDest looks up the persistence template of the client of flow t for service s: the
+// index of the real server it names, if that one may take the connection (else -1), the template's
+// slot (-1: none yet) and its key.
+func (p *Pipeline) persistentDest(s *svcInfo, st *svcState, t *header.Tuple, nowSec uint32) (k, slot int, tkey uint64) {
+	client := maskAddr(t.SrcAddr, s.maskBits)
+	tkey = tmplKey(&s.key, &client)
+	i, ok := p.tmpls.lookup(tkey)
+	if !ok {
+		return -1, -1, tkey
+	}
+	if v := p.tmpls.slots[i].val.Load(); v != 0 {
+		// Valid until it expires, and beyond while it controls connections (IPVS).
+		id, gen, exp := unpackTmpl(v)
+		alive := exp > nowSec || p.tmpls.slots[i].refs.Load() > 0
+		if j := s.destIndex(id, gen); alive && j >= 0 && !st.dests[j].Overloaded &&
+			(st.dests[j].Weight > 0 || s.policy&PersistToQuiescent != 0) {
+			return j, i, tkey
+		}
+	}
+	return -1, i, tkey
+}
+
+// holdTemplate makes or refreshes the persistence template of connection e (in slot, or a new one
+// for tkey): its real server d for this client for the service's timeout, and for as long as the
+// connection lives.
+func (p *Pipeline) holdTemplate(e *conntrack.Entry[connVal], s *svcInfo, d *destInfo, slot int, tkey uint64, nowSec uint32) {
+	ok := slot >= 0
+	if !ok {
+		slot, ok = p.tmpls.claim(tkey)
+	}
+	if ok {
+		ts := &p.tmpls.slots[slot]
+		ts.val.Store(packTmpl(d.id, d.gen, nowSec+s.persist))
+		ts.refs.Add(1)
+		e.Value.tmpl = uint32(slot) + 1
+	}
 }
 
 // expired is the table's expiry callback: the connection goes.
