@@ -121,116 +121,138 @@ func compile(s *Snapshot, in *ids, gen uint64) (*compiled, *ids, error) {
 		timeouts: conntrack.DefaultTimeouts(), snap: s,
 	}
 	c.timeouts.Set(s.Timeouts.TCP, s.Timeouts.TCPFin, s.Timeouts.UDP)
-	out := in.clone()
-	seenSvc := map[svcKey]bool{}
-	seenDest := map[destKeyFull]bool{}
+	b := &compiler{c: c, ids: in.clone(), seenSvc: map[svcKey]bool{}, seenDest: map[destKeyFull]bool{}}
 	for i := range s.Services {
-		spec := &s.Services[i]
-		k := keyOf(spec.Key)
-		if spec.Key.Proto != header.ProtocolTCP && spec.Key.Proto != header.ProtocolUDP {
-			return nil, nil, fmt.Errorf("dataplane: service %v: protocol %d not supported", spec.Key.Addr, spec.Key.Proto)
-		}
-		if _, dup := c.services[k]; dup {
-			return nil, nil, fmt.Errorf("dataplane: service %v:%d listed twice", spec.Key.Addr, spec.Key.Port)
-		}
-		f, ok := sched.Lookup(spec.Scheduler)
-		if !ok {
-			return nil, nil, fmt.Errorf("dataplane: service %v:%d: scheduler %q not found", spec.Key.Addr, spec.Key.Port, spec.Scheduler)
-		}
-		sid, err := out.serviceID(k)
-		if err != nil {
+		if err := b.service(&s.Services[i]); err != nil {
 			return nil, nil, err
 		}
-		seenSvc[k] = true
-		si := svcInfo{id: sid, key: k, spec: spec, factory: f, pos: new(atomic.Uint64), policy: spec.Policy,
-			synproxy: spec.Flags&ServiceSynProxy != 0}
-		if si.synproxy && spec.Key.Proto != header.ProtocolTCP {
-			return nil, nil, fmt.Errorf("dataplane: service %v:%d: the SYN proxy is for TCP services only", spec.Key.Addr, spec.Key.Port)
-		}
-		if spec.Flags&ServicePersistent != 0 {
-			si.persist = uint32(max(spec.Persistence.Seconds(), 1))
-			si.maskBits = 128
-			if spec.Key.Addr.Is4() {
-				si.maskBits = 32
-			}
-			if spec.Netmask.IsValid() {
-				si.maskBits = spec.Netmask.Bits()
-			}
-		}
-		for j := range spec.RealServers {
-			rs := &spec.RealServers[j]
-			switch rs.Forward {
-			case ForwardFullNAT:
-				if len(spec.LocalAddrs) == 0 {
-					return nil, nil, fmt.Errorf("dataplane: real server %v: FULLNAT needs local addresses (--add-laddr)", rs.Addr)
-				}
-				si.replies, si.fullnat = true, true
-			case ForwardMasq:
-			case ForwardRoute, ForwardTunnel:
-				if si.synproxy {
-					// The proxy translates sequence numbers both ways: it must see the replies.
-					return nil, nil, fmt.Errorf("dataplane: real server %v: the SYN proxy (-j) needs NAT (-m) or FULLNAT (-b), not %v", rs.Addr, rs.Forward)
-				}
-				// DR and TUN do not touch the ports: the real server must listen on the VIP's.
-				if rs.Port != spec.Key.Port {
-					return nil, nil, fmt.Errorf("dataplane: real server %v: %v needs the service's port %d, not %d", rs.Addr, rs.Forward, spec.Key.Port, rs.Port)
-				}
-			default:
-				return nil, nil, fmt.Errorf("dataplane: real server %v: forwarding method %v: %w", rs.Addr, rs.Forward, ErrNotSupported)
-			}
-			if rs.Addr.Is4() != spec.Key.Addr.Is4() && !(rs.Forward == ForwardFullNAT && rs.Addr.Is4()) {
-				// Only FULLNAT translates between families, and only from an IPv6 VIP to IPv4
-				// servers (NAT64).
-				return nil, nil, fmt.Errorf("dataplane: real server %v of service %v: address families differ", rs.Addr, spec.Key.Addr)
-			}
-			if rs.Weight > 65535 {
-				return nil, nil, fmt.Errorf("dataplane: real server %v: weight %d out of range", rs.Addr, rs.Weight)
-			}
-			dk := destKeyFull{svc: k, addr: header.AddrFromNetip(rs.Addr), port: rs.Port}
-			did, dgen, err := out.destID(dk)
-			if err != nil {
-				return nil, nil, err
-			}
-			seenDest[dk] = true
-			di := destInfo{id: did, gen: dgen, addr: dk.addr, port: rs.Port, method: rs.Forward, weight: int32(rs.Weight)}
-			if rs.UpperThreshold > 0 {
-				di.upper = int64(rs.UpperThreshold)
-				di.lower = int64(rs.LowerThreshold)
-				if di.lower == 0 || di.lower > di.upper {
-					di.lower = di.upper * 3 / 4
-				}
-			}
-			si.dests = append(si.dests, di)
-			if rs.Forward == ForwardMasq { // only NAT replies come back through the director
-				c.replies[rsKey{addr: dk.addr, port: rs.Port, proto: spec.Key.Proto}] = struct{}{}
-				si.replies = true
-			}
-		}
-		for _, l := range spec.LocalAddrs {
-			// A LIP speaks to the real servers: their family (IPv4 under an IPv6 VIP for NAT64).
-			a := header.AddrFromNetip(l)
-			c.lips[a] = struct{}{}
-			if l.Is4() == spec.Key.Addr.Is4() {
-				si.lips = append(si.lips, a)
-			} else if l.Is4() {
-				si.lips4 = append(si.lips4, a)
-			} else {
-				return nil, nil, fmt.Errorf("dataplane: local address %v of IPv4 service %v: address families differ", l, spec.Key.Addr)
-			}
-		}
-		for _, d := range si.dests {
-			if d.method == ForwardFullNAT && d.addr.Is4() != spec.Key.Addr.Is4() && len(si.lips4) == 0 {
-				return nil, nil, fmt.Errorf("dataplane: IPv4 real server %v of IPv6 service %v (NAT64) needs an IPv4 local address", d.addr, spec.Key.Addr)
-			}
-			if d.method == ForwardFullNAT && d.addr.Is4() == spec.Key.Addr.Is4() && len(si.lips) == 0 {
-				return nil, nil, fmt.Errorf("dataplane: real server %v of service %v: FULLNAT needs a local address of its family", d.addr, spec.Key.Addr)
-			}
-		}
-		c.services[k] = len(c.svcs)
-		c.svcs = append(c.svcs, si)
 	}
-	out.release(seenSvc, seenDest)
-	return c, out, nil
+	b.ids.release(b.seenSvc, b.seenDest)
+	return c, b.ids, nil
+}
+
+// compiler is compile's work in progress: the configuration so far, the ids it assigns and those
+// of the services and real servers it has seen.
+type compiler struct {
+	c        *compiled
+	ids      *ids
+	seenSvc  map[svcKey]bool
+	seenDest map[destKeyFull]bool
+}
+
+// service validates spec and adds it to the configuration.
+func (b *compiler) service(spec *Service) error {
+	c := b.c
+	k := keyOf(spec.Key)
+	if spec.Key.Proto != header.ProtocolTCP && spec.Key.Proto != header.ProtocolUDP {
+		return fmt.Errorf("dataplane: service %v: protocol %d not supported", spec.Key.Addr, spec.Key.Proto)
+	}
+	if _, dup := c.services[k]; dup {
+		return fmt.Errorf("dataplane: service %v:%d listed twice", spec.Key.Addr, spec.Key.Port)
+	}
+	f, ok := sched.Lookup(spec.Scheduler)
+	if !ok {
+		return fmt.Errorf("dataplane: service %v:%d: scheduler %q not found", spec.Key.Addr, spec.Key.Port, spec.Scheduler)
+	}
+	sid, err := b.ids.serviceID(k)
+	if err != nil {
+		return err
+	}
+	b.seenSvc[k] = true
+	si := svcInfo{id: sid, key: k, spec: spec, factory: f, pos: new(atomic.Uint64), policy: spec.Policy,
+		synproxy: spec.Flags&ServiceSynProxy != 0}
+	if si.synproxy && spec.Key.Proto != header.ProtocolTCP {
+		return fmt.Errorf("dataplane: service %v:%d: the SYN proxy is for TCP services only", spec.Key.Addr, spec.Key.Port)
+	}
+	if spec.Flags&ServicePersistent != 0 {
+		si.persist = uint32(max(spec.Persistence.Seconds(), 1))
+		si.maskBits = 128
+		if spec.Key.Addr.Is4() {
+			si.maskBits = 32
+		}
+		if spec.Netmask.IsValid() {
+			si.maskBits = spec.Netmask.Bits()
+		}
+	}
+	for j := range spec.RealServers {
+		if err := b.dest(&si, spec, &spec.RealServers[j]); err != nil {
+			return err
+		}
+	}
+	for _, l := range spec.LocalAddrs {
+		// A LIP speaks to the real servers: their family (IPv4 under an IPv6 VIP for NAT64).
+		a := header.AddrFromNetip(l)
+		c.lips[a] = struct{}{}
+		if l.Is4() == spec.Key.Addr.Is4() {
+			si.lips = append(si.lips, a)
+		} else if l.Is4() {
+			si.lips4 = append(si.lips4, a)
+		} else {
+			return fmt.Errorf("dataplane: local address %v of IPv4 service %v: address families differ", l, spec.Key.Addr)
+		}
+	}
+	for _, d := range si.dests {
+		if d.method == ForwardFullNAT && d.addr.Is4() != spec.Key.Addr.Is4() && len(si.lips4) == 0 {
+			return fmt.Errorf("dataplane: IPv4 real server %v of IPv6 service %v (NAT64) needs an IPv4 local address", d.addr, spec.Key.Addr)
+		}
+		if d.method == ForwardFullNAT && d.addr.Is4() == spec.Key.Addr.Is4() && len(si.lips) == 0 {
+			return fmt.Errorf("dataplane: real server %v of service %v: FULLNAT needs a local address of its family", d.addr, spec.Key.Addr)
+		}
+	}
+	c.services[k] = len(c.svcs)
+	c.svcs = append(c.svcs, si)
+	return nil
+}
+
+// dest validates real server rs of service spec and adds it to si.
+func (b *compiler) dest(si *svcInfo, spec *Service, rs *RealServer) error {
+	switch rs.Forward {
+	case ForwardFullNAT:
+		if len(spec.LocalAddrs) == 0 {
+			return fmt.Errorf("dataplane: real server %v: FULLNAT needs local addresses (--add-laddr)", rs.Addr)
+		}
+		si.replies, si.fullnat = true, true
+	case ForwardMasq:
+	case ForwardRoute, ForwardTunnel:
+		if si.synproxy {
+			// The proxy translates sequence numbers both ways: it must see the replies.
+			return fmt.Errorf("dataplane: real server %v: the SYN proxy (-j) needs NAT (-m) or FULLNAT (-b), not %v", rs.Addr, rs.Forward)
+		}
+		// DR and TUN do not touch the ports: the real server must listen on the VIP's.
+		if rs.Port != spec.Key.Port {
+			return fmt.Errorf("dataplane: real server %v: %v needs the service's port %d, not %d", rs.Addr, rs.Forward, spec.Key.Port, rs.Port)
+		}
+	default:
+		return fmt.Errorf("dataplane: real server %v: forwarding method %v: %w", rs.Addr, rs.Forward, ErrNotSupported)
+	}
+	if rs.Addr.Is4() != spec.Key.Addr.Is4() && !(rs.Forward == ForwardFullNAT && rs.Addr.Is4()) {
+		// Only FULLNAT translates between families, and only from an IPv6 VIP to IPv4 servers
+		// (NAT64).
+		return fmt.Errorf("dataplane: real server %v of service %v: address families differ", rs.Addr, spec.Key.Addr)
+	}
+	if rs.Weight > 65535 {
+		return fmt.Errorf("dataplane: real server %v: weight %d out of range", rs.Addr, rs.Weight)
+	}
+	dk := destKeyFull{svc: si.key, addr: header.AddrFromNetip(rs.Addr), port: rs.Port}
+	did, dgen, err := b.ids.destID(dk)
+	if err != nil {
+		return err
+	}
+	b.seenDest[dk] = true
+	di := destInfo{id: did, gen: dgen, addr: dk.addr, port: rs.Port, method: rs.Forward, weight: int32(rs.Weight)}
+	if rs.UpperThreshold > 0 {
+		di.upper = int64(rs.UpperThreshold)
+		di.lower = int64(rs.LowerThreshold)
+		if di.lower == 0 || di.lower > di.upper {
+			di.lower = di.upper * 3 / 4
+		}
+	}
+	si.dests = append(si.dests, di)
+	if rs.Forward == ForwardMasq { // only NAT replies come back through the director
+		b.c.replies[rsKey{addr: dk.addr, port: rs.Port, proto: spec.Key.Proto}] = struct{}{}
+		si.replies = true
+	}
+	return nil
 }
 
 func (in *ids) clone() *ids {
