@@ -78,26 +78,7 @@ func New(cfg Config) (d *Dataplane, err error) {
 	if len(cfg.Interfaces) == 0 {
 		return nil, errors.New("dataplane: no interface given")
 	}
-	if cfg.Workers <= 0 {
-		cfg.Workers = 1
-	}
-	if cfg.Conns <= 0 {
-		cfg.Conns = 1 << 18
-	}
-	if cfg.Templates <= 0 {
-		cfg.Templates = 1 << 18
-	}
-	if cfg.XSK.FrameSize == 0 {
-		cfg.XSK = DefaultXSKOptions()
-	}
-	// Every socket of a worker draws on its UMEM: enough frames for each one's fill, RX and TX
-	// rings, or one interface starves the others of receive buffers.
-	if need := len(cfg.Interfaces) * (cfg.XSK.FillSize + cfg.XSK.RXSize + cfg.XSK.TXSize); cfg.XSK.NumFrames < need {
-		cfg.XSK.NumFrames = need
-	}
-	if cfg.Logger == nil {
-		cfg.Logger = zap.NewNop()
-	}
+	cfg = withDefaults(cfg)
 	if cfg.BareForward && len(cfg.Interfaces) != 2 {
 		return nil, errors.New("dataplane: bare forwarding needs exactly two interfaces")
 	}
@@ -111,33 +92,9 @@ func New(cfg Config) (d *Dataplane, err error) {
 		}
 	}()
 	for _, name := range cfg.Interfaces {
-		ifc, err := net.InterfaceByName(name)
+		port, err := newPort(name, cfg.Workers)
 		if err != nil {
-			return nil, fmt.Errorf("dataplane: interface %q: %w", name, err)
-		}
-		if len(ifc.HardwareAddr) != 6 {
-			return nil, fmt.Errorf("dataplane: interface %q has no Ethernet address", name)
-		}
-		if q := rxQueues(name); q < cfg.Workers {
-			return nil, fmt.Errorf("dataplane: interface %q has %d receive queues, fewer than %d workers", name, q, cfg.Workers)
-		}
-		port := Port{Name: name, Ifindex: ifc.Index, MAC: header.MAC(ifc.HardwareAddr), MTU: ifc.MTU}
-		if addrs, err := ifc.Addrs(); err == nil {
-			// The port's own addresses, sources of tunnels: the first global one of each family,
-			// a subnet's rather than a single address (a VIP) where there is one.
-			for _, hostRoutes := range []bool{false, true} {
-				for _, a := range addrs {
-					pfx, err := netip.ParsePrefix(a.String())
-					if err != nil || !pfx.Addr().IsGlobalUnicast() || (pfx.Bits() == pfx.Addr().BitLen()) != hostRoutes {
-						continue
-					}
-					if ip := pfx.Addr(); ip.Is4() && port.Addr4 == (header.Addr{}) {
-						port.Addr4 = header.AddrFromNetip(ip)
-					} else if ip.Is6() && port.Addr6 == (header.Addr{}) {
-						port.Addr6 = header.AddrFromNetip(ip)
-					}
-				}
-			}
+			return nil, err
 		}
 		d.ports = append(d.ports, port)
 	}
@@ -183,6 +140,65 @@ func New(cfg Config) (d *Dataplane, err error) {
 	d.janitor = make(chan struct{})
 	go d.sweepTemplates()
 	return d, nil
+}
+
+// withDefaults gives cfg's unset fields their defaults.
+func withDefaults(cfg Config) Config {
+	if cfg.Workers <= 0 {
+		cfg.Workers = 1
+	}
+	if cfg.Conns <= 0 {
+		cfg.Conns = 1 << 18
+	}
+	if cfg.Templates <= 0 {
+		cfg.Templates = 1 << 18
+	}
+	if cfg.XSK.FrameSize == 0 {
+		cfg.XSK = DefaultXSKOptions()
+	}
+	// Every socket of a worker draws on its UMEM: enough frames for each one's fill, RX and TX
+	// rings, or one interface starves the others of receive buffers.
+	if need := len(cfg.Interfaces) * (cfg.XSK.FillSize + cfg.XSK.RXSize + cfg.XSK.TXSize); cfg.XSK.NumFrames < need {
+		cfg.XSK.NumFrames = need
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = zap.NewNop()
+	}
+	return cfg
+}
+
+// newPort describes interface name as a port for workers workers: it must be Ethernet and have a
+// receive queue for each worker.
+func newPort(name string, workers int) (Port, error) {
+	ifc, err := net.InterfaceByName(name)
+	if err != nil {
+		return Port{}, fmt.Errorf("dataplane: interface %q: %w", name, err)
+	}
+	if len(ifc.HardwareAddr) != 6 {
+		return Port{}, fmt.Errorf("dataplane: interface %q has no Ethernet address", name)
+	}
+	if q := rxQueues(name); q < workers {
+		return Port{}, fmt.Errorf("dataplane: interface %q has %d receive queues, fewer than %d workers", name, q, workers)
+	}
+	port := Port{Name: name, Ifindex: ifc.Index, MAC: header.MAC(ifc.HardwareAddr), MTU: ifc.MTU}
+	if addrs, err := ifc.Addrs(); err == nil {
+		// The port's own addresses, sources of tunnels: the first global one of each family,
+		// a subnet's rather than a single address (a VIP) where there is one.
+		for _, hostRoutes := range []bool{false, true} {
+			for _, a := range addrs {
+				pfx, err := netip.ParsePrefix(a.String())
+				if err != nil || !pfx.Addr().IsGlobalUnicast() || (pfx.Bits() == pfx.Addr().BitLen()) != hostRoutes {
+					continue
+				}
+				if ip := pfx.Addr(); ip.Is4() && port.Addr4 == (header.Addr{}) {
+					port.Addr4 = header.AddrFromNetip(ip)
+				} else if ip.Is6() && port.Addr6 == (header.Addr{}) {
+					port.Addr6 = header.AddrFromNetip(ip)
+				}
+			}
+		}
+	}
+	return port, nil
 }
 
 // sweepTemplates frees expired persistence templates and counts the live ones, every second, and
