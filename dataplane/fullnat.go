@@ -75,7 +75,7 @@ func (p *Pipeline) allocLocal(si int, nat64 bool) (header.Addr, uint16, bool) {
 }
 
 // fullnatTCP does what FULLNAT adds to a TCP segment once rewritten (the transport header is where
-// it was received, in cur.frame(); the packet now lies at cur.out()):
+// it was received, in cur.frame; the packet now lies at cur.out()):
 //
 //   - the real server's SYN/ACK leaves with its MSS lowered by the size of the TOA option, so that
 //     the client's segments, which carry the option, always have room for it;

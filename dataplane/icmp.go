@@ -19,7 +19,7 @@ import (
 // A fragmentation-needed or packet-too-big message keeps its MTU, which holds end to end.
 func (p *Pipeline) icmpError(cur *cursor) (Verdict, int) {
 	pkt := &cur.pkt
-	inner, il3, il4, ok := pkt.ParseICMPError(cur.frame())
+	inner, il3, il4, ok := pkt.ParseICMPError(cur.frame)
 	if !ok || (inner.Proto != header.ProtocolTCP && inner.Proto != header.ProtocolUDP) {
 		return p.drop(DropICMPNoConn)
 	}
@@ -54,7 +54,7 @@ func (p *Pipeline) icmpError(cur *cursor) (Verdict, int) {
 	}
 	h, ok := p.hop(v, dir)
 	if !ok {
-		return p.drop(DropNeighMiss)
+		return p.neighMiss(v, dir)
 	}
 	switch v.xmit {
 	case xmitTunnel:
@@ -78,7 +78,7 @@ func (p *Pipeline) icmpError(cur *cursor) (Verdict, int) {
 // dir: the outer addresses, and the quote, which becomes what the other side sent (before our
 // rewrite). The quote starts at offset il3 of the frame, its transport header at il4.
 func (p *Pipeline) icmpNAT(cur *cursor, id uint32, e *conntrack.Entry[connVal], dir conntrack.Dir, il3, il4 int) {
-	pkt, frame, v := &cur.pkt, cur.frame(), &e.Value
+	pkt, frame, v := &cur.pkt, cur.frame, &e.Value
 	quote := &e.Tuples[dir^1] // what the other side sent, before our rewrite
 	end := pkt.L3Offset + pkt.L3Length
 	// NAT changes the side facing the director (as IPVS); FULLNAT both, the outer packet then goes

@@ -12,7 +12,7 @@ import "github.com/xdpvs/xdpvs/header"
 // false when there is no headroom.
 func (p *Pipeline) translate(cur *cursor, other *header.Tuple) bool {
 	pkt := &cur.pkt
-	frame := cur.frame()
+	frame := cur.frame
 	l4 := frame[pkt.L4Offset : pkt.L3Offset+pkt.L3Length]
 	var src, dst []byte
 	if pkt.IsIPv6 {

@@ -53,7 +53,7 @@ func icmpType46(typ, code uint8, mtu uint32) (t4, c4 uint8, mtu4 uint16, ok bool
 // quoted transport header, which stays in place; the quote becomes the connection's packet as the
 // other side sent it. The quoted transport header is at offset il4 of the frame.
 func (p *Pipeline) icmpTranslate(cur *cursor, id uint32, e *conntrack.Entry[connVal], dir conntrack.Dir, il4 int) (Verdict, int) {
-	pkt, frame := &cur.pkt, cur.frame()
+	pkt, frame := &cur.pkt, cur.frame
 	quote := &e.Tuples[dir^1] // what the other side sent
 	end := pkt.L3Offset + pkt.L3Length
 	// The quoted transport header and what follows of it (at least its ports).
@@ -107,7 +107,7 @@ func (p *Pipeline) icmpTranslate(cur *cursor, id uint32, e *conntrack.Entry[conn
 	}
 	h, ok := p.hop(&e.Value, dir)
 	if !ok {
-		return p.drop(DropNeighMiss)
+		return p.neighMiss(&e.Value, dir)
 	}
 	p.c.translated++
 	return p.transmit(cur, h)

@@ -172,7 +172,8 @@ func (p *Pipeline) Process(frame []byte, in int, now int64) (Verdict, int) {
 // afterwards.
 func (p *Pipeline) ProcessAt(buf []byte, off, n, in int, now int64) (v Verdict, port, outOff, outLen int) {
 	cur := &p.cur
-	*cur = cursor{buf: buf, off: off, n: n, outOff: off, outLen: n, in: in}
+	// Field by field: Parse fills cur.pkt, and zeroing it first costs a fifth of a hot hit.
+	cur.buf, cur.frame, cur.off, cur.outOff, cur.outLen, cur.in = buf, buf[off:off+n], off, off, n, in
 	v, port = p.process(cur, now)
 	return v, port, cur.outOff, cur.outLen
 }
@@ -182,7 +183,7 @@ func (p *Pipeline) ProcessAt(buf []byte, off, n, in int, now int64) (v Verdict, 
 func (p *Pipeline) process(cur *cursor, now int64) (Verdict, int) {
 	p.c.rx++
 	pkt := &cur.pkt
-	frame := cur.frame()
+	frame := cur.frame
 	if r := pkt.Parse(frame); r != header.ParseOK {
 		p.c.parse[r]++
 		return VerdictDrop, 0
@@ -322,7 +323,7 @@ func (p *Pipeline) miss(cur *cursor, now int64) (Verdict, int) {
 		if pkt.TCPFlags&header.TCPFlagRst != 0 {
 			return p.drop(DropNoConn)
 		}
-		h, r := p.cookies.Validate(cur.frame()[pkt.L3Offset:pkt.L3Offset+pkt.L3Length], now)
+		h, r := p.cookies.Validate(cur.frame[pkt.L3Offset:pkt.L3Offset+pkt.L3Length], now)
 		p.c.sp.cookie[r]++
 		if r != synproxy.OK {
 			return p.drop(DropSynProxyCookie)
@@ -550,7 +551,7 @@ func (p *Pipeline) forward(cur *cursor, id uint32, dir conntrack.Dir, now int64)
 	v := &e.Value
 	h, ok := p.hop(v, dir)
 	if !ok {
-		return p.drop(DropNeighMiss)
+		return p.neighMiss(v, dir)
 	}
 	inputOnly := v.xmit.inputOnly() // replies bypass the director
 	if inputOnly && dir == conntrack.DirReply {

@@ -150,7 +150,7 @@ func (p *Pipeline) spAnswer(cur *cursor, si int, now int64) (Verdict, int) {
 		return p.drop(DropSynProxySYN)
 	}
 	p.c.sp.answered++
-	back := hop{port: cur.in, mac: header.Ethernet(cur.frame()).SourceAddress()}
+	back := hop{port: cur.in, mac: header.Ethernet(cur.frame).SourceAddress()}
 	cur.rebuilt(pkt.L3Offset + n)
 	return p.transmit(cur, back)
 }
@@ -174,7 +174,7 @@ func (p *Pipeline) spOpen(cur *cursor, si int, h *synproxy.Handshake, now int64)
 	sp.free = sp.free[:len(sp.free)-1]
 	ps := &sp.slots[slot]
 	ps.h, ps.tries, ps.data = *h, 0, pkt.L3Offset+pkt.L3Length > pkt.PayloadOffset
-	ps.n = uint16(copy(ps.ip[:], cur.frame()[pkt.L3Offset:pkt.L3Offset+pkt.L3Length]))
+	ps.n = uint16(copy(ps.ip[:], cur.frame[pkt.L3Offset:pkt.L3Offset+pkt.L3Length]))
 	sp.conns[id] = spConn{slot: slot + 1}
 	e := p.table.Entry(id) // its timer is the SYN proxy's (open)
 	e.Value.sp = spWaiting
@@ -184,7 +184,7 @@ func (p *Pipeline) spOpen(cur *cursor, si int, h *synproxy.Handshake, now int64)
 		return p.drop(DropSynProxyTooBig)
 	}
 	cur.rebuilt(pkt.L3Offset + n)
-	if pkt.Parse(cur.frame()) != header.ParseOK { // cannot happen: BuildSYN writes a well-formed SYN
+	if pkt.Parse(cur.frame) != header.ParseOK { // cannot happen: BuildSYN writes a well-formed SYN
 		p.remove(id, e)
 		return p.drop(DropSynProxyMalformed)
 	}
@@ -198,7 +198,7 @@ func (p *Pipeline) spOpen(cur *cursor, si int, h *synproxy.Handshake, now int64)
 func (p *Pipeline) spForward(cur *cursor, id uint32, e *conntrack.Entry[connVal], dir conntrack.Dir, now int64) (Verdict, int) {
 	pkt := &cur.pkt
 	v, sc := &e.Value, &p.sp.conns[id]
-	tcp := header.TCP(cur.frame()[pkt.L4Offset : pkt.L3Offset+pkt.L3Length])
+	tcp := header.TCP(cur.frame[pkt.L4Offset : pkt.L3Offset+pkt.L3Length])
 	flags := pkt.TCPFlags
 	const synAckRst = header.TCPFlagSyn | header.TCPFlagAck | header.TCPFlagRst
 	if dir == conntrack.DirOriginal {
@@ -263,7 +263,7 @@ func (p *Pipeline) spStore(cur *cursor, sc *spConn, tcp header.TCP) {
 		tcp.SequenceNumber() != ps.h.ClientISN+1 || tcp.AckNumber() != ps.h.CookieISN+1 {
 		return
 	}
-	ps.n = uint16(copy(ps.ip[:], cur.frame()[pkt.L3Offset:pkt.L3Offset+pkt.L3Length]))
+	ps.n = uint16(copy(ps.ip[:], cur.frame[pkt.L3Offset:pkt.L3Offset+pkt.L3Length]))
 	ps.data = true
 	p.c.sp.stored++
 }
@@ -294,7 +294,7 @@ func (p *Pipeline) spReplay(cur *cursor, id uint32, e *conntrack.Entry[connVal],
 	if !p.spLoad(cur, sc) {
 		return p.drop(DropSynProxyTooBig)
 	}
-	frame := cur.frame()
+	frame := cur.frame
 	if pkt.Parse(frame) != header.ParseOK {
 		return p.drop(DropSynProxyMalformed)
 	}
@@ -313,6 +313,9 @@ func (p *Pipeline) spResetClient(cur *cursor, id uint32, e *conntrack.Entry[conn
 	p.c.sp.serverRST++
 	loaded := p.spLoad(cur, &p.sp.conns[id])
 	h, ok := p.hop(&e.Value, conntrack.DirReply) // read before the connection goes
+	if !ok {
+		p.neigh.request(uint32(e.Value.neigh[conntrack.DirReply]))
+	}
 	p.remove(id, e)
 	if !loaded {
 		return p.drop(DropSynProxyTooBig)
@@ -320,7 +323,7 @@ func (p *Pipeline) spResetClient(cur *cursor, id uint32, e *conntrack.Entry[conn
 	if !ok {
 		return p.drop(DropNeighMiss)
 	}
-	n, r := synproxy.BuildRST(cur.frame()[header.EthernetMinimumSize:])
+	n, r := synproxy.BuildRST(cur.frame[header.EthernetMinimumSize:])
 	if r != synproxy.OK {
 		return p.drop(DropSynProxyMalformed)
 	}
@@ -370,24 +373,24 @@ func (p *Pipeline) spGenerate(id uint32, e *conntrack.Entry[connVal], reset bool
 		return
 	}
 	if reset {
-		n, r := synproxy.BuildRST(cur.frame()[header.EthernetMinimumSize:])
+		n, r := synproxy.BuildRST(cur.frame[header.EthernetMinimumSize:])
 		mac, ok := p.neigh.mac(uint32(v.neigh[conntrack.DirReply]))
 		if r != synproxy.OK || !ok {
 			return
 		}
-		eth := header.Ethernet(cur.frame())
+		eth := header.Ethernet(cur.frame)
 		eth.SetDestinationAddress(mac)
 		eth.SetSourceAddress(p.ports[v.out[conntrack.DirReply]].MAC)
 		g.port, g.off, g.n = int(v.out[conntrack.DirReply]), genHeadroom, header.EthernetMinimumSize+n
 		p.sp.gen.n++
 		return
 	}
-	n, r := synproxy.BuildSYN(cur.frame()[header.EthernetMinimumSize:], &p.sp.slots[p.sp.conns[id].slot-1].h)
+	n, r := synproxy.BuildSYN(cur.frame[header.EthernetMinimumSize:], &p.sp.slots[p.sp.conns[id].slot-1].h)
 	if r != synproxy.OK {
 		return
 	}
 	cur.rebuilt(header.EthernetMinimumSize + n)
-	if cur.pkt.Parse(cur.frame()) != header.ParseOK {
+	if cur.pkt.Parse(cur.frame) != header.ParseOK {
 		return
 	}
 	if verdict, port := p.forward(cur, id, conntrack.DirOriginal, e.Expires()); verdict == VerdictTX {
@@ -403,7 +406,7 @@ func (p *Pipeline) spCookieACK(cur *cursor, now int64) bool {
 	if f := pkt.TCPFlags; f&header.TCPFlagAck == 0 || f&(header.TCPFlagSyn|header.TCPFlagRst) != 0 {
 		return false
 	}
-	_, r := p.cookies.Validate(cur.frame()[pkt.L3Offset:pkt.L3Offset+pkt.L3Length], now)
+	_, r := p.cookies.Validate(cur.frame[pkt.L3Offset:pkt.L3Offset+pkt.L3Length], now)
 	return r == synproxy.OK
 }
 

@@ -24,7 +24,7 @@ func (p *Pipeline) tunnelMTU(cur *cursor, out int) int {
 func (p *Pipeline) encapsulate(cur *cursor, rip *header.Addr, out int) bool {
 	pkt := &cur.pkt
 	port := &p.ports[out]
-	inner := cur.frame()[pkt.L3Offset : pkt.L3Offset+pkt.L3Length]
+	inner := cur.frame[pkt.L3Offset : pkt.L3Offset+pkt.L3Length]
 	hdr := ipipOverhead
 	if pkt.IsIPv6 {
 		hdr = ip6Overhead
@@ -60,7 +60,7 @@ func (p *Pipeline) encapsulate(cur *cursor, rip *header.Addr, out int) bool {
 func (p *Pipeline) tooBig(cur *cursor, mtu int) (Verdict, int) {
 	pkt := &cur.pkt
 	p.c.drops[DropTooBig]++
-	back := hop{port: cur.in, mac: header.Ethernet(cur.frame()).SourceAddress()}
+	back := hop{port: cur.in, mac: header.Ethernet(cur.frame).SourceAddress()}
 	quote := pkt.L3Length
 	var start int
 	if pkt.IsIPv6 {
@@ -80,7 +80,7 @@ func (p *Pipeline) tooBig(cur *cursor, mtu int) (Verdict, int) {
 		icmp.FillChecksum(header.PseudoHeaderChecksum(header.ProtocolICMPv6, src[:], dst[:], uint16(8+quote)))
 		cur.outOff, cur.outLen = start, len(b)
 	} else {
-		if header.IPv4(cur.frame()[pkt.L3Offset:]).Flags()&header.IPv4FlagDontFragment == 0 {
+		if header.IPv4(cur.frame[pkt.L3Offset:]).Flags()&header.IPv4FlagDontFragment == 0 {
 			return p.drop(DropTooBigNoDF)
 		}
 		const hdr = header.EthernetMinimumSize + header.IPv4MinimumSize + 8

@@ -16,27 +16,25 @@ import (
 //
 // Every function on the way receives the cursor; none keeps it.
 
-// cursor is the packet being processed. The packet lies at buf[off:off+n] (frame), as received
-// or as the SYN proxy rebuilt it in place, and pkt holds its parsed headers, offsets from off. The
-// bytes before off are headroom a tunnel header, an IPv6 header (NAT64) or an ICMP error may take;
-// those after off+n, up to len(buf), tailroom the TOA option may take. A rewrite that moves or
-// resizes the packet says where it now lies in outOff and outLen (out), at first off and n.
+// cursor is the packet being processed. The packet lies at buf[off:off+len(frame)] (frame), as
+// received or as the SYN proxy rebuilt it in place, and pkt holds its parsed headers, offsets into
+// frame. The bytes before off are headroom a tunnel header, an IPv6 header (NAT64) or an ICMP error
+// may take; those after frame, up to len(buf), tailroom the TOA option may take. A rewrite that
+// moves or resizes the packet says where it now lies in outOff and outLen (out), at first frame's.
 type cursor struct {
 	buf            []byte
-	off, n         int
+	frame          []byte // the packet: a slice of buf kept rather than made again at each use
+	off            int
 	outOff, outLen int
 	in             int // the port it came in on
 	pkt            header.Packet
 }
 
-// frame is the packet as pkt describes it.
-func (c *cursor) frame() []byte { return c.buf[c.off : c.off+c.n] }
-
 // out is the packet as it leaves.
 func (c *cursor) out() []byte { return c.buf[c.outOff : c.outOff+c.outLen] }
 
 // rebuilt records that the packet at off was replaced, in place, by one of n bytes.
-func (c *cursor) rebuilt(n int) { c.n, c.outOff, c.outLen = n, c.off, n }
+func (c *cursor) rebuilt(n int) { c.frame, c.outOff, c.outLen = c.buf[c.off:c.off+n], c.off, n }
 
 // xmitKind names a connection's transmit function, bound once when the connection opens (as IPVS
 // binds cp->packet_xmit) from its real server's forwarding method and address family: an index into
@@ -109,14 +107,14 @@ func (p *Pipeline) xmitTunnel(cur *cursor, e *conntrack.Entry[connVal], dir conn
 // xmitNAT gives the packet the addresses and ports of the reverse of the connection's other tuple:
 // the real server's for a client's packet, the VIP's for a reply.
 func (p *Pipeline) xmitNAT(cur *cursor, e *conntrack.Entry[connVal], dir conntrack.Dir, h hop) (Verdict, int) {
-	rewriteL3L4(cur.frame(), &cur.pkt, &e.Tuples[dir^1])
+	rewriteL3L4(cur.frame, &cur.pkt, &e.Tuples[dir^1])
 	return p.send(cur, e, dir, h)
 }
 
 // xmitFullNAT rewrites both sides as xmitNAT does (the other tuple holds LIP:lport), and lowers the
 // MSS or inserts the TOA option of a TCP segment (fullnatTCP).
 func (p *Pipeline) xmitFullNAT(cur *cursor, e *conntrack.Entry[connVal], dir conntrack.Dir, h hop) (Verdict, int) {
-	rewriteL3L4(cur.frame(), &cur.pkt, &e.Tuples[dir^1])
+	rewriteL3L4(cur.frame, &cur.pkt, &e.Tuples[dir^1])
 	if cur.pkt.Proto == header.ProtocolTCP {
 		p.fullnatTCP(cur, e, dir)
 	}
@@ -140,15 +138,18 @@ type hop struct {
 	mac  header.MAC
 }
 
-// hop returns the next hop of connection v's packets in direction dir, or asks the resolver for
-// its MAC and reports false.
-func (p *Pipeline) hop(v *connVal, dir conntrack.Dir) (hop, bool) {
-	mac, ok := p.neigh.mac(uint32(v.neigh[dir]))
-	if !ok {
-		p.neigh.request(uint32(v.neigh[dir]))
-		return hop{}, false
-	}
-	return hop{port: int(v.out[dir]), mac: mac}, true
+// hop returns the next hop of connection v's packets in direction dir; ok is false while its MAC
+// is not resolved (see neighMiss).
+func (p *Pipeline) hop(v *connVal, dir conntrack.Dir) (h hop, ok bool) {
+	h.mac, ok = p.neigh.mac(uint32(v.neigh[dir]))
+	h.port = int(v.out[dir])
+	return h, ok
+}
+
+// neighMiss drops a packet whose next hop (hop) is not resolved, and asks the resolver for it.
+func (p *Pipeline) neighMiss(v *connVal, dir conntrack.Dir) (Verdict, int) {
+	p.neigh.request(uint32(v.neigh[dir]))
+	return p.drop(DropNeighMiss)
 }
 
 // send transmits a packet of connection e going in direction dir (transmit) and counts it for the
