@@ -109,6 +109,7 @@ func (p *Packet) parseFast(frame []byte) bool {
 	}
 	seg := ip[IPv4MinimumSize:tlen]
 	var hdr int
+	var flags uint8
 	switch ip[9] {
 	case ProtocolTCP:
 		if len(seg) < TCPMinimumSize {
@@ -117,6 +118,7 @@ func (p *Packet) parseFast(frame []byte) bool {
 		if hdr = int(seg[12]>>4) * 4; hdr < TCPMinimumSize || hdr > len(seg) {
 			return false
 		}
+		flags = seg[tcpFlags]
 	case ProtocolUDP:
 		if ulen := int(binary.BigEndian.Uint16(seg[4:])); ulen < UDPMinimumSize || ulen > len(seg) {
 			return false
@@ -126,10 +128,6 @@ func (p *Packet) parseFast(frame []byte) bool {
 		return false
 	}
 	const l4 = EthernetMinimumSize + IPv4MinimumSize
-	var flags uint8
-	if ip[9] == ProtocolTCP {
-		flags = seg[tcpFlags]
-	}
 	*p = Packet{L3Offset: EthernetMinimumSize, L4Offset: l4, PayloadOffset: l4 + hdr, L3Length: tlen,
 		EtherType: EtherTypeIPv4, Proto: ip[9], TCPFlags: flags}
 	t := &p.Tuple
