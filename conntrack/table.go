@@ -22,7 +22,7 @@ const MaxCapacity = 1<<24 - 1
 // at a load of at most 3/4) a connection costs at most 124 bytes.
 type Entry[V any] struct {
 	Tuples  [2]header.Tuple
-	expires uint32 // wheel tick at which it expires; moved forward by traffic, re-filed lazily
+	expires uint32 // wheel tick at which it expires (SetExpires)
 	next    uint32 // wheel list link (entry index + 1, 0 = none); the free list's link when unused
 	prev    uint32
 	slot    uint16 // the wheel slot the entry is filed under
@@ -33,10 +33,6 @@ type Entry[V any] struct {
 
 // Expires is when the connection expires, in the table's clock (ns), rounded up to a wheel tick.
 func (e *Entry[V]) Expires() int64 { return int64(e.expires) * wheelTick }
-
-// SetExpires sets when the connection expires (ns). Only the expiry moves: the wheel re-files the
-// entry when it reaches the slot it was filed under.
-func (e *Entry[V]) SetExpires(ns int64) { e.expires = ticksCeil(ns) }
 
 func ticksCeil(ns int64) uint32 {
 	t := (ns + wheelTick - 1) / wheelTick

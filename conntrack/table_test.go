@@ -146,7 +146,7 @@ func TestTableExpire(t *testing.T) {
 	// Connection 5 is kept alive by traffic: its expiry moves forward 60 s.
 	o, _ := conn(5)
 	id, _, _ := tb.Lookup(&o)
-	tb.Entry(id).SetExpires(now + int64(60*time.Second))
+	tb.SetExpires(id, now+int64(60*time.Second))
 
 	if n := tb.Expire(now+int64(3*time.Second)+wheelTick, 0); n != 3 {
 		t.Fatalf("expired %d at +3s, want 3 (%v)", n, expired)
@@ -205,10 +205,11 @@ func TestTableExpireLongTimeoutAndBudget(t *testing.T) {
 // left) sees it again at its new expiry.
 func TestTableKeepAlive(t *testing.T) {
 	calls := 0
-	tb := New[payload](10, 0, func(id uint32, e *Entry[payload]) bool {
+	var tb *Table[payload]
+	tb = New[payload](10, 0, func(id uint32, e *Entry[payload]) bool {
 		calls++
 		if calls < 3 {
-			e.SetExpires(e.Expires() + int64(10*time.Second))
+			tb.SetExpires(id, e.Expires()+int64(10*time.Second))
 			return true
 		}
 		return false

@@ -1,8 +1,10 @@
 package conntrack
 
-// The timer wheel is lazy: traffic only moves an entry's expiry forward, and the wheel re-files the
-// entry when it reaches the slot it was filed under. The wheel thus touches an entry about once per
-// timeout period, not once per packet, and expiry costs nothing on the per-packet path.
+// The timer wheel is lazy where it can be: when traffic moves an entry's expiry later, only the
+// expiry changes, and the wheel re-files the entry when it reaches the slot it was filed under. The
+// wheel thus touches an entry about once per timeout period, not once per packet. When the expiry
+// moves earlier than that slot (an ESTABLISHED connection closing: 900 s to TIME_WAIT's 120 s), the
+// entry is re-filed at once, so that it never outlives its state's timeout.
 const (
 	wheelSlots = 4096
 	// wheelTick is 2^28 ns (about 268 ms), a power of two so that turning a time into a tick, done
@@ -28,6 +30,30 @@ func (t *Table[V]) wheelAdd(id uint32, lo int64) {
 		t.entries[w.heads[s]-1].prev = id + 1
 	}
 	w.heads[s] = id + 1
+}
+
+// SetExpires sets when connection id expires (ns). A later expiry is noted and acted on lazily; an
+// expiry earlier than the slot the entry is filed under re-files it now.
+func (t *Table[V]) SetExpires(id uint32, ns int64) {
+	e := &t.entries[id]
+	e.expires = ticksCeil(ns)
+	if int64(e.expires) < t.filedTick(e) && t.onWheel(id) {
+		t.wheelRemove(id)
+		t.wheelAdd(id, t.wheel.tick)
+	}
+}
+
+// filedTick is the tick of the slot an entry on the wheel is filed under: slots hold the ticks from
+// the next one to be processed up to one turn ahead.
+func (t *Table[V]) filedTick(e *Entry[V]) int64 {
+	return t.wheel.tick + int64((e.slot-slotOf(t.wheel.tick))%wheelSlots)
+}
+
+// onWheel reports whether entry id is filed on the wheel: it is not while Expire hands it to
+// onExpire, which may set its expiry.
+func (t *Table[V]) onWheel(id uint32) bool {
+	e := &t.entries[id]
+	return e.prev != 0 || t.wheel.heads[e.slot] == id+1
 }
 
 func (t *Table[V]) wheelRemove(id uint32) {

@@ -562,6 +562,6 @@ func (p *Pipeline) forward(cur *cursor, id uint32, dir conntrack.Dir, now int64)
 			p.setState(e, s)
 		}
 	}
-	e.SetExpires(now + p.conf.timeouts[e.State])
+	p.table.SetExpires(id, now+p.conf.timeouts[e.State])
 	return xmitFuncs[v.xmit](p, cur, e, dir, h)
 }

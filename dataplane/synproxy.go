@@ -190,7 +190,7 @@ func (p *Pipeline) spOpen(cur *cursor, si int, h *synproxy.Handshake, now int64)
 	}
 	p.c.sp.opened++
 	v, port := p.forward(cur, id, conntrack.DirOriginal, now)
-	e.SetExpires(now + spRetryBase)
+	p.table.SetExpires(id, now+spRetryBase)
 	return v, port
 }
 
@@ -353,7 +353,7 @@ func (p *Pipeline) spExpired(id uint32, e *conntrack.Entry[connVal]) (keep bool)
 		ps.tries++
 		p.c.sp.retries++
 		p.spGenerate(id, e, false)
-		e.SetExpires(at + spRetryBase<<ps.tries)
+		p.table.SetExpires(id, at+spRetryBase<<ps.tries)
 		return true
 	}
 	p.c.sp.timeouts++

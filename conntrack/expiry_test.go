@@ -1,0 +1,79 @@
+package conntrack
+
+import (
+	"testing"
+	"time"
+
+	"github.com/xdpvs/xdpvs/internal/testutil"
+)
+
+// TestExpiryMovesEarlier: a connection whose expiry moves earlier (ESTABLISHED's 900 s, then
+// TIME_WAIT's 120 s when it closes) is freed at the earlier time, not at the slot it was filed
+// under. Before the fix the wheel kept it until its old ESTABLISHED expiry, and a table full of
+// closed connections refused new ones.
+func TestExpiryMovesEarlier(t *testing.T) {
+	const s = int64(time.Second)
+	freed := 0
+	now := int64(5000 * s)
+	tb := New[payload](16, now, func(uint32, *Entry[payload]) bool { freed++; return false })
+	o, r := conn(1)
+	id, _ := tb.Insert(&o, &r, now+2*s) // NONE/SYN_RECV: a short first timeout
+	tb.SetExpires(id, now+900*s)        // ESTABLISHED
+	// The wheel re-files it at its 900 s slot when its first slot comes round.
+	for ; now < 5010*s; now += s {
+		tb.Expire(now, 0)
+	}
+	tb.SetExpires(id, now+120*s) // TIME_WAIT
+	closedAt := now
+	for ; now <= closedAt+121*s+wheelTick; now += s {
+		tb.Expire(now, 0)
+	}
+	if freed != 1 || tb.Len() != 0 {
+		t.Fatalf("closed connection still held %ds after TIME_WAIT began (freed %d, len %d)",
+			(now-closedAt)/s, freed, tb.Len())
+	}
+}
+
+// TestExpiryMovesEarlierMany: as above with many connections in every slot, moved earlier and
+// later in a random order; each is freed within one tick of its last expiry, never before it.
+func TestExpiryMovesEarlierMany(t *testing.T) {
+	const s = int64(time.Second)
+	rng := testutil.Rand(t)
+	now := int64(0)
+	want := map[uint32]int64{}
+	var ids []uint32
+	var early, late []uint32
+	tb := New[payload](4096, now, func(id uint32, e *Entry[payload]) bool {
+		if w := want[id]; now < w {
+			early = append(early, id)
+		} else if now > w+2*wheelTick && now < 2000*s {
+			late = append(late, id)
+		}
+		delete(want, id)
+		return false
+	})
+	for p := range 4000 {
+		o, r := conn(uint16(p + 1))
+		exp := now + int64(rng.IntN(1500))*s
+		id, ok := tb.Insert(&o, &r, exp)
+		if !ok {
+			t.Fatal("insert")
+		}
+		want[id] = tb.Entry(id).Expires()
+		ids = append(ids, id)
+	}
+	for ; now < 2000*s; now += s / 4 {
+		for range 20 {
+			if id := ids[rng.IntN(len(ids))]; want[id] != 0 {
+				tb.SetExpires(id, now+int64(rng.IntN(1200))*s)
+				want[id] = tb.Entry(id).Expires()
+			}
+		}
+		tb.Expire(now, 0)
+	}
+	now += 1500 * s
+	tb.Expire(now, 0)
+	if len(early) > 0 || len(late) > 0 || tb.Len() != 0 {
+		t.Fatalf("%d expired early, %d late, %d left", len(early), len(late), tb.Len())
+	}
+}
