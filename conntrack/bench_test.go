@@ -32,7 +32,7 @@ func filled(b *testing.B, n int) (*Table[benchPayload], []header.Tuple) {
 	keys := make([]header.Tuple, n)
 	for i := range n {
 		o, r := flow(i)
-		if _, ok := tb.Insert(&o, &r, int64(time.Hour)); !ok {
+		if _, res := tb.Insert(&o, &r, int64(time.Hour)); res != Inserted {
 			b.Fatalf("insert %d failed", i)
 		}
 		keys[i] = o
@@ -96,7 +96,7 @@ func BenchmarkTable(b *testing.B) {
 					o, r := flow(i)
 					o.SrcPort ^= uint16(i >> 24) // keep tuples distinct past 2^24
 					r.DstPort = o.SrcPort
-					if _, ok := tb.Insert(&o, &r, now+span); !ok {
+					if _, res := tb.Insert(&o, &r, now+span); res != Inserted {
 						b.Fatalf("insert %d failed at %d connections", i, tb.Len())
 					}
 					i++

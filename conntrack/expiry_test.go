@@ -55,8 +55,8 @@ func TestExpiryMovesEarlierMany(t *testing.T) {
 	for p := range 4000 {
 		o, r := conn(uint16(p + 1))
 		exp := now + int64(rng.IntN(1500))*s
-		id, ok := tb.Insert(&o, &r, exp)
-		if !ok {
+		id, res := tb.Insert(&o, &r, exp)
+		if res != Inserted {
 			t.Fatal("insert")
 		}
 		want[id] = tb.Entry(id).Expires()

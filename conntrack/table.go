@@ -39,6 +39,14 @@ func ticksCeil(ns int64) uint32 {
 	return uint32(min(max(t, 0), 1<<32-1))
 }
 
+// MaxProbe bounds every probe of the index: a tuple is inserted within MaxProbe slots of its home
+// slot or not at all (Insert returns ProbeLimit), so a lookup never reads more than MaxProbe slots
+// whatever is in the table. Backward-shift deletion only moves slots closer to home, so the bound
+// holds for the table's life. With a keyed hash at a load of at most 3/4, runs this long do not
+// happen by chance (TestProbeLengthAtCapacity: about 200 slots at most in a full table of 1.5M
+// connections, its index 3/4 full).
+const MaxProbe = 1024
+
 // Index slots: a 7-bit tag from the top of the key's hash, so that most probes that do not match
 // never touch the entry, and a 25-bit reference: (entry index << 1 | direction) + 1; 0 is empty.
 const (
@@ -52,7 +60,7 @@ type Table[V any] struct {
 	entries  []Entry[V]
 	index    []uint32 // open addressing with linear probing, no tombstones
 	mask     uint32
-	seed     uint64
+	key      header.HashKey // random per table: nobody outside can choose colliding tuples
 	live     int
 	hwm      uint32 // entries handed out at least once; beyond it, all are free
 	free     uint32 // head of the free list (entry index + 1)
@@ -82,7 +90,7 @@ func NewIn[V any](entries []Entry[V], index []uint32, now int64, onExpire func(i
 	if len(entries) == 0 || len(entries) > MaxCapacity || len(index) != IndexSize(len(entries)) {
 		panic("conntrack: NewIn: bad sizes")
 	}
-	t := &Table[V]{entries: entries, index: index, mask: uint32(len(index) - 1), seed: 0x5bd1e9955bd1e995, onExpire: onExpire}
+	t := &Table[V]{entries: entries, index: index, mask: uint32(len(index) - 1), key: header.NewHashKey(), onExpire: onExpire}
 	t.wheel.tick = now / wheelTick
 	return t
 }
@@ -99,9 +107,12 @@ func (t *Table[V]) Entry(id uint32) *Entry[V] { return &t.entries[id] }
 
 // Lookup finds the connection a tuple belongs to and the direction it has in it.
 func (t *Table[V]) Lookup(k *header.Tuple) (id uint32, dir Dir, ok bool) {
-	h := k.Hash(t.seed)
+	return t.lookup(k, k.Hash(&t.key))
+}
+
+func (t *Table[V]) lookup(k *header.Tuple, h uint64) (id uint32, dir Dir, ok bool) {
 	tag := uint32(h>>57) << refBits
-	for i := uint32(h) & t.mask; ; i = (i + 1) & t.mask {
+	for i, n := uint32(h)&t.mask, 0; n < MaxProbe; i, n = (i+1)&t.mask, n+1 {
 		s := t.index[i]
 		if s == 0 {
 			return 0, 0, false
@@ -115,36 +126,69 @@ func (t *Table[V]) Lookup(k *header.Tuple) (id uint32, dir Dir, ok bool) {
 			return id, dir, true
 		}
 	}
+	return 0, 0, false
 }
 
-// Insert adds a connection under both tuples, expiring at expires (ns). It fails when the table
-// is full or either tuple is already present.
-func (t *Table[V]) Insert(orig, reply *header.Tuple, expires int64) (uint32, bool) {
-	if _, _, dup := t.Lookup(orig); dup {
-		return 0, false
+// InsertResult says whether Insert added the connection, and if not, why.
+type InsertResult uint8
+
+const (
+	Inserted   InsertResult = iota
+	Full                    // every entry is taken
+	Exists                  // one of the tuples is already in the table
+	ProbeLimit              // a tuple's probe run is MaxProbe slots long (a flood of colliding tuples)
+)
+
+var insertResultNames = [...]string{"inserted", "full", "exists", "probe_limit"}
+
+func (r InsertResult) String() string {
+	if int(r) < len(insertResultNames) {
+		return insertResultNames[r]
 	}
-	if _, _, dup := t.Lookup(reply); dup {
-		return 0, false
+	return "unknown"
+}
+
+// Insert adds a connection under both tuples, expiring at expires (ns), and returns its id.
+func (t *Table[V]) Insert(orig, reply *header.Tuple, expires int64) (uint32, InsertResult) {
+	h0, h1 := orig.Hash(&t.key), reply.Hash(&t.key)
+	if _, _, dup := t.lookup(orig, h0); dup {
+		return 0, Exists
+	}
+	if _, _, dup := t.lookup(reply, h1); dup {
+		return 0, Exists
 	}
 	var id uint32
 	switch {
 	case t.free != 0:
 		id = t.free - 1
-		t.free = t.entries[id].next
 	case int(t.hwm) < len(t.entries):
 		id = t.hwm
-		t.hwm++
 	default:
-		return 0, false
+		return 0, Full
+	}
+	i0, ok0 := t.indexFind(h0)
+	if !ok0 {
+		return 0, ProbeLimit
+	}
+	t.index[i0] = 1 // held while the reply's slot is found
+	i1, ok1 := t.indexFind(h1)
+	t.index[i0] = 0
+	if !ok1 {
+		return 0, ProbeLimit
+	}
+	if id == t.hwm {
+		t.hwm++
+	} else {
+		t.free = t.entries[id].next
 	}
 	e := &t.entries[id]
 	var zero V
 	*e = Entry[V]{Tuples: [2]header.Tuple{*orig, *reply}, expires: ticksCeil(expires), used: true, Value: zero}
-	t.indexAdd(orig, id, DirOriginal)
-	t.indexAdd(reply, id, DirReply)
+	t.index[i0] = slotValue(h0, id, DirOriginal)
+	t.index[i1] = slotValue(h1, id, DirReply)
 	t.wheelAdd(id, t.wheel.tick)
 	t.live++
-	return id, true
+	return id, Inserted
 }
 
 // Delete removes a connection now, without calling onExpire.
@@ -177,20 +221,27 @@ func (t *Table[V]) Range(fn func(id uint32, e *Entry[V]) bool) {
 
 func ref(id uint32, dir Dir) uint32 { return (id<<1 | uint32(dir)) + 1 }
 
-func (t *Table[V]) indexAdd(k *header.Tuple, id uint32, dir Dir) {
-	h := k.Hash(t.seed)
+// indexFind returns the first empty slot of the probe run of hash h, if it lies within MaxProbe of
+// home.
+func (t *Table[V]) indexFind(h uint64) (uint32, bool) {
 	i := uint32(h) & t.mask
-	for t.index[i] != 0 {
+	for n := 0; t.index[i] != 0; n++ {
+		if n == MaxProbe-1 {
+			return 0, false
+		}
 		i = (i + 1) & t.mask
 	}
-	t.index[i] = uint32(h>>57)<<refBits | ref(id, dir)
+	return i, true
 }
+
+// slotValue is the index slot of (id, dir) under hash h: its tag and its reference.
+func slotValue(h uint64, id uint32, dir Dir) uint32 { return uint32(h>>57)<<refBits | ref(id, dir) }
 
 // indexDel removes the slot of (id, dir) and shifts later slots of the probe run back, so that the
 // index never needs tombstones (Knuth's algorithm R).
 func (t *Table[V]) indexDel(k *header.Tuple, id uint32, dir Dir) {
 	want := ref(id, dir)
-	i := uint32(k.Hash(t.seed)) & t.mask
+	i := uint32(k.Hash(&t.key)) & t.mask
 	for t.index[i]&refMask != want {
 		if t.index[i] == 0 {
 			return
@@ -199,7 +250,7 @@ func (t *Table[V]) indexDel(k *header.Tuple, id uint32, dir Dir) {
 	}
 	for j := (i + 1) & t.mask; t.index[j] != 0; j = (j + 1) & t.mask {
 		r := t.index[j]&refMask - 1
-		home := uint32(t.entries[r>>1].Tuples[r&1].Hash(t.seed)) & t.mask
+		home := uint32(t.entries[r>>1].Tuples[r&1].Hash(&t.key)) & t.mask
 		// Move slot j back to the hole at i unless its home lies cyclically in (i, j].
 		if (j > i && (home <= i || home > j)) || (j < i && home <= i && home > j) {
 			t.index[i] = t.index[j]

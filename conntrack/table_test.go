@@ -32,8 +32,8 @@ func TestTableInsertLookupDelete(t *testing.T) {
 	var ids []uint32
 	for p := uint16(1); p <= 1000; p++ {
 		o, r := conn(p)
-		id, ok := tb.Insert(&o, &r, int64(time.Minute))
-		if !ok {
+		id, res := tb.Insert(&o, &r, int64(time.Minute))
+		if res != Inserted {
 			t.Fatalf("insert %d failed", p)
 		}
 		tb.Entry(id).Value.rs = uint32(p)
@@ -43,8 +43,8 @@ func TestTableInsertLookupDelete(t *testing.T) {
 		t.Fatalf("Len = %d, want 1000", tb.Len())
 	}
 	o, r := conn(1001)
-	if _, ok := tb.Insert(&o, &r, 0); ok {
-		t.Fatal("insert into a full table succeeded")
+	if _, res := tb.Insert(&o, &r, 0); res != Full {
+		t.Fatalf("insert into a full table: %v, want Full", res)
 	}
 	// Both directions find the entry; a duplicate is refused.
 	for p := uint16(1); p <= 1000; p++ {
@@ -82,26 +82,30 @@ func TestTableInsertLookupDelete(t *testing.T) {
 func TestTableTinyCapacity(t *testing.T) {
 	tb := New[payload](1, 0, nil)
 	o, r := conn(1)
-	if _, ok := tb.Insert(&o, &r, 0); !ok {
+	if _, res := tb.Insert(&o, &r, 0); res != Inserted {
 		t.Fatal("insert failed")
 	}
 	o2, r2 := conn(2)
 	if _, _, ok := tb.Lookup(&o2); ok {
 		t.Fatal("found a connection never inserted")
 	}
-	if _, ok := tb.Insert(&o2, &r2, 0); ok {
-		t.Fatal("insert into a full table succeeded")
+	if _, res := tb.Insert(&o2, &r2, 0); res != Full {
+		t.Fatalf("insert into a full table: %v, want Full", res)
 	}
 }
 
 func TestTableDuplicateRefused(t *testing.T) {
 	tb := New[payload](10, 0, nil)
 	o, r := conn(1)
-	if _, ok := tb.Insert(&o, &r, 0); !ok {
+	if _, res := tb.Insert(&o, &r, 0); res != Inserted {
 		t.Fatal("first insert failed")
 	}
-	if _, ok := tb.Insert(&o, &r, 0); ok {
-		t.Fatal("duplicate insert succeeded")
+	if _, res := tb.Insert(&o, &r, 0); res != Exists {
+		t.Fatalf("duplicate insert: %v, want Exists", res)
+	}
+	o2, _ := conn(2)
+	if _, res := tb.Insert(&o2, &r, 0); res != Exists {
+		t.Fatalf("insert of a taken reply tuple: %v, want Exists", res)
 	}
 }
 
@@ -119,7 +123,7 @@ func TestTableRandomDifferential(t *testing.T) {
 			continue
 		}
 		if _, ok := ref[p]; !ok {
-			if id, ok := tb.Insert(&o, &r, 0); ok {
+			if id, res := tb.Insert(&o, &r, 0); res == Inserted {
 				ref[p] = id
 			} else if len(ref) < 512 {
 				t.Fatalf("step %d: insert failed with %d entries", step, len(ref))
@@ -249,8 +253,8 @@ func TestTableZeroAllocs(t *testing.T) {
 	tb := New[payload](1024, 0, nil)
 	o, r := conn(1)
 	allocs := testing.AllocsPerRun(1000, func() {
-		id, ok := tb.Insert(&o, &r, 0)
-		if !ok {
+		id, res := tb.Insert(&o, &r, 0)
+		if res != Inserted {
 			t.Fatal("insert")
 		}
 		tb.Lookup(&o)

@@ -18,7 +18,8 @@ import (
 type templates struct {
 	slots []tmplSlot
 	mask  uint64
-	full  atomic.Uint64 // templates not made for lack of a free slot
+	key   header.HashKey // random: a template's key is its hash, so nobody may choose collisions
+	full  atomic.Uint64  // templates not made for lack of a free slot
 }
 
 type tmplSlot struct {
@@ -39,13 +40,13 @@ func newTemplates(n int) *templates {
 	for size < n {
 		size <<= 1
 	}
-	return &templates{slots: make([]tmplSlot, size), mask: uint64(size - 1)}
+	return &templates{slots: make([]tmplSlot, size), mask: uint64(size - 1), key: header.NewHashKey()}
 }
 
-// tmplKey is the key of the template of client (masked) for service k.
-func tmplKey(k *svcKey, client *header.Addr) uint64 {
+// keyOf is the key of the template of client (masked) for service k.
+func (ts *templates) keyOf(k *svcKey, client *header.Addr) uint64 {
 	t := header.Tuple{SrcAddr: *client, DstAddr: k.addr, DstPort: k.port, Proto: k.proto}
-	h := t.Hash(0x7e3a1f)
+	h := t.Hash(&ts.key)
 	if h <= tmplDeleted {
 		h += 2
 	}

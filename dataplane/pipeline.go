@@ -275,15 +275,15 @@ func (c *compiled) isReply(proto uint8, addr *header.Addr, port uint16) bool {
 	return ok
 }
 
-// owner is the worker that owns connections of the client (addr, port): a hash both directions of
-// a flow can compute without shared state.
+// ownerKey keys owner: random per process, shared by its workers.
+var ownerKey = header.NewHashKey()
+
+// owner is the worker that owns connections of the client (addr, port): a keyed hash both
+// directions of a flow can compute without shared state, and that nobody outside can aim at one
+// worker.
 func owner(addr *header.Addr, port uint16, workers int) int {
-	h := uint64(port)
-	for i := 0; i < 16; i += 4 {
-		h = (h ^ uint64(addr[i])<<24 ^ uint64(addr[i+1])<<16 ^ uint64(addr[i+2])<<8 ^ uint64(addr[i+3])) * 0x9e3779b97f4a7c15
-	}
-	h ^= h >> 29
-	return int((h >> 32) % uint64(workers))
+	t := header.Tuple{SrcAddr: *addr, SrcPort: port}
+	return int((t.Hash(&ownerKey) >> 32) % uint64(workers))
 }
 
 // miss handles a packet without a connection entry here: hand it to its owner, or open a connection.
@@ -404,12 +404,12 @@ func (p *Pipeline) open(t *header.Tuple, si int, now int64) (id uint32, r DropRe
 	if s.synproxy {
 		exp = now + spRetryBase // the SYN proxy's timer: our SYN is sent again if unanswered
 	}
-	id, ok = p.table.Insert(t, &reply, exp)
-	if !ok {
+	id, res := p.table.Insert(t, &reply, exp)
+	if res != conntrack.Inserted {
 		if d.method == ForwardFullNAT {
 			p.lpools[reply.DstAddr].put(reply.DstPort)
 		}
-		return 0, DropTableFull, false
+		return 0, insertDrops[res], false
 	}
 	e := p.table.Entry(id)
 	e.State = state
@@ -451,7 +451,7 @@ func (p *Pipeline) loadDests(s *svcInfo, st *svcState) {
 // slot (-1: none yet) and its key.
 func (p *Pipeline) persistentDest(s *svcInfo, st *svcState, t *header.Tuple, nowSec uint32) (k, slot int, tkey uint64) {
 	client := maskAddr(t.SrcAddr, s.maskBits)
-	tkey = tmplKey(&s.key, &client)
+	tkey = p.tmpls.keyOf(&s.key, &client)
 	i, ok := p.tmpls.lookup(tkey)
 	if !ok {
 		return -1, -1, tkey

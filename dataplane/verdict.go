@@ -1,5 +1,7 @@
 package dataplane
 
+import "github.com/xdpvs/xdpvs/conntrack"
+
 // Verdict is what becomes of a packet.
 type Verdict uint8
 
@@ -41,6 +43,8 @@ const (
 	DropSynProxyTooBig                      // SYN proxy: a client segment too big to store for the replay
 	DropSynProxySynAck                      // SYN proxy: the real server's answer to our SYN is not a SYN/ACK for it
 	DropSynProxyMalformed                   // SYN proxy: a segment whose sequence translation failed (malformed options)
+	DropTupleTaken                          // the new connection's reply tuple belongs to another connection (NAT: same real server and client port)
+	DropProbeLimit                          // the table's probe run for the tuple is at its bound (a flood of colliding tuples)
 	NumDropReasons
 )
 
@@ -48,7 +52,11 @@ var dropReasonNames = [NumDropReasons]string{
 	"fragment", "vlan", "mapped_address", "unsupported_proto", "no_service", "no_conn", "no_dest", "table_full", "no_local_port",
 	"no_route", "neigh_miss", "icmp_no_conn", "icmp_nat64", "dest_gone", "handoff_full", "handoff_loop", "tx_full", "no_headroom", "too_big", "too_big_no_df",
 	"synproxy_syn", "synproxy_bad_cookie", "synproxy_held", "synproxy_no_slot", "synproxy_too_big", "synproxy_bad_synack", "synproxy_malformed",
+	"tuple_taken", "probe_limit",
 }
+
+// insertDrops is the drop reason of each failed conntrack.Insert.
+var insertDrops = [...]DropReason{conntrack.Full: DropTableFull, conntrack.Exists: DropTupleTaken, conntrack.ProbeLimit: DropProbeLimit}
 
 func (r DropReason) String() string {
 	if r < NumDropReasons {

@@ -2,9 +2,10 @@ package header
 
 import "math/bits"
 
-// The two SipHash variants the director needs (Aumasson and Bernstein, "SipHash: a fast
-// short-input PRF", 2012): SipHash-2-4 for the SYN proxy's cookies, and the kernel's hsiphash
-// (SipHash-1-3 on a 64-bit kernel) for Maglev's permutations. Neither allocates.
+// The SipHash variants the director needs (Aumasson and Bernstein, "SipHash: a fast short-input
+// PRF", 2012): SipHash-2-4 for the SYN proxy's cookies, and the kernel's hsiphash (SipHash-1-3 on a
+// 64-bit kernel) for Maglev's permutations and for the flow hash of the connection tables. None
+// allocates.
 
 // SipHash24 is SipHash-2-4 keyed with (k0, k1), over a message of exactly len(m)*8 bytes given as
 // little-endian 64-bit words. Its callers hash fixed-size inputs, so the byte-oriented tail of the
@@ -49,6 +50,26 @@ func HSipHash32(k0, k1 uint64, m uint32) uint32 {
 	v0, v1, v2, v3 = sipRound(v0, v1, v2, v3)
 	v0, v1, v2, v3 = sipRound(v0, v1, v2, v3)
 	return uint32(v0 ^ v1 ^ v2 ^ v3)
+}
+
+// sipHash13x5 is SipHash-1-3 keyed with (k0, k1) over the 40-byte message m0..m4 (little-endian
+// words; the top byte of m4 must be zero: it carries the length, as the reference's last block
+// does for a 37..39-byte message padded with zeros).
+func sipHash13x5(k0, k1, m0, m1, m2, m3, m4 uint64) uint64 {
+	v0 := k0 ^ 0x736f6d6570736575
+	v1 := k1 ^ 0x646f72616e646f6d
+	v2 := k0 ^ 0x6c7967656e657261
+	v3 := k1 ^ 0x7465646279746573
+	for _, w := range [...]uint64{m0, m1, m2, m3, m4 | 37<<56} {
+		v3 ^= w
+		v0, v1, v2, v3 = sipRound(v0, v1, v2, v3)
+		v0 ^= w
+	}
+	v2 ^= 0xff
+	v0, v1, v2, v3 = sipRound(v0, v1, v2, v3)
+	v0, v1, v2, v3 = sipRound(v0, v1, v2, v3)
+	v0, v1, v2, v3 = sipRound(v0, v1, v2, v3)
+	return v0 ^ v1 ^ v2 ^ v3
 }
 
 func sipRound(v0, v1, v2, v3 uint64) (uint64, uint64, uint64, uint64) {

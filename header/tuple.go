@@ -1,6 +1,7 @@
 package header
 
 import (
+	"crypto/rand"
 	"encoding/binary"
 	"net/netip"
 )
@@ -62,25 +63,29 @@ func (t Tuple) Reverse() Tuple {
 // Is4 reports whether the tuple is IPv4.
 func (t *Tuple) Is4() bool { return t.SrcAddr.Is4() }
 
-// Hash returns a 64-bit hash of the tuple, keyed by seed. It does not allocate. The five words are
-// multiplied by independent odd constants (the multiplications run in parallel), summed and
-// finished with a 64-bit avalanche, so every input bit reaches every output bit.
-func (t *Tuple) Hash(seed uint64) uint64 {
-	le := binary.LittleEndian
-	h := seed +
-		le.Uint64(t.SrcAddr[0:8])*0x9e3779b97f4a7c15 +
-		le.Uint64(t.SrcAddr[8:16])*0xc2b2ae3d27d4eb4f +
-		le.Uint64(t.DstAddr[0:8])*0x165667b19e3779f9 +
-		le.Uint64(t.DstAddr[8:16])*0x85ebca77c2b2ae63 +
-		(uint64(t.SrcPort)|uint64(t.DstPort)<<16|uint64(t.Proto)<<32)*0x27d4eb2f165667c5
-	return fmix(h)
+// HashKey is the secret key of Tuple.Hash. Every table an attacker's packets reach is indexed with
+// a key of its own drawn at random (NewHashKey), so that nobody outside the process can choose
+// tuples that collide.
+type HashKey struct{ k0, k1 uint64 }
+
+// NewHashKey returns a random key from the operating system's generator.
+func NewHashKey() HashKey {
+	var b [16]byte
+	_, _ = rand.Read(b[:]) // never fails on Linux (crypto/rand documents it)
+	return HashKey{binary.LittleEndian.Uint64(b[:8]), binary.LittleEndian.Uint64(b[8:])}
 }
 
-func fmix(h uint64) uint64 {
-	h ^= h >> 33
-	h *= 0xff51afd7ed558ccd
-	h ^= h >> 33
-	h *= 0xc4ceb9fe1a85ec53
-	h ^= h >> 33
-	return h
+// HashKeyOf returns a fixed key, for tests and benchmarks that need the same hashes every run.
+func HashKeyOf(k0, k1 uint64) HashKey { return HashKey{k0, k1} }
+
+// Hash returns a 64-bit hash of the tuple under key k: SipHash-1-3 (the kernel's hsiphash on a
+// 64-bit machine, the family Linux's connection tracking uses) over the 37 bytes of the tuple as
+// five little-endian words. It is a keyed pseudo-random function, so collisions cannot be found
+// without the key, whatever addresses and ports an attacker controls. It does not allocate.
+func (t *Tuple) Hash(k *HashKey) uint64 {
+	le := binary.LittleEndian
+	return sipHash13x5(k.k0, k.k1,
+		le.Uint64(t.SrcAddr[0:8]), le.Uint64(t.SrcAddr[8:16]),
+		le.Uint64(t.DstAddr[0:8]), le.Uint64(t.DstAddr[8:16]),
+		uint64(t.SrcPort)|uint64(t.DstPort)<<16|uint64(t.Proto)<<32)
 }
