@@ -156,10 +156,12 @@ func steerCases(tb testing.TB) []steerCase {
 		{"icmp6_time_exceeded_quoting_unrelated", icmp6Error(tb, 3, 0, "2001:2::fe", "2001:2::100", other6[:48]), "", ""},
 
 		// VLAN.
-		{"vlan_v4_service", vlan(tb, []layers.EthernetType{layers.EthernetTypeDot1Q}, layers.EthernetTypeIPv4, svc4), "match_service", ""},
-		{"qinq_v4_service", vlan(tb, []layers.EthernetType{layers.EthernetTypeQinQ, layers.EthernetTypeDot1Q}, layers.EthernetTypeIPv4, svc4), "match_service", ""},
-		{"three_tags_passed", vlan(tb, []layers.EthernetType{layers.EthernetTypeQinQ, layers.EthernetTypeDot1Q, layers.EthernetTypeDot1Q}, layers.EthernetTypeIPv4, svc4), "", "passed_not_ip"},
-		{"vlan_v6_nat_reply", vlan(tb, []layers.EthernetType{layers.EthernetTypeDot1Q}, layers.EthernetTypeIPv6, ip6Packet(tb, "tcp", "2001:2:0:2::10", 8080, "2001:2::100", 1)), "match_real_server", ""},
+		// VLAN: the workers do not handle tags yet, so tagged frames to a VIP go to the kernel
+		// (redirected, they were dropped: a blackhole).
+		{"vlan_v4_service_passed", vlan(tb, []layers.EthernetType{layers.EthernetTypeDot1Q}, layers.EthernetTypeIPv4, svc4), "", "passed_vlan"},
+		{"qinq_v4_service_passed", vlan(tb, []layers.EthernetType{layers.EthernetTypeQinQ, layers.EthernetTypeDot1Q}, layers.EthernetTypeIPv4, svc4), "", "passed_vlan"},
+		{"three_tags_passed", vlan(tb, []layers.EthernetType{layers.EthernetTypeQinQ, layers.EthernetTypeDot1Q, layers.EthernetTypeDot1Q}, layers.EthernetTypeIPv4, svc4), "", "passed_vlan"},
+		{"vlan_v6_nat_reply_passed", vlan(tb, []layers.EthernetType{layers.EthernetTypeDot1Q}, layers.EthernetTypeIPv6, ip6Packet(tb, "tcp", "2001:2:0:2::10", 8080, "2001:2::100", 1)), "", "passed_vlan"},
 
 		// IPv4 options, IPv6 extension headers.
 		{"v4_options_service", v4Options(tb, "198.18.1.1", 80), "match_service", ""},
@@ -188,7 +190,7 @@ func steerCases(tb testing.TB) []steerCase {
 		{"v6_truncated_header", v6(tb, "tcp", "2001:2::100", 1, "2001:2::1", 443)[:14+39], "", "parse_error"},
 		{"v6_bad_version", mutate(v6(tb, "tcp", "2001:2::100", 1, "2001:2::1", 443), 14, 0x40), "", "parse_error"},
 		{"v6_ext_past_end", v6Ext(tb, "2001:2::1", 443, ext{proto: 0}, ext{proto: 60})[:14+40+20], "", "parse_error"},
-		{"vlan_truncated", vlan(tb, []layers.EthernetType{layers.EthernetTypeDot1Q}, layers.EthernetTypeIPv4, svc4)[:16], "", "parse_error"},
+		{"vlan_truncated", vlan(tb, []layers.EthernetType{layers.EthernetTypeDot1Q}, layers.EthernetTypeIPv4, svc4)[:16], "", "passed_vlan"},
 	}
 }
 

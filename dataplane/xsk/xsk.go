@@ -174,4 +174,5 @@ var StatNames = []string{
 	"match_real_server",  // NAT reply from a real server
 	"match_local_addr",   // to a local (FULLNAT) address
 	"match_icmp_error",   // ICMP error quoting one of our flows
+	"passed_vlan",        // VLAN-tagged (the workers do not handle tags yet): passed
 }

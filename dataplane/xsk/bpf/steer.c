@@ -16,9 +16,11 @@
  * Passed (to the kernel): everything else, including all fragments (IPv4
  * non-first fragments and first fragments with MF; IPv6 fragments with a
  * non-zero offset or the M flag: no L4 header or only part of the datagram,
- * and the director does not reassemble), non-IP frames (ARP), ICMP echo, ND,
- * and frames that do not parse (truncated, garbage, too many extension
- * headers or VLAN tags).
+ * and the director does not reassemble), VLAN-tagged frames (802.1Q and
+ * 802.1ad: the workers do not handle tags yet, so a tagged frame to a VIP
+ * must not be redirected and then dropped), non-IP frames (ARP), ICMP echo,
+ * ND, and frames that do not parse (truncated, garbage, too many extension
+ * headers).
  *
  * bpf_redirect_map(&xsks, rx_queue_index, XDP_PASS) falls back to the kernel
  * when the receiving queue has no socket (counted as redirect_no_socket).
@@ -43,7 +45,6 @@
 #define FAMILY_V4 4
 #define FAMILY_V6 6
 
-#define MAX_VLAN 2
 #define MAX_EXT_HDRS 6
 
 /* Keep in sync with steering_linux.go. */
@@ -59,6 +60,7 @@ enum stat {
 	STAT_MATCH_REAL_SERVER,
 	STAT_MATCH_LOCAL_ADDR,
 	STAT_MATCH_ICMP_ERROR,
+	STAT_PASSED_VLAN,       /* VLAN-tagged, passed */
 	STAT_MAX,
 };
 
@@ -125,11 +127,6 @@ struct {
 	__type(value, __u32);
 	__uint(max_entries, 256);
 } xsks SEC(".maps");
-
-struct vlan_hdr {
-	__be16 tci;
-	__be16 proto;
-};
 
 struct eth_hdr {
 	__u8 dst[6];
@@ -357,15 +354,8 @@ static __always_inline __u32 classify(struct xdp_md *ctx)
 		return STAT_PARSE_ERROR;
 	__be16 proto = eth->proto;
 	pos = eth + 1;
-	for (int i = 0; i < MAX_VLAN; i++) {
-		if (proto != bpf_htons(ETH_P_8021Q) && proto != bpf_htons(ETH_P_8021AD))
-			break;
-		struct vlan_hdr *vh = pos;
-		if ((void *)(vh + 1) > end)
-			return STAT_PARSE_ERROR;
-		proto = vh->proto;
-		pos = vh + 1;
-	}
+	if (proto == bpf_htons(ETH_P_8021Q) || proto == bpf_htons(ETH_P_8021AD))
+		return STAT_PASSED_VLAN;
 
 	__builtin_memset(&l3, 0, sizeof(l3));
 	if (proto == bpf_htons(ETH_P_IP))
@@ -373,7 +363,7 @@ static __always_inline __u32 classify(struct xdp_md *ctx)
 	else if (proto == bpf_htons(ETH_P_IPV6))
 		r = parse_ipv6(&pos, end, &l3);
 	else
-		return STAT_PASSED_NOT_IP; /* ARP, third VLAN tag, ... */
+		return STAT_PASSED_NOT_IP; /* ARP, LLDP, ... */
 	if (r == PARSE_FRAGMENT)
 		return STAT_PASSED_FRAGMENT;
 	if (r != PARSE_OK)
@@ -462,6 +452,7 @@ int xdpvs_steer(struct xdp_md *ctx)
 	}
 	case STAT_PASSED_FRAGMENT:
 	case STAT_PASSED_NOT_IP:
+	case STAT_PASSED_VLAN:
 	case STAT_PARSE_ERROR:
 		count(why);
 		break;
