@@ -2,31 +2,130 @@ package dataplane
 
 import (
 	"net/netip"
-	"sort"
 	"sync"
 	"sync/atomic"
+
+	"github.com/gaissmai/bart"
 
 	"github.com/xdpvs/xdpvs/header"
 )
 
-// maxNeighbours bounds the neighbour table; an entry is never freed while the daemon runs, only
-// invalidated, so that a connection's neighbour index stays valid.
+// maxNeighbours bounds the neighbour table. Slot 0 is never a neighbour: a connection's neighbour
+// index 0 means "none" (the reply direction of a DR or TUN connection).
 const maxNeighbours = 1 << 16
 
 const macValid = uint64(1) << 63
 
 // Neighbours is the next-hop table the workers read without locks: a MAC per (port, next hop) as an
-// atomic 64-bit word, and immutable route and index snapshots swapped atomically. It is fed from the
-// kernel's tables (netlink on Linux) or, in tests, by hand.
+// atomic 64-bit word, an immutable index snapshot and a longest-prefix-match route table, both
+// swapped atomically. It is fed from the kernel's tables (netlink on Linux) or, in tests, by hand.
+//
+// # Slots are recycled
+//
+// A connection holds the slot of each of its next hops from open to expiry, counted in its
+// worker's own reference array (one writer each, so no contended atomics). A slot that no
+// connection holds and whose neighbour the kernel has dropped (or that is taken when the table is
+// full) is recycled, so that spoofed on-link clients cannot fill the table for good. Each slot has
+// a state word, generation << 2 | status: a worker that found a slot in an older index snapshot
+// takes its reference and then re-reads the state; the recycler marks the slot retiring and then
+// sums the references. One of the two always sees the other (sequentially consistent atomics):
+// either the worker sees the slot change and lets go (a neighbour miss, resolved again), or the
+// recycler sees the reference and keeps the slot.
 type Neighbours struct {
 	macs    [maxNeighbours]atomic.Uint64
-	keys    [maxNeighbours]neighKey // written before the index that publishes them
-	index   atomic.Pointer[map[neighKey]uint32]
-	routes  atomic.Pointer[[]Route]
-	mu      sync.Mutex // writers only
-	n       uint32
-	resolve chan neighKey // requests for the resolver, dropped when full
+	state   [maxNeighbours]atomic.Uint64
+	keys    [maxNeighbours]neighKey // written before the state that publishes them
+	index   atomic.Pointer[neighIndex]
+	routes  atomic.Pointer[bart.Table[route]]
+	refs    atomic.Pointer[[]*neighRefs] // one array per worker, appended under mu
+	resolve chan neighKey                // requests for the resolver, dropped when full
+
+	mu       sync.Mutex // writers only
+	hwm      uint32     // slots handed out at least once (slot 0 excepted)
+	free     []uint32
+	gone     map[uint32]bool // slots whose neighbour the kernel no longer has
+	recycled atomic.Uint64
+	full     atomic.Uint64 // neighbours not added: every slot held by a connection
 }
+
+// neighIndex maps next hops to their slots: an immutable snapshot, a large base and a small delta
+// of the changes since it was last merged (a deleted key has a zero slotRef in the delta), so that
+// publishing a change copies the delta and, once every deltaMax changes, the base: amortized,
+// a change costs O(deltaMax + n/deltaMax), not O(n).
+type neighIndex struct {
+	base, delta map[neighKey]slotRef
+}
+
+// slotRef is a slot and its state word when the index was published: a reader holding it knows
+// the slot still serves that key exactly while the state word is unchanged.
+type slotRef struct {
+	idx   uint32
+	state uint64
+}
+
+const deltaMax = 256
+
+func (x *neighIndex) get(k neighKey) (slotRef, bool) {
+	if r, ok := x.delta[k]; ok {
+		return r, r.idx != 0
+	}
+	r, ok := x.base[k]
+	return r, ok
+}
+
+// all calls fn for every key in the index.
+func (x *neighIndex) all(fn func(neighKey, slotRef)) {
+	for k, r := range x.base {
+		if _, changed := x.delta[k]; !changed {
+			fn(k, r)
+		}
+	}
+	for k, r := range x.delta {
+		if r.idx != 0 {
+			fn(k, r)
+		}
+	}
+}
+
+// with returns the index with changes applied.
+func (x *neighIndex) with(changes map[neighKey]slotRef) *neighIndex {
+	if len(x.delta)+len(changes) > deltaMax {
+		base := make(map[neighKey]slotRef, len(x.base)+len(x.delta)+len(changes))
+		x.all(func(k neighKey, r slotRef) { base[k] = r })
+		for k, r := range changes {
+			if r.idx == 0 {
+				delete(base, k)
+			} else {
+				base[k] = r
+			}
+		}
+		return &neighIndex{base: base}
+	}
+	delta := make(map[neighKey]slotRef, len(x.delta)+len(changes))
+	for k, r := range x.delta {
+		delta[k] = r
+	}
+	for k, r := range changes {
+		delta[k] = r
+	}
+	return &neighIndex{base: x.base, delta: delta}
+}
+
+// len is the number of keys in the index.
+func (x *neighIndex) len() int {
+	n := 0
+	x.all(func(neighKey, slotRef) { n++ })
+	return n
+}
+
+// neighRefs counts one worker's connections on each slot. Only that worker writes it.
+type neighRefs [maxNeighbours]atomic.Int32
+
+const (
+	slotFree     = 0
+	slotLive     = 1
+	slotRetiring = 2
+)
 
 type neighKey struct {
 	port int
@@ -40,20 +139,42 @@ type Route struct {
 	Gateway netip.Addr
 }
 
+type route struct {
+	port int
+	gw   header.Addr
+	hasG bool
+}
+
 // NewNeighbours returns an empty table.
 func NewNeighbours() *Neighbours {
-	n := &Neighbours{resolve: make(chan neighKey, 256)}
-	empty := map[neighKey]uint32{}
-	n.index.Store(&empty)
-	n.routes.Store(&[]Route{})
+	n := &Neighbours{resolve: make(chan neighKey, 256), hwm: 1, gone: map[uint32]bool{}}
+	n.index.Store(&neighIndex{})
+	n.routes.Store(new(bart.Table[route]))
+	n.refs.Store(&[]*neighRefs{})
 	return n
 }
 
-// SetRoutes replaces the route table. Longest prefix wins.
+// register returns the reference array of a new worker.
+func (n *Neighbours) register() *neighRefs {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	r := new(neighRefs)
+	all := append(append([]*neighRefs(nil), *n.refs.Load()...), r)
+	n.refs.Store(&all)
+	return r
+}
+
+// SetRoutes replaces the route table. Longest prefix wins; of equal prefixes, the first.
 func (n *Neighbours) SetRoutes(rs []Route) {
-	rs = append([]Route(nil), rs...)
-	sort.SliceStable(rs, func(i, j int) bool { return rs[i].Prefix.Bits() > rs[j].Prefix.Bits() })
-	n.routes.Store(&rs)
+	t := new(bart.Table[route])
+	for _, r := range rs {
+		pfx := r.Prefix.Masked()
+		if _, dup := t.Get(pfx); dup || !pfx.IsValid() {
+			continue
+		}
+		t.Insert(pfx, route{port: r.Port, gw: header.AddrFromNetip(r.Gateway), hasG: r.Gateway.IsValid()})
+	}
+	n.routes.Store(t)
 }
 
 // Set records the MAC of addr on port (valid false: not resolved, or failed).
@@ -61,25 +182,106 @@ func (n *Neighbours) Set(port int, addr netip.Addr, mac header.MAC, valid bool) 
 	k := neighKey{port: port, addr: header.AddrFromNetip(addr)}
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	idx, ok := (*n.index.Load())[k]
-	if !ok {
-		if n.n >= maxNeighbours {
-			return
-		}
-		idx = n.n
-		n.n++
-		n.keys[idx] = k
-		old := *n.index.Load()
-		m := make(map[neighKey]uint32, len(old)+1)
-		for k, v := range old {
-			m[k] = v
-		}
-		m[k] = idx
-		n.macs[idx].Store(packMAC(mac, valid))
-		n.index.Store(&m)
+	if r, ok := n.index.Load().get(k); ok {
+		n.macs[r.idx].Store(packMAC(mac, valid))
+		delete(n.gone, r.idx)
 		return
 	}
+	idx, ok := n.takeSlot()
+	if !ok {
+		n.full.Add(1)
+		return
+	}
+	n.keys[idx] = k
 	n.macs[idx].Store(packMAC(mac, valid))
+	st := n.state[idx].Load()&^3 | slotLive
+	n.state[idx].Store(st)
+	n.index.Store(n.index.Load().with(map[neighKey]slotRef{k: {idx, st}}))
+}
+
+// Forget says that the kernel no longer has addr on port: its slot is recycled once no connection
+// holds it. Until then it keeps its last MAC, marked unresolved.
+func (n *Neighbours) Forget(port int, addr netip.Addr) {
+	k := neighKey{port: port, addr: header.AddrFromNetip(addr)}
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if r, ok := n.index.Load().get(k); ok {
+		n.macs[r.idx].Store(n.macs[r.idx].Load() &^ macValid)
+		n.gone[r.idx] = true
+	}
+}
+
+// Recycle frees the slots of forgotten neighbours that no connection holds, and returns how many.
+func (n *Neighbours) Recycle() int {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.recycle(false)
+}
+
+// takeSlot returns a free slot: a recycled one, a new one, or (the table full) one that no
+// connection holds, forgotten ones first. Called with mu held.
+func (n *Neighbours) takeSlot() (uint32, bool) {
+	switch {
+	case len(n.free) > 0:
+	case n.hwm < maxNeighbours:
+		n.hwm++
+		return n.hwm - 1, true
+	case n.recycle(true) == 0:
+		return 0, false
+	}
+	idx := n.free[len(n.free)-1]
+	n.free = n.free[:len(n.free)-1]
+	return idx, true
+}
+
+// recycle frees forgotten slots that no connection holds; with any, when there are none, also up
+// to 256 live ones that no connection holds (the table is full). Called with mu held.
+func (n *Neighbours) recycle(any bool) int {
+	var freed []uint32
+	for idx := range n.gone {
+		if n.retire(idx) {
+			freed = append(freed, idx)
+		}
+	}
+	if any && len(freed) == 0 {
+		for idx := uint32(1); idx < n.hwm && len(freed) < 256; idx++ {
+			if n.state[idx].Load()&3 == slotLive && n.retire(idx) {
+				freed = append(freed, idx)
+			}
+		}
+	}
+	n.unpublish(freed)
+	return len(freed)
+}
+
+// retire frees slot idx if no worker holds it. Called with mu held.
+func (n *Neighbours) retire(idx uint32) bool {
+	st := n.state[idx].Load()
+	n.state[idx].Store(st&^3 | slotRetiring)
+	for _, r := range *n.refs.Load() {
+		if r[idx].Load() != 0 {
+			n.state[idx].Store(st) // held: keep it
+			return false
+		}
+	}
+	n.state[idx].Store((st>>2+1)<<2 | slotFree) // a new generation: older references fail
+	n.macs[idx].Store(0)
+	delete(n.gone, idx)
+	return true
+}
+
+// unpublish drops freed slots from the index and makes them available. Called with mu held.
+func (n *Neighbours) unpublish(freed []uint32) {
+	if len(freed) == 0 {
+		return
+	}
+	changes := make(map[neighKey]slotRef, len(freed))
+	for _, idx := range freed {
+		changes[n.keys[idx]] = slotRef{}
+	}
+	n.index.Store(n.index.Load().with(changes))
+	n.free = append(n.free, freed...)
+	n.recycled.Add(uint64(len(freed)))
 }
 
 func packMAC(mac header.MAC, valid bool) uint64 {
@@ -96,33 +298,47 @@ func (n *Neighbours) mac(idx uint32) (header.MAC, bool) {
 	return header.MAC{byte(v >> 40), byte(v >> 32), byte(v >> 24), byte(v >> 16), byte(v >> 8), byte(v)}, v&macValid != 0
 }
 
-// nextHop finds the port and neighbour index for dst. It is called for new connections only.
-// When the neighbour is unknown it asks the resolver (without blocking) and reports ok=false.
-func (n *Neighbours) nextHop(dst *header.Addr) (port int, idx uint32, routed, ok bool) {
-	rs := *n.routes.Load()
-	ip := dst.Netip()
-	for i := range rs {
-		if !rs[i].Prefix.Contains(ip) {
-			continue
-		}
-		hop := *dst
-		if rs[i].Gateway.IsValid() {
-			hop = header.AddrFromNetip(rs[i].Gateway)
-		}
-		k := neighKey{port: rs[i].Port, addr: hop}
-		idx, known := (*n.index.Load())[k]
-		if known {
-			if _, valid := n.mac(idx); valid {
-				return rs[i].Port, idx, true, true
-			}
-		}
-		select {
-		case n.resolve <- k:
-		default:
-		}
-		return rs[i].Port, 0, true, false
+// nextHop finds the port and neighbour for dst. It is called for new connections only. When the
+// neighbour is unknown it asks the resolver (without blocking) and reports ok=false.
+func (n *Neighbours) nextHop(dst *header.Addr) (port int, h slotRef, routed, ok bool) {
+	r, found := n.routes.Load().Lookup(dst.Netip())
+	if !found {
+		return 0, slotRef{}, false, false
 	}
-	return 0, 0, false, false
+	k := neighKey{port: r.port, addr: *dst}
+	if r.hasG {
+		k.addr = r.gw
+	}
+	if h, known := n.index.Load().get(k); known {
+		if _, valid := n.mac(h.idx); valid && n.state[h.idx].Load() == h.state {
+			return r.port, h, true, true
+		}
+	}
+	select {
+	case n.resolve <- k:
+	default:
+	}
+	return r.port, slotRef{}, true, false
+}
+
+// hold takes worker refs' reference on a next hop's slot found by nextHop, for a new connection. It fails
+// if the slot was recycled meanwhile; the caller treats that as a neighbour miss.
+func (n *Neighbours) hold(refs *neighRefs, h slotRef) bool {
+	r := &refs[h.idx]
+	r.Store(r.Load() + 1)
+	if h.idx == 0 || n.state[h.idx].Load() != h.state {
+		r.Store(r.Load() - 1)
+		return false
+	}
+	return true
+}
+
+// drop gives back a reference taken with hold (idx 0: none).
+func (n *Neighbours) drop(refs *neighRefs, idx uint32) {
+	if idx != 0 {
+		r := &refs[idx]
+		r.Store(r.Load() - 1)
+	}
 }
 
 // request asks the resolver to refresh neighbour idx, without blocking.
@@ -136,10 +352,11 @@ func (n *Neighbours) request(idx uint32) {
 
 // anyOn returns a resolved neighbour on port, for the bare forwarder.
 func (n *Neighbours) anyOn(port int) (uint32, bool) {
-	for k, idx := range *n.index.Load() {
-		if _, valid := n.mac(idx); valid && k.port == port {
-			return idx, true
+	var idx uint32
+	n.index.Load().all(func(k neighKey, r slotRef) {
+		if _, valid := n.mac(r.idx); valid && k.port == port && idx == 0 {
+			idx = r.idx
 		}
-	}
-	return 0, false
+	})
+	return idx, idx != 0
 }

@@ -73,6 +73,7 @@ type Pipeline struct {
 	id, workers int
 	ports       []Port
 	neigh       *Neighbours
+	neighRefs   *neighRefs // this worker's references on neighbour slots, one per connection and direction
 	conf        *compiled
 	svcState    []svcState
 	table       *conntrack.Table[connVal]
@@ -91,7 +92,7 @@ type Pipeline struct {
 
 // newPipeline returns worker id's pipeline (of workers) with a table of capacity connections.
 func newPipeline(id, workers int, ports []Port, neigh *Neighbours, capacity int, now int64) *Pipeline {
-	p := &Pipeline{id: id, workers: workers, ports: ports, neigh: neigh, c: new(counters), tmpls: newTemplates(1 << 12),
+	p := &Pipeline{id: id, workers: workers, ports: ports, neigh: neigh, neighRefs: neigh.register(), c: new(counters), tmpls: newTemplates(1 << 12),
 		lpools: map[header.Addr]*portPool{}, cookies: newCookies(), minMTU: 1500}
 	for i := range ports {
 		p.minMTU = min(p.minMTU, ports[i].mtu())
@@ -354,7 +355,8 @@ func (p *Pipeline) newConn(cur *cursor, si int, now int64) (Verdict, int) {
 // a turn.
 func (p *Pipeline) open(t *header.Tuple, si int, now int64) (id uint32, r DropReason, ok bool) {
 	s, st := &p.conf.svcs[si], &p.svcState[si]
-	var out1, n1 int
+	var out1 int
+	var n1 slotRef
 	if s.replies {
 		o, n, routed, ok := p.neigh.nextHop(&t.SrcAddr)
 		if !routed {
@@ -363,7 +365,7 @@ func (p *Pipeline) open(t *header.Tuple, si int, now int64) (id uint32, r DropRe
 		if !ok {
 			return 0, DropNeighMiss, false
 		}
-		out1, n1 = o, int(n)
+		out1, n1 = o, n
 	}
 	p.loadDests(s, st)
 	nowSec := uint32(now / 1e9)
@@ -412,8 +414,16 @@ func (p *Pipeline) open(t *header.Tuple, si int, now int64) (id uint32, r DropRe
 		return 0, insertDrops[res], false
 	}
 	e := p.table.Entry(id)
+	if !p.holdHops(n0, n1) {
+		// A next hop's slot was recycled since it was looked up (rare): a miss.
+		p.table.Delete(id)
+		if d.method == ForwardFullNAT {
+			p.lpools[reply.DstAddr].put(reply.DstPort)
+		}
+		return 0, DropNeighMiss, false
+	}
 	e.State = state
-	e.Value = connVal{destID: d.id, destGen: d.gen, neigh: [2]uint16{uint16(n0), uint16(n1)}, svcID: s.id,
+	e.Value = connVal{destID: d.id, destGen: d.gen, neigh: [2]uint16{uint16(n0.idx), uint16(n1.idx)}, svcID: s.id,
 		out: [2]uint8{uint8(out0), uint8(out1)}, xmit: bindXmit(d.method, d.addr.Is4() == t.SrcAddr.Is4())}
 	if s.persist != 0 {
 		p.holdTemplate(e, s, d, slot, tkey, nowSec)
@@ -484,6 +494,18 @@ func (p *Pipeline) holdTemplate(e *conntrack.Entry[connVal], s *svcInfo, d *dest
 	}
 }
 
+// holdHops takes the connection's references on its next hops (n1 may be none), all or nothing.
+func (p *Pipeline) holdHops(n0, n1 slotRef) bool {
+	if !p.neigh.hold(p.neighRefs, n0) {
+		return false
+	}
+	if n1.idx != 0 && !p.neigh.hold(p.neighRefs, n1) {
+		p.neigh.drop(p.neighRefs, n0.idx)
+		return false
+	}
+	return true
+}
+
 // expired is the table's expiry callback: the connection goes.
 func (p *Pipeline) expired(id uint32, e *conntrack.Entry[connVal]) bool {
 	if e.Value.sp == spWaiting && p.spExpired(id, e) {
@@ -516,6 +538,8 @@ func (p *Pipeline) forget(id uint32, e *conntrack.Entry[connVal]) {
 		r := &e.Tuples[conntrack.DirReply]
 		p.lpools[r.DstAddr].put(r.DstPort)
 	}
+	p.neigh.drop(p.neighRefs, uint32(v.neigh[0]))
+	p.neigh.drop(p.neighRefs, uint32(v.neigh[1]))
 	if p.c.destGen[v.destID] != v.destGen {
 		return
 	}

@@ -97,15 +97,27 @@ func (r *resolver) refresh() error {
 	if err := r.refreshRoutes(); err != nil {
 		return err
 	}
-	for _, p := range r.ports {
+	seen := map[neighKey]bool{}
+	for port, p := range r.ports {
 		ns, err := netlink.NeighList(p.Ifindex, netlink.FAMILY_ALL)
 		if err != nil {
 			return fmt.Errorf("dataplane: list neighbours of %s: %w", p.Name, err)
 		}
 		for i := range ns {
 			r.setNeigh(&ns[i], true)
+			if ip, ok := netip.AddrFromSlice(ns[i].IP); ok {
+				seen[neighKey{port: port, addr: header.AddrFromNetip(ip.Unmap())}] = true
+			}
 		}
 	}
+	// Neighbours the kernel dropped without our seeing it (a lost notification) go too, and the
+	// slots of those no connection holds are recycled.
+	r.neigh.index.Load().all(func(k neighKey, _ slotRef) {
+		if !seen[k] {
+			r.neigh.Forget(k.port, k.addr.Netip())
+		}
+	})
+	r.neigh.Recycle()
 	return nil
 }
 
@@ -118,7 +130,11 @@ func (r *resolver) setNeigh(n *netlink.Neigh, present bool) {
 	if !ok {
 		return
 	}
-	valid := present && n.State&nudValid != 0
+	if !present {
+		r.neigh.Forget(port, ip.Unmap())
+		return
+	}
+	valid := n.State&nudValid != 0
 	if valid && len(n.HardwareAddr) != 6 {
 		return // a state change that does not restate the address: keep the one we have
 	}
