@@ -64,6 +64,7 @@ type counters struct {
 	toa                             [toa.NumResults]uint64     // FULLNAT: TOA insertions by outcome
 	policy                          [MaxServices]BackendPolicy // of each live service id; dead ids: 0, the defaults
 	sp                              spCounters
+	panics                          uint64 // recovered by the worker (worker_panic)
 }
 
 // Pipeline is one worker's packet processing: classify, look up or create the connection, rewrite,

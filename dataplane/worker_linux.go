@@ -1,10 +1,13 @@
 package dataplane
 
 import (
+	"encoding/hex"
 	"runtime"
+	"runtime/debug"
 	"sync/atomic"
 	"time"
 
+	"go.uber.org/zap"
 	"golang.org/x/sys/unix"
 
 	"github.com/xdpvs/xdpvs/dataplane/xsk"
@@ -41,6 +44,9 @@ type worker struct {
 	sleeping  atomic.Bool
 	reqs      chan func()
 	pollfds   []unix.PollFd
+	cur       xsk.Desc // the frame being processed, freed if processing panics
+	inFrame   bool
+	panicked  bool // a panic was logged: later ones are only counted
 }
 
 var clockBase = time.Now()
@@ -57,6 +63,16 @@ func (w *worker) run(stop *atomic.Bool, done chan<- struct{}) {
 		set.Set(w.cpu)
 		_ = unix.SchedSetaffinity(0, &set) // best effort: a restricted cpuset keeps the default
 	}
+	for !stop.Load() {
+		w.serve(stop)
+	}
+}
+
+// serve is the worker's loop. It returns when stop is set, or after recovering from a panic, so
+// that a bug a packet triggers costs that packet and is counted (worker_panic), and the worker and
+// the others keep forwarding.
+func (w *worker) serve(stop *atomic.Bool) {
+	defer w.recoverPanic()
 	idle, lastExpire := 0, monotonic()
 	for !stop.Load() {
 		if c := w.dp.conf.Load(); c != w.p.conf {
@@ -96,13 +112,41 @@ func (w *worker) run(stop *atomic.Bool, done chan<- struct{}) {
 	}
 }
 
+// recoverPanic, deferred by serve, counts a panic, frees the frame being processed and logs the
+// first panic of the worker with the frame's first bytes and the stack.
+func (w *worker) recoverPanic() {
+	r := recover()
+	if r == nil {
+		return
+	}
+	w.p.c.panics++
+	var frame []byte
+	if w.inFrame {
+		w.inFrame = false
+		base := w.cur.Addr &^ w.frameMask
+		off := int(w.cur.Addr - base)
+		frame = w.umem.Frame(base)[off : off+min(int(w.cur.Len), 128)]
+		frame = append([]byte(nil), frame...)
+		w.umem.Free(w.cur.Addr)
+	}
+	if !w.panicked {
+		w.panicked = true
+		w.dp.log.Error("worker recovered from a panic; the packet was dropped and the worker goes on (later panics are only counted: worker_panic)",
+			zap.Int("worker", w.id), zap.Any("panic", r), zap.String("frame", hex.EncodeToString(frame)),
+			zap.ByteString("stack", debug.Stack()))
+	}
+}
+
 // handle processes one received frame. A frame another worker handed over is never handed on:
 // ownership is a pure function of the flow, so that would be a loop.
 func (w *worker) handle(d xsk.Desc, port int, now int64, handedOver bool) {
 	base := d.Addr &^ w.frameMask
 	buf := w.umem.Frame(base)
 	off := int(d.Addr - base)
-	switch v, x, noff, n := w.proc.ProcessAt(buf, off, int(d.Len), port, now); v {
+	w.cur, w.inFrame = d, true
+	v, x, noff, n := w.proc.ProcessAt(buf, off, int(d.Len), port, now)
+	w.inFrame = false
+	switch v {
 	case VerdictTX:
 		q := append(w.txq[x], xsk.Desc{Addr: base + uint64(noff), Len: uint32(n)})
 		w.txq[x] = q
