@@ -2,6 +2,7 @@ package dataplane
 
 import (
 	"github.com/xdpvs/xdpvs/conntrack"
+	"github.com/xdpvs/xdpvs/dataplane/xsk"
 )
 
 // Stats implements Control: each worker copies its counters between two batches.
@@ -15,17 +16,28 @@ func (d *Dataplane) Stats() *Stats {
 		w.do(func() { *cp = *w.p.c; conns = w.p.table.Len() })
 		cs[i] = cp
 		ws[i] = workerStats(w.id, w.id, w.cpu, cp, conns)
-		for port, s := range w.socks {
-			if x, err := s.Statistics(); err == nil {
-				name := d.ports[port].Name + "/"
-				ws[i].Sockets = append(ws[i].Sockets,
-					NamedCount{Name: name + "rx_dropped", Count: x.RxDropped},
-					NamedCount{Name: name + "rx_invalid_descs", Count: x.RxInvalidDescs},
-					NamedCount{Name: name + "tx_invalid_descs", Count: x.TxInvalidDescs},
-					NamedCount{Name: name + "rx_ring_full", Count: x.RxRingFull},
-					NamedCount{Name: name + "rx_fill_ring_empty_descs", Count: x.RxFillRingEmptyDescs},
-					NamedCount{Name: name + "tx_ring_empty_descs", Count: x.TxRingEmptyDescs})
+		// XDP_STATISTICS per port, summed over the worker's queues of it.
+		sums := make([]xsk.Statistics, len(d.ports))
+		for _, r := range w.rxs {
+			if x, err := r.s.Statistics(); err == nil {
+				t := &sums[r.port]
+				t.RxDropped += x.RxDropped
+				t.RxInvalidDescs += x.RxInvalidDescs
+				t.TxInvalidDescs += x.TxInvalidDescs
+				t.RxRingFull += x.RxRingFull
+				t.RxFillRingEmptyDescs += x.RxFillRingEmptyDescs
+				t.TxRingEmptyDescs += x.TxRingEmptyDescs
 			}
+		}
+		for port, x := range sums {
+			name := d.ports[port].Name + "/"
+			ws[i].Sockets = append(ws[i].Sockets,
+				NamedCount{Name: name + "rx_dropped", Count: x.RxDropped},
+				NamedCount{Name: name + "rx_invalid_descs", Count: x.RxInvalidDescs},
+				NamedCount{Name: name + "tx_invalid_descs", Count: x.TxInvalidDescs},
+				NamedCount{Name: name + "rx_ring_full", Count: x.RxRingFull},
+				NamedCount{Name: name + "rx_fill_ring_empty_descs", Count: x.RxFillRingEmptyDescs},
+				NamedCount{Name: name + "tx_ring_empty_descs", Count: x.TxRingEmptyDescs})
 		}
 	}
 	return statsOf(c, cs, ws, d.persist.Load())

@@ -64,6 +64,9 @@ type Dataplane struct {
 	persist  atomic.Pointer[persistCounts] // the janitor's last count
 	janitor  chan struct{}
 
+	queues    []int // receive queues of each port; every one has a socket (worker q owns q, q+workers, ...)
+	maxQueues int
+
 	mu    sync.Mutex // Apply
 	ids   *ids
 	gen   uint64
@@ -92,12 +95,23 @@ func New(cfg Config) (d *Dataplane, err error) {
 		}
 	}()
 	for _, name := range cfg.Interfaces {
-		port, err := newPort(name, cfg.Workers)
+		port, queues, err := newPort(name, cfg.Workers)
 		if err != nil {
 			return nil, err
 		}
 		d.ports = append(d.ports, port)
+		d.queues = append(d.queues, queues)
+		d.maxQueues = max(d.maxQueues, queues)
 	}
+	// Every socket of a worker draws on its UMEM: enough frames for each one's fill and RX rings,
+	// and the TX ring of each port's transmitting socket, or one queue starves the others of
+	// receive buffers.
+	need := 0
+	for _, q := range d.queues {
+		owned := (q + cfg.Workers - 1) / cfg.Workers
+		need += owned*(cfg.XSK.FillSize+cfg.XSK.RXSize) + cfg.XSK.TXSize
+	}
+	d.cfg.XSK.NumFrames = max(d.cfg.XSK.NumFrames, need)
 	if d.steer, err = xsk.NewSteering(); err != nil {
 		return nil, fmt.Errorf("dataplane: %w", err)
 	}
@@ -123,6 +137,7 @@ func New(cfg Config) (d *Dataplane, err error) {
 			return nil, err
 		}
 		d.workers = append(d.workers, w)
+		d.log.Info("worker started", zap.Int("worker", q), zap.Int("cpu", w.cpu), zap.Ints("queues", w.queues))
 	}
 	for i, w := range d.workers {
 		for j, v := range d.workers {
@@ -156,29 +171,27 @@ func withDefaults(cfg Config) Config {
 	if cfg.XSK.FrameSize == 0 {
 		cfg.XSK = DefaultXSKOptions()
 	}
-	// Every socket of a worker draws on its UMEM: enough frames for each one's fill, RX and TX
-	// rings, or one interface starves the others of receive buffers.
-	if need := len(cfg.Interfaces) * (cfg.XSK.FillSize + cfg.XSK.RXSize + cfg.XSK.TXSize); cfg.XSK.NumFrames < need {
-		cfg.XSK.NumFrames = need
-	}
 	if cfg.Logger == nil {
 		cfg.Logger = zap.NewNop()
 	}
 	return cfg
 }
 
-// newPort describes interface name as a port for workers workers: it must be Ethernet and have a
-// receive queue for each worker.
-func newPort(name string, workers int) (Port, error) {
+// newPort describes interface name as a port for workers workers, and returns its number of
+// receive queues: it must be Ethernet and have a receive queue for each worker (each worker
+// transmits on its own queue of every port).
+func newPort(name string, workers int) (Port, int, error) {
 	ifc, err := net.InterfaceByName(name)
 	if err != nil {
-		return Port{}, fmt.Errorf("dataplane: interface %q: %w", name, err)
+		return Port{}, 0, fmt.Errorf("dataplane: interface %q: %w", name, err)
 	}
 	if len(ifc.HardwareAddr) != 6 {
-		return Port{}, fmt.Errorf("dataplane: interface %q has no Ethernet address", name)
+		return Port{}, 0, fmt.Errorf("dataplane: interface %q has no Ethernet address", name)
 	}
-	if q := rxQueues(name); q < workers {
-		return Port{}, fmt.Errorf("dataplane: interface %q has %d receive queues, fewer than %d workers", name, q, workers)
+	q := rxQueues(name)
+	if q < workers {
+		return Port{}, 0, fmt.Errorf("dataplane: interface %q has %d receive queues, fewer than %d workers (every worker needs a queue of every interface to transmit on): use --workers %d or more queues (ethtool -L %s combined %d)",
+			name, q, workers, q, name, workers)
 	}
 	port := Port{Name: name, Ifindex: ifc.Index, MAC: header.MAC(ifc.HardwareAddr), MTU: ifc.MTU}
 	if addrs, err := ifc.Addrs(); err == nil {
@@ -198,7 +211,7 @@ func newPort(name string, workers int) (Port, error) {
 			}
 		}
 	}
-	return port, nil
+	return port, q, nil
 }
 
 // sweepTemplates frees expired persistence templates and counts the live ones, every second, and
@@ -244,19 +257,30 @@ func (d *Dataplane) newWorker(q int, now int64) (*worker, error) {
 		u.Close()
 		return nil, fmt.Errorf("dataplane: worker %d: eventfd: %w", q, err)
 	}
-	for _, p := range d.ports {
-		s, err := u.Bind(p.Ifindex, q)
-		if err != nil {
-			w.close()
-			return nil, fmt.Errorf("dataplane: worker %d: %w", q, err)
+	for queue := q; queue < d.maxQueues; queue += d.cfg.Workers {
+		w.queues = append(w.queues, queue)
+	}
+	for port, p := range d.ports {
+		for _, queue := range w.queues {
+			if queue >= d.queues[port] {
+				continue
+			}
+			s, err := u.Bind(p.Ifindex, queue)
+			if err != nil {
+				w.close()
+				return nil, fmt.Errorf("dataplane: worker %d: %w", q, err)
+			}
+			if err := d.steer.Register(s); err != nil {
+				w.close()
+				return nil, fmt.Errorf("dataplane: worker %d: %w", q, err)
+			}
+			if queue == q {
+				w.socks = append(w.socks, s)
+				w.txq = append(w.txq, make([]xsk.Desc, 0, 2*batchSize))
+			}
+			w.rxs = append(w.rxs, rxSocket{s: s, port: port})
+			w.pollfds = append(w.pollfds, unix.PollFd{Fd: int32(s.FD()), Events: unix.POLLIN})
 		}
-		if err := d.steer.Register(s); err != nil {
-			w.close()
-			return nil, fmt.Errorf("dataplane: worker %d: %w", q, err)
-		}
-		w.socks = append(w.socks, s)
-		w.txq = append(w.txq, make([]xsk.Desc, 0, 2*batchSize))
-		w.pollfds = append(w.pollfds, unix.PollFd{Fd: int32(s.FD()), Events: unix.POLLIN})
 	}
 	w.pollfds = append(w.pollfds, unix.PollFd{Fd: int32(w.efd), Events: unix.POLLIN})
 	return w, nil

@@ -28,14 +28,16 @@ type processor interface {
 	ProcessAt(buf []byte, off, n, in int, now int64) (v Verdict, port, outOff, outLen int)
 }
 
-// worker owns queue id of every port: one UMEM, one socket per port, one pipeline.
+// worker owns queue id of every port, and the queues id + k*workers beyond the workers' count, so
+// that every queue of every port has a socket: one UMEM, one socket per owned queue, one pipeline.
 type worker struct {
 	id, cpu   int
 	dp        *Dataplane
 	p         *Pipeline
 	proc      processor
 	umem      *xsk.UMEM
-	socks     []*xsk.Socket // by port
+	socks     []*xsk.Socket // by port: the socket of queue id, which transmits
+	rxs       []rxSocket    // every socket, for reception
 	rx        []xsk.Desc
 	txq       [][]xsk.Desc // by port
 	in, out   []*handoffRing
@@ -44,6 +46,7 @@ type worker struct {
 	sleeping  atomic.Bool
 	reqs      chan func()
 	pollfds   []unix.PollFd
+	queues    []int    // the queues it owns, on every port (queues beyond a port's count skipped)
 	cur       xsk.Desc // the frame being processed, freed if processing panics
 	inFrame   bool
 	panicked  bool // a panic was logged: later ones are only counted
@@ -85,10 +88,10 @@ func (w *worker) serve(stop *atomic.Bool) {
 		}
 		now := monotonic()
 		n := 0
-		for port, s := range w.socks {
-			k := s.Receive(w.rx)
+		for _, r := range w.rxs {
+			k := r.s.Receive(w.rx)
 			for i := range k {
-				w.handle(w.rx[i], port, now, false)
+				w.handle(w.rx[i], r.port, now, false)
 			}
 			n += k
 		}
@@ -233,6 +236,12 @@ func (w *worker) flush() {
 		w.flushPort(port)
 		s.Complete()
 	}
+}
+
+// rxSocket is one of a worker's sockets and the port it is bound on.
+type rxSocket struct {
+	s    *xsk.Socket
+	port int
 }
 
 // sleep waits in poll() for packets, a hand-off or a request, at most sleepTimeout.
