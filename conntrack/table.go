@@ -66,6 +66,9 @@ type Table[V any] struct {
 	free     uint32 // head of the free list (entry index + 1)
 	wheel    wheel
 	onExpire func(id uint32, e *Entry[V]) bool
+	evictor  Evictor[V]
+	rng      uint64 // xorshift state for eviction's samples
+	evicted  uint64
 }
 
 // New returns a table holding up to capacity connections (at most MaxCapacity), with its clock
@@ -163,6 +166,8 @@ func (t *Table[V]) Insert(orig, reply *header.Tuple, expires int64) (uint32, Ins
 		id = t.free - 1
 	case int(t.hwm) < len(t.entries):
 		id = t.hwm
+	case t.evict():
+		id = t.free - 1
 	default:
 		return 0, Full
 	}
