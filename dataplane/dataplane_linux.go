@@ -67,10 +67,9 @@ type Dataplane struct {
 	queues    []int // receive queues of each port; every one has a socket (worker q owns q, q+workers, ...)
 	maxQueues int
 
-	mu    sync.Mutex // Apply
-	ids   *ids
-	gen   uint64
-	hosts []netip.Addr
+	mu  sync.Mutex // Apply
+	ids *ids
+	gen uint64
 }
 
 var _ Control = (*Dataplane)(nil)
@@ -112,7 +111,7 @@ func New(cfg Config) (d *Dataplane, err error) {
 		need += owned*(cfg.XSK.FillSize+cfg.XSK.RXSize) + cfg.XSK.TXSize
 	}
 	d.cfg.XSK.NumFrames = max(d.cfg.XSK.NumFrames, need)
-	if d.steer, err = xsk.NewSteering(); err != nil {
+	if d.steer, err = xsk.NewSteering(cfg.Workers * cfg.Conns); err != nil {
 		return nil, fmt.Errorf("dataplane: %w", err)
 	}
 	for _, p := range d.ports {
@@ -125,9 +124,8 @@ func New(cfg Config) (d *Dataplane, err error) {
 	if d.resolver, err = startResolver(d.ports, d.neigh, d.log); err != nil {
 		return nil, err
 	}
-	d.hosts = d.resolver.hostAddrs()
 	d.conf.Store(&compiled{services: map[svcKey]int{}, replies: map[rsKey]struct{}{}, timeouts: conntrack.DefaultTimeouts(), snap: &Snapshot{}})
-	if err := d.steer.Update(xsk.Rules{HostAddrs: d.hosts}); err != nil {
+	if err := d.steer.Update(xsk.Rules{}); err != nil {
 		return nil, fmt.Errorf("dataplane: %w", err)
 	}
 	now := monotonic()
@@ -248,6 +246,7 @@ func (d *Dataplane) newWorker(q int, now int64) (*worker, error) {
 		reqs: make(chan func(), 4),
 	}
 	w.p = newPipeline(q, d.cfg.Workers, d.ports, d.neigh, d.cfg.Conns, now)
+	w.p.flows, w.flowKeys = new(flowLog), make([]xsk.FlowKey, 0, xsk.MaxFlowBatch)
 	w.p.tmpls, w.p.cookies = d.tmpls, d.cookies
 	w.proc = w.p
 	if d.cfg.BareForward {
@@ -299,15 +298,10 @@ func (d *Dataplane) Apply(s *Snapshot) error {
 	if err != nil {
 		return err
 	}
-	rules := xsk.Rules{HostAddrs: d.hosts}
+	var rules xsk.Rules
 	for i := range c.svcs {
 		sp := c.svcs[i].spec
 		rules.Services = append(rules.Services, xsk.Endpoint{Proto: sp.Key.Proto, Addr: sp.Key.Addr, Port: sp.Key.Port})
-		for _, rs := range sp.RealServers {
-			if rs.Forward == ForwardMasq {
-				rules.RealServers = append(rules.RealServers, xsk.Endpoint{Proto: sp.Key.Proto, Addr: rs.Addr, Port: rs.Port})
-			}
-		}
 		for _, l := range sp.LocalAddrs {
 			if !slices.Contains(rules.LocalAddrs, l) { // a LIP may serve several services
 				rules.LocalAddrs = append(rules.LocalAddrs, l)

@@ -42,3 +42,22 @@ func TestClosedConnectionExpiresOnTime(t *testing.T) {
 	c2.sport++
 	mustTX(t, p, syn(c2).frame(t), 0, now)
 }
+
+// TestFlowLog: a NAT connection's reply tuple is logged for the steering program when it opens
+// and when it goes, in order.
+func TestFlowLog(t *testing.T) {
+	e := newTestEnv(t, 16)
+	p := e.p
+	p.flows = new(flowLog)
+	for _, s := range handshake4() {
+		mustTX(t, p, s.f(t), s.port, t0)
+	}
+	reply := tuple(tcp, rs4a, 8080, cip4, 40000)
+	if p.flows.n != 1 || !p.flows.ops[0].add || p.flows.ops[0].reply != reply {
+		t.Fatalf("log after a NAT handshake: %+v, want the opening of %v", p.flows.ops[:p.flows.n], reply)
+	}
+	p.table.Expire(t0+int64(16*time.Minute), 0)
+	if p.flows.n != 2 || p.flows.ops[1].add || p.flows.ops[1].reply != reply {
+		t.Fatalf("log after expiry: %+v, want the closing of %v", p.flows.ops[:p.flows.n], reply)
+	}
+}

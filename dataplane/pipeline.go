@@ -65,6 +65,7 @@ type counters struct {
 	policy                          [MaxServices]BackendPolicy // of each live service id; dead ids: 0, the defaults
 	sp                              spCounters
 	panics                          uint64 // recovered by the worker (worker_panic)
+	flowErrors                      uint64 // NAT connections whose reply tuple the steering program refused (removed)
 }
 
 // Pipeline is one worker's packet processing: classify, look up or create the connection, rewrite,
@@ -82,6 +83,7 @@ type Pipeline struct {
 	lpools      map[header.Addr]*portPool // FULLNAT: this worker's ports of each local address
 	cookies     *synproxy.Cookies         // shared by every worker
 	sp          *spState                  // nil until a SYN-proxied service appears
+	flows       *flowLog                  // NAT connections opened and closed, for the steering program (nil: none to tell)
 	minMTU      int                       // of the ports: what the SYN proxy's MSS is made for
 	c           *counters
 	// cur is the storage of the cursor ProcessAt (or the expiry timer, spGenerate) fills for each
@@ -399,6 +401,10 @@ func (p *Pipeline) open(t *header.Tuple, si int, now int64) (id uint32, r DropRe
 		}
 		reply.DstAddr, reply.DstPort = lip, lport
 	}
+	steered := d.method == ForwardMasq && p.flows != nil
+	if steered && p.flows.room() == 0 {
+		return 0, DropFlowLogFull, false // cannot happen: the worker drains the log after each batch
+	}
 	state := conntrack.StateNone
 	if t.Proto == header.ProtocolUDP {
 		state = conntrack.StateUDP
@@ -428,6 +434,9 @@ func (p *Pipeline) open(t *header.Tuple, si int, now int64) (id uint32, r DropRe
 		out: [2]uint8{uint8(out0), uint8(out1)}, xmit: bindXmit(d.method, d.addr.Is4() == t.SrcAddr.Is4())}
 	if s.persist != 0 {
 		p.holdTemplate(e, s, d, slot, tkey, nowSec)
+	}
+	if steered {
+		p.flows.opened(id, &reply)
 	}
 	p.c.svc[s.id].Conns++
 	p.c.dest[d.id].Conns++
@@ -541,6 +550,9 @@ func (p *Pipeline) forget(id uint32, e *conntrack.Entry[connVal]) {
 	}
 	p.neigh.drop(p.neighRefs, uint32(v.neigh[0]))
 	p.neigh.drop(p.neighRefs, uint32(v.neigh[1]))
+	if v.xmit == xmitNAT && p.flows != nil {
+		p.flows.closed(&e.Tuples[conntrack.DirReply])
+	}
 	if p.c.destGen[v.destID] != v.destGen {
 		return
 	}

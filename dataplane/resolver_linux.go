@@ -196,25 +196,3 @@ func (r *resolver) probe(k neighKey) {
 		r.log.Debug("neighbour resolution request failed", zap.Stringer("addr", ip), zap.Error(err))
 	}
 }
-
-// hostAddrs lists the addresses of the forwarded interfaces: the director's own, whose traffic with
-// real servers (health checks, an operator's curl) stays with the kernel.
-func (r *resolver) hostAddrs() []netip.Addr {
-	var out []netip.Addr
-	for _, p := range r.ports {
-		link, err := netlink.LinkByIndex(p.Ifindex)
-		if err != nil {
-			continue
-		}
-		as, err := netlink.AddrList(link, netlink.FAMILY_ALL)
-		if err != nil {
-			continue
-		}
-		for _, a := range as {
-			if ip, ok := netip.AddrFromSlice(a.IP); ok {
-				out = append(out, ip.Unmap())
-			}
-		}
-	}
-	return out
-}

@@ -45,6 +45,7 @@ const (
 	DropSynProxyMalformed                   // SYN proxy: a segment whose sequence translation failed (malformed options)
 	DropTupleTaken                          // the new connection's reply tuple belongs to another connection (NAT: same real server and client port)
 	DropProbeLimit                          // the table's probe run for the tuple is at its bound (a flood of colliding tuples)
+	DropFlowLogFull                         // NAT: the log of flows for the steering program is full (the worker did not drain it)
 	NumDropReasons
 )
 
@@ -52,7 +53,7 @@ var dropReasonNames = [NumDropReasons]string{
 	"fragment", "vlan", "mapped_address", "unsupported_proto", "no_service", "no_conn", "no_dest", "table_full", "no_local_port",
 	"no_route", "neigh_miss", "icmp_no_conn", "icmp_nat64", "dest_gone", "handoff_full", "handoff_loop", "tx_full", "no_headroom", "too_big", "too_big_no_df",
 	"synproxy_syn", "synproxy_bad_cookie", "synproxy_held", "synproxy_no_slot", "synproxy_too_big", "synproxy_bad_synack", "synproxy_malformed",
-	"tuple_taken", "probe_limit",
+	"tuple_taken", "probe_limit", "flow_log_full",
 }
 
 // insertDrops is the drop reason of each failed conntrack.Insert.

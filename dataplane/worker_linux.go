@@ -10,6 +10,7 @@ import (
 	"go.uber.org/zap"
 	"golang.org/x/sys/unix"
 
+	"github.com/xdpvs/xdpvs/conntrack"
 	"github.com/xdpvs/xdpvs/dataplane/xsk"
 )
 
@@ -46,8 +47,9 @@ type worker struct {
 	sleeping  atomic.Bool
 	reqs      chan func()
 	pollfds   []unix.PollFd
-	queues    []int    // the queues it owns, on every port (queues beyond a port's count skipped)
-	cur       xsk.Desc // the frame being processed, freed if processing panics
+	queues    []int         // the queues it owns, on every port (queues beyond a port's count skipped)
+	flowKeys  []xsk.FlowKey // syncFlows' batch
+	cur       xsk.Desc      // the frame being processed, freed if processing panics
 	inFrame   bool
 	panicked  bool // a panic was logged: later ones are only counted
 }
@@ -93,12 +95,16 @@ func (w *worker) serve(stop *atomic.Bool) {
 			for i := range k {
 				w.handle(w.rx[i], r.port, now, false)
 			}
+			w.syncFlows()
 			n += k
 		}
 		n += w.drainHandoffs(now)
 		w.flush()
 		if now-lastExpire >= expiryEvery {
-			w.p.table.Expire(now, expiryBudget)
+			if budget := min(expiryBudget, w.p.flows.room()); budget > 0 { // each expiry may log a closing
+				w.p.table.Expire(now, budget)
+				w.syncFlows()
+			}
 			lastExpire = now
 			if g := w.p.generated(); g != nil && g.n > 0 {
 				w.sendGenerated(g)
@@ -220,6 +226,7 @@ func (w *worker) flushPort(port int) {
 	if len(q) == 0 {
 		return
 	}
+	w.syncFlows() // a connection's first packet never leaves before its replies are steered
 	sent := w.socks[port].Transmit(q)
 	for _, d := range q[sent:] {
 		w.umem.Free(d.Addr)
@@ -236,6 +243,40 @@ func (w *worker) flush() {
 		w.flushPort(port)
 		s.Complete()
 	}
+}
+
+// syncFlows hands the pipeline's log of NAT connections opened and closed to the steering
+// program, in order, a batch system call per run of openings or closings. A connection whose reply
+// tuple the program refused (its map full) is removed: its replies would reach the kernel.
+func (w *worker) syncFlows() {
+	l := w.p.flows
+	if l == nil {
+		return
+	}
+	for i := 0; i < l.n; {
+		add, keys := l.ops[i].add, w.flowKeys[:0]
+		j := i
+		for ; j < l.n && l.ops[j].add == add && len(keys) < cap(keys); j++ {
+			r := &l.ops[j].reply
+			keys = append(keys, xsk.Flow(r.Proto, (*[16]byte)(&r.SrcAddr), r.SrcPort, (*[16]byte)(&r.DstAddr), r.DstPort, r.Is4()))
+		}
+		if !add {
+			if err := w.dp.steer.DeleteFlows(keys); err != nil {
+				w.p.c.flowErrors += uint64(len(keys))
+			}
+		} else if n, err := w.dp.steer.AddFlows(keys); err != nil {
+			w.p.flows = nil // the removals below are of tuples the program does not have
+			for k := i + n; k < j; k++ {
+				if id, dir, ok := w.p.table.Lookup(&l.ops[k].reply); ok && id == l.ops[k].id && dir == conntrack.DirReply {
+					w.p.remove(id, w.p.table.Entry(id))
+				}
+				w.p.c.flowErrors++
+			}
+			w.p.flows = l
+		}
+		i = j
+	}
+	l.n = 0
 }
 
 // rxSocket is one of a worker's sockets and the port it is bound on.

@@ -28,13 +28,23 @@ type steerEpKey struct {
 	Addr   [16]uint8
 }
 
+type steerFlowKey struct {
+	_      structs.HostLayout
+	Family uint8
+	Proto  uint8
+	Sport  uint16
+	Dport  uint16
+	Pad    [2]uint8
+	Saddr  [16]uint8
+	Daddr  [16]uint8
+}
+
 // Names of all BPF objects in the ELF.
 //
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
-	steerMapHostAddrs   = "host_addrs"
 	steerMapLocalAddrs  = "local_addrs"
-	steerMapRealServers = "real_servers"
+	steerMapNatFlows    = "nat_flows"
 	steerMapServices    = "services"
 	steerMapStats       = "stats"
 	steerMapXsks        = "xsks"
@@ -90,12 +100,11 @@ type steerProgramSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type steerMapSpecs struct {
-	HostAddrs   *ebpf.MapSpec `ebpf:"host_addrs"`
-	LocalAddrs  *ebpf.MapSpec `ebpf:"local_addrs"`
-	RealServers *ebpf.MapSpec `ebpf:"real_servers"`
-	Services    *ebpf.MapSpec `ebpf:"services"`
-	Stats       *ebpf.MapSpec `ebpf:"stats"`
-	Xsks        *ebpf.MapSpec `ebpf:"xsks"`
+	LocalAddrs *ebpf.MapSpec `ebpf:"local_addrs"`
+	NatFlows   *ebpf.MapSpec `ebpf:"nat_flows"`
+	Services   *ebpf.MapSpec `ebpf:"services"`
+	Stats      *ebpf.MapSpec `ebpf:"stats"`
+	Xsks       *ebpf.MapSpec `ebpf:"xsks"`
 }
 
 // steerVariableSpecs contains global variables before they are loaded into the kernel.
@@ -124,19 +133,17 @@ func (o *steerObjects) Close() error {
 //
 // It can be passed to loadSteerObjects or ebpf.CollectionSpec.LoadAndAssign.
 type steerMaps struct {
-	HostAddrs   *ebpf.Map `ebpf:"host_addrs"`
-	LocalAddrs  *ebpf.Map `ebpf:"local_addrs"`
-	RealServers *ebpf.Map `ebpf:"real_servers"`
-	Services    *ebpf.Map `ebpf:"services"`
-	Stats       *ebpf.Map `ebpf:"stats"`
-	Xsks        *ebpf.Map `ebpf:"xsks"`
+	LocalAddrs *ebpf.Map `ebpf:"local_addrs"`
+	NatFlows   *ebpf.Map `ebpf:"nat_flows"`
+	Services   *ebpf.Map `ebpf:"services"`
+	Stats      *ebpf.Map `ebpf:"stats"`
+	Xsks       *ebpf.Map `ebpf:"xsks"`
 }
 
 func (m *steerMaps) Close() error {
 	return _SteerClose(
-		m.HostAddrs,
 		m.LocalAddrs,
-		m.RealServers,
+		m.NatFlows,
 		m.Services,
 		m.Stats,
 		m.Xsks,

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"runtime"
+	"unsafe"
 
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/link"
@@ -33,30 +35,29 @@ const (
 type Steering struct {
 	spec   *ebpf.CollectionSpec
 	shared steerSharedMaps
+	ones   []uint32 // the values of AddFlows
 	ifaces map[int]*steerIface
 	closed bool
 }
 
 type steerSharedMaps struct {
-	Services    *ebpf.Map `ebpf:"services"`
-	RealServers *ebpf.Map `ebpf:"real_servers"`
-	LocalAddrs  *ebpf.Map `ebpf:"local_addrs"`
-	HostAddrs   *ebpf.Map `ebpf:"host_addrs"`
-	Stats       *ebpf.Map `ebpf:"stats"`
+	Services   *ebpf.Map `ebpf:"services"`
+	NATFlows   *ebpf.Map `ebpf:"nat_flows"`
+	LocalAddrs *ebpf.Map `ebpf:"local_addrs"`
+	Stats      *ebpf.Map `ebpf:"stats"`
 }
 
 func (m *steerSharedMaps) replacements() map[string]*ebpf.Map {
 	return map[string]*ebpf.Map{
-		"services":     m.Services,
-		"real_servers": m.RealServers,
-		"local_addrs":  m.LocalAddrs,
-		"host_addrs":   m.HostAddrs,
-		"stats":        m.Stats,
+		"services":    m.Services,
+		"nat_flows":   m.NATFlows,
+		"local_addrs": m.LocalAddrs,
+		"stats":       m.Stats,
 	}
 }
 
 func (m *steerSharedMaps) close() {
-	for _, x := range []*ebpf.Map{m.Services, m.RealServers, m.LocalAddrs, m.HostAddrs, m.Stats} {
+	for _, x := range []*ebpf.Map{m.Services, m.NATFlows, m.LocalAddrs, m.Stats} {
 		if x != nil {
 			x.Close()
 		}
@@ -74,8 +75,9 @@ type steerIfaceObjects struct {
 	Xsks *ebpf.Map     `ebpf:"xsks"`
 }
 
-// NewSteering creates the shared maps. Nothing is attached yet.
-func NewSteering() (*Steering, error) {
+// NewSteering creates the shared maps, with room for flows NAT connections (at least 1024).
+// Nothing is attached yet.
+func NewSteering(flows int) (*Steering, error) {
 	spec, err := loadSteer()
 	if err != nil {
 		return nil, fmt.Errorf("xsk: load steering spec: %w", err)
@@ -83,27 +85,93 @@ func NewSteering() (*Steering, error) {
 	if n := spec.Maps["stats"].MaxEntries; int(n) != len(StatNames) {
 		return nil, fmt.Errorf("xsk: steering program has %d counters, Go side knows %d", n, len(StatNames))
 	}
-	st := &Steering{spec: spec, ifaces: map[int]*steerIface{}}
-	for _, name := range []string{"services", "real_servers", "local_addrs", "host_addrs", "stats"} {
+	spec.Maps["nat_flows"].MaxEntries = uint32(min(max(flows, 1024), 1<<28))
+	st := &Steering{spec: spec, ifaces: map[int]*steerIface{}, ones: make([]uint32, MaxFlowBatch)}
+	for i := range st.ones {
+		st.ones[i] = 1
+	}
+	for name, dst := range map[string]**ebpf.Map{"services": &st.shared.Services, "nat_flows": &st.shared.NATFlows,
+		"local_addrs": &st.shared.LocalAddrs, "stats": &st.shared.Stats} {
 		m, err := ebpf.NewMap(spec.Maps[name])
 		if err != nil {
 			st.shared.close()
 			return nil, fmt.Errorf("xsk: create map %s: %w", name, wrapMapErr(err))
 		}
-		switch name {
-		case "services":
-			st.shared.Services = m
-		case "real_servers":
-			st.shared.RealServers = m
-		case "local_addrs":
-			st.shared.LocalAddrs = m
-		case "host_addrs":
-			st.shared.HostAddrs = m
-		case "stats":
-			st.shared.Stats = m
-		}
+		*dst = m
 	}
 	return st, nil
+}
+
+// FlowKey is a NAT connection's reply tuple as the steering program looks it up (Flow).
+type FlowKey = steerFlowKey
+
+// Flow returns the key of the reply tuple src:sport -> dst:dport of protocol proto; addresses are
+// 16 bytes, IPv4 in its IPv4-mapped form.
+func Flow(proto uint8, src *[16]byte, sport uint16, dst *[16]byte, dport uint16, v4 bool) FlowKey {
+	k := FlowKey{Proto: proto, Sport: htons(sport), Dport: htons(dport)}
+	if v4 {
+		k.Family = familyV4
+		copy(k.Saddr[:4], src[12:])
+		copy(k.Daddr[:4], dst[12:])
+	} else {
+		k.Family = familyV6
+		k.Saddr, k.Daddr = *src, *dst
+	}
+	return k
+}
+
+// AddFlows puts NAT reply tuples in the program's map, so that their packets are steered to the
+// workers, in one system call that allocates nothing (a worker calls it once per batch). It
+// returns how many went in before an error (the map full). AddFlows and DeleteFlows may be called
+// by several workers at once.
+func (st *Steering) AddFlows(keys []FlowKey) (int, error) {
+	if len(keys) == 0 {
+		return 0, nil
+	}
+	if len(st.ones) < len(keys) {
+		return 0, fmt.Errorf("xsk: add %d NAT flows: at most %d at once", len(keys), len(st.ones))
+	}
+	n, err := mapBatch(unix.BPF_MAP_UPDATE_BATCH, st.shared.NATFlows.FD(), unsafe.Pointer(&keys[0]), unsafe.Pointer(&st.ones[0]), len(keys))
+	if err != nil {
+		return n, fmt.Errorf("xsk: add %d NAT flows: %w", len(keys), err)
+	}
+	return n, nil
+}
+
+// DeleteFlows takes NAT reply tuples out of the program's map, in one system call (more if some
+// are not there: they are skipped), allocating nothing.
+func (st *Steering) DeleteFlows(keys []FlowKey) error {
+	for len(keys) > 0 {
+		n, err := mapBatch(unix.BPF_MAP_DELETE_BATCH, st.shared.NATFlows.FD(), unsafe.Pointer(&keys[0]), nil, len(keys))
+		if err == nil {
+			return nil
+		}
+		if !errors.Is(err, unix.ENOENT) {
+			return fmt.Errorf("xsk: delete %d NAT flows: %w", len(keys), err)
+		}
+		keys = keys[n+1:] // the one at n was not there
+	}
+	return nil
+}
+
+// MaxFlowBatch is the most keys AddFlows takes at once.
+const MaxFlowBatch = 1024
+
+// mapBatch is BPF_MAP_UPDATE_BATCH or BPF_MAP_DELETE_BATCH on count keys (and values), without
+// the reflection of ebpf.Map's batch methods, which allocates.
+func mapBatch(cmd uintptr, fd int, keys, values unsafe.Pointer, count int) (int, error) {
+	attr := struct {
+		inBatch, outBatch, keys, values uint64
+		count, mapFD                    uint32
+		elemFlags, flags                uint64
+	}{keys: uint64(uintptr(keys)), values: uint64(uintptr(values)), count: uint32(count), mapFD: uint32(fd)}
+	_, _, errno := unix.Syscall(unix.SYS_BPF, cmd, uintptr(unsafe.Pointer(&attr)), unsafe.Sizeof(attr))
+	runtime.KeepAlive(keys)
+	runtime.KeepAlive(values)
+	if errno != 0 {
+		return int(attr.count), errno
+	}
+	return int(attr.count), nil
 }
 
 func wrapMapErr(err error) error {
@@ -347,25 +415,17 @@ func syncMap[K comparable](m *ebpf.Map, want map[K]struct{}) error {
 
 // Update makes the maps equal to r: new entries are added, stale ones
 // deleted, unchanged ones never disappear. Invalid entries fail the whole
-// update before any map is touched.
+// update before any map is touched. (The NAT flows are the workers', through
+// AddFlows and DeleteFlows.)
 func (st *Steering) Update(r Rules) error {
 	services := map[steerEpKey]struct{}{}
-	reals := map[steerEpKey]struct{}{}
 	locals := map[steerAddrKey]struct{}{}
-	hosts := map[steerAddrKey]struct{}{}
 	for _, e := range r.Services {
 		k, err := epKey(e)
 		if err != nil {
 			return fmt.Errorf("xsk: update: service: %w", err)
 		}
 		services[k] = struct{}{}
-	}
-	for _, e := range r.RealServers {
-		k, err := epKey(e)
-		if err != nil {
-			return fmt.Errorf("xsk: update: real server: %w", err)
-		}
-		reals[k] = struct{}{}
 	}
 	for _, a := range r.LocalAddrs {
 		k, err := addrKey(a)
@@ -374,23 +434,8 @@ func (st *Steering) Update(r Rules) error {
 		}
 		locals[k] = struct{}{}
 	}
-	for _, a := range r.HostAddrs {
-		k, err := addrKey(a)
-		if err != nil {
-			return fmt.Errorf("xsk: update: host address: %w", err)
-		}
-		hosts[k] = struct{}{}
-	}
-	// Hosts first: a real server must never be matched without its
-	// director-address exception in place.
-	if err := syncMap(st.shared.HostAddrs, hosts); err != nil {
-		return fmt.Errorf("xsk: update host addresses: %w", err)
-	}
 	if err := syncMap(st.shared.Services, services); err != nil {
 		return fmt.Errorf("xsk: update services: %w", err)
-	}
-	if err := syncMap(st.shared.RealServers, reals); err != nil {
-		return fmt.Errorf("xsk: update real servers: %w", err)
 	}
 	if err := syncMap(st.shared.LocalAddrs, locals); err != nil {
 		return fmt.Errorf("xsk: update local addresses: %w", err)

@@ -26,14 +26,27 @@ var testRules = Rules{
 		{tcp, netip.MustParseAddr("2001:2::1"), 443},
 		{udp, netip.MustParseAddr("2001:2::1"), 53},
 	},
-	RealServers: []Endpoint{
-		{tcp, netip.MustParseAddr("198.18.2.10"), 8080},
-		{udp, netip.MustParseAddr("198.18.2.10"), 5353},
-		{tcp, netip.MustParseAddr("2001:2:0:2::10"), 8080},
-		{tcp, netip.MustParseAddr("198.18.2.20"), 0}, // of an all-ports service
-	},
 	LocalAddrs: []netip.Addr{netip.MustParseAddr("198.18.3.1"), netip.MustParseAddr("2001:2:0:3::1")},
-	HostAddrs:  []netip.Addr{netip.MustParseAddr("198.18.2.1"), netip.MustParseAddr("2001:2:0:2::1")},
+}
+
+// testFlows are the NAT connections the workers made: their reply tuples (real server to client).
+var testFlows = []FlowKey{
+	mustFlow("tcp", "198.18.2.10", 8080, "198.18.0.100", 12345),
+	mustFlow("udp", "198.18.2.10", 5353, "198.18.0.100", 12345),
+	mustFlow("udp", "198.18.2.10", 5353, "198.18.0.100", 5555), // natFwd4's connection
+	mustFlow("tcp", "2001:2:0:2::10", 8080, "2001:2::100", 12345),
+	mustFlow("tcp", "2001:2:0:2::10", 8080, "2001:2::100", 1),
+	mustFlow("tcp", "198.18.2.20", 6543, "198.18.0.100", 12345), // of an all-ports service
+}
+
+func mustFlow(proto, src string, sport uint16, dst string, dport uint16) FlowKey {
+	s, d := netip.MustParseAddr(src), netip.MustParseAddr(dst)
+	p := uint8(tcp)
+	if proto == "udp" {
+		p = udp
+	}
+	s16, d16 := s.As16(), d.As16()
+	return Flow(p, &s16, sport, &d16, dport, s.Is4())
 }
 
 // newTestSteering returns a Steering holding testRules and a detached
@@ -41,13 +54,16 @@ var testRules = Rules{
 func newTestSteering(tb testing.TB) (*Steering, *ebpf.Program, *ebpf.Map) {
 	tb.Helper()
 	testutil.RequireRoot(tb)
-	st, err := NewSteering()
+	st, err := NewSteering(1 << 16)
 	if err != nil {
 		tb.Fatalf("NewSteering: %v", err)
 	}
 	tb.Cleanup(func() { st.Close() })
 	if err := st.Update(testRules); err != nil {
 		tb.Fatalf("Update: %v", err)
+	}
+	if n, err := st.AddFlows(testFlows); err != nil || n != len(testFlows) {
+		tb.Fatalf("AddFlows: %d, %v", n, err)
 	}
 	prog, xsks, err := st.Program()
 	if err != nil {
@@ -122,15 +138,17 @@ func steerCases(tb testing.TB) []steerCase {
 		{"v6_tcp_other_port", v6(tb, "tcp", "2001:2::100", 12345, "2001:2::1", 80), "", ""},
 		{"v4_ssh_to_box", v4(tb, "tcp", "198.18.0.100", 40000, "198.18.2.1", 22), "", ""},
 
-		// NAT replies vs the director's own connections.
+		// NAT replies of the workers' connections vs everything else from a real server's port.
 		{"v4_nat_reply", v4(tb, "tcp", "198.18.2.10", 8080, "198.18.0.100", 12345), "match_real_server", ""},
 		{"v4_udp_nat_reply", v4(tb, "udp", "198.18.2.10", 5353, "198.18.0.100", 12345), "match_real_server", ""},
 		{"v4_rs_to_director_healthcheck", v4(tb, "tcp", "198.18.2.10", 8080, "198.18.2.1", 40000), "", ""},
 		{"v4_rs_other_port", v4(tb, "tcp", "198.18.2.10", 8081, "198.18.0.100", 12345), "", ""},
+		{"v4_rs_reply_to_a_direct_client", v4(tb, "tcp", "198.18.2.10", 8080, "198.18.0.100", 23456), "", ""},
 		{"v4_all_ports_rs_reply", v4(tb, "tcp", "198.18.2.20", 6543, "198.18.0.100", 12345), "match_real_server", ""},
 		{"v4_all_ports_rs_other_proto", v4(tb, "udp", "198.18.2.20", 6543, "198.18.0.100", 12345), "", ""},
 		{"v6_nat_reply", v6(tb, "tcp", "2001:2:0:2::10", 8080, "2001:2::100", 12345), "match_real_server", ""},
 		{"v6_rs_to_director_healthcheck", v6(tb, "tcp", "2001:2:0:2::10", 8080, "2001:2:0:2::1", 40000), "", ""},
+		{"v6_rs_reply_to_a_direct_client", v6(tb, "tcp", "2001:2:0:2::10", 8080, "2001:2::100", 23456), "", ""},
 
 		// Local (FULLNAT) addresses.
 		{"v4_to_lip", v4(tb, "tcp", "198.18.2.20", 80, "198.18.3.1", 1025), "match_local_addr", ""},
@@ -292,9 +310,11 @@ func TestSteeringUpdate(t *testing.T) {
 	}
 	r := testRules
 	r.Services = append(slices.Clone(r.Services), Endpoint{udp, netip.MustParseAddr("198.18.9.9"), 99})
-	r.RealServers = nil
 	if err := st.Update(r); err != nil {
 		t.Fatal(err)
+	}
+	if err := st.DeleteFlows(append([]FlowKey{mustFlow("tcp", "198.18.9.9", 1, "198.18.9.9", 2)}, testFlows...)); err != nil {
+		t.Fatalf("DeleteFlows (one of them absent): %v", err)
 	}
 	if _, d := runFrame(t, st, prog, newFrame); d["match_service"] != 1 {
 		t.Fatalf("new service not matched: %v", d)
@@ -303,21 +323,21 @@ func TestSteeringUpdate(t *testing.T) {
 		t.Fatalf("unchanged service not matched: %v", d)
 	}
 	if _, d := runFrame(t, st, prog, v4(t, "tcp", "198.18.2.10", 8080, "198.18.0.100", 12345)); d["match_real_server"] != 0 {
-		t.Fatalf("removed real server still matched: %v", d)
+		t.Fatalf("removed NAT flow still matched: %v", d)
 	}
 	n := 0
-	var k steerEpKey
+	var k FlowKey
 	var v uint32
-	for it := st.shared.RealServers.Iterate(); it.Next(&k, &v); {
+	for it := st.shared.NATFlows.Iterate(); it.Next(&k, &v); {
 		n++
 	}
 	if n != 0 {
-		t.Fatalf("%d real servers left in the map", n)
+		t.Fatalf("%d NAT flows left in the map", n)
 	}
 	if err := st.Update(Rules{Services: []Endpoint{{1, netip.MustParseAddr("198.18.1.1"), 0}}}); err == nil {
 		t.Fatal("ICMP service accepted")
 	}
-	if err := st.Update(Rules{HostAddrs: []netip.Addr{{}}}); err == nil {
+	if err := st.Update(Rules{LocalAddrs: []netip.Addr{{}}}); err == nil {
 		t.Fatal("invalid address accepted")
 	}
 	// A failed update leaves the maps alone.
@@ -350,5 +370,25 @@ func BenchmarkSteeringProgram(b *testing.B) {
 			}
 			b.ReportMetric(total/float64(b.N), "ns/pkt")
 		})
+	}
+}
+
+// TestFlowsZeroAllocs: the workers add and delete NAT flows once per batch; neither allocates.
+func TestFlowsZeroAllocs(t *testing.T) {
+	if raceEnabled {
+		t.Skip("the race detector allocates")
+	}
+	st, _, _ := newTestSteering(t)
+	keys := slices.Clone(testFlows)
+	allocs := testing.AllocsPerRun(100, func() {
+		if err := st.DeleteFlows(keys); err != nil {
+			t.Fatal(err)
+		}
+		if n, err := st.AddFlows(keys); err != nil || n != len(keys) {
+			t.Fatal(n, err)
+		}
+	})
+	if allocs != 0 {
+		t.Fatalf("%v allocations per DeleteFlows+AddFlows", allocs)
 	}
 }

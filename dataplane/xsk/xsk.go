@@ -127,12 +127,11 @@ type Endpoint struct {
 	Port  uint16
 }
 
-// Rules is the complete content of the steering maps.
+// Rules is the content of the steering maps the control plane sets (the NAT connections' reply
+// tuples are the workers', through Steering.AddFlows and DeleteFlows).
 type Rules struct {
-	Services    []Endpoint   // VIP:vport (Port 0: all ports)
-	RealServers []Endpoint   // NAT real servers, RIP:rport
-	LocalAddrs  []netip.Addr // FULLNAT LIPs
-	HostAddrs   []netip.Addr // the director's own addresses
+	Services   []Endpoint   // VIP:vport (Port 0: all ports)
+	LocalAddrs []netip.Addr // FULLNAT LIPs
 }
 
 // AttachMode selects how the steering program is attached.
@@ -171,7 +170,7 @@ var StatNames = []string{
 	"passed_not_ip",      // not IPv4/IPv6 (ARP, ...): passed
 	"parse_error",        // truncated or malformed: passed
 	"match_service",      // to a service VIP:vport
-	"match_real_server",  // NAT reply from a real server
+	"match_real_server",  // reply of a NAT connection of the workers
 	"match_local_addr",   // to a local (FULLNAT) address
 	"match_icmp_error",   // ICMP error quoting one of our flows
 	"passed_vlan",        // VLAN-tagged (the workers do not handle tags yet): passed

@@ -69,7 +69,7 @@ func newTopo(t *testing.T, queues int, withSrv bool) *topo {
 // the VIP as a UDP service on vport.
 func newDirSteering(t *testing.T, dir *testutil.NetNS, ifindexes ...int) *Steering {
 	t.Helper()
-	st, err := NewSteering()
+	st, err := NewSteering(1 << 16)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -89,8 +89,7 @@ func newDirSteering(t *testing.T, dir *testutil.NetNS, ifindexes ...int) *Steeri
 		return nil
 	})
 	if err := st.Update(Rules{
-		Services:  []Endpoint{{udp, netip.MustParseAddr(vip), vport}},
-		HostAddrs: []netip.Addr{netip.MustParseAddr(dirAddr)},
+		Services: []Endpoint{{udp, netip.MustParseAddr(vip), vport}},
 	}); err != nil {
 		t.Fatal(err)
 	}
@@ -554,7 +553,7 @@ func TestTeardown(t *testing.T) {
 	tp := newTopo(t, 1, false)
 	d0 := tp.cd.BIndex
 	for i := range 3 {
-		st, err := NewSteering()
+		st, err := NewSteering(1 << 16)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -568,7 +567,7 @@ func TestTeardown(t *testing.T) {
 			t.Fatalf("round %d: nothing attached", i)
 		}
 		// A second Steering must not steal the interface.
-		other, err := NewSteering()
+		other, err := NewSteering(1 << 16)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -590,7 +589,7 @@ func TestTeardown(t *testing.T) {
 	}
 
 	// A stale xdpvs_steer attached the legacy way (as by a crashed run).
-	st, err := NewSteering()
+	st, err := NewSteering(1 << 16)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -7,12 +7,16 @@
  *   - TCP/UDP to a service (proto, dst addr, dst port), or to an all-ports
  *     service (proto, dst addr, port 0);
  *   - TCP/UDP to a local address (FULLNAT LIP);
- *   - TCP/UDP from a NAT real server (proto, src addr, src port) whose
- *     destination is not one of the director's host addresses (the
- *     director's own connections to a real server stay with the kernel);
+ *   - TCP/UDP replies of a NAT connection the workers made: the reply tuple
+ *     is in nat_flows, which the workers fill before they send a
+ *     connection's first packet to its real server and empty when it goes.
+ *     Anything else from a real server's address and port (the director's
+ *     own health checks, a client that talks to the real server directly
+ *     through the director) stays with the kernel, as IPVS leaves it;
  *   - ICMP/ICMPv6 errors (v4 types 3,4,5,11,12; v6 types 1-4) whose quoted
- *     packet is (proto, dst, dport) = real server, (proto, src, sport) =
- *     service, or src = local address.
+ *     packet is one we forwarded to a real server for a NAT connection
+ *     (its reverse in nat_flows), (proto, src, sport) = service, or src =
+ *     local address.
  * Passed (to the kernel): everything else, including all fragments (IPv4
  * non-first fragments and first fragments with MF; IPv6 fragments with a
  * non-zero offset or the M flag: no L4 header or only part of the datagram,
@@ -57,7 +61,7 @@ enum stat {
 	STAT_PASSED_NOT_IP,     /* not IPv4/IPv6 (ARP, LLDP, ...), passed */
 	STAT_PARSE_ERROR,       /* truncated or malformed, passed */
 	STAT_MATCH_SERVICE,
-	STAT_MATCH_REAL_SERVER,
+	STAT_MATCH_REAL_SERVER, /* a NAT connection's reply */
 	STAT_MATCH_LOCAL_ADDR,
 	STAT_MATCH_ICMP_ERROR,
 	STAT_PASSED_VLAN,       /* VLAN-tagged, passed */
@@ -73,11 +77,23 @@ struct ep_key {
 	__u8 addr[16];
 };
 
-/* (family, addr): local (FULLNAT) and host addresses. */
+/* (family, addr): local (FULLNAT) addresses. */
 struct addr_key {
 	__u8 family;
 	__u8 pad[3];
 	__u8 addr[16];
+};
+
+/* A NAT connection's reply tuple, as it arrives from the real server. Ports
+ * in network byte order; IPv4 addresses fill the first 4 bytes. */
+struct flow_key {
+	__u8 family;
+	__u8 proto;
+	__be16 sport;
+	__be16 dport;
+	__u8 pad[2];
+	__u8 saddr[16];
+	__u8 daddr[16];
 };
 
 struct {
@@ -88,13 +104,14 @@ struct {
 	__uint(map_flags, BPF_F_NO_PREALLOC);
 } services SEC(".maps");
 
+/* Sized by the Go side: every connection the workers' tables can hold. */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
-	__type(key, struct ep_key);
+	__type(key, struct flow_key);
 	__type(value, __u32);
-	__uint(max_entries, 65536);
+	__uint(max_entries, 1 << 20);
 	__uint(map_flags, BPF_F_NO_PREALLOC);
-} real_servers SEC(".maps");
+} nat_flows SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
@@ -104,13 +121,6 @@ struct {
 	__uint(map_flags, BPF_F_NO_PREALLOC);
 } local_addrs SEC(".maps");
 
-struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__type(key, struct addr_key);
-	__type(value, __u32);
-	__uint(max_entries, 4096);
-	__uint(map_flags, BPF_F_NO_PREALLOC);
-} host_addrs SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
@@ -307,20 +317,20 @@ static __always_inline int is_service_src(const struct l3 *l3, __be16 port)
 	return bpf_map_lookup_elem(&services, &k) != 0;
 }
 
-/* is_real_server: (addr, port) is a NAT real server, or addr is one with port 0 (a real server
- * of an all-ports service answers from whatever port the client asked for). */
-static __always_inline int is_real_server(__u8 family, __u8 proto, const __u8 *addr, __be16 port)
+/* is_nat_flow: (saddr:sport -> daddr:dport) is the reply tuple of one of the
+ * workers' NAT connections. */
+static __always_inline int is_nat_flow(__u8 family, __u8 proto, const __u8 *saddr, __be16 sport,
+				       const __u8 *daddr, __be16 dport)
 {
-	struct ep_key k;
+	struct flow_key k;
 	__builtin_memset(&k, 0, sizeof(k));
 	k.family = family;
 	k.proto = proto;
-	k.port = port;
-	__builtin_memcpy(k.addr, addr, 16);
-	if (bpf_map_lookup_elem(&real_servers, &k))
-		return 1;
-	k.port = 0;
-	return bpf_map_lookup_elem(&real_servers, &k) != 0;
+	k.sport = sport;
+	k.dport = dport;
+	__builtin_memcpy(k.saddr, saddr, 16);
+	__builtin_memcpy(k.daddr, daddr, 16);
+	return bpf_map_lookup_elem(&nat_flows, &k) != 0;
 }
 
 static __always_inline int in_addr_map(void *map, __u8 family, const __u8 *addr)
@@ -380,8 +390,7 @@ static __always_inline __u32 classify(struct xdp_md *ctx)
 			return STAT_MATCH_SERVICE;
 		if (in_addr_map(&local_addrs, l3.family, l3.daddr))
 			return STAT_MATCH_LOCAL_ADDR;
-		if (is_real_server(l3.family, l3.proto, l3.saddr, pp->src) &&
-		    !in_addr_map(&host_addrs, l3.family, l3.daddr))
+		if (is_nat_flow(l3.family, l3.proto, l3.saddr, pp->src, l3.daddr, pp->dst))
 			return STAT_MATCH_REAL_SERVER;
 		return 0;
 	}
@@ -417,14 +426,14 @@ static __always_inline __u32 classify(struct xdp_md *ctx)
 		if ((void *)(pp + 1) > end)
 			return STAT_PARSE_ERROR;
 		/* Quoting a reply we sent from VIP:vport, or a packet we sent from a
-		 * LIP, or a NAT packet we forwarded to a real server; but not a
-		 * packet the director itself sent to a real server (a health
-		 * check): its errors belong to the kernel's socket. */
+		 * LIP, or a packet of a NAT connection we forwarded to a real
+		 * server; but not a packet the director itself sent to a real
+		 * server (a health check): its errors belong to the kernel's
+		 * socket. */
 		if (is_service_src(&in, pp->src) ||
 		    in_addr_map(&local_addrs, in.family, in.saddr))
 			return STAT_MATCH_ICMP_ERROR;
-		if (is_real_server(in.family, in.proto, in.daddr, pp->dst) &&
-		    !in_addr_map(&host_addrs, in.family, in.saddr))
+		if (is_nat_flow(in.family, in.proto, in.daddr, pp->dst, in.saddr, pp->src))
 			return STAT_MATCH_ICMP_ERROR;
 		return 0;
 	}
