@@ -88,9 +88,10 @@ func New(cfg Config) (d *Dataplane, err error) {
 	if d.cookies, err = synproxy.New(synproxy.DefaultConfig()); err != nil {
 		return nil, fmt.Errorf("dataplane: %w", err)
 	}
+	made := d // a failed New returns nil: what it made so far is undone here
 	defer func() {
 		if err != nil {
-			d.Close()
+			made.Close()
 		}
 	}()
 	for _, name := range cfg.Interfaces {
