@@ -61,10 +61,15 @@ bench: ## side-by-side benchmark (xdpvs NAT/DR/FULLNAT, bare AF_XDP, nftables, H
 	XDPVS_BENCH=1 $(if $(QUICK),XDPVS_BENCH_QUICK=1) $(GO) test -count=1 -run '^(TestLB|TestSynProxyRate)$$' -v -timeout 50m ./bench/
 	@echo "results: bench/results/bench.md, bench/results/bench.png, bench/results/bench.json"
 
-lint: ## gofmt, go vet and the package-arrow tests
+lint: ## gofmt, go vet, staticcheck, dead code (deadcode -test) and the package-arrow tests
 	@test -z "$$(gofmt -l .)" || { gofmt -l .; exit 1; }
 	$(GO) vet $(PKGS)
-	$(GO) test -count=1 -run 'Deps' $(PKGS)
+	$(GO) tool staticcheck $(PKGS)
+	@# Test code counts as a user (the test helpers in internal/ have no other); deadcode prints
+	@# what nothing reaches and exits 0 either way.
+	@echo "$(GO) tool deadcode -test $(PKGS)"; dead=$$($(GO) tool deadcode -test $(PKGS)) || exit 1; \
+		[ -z "$$dead" ] || { printf '%s\n' "$$dead"; echo "dead code: delete it, or use it"; exit 1; }
+	$(GO) test -count=1 ./internal/archtest/
 
 demo: deps build ## run xdpvs on a namespace topology it builds (client, director, two real servers), then remove it (root)
 	@[ "$$(id -u)" = 0 ] || { echo "make demo needs root (network namespaces, XDP)"; exit 1; }

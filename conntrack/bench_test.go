@@ -13,7 +13,7 @@ import (
 )
 
 // benchPayload is the size of the dataplane's per-connection record.
-type benchPayload struct{ a, b, c, d uint32 }
+type benchPayload [4]uint32
 
 // flow returns connection i's tuples: distinct clients (198.19.0.0/16 × ports) to one VIP, NATed
 // to one of 256 real servers.

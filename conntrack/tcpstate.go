@@ -53,7 +53,7 @@ func DefaultTimeouts() Timeouts {
 	}
 }
 
-// SetTCP, SetTCPFin and SetUDP apply `ipvsadm --set tcp tcpfin udp`: tcp is the ESTABLISHED
+// Set applies `ipvsadm --set tcp tcpfin udp`: tcp is the ESTABLISHED
 // timeout, tcpfin the FIN_WAIT one, udp the UDP one. Zero leaves a value unchanged.
 func (t *Timeouts) Set(tcp, tcpfin, udp time.Duration) {
 	if tcp > 0 {

@@ -166,7 +166,7 @@ func (b ICMPv6) Encode(f *ICMPFields) { encodeICMP(b, f) }
 // Type returns the message type.
 func (b ICMPv6) Type() uint8 { return b[icmpType] }
 
-// Code returns the message code.
+// Code returns the code field.
 func (b ICMPv6) Code() uint8 { return b[icmpCode] }
 
 // Checksum returns the checksum field (the stored, complemented value).

@@ -29,7 +29,6 @@ func TestZeroAllocs(t *testing.T) {
 			{"Validate_bad", func() { c.Validate(ack, t0+10*int64(DefaultSlot)) }},
 			{"BuildSYN", func() { copy(buf, ack); BuildSYN(buf[:len(ack)], &h) }},
 			{"Delta", func() { h.Delta(tcpOf(t, sa)) }},
-			{"WindowUpdate", func() { copy(buf, sa); WindowUpdate(buf[:len(sa)], &d) }},
 			{"BuildRST", func() { copy(buf, ack); BuildRST(buf[:len(ack)]) }},
 			{"Translate_c2s", func() { Translate(tcpOf(t, ack), ClientToServer, &d) }},
 			{"Translate_s2c", func() { Translate(tcpOf(t, ack), ServerToClient, &d) }},

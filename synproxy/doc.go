@@ -25,7 +25,6 @@
 //	  |                             |            SYN/ACK seq=S ack=C+1 TSval=W
 //	  |                             |<------------------------------------|
 //	  |                             | Handshake.Delta: Seq=S−K, TS=W−V    |
-//	  |      (optional) ACK window  | WindowUpdate + Translate(S→C)       |
 //	  |<----------------------------| replay ACK(+data): Translate(C→S)   |
 //	  |                             |  ack K+1 → S+1, TSecr V → W ------->|
 //	  |                             |                                     |
@@ -71,9 +70,8 @@
 //     Result. OK: schedule, create the connection with the Handshake, copy the ACK (and its data)
 //     to a preallocated buffer, BuildSYN in place, NAT/FULLNAT rewrite, send. Further client
 //     segments until the server answers are dropped (the client retransmits them).
-//   - Real server's SYN/ACK: Handshake.Delta; keep the Delta; drop the SYN/ACK or turn it into a
-//     WindowUpdate for the client; replay a copy of the stored ACK through Translate(ClientToServer)
-//     and NAT.
+//   - Real server's SYN/ACK: Handshake.Delta; keep the Delta; drop the SYN/ACK; replay a copy of
+//     the stored ACK through Translate(ClientToServer) and NAT.
 //     A RST from the server, or no answer in time: BuildRST on a copy of the stored ACK resets
 //     the client (its sequence number is K+1, exactly what the client expects).
 //     A retransmitted SYN/ACK (the replayed ACK was lost) is answered by replaying the stored

@@ -141,28 +141,6 @@ func testFlow(t *testing.T, c *Cookies, v6 bool, cws, sws int, sts bool) {
 		return uint32(field)
 	}
 
-	// Window update for the client from the SYN/ACK.
-	wu := append(make([]byte, 0, cap(sa)), sa...)
-	n, r = WindowUpdate(wu, &delta)
-	if r != OK {
-		t.Fatalf("WindowUpdate: %v", r)
-	}
-	wu = wu[:n]
-	if r := Translate(tcpOf(t, wu), ServerToClient, &delta); r != OK {
-		t.Fatalf("Translate: %v", r)
-	}
-	d = mustDecode(t, wu)
-	if d.tcp.SYN || !d.tcp.ACK || d.tcp.Seq != K+1 || d.tcp.Ack != clientISN+1 {
-		t.Errorf("window update %+v", d.tcp)
-	}
-	// Rounded down twice at most: to the server's scale, then to ours.
-	if b := clientBytes(d.tcp.Window); b > 65535 || cws >= 0 && 65535-b >= 1<<DefaultWindowScale+1<<max(sws, 0) {
-		t.Errorf("window update window %d (%d bytes), want about 65535", d.tcp.Window, b)
-	}
-	if ts, ok := tsOpts(d.tcp); ok != sts || sts && (ts[0] != V || ts[1] != clientTS) {
-		t.Errorf("window update TS %v %v", ts, ok)
-	}
-
 	// Replay of the stored ACK toward the server.
 	if r := Translate(tcpOf(t, stash), ClientToServer, &delta); r != OK {
 		t.Fatalf("Translate: %v", r)

@@ -43,8 +43,8 @@ func BuildSYN(ip []byte, h *Handshake) (n int, r Result) {
 
 // Delta computes the translation for the life of the connection from the real server's SYN/ACK
 // (synack, its TCP segment: header.TCP(frame[L4Offset:L3Offset+L3Length])), which must acknowledge
-// the SYN that BuildSYN made from h. The SYN/ACK itself goes no further (or becomes a window update,
-// see WindowUpdate); the dataplane then replays the client's stored ACK, and any data, through
+// the SYN that BuildSYN made from h. The SYN/ACK itself goes no further; the dataplane then replays
+// the client's stored ACK, and any data, through
 // Translate(ClientToServer), whose acknowledgment number becomes the server's ISN + 1.
 //
 // Results: OK; Malformed; NotSYNACK (SYN or ACK clear, or RST set); BadAck (the acknowledgment number
@@ -79,51 +79,6 @@ func (h *Handshake) Delta(synack header.TCP) (d Delta, r Result) {
 		}
 	}
 	return d, OK
-}
-
-// WindowUpdate turns the real server's SYN/ACK in ip (an IP packet, still in the server's sequence
-// space) into the ACK that tells the client the server's window, in place: SYN cleared, sequence
-// number + 1, window the SYN/ACK's (unscaled) window in the server's scale, options NOP NOP
-// Timestamps (the server's TSval and TSecr) when d translates timestamps and none otherwise, no
-// payload. The IP header is kept (only its length changes). The dataplane passes the result through
-// Translate(ServerToClient) and its reverse NAT like any segment from the server, and sends it to the
-// client: the client learns the real window at once instead of at the server's first segment
-// (optional: until then the client works with our SYN/ACK's Config.Window, as DPVS's window update).
-func WindowUpdate(ip []byte, d *Delta) (n int, r Result) {
-	s, r := parse(ip)
-	if r != OK {
-		return 0, r
-	}
-	tcp := header.TCP(ip[s.l4:s.end])
-	f := tcp.Flags()
-	if f&(header.TCPFlagSyn|header.TCPFlagAck) != header.TCPFlagSyn|header.TCPFlagAck || f&header.TCPFlagRst != 0 {
-		return 0, NotSYNACK
-	}
-	opts, ok := header.ParseTCPSynOptions(tcp.Options())
-	if !ok {
-		return 0, Malformed
-	}
-	win := tcp.WindowSize()
-	if d.Flags&DeltaServerWS != 0 {
-		win >>= d.ServerWS
-	}
-	var ob [12]byte
-	ol := 0
-	if d.Flags&DeltaTS != 0 && opts.HasTS {
-		ob[0], ob[1] = header.TCPOptionNOP, header.TCPOptionNOP
-		ol = 2 + header.EncodeTimestampsOption(opts.TSVal, opts.TSEcr, ob[2:])
-	}
-	n = s.l4 + header.TCPMinimumSize + ol
-	if n > cap(ip) {
-		return 0, NoRoom
-	}
-	sport, dport, seq, ack := tcp.SourcePort(), tcp.DestinationPort(), tcp.SequenceNumber(), tcp.AckNumber()
-	ip = ip[:n]
-	setIPLength(ip, s.v6, n)
-	t := header.TCP(ip[s.l4:n])
-	writeTCPHeader(t, sport, dport, seq+1, ack, header.TCPFlagAck, win, ob[:ol])
-	t.FillChecksum(pseudo(ip, s.v6, len(t)))
-	return n, OK
 }
 
 // BuildRST turns the segment in ip (an IP packet) into the reset that answers it, in place (RFC 9293

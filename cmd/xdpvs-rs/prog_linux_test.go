@@ -344,7 +344,7 @@ func TestProgTOADisabled(t *testing.T) {
 	}
 }
 
-// TestProgFuzzNoChange: random mutations of valid frames never make the program fail, and a frame it
+// TestProgMutations: random mutations of valid frames never make the program fail, and a frame it
 // does not decapsulate comes out unchanged (TEST_SEED replays).
 func TestProgMutations(t *testing.T) {
 	objs := newTestObjs(t, true, vip4, vip6)

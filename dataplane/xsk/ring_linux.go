@@ -68,9 +68,6 @@ func (r *ring) Submit(n uint32) {
 	atomic.StoreUint32(r.producer, atomic.LoadUint32(r.producer)+n)
 }
 
-// CancelReserve gives back n reserved, unsubmitted entries.
-func (r *ring) CancelReserve(n uint32) { r.cachedProd -= n }
-
 // pending is the number of submitted entries the kernel has not consumed.
 func (r *ring) pending() uint32 {
 	return atomic.LoadUint32(r.producer) - atomic.LoadUint32(r.consumer)

@@ -10,6 +10,6 @@ import (
 func RequireRoot(tb testing.TB) {
 	tb.Helper()
 	if os.Geteuid() != 0 {
-		tb.Skip("skipping: test needs root (network namespaces, AF_XDP, BPF); run with `go test -exec sudo` or `make test-root`")
+		tb.Skip("skipping: test needs root (network namespaces, AF_XDP, BPF); run as root (`make test`) or with `go test -exec sudo`")
 	}
 }
