@@ -38,6 +38,13 @@ test: deps ## every test, as root: unit, fuzz seeds, end to end in network names
 	@unformatted=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
 		[ -z "$$unformatted" ] || { echo "gofmt needed: $$unformatted"; exit 1; }
 	$(GO) test -race -count=1 -timeout 20m $(PKGS)
+	@# The race detector's instrumentation allocates, so the zero-allocation tests (every test with
+	@# Alloc in its name) skip under -race: this pass runs them without it, in the packages that have
+	@# them; -v, filtered to the top-level results, shows that they ran.
+	@pkgs=$$(grep -rl --include='*_test.go' '^func Test[A-Za-z0-9_]*Alloc' . | xargs -n1 dirname | sort -u); \
+	echo "$(GO) test -count=1 -run Alloc -v" $$pkgs; \
+	out=$$($(GO) test -count=1 -run Alloc -v $$pkgs 2>&1); rc=$$?; \
+	printf '%s\n' "$$out" | grep -E '^(--- |\s+--- FAIL|ok|FAIL|panic|\s+\S+_test\.go:)'; exit $$rc
 	$(GO) test -count=1 -run '^$$' -bench . -benchtime=1x $(PKGS) >/dev/null
 
 test-short: ## unit tests only, no root needed
