@@ -9,6 +9,8 @@ DEBS    := iproute2 ethtool nftables
 GENDEBS := clang llvm libbpf-dev
 # What `make bench` compares xdpvs with (nftables DNAT, HAProxy) and pins processes with (taskset).
 BENCHDEBS := nftables haproxy util-linux
+# How long `make fuzz` runs each fuzz target.
+FUZZTIME ?= 10s
 
 .DEFAULT_GOAL := help
 .PHONY: help deps build generate test test-short fuzz bench lint demo clean
@@ -50,10 +52,13 @@ test: deps ## every test, as root: unit, fuzz seeds, end to end in network names
 test-short: ## unit tests only, no root needed
 	$(GO) test -short -count=1 $(PKGS)
 
-fuzz: ## run each fuzz target for a short while
-	$(GO) test -run '^$$' -fuzz=FuzzParse -fuzztime=30s ./header/
-	$(GO) test -run '^$$' -fuzz=FuzzPipeline -fuzztime=30s ./dataplane/
-	$(GO) test -run '^$$' -fuzz=FuzzParseArgs -fuzztime=30s ./mgmt/
+fuzz: ## run every fuzz target (each `func Fuzz...` of every package) for FUZZTIME (10s) each
+	@targets=$$(grep -r --include='*_test.go' -o '^func Fuzz[A-Za-z0-9_]*' . | sed 's|/[^/]*:func |:|' | sort); \
+	[ -n "$$targets" ] || { echo "no fuzz targets found"; exit 1; }; \
+	for t in $$targets; do \
+		echo "$(GO) test -run '^\$$' -fuzz '^$${t#*:}\$$' -fuzztime $(FUZZTIME) $${t%%:*}"; \
+		$(GO) test -run '^$$' -fuzz "^$${t#*:}\$$" -fuzztime $(FUZZTIME) $${t%%:*} || exit 1; \
+	done
 
 bench: ## side-by-side benchmark (xdpvs NAT/DR/FULLNAT, bare AF_XDP, nftables, HAProxy; pps, NDR/PDR, latency, cps) into bench/results/ (root; QUICK=1 for a short run)
 	@[ "$$(id -u)" = 0 ] || { echo "make bench needs root (network namespaces, XDP, AF_XDP)"; exit 1; }
