@@ -20,7 +20,7 @@
 //     returns a Result: OK, or the one reason it could not (no tailroom, options full, MTU, malformed,
 //     already present), for the dataplane to count. It neither allocates nor logs.
 //   - Decode finds the option in a TCP option list (the real server's side).
-//   - MSSReduction tells the dataplane by how much to lower the MSS in the handshake so that the option
+//   - OptionSize is also by how much the dataplane lowers the MSS in the handshake so that the option
 //     always fits (see its comment for the reasoning).
 //
 // The package imports only the standard library and header. Reading what a real server's xdpvs-rs

@@ -52,16 +52,8 @@ func (r Result) String() string {
 }
 
 // OptionSize returns the size of the option for client: Size4 for an IPv4 address, Size6 otherwise.
-func OptionSize(client header.Addr) int {
-	if client.Is4() {
-		return Size4
-	}
-	return Size6
-}
-
-// MSSReduction returns by how much the dataplane lowers an MSS option in the handshake so that the TOA
-// option always fits: the option's size, Size4 (8) when v6 is false, Size6 (20) when true. v6 is the
-// family of the client's address (it sets the option's size), not of the packet: NAT64 needs 20.
+// It is also by how much the dataplane lowers an MSS option in the handshake so that the option
+// always fits. client's family sets the size, not the packet's: NAT64 needs 20.
 //
 // Why: TOA rides client → real server on the connection's first ACK or data segment. The client sizes
 // its data segments from the MSS the other end advertised in the SYN-ACK, so a full-sized segment plus
@@ -75,11 +67,11 @@ func OptionSize(client header.Addr) int {
 // the client; applying it to the SYN-ACK toward the client (or to the SYN-ACK a SYN proxy sends)
 // bounds the client's own segments, the direction that carries TOA. The reduction is small (at most
 // 20 of 1460 bytes), so doing both costs little.
-func MSSReduction(v6 bool) uint16 {
-	if v6 {
-		return Size6
+func OptionSize(client header.Addr) int {
+	if client.Is4() {
+		return Size4
 	}
-	return Size4
+	return Size6
 }
 
 // Encode writes the option for client:port into b and returns its size (OptionSize(client)). b must
