@@ -5,7 +5,6 @@ import (
 	"net"
 	"net/netip"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"runtime"
 	"slices"
@@ -75,16 +74,14 @@ func requireBench(tb testing.TB) {
 	}
 }
 
+// buildBinaries returns xdpvsd and xdpvsadm, built once per test process (testutil.Binaries).
 func buildBinaries(tb testing.TB) (xdpvsd, xdpvsadm string) {
 	tb.Helper()
-	dir := tb.TempDir()
-	out, err := exec.Command("go", "build", "-o", dir+"/", "github.com/xdpvs/xdpvs/cmd/xdpvsd",
-		"github.com/xdpvs/xdpvs/cmd/xdpvsadm").CombinedOutput()
-	if err != nil {
-		tb.Fatalf("go build: %v\n%s", err, out)
-	}
-	return filepath.Join(dir, "xdpvsd"), filepath.Join(dir, "xdpvsadm")
+	b := testutil.Binaries(tb, "xdpvsd", "xdpvsadm")
+	return b[0], b[1]
 }
+
+func TestMain(m *testing.M) { testutil.Main(m) }
 
 // forwardBench is the layout, the sink and the generator, shared by every run.
 type forwardBench struct {

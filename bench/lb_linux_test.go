@@ -19,6 +19,7 @@ import (
 
 	"github.com/xdpvs/xdpvs/bench/pktgen"
 	"github.com/xdpvs/xdpvs/internal/netns"
+	"github.com/xdpvs/xdpvs/internal/testutil"
 	"github.com/xdpvs/xdpvs/internal/topo"
 )
 
@@ -164,7 +165,8 @@ func TestLB(t *testing.T) {
 	if d, ok := t.Deadline(); ok {
 		e.deadline = d.Add(-45 * time.Second)
 	}
-	e.buildBinaries()
+	b := testutil.Binaries(t, "xdpvsd", "xdpvsadm", "xdpvs-pktgen")
+	e.xdpvsd, e.adm, e.pktgenBin = b[0], b[1], b[2]
 	e.report = newReport(e)
 	e.setupNAT()
 	e.setupDR()
@@ -214,17 +216,6 @@ func TestLB(t *testing.T) {
 	e.report.Finished = time.Now().UTC().Format(time.RFC3339)
 	e.report.write(e)
 	t.Logf("\n%s", e.report.markdown())
-}
-
-func (e *lbEnv) buildBinaries() {
-	tb := e.tb
-	dir := tb.TempDir()
-	out, err := exec.Command("go", "build", "-o", dir+"/", "github.com/xdpvs/xdpvs/cmd/xdpvsd",
-		"github.com/xdpvs/xdpvs/cmd/xdpvsadm", "github.com/xdpvs/xdpvs/cmd/xdpvs-pktgen").CombinedOutput()
-	if err != nil {
-		tb.Fatalf("go build: %v\n%s", err, out)
-	}
-	e.xdpvsd, e.adm, e.pktgenBin = filepath.Join(dir, "xdpvsd"), filepath.Join(dir, "xdpvsadm"), filepath.Join(dir, "xdpvs-pktgen")
 }
 
 func mustExec(tb testing.TB, ns *netns.NS, args ...string) string {

@@ -32,38 +32,15 @@ import (
 // AF_PACKET socket: IPIP / IPv6-in-IPv6 UDP to a VIP on the receiver's lo, and a TCP handshake
 // from a FULLNAT local address whose last ACK carries TOA, to a kernel listener.
 
-var (
-	buildOnce sync.Once
-	binDir    string
-	buildErr  error
-	pinSeq    atomic.Uint32
-)
+var pinSeq atomic.Uint32
 
+// agentBinary is xdpvs-rs, built once per test process (testutil.Binary).
 func agentBinary(t *testing.T) string {
 	t.Helper()
-	buildOnce.Do(func() {
-		binDir, buildErr = os.MkdirTemp("", "xdpvs-rs-e2e-bin")
-		if buildErr != nil {
-			return
-		}
-		out, err := exec.Command("go", "build", "-o", binDir+"/", "github.com/xdpvs/xdpvs/cmd/xdpvs-rs").CombinedOutput()
-		if err != nil {
-			buildErr = fmt.Errorf("go build: %v\n%s", err, out)
-		}
-	})
-	if buildErr != nil {
-		t.Fatal(buildErr)
-	}
-	return filepath.Join(binDir, "xdpvs-rs")
+	return testutil.Binary(t, "xdpvs-rs")
 }
 
-func TestMain(m *testing.M) {
-	code := m.Run()
-	if binDir != "" {
-		os.RemoveAll(binDir)
-	}
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { testutil.Main(m) }
 
 // Layout: snd (s0: 198.18.1.1, 2001:2:0:1::1) <-> rcv (r0: 198.18.1.2, 2001:2:0:1::2; lo: the VIPs).
 var (

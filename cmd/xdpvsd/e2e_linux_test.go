@@ -13,9 +13,7 @@ import (
 	"net/netip"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"syscall"
 	"testing"
@@ -27,48 +25,21 @@ import (
 	"github.com/xdpvs/xdpvs/mgmt/api"
 )
 
-// The end-to-end tests run xdpvsd and xdpvsadm, built once per test binary, on the two-arm NAT
-// layout of internal/topo, with the kernel's TCP and UDP stacks at the client and the real servers.
+// The end-to-end tests run xdpvsd and xdpvsadm, built once per test process, on the layouts of
+// internal/topo, with the kernel's TCP and UDP stacks at the client and the real servers.
 
-var (
-	buildOnce sync.Once
-	binDir    string
-	buildErr  error
-)
+// bins are the paths of the commands the tests run.
+type bins struct{ xdpvsd, adm, agent string }
 
-func binaries(t *testing.T) (xdpvsd, xdpvsadm string) {
+// binaries builds xdpvsd, xdpvsadm and the real-server agent xdpvs-rs in one go build, the first
+// time a test asks (testutil.Binaries).
+func binaries(t *testing.T) bins {
 	t.Helper()
-	buildOnce.Do(func() {
-		binDir, buildErr = os.MkdirTemp("", "xdpvs-e2e-bin")
-		if buildErr != nil {
-			return
-		}
-		out, err := exec.Command("go", "build", "-o", binDir+"/", "github.com/xdpvs/xdpvs/cmd/xdpvsd",
-			"github.com/xdpvs/xdpvs/cmd/xdpvsadm", "github.com/xdpvs/xdpvs/cmd/xdpvs-rs").CombinedOutput()
-		if err != nil {
-			buildErr = fmt.Errorf("go build: %v\n%s", err, out)
-		}
-	})
-	if buildErr != nil {
-		t.Fatal(buildErr)
-	}
-	return filepath.Join(binDir, "xdpvsd"), filepath.Join(binDir, "xdpvsadm")
+	b := testutil.Binaries(t, "xdpvsd", "xdpvsadm", "xdpvs-rs")
+	return bins{xdpvsd: b[0], adm: b[1], agent: b[2]}
 }
 
-// agentBinary is the real-server agent, built with the others.
-func agentBinary(t *testing.T) string {
-	t.Helper()
-	binaries(t)
-	return filepath.Join(binDir, "xdpvs-rs")
-}
-
-func TestMain(m *testing.M) {
-	code := m.Run()
-	if binDir != "" {
-		os.RemoveAll(binDir)
-	}
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { testutil.Main(m) }
 
 // env is one test's layout with a running daemon.
 type env struct {
@@ -86,11 +57,12 @@ type env struct {
 // logs its output, the director's neighbours and the drops.
 func runDaemon(t *testing.T, client, director *netns.NS, ifaces []string, workers int) *env {
 	t.Helper()
-	xdpvsd, adm := binaries(t)
-	d, err := topo.StartDaemon(director, xdpvsd, t.TempDir(), ifaces, "--workers", fmt.Sprint(max(workers, 1)))
+	b := binaries(t)
+	d, err := topo.StartDaemon(director, b.xdpvsd, t.TempDir(), ifaces, "--workers", fmt.Sprint(max(workers, 1)))
 	if err != nil {
 		t.Fatal(err)
 	}
+	adm := b.adm
 	e := &env{t: t, clientNS: client, d: d, adm: adm, client: topo.HTTPClient(client, false)}
 	t.Cleanup(func() {
 		var drops string
@@ -428,8 +400,7 @@ func TestLifecycle(t *testing.T) {
 		t.Fatal(err)
 	}
 	e.d.Stop()
-	xdpvsd, _ := binaries(t)
-	d, err := topo.StartDaemon(e.nat.Director, xdpvsd, t.TempDir(), e.nat.Ifaces())
+	d, err := topo.StartDaemon(e.nat.Director, binaries(t).xdpvsd, t.TempDir(), e.nat.Ifaces())
 	if err != nil {
 		t.Fatalf("restart after SIGKILL: %v", err)
 	}

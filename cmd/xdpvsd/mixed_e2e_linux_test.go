@@ -22,7 +22,7 @@ func TestMixedModes(t *testing.T) {
 			t.Error(err)
 		}
 	})
-	a, err := topo.StartAgent(m.RS[1], agentBinary(t), "--iface", "r0", "--vip", topo.VIP4, "--vip", topo.VIP6)
+	a, err := topo.StartAgent(m.RS[1], binaries(t).agent, "--iface", "r0", "--vip", topo.VIP4, "--vip", topo.VIP6)
 	if err != nil {
 		t.Fatal(err)
 	}

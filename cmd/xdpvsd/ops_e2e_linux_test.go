@@ -33,7 +33,7 @@ import (
 func newOpsEnv(t *testing.T, name string, rsCount int, extra ...string) *env {
 	t.Helper()
 	testutil.RequireRoot(t)
-	xdpvsd, adm := binaries(t)
+	b := binaries(t)
 	nat, err := topo.NewNAT(topo.Prefix(name), rsCount, 1)
 	if err != nil {
 		t.Fatal(err)
@@ -43,11 +43,11 @@ func newOpsEnv(t *testing.T, name string, rsCount int, extra ...string) *env {
 			t.Error(err)
 		}
 	})
-	d, err := topo.StartDaemon(nat.Director, xdpvsd, t.TempDir(), nat.Ifaces(), extra...)
+	d, err := topo.StartDaemon(nat.Director, b.xdpvsd, t.TempDir(), nat.Ifaces(), extra...)
 	if err != nil {
 		t.Fatal(err)
 	}
-	e := &env{t: t, nat: nat, clientNS: nat.Client, d: d, adm: adm, client: topo.HTTPClient(nat.Client, false)}
+	e := &env{t: t, nat: nat, clientNS: nat.Client, d: d, adm: b.adm, client: topo.HTTPClient(nat.Client, false)}
 	t.Cleanup(func() {
 		if err := e.d.Stop(); err != nil && !strings.Contains(err.Error(), "signal: killed") {
 			t.Errorf("xdpvsd: %v\n%s", err, e.d.Log)
@@ -463,7 +463,7 @@ func TestConfigSurvivesKill(t *testing.T) {
 	t.Parallel()
 	conf := filepath.Join(t.TempDir(), "xdpvs.conf")
 	e := newOpsEnv(t, "kill", 1, "--config", conf)
-	xdpvsd, _ := binaries(t)
+	xdpvsd := binaries(t).xdpvsd
 	vip := topo.VIP4 + ":80"
 	e.adm1("-A", "-t", vip, "-s", "wrr")
 	acked := map[uint16]bool{}

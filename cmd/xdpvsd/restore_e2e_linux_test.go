@@ -37,7 +37,7 @@ func TestRestoreLargeDaemon(t *testing.T) {
 	t.Parallel()
 	conf := filepath.Join(t.TempDir(), "xdpvs.conf")
 	e := newOpsEnv(t, "restore", 1, "--config", conf)
-	_, adm := binaries(t)
+	adm := binaries(t).adm
 	restore := func(rules string) (string, error) {
 		t.Helper()
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
@@ -77,7 +77,7 @@ func TestRestoreLargeDaemon(t *testing.T) {
 	}
 
 	// A restart loads the file: the same -S.
-	xdpvsd, _ := binaries(t)
+	xdpvsd := binaries(t).xdpvsd
 	if err := e.d.Stop(); err != nil {
 		t.Fatal(err)
 	}

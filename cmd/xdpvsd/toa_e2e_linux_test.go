@@ -52,7 +52,7 @@ func TestTOA(t *testing.T) {
 			e.adm1("-A", "-t", svc, "-s", "rr")
 			e.adm1("--add-laddr", "-z", lip, "-t", svc)
 			for i := range e.nat.RS {
-				a, err := topo.StartAgent(e.nat.RS[i], agentBinary(t), "--iface", "r0", "--toa")
+				a, err := topo.StartAgent(e.nat.RS[i], binaries(t).agent, "--iface", "r0", "--toa")
 				if err != nil {
 					t.Fatal(err)
 				}

@@ -26,7 +26,7 @@ func newTUNEnv(t *testing.T, name string, workers int) *env {
 		}
 	})
 	for i, rs := range tun.RS {
-		a, err := topo.StartAgent(rs, agentBinary(t), "--iface", "r0", "--vip", topo.TUNVIP4, "--vip", topo.TUNVIP6)
+		a, err := topo.StartAgent(rs, binaries(t).agent, "--iface", "r0", "--vip", topo.TUNVIP4, "--vip", topo.TUNVIP6)
 		if err != nil {
 			t.Fatal(err)
 		}
