@@ -212,7 +212,7 @@ func (b *forwardBench) run(mode string, left int) measurement {
 	}
 	if dir := os.Getenv("XDPVS_BENCH_PROFILE"); dir != "" {
 		profileRun++
-		flags = append(flags, "--cpuprofile", filepath.Join(dir, fmt.Sprintf("%s-%d.prof", mode, profileRun)))
+		flags = append(flags, "--cpu-profile", filepath.Join(dir, fmt.Sprintf("%s-%d.prof", mode, profileRun)))
 	}
 	d, err := topo.StartDaemon(b.nat.Director, b.xdpvsd, tb.TempDir(), b.nat.Ifaces(), flags...)
 	if err != nil {

@@ -969,7 +969,7 @@ func (e *lbEnv) runCPS(c cpsCase) cpsRow {
 	row.Placement = s.placement + "; cps client and servers pinned to CPU 0"
 	busy, quiet := waitQuiet(e.k.quietWait)
 	args := []string{"taskset", "-c", "0", e.pktgenBin, "cps", "--netns", s.client.Name, "--target", target,
-		"--concurrency", strconv.Itoa(e.k.cpsConc), "--duration", e.k.cpsDur.String(), "--json", "--quiet"}
+		"--concurrency", strconv.Itoa(e.k.cpsConc), "--duration", e.k.cpsDur.String(), "--output", "json", "--quiet"}
 	ctx, cancel := context.WithTimeout(context.Background(), e.k.cpsDur+30*time.Second)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, args[0], args[1:]...)

@@ -9,28 +9,29 @@
 //
 //	xdpvs-pktgen [--netns NS] --iface IF --dst-mac MAC --src ADDR --dst ADDR [--dport P]
 //	             [--proto udp|syn|ack|data] [--sport P] [--flows N] [--src-addrs N]
-//	             [--size BYTES] [--count N] [--duration D] [--rate PPS] [--cpu C]
+//	             [--size BYTES] [--count N] [--duration D] [--rate PPS] [--cpus C]
 //	             [--engine prog-run|af-xdp] [--queue Q] [--batch N]
-//	             [--sink-netns NS --sink-iface IF] [--json]
+//	             [--sink-netns NS --sink-iface IF] [--output text|json]
 //
 // --engine picks how frames leave: prog-run (the default) runs the generator's XDP program with
 // BPF_PROG_RUN in live-frames mode, each frame an XDP_TX frame of the interface (about 7 Mpps per
 // core on a veth); af-xdp writes them into an AF_XDP socket's UMEM and sends them from its TX
 // ring, bound to --queue (copy mode on a veth, one skb per frame: 1-2 Mpps per core). Both
 // send the same frames. On a veth the peer receives prog-run frames on the queue numbered after
-// --cpu, af-xdp frames on --queue.
+// --cpus, af-xdp frames on --queue.
 //
 // cps opens TCP connections (handshake, one byte each way, the server's close, ours) to a target
 // as fast as --concurrency loops can, and reports connections per second and their latency:
 //
-//	xdpvs-pktgen cps [--netns NS] --target ADDR:PORT [--concurrency N] [--duration D] [--json]
+//	xdpvs-pktgen cps [--netns NS] --target ADDR:PORT [--concurrency N] [--duration D] [--count N]
+//	                 [--output text|json]
 //
 // serve is the server for cps: it reads one byte, writes one byte and closes first.
 //
 //	xdpvs-pktgen serve [--netns NS] --listen ADDR:PORT [--duration D]
 //
 // Addresses must come from 198.18.0.0/15 or 2001:2::/48 (the benchmarking ranges). --size is the
-// Ethernet frame size with its FCS (64..1518). The sending thread is pinned to --cpu; on a veth
+// Ethernet frame size with its FCS (64..1518). The sending thread is pinned to --cpus; on a veth
 // the peer's receive processing runs on that CPU too.
 package main
 
@@ -49,6 +50,7 @@ import (
 	"time"
 
 	"github.com/xdpvs/xdpvs/bench/pktgen"
+	"github.com/xdpvs/xdpvs/internal/cliflag"
 	"github.com/xdpvs/xdpvs/internal/netns"
 )
 
@@ -89,7 +91,7 @@ Sends UDP or TCP frames out of IF, unpaced or at --rate, printing progress every
 Engines (--engine):
   prog-run  the default: BPF_PROG_RUN of an XDP program in live-frames mode, every frame an
             XDP_TX frame of IF (about 7 Mpps per core on a veth); the peer of a veth receives on
-            the queue numbered after --cpu.
+            the queue numbered after --cpus.
   af-xdp    an AF_XDP socket bound to --queue of IF sends the frames from its TX ring, in batches
             of --batch (copy mode on a veth, one skb per frame: 1-2 Mpps per core); the peer of a
             veth receives on queue --queue.
@@ -128,15 +130,21 @@ func parse(args []string, stderr io.Writer) (options, error) {
 	fs.Uint64Var(&o.count, "count", 1_000_000, "frames to send")
 	fs.DurationVar(&o.duration, "duration", 10*time.Second, "time limit")
 	fs.Float64Var(&o.rate, "rate", 0, "target rate in frames per second (0: as fast as possible)")
-	fs.IntVar(&o.cpu, "cpu", 0, "CPU to pin the sending thread to; -1 for none")
+	fs.IntVar(&o.cpu, "cpus", 0, "CPU to pin the sending thread to (one); -1 for none")
 	engine := fs.String("engine", string(pktgen.EngineProgRun), "how frames leave: prog-run (BPF_PROG_RUN live frames, XDP_TX) or af-xdp (an AF_XDP socket's TX ring)")
 	fs.IntVar(&o.queue, "queue", 0, "af-xdp: the interface queue to bind and send on")
 	fs.IntVar(&o.batch, "batch", 0, "frames per call: per BPF_PROG_RUN (prog-run, default 262144) or per TX batch and sendto (af-xdp, default 64, at most 1024)")
 	fs.StringVar(&o.sinkNetns, "sink-netns", "", "namespace of --sink-iface")
 	fs.StringVar(&o.sinkIface, "sink-iface", "", "receiving interface: attach an XDP sink that counts, drops and times the frames")
-	fs.BoolVar(&o.json, "json", false, "print the result as JSON")
+	output := fs.String("output", "text", "result format: text or json")
 	fs.BoolVar(&o.quiet, "quiet", false, "no per-second progress")
+	cliflag.Deprecated(fs, "cpu", "cpus", "")
+	cliflag.Deprecated(fs, "json", "output", "json")
 	if err := fs.Parse(args); err != nil {
+		return o, err
+	}
+	var err error
+	if o.json, err = isJSON(*output); err != nil {
 		return o, err
 	}
 	if fs.NArg() != 0 {
@@ -355,10 +363,16 @@ func runCPS(args []string, stdout, stderr io.Writer) error {
 	target := fs.String("target", "", "ADDR:PORT to connect to (required)")
 	conc := fs.Int("concurrency", 16, "connection loops")
 	dur := fs.Duration("duration", 5*time.Second, "time limit")
-	maxConns := fs.Uint64("max", 0, "stop after this many connections (0: only the time limit)")
-	asJSON := fs.Bool("json", false, "print the result as JSON")
+	maxConns := fs.Uint64("count", 0, "stop after this many connections (0: only the time limit)")
+	output := fs.String("output", "text", "result format: text or json")
 	quiet := fs.Bool("quiet", false, "no per-second progress")
+	cliflag.Deprecated(fs, "max", "count", "")
+	cliflag.Deprecated(fs, "json", "output", "json")
 	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	asJSON, err := isJSON(*output)
+	if err != nil {
 		return err
 	}
 	ap, err := netip.ParseAddrPort(*target)
@@ -398,12 +412,23 @@ func runCPS(args []string, stdout, stderr io.Writer) error {
 	if res.FirstErr != nil {
 		rep.FirstErr = res.FirstErr.Error()
 	}
-	if *asJSON {
+	if asJSON {
 		return json.NewEncoder(stdout).Encode(rep)
 	}
 	fmt.Fprintf(stdout, "%d connections to %s in %v: %.0f /s, %d errors (first: %s); latency %v\n",
 		rep.Conns, rep.Target, res.Elapsed.Round(time.Millisecond), rep.CPS, rep.Errors, rep.FirstErr, rep.Latency)
 	return nil
+}
+
+// isJSON parses --output: text or json.
+func isJSON(output string) (bool, error) {
+	switch output {
+	case "text":
+		return false, nil
+	case "json":
+		return true, nil
+	}
+	return false, fmt.Errorf("--output %q: want text or json", output)
 }
 
 func runServe(args []string, stdout, stderr io.Writer) error {

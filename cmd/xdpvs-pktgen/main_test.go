@@ -32,6 +32,7 @@ func TestFlagErrors(t *testing.T) {
 		{"bad_mac", "--iface c0 --src 198.18.0.1 --dst 198.18.0.2 --dst-mac zz", "--dst-mac"},
 		{"small", "--iface c0 --dst-mac 02:00:00:00:00:02 --src 198.18.0.1 --dst 198.18.0.2 --size 60", "frame size 60"},
 		{"mixed", "--iface c0 --dst-mac 02:00:00:00:00:02 --src 198.18.0.1 --dst 2001:2::2", "not of one family"},
+		{"bad_output", "--iface c0 --dst-mac 02:00:00:00:00:02 --src 198.18.0.1 --dst 198.18.0.2 --output yaml", "--output"},
 		{"bad_engine", "--iface c0 --dst-mac 02:00:00:00:00:02 --src 198.18.0.1 --dst 198.18.0.2 --engine dpdk", "--engine"},
 		{"negative_queue", "--iface c0 --dst-mac 02:00:00:00:00:02 --src 198.18.0.1 --dst 198.18.0.2 --engine af-xdp --queue -1", "--queue"},
 		{"ok_af_xdp", "--iface c0 --dst-mac 02:00:00:00:00:02 --src 198.18.0.1 --dst 198.18.0.2 --engine af-xdp --queue 1 --batch 32", ""},
@@ -56,6 +57,22 @@ func TestFlagErrors(t *testing.T) {
 	}
 }
 
+// TestDeprecatedFlags: --cpu and --json still work, as --cpus and --output json, with a notice.
+func TestDeprecatedFlags(t *testing.T) {
+	var stderr strings.Builder
+	o, err := parse(strings.Fields("--iface c0 --dst-mac 02:00:00:00:00:02 --src 198.18.0.1 --dst 198.18.0.2 --cpu 1 --json"), &stderr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o.cpu != 1 || !o.json {
+		t.Errorf("--cpu 1 --json: cpu %d, json %v", o.cpu, o.json)
+	}
+	want := "xdpvs-pktgen: --cpu is deprecated; use --cpus\nxdpvs-pktgen: --json is deprecated; use --output json\n"
+	if stderr.String() != want {
+		t.Errorf("printed %q, want %q", stderr.String(), want)
+	}
+}
+
 // TestRun sends a small bounded burst through the command into a veth whose peer has GRO on (so it
 // takes XDP frames) and checks the report.
 func TestRun(t *testing.T) {
@@ -76,7 +93,7 @@ func TestRun(t *testing.T) {
 	before := 0
 	for _, engine := range []string{"prog-run", "af-xdp"} {
 		var out strings.Builder
-		err := run(strings.Fields("--netns "+a.Name+" --iface a0 --dst-mac "+bMAC+" --src 198.18.0.1 --dst 198.18.0.2 --dport 9 --flows 8 --count 1000 --duration 5s --cpu 0 --engine "+engine), &out, io.Discard)
+		err := run(strings.Fields("--netns "+a.Name+" --iface a0 --dst-mac "+bMAC+" --src 198.18.0.1 --dst 198.18.0.2 --dport 9 --flows 8 --count 1000 --duration 5s --cpus 0 --engine "+engine), &out, io.Discard)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -93,7 +110,7 @@ func TestRun(t *testing.T) {
 	}
 	// With a sink, as JSON: everything arrives, and the AF_XDP engine's stamps give a latency.
 	var out strings.Builder
-	err := run(strings.Fields("--netns "+a.Name+" --iface a0 --dst-mac "+bMAC+" --src 198.18.0.1 --dst 198.18.0.2 --count 5000 --rate 100000 --duration 5s --engine af-xdp --json --quiet --sink-netns "+b.Name+" --sink-iface b0"), &out, io.Discard)
+	err := run(strings.Fields("--netns "+a.Name+" --iface a0 --dst-mac "+bMAC+" --src 198.18.0.1 --dst 198.18.0.2 --count 5000 --rate 100000 --duration 5s --engine af-xdp --output json --quiet --sink-netns "+b.Name+" --sink-iface b0"), &out, io.Discard)
 	if err != nil {
 		t.Fatal(err)
 	}

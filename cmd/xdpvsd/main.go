@@ -24,6 +24,7 @@ import (
 
 	"github.com/xdpvs/xdpvs/dataplane"
 	"github.com/xdpvs/xdpvs/dataplane/xsk"
+	"github.com/xdpvs/xdpvs/internal/cliflag"
 	"github.com/xdpvs/xdpvs/mgmt/api"
 	"github.com/xdpvs/xdpvs/mgmt/health"
 	"github.com/xdpvs/xdpvs/mgmt/metrics"
@@ -52,13 +53,15 @@ func run(args []string) error {
 	cpus := fs.String("cpus", "", "comma-separated CPU of each worker (default: worker q on CPU q)")
 	conns := fs.Int("conns", 1<<18, "connection-table capacity per worker")
 	config := fs.String("config", "", "configuration file (xdpvsadm -S format), loaded at start and saved on every change")
-	attach := fs.String("xdp-mode", "auto", "XDP attach mode: auto (native, else generic), native or generic")
+	attach := fs.String("attach", "auto", "how the XDP program is attached: auto (native, else generic), native or generic")
 	frameSize := fs.Int("frame-size", 2048, "UMEM frame size, 2048 or 4096 (largest packet = frame - 256)")
 	level := fs.String("log-level", "info", "log level: debug, info, warn, error")
 	bare := fs.Bool("bare-forward", false, "benchmark only: forward between two interfaces with no load balancing")
-	cpuProfile := fs.String("cpuprofile", "", "development: write a CPU profile of the whole run to this file")
+	cpuProfile := fs.String("cpu-profile", "", "development: write a CPU profile of the whole run to this file")
 	metricsAddr := fs.String("metrics", "", "serve Prometheus metrics on this address (HOST:PORT), at /metrics")
 	scripts := fs.String("health-scripts", "", "directory of the programs that health checks (--check script) may run: owned by root, writable by no one else (default: none may run)")
+	cliflag.Deprecated(fs, "xdp-mode", "attach", "")
+	cliflag.Deprecated(fs, "cpuprofile", "cpu-profile", "")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -111,7 +114,7 @@ func run(args []string) error {
 	case "generic":
 		cfg.Attach = xsk.AttachGeneric
 	default:
-		return fmt.Errorf("--xdp-mode %q: want auto, native or generic", *attach)
+		return fmt.Errorf("--attach %q: want auto, native or generic", *attach)
 	}
 	if *cpus != "" {
 		for _, f := range strings.Split(*cpus, ",") {
