@@ -89,6 +89,8 @@ func (e *env) vip(v6 bool) string {
 	return vipAddr(v6)
 }
 
+// newEnv runs xdpvsd on the two-arm NAT layout with two real servers, each serving HTTP on :8080
+// and UDP echo on :5353 of both its addresses.
 func newEnv(t *testing.T, name string, workers int) *env {
 	t.Helper()
 	testutil.RequireRoot(t)
@@ -96,28 +98,11 @@ func newEnv(t *testing.T, name string, workers int) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() {
-		if err := nat.Close(); err != nil {
-			t.Error(err)
-		}
-	})
+	closeAtCleanup(t, nat)
 	e := runDaemon(t, nat.Client, nat.Director, nat.Ifaces(), workers)
 	e.nat = nat
 	e.client.Timeout = 5 * time.Second
-	for i, rs := range nat.RS {
-		for _, a := range []string{topo.RS4(i), topo.RS6(i)} {
-			s, err := topo.ServeHTTP(rs, netip.AddrPortFrom(netip.MustParseAddr(a), 8080), fmt.Sprintf("rs%d", i))
-			if err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(func() { s.Close() })
-			u, err := topo.ServeUDPEcho(rs, netip.AddrPortFrom(netip.MustParseAddr(a), 5353), fmt.Sprintf("rs%d", i))
-			if err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(func() { u.Close() })
-		}
-	}
+	serve(t, nat.RS, func(i int) []string { return []string{topo.RS4(i), topo.RS6(i)} }, 8080, 5353)
 	return e
 }
 
@@ -260,57 +245,26 @@ func (e *env) udp(v6 bool, n int) map[string]int {
 	return got
 }
 
-// TestNAT is the Foundation's acceptance matrix: for IPv4 and IPv6, with one worker and with two
-// workers on two-queue veths, 1,000 short HTTP connections through a NAT rr service split 500/500,
-// a 50 MiB transfer each way with matching SHA-256, and UDP request/response split evenly.
-func TestNAT(t *testing.T) {
-	for _, workers := range []int{1, 2} {
-		for _, v6 := range []bool{false, true} {
-			fam := "v4"
-			if v6 {
-				fam = "v6"
-			}
-			t.Run(fmt.Sprintf("%s/workers=%d", fam, workers), func(t *testing.T) {
-				e := newEnv(t, fmt.Sprintf("n%s%d", fam, workers), workers)
-				e.natService("-t", v6)
-				e.natService("-u", v6)
-
-				got := e.shortConnections(1000, v6)
-				if got["rs0"] != 500 || got["rs1"] != 500 {
-					t.Fatalf("rr split %v, want 500/500", got)
-				}
-				e.transfers(v6, 50<<20)
-				if got := e.udp(v6, 100); got["rs0"] != 50 || got["rs1"] != 50 {
-					t.Fatalf("udp rr split %v, want 50/50", got)
-				}
-				list := e.adm1("-Ln", "--stats")
-				t.Logf("\n%s", list)
-				want := "TCP  " + netip.AddrPortFrom(netip.MustParseAddr(vipAddr(v6)), 80).String()
-				if !strings.Contains(list, want) {
-					t.Fatalf("listing lacks %q", want)
-				}
-				if !strings.Contains(e.adm1("-Ln"), "Masq") {
-					t.Fatal("listing lacks Masq")
-				}
-				e.checkWorkers(workers)
-			})
-		}
+// workerStats reads `xdpvsadm show workers -o json`.
+func (e *env) workerStats() []api.WorkerStats {
+	e.t.Helper()
+	var st struct{ Workers []api.WorkerStats }
+	if err := json.Unmarshal([]byte(e.adm1("show", "workers", "-o", "json")), &st); err != nil {
+		e.t.Fatal(err)
 	}
+	return st.Workers
 }
 
 // checkWorkers reads `xdpvsadm show workers`: with two workers, packets that reached the queue of
 // the worker not owning their connection were handed over and none was lost on the way.
 func (e *env) checkWorkers(workers int) {
 	e.t.Helper()
-	var st struct{ Workers []api.WorkerStats }
-	if err := json.Unmarshal([]byte(e.adm1("show", "workers", "-o", "json")), &st); err != nil {
-		e.t.Fatal(err)
-	}
-	if len(st.Workers) != workers {
-		e.t.Fatalf("%d workers listed, want %d", len(st.Workers), workers)
+	ws := e.workerStats()
+	if len(ws) != workers {
+		e.t.Fatalf("%d workers listed, want %d", len(ws), workers)
 	}
 	var out, in, full, loop uint64
-	for _, w := range st.Workers {
+	for _, w := range ws {
 		out, in = out+w.HandoffsOut, in+w.HandoffsIn
 		for _, d := range w.Drops {
 			switch d.Name {
