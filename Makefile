@@ -34,7 +34,7 @@ generate: ## regenerate the BPF objects (bpf2go; needs clang) and check nothing 
 	$(GO) generate ./...
 	git diff --exit-code -- '*.go' '*.o'
 
-test: deps ## every test, as root: unit, fuzz seeds, end to end in network namespaces (race detector on)
+test: deps ## every test, as root: unit, fuzz seeds, end to end in network namespaces (race detector on; the allocation tests again without it)
 	@[ "$$(id -u)" = 0 ] || { echo "make test needs root (network namespaces, XDP, AF_XDP); tests that need it would skip"; exit 1; }
 	$(GO) vet $(PKGS)
 	@unformatted=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
