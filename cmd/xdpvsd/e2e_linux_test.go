@@ -13,6 +13,7 @@ import (
 	"net/netip"
 	"os"
 	"os/exec"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"syscall"
@@ -253,6 +254,23 @@ func (e *env) workerStats() []api.WorkerStats {
 		e.t.Fatal(err)
 	}
 	return st.Workers
+}
+
+// events sums the named worker events over the workers.
+func (e *env) events(names ...string) map[string]uint64 {
+	e.t.Helper()
+	if len(names) == 0 {
+		return nil
+	}
+	sum := map[string]uint64{}
+	for _, w := range e.workerStats() {
+		for _, ev := range w.Events {
+			if slices.Contains(names, ev.Name) {
+				sum[ev.Name] += ev.Count
+			}
+		}
+	}
+	return sum
 }
 
 // checkWorkers reads `xdpvsadm show workers`: with two workers, packets that reached the queue of
