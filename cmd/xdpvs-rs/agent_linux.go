@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/netip"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -110,6 +111,14 @@ func newAgent(cfg config, log *zap.Logger) (_ *agent, err error) {
 			return nil, fmt.Errorf("add vip %s: %w", v, err)
 		}
 	}
+	for _, d := range cfg.directors {
+		if err := putDirector(&a.objs, d); err != nil {
+			return nil, err
+		}
+		if d.Bits() == 0 {
+			log.Warn("this director prefix accepts tunnels from every source of its family", zap.Stringer("director", d))
+		}
+	}
 	if err := a.pin(a.objs.Stats, rs.MapStats); err != nil {
 		return nil, err
 	}
@@ -198,6 +207,20 @@ func (a *agent) pin(m *ebpf.Map, name string) error {
 		return fmt.Errorf("pin %s: %w", path, err)
 	}
 	a.pinned = append(a.pinned, m)
+	return nil
+}
+
+// putDirector adds the tunnel source prefix d to its family's director trie.
+func putDirector(objs *rsObjects, d netip.Prefix) error {
+	var err error
+	if d.Addr().Is4() {
+		err = objs.Directors4.Put(rsDir4Key{Prefixlen: uint32(d.Bits()), Addr: d.Addr().As4()}, uint8(1))
+	} else {
+		err = objs.Directors6.Put(rsDir6Key{Prefixlen: uint32(d.Bits()), Addr: d.Addr().As16()}, uint8(1))
+	}
+	if err != nil {
+		return fmt.Errorf("add director %s: %w", d, err)
+	}
 	return nil
 }
 
@@ -314,12 +337,8 @@ func serve(cfg config, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	vips := make([]string, len(cfg.vips))
-	for i, v := range cfg.vips {
-		vips[i] = v.String()
-	}
-	log.Info("xdpvs-rs running", zap.Strings("ifaces", cfg.ifaces), zap.Strings("vips", vips),
-		zap.Bool("toa", cfg.toa), zap.String("pin", cfg.pin))
+	log.Info("xdpvs-rs running", zap.Strings("ifaces", cfg.ifaces), zap.Stringers("vips", cfg.vips),
+		zap.Stringers("directors", cfg.directors), zap.Bool("toa", cfg.toa), zap.String("pin", cfg.pin))
 	fmt.Fprintf(stdout, "xdpvs-rs: ready (pid %d)\n", os.Getpid())
 	s := <-sig
 	log.Info("stopping", zap.String("signal", s.String()))

@@ -296,7 +296,7 @@ func TestEndToEndTUN(t *testing.T) {
 				t.Fatal("IPv6-in-IPv6 datagram delivered without xdpvs-rs")
 			}
 
-			ap := startAgent(t, tp, "--vip", vip4.String(), "--vip", vip6.String(), "--attach", mode)
+			ap := startAgent(t, tp, "--vip", vip4.String(), "--vip", vip6.String(), "--director", sndAddr4.String(), "--director", sndAddr6.String(), "--attach", mode)
 			if mode == "tc" {
 				if out := tp.rcv.Run(t, "tc", "filter", "show", "dev", "r0", "ingress"); !strings.Contains(out, progName) {
 					t.Fatalf("no tc filter:\n%s", out)
@@ -423,7 +423,7 @@ func header4or6Seq(pkt []byte, v6 bool, seq, ack uint32) {
 func TestEndToEndTUNTCP(t *testing.T) {
 	tp := newTopology(t)
 	fd := rawSocket(t, tp)
-	startAgent(t, tp, "--vip", vip4.String(), "--vip", vip6.String())
+	startAgent(t, tp, "--vip", vip4.String(), "--vip", vip6.String(), "--director", sndAddr4.String(), "--director", sndAddr6.String())
 	for i, tc := range []struct {
 		name   string
 		client netip.Addr
@@ -523,13 +523,13 @@ func TestRestartAfterCrash(t *testing.T) {
 	for _, mode := range []string{"tcx", "tc"} {
 		t.Run(mode, func(t *testing.T) {
 			tp := newTopology(t)
-			first := startAgent(t, tp, "--toa", "--vip", vip4.String(), "--attach", mode)
+			first := startAgent(t, tp, "--toa", "--vip", vip4.String(), "--director", sndAddr4.String(), "--attach", mode)
 			firstID := pinnedMapID(t, filepath.Join(tp.pin, rs.MapTOA))
 			first.kill()
 			if _, err := os.Stat(filepath.Join(tp.pin, rs.MapTOA)); err != nil {
 				t.Fatalf("a crash should leave the pin behind: %v", err)
 			}
-			second := startAgent(t, tp, "--toa", "--vip", vip4.String(), "--attach", mode)
+			second := startAgent(t, tp, "--toa", "--vip", vip4.String(), "--director", sndAddr4.String(), "--attach", mode)
 			if id := pinnedMapID(t, filepath.Join(tp.pin, rs.MapTOA)); id == firstID {
 				t.Fatal("stale pin not replaced")
 			}
@@ -548,7 +548,7 @@ func TestRestartAfterCrash(t *testing.T) {
 					t.Fatalf("%d filters of ours after restart, want 1:\n%s", c, out)
 				}
 			}
-			if _, err := tryStartAgent(t, tp, "--toa", "--vip", vip4.String(), "--attach", mode); err == nil ||
+			if _, err := tryStartAgent(t, tp, "--toa", "--vip", vip4.String(), "--director", sndAddr4.String(), "--attach", mode); err == nil ||
 				!strings.Contains(err.Error(), "in use by another xdpvs-rs") {
 				t.Fatalf("second agent on the same pin directory: %v", err)
 			}

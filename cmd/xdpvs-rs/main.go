@@ -3,14 +3,15 @@
 // interfaces that receive the director's traffic, which
 //
 //   - decapsulates TUN traffic (IPv4-in-IPv4, IPv6-in-IPv6) whose inner destination is one of the
-//     --vip addresses, so the host needs no ipip/ip6_tunnel module, and
+//     --vip addresses, so the host needs no ipip/ip6_tunnel module, when it comes from one of the
+//     --director addresses or prefixes, and drops (and counts) the same from any other source, and
 //   - with --toa, records the client address and port a FULLNAT director carries in TCP option 254
 //     per connection, in an LRU map pinned under --pin, where toa/rs (rs.ClientAddr) and
 //     `xdpvs-rs toa list` read it.
 //
 // Usage:
 //
-//	xdpvs-rs --iface IF [--iface IF2 ...] [--vip ADDR ...] [--toa] [--toa-entries N] [--pin DIR] [--attach auto|tcx|tc]
+//	xdpvs-rs --iface IF [--iface IF2 ...] [--vip ADDR ... --director ADDR[/LEN] ...] [--toa] [--toa-entries N] [--pin DIR] [--attach auto|tcx|tc]
 //	xdpvs-rs toa list [--pin DIR]
 //	xdpvs-rs stats [--pin DIR]
 //
@@ -48,6 +49,7 @@ func main() {
 type config struct {
 	ifaces     []string
 	vips       []netip.Addr
+	directors  []netip.Prefix // the directors' tunnel sources; a host is a /32 or /128
 	toa        bool
 	toaEntries int
 	pin        string
@@ -60,7 +62,7 @@ func (l *listFlag) String() string     { return strings.Join(*l, ",") }
 func (l *listFlag) Set(s string) error { *l = append(*l, s); return nil }
 
 const usage = `usage:
-  xdpvs-rs --iface IF [--iface IF2 ...] [--vip ADDR ...] [--toa] [--toa-entries N] [--pin DIR] [--attach auto|tcx|tc]
+  xdpvs-rs --iface IF [--iface IF2 ...] [--vip ADDR ... --director ADDR[/LEN] ...] [--toa] [--toa-entries N] [--pin DIR] [--attach auto|tcx|tc]
   xdpvs-rs toa list [--pin DIR]
   xdpvs-rs stats [--pin DIR]
 `
@@ -111,15 +113,17 @@ func parsePin(name string, args []string, stderr io.Writer) (string, error) {
 
 func parse(args []string, stderr io.Writer) (config, error) {
 	var (
-		c      config
-		ifaces listFlag
-		vips   listFlag
+		c         config
+		ifaces    listFlag
+		vips      listFlag
+		directors listFlag
 	)
 	fs := flag.NewFlagSet("xdpvs-rs", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.Usage = func() { fmt.Fprint(stderr, usage); fs.PrintDefaults() }
 	fs.Var(&ifaces, "iface", "interface receiving the director's traffic (repeatable; at least one)")
-	fs.Var(&vips, "vip", "virtual address whose IPIP / IPv6-in-IPv6 traffic is decapsulated (repeatable)")
+	fs.Var(&vips, "vip", "virtual address whose IPIP / IPv6-in-IPv6 traffic is decapsulated (repeatable; needs --director)")
+	fs.Var(&directors, "director", "tunnel source `ADDR[/LEN]` of a director: tunnels to a --vip from elsewhere are dropped (repeatable)")
 	fs.BoolVar(&c.toa, "toa", false, "record TOA client addresses (FULLNAT) for rs.ClientAddr and `toa list`")
 	fs.IntVar(&c.toaEntries, "toa-entries", 65536, "size of the TOA map (LRU: the oldest entries make room)")
 	fs.StringVar(&c.pin, "pin", rs.DefaultPinDir, "directory (on bpffs) where the maps are pinned")
@@ -154,6 +158,23 @@ func parse(args []string, stderr io.Writer) (config, error) {
 	if len(c.vips) == 0 && !c.toa {
 		return c, errors.New("nothing to do: give --vip (TUN decapsulation) and/or --toa")
 	}
+	per := map[bool]int{}
+	for _, d := range directors {
+		p, err := parseDirector(d)
+		if err != nil {
+			return c, fmt.Errorf("--director %q: %v", d, err)
+		}
+		if per[p.Addr().Is4()]++; per[p.Addr().Is4()] > maxDirectors {
+			return c, fmt.Errorf("--director: more than %d per family", maxDirectors)
+		}
+		c.directors = append(c.directors, p)
+	}
+	if len(c.vips) > 0 && len(c.directors) == 0 {
+		return c, errors.New(noDirectorHint)
+	}
+	if len(c.directors) > 0 && len(c.vips) == 0 {
+		return c, errors.New("--director without --vip: nothing is decapsulated")
+	}
 	if c.toaEntries < 1 || c.toaEntries > 1<<24 {
 		return c, fmt.Errorf("--toa-entries %d: want 1..%d", c.toaEntries, 1<<24)
 	}
@@ -166,4 +187,39 @@ func parse(args []string, stderr io.Writer) (config, error) {
 		return c, errors.New("--pin must not be empty")
 	}
 	return c, nil
+}
+
+// maxDirectors is the size of each family's director trie (max_entries in bpf/rs.c).
+const maxDirectors = 256
+
+// noDirectorHint is the error of --vip without --director: decapsulating tunnels from anyone would
+// let every host that reaches this one inject packets from any client address.
+const noDirectorHint = "--vip needs --director: tunnels are decapsulated only from the directors " +
+	"(from anyone else they could carry any client address); add --director ADDR for each director's " +
+	"tunnel source (xdpvsd's address toward this host), or --director PREFIX for their subnet"
+
+// parseDirector parses a director's tunnel source: an address (a host prefix) or a prefix without
+// host bits. 0.0.0.0/0 and ::/0 accept every source of their family.
+func parseDirector(s string) (netip.Prefix, error) {
+	if strings.Contains(s, "/") {
+		p, err := netip.ParsePrefix(s)
+		if err != nil {
+			return p, err
+		}
+		if p.Addr().Is4In6() {
+			return p, errors.New("an IPv4-mapped prefix: write IPv4 prefixes as IPv4")
+		}
+		if m := p.Masked(); m != p {
+			return p, fmt.Errorf("host bits set: the prefix is %s, the host %s", m, p.Addr())
+		}
+		return p, nil
+	}
+	a, err := netip.ParseAddr(s)
+	if err != nil {
+		return netip.Prefix{}, err
+	}
+	if a.Zone() != "" || a.Is4In6() || a.IsUnspecified() || a.IsMulticast() {
+		return netip.Prefix{}, errors.New("not a unicast IPv4 or IPv6 address")
+	}
+	return netip.PrefixFrom(a, a.BitLen()), nil
 }

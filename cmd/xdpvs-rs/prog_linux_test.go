@@ -36,9 +36,21 @@ var (
 	macB    = net.HardwareAddr{0x02, 0, 0, 0, 0, 2}
 )
 
-const tcActUnspec = 0xFFFFFFFF // TC_ACT_UNSPEC (-1) = TCX_NEXT
+const (
+	tcActUnspec = 0xFFFFFFFF // TC_ACT_UNSPEC (-1) = TCX_NEXT
+	tcActShot   = 2          // TC_ACT_SHOT: dropped
+)
 
+// newTestObjs loads the program with the given VIPs and the fixtures' director (dir4, dir6) as
+// the only tunnel sources.
 func newTestObjs(tb testing.TB, withTOA bool, vips ...netip.Addr) *rsObjects {
+	tb.Helper()
+	return newTestObjsDirectors(tb, withTOA, []netip.Prefix{netip.PrefixFrom(dir4, 32), netip.PrefixFrom(dir6, 128)}, vips...)
+}
+
+// newTestObjsDirectors loads the program with the given directors (through putDirector, as the
+// agent fills them) and VIPs.
+func newTestObjsDirectors(tb testing.TB, withTOA bool, directors []netip.Prefix, vips ...netip.Addr) *rsObjects {
 	tb.Helper()
 	testutil.RequireRoot(tb)
 	spec, err := loadRs()
@@ -58,6 +70,11 @@ func newTestObjs(tb testing.TB, withTOA bool, vips ...netip.Addr) *rsObjects {
 	tb.Cleanup(func() { objs.Close() })
 	for _, v := range vips {
 		if err := objs.Vips.Put(v.As16(), uint8(1)); err != nil {
+			tb.Fatal(err)
+		}
+	}
+	for _, d := range directors {
+		if err := putDirector(&objs, d); err != nil {
 			tb.Fatal(err)
 		}
 	}
@@ -159,15 +176,23 @@ func statsOf(tb testing.TB, objs *rsObjects) map[string]uint64 {
 	return m
 }
 
+// run1 runs the program on in, which it must let go on (TC_ACT_UNSPEC), and returns the packet as
+// it leaves.
 func run1(tb testing.TB, objs *rsObjects, in []byte) []byte {
+	tb.Helper()
+	return runWant(tb, objs, in, tcActUnspec)
+}
+
+// runWant is run1 for a given verdict.
+func runWant(tb testing.TB, objs *rsObjects, in []byte, verdict uint32) []byte {
 	tb.Helper()
 	opts := &ebpf.RunOptions{Data: in, DataOut: make([]byte, len(in)+256)}
 	ret, err := objs.XdpvsRs.Run(opts)
 	if err != nil {
 		tb.Fatalf("run: %v", err)
 	}
-	if ret != tcActUnspec {
-		tb.Fatalf("verdict %#x, want TC_ACT_UNSPEC (the program never drops)", ret)
+	if ret != verdict {
+		tb.Fatalf("verdict %#x, want %#x", ret, verdict)
 	}
 	return opts.DataOut
 }
@@ -232,6 +257,111 @@ func TestProgDecap(t *testing.T) {
 				if d != exp {
 					t.Errorf("counter %s moved by %d, want %d", name, d, exp)
 				}
+			}
+		})
+	}
+}
+
+// TestProgDirectors: a tunnel packet to a VIP is decapsulated only when its outer source is in a
+// director prefix of its own family; from elsewhere it is dropped and counted, and no other counter
+// moves. Tunnels to other addresses and plain packets are none of the filter's business.
+func TestProgDirectors(t *testing.T) {
+	pfx := netip.MustParsePrefix
+	addr := netip.MustParseAddr
+	udp4 := udpPacket(t, client4, vip4, "from a client?")
+	udp6 := udpPacket(t, client6, vip6, "from a client?")
+	tcp4 := tcpPacket(t, client4, vip4, 40002, 80, false, true, toaBytes(client4, 4662), "")
+	type tc struct {
+		name    string
+		in      []byte
+		want    []byte // nil: unchanged
+		counter string
+	}
+	// tunnel is inner in a tunnel from outer to this real server.
+	tunnel := func(outer netip.Addr, inner []byte) []byte {
+		if outer.Is4() {
+			return encap(t, outer, rs4, inner)
+		}
+		return encap(t, outer, rs6, inner)
+	}
+	decap := func(name string, outer netip.Addr, inner []byte) tc {
+		c := "decap_ipip"
+		if !outer.Is4() {
+			c = "decap_ip6ip6"
+		}
+		return tc{name, tunnel(outer, inner), raw(t, inner), c}
+	}
+	drop := func(name string, outer netip.Addr, inner []byte) tc {
+		return tc{name, tunnel(outer, inner), nil, "dropped_not_director"}
+	}
+	groups := []struct {
+		name      string
+		directors []netip.Prefix
+		cases     []tc
+	}{
+		{"hosts", []netip.Prefix{pfx("198.18.1.1/32"), pfx("2001:2:0:1::1/128")}, []tc{
+			decap("ipip_from_director", dir4, udp4),
+			drop("ipip_from_unknown", addr("198.18.1.9"), udp4),
+			drop("ipip_tcp_from_unknown", addr("198.18.7.7"), tcp4),
+			decap("ip6ip6_from_director", dir6, udp6),
+			drop("ip6ip6_from_unknown", addr("2001:2:0:1::9"), udp6),
+			// An IPv4-mapped IPv6 source is no IPv4 director: the families have a trie each.
+			drop("ip6ip6_from_mapped_director", addr("::ffff:198.18.1.1"), udp6),
+			// Not for a VIP: the host's own tunnels, passed as before, whoever sends them.
+			{"ipip_not_vip_from_unknown", tunnel(addr("198.18.1.9"), udpPacket(t, client4, other4, "x")), nil, "passed_not_vip"},
+			{"ip6ip6_not_vip_from_unknown", tunnel(addr("2001:2:0:1::9"), udpPacket(t, client6, other6, "x")), nil, "passed_not_vip"},
+			{"plain_udp_from_unknown", frame(t, udpPacket(t, addr("198.18.1.9"), vip4, "x")), nil, "passed"},
+		}},
+		{"prefixes", []netip.Prefix{pfx("198.18.1.0/24"), pfx("2001:2:0:1::/64")}, []tc{
+			decap("ipip_in_prefix", addr("198.18.1.200"), udp4),
+			decap("ipip_prefix_first", addr("198.18.1.0"), udp4),
+			drop("ipip_next_to_prefix", addr("198.18.2.1"), udp4),
+			drop("ipip_just_below_prefix", addr("198.18.0.255"), udp4),
+			decap("ip6ip6_in_prefix", addr("2001:2:0:1:ffff::1"), udp6),
+			drop("ip6ip6_next_to_prefix", addr("2001:2:0:2::1"), udp6),
+		}},
+		{"ipv4_only", []netip.Prefix{pfx("0.0.0.0/0")}, []tc{
+			decap("ipip_any", addr("198.19.255.254"), udp4),
+			drop("ip6ip6_no_ipv6_director", dir6, udp6),
+		}},
+		{"none", nil, []tc{
+			drop("ipip_no_director", dir4, udp4),
+			drop("ip6ip6_no_director", dir6, udp6),
+		}},
+	}
+	for _, g := range groups {
+		t.Run(g.name, func(t *testing.T) {
+			objs := newTestObjsDirectors(t, true, g.directors, vip4, vip6)
+			for _, tc := range g.cases {
+				t.Run(tc.name, func(t *testing.T) {
+					verdict := uint32(tcActUnspec)
+					if tc.counter == "dropped_not_director" {
+						verdict = tcActShot
+					}
+					before := statsOf(t, objs)
+					out := runWant(t, objs, tc.in, verdict)
+					want := tc.want
+					if want == nil {
+						want = tc.in
+					}
+					if !bytes.Equal(out, want) {
+						t.Fatalf("output\n%x\nwant\n%x", out, want)
+					}
+					after := statsOf(t, objs)
+					for name, v := range after {
+						exp := uint64(0)
+						if name == tc.counter || name == "packets" {
+							exp = 1
+						}
+						if d := v - before[name]; d != exp {
+							t.Errorf("counter %s moved by %d, want %d", name, d, exp)
+						}
+					}
+				})
+			}
+			// The dropped TCP segment's TOA was not recorded.
+			if _, ok := lookupTOA(t, objs, netip.AddrPortFrom(vip4, 80), netip.AddrPortFrom(client4, 40002)); ok {
+				t.Error("TOA recorded from a dropped tunnel packet")
 			}
 		})
 	}
@@ -375,11 +505,12 @@ func TestProgMutations(t *testing.T) {
 			refused++
 			continue
 		}
-		if err != nil || ret != tcActUnspec {
-			t.Fatalf("case %d: ret %#x, err %v", i, ret, err)
+		after := statsOf(t, objs)
+		dropped := after["dropped_not_director"] > before["dropped_not_director"]
+		if want := map[bool]uint32{false: tcActUnspec, true: tcActShot}[dropped]; err != nil || ret != want {
+			t.Fatalf("case %d: ret %#x (dropped_not_director moved: %v), err %v", i, ret, dropped, err)
 		}
 		out := opts.DataOut
-		after := statsOf(t, objs)
 		decapped := after["decap_ipip"]+after["decap_ip6ip6"] > before["decap_ipip"]+before["decap_ip6ip6"]
 		if !decapped && !bytes.Equal(out, in) {
 			t.Fatalf("case %d: not decapsulated but changed:\n%x\n%x", i, in, out)

@@ -18,6 +18,18 @@ type rsAddr struct {
 	B [16]uint8
 }
 
+type rsDir4Key struct {
+	_         structs.HostLayout
+	Prefixlen uint32
+	Addr      [4]uint8
+}
+
+type rsDir6Key struct {
+	_         structs.HostLayout
+	Prefixlen uint32
+	Addr      [16]uint8
+}
+
 type rsToaKey struct {
 	_     structs.HostLayout
 	Laddr rsAddr
@@ -39,11 +51,13 @@ type rsToaVal struct {
 //
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
-	rsMapStats    = "stats"
-	rsMapToa      = "toa"
-	rsMapVips     = "vips"
-	rsProgXdpvsRs = "xdpvs_rs"
-	rsVarCfgToa   = "cfg_toa"
+	rsMapDirectors4 = "directors4"
+	rsMapDirectors6 = "directors6"
+	rsMapStats      = "stats"
+	rsMapToa        = "toa"
+	rsMapVips       = "vips"
+	rsProgXdpvsRs   = "xdpvs_rs"
+	rsVarCfgToa     = "cfg_toa"
 )
 
 // loadRs returns the embedded CollectionSpec for rs.
@@ -95,9 +109,11 @@ type rsProgramSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type rsMapSpecs struct {
-	Stats *ebpf.MapSpec `ebpf:"stats"`
-	Toa   *ebpf.MapSpec `ebpf:"toa"`
-	Vips  *ebpf.MapSpec `ebpf:"vips"`
+	Directors4 *ebpf.MapSpec `ebpf:"directors4"`
+	Directors6 *ebpf.MapSpec `ebpf:"directors6"`
+	Stats      *ebpf.MapSpec `ebpf:"stats"`
+	Toa        *ebpf.MapSpec `ebpf:"toa"`
+	Vips       *ebpf.MapSpec `ebpf:"vips"`
 }
 
 // rsVariableSpecs contains global variables before they are loaded into the kernel.
@@ -127,13 +143,17 @@ func (o *rsObjects) Close() error {
 //
 // It can be passed to loadRsObjects or ebpf.CollectionSpec.LoadAndAssign.
 type rsMaps struct {
-	Stats *ebpf.Map `ebpf:"stats"`
-	Toa   *ebpf.Map `ebpf:"toa"`
-	Vips  *ebpf.Map `ebpf:"vips"`
+	Directors4 *ebpf.Map `ebpf:"directors4"`
+	Directors6 *ebpf.Map `ebpf:"directors6"`
+	Stats      *ebpf.Map `ebpf:"stats"`
+	Toa        *ebpf.Map `ebpf:"toa"`
+	Vips       *ebpf.Map `ebpf:"vips"`
 }
 
 func (m *rsMaps) Close() error {
 	return _RsClose(
+		m.Directors4,
+		m.Directors6,
 		m.Stats,
 		m.Toa,
 		m.Vips,

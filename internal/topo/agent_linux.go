@@ -5,6 +5,8 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
+	"strings"
 	"syscall"
 	"time"
 
@@ -22,8 +24,10 @@ type Agent struct {
 }
 
 // StartAgent runs bin (xdpvs-rs) in ns with args (--iface, --vip, --toa ...) and waits until its
-// pins appear.
+// pins appear. With --vip and no --director in args, the agent accepts tunnels from the directors
+// of this package's layouts (layoutDirectors), which xdpvs-rs needs beside --vip.
 func StartAgent(ns *netns.NS, bin string, args ...string) (*Agent, error) {
+	args = withDirectors(args)
 	mnt, err := os.MkdirTemp("", "xdpvs-rs-bpffs")
 	if err != nil {
 		return nil, err
@@ -82,4 +86,29 @@ func (a *Agent) unmount() {
 	_ = exec.Command("umount", a.mnt).Run()
 	_ = os.RemoveAll(a.mnt)
 	a.mnt = ""
+}
+
+// layoutDirectors are the tunnel sources of the directors of every layout here: the director's d0
+// on the TUN layout, and on the NAT, DR and mixed layouts.
+var layoutDirectors = []string{tunDirector4, tunDirector6, director4, director6}
+
+// withDirectors is args with a --director for each of layoutDirectors when args have a --vip and
+// no --director.
+func withDirectors(args []string) []string {
+	has := func(name string) bool {
+		for _, a := range args {
+			if n, _, _ := strings.Cut(strings.TrimLeft(a, "-"), "="); n == name && strings.HasPrefix(a, "-") {
+				return true
+			}
+		}
+		return false
+	}
+	if !has("vip") || has("director") {
+		return args
+	}
+	out := slices.Clone(args)
+	for _, d := range layoutDirectors {
+		out = append(out, "--director", d)
+	}
+	return out
 }

@@ -13,6 +13,9 @@ import (
 const (
 	TUNVIP4 = "198.18.10.10"
 	TUNVIP6 = "2001:2:0:10::10"
+	// The director's d0, the source of its tunnels.
+	tunDirector4 = "198.18.1.2"
+	tunDirector6 = "2001:2:0:1::2"
 )
 
 // TUNRS4 and TUNRS6 are real server i's addresses.
@@ -88,8 +91,8 @@ func NewTUN(prefix string, realServers, queues int) (t *TUN, err error) {
 		return nil, err
 	}
 	if err = run(t.Router,
-		[]string{"ip", "route", "add", TUNVIP4 + "/32", "via", "198.18.1.2"},
-		[]string{"ip", "-6", "route", "add", TUNVIP6 + "/128", "via", "2001:2:0:1::2"},
+		[]string{"ip", "route", "add", TUNVIP4 + "/32", "via", tunDirector4},
+		[]string{"ip", "-6", "route", "add", TUNVIP6 + "/128", "via", tunDirector6},
 	); err != nil {
 		return nil, err
 	}

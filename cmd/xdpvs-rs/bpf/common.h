@@ -24,7 +24,11 @@ enum bpf_map_type {
 	BPF_MAP_TYPE_HASH = 1,
 	BPF_MAP_TYPE_PERCPU_ARRAY = 6,
 	BPF_MAP_TYPE_LRU_HASH = 9,
+	BPF_MAP_TYPE_LPM_TRIE = 11,
 };
+
+/* Map flags. An LPM trie must be created with BPF_F_NO_PREALLOC. */
+#define BPF_F_NO_PREALLOC (1U << 0)
 
 enum {
 	BPF_ANY = 0,
@@ -43,6 +47,7 @@ enum {
  * the chain (or the stack) have the packet. */
 #define TC_ACT_UNSPEC (-1)
 #define TC_ACT_OK 0
+#define TC_ACT_SHOT 2
 
 /* The fields of struct __sk_buff the program reads, at their uapi offsets. */
 struct __sk_buff {

@@ -6,9 +6,15 @@
  * 1. TUN decapsulation, so that real servers need no ipip/ip6_tunnel module:
  *    an IPv4 packet with protocol 4 (IPIP) whose inner IPv4 destination is a
  *    VIP, or an IPv6 packet with next header 41 (IPv6-in-IPv6) whose inner
- *    IPv6 destination is a VIP, loses its outer header
+ *    IPv6 destination is a VIP, and whose outer source is a director (in the
+ *    LPM trie directors4 or directors6), loses its outer header
  *    (bpf_skb_adjust_room, BPF_ADJ_ROOM_MAC); the stack then receives the
- *    inner packet as if it had arrived so. The family does not change, so
+ *    inner packet as if it had arrived so. The same packet from any other
+ *    outer source is dropped (TC_ACT_SHOT) and counted: the inner source is
+ *    whatever the sender wrote, so accepting it would let anyone who can
+ *    reach this host inject packets that seem to come from any client, and
+ *    passing it would let a kernel with an ipip device decapsulate it. Empty
+ *    tries accept no director. The family does not change, so
  *    skb->protocol and the Ethernet type stay right. A GRO-merged packet
  *    keeps its gso_size (BPF_F_ADJ_ROOM_FIXED_GSO): removing the outer
  *    header does not change the inner segments' size. Not decapsulated
@@ -23,8 +29,10 @@
  *    entry of its tuple, so a reused tuple never inherits an old client.
  *    IPv6 segments are read only when TCP follows the fixed header.
  *
- * The program never drops: anything it does not handle goes on (TCX_NEXT).
- * Addresses in keys and values are 16 bytes, IPv4 as ::ffff:a.b.c.d.
+ * Apart from those tunnel packets the program drops nothing: anything it does
+ * not handle goes on (TCX_NEXT). Addresses in the vips and toa maps are 16
+ * bytes, IPv4 as ::ffff:a.b.c.d; the director tries have one per family, so
+ * that no IPv6 source can match an IPv4 director.
  */
 #include "common.h"
 
@@ -46,19 +54,20 @@
 
 /* Keep in sync with statNames in stats.go. */
 enum stat {
-	STAT_PACKETS,           /* every packet seen */
-	STAT_DECAP_IPIP,        /* IPv4-in-IPv4 to a VIP, decapsulated */
-	STAT_DECAP_IP6IP6,      /* IPv6-in-IPv6 to a VIP, decapsulated */
-	STAT_PASSED,            /* not a tunnel packet for us: passed unchanged */
-	STAT_PASSED_NOT_VIP,    /* tunnel packet whose inner destination is no VIP */
-	STAT_PASSED_FRAGMENT,   /* outer IPv4 fragment: not decapsulated */
-	STAT_PASSED_UNSUPPORTED,/* 4-in-6, 6-in-4: passed unchanged */
-	STAT_MALFORMED,         /* truncated or inconsistent headers: passed */
-	STAT_DECAP_ERROR,       /* bpf_skb_adjust_room failed: passed encapsulated */
-	STAT_TOA_RECORDED,      /* TOA found and recorded */
-	STAT_TOA_BAD_LENGTH,    /* option 254 with a length other than 8 or 20 */
-	STAT_TOA_UPDATE_ERROR,  /* map update failed */
-	STAT_TOA_SYN_CLEARED,   /* SYN: the tuple's old entry deleted */
+	STAT_PACKETS,               /* every packet seen */
+	STAT_DECAP_IPIP,            /* IPv4-in-IPv4 to a VIP from a director, decapsulated */
+	STAT_DECAP_IP6IP6,          /* IPv6-in-IPv6 to a VIP from a director, decapsulated */
+	STAT_PASSED,                /* not a tunnel packet for us: passed unchanged */
+	STAT_PASSED_NOT_VIP,        /* tunnel packet whose inner destination is no VIP */
+	STAT_PASSED_FRAGMENT,       /* outer IPv4 fragment: not decapsulated */
+	STAT_PASSED_UNSUPPORTED,    /* 4-in-6, 6-in-4: passed unchanged */
+	STAT_MALFORMED,             /* truncated or inconsistent headers: passed */
+	STAT_DECAP_ERROR,           /* bpf_skb_adjust_room failed: passed encapsulated */
+	STAT_DROPPED_NOT_DIRECTOR,  /* tunnel packet to a VIP from no director: dropped */
+	STAT_TOA_RECORDED,          /* TOA found and recorded */
+	STAT_TOA_BAD_LENGTH,        /* option 254 with a length other than 8 or 20 */
+	STAT_TOA_UPDATE_ERROR,      /* map update failed */
+	STAT_TOA_SYN_CLEARED,       /* SYN: the tuple's old entry deleted */
 	STAT_MAX,
 };
 
@@ -87,6 +96,33 @@ struct {
 	__type(value, __u8);
 	__uint(max_entries, 1024);
 } vips SEC(".maps");
+
+/* The directors' tunnel sources, as prefixes (a host is /32 or /128). */
+struct dir4_key {
+	__u32 prefixlen;
+	__u8 addr[4];
+};
+
+struct dir6_key {
+	__u32 prefixlen;
+	__u8 addr[16];
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
+	__type(key, struct dir4_key);
+	__type(value, __u8);
+	__uint(max_entries, 256);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+} directors4 SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
+	__type(key, struct dir6_key);
+	__type(value, __u8);
+	__uint(max_entries, 256);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+} directors6 SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
@@ -285,8 +321,8 @@ static __always_inline void inspect(struct __sk_buff *skb)
 	}
 }
 
-/* Decapsulate if the packet is a tunnel packet for a VIP. Returns the stat
- * to count. */
+/* Decapsulate if the packet is a tunnel packet for a VIP from a director.
+ * Returns the stat to count (STAT_DROPPED_NOT_DIRECTOR: drop it). */
 static __always_inline __u32 decap(struct __sk_buff *skb)
 {
 	const __u32 l3 = sizeof(struct ethhdr);
@@ -318,6 +354,9 @@ static __always_inline __u32 decap(struct __sk_buff *skb)
 			return STAT_PASSED_FRAGMENT;
 		__u32 ihl = (ip->ihl_version & 0xF) * 4;
 		__u32 tot = bpf_ntohs(ip->tot_len);
+		/* Copied now: need() may pull data, which invalidates ip. */
+		struct dir4_key d4 = {.prefixlen = 32};
+		__builtin_memcpy(d4.addr, &ip->saddr, 4);
 		if (ihl < sizeof(struct iphdr) || ihl > 60 || tot < ihl + sizeof(struct iphdr) ||
 		    l3 + tot > skb->len)
 			return STAT_MALFORMED;
@@ -333,6 +372,8 @@ static __always_inline __u32 decap(struct __sk_buff *skb)
 		map4(&vip, in->daddr);
 		if (!bpf_map_lookup_elem(&vips, &vip))
 			return STAT_PASSED_NOT_VIP;
+		if (!bpf_map_lookup_elem(&directors4, &d4))
+			return STAT_DROPPED_NOT_DIRECTOR;
 		if (bpf_skb_adjust_room(skb, -(__s32)ihl, BPF_ADJ_ROOM_MAC, BPF_F_ADJ_ROOM_FIXED_GSO))
 			return STAT_DECAP_ERROR;
 		return STAT_DECAP_IPIP;
@@ -353,6 +394,8 @@ static __always_inline __u32 decap(struct __sk_buff *skb)
 			return STAT_PASSED;
 		}
 		__u32 plen = bpf_ntohs(ip6->payload_len);
+		struct dir6_key d6 = {.prefixlen = 128};
+		__builtin_memcpy(d6.addr, ip6->saddr, 16);
 		if (plen < hl || l3 + hl + plen > skb->len)
 			return STAT_MALFORMED;
 		if (need(skb, l3 + 2 * hl))
@@ -367,6 +410,8 @@ static __always_inline __u32 decap(struct __sk_buff *skb)
 		__builtin_memcpy(&vip, in6->daddr, 16);
 		if (!bpf_map_lookup_elem(&vips, &vip))
 			return STAT_PASSED_NOT_VIP;
+		if (!bpf_map_lookup_elem(&directors6, &d6))
+			return STAT_DROPPED_NOT_DIRECTOR;
 		if (bpf_skb_adjust_room(skb, -(__s32)hl, BPF_ADJ_ROOM_MAC, BPF_F_ADJ_ROOM_FIXED_GSO))
 			return STAT_DECAP_ERROR;
 		return STAT_DECAP_IP6IP6;
@@ -380,6 +425,8 @@ int xdpvs_rs(struct __sk_buff *skb)
 	count(STAT_PACKETS);
 	__u32 s = decap(skb);
 	count(s);
+	if (s == STAT_DROPPED_NOT_DIRECTOR)
+		return TC_ACT_SHOT;
 	if (cfg_toa && s != STAT_MALFORMED && s != STAT_DECAP_ERROR)
 		inspect(skb);
 	return TC_ACT_UNSPEC;
