@@ -203,14 +203,20 @@ func (ap *agentProc) kill() {
 // rawSocket opens an AF_PACKET socket on the sender's s0, receiving every frame.
 func rawSocket(t *testing.T, tp *topology) int {
 	t.Helper()
+	return packetSocket(t, tp.snd, tp.sndIndex)
+}
+
+// packetSocket opens an AF_PACKET socket on interface ifindex of ns, receiving every frame.
+func packetSocket(t *testing.T, ns *testutil.NetNS, ifindex int) int {
+	t.Helper()
 	var fd int
-	tp.snd.MustDo(t, func() error {
+	ns.MustDo(t, func() error {
 		var err error
 		fd, err = unix.Socket(unix.AF_PACKET, unix.SOCK_RAW|unix.SOCK_CLOEXEC, int(htons(unix.ETH_P_ALL)))
 		if err != nil {
 			return err
 		}
-		return unix.Bind(fd, &unix.SockaddrLinklayer{Protocol: htons(unix.ETH_P_ALL), Ifindex: tp.sndIndex})
+		return unix.Bind(fd, &unix.SockaddrLinklayer{Protocol: htons(unix.ETH_P_ALL), Ifindex: ifindex})
 	})
 	t.Cleanup(func() { unix.Close(fd) })
 	tv := unix.NsecToTimeval((100 * time.Millisecond).Nanoseconds())
@@ -224,7 +230,13 @@ func htons(v uint16) uint16 { return v<<8 | v>>8 }
 
 func (tp *topology) send(t *testing.T, fd int, frame []byte) {
 	t.Helper()
-	if err := unix.Sendto(fd, frame, 0, &unix.SockaddrLinklayer{Ifindex: tp.sndIndex, Halen: 6}); err != nil {
+	sendOn(t, fd, tp.sndIndex, frame)
+}
+
+// sendOn sends frame on the AF_PACKET socket fd bound to ifindex.
+func sendOn(t *testing.T, fd, ifindex int, frame []byte) {
+	t.Helper()
+	if err := unix.Sendto(fd, frame, 0, &unix.SockaddrLinklayer{Ifindex: ifindex, Halen: 6}); err != nil {
 		t.Fatalf("send: %v", err)
 	}
 }
@@ -348,6 +360,121 @@ func TestEndToEndTUN(t *testing.T) {
 				t.Error("datagram decapsulated after the agent stopped")
 			}
 		})
+	}
+}
+
+// Layout of TestEndToEndForgedTunnel: a third host, atk (a0: 198.18.3.1, 2001:2:0:3::1), reaches the
+// receiver on its own link (r1: 198.18.3.2, 2001:2:0:3::2).
+var (
+	atkAddr4    = netip.MustParseAddr("198.18.3.1")
+	atkRcvAddr4 = netip.MustParseAddr("198.18.3.2")
+	atkAddr6    = netip.MustParseAddr("2001:2:0:3::1")
+	atkRcvAddr6 = netip.MustParseAddr("2001:2:0:3::2")
+)
+
+// TestEndToEndForgedTunnel: a host that is not a director sends tunnel packets (IPIP and
+// IPv6-in-IPv6, from its own address, crafted on a raw socket) whose inner UDP datagrams claim to
+// come from a client and go to the VIPs. None reaches the real server's sockets, each is counted,
+// and the director's datagrams, sent after them, all arrive. Then, as the control that the forged
+// frames would otherwise arrive, the same frames are delivered once the forger is a --director.
+func TestEndToEndForgedTunnel(t *testing.T) {
+	tp := newTopology(t)
+	atk := testutil.NewNetNS(t, "rs-atk")
+	v := testutil.NewVethPair(t, atk, "a0", tp.rcv, "r1", 1)
+	atk.Run(t, "ip", "addr", "add", atkAddr4.String()+"/24", "dev", "a0")
+	atk.Run(t, "ip", "addr", "add", atkAddr6.String()+"/64", "dev", "a0", "nodad")
+	tp.rcv.Run(t, "ip", "addr", "add", atkRcvAddr4.String()+"/24", "dev", "r1")
+	tp.rcv.Run(t, "ip", "addr", "add", atkRcvAddr6.String()+"/64", "dev", "r1", "nodad")
+	tp.rcv.Run(t, "sysctl", "-qw", "net.ipv4.conf.r1.rp_filter=0")
+	atkMAC := testutil.Iface(t, atk.NS, "a0").HardwareAddr
+	rcvMAC := testutil.Iface(t, tp.rcv.NS, "r1").HardwareAddr
+	dirFD, atkFD := rawSocket(t, tp), packetSocket(t, atk, v.AIndex)
+	c4 := listenUDP(t, tp.rcv, netip.AddrPortFrom(vip4, 5353))
+	c6 := listenUDP(t, tp.rcv, netip.AddrPortFrom(vip6, 5353))
+
+	// forged is the forger's tunnel packet to the receiver's r1 carrying a datagram from client.
+	forged := func(client, vip netip.Addr, payload string) []byte {
+		src, dst, typ, proto := atkAddr4, atkRcvAddr4, layers.EthernetTypeIPv4, layers.IPProtocolIPv4
+		if vip.Is6() {
+			src, dst, typ, proto = atkAddr6, atkRcvAddr6, layers.EthernetTypeIPv6, layers.IPProtocolIPv6
+		}
+		return ser(t, &layers.Ethernet{SrcMAC: atkMAC, DstMAC: rcvMAC, EthernetType: typ},
+			ipLayer(src, dst, proto).(gopacket.SerializableLayer), gopacket.Payload(udpDatagram(t, client, vip, 5353, payload)))
+	}
+	const n = 5
+	var forgedFrames [][]byte
+	for i := range n {
+		forgedFrames = append(forgedFrames, forged(client4, vip4, fmt.Sprintf("forged ipip %d", i)), forged(client6, vip6, fmt.Sprintf("forged ip6ip6 %d", i)))
+	}
+	// receive reads the datagrams of c until want of them have come from the director (the payloads
+	// starting "director"), then for a further quiet period, and returns every payload read.
+	receive := func(c *net.UDPConn, want int) []string {
+		t.Helper()
+		var got []string
+		director := 0
+		deadline := time.Now().Add(5 * time.Second)
+		for time.Now().Before(deadline) {
+			wait := 2 * time.Second
+			if director == want {
+				wait = 300 * time.Millisecond
+			}
+			p, from, err := recvUDP(c, wait)
+			if err != nil {
+				break
+			}
+			if a := from.Addr().Unmap(); a != client4 && a != client6 {
+				t.Errorf("datagram %q from %v, want a client", p, from)
+			}
+			got = append(got, p)
+			if strings.HasPrefix(p, "director") {
+				director++
+			}
+		}
+		if director != want {
+			t.Fatalf("%d datagrams from the director, want %d (got %q)", director, want, got)
+		}
+		return got
+	}
+	// startAgent gives --iface r0 (the director's link).
+	agentArgs := []string{"--iface", "r1", "--vip", vip4.String(), "--vip", vip6.String(),
+		"--director", sndAddr4.String(), "--director", sndAddr6.String()}
+
+	ap := startAgent(t, tp, agentArgs...)
+	for _, f := range forgedFrames {
+		sendOn(t, atkFD, v.AIndex, f)
+	}
+	for i := range n {
+		tp.send(t, dirFD, tp.tunnel(t, udpDatagram(t, client4, vip4, 5353, fmt.Sprintf("director ipip %d", i))))
+		tp.send(t, dirFD, tp.tunnel(t, udpDatagram(t, client6, vip6, 5353, fmt.Sprintf("director ip6ip6 %d", i))))
+	}
+	for _, c := range []*net.UDPConn{c4, c6} {
+		for _, p := range receive(c, n) {
+			if strings.HasPrefix(p, "forged") {
+				t.Errorf("forged datagram %q reached the real server", p)
+			}
+		}
+	}
+	stats := squeeze(runTool(t, tp, "stats", "--pin", tp.pin))
+	for _, want := range []string{fmt.Sprintf("dropped_not_director %d", 2*n), fmt.Sprintf("decap_ipip %d", n), fmt.Sprintf("decap_ip6ip6 %d", n)} {
+		if !strings.Contains(stats, want) {
+			t.Errorf("stats lack %q:\n%s", want, stats)
+		}
+	}
+	if err := ap.stop(t); err != nil {
+		t.Fatalf("agent exit: %v\n%s", err, ap.stderr)
+	}
+
+	// The control: with the forger a director, the same frames arrive.
+	startAgent(t, tp, append(agentArgs, "--director", atkAddr4.String(), "--director", atkAddr6.String())...)
+	for _, f := range forgedFrames {
+		sendOn(t, atkFD, v.AIndex, f)
+	}
+	tp.send(t, dirFD, tp.tunnel(t, udpDatagram(t, client4, vip4, 5353, "director ipip last")))
+	tp.send(t, dirFD, tp.tunnel(t, udpDatagram(t, client6, vip6, 5353, "director ip6ip6 last")))
+	for _, c := range []*net.UDPConn{c4, c6} {
+		if got := receive(c, 1); len(got) != n+1 {
+			t.Errorf("with the forger as a director, %d datagrams arrived, want %d forged and the director's: %q", len(got), n, got)
+		}
 	}
 }
 
