@@ -84,16 +84,8 @@ func newAgent(cfg config, log *zap.Logger) (_ *agent, err error) {
 	if err != nil {
 		return nil, fmt.Errorf("load spec: %w", err)
 	}
-	if n := spec.Maps["stats"].MaxEntries; int(n) != len(statNames) {
-		return nil, fmt.Errorf("program has %d counters, the agent knows %d", n, len(statNames))
-	}
-	if cfg.toa {
-		spec.Maps["toa"].MaxEntries = uint32(cfg.toaEntries)
-		if err := spec.Variables["cfg_toa"].Set(uint8(1)); err != nil {
-			return nil, fmt.Errorf("set cfg_toa: %w", err)
-		}
-	} else {
-		spec.Maps["toa"].MaxEntries = 1 // referenced by the program, never written
+	if err := configureSpec(spec, cfg); err != nil {
+		return nil, err
 	}
 	if err := spec.LoadAndAssign(&a.objs, nil); err != nil {
 		var ve *ebpf.VerifierError
@@ -105,16 +97,10 @@ func newAgent(cfg config, log *zap.Logger) (_ *agent, err error) {
 		}
 		return nil, fmt.Errorf("load program: %w", err)
 	}
-	for _, v := range cfg.vips {
-		k := v.As16()
-		if err := a.objs.Vips.Put(k, uint8(1)); err != nil {
-			return nil, fmt.Errorf("add vip %s: %w", v, err)
-		}
+	if err := fillMaps(&a.objs, cfg); err != nil {
+		return nil, err
 	}
 	for _, d := range cfg.directors {
-		if err := putDirector(&a.objs, d); err != nil {
-			return nil, err
-		}
 		if d.Bits() == 0 {
 			log.Warn("this director prefix accepts tunnels from every source of its family", zap.Stringer("director", d))
 		}
@@ -207,6 +193,40 @@ func (a *agent) pin(m *ebpf.Map, name string) error {
 		return fmt.Errorf("pin %s: %w", path, err)
 	}
 	a.pinned = append(a.pinned, m)
+	return nil
+}
+
+// configureSpec sizes the maps of spec and sets the program's constants for cfg.
+func configureSpec(spec *ebpf.CollectionSpec, cfg config) error {
+	if n := spec.Maps["stats"].MaxEntries; int(n) != len(statNames) {
+		return fmt.Errorf("program has %d counters, the agent knows %d", n, len(statNames))
+	}
+	if cfg.toa {
+		spec.Maps["toa"].MaxEntries = uint32(cfg.toaEntries)
+		if err := spec.Variables["cfg_toa"].Set(uint8(1)); err != nil {
+			return fmt.Errorf("set cfg_toa: %w", err)
+		}
+	} else {
+		spec.Maps["toa"].MaxEntries = 1 // referenced by the program, never written
+	}
+	if err := spec.Variables["cfg_gue_port"].Set(cfg.guePort); err != nil {
+		return fmt.Errorf("set cfg_gue_port: %w", err)
+	}
+	return nil
+}
+
+// fillMaps puts cfg's VIPs and directors in the loaded program's maps.
+func fillMaps(objs *rsObjects, cfg config) error {
+	for _, v := range cfg.vips {
+		if err := objs.Vips.Put(v.As16(), uint8(1)); err != nil {
+			return fmt.Errorf("add vip %s: %w", v, err)
+		}
+	}
+	for _, d := range cfg.directors {
+		if err := putDirector(objs, d); err != nil {
+			return err
+		}
+	}
 	return nil
 }
 
@@ -338,7 +358,8 @@ func serve(cfg config, stdout, stderr io.Writer) error {
 		return err
 	}
 	log.Info("xdpvs-rs running", zap.Strings("ifaces", cfg.ifaces), zap.Stringers("vips", cfg.vips),
-		zap.Stringers("directors", cfg.directors), zap.Bool("toa", cfg.toa), zap.String("pin", cfg.pin))
+		zap.Stringers("directors", cfg.directors), zap.Uint16("gue_port", cfg.guePort), zap.Bool("toa", cfg.toa),
+		zap.String("pin", cfg.pin))
 	fmt.Fprintf(stdout, "xdpvs-rs: ready (pid %d)\n", os.Getpid())
 	s := <-sig
 	log.Info("stopping", zap.String("signal", s.String()))

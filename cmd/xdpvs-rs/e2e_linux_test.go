@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -474,6 +475,83 @@ func TestEndToEndForgedTunnel(t *testing.T) {
 	for _, c := range []*net.UDPConn{c4, c6} {
 		if got := receive(c, 1); len(got) != n+1 {
 			t.Errorf("with the forger as a director, %d datagrams arrived, want %d forged and the director's: %q", len(got), n, got)
+		}
+	}
+}
+
+// TestEndToEndGUE: with --gue-port, the director's GUE datagrams (variant 0 and 1, IPv4 and IPv6)
+// and a TCP handshake through GUE reach the VIPs; plain UDP to the next port still reaches its
+// socket untouched, and so does IPIP.
+func TestEndToEndGUE(t *testing.T) {
+	tp := newTopology(t)
+	fd := rawSocket(t, tp)
+	c4 := listenUDP(t, tp.rcv, netip.AddrPortFrom(vip4, 5353))
+	c6 := listenUDP(t, tp.rcv, netip.AddrPortFrom(vip6, 5353))
+	plain := listenUDP(t, tp.rcv, netip.AddrPortFrom(rcvAddr4, guePort+1))
+	// gueTo is inner in GUE (gue, the GUE header) from the sender to the receiver on port.
+	gueTo := func(port uint16, gue, inner []byte) []byte {
+		src, dst := sndAddr4, rcvAddr4
+		if inner[0]>>4 == 6 {
+			src, dst = sndAddr6, rcvAddr6
+		}
+		f := gueFrame(t, src, dst, port, gue, inner)
+		copy(f[0:], tp.rcvMAC)
+		copy(f[6:], tp.sndMAC)
+		return f
+	}
+	d4 := gueTo(guePort, gue0v4, udpDatagram(t, client4, vip4, 5353, "gue0"))
+	d6 := gueTo(guePort, gue1, udpDatagram(t, client6, vip6, 5353, "gue1"))
+	tp.send(t, fd, d4)
+	if _, _, err := recvUDP(c4, 300*time.Millisecond); err == nil {
+		t.Fatal("GUE datagram delivered without xdpvs-rs: the test proves nothing")
+	}
+
+	startAgent(t, tp, "--vip", vip4.String(), "--vip", vip6.String(), "--director", sndAddr4.String(), "--director", sndAddr6.String(),
+		"--gue-port", strconv.Itoa(guePort))
+	tp.send(t, fd, d4)
+	tp.send(t, fd, d6)
+	tp.send(t, fd, gueTo(guePort, gue1, udpDatagram(t, client4, vip4, 5353, "gue1")))
+	tp.send(t, fd, gueTo(guePort, gue0v6, udpDatagram(t, client6, vip6, 5353, "gue0")))
+	tp.send(t, fd, tp.tunnel(t, udpDatagram(t, client4, vip4, 5353, "ipip")))
+	// Plain UDP to the port beside GUE's: a datagram of four bytes that would read as a GUE header.
+	tp.send(t, fd, tp.ethTo(t, udpDatagram(t, sndAddr4, rcvAddr4, guePort+1, string(gue0v4))))
+	for _, w := range []struct {
+		c      *net.UDPConn
+		want   []string
+		client netip.Addr
+	}{{c4, []string{"gue0", "gue1", "ipip"}, client4}, {c6, []string{"gue1", "gue0"}, client6}} {
+		for _, want := range w.want {
+			got, from, err := recvUDP(w.c, 2*time.Second)
+			if err != nil || got != want || from != netip.AddrPortFrom(w.client, 40000) {
+				t.Fatalf("got %q from %v (%v), want %q from %v:40000", got, from, err, want, w.client)
+			}
+		}
+	}
+	if got, from, err := recvUDP(plain, 2*time.Second); err != nil || got != string(gue0v4) || from.Addr().Unmap() != sndAddr4 {
+		t.Fatalf("plain UDP beside the GUE port: %q from %v (%v)", got, from, err)
+	}
+
+	var ln *net.TCPListener
+	tp.rcv.MustDo(t, func() error {
+		var err error
+		ln, err = net.ListenTCP("tcp", net.TCPAddrFromAddrPort(netip.AddrPortFrom(vip4, 8080)))
+		return err
+	})
+	defer ln.Close()
+	tp.handshakeVia(t, fd, client4, vip4, 32000, 8080, nil, func(ip []byte) []byte { return gueTo(guePort, gue0v4, ip) })
+	_ = ln.SetDeadline(time.Now().Add(5 * time.Second))
+	conn, err := ln.AcceptTCP()
+	if err != nil {
+		t.Fatalf("accept over GUE: %v", err)
+	}
+	conn.Close()
+	if got := conn.RemoteAddr().(*net.TCPAddr).AddrPort(); got != netip.AddrPortFrom(client4, 32000) {
+		t.Fatalf("peer %v, want the client", got)
+	}
+	stats := squeeze(runTool(t, tp, "stats", "--pin", tp.pin))
+	for _, want := range []string{"decap_gue 6", "decap_ipip 1", "dropped_not_director 0"} {
+		if !strings.Contains(stats, want) {
+			t.Errorf("stats lack %q:\n%s", want, stats)
 		}
 	}
 }

@@ -2,16 +2,17 @@
 // program to tc ingress (tcx, or clsact with a direct-action filter on kernels before 6.6) of the
 // interfaces that receive the director's traffic, which
 //
-//   - decapsulates TUN traffic (IPv4-in-IPv4, IPv6-in-IPv6) whose inner destination is one of the
-//     --vip addresses, so the host needs no ipip/ip6_tunnel module, when it comes from one of the
-//     --director addresses or prefixes, and drops (and counts) the same from any other source, and
+//   - decapsulates TUN traffic (IPv4-in-IPv4, IPv6-in-IPv6, and GUE on --gue-port) whose inner
+//     destination is one of the --vip addresses, so the host needs no ipip/ip6_tunnel/fou module,
+//     when it comes from one of the --director addresses or prefixes, and drops (and counts) the
+//     same from any other source, and
 //   - with --toa, records the client address and port a FULLNAT director carries in TCP option 254
 //     per connection, in an LRU map pinned under --pin, where toa/rs (rs.ClientAddr) and
 //     `xdpvs-rs toa list` read it.
 //
 // Usage:
 //
-//	xdpvs-rs --iface IF [--iface IF2 ...] [--vip ADDR ... --director ADDR[/LEN] ...] [--toa] [--toa-entries N] [--pin DIR] [--attach auto|tcx|tc]
+//	xdpvs-rs --iface IF [--iface IF2 ...] [--vip ADDR ... --director ADDR[/LEN] ... [--gue-port PORT]] [--toa] [--toa-entries N] [--pin DIR] [--attach auto|tcx|tc]
 //	xdpvs-rs toa list [--pin DIR]
 //	xdpvs-rs stats [--pin DIR]
 //
@@ -50,6 +51,7 @@ type config struct {
 	ifaces     []string
 	vips       []netip.Addr
 	directors  []netip.Prefix // the directors' tunnel sources; a host is a /32 or /128
+	guePort    uint16         // UDP port of GUE tunnels; 0: IPIP and IPv6-in-IPv6 only
 	toa        bool
 	toaEntries int
 	pin        string
@@ -62,7 +64,7 @@ func (l *listFlag) String() string     { return strings.Join(*l, ",") }
 func (l *listFlag) Set(s string) error { *l = append(*l, s); return nil }
 
 const usage = `usage:
-  xdpvs-rs --iface IF [--iface IF2 ...] [--vip ADDR ... --director ADDR[/LEN] ...] [--toa] [--toa-entries N] [--pin DIR] [--attach auto|tcx|tc]
+  xdpvs-rs --iface IF [--iface IF2 ...] [--vip ADDR ... --director ADDR[/LEN] ... [--gue-port PORT]] [--toa] [--toa-entries N] [--pin DIR] [--attach auto|tcx|tc]
   xdpvs-rs toa list [--pin DIR]
   xdpvs-rs stats [--pin DIR]
 `
@@ -124,6 +126,7 @@ func parse(args []string, stderr io.Writer) (config, error) {
 	fs.Var(&ifaces, "iface", "interface receiving the director's traffic (repeatable; at least one)")
 	fs.Var(&vips, "vip", "virtual address whose IPIP / IPv6-in-IPv6 traffic is decapsulated (repeatable; needs --director)")
 	fs.Var(&directors, "director", "tunnel source `ADDR[/LEN]` of a director: tunnels to a --vip from elsewhere are dropped (repeatable)")
+	guePort := fs.Uint("gue-port", 0, "also decapsulate GUE tunnels (UDP to this `PORT`, as IPVS's --tun-type gue --tun-port); 0: none")
 	fs.BoolVar(&c.toa, "toa", false, "record TOA client addresses (FULLNAT) for rs.ClientAddr and `toa list`")
 	fs.IntVar(&c.toaEntries, "toa-entries", 65536, "size of the TOA map (LRU: the oldest entries make room)")
 	fs.StringVar(&c.pin, "pin", rs.DefaultPinDir, "directory (on bpffs) where the maps are pinned")
@@ -174,6 +177,12 @@ func parse(args []string, stderr io.Writer) (config, error) {
 	}
 	if len(c.directors) > 0 && len(c.vips) == 0 {
 		return c, errors.New("--director without --vip: nothing is decapsulated")
+	}
+	if *guePort > 65535 {
+		return c, fmt.Errorf("--gue-port %d: want 1..65535 (0: none)", *guePort)
+	}
+	if c.guePort = uint16(*guePort); c.guePort != 0 && len(c.vips) == 0 {
+		return c, errors.New("--gue-port without --vip: nothing is decapsulated")
 	}
 	if c.toaEntries < 1 || c.toaEntries > 1<<24 {
 		return c, fmt.Errorf("--toa-entries %d: want 1..%d", c.toaEntries, 1<<24)

@@ -41,42 +41,35 @@ const (
 	tcActShot   = 2          // TC_ACT_SHOT: dropped
 )
 
-// newTestObjs loads the program with the given VIPs and the fixtures' director (dir4, dir6) as
-// the only tunnel sources.
+// fixtureDirectors are the fixtures' director (dir4, dir6) as tunnel sources.
+var fixtureDirectors = []netip.Prefix{netip.PrefixFrom(dir4, 32), netip.PrefixFrom(dir6, 128)}
+
+// newTestObjs loads the program with the given VIPs and fixtureDirectors.
 func newTestObjs(tb testing.TB, withTOA bool, vips ...netip.Addr) *rsObjects {
 	tb.Helper()
-	return newTestObjsDirectors(tb, withTOA, []netip.Prefix{netip.PrefixFrom(dir4, 32), netip.PrefixFrom(dir6, 128)}, vips...)
+	return loadTestObjs(tb, config{toa: withTOA, vips: vips, directors: fixtureDirectors})
 }
 
-// newTestObjsDirectors loads the program with the given directors (through putDirector, as the
-// agent fills them) and VIPs.
-func newTestObjsDirectors(tb testing.TB, withTOA bool, directors []netip.Prefix, vips ...netip.Addr) *rsObjects {
+// loadTestObjs loads the program configured for cfg, as the agent does (configureSpec, fillMaps),
+// with a TOA map of 1024 entries.
+func loadTestObjs(tb testing.TB, cfg config) *rsObjects {
 	tb.Helper()
 	testutil.RequireRoot(tb)
 	spec, err := loadRs()
 	if err != nil {
 		tb.Fatal(err)
 	}
-	if withTOA {
-		spec.Maps["toa"].MaxEntries = 1024
-		if err := spec.Variables["cfg_toa"].Set(uint8(1)); err != nil {
-			tb.Fatal(err)
-		}
+	cfg.toaEntries = 1024
+	if err := configureSpec(spec, cfg); err != nil {
+		tb.Fatal(err)
 	}
 	var objs rsObjects
 	if err := spec.LoadAndAssign(&objs, nil); err != nil {
 		tb.Fatalf("load: %+v", err)
 	}
 	tb.Cleanup(func() { objs.Close() })
-	for _, v := range vips {
-		if err := objs.Vips.Put(v.As16(), uint8(1)); err != nil {
-			tb.Fatal(err)
-		}
-	}
-	for _, d := range directors {
-		if err := putDirector(&objs, d); err != nil {
-			tb.Fatal(err)
-		}
+	if err := fillMaps(&objs, cfg); err != nil {
+		tb.Fatal(err)
 	}
 	return &objs
 }
@@ -331,7 +324,7 @@ func TestProgDirectors(t *testing.T) {
 	}
 	for _, g := range groups {
 		t.Run(g.name, func(t *testing.T) {
-			objs := newTestObjsDirectors(t, true, g.directors, vip4, vip6)
+			objs := loadTestObjs(t, config{toa: true, vips: []netip.Addr{vip4, vip6}, directors: g.directors})
 			for _, tc := range g.cases {
 				t.Run(tc.name, func(t *testing.T) {
 					verdict := uint32(tcActUnspec)
@@ -364,6 +357,128 @@ func TestProgDirectors(t *testing.T) {
 				t.Error("TOA recorded from a dropped tunnel packet")
 			}
 		})
+	}
+}
+
+const guePort = 6080 // IPVS's example port for --tun-type gue
+
+// gueFrame is inner in GUE from outerSrc to outerDst: Ethernet, the outer IP header, UDP to dport
+// from a source port standing for the flow hash, then gue (the GUE header, if any) and inner.
+func gueFrame(tb testing.TB, outerSrc, outerDst netip.Addr, dport uint16, gue, inner []byte) []byte {
+	tb.Helper()
+	ip := ipLayer(outerSrc, outerDst, layers.IPProtocolUDP)
+	u := &layers.UDP{SrcPort: 49321, DstPort: layers.UDPPort(dport)}
+	_ = u.SetNetworkLayerForChecksum(ip)
+	return ser(tb, eth(!outerSrc.Is4()), ip.(gopacket.SerializableLayer), u, gopacket.Payload(append(append([]byte(nil), gue...), inner...)))
+}
+
+// GUE headers: variant 0 (|0 0|C|Hlen|Proto/ctype|Flags|) and variant 1 (none: the inner header).
+var (
+	gue0v4 = []byte{0, 4, 0, 0}  // a data message carrying IPv4 (IPPROTO_IPIP)
+	gue0v6 = []byte{0, 41, 0, 0} // carrying IPv6 (IPPROTO_IPV6)
+	gue1   = []byte{}
+)
+
+// TestProgGUE: with a GUE port, UDP to it carrying GUE variant 0 without options or variant 1, of
+// the outer family, to a VIP, from a director, is decapsulated; every other UDP packet is left
+// alone, and IPIP works as before.
+func TestProgGUE(t *testing.T) {
+	objs := loadTestObjs(t, config{toa: true, guePort: guePort, vips: []netip.Addr{vip4, vip6}, directors: fixtureDirectors})
+	in4 := udpPacket(t, client4, vip4, "hello over gue")
+	in6 := udpPacket(t, client6, vip6, "hello over gue6")
+	g4 := func(gue, inner []byte) []byte { return gueFrame(t, dir4, rs4, guePort, gue, inner) }
+	g6 := func(gue, inner []byte) []byte { return gueFrame(t, dir6, rs6, guePort, gue, inner) }
+	mutate := func(b []byte, f func([]byte)) []byte {
+		b = append([]byte(nil), b...)
+		f(b)
+		return b
+	}
+	const udp4, udp6 = 14 + 20, 14 + 40 // the outer UDP header
+	cases := []struct {
+		name    string
+		in      []byte
+		want    []byte // nil: unchanged
+		counter string
+	}{
+		{"gue0_ipv4", g4(gue0v4, in4), raw(t, in4), "decap_gue"},
+		{"gue1_ipv4", g4(gue1, in4), raw(t, in4), "decap_gue"},
+		{"gue0_ipv6", g6(gue0v6, in6), raw(t, in6), "decap_gue"},
+		{"gue1_ipv6", g6(gue1, in6), raw(t, in6), "decap_gue"},
+		{"ipip_still", encap(t, dir4, rs4, in4), raw(t, in4), "decap_ipip"},
+		{"gue0_not_vip", g4(gue0v4, udpPacket(t, client4, other4, "x")), nil, "passed_not_vip"},
+		{"gue0_from_unknown", gueFrame(t, netip.MustParseAddr("198.18.1.9"), rs4, guePort, gue0v4, in4), nil, "dropped_not_director"},
+		{"gue1_ipv6_from_unknown", gueFrame(t, netip.MustParseAddr("2001:2:0:1::9"), rs6, guePort, gue1, in6), nil, "dropped_not_director"},
+		{"udp_other_port", gueFrame(t, dir4, rs4, guePort+1, gue0v4, in4), nil, "passed"},
+		{"udp6_other_port", gueFrame(t, dir6, rs6, guePort+1, gue0v6, in6), nil, "passed"},
+		{"udp_short_other_port", gueFrame(t, dir4, rs4, 53, nil, []byte{1}), nil, "passed"},
+		{"udp_short_to_port", gueFrame(t, dir4, rs4, guePort, nil, []byte{0, 4}), nil, "malformed"},
+		{"gue0_options", g4([]byte{1, 4, 0x80, 0, 0, 0, 0, 0}, in4), nil, "passed_unsupported"}, // Hlen 1: remote checksum offload and the like
+		{"gue0_control", g4([]byte{0x20, 0, 0, 0}, in4), nil, "passed_unsupported"},
+		{"gue0_flags", g4([]byte{0, 4, 0x40, 0}, in4), nil, "passed_unsupported"},
+		{"gue0_ipv6_in_ipv4", g4(gue0v6, in6), nil, "passed_unsupported"},
+		{"gue0_ipv4_in_ipv6", g6(gue0v4, in4), nil, "passed_unsupported"},
+		{"gue1_ipv6_in_ipv4", g4(gue1, in6), nil, "passed_unsupported"},
+		{"gue_variant2", g4([]byte{0x80, 4, 0, 0}, in4), nil, "passed_unsupported"},
+		{"gue0_udp_len_past_ip", mutate(g4(gue0v4, in4), func(b []byte) { binary.BigEndian.PutUint16(b[udp4+4:], uint16(8+4+len(in4)+1)) }), nil, "malformed"},
+		{"gue0_inner_len_mismatch", mutate(g4(gue0v4, in4), func(b []byte) { binary.BigEndian.PutUint16(b[udp4+8+4+2:], uint16(len(in4)+1)) }), nil, "malformed"},
+		{"gue1_ipv6_inner_len_mismatch", mutate(g6(gue1, in6), func(b []byte) { binary.BigEndian.PutUint16(b[udp6+8+4:], uint16(len(in6)-40+1)) }), nil, "malformed"},
+		{"gue0_outer_fragment", mutate(g4(gue0v4, in4), func(b []byte) {
+			b[14+6] |= 0x20 // MF: UDP fragments are not ours
+			header.IPv4(b[14:]).FillChecksum()
+		}), nil, "passed"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			verdict := uint32(tcActUnspec)
+			if tc.counter == "dropped_not_director" {
+				verdict = tcActShot
+			}
+			before := statsOf(t, objs)
+			out := runWant(t, objs, tc.in, verdict)
+			want := tc.want
+			if want == nil {
+				want = tc.in
+			}
+			if !bytes.Equal(out, want) {
+				t.Fatalf("output\n%x\nwant\n%x", out, want)
+			}
+			after := statsOf(t, objs)
+			for name, v := range after {
+				exp := uint64(0)
+				if name == tc.counter || name == "packets" {
+					exp = 1
+				}
+				if d := v - before[name]; d != exp {
+					t.Errorf("counter %s moved by %d, want %d", name, d, exp)
+				}
+			}
+		})
+	}
+
+	// TOA inside GUE is recorded after decapsulation.
+	seg := tcpPacket(t, netip.MustParseAddr("198.18.9.9"), vip4, 6001, 80, false, true, toaBytes(client4, 8), "")
+	if out := run1(t, objs, g4(gue0v4, seg)); !bytes.Equal(out, raw(t, seg)) {
+		t.Fatalf("TCP over GUE not decapsulated:\n%x", out)
+	}
+	if v, ok := lookupTOA(t, objs, netip.AddrPortFrom(vip4, 80), netip.MustParseAddrPort("198.18.9.9:6001")); !ok || v.Client() != netip.AddrPortFrom(client4, 8) {
+		t.Fatalf("TOA over GUE: %v %v", v.Client(), ok)
+	}
+}
+
+// TestProgGUEOff: without a GUE port, GUE is plain UDP.
+func TestProgGUEOff(t *testing.T) {
+	objs := newTestObjs(t, false, vip4, vip6)
+	for _, in := range [][]byte{
+		gueFrame(t, dir4, rs4, guePort, gue0v4, udpPacket(t, client4, vip4, "x")),
+		gueFrame(t, dir6, rs6, guePort, gue1, udpPacket(t, client6, vip6, "x")),
+	} {
+		before := statsOf(t, objs)
+		if out := run1(t, objs, in); !bytes.Equal(out, in) {
+			t.Fatal("changed")
+		}
+		if d := statsOf(t, objs)["passed"] - before["passed"]; d != 1 {
+			t.Fatalf("passed moved by %d", d)
+		}
 	}
 }
 
@@ -477,11 +592,13 @@ func TestProgTOADisabled(t *testing.T) {
 // TestProgMutations: random mutations of valid frames never make the program fail, and a frame it
 // does not decapsulate comes out unchanged (TEST_SEED replays).
 func TestProgMutations(t *testing.T) {
-	objs := newTestObjs(t, true, vip4, vip6)
+	objs := loadTestObjs(t, config{toa: true, guePort: guePort, vips: []netip.Addr{vip4, vip6}, directors: fixtureDirectors})
 	rng := testutil.Rand(t)
 	seeds := [][]byte{
 		encap(t, dir4, rs4, udpPacket(t, client4, vip4, "abc")),
 		encap(t, dir6, rs6, udpPacket(t, client6, vip6, "abc")),
+		gueFrame(t, dir4, rs4, guePort, gue0v4, udpPacket(t, client4, vip4, "abc")),
+		gueFrame(t, dir6, rs6, guePort, gue1, tcpPacket(t, client6, vip6, 1, 2, false, true, toaBytes(client6, 1), "")),
 		frame(t, tcpPacket(t, dir4, rs4, 1, 2, false, true, toaBytes(client4, 1), "")),
 		frame(t, tcpPacket(t, dir6, rs6, 1, 2, false, true, toaBytes(client6, 1), "")),
 	}
@@ -511,7 +628,7 @@ func TestProgMutations(t *testing.T) {
 			t.Fatalf("case %d: ret %#x (dropped_not_director moved: %v), err %v", i, ret, dropped, err)
 		}
 		out := opts.DataOut
-		decapped := after["decap_ipip"]+after["decap_ip6ip6"] > before["decap_ipip"]+before["decap_ip6ip6"]
+		decapped := after["decap_ipip"]+after["decap_ip6ip6"]+after["decap_gue"] > before["decap_ipip"]+before["decap_ip6ip6"]+before["decap_gue"]
 		if !decapped && !bytes.Equal(out, in) {
 			t.Fatalf("case %d: not decapsulated but changed:\n%x\n%x", i, in, out)
 		}

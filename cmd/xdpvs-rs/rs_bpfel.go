@@ -57,6 +57,7 @@ const (
 	rsMapToa        = "toa"
 	rsMapVips       = "vips"
 	rsProgXdpvsRs   = "xdpvs_rs"
+	rsVarCfgGuePort = "cfg_gue_port"
 	rsVarCfgToa     = "cfg_toa"
 )
 
@@ -120,7 +121,8 @@ type rsMapSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type rsVariableSpecs struct {
-	CfgToa *ebpf.VariableSpec `ebpf:"cfg_toa"`
+	CfgGuePort *ebpf.VariableSpec `ebpf:"cfg_gue_port"`
+	CfgToa     *ebpf.VariableSpec `ebpf:"cfg_toa"`
 }
 
 // rsObjects contains all objects after they have been loaded into the kernel.
@@ -164,7 +166,8 @@ func (m *rsMaps) Close() error {
 //
 // It can be passed to loadRsObjects or ebpf.CollectionSpec.LoadAndAssign.
 type rsVariables struct {
-	CfgToa *ebpf.Variable `ebpf:"cfg_toa"`
+	CfgGuePort *ebpf.Variable `ebpf:"cfg_gue_port"`
+	CfgToa     *ebpf.Variable `ebpf:"cfg_toa"`
 }
 
 // rsPrograms contains all programs after they have been loaded into the kernel.

@@ -98,6 +98,13 @@ struct ipv6hdr {
 	__u8 daddr[16];
 };
 
+struct udphdr {
+	__be16 source;
+	__be16 dest;
+	__be16 len;
+	__sum16 check;
+};
+
 struct tcphdr {
 	__be16 source;
 	__be16 dest;

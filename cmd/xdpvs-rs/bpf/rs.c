@@ -22,6 +22,12 @@
  *    with extension headers before the inner header, mixed families (4-in-6,
  *    6-in-4), inner destinations that are not VIPs, truncated packets.
  *
+ *    With cfg_gue_port set, GUE too: a UDP datagram to that port whose GUE
+ *    header (variant 0 without options, or variant 1: see gue()) carries an
+ *    IP packet of the outer family loses the outer IP, UDP and GUE headers,
+ *    under the same conditions. Its UDP checksum is not verified: the inner
+ *    headers carry their own. Any other UDP goes on untouched.
+ *
  * 2. TOA (with cfg_toa set): for a TCP segment (after decapsulation, or as
  *    received) carrying option 254 of length 8 (IPv4 client) or 20 (IPv6
  *    client), record (local addr:port, remote addr:port) -> (client
@@ -40,6 +46,7 @@
 #define ETH_P_IPV6 0x86DD
 #define IPPROTO_IPIP 4
 #define IPPROTO_TCP 6
+#define IPPROTO_UDP 17
 #define IPPROTO_IPV6 41
 
 #define TCPOPT_EOL 0
@@ -51,16 +58,19 @@
 #define TCP_FLAG_SYN 0x02
 #define TCP_FLAG_ACK 0x10
 
+#define GUE_HLEN 4 /* the GUE base header */
+
 
 /* Keep in sync with statNames in stats.go. */
 enum stat {
 	STAT_PACKETS,               /* every packet seen */
 	STAT_DECAP_IPIP,            /* IPv4-in-IPv4 to a VIP from a director, decapsulated */
 	STAT_DECAP_IP6IP6,          /* IPv6-in-IPv6 to a VIP from a director, decapsulated */
+	STAT_DECAP_GUE,             /* GUE (IPv4 or IPv6) to a VIP from a director, decapsulated */
 	STAT_PASSED,                /* not a tunnel packet for us: passed unchanged */
 	STAT_PASSED_NOT_VIP,        /* tunnel packet whose inner destination is no VIP */
 	STAT_PASSED_FRAGMENT,       /* outer IPv4 fragment: not decapsulated */
-	STAT_PASSED_UNSUPPORTED,    /* 4-in-6, 6-in-4: passed unchanged */
+	STAT_PASSED_UNSUPPORTED,    /* 4-in-6, 6-in-4, GUE we do not decapsulate: passed */
 	STAT_MALFORMED,             /* truncated or inconsistent headers: passed */
 	STAT_DECAP_ERROR,           /* bpf_skb_adjust_room failed: passed encapsulated */
 	STAT_DROPPED_NOT_DIRECTOR,  /* tunnel packet to a VIP from no director: dropped */
@@ -140,6 +150,9 @@ struct {
 
 /* Set by the loader: record TOA. */
 volatile const __u8 cfg_toa = 0;
+
+/* Set by the loader: the UDP port of GUE tunnels (host order); 0: none. */
+volatile const __u16 cfg_gue_port = 0;
 
 static __always_inline void count(__u32 s)
 {
@@ -321,6 +334,46 @@ static __always_inline void inspect(struct __sk_buff *skb)
 	}
 }
 
+/* The GUE encapsulation (draft-ietf-intarea-gue) of the UDP datagram at off,
+ * whose IP header says it has len bytes: to cfg_gue_port, either variant 0
+ * without options or control (IPVS's --tun-type gue without remote checksum
+ * offload) carrying proto (IPPROTO_IPIP or IPPROTO_IPV6: the outer family), or
+ * variant 1, the inner IP header straight after UDP (as Katran sends it), of
+ * the outer family. Returns STAT_DECAP_GUE with *glen the bytes of the UDP and
+ * GUE headers, STAT_PASSED for UDP that is not to the port, or why not. */
+static __always_inline __u32 gue(struct __sk_buff *skb, __u32 off, __u32 len, __u8 proto, __u32 *glen)
+{
+	if (need(skb, off + sizeof(struct udphdr)))
+		return STAT_PASSED;
+	void *data = (void *)(long)skb->data;
+	void *data_end = (void *)(long)skb->data_end;
+	struct udphdr *uh = data + off;
+	if ((void *)(uh + 1) > data_end)
+		return STAT_PASSED;
+	if (bpf_ntohs(uh->dest) != cfg_gue_port)
+		return STAT_PASSED;
+	if (bpf_ntohs(uh->len) != len || need(skb, off + sizeof(struct udphdr) + GUE_HLEN))
+		return STAT_MALFORMED;
+	data = (void *)(long)skb->data;
+	data_end = (void *)(long)skb->data_end;
+	__u8 *g = data + off + sizeof(struct udphdr);
+	if ((void *)(g + GUE_HLEN) > data_end)
+		return STAT_MALFORMED;
+	switch (g[0] >> 6) {
+	case 0: /* |0 0|C|Hlen|Proto/ctype|Flags|: a data message, no options */
+		if (g[0] != 0 || g[1] != proto || g[2] || g[3])
+			return STAT_PASSED_UNSUPPORTED;
+		*glen = sizeof(struct udphdr) + GUE_HLEN;
+		return STAT_DECAP_GUE;
+	case 1: /* 0100: IPv4, 0110: IPv6 */
+		if ((g[0] >> 4) != (proto == IPPROTO_IPIP ? 4 : 6))
+			return STAT_PASSED_UNSUPPORTED;
+		*glen = sizeof(struct udphdr);
+		return STAT_DECAP_GUE;
+	}
+	return STAT_PASSED_UNSUPPORTED;
+}
+
 /* Decapsulate if the packet is a tunnel packet for a VIP from a director.
  * Returns the stat to count (STAT_DROPPED_NOT_DIRECTOR: drop it). */
 static __always_inline __u32 decap(struct __sk_buff *skb)
@@ -334,6 +387,7 @@ static __always_inline __u32 decap(struct __sk_buff *skb)
 	if ((void *)(eth + 1) > data_end)
 		return STAT_PASSED;
 	struct addr vip;
+	__u32 glen = 0;
 
 	if (eth->h_proto == bpf_htons(ETH_P_IP)) {
 		if (need(skb, l3 + sizeof(struct iphdr)))
@@ -343,40 +397,52 @@ static __always_inline __u32 decap(struct __sk_buff *skb)
 		struct iphdr *ip = data + l3;
 		if ((void *)(ip + 1) > data_end)
 			return STAT_MALFORMED;
-		if (ip->protocol != IPPROTO_IPIP) {
-			if (ip->protocol == IPPROTO_IPV6)
-				return STAT_PASSED_UNSUPPORTED;
-			return STAT_PASSED;
-		}
-		if ((ip->ihl_version >> 4) != 4)
-			return STAT_MALFORMED;
-		if (ip->frag_off & bpf_htons(0x3FFF))
-			return STAT_PASSED_FRAGMENT;
+		__u8 proto = ip->protocol;
+		__u8 version = ip->ihl_version >> 4;
+		__be16 frag = ip->frag_off & bpf_htons(0x3FFF);
 		__u32 ihl = (ip->ihl_version & 0xF) * 4;
 		__u32 tot = bpf_ntohs(ip->tot_len);
 		/* Copied now: need() may pull data, which invalidates ip. */
 		struct dir4_key d4 = {.prefixlen = 32};
 		__builtin_memcpy(d4.addr, &ip->saddr, 4);
-		if (ihl < sizeof(struct iphdr) || ihl > 60 || tot < ihl + sizeof(struct iphdr) ||
-		    l3 + tot > skb->len)
+		__u32 s = STAT_DECAP_IPIP;
+		if (proto == IPPROTO_UDP && cfg_gue_port) {
+			/* Any other UDP goes on as it came, however odd. */
+			if (version != 4 || frag || ihl < sizeof(struct iphdr) || tot < ihl)
+				return STAT_PASSED;
+			s = gue(skb, l3 + ihl, tot - ihl, IPPROTO_IPIP, &glen);
+			if (s != STAT_DECAP_GUE)
+				return s;
+		} else if (proto != IPPROTO_IPIP) {
+			if (proto == IPPROTO_IPV6)
+				return STAT_PASSED_UNSUPPORTED;
+			return STAT_PASSED;
+		}
+		if (version != 4)
 			return STAT_MALFORMED;
-		if (need(skb, l3 + ihl + sizeof(struct iphdr)))
+		if (frag)
+			return STAT_PASSED_FRAGMENT;
+		__u32 hdr = ihl + glen; /* what decapsulation removes */
+		if (ihl < sizeof(struct iphdr) || ihl > 60 || hdr > 60 + sizeof(struct udphdr) + GUE_HLEN ||
+		    tot < hdr + sizeof(struct iphdr) || l3 + tot > skb->len)
+			return STAT_MALFORMED;
+		if (need(skb, l3 + hdr + sizeof(struct iphdr)))
 			return STAT_MALFORMED;
 		data = (void *)(long)skb->data;
 		data_end = (void *)(long)skb->data_end;
-		struct iphdr *in = data + l3 + ihl;
+		struct iphdr *in = data + l3 + hdr;
 		if ((void *)(in + 1) > data_end)
 			return STAT_MALFORMED;
-		if ((in->ihl_version >> 4) != 4 || bpf_ntohs(in->tot_len) != tot - ihl)
+		if ((in->ihl_version >> 4) != 4 || bpf_ntohs(in->tot_len) != tot - hdr)
 			return STAT_MALFORMED;
 		map4(&vip, in->daddr);
 		if (!bpf_map_lookup_elem(&vips, &vip))
 			return STAT_PASSED_NOT_VIP;
 		if (!bpf_map_lookup_elem(&directors4, &d4))
 			return STAT_DROPPED_NOT_DIRECTOR;
-		if (bpf_skb_adjust_room(skb, -(__s32)ihl, BPF_ADJ_ROOM_MAC, BPF_F_ADJ_ROOM_FIXED_GSO))
+		if (bpf_skb_adjust_room(skb, -(__s32)hdr, BPF_ADJ_ROOM_MAC, BPF_F_ADJ_ROOM_FIXED_GSO))
 			return STAT_DECAP_ERROR;
-		return STAT_DECAP_IPIP;
+		return s;
 	}
 
 	if (eth->h_proto == bpf_htons(ETH_P_IPV6)) {
@@ -388,33 +454,40 @@ static __always_inline __u32 decap(struct __sk_buff *skb)
 		struct ipv6hdr *ip6 = data + l3;
 		if ((void *)(ip6 + 1) > data_end)
 			return STAT_MALFORMED;
-		if (ip6->nexthdr != IPPROTO_IPV6) {
-			if (ip6->nexthdr == IPPROTO_IPIP)
-				return STAT_PASSED_UNSUPPORTED;
-			return STAT_PASSED;
-		}
+		__u8 proto = ip6->nexthdr;
 		__u32 plen = bpf_ntohs(ip6->payload_len);
 		struct dir6_key d6 = {.prefixlen = 128};
 		__builtin_memcpy(d6.addr, ip6->saddr, 16);
-		if (plen < hl || l3 + hl + plen > skb->len)
+		__u32 s = STAT_DECAP_IP6IP6;
+		if (proto == IPPROTO_UDP && cfg_gue_port) {
+			s = gue(skb, l3 + hl, plen, IPPROTO_IPV6, &glen);
+			if (s != STAT_DECAP_GUE)
+				return s;
+		} else if (proto != IPPROTO_IPV6) {
+			if (proto == IPPROTO_IPIP)
+				return STAT_PASSED_UNSUPPORTED;
+			return STAT_PASSED;
+		}
+		__u32 hdr = hl + glen;
+		if (hdr > hl + sizeof(struct udphdr) + GUE_HLEN || plen < glen + hl || l3 + hl + plen > skb->len)
 			return STAT_MALFORMED;
-		if (need(skb, l3 + 2 * hl))
+		if (need(skb, l3 + hdr + hl))
 			return STAT_MALFORMED;
 		data = (void *)(long)skb->data;
 		data_end = (void *)(long)skb->data_end;
-		struct ipv6hdr *in6 = data + l3 + hl;
+		struct ipv6hdr *in6 = data + l3 + hdr;
 		if ((void *)(in6 + 1) > data_end)
 			return STAT_MALFORMED;
-		if ((bpf_ntohl(in6->vtc_flow) >> 28) != 6 || bpf_ntohs(in6->payload_len) != plen - hl)
+		if ((bpf_ntohl(in6->vtc_flow) >> 28) != 6 || bpf_ntohs(in6->payload_len) != plen - glen - hl)
 			return STAT_MALFORMED;
 		__builtin_memcpy(&vip, in6->daddr, 16);
 		if (!bpf_map_lookup_elem(&vips, &vip))
 			return STAT_PASSED_NOT_VIP;
 		if (!bpf_map_lookup_elem(&directors6, &d6))
 			return STAT_DROPPED_NOT_DIRECTOR;
-		if (bpf_skb_adjust_room(skb, -(__s32)hl, BPF_ADJ_ROOM_MAC, BPF_F_ADJ_ROOM_FIXED_GSO))
+		if (bpf_skb_adjust_room(skb, -(__s32)hdr, BPF_ADJ_ROOM_MAC, BPF_F_ADJ_ROOM_FIXED_GSO))
 			return STAT_DECAP_ERROR;
-		return STAT_DECAP_IP6IP6;
+		return s;
 	}
 	return STAT_PASSED;
 }
