@@ -3,6 +3,7 @@ package dataplane
 import (
 	"errors"
 	"fmt"
+	"github.com/xdpvs/xdpvs/dataplane/control"
 	"sync/atomic"
 
 	"github.com/xdpvs/xdpvs/conntrack"
@@ -39,6 +40,7 @@ type compiled struct {
 	replies  map[rsKey]struct{}       // sources of NAT replies
 	lips     map[header.Addr]struct{} // FULLNAT local addresses
 	timeouts conntrack.Timeouts
+	defense  control.Defense // with its threshold defaulted
 	snap     *Snapshot
 }
 
@@ -121,6 +123,10 @@ func compile(s *Snapshot, in *ids, gen uint64) (*compiled, *ids, error) {
 		timeouts: conntrack.DefaultTimeouts(), snap: s,
 	}
 	c.timeouts.Set(s.Timeouts.TCP, s.Timeouts.TCPFin, s.Timeouts.UDP)
+	c.defense = s.Defense
+	if c.defense.Threshold <= 0 || c.defense.Threshold > 100 {
+		c.defense.Threshold = control.DefaultDefenseThreshold
+	}
 	b := &compiler{c: c, ids: in.clone(), seenSvc: map[svcKey]bool{}, seenDest: map[destKeyFull]bool{}}
 	for i := range s.Services {
 		if err := b.service(&s.Services[i]); err != nil {

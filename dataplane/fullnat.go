@@ -98,7 +98,7 @@ func (p *Pipeline) fullnatTCP(cur *cursor, e *conntrack.Entry[connVal], dir conn
 		} else {
 			p.c.mssNotLowered++
 		}
-	case flags&header.TCPFlagAck != 0 && flags&(header.TCPFlagRst|header.TCPFlagSyn) == 0 && !e.Value.toaDone:
+	case flags&header.TCPFlagAck != 0 && flags&(header.TCPFlagRst|header.TCPFlagSyn) == 0 && !e.Value.flags.has(connTOADone):
 		ip := cur.buf[cur.outOff+header.EthernetMinimumSize:]
 		server := &e.Tuples[conntrack.DirReply]
 		n, r := toa.Insert(ip, cur.outLen-header.EthernetMinimumSize, !server.SrcAddr.Is4(), client.SrcAddr, client.SrcPort,
@@ -108,11 +108,11 @@ func (p *Pipeline) fullnatTCP(cur *cursor, e *conntrack.Entry[connVal], dir conn
 		switch r {
 		case toa.OK:
 			cur.outLen = n + header.EthernetMinimumSize
-			e.Value.toaDone = hasData
+			e.Value.flags.set(connTOADone, hasData)
 		case toa.ExceedsMTU, toa.NoTailroom:
 			// A later, smaller segment may take it.
 		default:
-			e.Value.toaDone = true // it will never fit this connection
+			e.Value.flags.set(connTOADone, true) // it will never fit this connection
 		}
 	}
 }

@@ -2,6 +2,7 @@ package dataplane
 
 import (
 	"github.com/xdpvs/xdpvs/conntrack"
+	"github.com/xdpvs/xdpvs/dataplane/control"
 	"github.com/xdpvs/xdpvs/header"
 	"github.com/xdpvs/xdpvs/sched"
 	"github.com/xdpvs/xdpvs/synproxy"
@@ -29,16 +30,35 @@ func (p *Port) mtu() int {
 // addresses and ports of a packet are the reverse of the connection's other tuple, so only the
 // egress side is stored.
 type connVal struct {
-	tmpl     uint32    // persistence template slot + 1, 0 = none
-	destID   uint16    // < MaxDests
-	destGen  uint16    // the real server's generation when the connection was made
-	neigh    [2]uint16 // per direction: neighbour index of the next hop (< maxNeighbours)
-	svcID    uint16
-	out      [2]uint8 // per direction: egress port
-	inactive bool     // counted in the real server's InActConn rather than ActiveConn
-	xmit     xmitKind // how its packets are transmitted, bound when it opens
-	toaDone  bool     // FULLNAT: a client segment with data has carried the TOA option
-	sp       spPhase  // SYN proxy: where the handshake is (spOff: not proxied)
+	tmpl    uint32    // persistence template slot + 1, 0 = none
+	destID  uint16    // < MaxDests
+	destGen uint16    // the real server's generation when the connection was made
+	neigh   [2]uint16 // per direction: neighbour index of the next hop (< maxNeighbours)
+	svcID   uint16
+	out     [2]uint8 // per direction: egress port
+	flags   connFlags
+	xmit    xmitKind // how its packets are transmitted, bound when it opens
+	sp      spPhase  // SYN proxy: where the handshake is (spOff: not proxied)
+}
+
+// connFlags are a connection's yes-or-no facts, in one byte.
+type connFlags uint8
+
+const (
+	connInactive connFlags = 1 << iota // counted in the real server's InActConn rather than ActiveConn
+	connTOADone                        // FULLNAT: a client segment with data has carried the TOA option
+	connSeen                           // UDP: a packet of it has been forwarded
+	connAssured                        // UDP: a second packet, or a reply: no longer evictable (defense.go)
+)
+
+func (f connFlags) has(x connFlags) bool { return f&x != 0 }
+
+func (f *connFlags) set(x connFlags, on bool) {
+	if on {
+		*f |= x
+	} else {
+		*f &^= x
+	}
 }
 
 type svcState struct {
@@ -66,6 +86,8 @@ type counters struct {
 	sp                              spCounters
 	panics                          uint64 // recovered by the worker (worker_panic)
 	flowErrors                      uint64 // NAT connections whose reply tuple the steering program refused (removed)
+	evicted                         uint64 // unassured connections evicted to make room for new ones
+	defended                        uint64 // packets of unassured connections given the defence's short timeout
 }
 
 // Pipeline is one worker's packet processing: classify, look up or create the connection, rewrite,
@@ -84,6 +106,8 @@ type Pipeline struct {
 	cookies     *synproxy.Cookies         // shared by every worker
 	sp          *spState                  // nil until a SYN-proxied service appears
 	flows       *flowLog                  // NAT connections opened and closed, for the steering program (nil: none to tell)
+	defense     control.DefenseMode       // the table's defence (defense.go)
+	pressureAt  int                       // connections in the table from which DefenseAuto is on
 	minMTU      int                       // of the ports: what the SYN proxy's MSS is made for
 	c           *counters
 	// cur is the storage of the cursor ProcessAt (or the expiry timer, spGenerate) fills for each
@@ -101,6 +125,7 @@ func newPipeline(id, workers int, ports []Port, neigh *Neighbours, capacity int,
 		p.minMTU = min(p.minMTU, ports[i].mtu())
 	}
 	p.table = newConnTable(capacity, now, p.expired)
+	p.table.SetEvictor(conntrack.Evictor[connVal]{Evictable: p.unassured, Evicted: p.evicted})
 	p.setConfig(&compiled{services: map[svcKey]int{}, replies: map[rsKey]struct{}{}, timeouts: conntrack.DefaultTimeouts()})
 	return p
 }
@@ -156,6 +181,7 @@ func (p *Pipeline) setConfig(c *compiled) {
 		st[i] = svcState{sched: s.factory(sched.Config{Dests: dests, Flags: uint32(s.spec.Flags), Position: s.pos}), dests: dests}
 	}
 	p.conf, p.svcState = c, st
+	p.setDefense(&c.defense)
 }
 
 func (p *Pipeline) drop(r DropReason) (Verdict, int) {
@@ -556,7 +582,7 @@ func (p *Pipeline) forget(id uint32, e *conntrack.Entry[connVal]) {
 	if p.c.destGen[v.destID] != v.destGen {
 		return
 	}
-	if v.inactive {
+	if v.flags.has(connInactive) {
 		p.c.inactive[v.destID]--
 	} else {
 		p.c.active[v.destID]--
@@ -568,8 +594,8 @@ func (p *Pipeline) forget(id uint32, e *conntrack.Entry[connVal]) {
 func (p *Pipeline) setState(e *conntrack.Entry[connVal], s conntrack.State) {
 	e.State = s
 	v := &e.Value
-	if inactive := s != conntrack.StateEstablished; inactive != v.inactive {
-		v.inactive = inactive
+	if inactive := s != conntrack.StateEstablished; inactive != v.flags.has(connInactive) {
+		v.flags.set(connInactive, inactive)
 		if p.c.destGen[v.destID] == v.destGen {
 			d := int64(1)
 			if !inactive {
@@ -599,6 +625,6 @@ func (p *Pipeline) forward(cur *cursor, id uint32, dir conntrack.Dir, now int64)
 			p.setState(e, s)
 		}
 	}
-	p.table.SetExpires(id, now+p.conf.timeouts[e.State])
+	p.table.SetExpires(id, now+p.timeout(e, dir))
 	return xmitFuncs[v.xmit](p, cur, e, dir, h)
 }

@@ -336,7 +336,9 @@ func goldenCases() []goldenCase {
 			in:    ack(c2v4).frame, counters: []delta{dDrop(DropNeighMiss)}, resolve: []neighKey{nk(1, rs4a)}},
 		{name: "tcp4_client_no_route", in: func() pk { p := syn(c2v4); p.sip = cip4NoRt; return p }().frame,
 			counters: []delta{dDrop(DropNoRoute)}},
-		{name: "tcp4_table_full", capacity: 1, prep: []step{at(0, syn(c2v4).frame)},
+		// A full table of established (assured) connections refuses a new one; one of unassured
+		// connections evicts the oldest (defense.go; TestDefense has the cases).
+		{name: "tcp4_table_full", capacity: 1, prep: handshake4(),
 			in: func() pk { p := syn(c2v4); p.sport++; return p }().frame, counters: []delta{dDrop(DropTableFull)}},
 		{name: "tcp4_all_weights_zero", in: func() pk { p := syn(c2v4); p.dport = 81; return p }().frame,
 			counters: []delta{dDrop(DropNoDest)}},

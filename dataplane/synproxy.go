@@ -303,7 +303,7 @@ func (p *Pipeline) spReplay(cur *cursor, id uint32, e *conntrack.Entry[connVal],
 		return p.drop(DropSynProxyMalformed)
 	}
 	p.c.sp.replays++
-	e.Value.toaDone = false // a replay again carries the TOA option
+	e.Value.flags.set(connTOADone, false) // a replay again carries the TOA option
 	return p.forward(cur, id, conntrack.DirOriginal, now)
 }
 

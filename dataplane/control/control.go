@@ -68,7 +68,35 @@ type ServiceKey struct {
 type Snapshot struct {
 	Services []Service
 	Timeouts Timeouts
+	Defense  Defense
 }
+
+// Defense is the connection tables' defence against floods of connections that never become real
+// (spoofed SYNs, one-datagram UDP floods), in the spirit of IPVS's drop_entry and secure_tcp: under
+// pressure, connections not yet assured (a TCP handshake not completed, a UDP flow without a
+// second packet or a reply) expire after DefenseTimeout instead of their state's timeout, and a
+// full table makes room for a new connection by evicting the oldest of them.
+type Defense struct {
+	Mode DefenseMode
+	// Threshold is how full a worker's table must be, in percent, for DefenseAuto to engage
+	// (0: DefaultDefenseThreshold).
+	Threshold int
+}
+
+// DefenseMode says when the defence is on.
+type DefenseMode uint8
+
+const (
+	DefenseAuto   DefenseMode = iota // under pressure: a table at least Threshold percent full (the default)
+	DefenseAlways                    // always
+	DefenseOff                       // never: a full table refuses new connections (table_full)
+)
+
+// DefaultDefenseThreshold is DefenseAuto's threshold, in percent of a worker's table.
+const DefaultDefenseThreshold = 90
+
+// DefenseTimeout is how long an unassured connection lives while the defence is on.
+const DefenseTimeout = 3 * time.Second
 
 // Timeouts are the connection timeouts set by `--set tcp tcpfin udp`; zero means the default.
 type Timeouts struct {

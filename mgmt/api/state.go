@@ -67,6 +67,7 @@ type Conn struct {
 type State struct {
 	Services    []ServiceState `json:"services"`
 	Timeouts    model.Timeouts `json:"timeouts"`
+	Defense     model.Defense  `json:"defense"`
 	Connections []Conn         `json:"connections,omitempty"`
 	Workers     []WorkerStats  `json:"workers,omitempty"` // show workers, queues, drops, events, synproxy
 	Config      *ConfigStatus  `json:"config,omitempty"`  // show config

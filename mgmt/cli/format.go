@@ -267,6 +267,36 @@ func WriteEvents(w io.Writer, ws []api.WorkerStats) {
 	}
 }
 
+// WriteDefense prints `show defense`: the connection tables' flood defence and, per worker, its
+// connections and what the defence did (evictions, short timeouts) beside the refusals of a full
+// table.
+func WriteDefense(w io.Writer, st *api.State) {
+	d := st.Defense
+	switch d.Mode {
+	case "auto":
+		fmt.Fprintf(w, "Defense: auto (on while a worker's table is at least %d%% full)\n", d.Threshold)
+	case "always":
+		fmt.Fprintln(w, "Defense: always")
+	default:
+		fmt.Fprintln(w, "Defense: off (a full table refuses new connections)")
+	}
+	fmt.Fprintf(w, "%-6s %10s %12s %14s %12s\n", "Worker", "Conns", "Evicted", "ShortTimeouts", "TableFull")
+	for _, x := range st.Workers {
+		fmt.Fprintf(w, "%-6d %10d %12d %14d %12d\n", x.ID, x.Conns, named(x.Events, "conn_evicted"),
+			named(x.Events, "defense_short_timeouts"), named(x.Drops, "table_full"))
+	}
+}
+
+// named returns the count called name, 0 if there is none.
+func named(cs []api.NamedCount, name string) uint64 {
+	for _, c := range cs {
+		if c.Name == name {
+			return c.Count
+		}
+	}
+	return 0
+}
+
 // synProxyAlways are the SYN proxy's counters `show synproxy` prints even when zero; its failure
 // counters appear once they count something.
 var synProxyAlways = []string{"syn_answered", "cookie_valid", "cookie_bad_cookie", "conn_opened", "handshake_done",

@@ -84,6 +84,7 @@ var options = []option{
 	{long: "edit-server", short: 'e', cmd: model.OpEditServer},
 	{long: "delete-server", short: 'd', cmd: model.OpDelServer},
 	{long: "set", cmd: model.OpSet},
+	{long: "defense", cmd: model.OpDefense},
 	{long: "help", short: 'h', cmd: model.OpHelp},
 	{long: "version", short: 'v', cmd: model.OpVersion},
 	{long: "restore", short: 'R', cmd: model.OpRestore},

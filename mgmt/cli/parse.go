@@ -260,9 +260,25 @@ func (p *parser) givenAny(names ...string) bool {
 	return slices.ContainsFunc(names, func(n string) bool { _, ok := p.given[n]; return ok })
 }
 
-// takePositional takes the three timeouts of --set; any other word that is not an option is an
-// error.
+// takePositional takes the three timeouts of --set and the mode and threshold of --defense; any
+// other word that is not an option is an error.
 func (p *parser) takePositional() error {
+	if p.c.Op == model.OpDefense {
+		if len(p.positional) < 1 {
+			return parseErr("--defense option requires a mode: auto, always or off")
+		}
+		p.c.Defense.Mode, p.positional = p.positional[0], p.positional[1:]
+		if !slices.Contains(model.DefenseModes, p.c.Defense.Mode) {
+			return parseErr("invalid defense mode %q: want auto, always or off", p.c.Defense.Mode)
+		}
+		if len(p.positional) > 0 {
+			v, ok := numberArg(strings.TrimSuffix(p.positional[0], "%"), 1, 100)
+			if !ok {
+				return parseErr("invalid defense threshold %q: want a percentage from 1 to 100", p.positional[0])
+			}
+			p.c.Defense.Threshold, p.positional = int(v), p.positional[1:]
+		}
+	}
 	if p.c.Op == model.OpSet {
 		if len(p.positional) < 3 {
 			return parseErr("--set option requires 3 timeout values")

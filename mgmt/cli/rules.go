@@ -69,6 +69,9 @@ func WriteRules(w io.Writer, st *api.State) {
 	if st.Timeouts != model.DefaultTimeouts {
 		fmt.Fprintf(bw, "--set %d %d %d\n", st.Timeouts.TCP, st.Timeouts.TCPFin, st.Timeouts.UDP)
 	}
+	if d := st.Defense; d != model.DefaultDefense && d.Mode != "" {
+		fmt.Fprintf(bw, "--defense %s %d\n", d.Mode, d.Threshold)
+	}
 	for i := range st.Services {
 		s := &st.Services[i]
 		svc := "-t "

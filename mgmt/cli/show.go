@@ -54,6 +54,7 @@ var showWriters = map[model.Show]func(w io.Writer, st *api.State){
 	model.ShowDrops:       func(w io.Writer, st *api.State) { WriteWorkers(w, st.Workers, true) },
 	model.ShowEvents:      func(w io.Writer, st *api.State) { WriteEvents(w, st.Workers) },
 	model.ShowSynProxy:    func(w io.Writer, st *api.State) { WriteSynProxy(w, st.Workers) },
+	model.ShowDefense:     WriteDefense,
 	model.ShowHealth:      func(w io.Writer, st *api.State) { WriteHealth(w, st, time.Now()) },
 	model.ShowConfig:      func(w io.Writer, st *api.State) { WriteConfigStatus(w, st.Config, time.Now()) },
 }

@@ -35,6 +35,7 @@ func writeSynopsis(w io.Writer) {
 		"  %[1]s -L|l [options]\n"+
 		"  %[1]s -Z [-t|u service-address]\n"+
 		"  %[1]s --set tcp tcpfin udp\n"+
+		"  %[1]s --defense auto|always|off [percent]\n"+
 		"  %[1]s --add-laddr|--del-laddr -z local-address -t|u service-address\n"+
 		"  %[1]s --get-laddr [-t|u service-address]\n"+
 		"  %[1]s --health -t|u service-address --check tcp|http|https|udp|script|none [check options]\n"+
@@ -58,6 +59,8 @@ func writeCommands(w io.Writer) {
 		"  --list            -L|-l     list the table\n"+
 		"  --zero            -Z        zero counters in a service or all services\n"+
 		"  --set tcp tcpfin udp        set connection timeout values\n"+
+		"  --defense mode [percent]    flood defence of the connection tables: auto (when a\n"+
+		"                              worker's table is percent full, default 90), always, off\n"+
 		"  --add-laddr       -P        add local address (FULLNAT)\n"+
 		"  --del-laddr       -Q        delete local address\n"+
 		"  --get-laddr       -G        get local addresses\n"+

@@ -17,6 +17,7 @@ const (
 	OpDelServer   Op = "delete-server"
 	OpZero        Op = "zero"
 	OpSet         Op = "set"
+	OpDefense     Op = "defense" // --defense MODE [PERCENT]
 	OpSave        Op = "save"
 	OpRestore     Op = "restore"
 	OpAddLaddr    Op = "add-laddr"
@@ -32,7 +33,7 @@ const (
 func (op Op) Changes() bool {
 	switch op {
 	case OpAddService, OpEditService, OpDelService, OpFlush, OpAddServer, OpEditServer, OpDelServer,
-		OpSet, OpAddLaddr, OpDelLaddr, OpHealth:
+		OpSet, OpDefense, OpAddLaddr, OpDelLaddr, OpHealth:
 		return true
 	}
 	return false
@@ -63,6 +64,7 @@ type Command struct {
 	Server     RealServerSpec `json:"server"`
 	LocalAddr  netip.Addr     `json:"local_address,omitempty"`
 	Timeouts   Timeouts       `json:"timeouts"`
+	Defense    Defense        `json:"defense,omitzero"` // OpDefense
 	List       ListOptions    `json:"list"`
 	Show       Show           `json:"show,omitempty"`   // what OpShow shows
 	Health     *HealthSpec    `json:"health,omitempty"` // OpHealth; a zero Check removes the check
@@ -83,11 +85,12 @@ const (
 	ShowSynProxy    Show = "synproxy"    // the SYN proxy's counters
 	ShowHealth      Show = "health"      // the health checks and the servers' states
 	ShowConfig      Show = "config"      // the configuration file: when saved, whether it holds the running configuration
+	ShowDefense     Show = "defense"     // the connection tables' flood defence: its setting and what it did
 )
 
 // ShowVerbs are the verbs of show, in the order the usage lists them.
 var ShowVerbs = []Show{ShowServices, ShowServers, ShowConnections, ShowWorkers, ShowQueues, ShowDrops,
-	ShowEvents, ShowSynProxy, ShowHealth, ShowConfig}
+	ShowEvents, ShowSynProxy, ShowDefense, ShowHealth, ShowConfig}
 
 func (s Show) String() string { return string(s) }
 
@@ -95,7 +98,7 @@ func (s Show) String() string { return string(s) }
 // services.
 func (s Show) Workers() bool {
 	switch s {
-	case ShowWorkers, ShowQueues, ShowDrops, ShowEvents, ShowSynProxy:
+	case ShowWorkers, ShowQueues, ShowDrops, ShowEvents, ShowSynProxy, ShowDefense:
 		return true
 	}
 	return false

@@ -31,6 +31,8 @@ func (m *Model) Exec(c *Command) error {
 		return m.setHealth(c.Service.ServiceKey, c.Health)
 	case OpSet:
 		return m.setTimeouts(c.Timeouts)
+	case OpDefense:
+		return m.setDefense(c.Defense)
 	case OpAddLaddr, OpDelLaddr:
 		return m.changeLocalAddr(c.Op, c.Service.ServiceKey, c.LocalAddr)
 	}
@@ -116,6 +118,21 @@ func (m *Model) setHealth(k ServiceKey, spec *HealthSpec) error {
 		return err
 	}
 	s.Health = h
+	return nil
+}
+
+// setDefense is --defense: a mode, and for auto a threshold (0: the default).
+func (m *Model) setDefense(d Defense) error {
+	if !slices.Contains(DefenseModes, d.Mode) {
+		return fmt.Errorf("invalid defense mode %q: want auto, always or off", d.Mode)
+	}
+	if d.Threshold == 0 {
+		d.Threshold = DefaultDefense.Threshold
+	}
+	if d.Threshold < 1 || d.Threshold > 100 {
+		return fmt.Errorf("invalid defense threshold %d%%: want 1 to 100", d.Threshold)
+	}
+	m.defense = d
 	return nil
 }
 

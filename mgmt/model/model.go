@@ -37,14 +37,15 @@ func (s *Service) FindDest(a netip.Addr, port uint16) int {
 type Model struct {
 	services []*Service // configuration order
 	timeouts Timeouts
+	defense  Defense
 }
 
-// New returns an empty model with IPVS's default timeouts.
-func New() *Model { return &Model{timeouts: DefaultTimeouts} }
+// New returns an empty model with IPVS's default timeouts and the default defence.
+func New() *Model { return &Model{timeouts: DefaultTimeouts, defense: DefaultDefense} }
 
 // Clone returns a deep copy of m.
 func (m *Model) Clone() *Model {
-	c := &Model{timeouts: m.timeouts, services: make([]*Service, len(m.services))}
+	c := &Model{timeouts: m.timeouts, defense: m.defense, services: make([]*Service, len(m.services))}
 	for i, s := range m.services {
 		c.services[i] = s.clone()
 	}
@@ -56,6 +57,9 @@ func (m *Model) Services() []*Service { return m.services }
 
 // Timeouts are the connection timeouts.
 func (m *Model) Timeouts() Timeouts { return m.timeouts }
+
+// Defense is the connection tables' defence.
+func (m *Model) Defense() Defense { return m.defense }
 
 // Find returns the service k, or nil.
 func (m *Model) Find(k ServiceKey) *Service {

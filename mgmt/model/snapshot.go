@@ -21,6 +21,7 @@ func (m *Model) Snapshot(up UpFunc) *control.Snapshot {
 			TCPFin: secs(m.timeouts.TCPFin),
 			UDP:    secs(m.timeouts.UDP),
 		},
+		Defense: control.Defense{Mode: defenseModes[m.defense.Mode], Threshold: m.defense.Threshold},
 	}
 	for _, s := range m.services {
 		ds := control.Service{
@@ -107,3 +108,5 @@ func isUp(up UpFunc, svc ServiceKey, d *RealServerSpec) bool {
 }
 
 func secs(s uint32) time.Duration { return time.Duration(s) * time.Second }
+
+var defenseModes = map[string]control.DefenseMode{"auto": control.DefenseAuto, "always": control.DefenseAlways, "off": control.DefenseOff}

@@ -153,6 +153,21 @@ type Timeouts struct {
 // DefaultTimeouts are IPVS's defaults.
 var DefaultTimeouts = Timeouts{DefaultTCPTimeout, DefaultTCPFinTimeout, DefaultUDPTimeout}
 
+// Defense is the connection tables' defence against floods (`--defense MODE [PERCENT]`, an
+// xdpvs extension in the spirit of IPVS's drop_entry and secure_tcp sysctls; control.Defense says
+// what it does): Mode is "auto" (engaged when a worker's table is Threshold percent full),
+// "always" or "off".
+type Defense struct {
+	Mode      string `json:"mode"`
+	Threshold int    `json:"threshold"` // percent, for auto
+}
+
+// DefaultDefense is auto at 90 %.
+var DefaultDefense = Defense{Mode: "auto", Threshold: 90}
+
+// DefenseModes are the modes --defense takes.
+var DefenseModes = []string{"auto", "always", "off"}
+
 // Errors with ipvsadm's wording. They reach the admin tool as text.
 var (
 	ErrServiceExists     = errors.New("Service already exists")

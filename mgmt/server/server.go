@@ -350,7 +350,7 @@ func (s *Server) do(req *api.Request, b *batch) (resp *api.Response) {
 		}
 		switch {
 		case first.Show.Workers():
-			resp.State = &api.State{Workers: api.Workers(s.cfg.Control.Stats().Workers)}
+			resp.State = &api.State{Workers: api.Workers(s.cfg.Control.Stats().Workers), Defense: s.defense()}
 			return resp
 		case first.Show == model.ShowConfig:
 			resp.State = &api.State{Config: s.ConfigStatus()}
@@ -422,6 +422,13 @@ func (s *Server) batchPart(req *api.Request, b *batch) *api.Response {
 		resp.Error, resp.Index = err.Error(), i
 	}
 	return resp
+}
+
+// defense is the configured defence of the connection tables.
+func (s *Server) defense() model.Defense {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.m.Defense()
 }
 
 // change applies commands all-or-nothing: on a clone of the model, then to the configuration
@@ -608,7 +615,7 @@ func (s *Server) Logger() *zap.Logger { return s.log }
 
 // listing lists the model without counters.
 func listing(m *model.Model) *api.State {
-	st := &api.State{Timeouts: m.Timeouts(), Services: make([]api.ServiceState, len(m.Services()))}
+	st := &api.State{Timeouts: m.Timeouts(), Defense: m.Defense(), Services: make([]api.ServiceState, len(m.Services()))}
 	for i, s := range m.Services() {
 		ss := api.ServiceState{ServiceSpec: s.ServiceSpec, RealServers: make([]api.RealServerState, len(s.Dests))}
 		ss.LocalAddrs = slices.Clone(s.LocalAddrs)
