@@ -53,13 +53,13 @@ type env struct {
 	vips     [2]string // IPv4 and IPv6 VIP; zero: topo.VIP4, topo.VIP6
 }
 
-// runDaemon starts xdpvsd in the director's namespace on ifaces and returns the env around it,
+// runDaemon starts xdpvsd in the director's namespace on ifaces (with extra flags) and returns the env around it,
 // whose client is in the client's namespace. Cleanup stops the daemon and, if the test failed,
 // logs its output, the director's neighbours and the drops.
-func runDaemon(t *testing.T, client, director *netns.NS, ifaces []string, workers int) *env {
+func runDaemon(t *testing.T, client, director *netns.NS, ifaces []string, workers int, extra ...string) *env {
 	t.Helper()
 	b := binaries(t)
-	d, err := topo.StartDaemon(director, b.xdpvsd, t.TempDir(), ifaces, "--workers", fmt.Sprint(max(workers, 1)))
+	d, err := topo.StartDaemon(director, b.xdpvsd, t.TempDir(), ifaces, append([]string{"--workers", fmt.Sprint(max(workers, 1))}, extra...)...)
 	if err != nil {
 		t.Fatal(err)
 	}
