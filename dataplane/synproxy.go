@@ -24,8 +24,9 @@ import (
 //	            expiry timer), and then the client is reset. A RST from the server resets the
 //	            client at once.
 //	spReplayed  the server's SYN/ACK gave the sequence delta and became the replay of the stored
-//	            segment. A retransmitted SYN/ACK (the replay was lost) replays it again; the
-//	            server's first other segment frees the slot.
+//	            segment, and the slot was freed. A retransmitted SYN/ACK (the replay was lost) is
+//	            answered with the ACK that completes the server's handshake, made from it
+//	            (synproxy.BuildACK); the client's data, never acknowledged, comes again by itself.
 //	spOn        every segment is translated, for the life of the connection.
 type spPhase uint8
 
@@ -36,11 +37,17 @@ const (
 	spOn
 )
 
+// A pending slot lives from the client's cookie ACK to the server's SYN/ACK: a round trip to the
+// real server, or at most the SYN's retries (1 + 2 + 4 s) before the client is reset. A source (a
+// client address; an IPv6 /64) holds at most spSlotsPerSource of a worker's slots, so that one host
+// completing handshakes toward a silent server cannot take them all.
 const (
-	spSlots     = 1024 // pending handshakes per worker
-	spStoredMax = 1600 // bytes of a stored client segment (its IP packet)
-	spRetries   = 3    // SYNs re-sent to a silent real server before the client is reset
-	spRetryBase = int64(time.Second)
+	spSlots          = 1024 // pending handshakes per worker
+	spSlotsPerSource = 64
+	spSourceBuckets  = 4096 // per-source counts, by keyed hash of the source (a collision shares a count)
+	spStoredMax      = 1600 // bytes of a stored client segment (its IP packet)
+	spRetries        = 3    // SYNs re-sent to a silent real server before the client is reset
+	spRetryBase      = int64(time.Second)
 	// CookieRotation is how often the cookie secret is replaced. A cookie lives at most two slots
 	// (128 s) and verifies with the previous secret too, so a rotation never kills a live one.
 	CookieRotation = 10 * time.Minute
@@ -54,23 +61,27 @@ type spConn struct {
 
 // spPending is one handshake in progress: the client's segment to replay, and what its cookie said.
 type spPending struct {
-	h     synproxy.Handshake
-	n     uint16 // bytes stored
-	tries uint8  // SYNs re-sent
-	data  bool   // the stored segment carries data
-	ip    [spStoredMax]byte
+	h      synproxy.Handshake
+	n      uint16 // bytes stored
+	bucket uint16 // the source's count in spState.perSource
+	tries  uint8  // SYNs re-sent
+	data   bool   // the stored segment carries data
+	ip     [spStoredMax]byte
 }
 
 // spState is one worker's SYN-proxy memory, made when the first -j service appears.
 type spState struct {
-	conns []spConn // by connection id
-	slots []spPending
-	free  []uint16
-	gen   genQueue // packets the expiry timer made, for the worker to send
+	conns     []spConn // by connection id
+	slots     []spPending
+	free      []uint16
+	perSource [spSourceBuckets]uint16 // pending slots of the sources hashed to each bucket
+	key       header.HashKey          // of the buckets' hash: random, so that nobody may aim at one
+	gen       genQueue                // packets the expiry timer made, for the worker to send
 }
 
 func newSPState(capacity int) *spState {
-	s := &spState{conns: make([]spConn, capacity), slots: make([]spPending, spSlots), free: make([]uint16, spSlots)}
+	s := &spState{conns: make([]spConn, capacity), slots: make([]spPending, spSlots), free: make([]uint16, spSlots),
+		key: header.NewHashKey()}
 	for i := range s.free {
 		s.free[i] = uint16(spSlots - 1 - i)
 	}
@@ -85,7 +96,8 @@ type spCounters struct {
 	opened     uint64                      // connections opened to a real server after a valid cookie
 	handshakes uint64                      // real servers' SYN/ACKs accepted: the connection is complete
 	synack     [synproxy.NumResults]uint64 // real servers' SYN/ACKs refused, by reason
-	replays    uint64                      // client segments replayed to the server (again for a retransmitted SYN/ACK)
+	replays    uint64                      // client segments replayed to the server
+	reacked    uint64                      // SYN/ACKs the server sent again after the replay, answered with an ACK
 	stored     uint64                      // client data segments stored in place of a pure ACK
 	retries    uint64                      // SYNs re-sent to a silent server
 	serverRST  uint64                      // handshakes the real server refused with a RST: client reset
@@ -166,14 +178,19 @@ func (p *Pipeline) spOpen(cur *cursor, si int, h *synproxy.Handshake, now int64)
 	if len(sp.free) == 0 {
 		return p.drop(DropSynProxyNoSlot)
 	}
+	bucket := sp.sourceBucket(&pkt.Tuple.SrcAddr)
+	if sp.perSource[bucket] >= spSlotsPerSource {
+		return p.drop(DropSynProxySourceLimit)
+	}
 	id, reason, ok := p.open(&pkt.Tuple, si, now)
 	if !ok {
 		return p.drop(reason)
 	}
 	slot := sp.free[len(sp.free)-1]
 	sp.free = sp.free[:len(sp.free)-1]
+	sp.perSource[bucket]++
 	ps := &sp.slots[slot]
-	ps.h, ps.tries, ps.data = *h, 0, pkt.L3Offset+pkt.L3Length > pkt.PayloadOffset
+	ps.h, ps.tries, ps.data, ps.bucket = *h, 0, pkt.L3Offset+pkt.L3Length > pkt.PayloadOffset, bucket
 	ps.n = uint16(copy(ps.ip[:], cur.frame[pkt.L3Offset:pkt.L3Offset+pkt.L3Length]))
 	sp.conns[id] = spConn{slot: slot + 1}
 	e := p.table.Entry(id) // its timer is the SYN proxy's (open)
@@ -236,7 +253,14 @@ func (p *Pipeline) spForward(cur *cursor, id uint32, e *conntrack.Entry[connVal]
 			sc.d, v.sp = d, spReplayed
 			p.c.sp.handshakes++
 		}
-		return p.spReplay(cur, id, e, sc, now) // again for a retransmitted SYN/ACK: the replay was lost
+		if sc.slot == 0 { // again, after the replay freed the slot: the replay was lost
+			return p.spReACK(cur)
+		}
+		verdict, port := p.spReplay(cur, id, e, sc, now)
+		if verdict == VerdictTX {
+			p.spRelease(sc) // what the slot held is on its way
+		}
+		return verdict, port
 	case v.sp == spWaiting:
 		p.c.sp.synack[synproxy.NotSYNACK]++
 		return p.drop(DropSynProxySynAck)
@@ -331,12 +355,43 @@ func (p *Pipeline) spResetClient(cur *cursor, id uint32, e *conntrack.Entry[conn
 	return p.transmit(cur, h)
 }
 
+// spReACK answers a real server's SYN/ACK sent again after the replay (lost on the way): it becomes,
+// in place, the ACK that completes the server's handshake, back where it came from.
+func (p *Pipeline) spReACK(cur *cursor) (Verdict, int) {
+	pkt := &cur.pkt
+	n, r := synproxy.BuildACK(cur.buf[cur.off+pkt.L3Offset:], spReACKWindow)
+	if r != synproxy.OK {
+		p.c.sp.synack[r]++
+		return p.drop(DropSynProxySynAck)
+	}
+	p.c.sp.reacked++
+	back := hop{port: cur.in, mac: header.Ethernet(cur.frame).SourceAddress()}
+	cur.rebuilt(pkt.L3Offset + n)
+	return p.transmit(cur, back)
+}
+
+// spReACKWindow is the window of that ACK: small and unscaled (its true value comes with the
+// client's next segment), enough for the server to start.
+const spReACKWindow = 1024
+
 // spRelease frees the pending slot of a connection.
 func (p *Pipeline) spRelease(sc *spConn) {
 	if sc.slot != 0 {
+		ps := &p.sp.slots[sc.slot-1]
+		p.sp.perSource[ps.bucket]--
 		p.sp.free = append(p.sp.free, sc.slot-1)
 		sc.slot = 0
 	}
+}
+
+// sourceBucket is the per-source count of a client address: its /64 for IPv6 (a host's usual
+// allocation), the address for IPv4.
+func (s *spState) sourceBucket(a *header.Addr) uint16 {
+	t := header.Tuple{SrcAddr: *a}
+	if !a.Is4() {
+		clear(t.SrcAddr[8:])
+	}
+	return uint16(t.Hash(&s.key) % spSourceBuckets)
 }
 
 // spExpired is the expiry of a connection whose real server has not answered our SYN: send it
@@ -426,7 +481,7 @@ func spEvents(ev []NamedCount, c *spCounters) []NamedCount {
 		NamedCount{Name: "synproxy_cookie_valid", Count: c.cookie[synproxy.OK]},
 		NamedCount{Name: "synproxy_conn_opened", Count: c.opened},
 		NamedCount{Name: "synproxy_handshake_done", Count: c.handshakes},
-		NamedCount{Name: "synproxy_replayed", Count: c.replays},
+		NamedCount{Name: "synproxy_replayed", Count: c.replays}, NamedCount{Name: "synproxy_reacked", Count: c.reacked},
 		NamedCount{Name: "synproxy_data_stored", Count: c.stored},
 		NamedCount{Name: "synproxy_syn_retried", Count: c.retries},
 		NamedCount{Name: "synproxy_fail_server_rst", Count: c.serverRST},

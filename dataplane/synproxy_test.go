@@ -316,21 +316,27 @@ func TestSynProxyHandshake(t *testing.T) {
 				t.Errorf("stored %d, want 1", p.c.sp.stored)
 			}
 
-			// The server's SYN/ACK becomes the replay of the request, in the server's numbers.
+			// The server's SYN/ACK becomes the replay of the request, in the server's numbers, and the
+			// slot is freed; a retransmitted SYN/ACK (the replay was lost) is answered with the ACK that
+			// completes the server's handshake (the request comes again from the client, unacknowledged).
 			s := c.serverISN
 			synackOpts := []layers.TCPOption{optMSS(1400), optSACKOK(), optTS(90000, 5001), optNop(), optWS(c.rws)}
-			for i := range 2 { // the second time: a retransmitted SYN/ACK, the replay was lost
+			for i := range 2 {
 				r := mustSPTX(t, p, c.fromServer(t, lport, "SA", s, c.clientISN+1, 65160, synackOpts, nil), 1, 1, t0)
-				if r.dst != c.rs || r.src != wantSrc || r.tcp.SrcPort != layers.TCPPort(lport) || r.flags() != "AP" {
-					t.Errorf("replay %d: %v:%d -> %v flags %s", i, r.src, r.tcp.SrcPort, r.dst, r.flags())
+				wantFlags, wantPayload, wantTSval := "AP", req, uint32(5002)
+				if i == 1 {
+					wantFlags, wantPayload, wantTSval = "A", nil, 5001
 				}
-				if r.tcp.Seq != c.clientISN+1 || r.tcp.Ack != s+1 || !bytes.Equal(r.tcp.Payload, req) {
-					t.Errorf("replay %d: seq %#x ack %#x (want %#x %#x), %d bytes", i, r.tcp.Seq, r.tcp.Ack, c.clientISN+1, s+1, len(r.tcp.Payload))
+				if r.dst != c.rs || r.src != wantSrc || r.tcp.SrcPort != layers.TCPPort(lport) || r.flags() != wantFlags {
+					t.Errorf("answer %d: %v:%d -> %v flags %s", i, r.src, r.tcp.SrcPort, r.dst, r.flags())
 				}
-				if val, ecr, _ := r.ts(); val != 5002 || ecr != 90000 {
-					t.Errorf("replay %d: TSval %d TSecr %d, want 5002 90000", i, val, ecr)
+				if r.tcp.Seq != c.clientISN+1 || r.tcp.Ack != s+1 || !bytes.Equal(r.tcp.Payload, wantPayload) {
+					t.Errorf("answer %d: seq %#x ack %#x (want %#x %#x), %d bytes", i, r.tcp.Seq, r.tcp.Ack, c.clientISN+1, s+1, len(r.tcp.Payload))
 				}
-				if c.fullnat {
+				if val, ecr, _ := r.ts(); val != wantTSval || ecr != 90000 {
+					t.Errorf("answer %d: TSval %d TSecr %d, want %d 90000", i, val, ecr, wantTSval)
+				}
+				if c.fullnat && i == 0 {
 					var opts []byte
 					for _, o := range r.tcp.Options {
 						opts = append(opts, byte(o.OptionType))
@@ -339,12 +345,15 @@ func TestSynProxyHandshake(t *testing.T) {
 						}
 					}
 					if a, port, ok := toa.Decode(opts); !ok || a.Netip() != c.client || port != 40000 {
-						t.Errorf("replay %d: TOA %v %d %v", i, a.Netip(), port, ok)
+						t.Errorf("replay: TOA %v %d %v", a.Netip(), port, ok)
 					}
 				}
+				if free := len(p.sp.free); free != spSlots {
+					t.Errorf("answer %d: %d free slots, want all %d: the replay frees its slot", i, free, spSlots)
+				}
 			}
-			if p.c.sp.handshakes != 1 || p.c.sp.replays != 2 {
-				t.Errorf("handshakes %d replays %d, want 1 2", p.c.sp.handshakes, p.c.sp.replays)
+			if p.c.sp.handshakes != 1 || p.c.sp.replays != 1 || p.c.sp.reacked != 1 {
+				t.Errorf("handshakes %d replays %d reacked %d, want 1 1 1", p.c.sp.handshakes, p.c.sp.replays, p.c.sp.reacked)
 			}
 
 			// The server's answer, in the client's numbers: sequence, TSval, window rescaled.
@@ -843,4 +852,64 @@ func TestSynProxyValidWithoutServer(t *testing.T) {
 	if p.c.sp.cookie[synproxy.OK] != 1 || p.c.sp.opened != 0 || p.table.Len() != 0 || len(p.sp.free) != spSlots {
 		t.Errorf("valid %d, opened %d, %d connections, %d free slots", p.c.sp.cookie[synproxy.OK], p.c.sp.opened, p.table.Len(), len(p.sp.free))
 	}
+}
+
+// handshakeFrom is handshake from client port sport; it returns the SYN that went to the server.
+func (c spCase) handshakeFrom(t testing.TB, p *Pipeline, sport uint16, now int64) outSeg {
+	t.Helper()
+	from := func(flags string, seq, ack uint32, opts []layers.TCPOption) []byte {
+		return tcpSeg{src: cliMAC, dst: port0MAC, sip: c.client, dip: c.vip, sport: sport, dport: c.vport, flags: flags,
+			seq: seq, ack: ack, win: 502, opts: opts}.frame(t)
+	}
+	synOpts := []layers.TCPOption{optMSS(c.clientMSS), optSACKOK(), optTS(5000, 0), optNop(), optWS(c.clientWS)}
+	synack := mustSPTX(t, p, from("S", c.clientISN, 0, synOpts), 0, 0, now)
+	v, _, _ := synack.ts()
+	return mustSPTX(t, p, from("A", c.clientISN+1, synack.tcp.Seq+1, []layers.TCPOption{optNop(), optNop(), optTS(5001, v)}), 0, 1, now)
+}
+
+// TestSynProxyIdleHandshakesFreeSlots: clients that complete their handshake and then send
+// nothing (the server waiting for a request: it never speaks first) hold no pending slot once the
+// server's SYN/ACK replayed their ACK, so twice as many of them as there are slots all get in.
+// Before, a slot was freed only when the server spoke after its SYN/ACK, and the 1,025th idle
+// client was dropped (synproxy_no_slot).
+func TestSynProxyIdleHandshakesFreeSlots(t *testing.T) {
+	c := spCases()[0] // nat4
+	p := newPipeline(0, 1, testPorts, newTestNeighbours(), 4*spSlots, t0)
+	p.setConfig(mustCompile(t, spSnapshot()))
+	for i := range 2 * spSlots {
+		sport := uint16(20000 + i)
+		syn := c.handshakeFrom(t, p, sport, t0)
+		mustSPTX(t, p, tcpSeg{src: c.rsMAC, dst: port1MAC, sip: c.rs, dip: c.client, sport: c.rport, dport: sport, flags: "SA",
+			seq: c.serverISN, ack: syn.tcp.Seq + 1, win: 65160, opts: []layers.TCPOption{optTS(90000, 5001)}}.frame(t), 1, 1, t0)
+	}
+	if free := len(p.sp.free); free != spSlots || p.c.drops[DropSynProxyNoSlot] != 0 || p.table.Len() != 2*spSlots {
+		t.Fatalf("%d free slots, %d synproxy_no_slot drops, %d connections", free, p.c.drops[DropSynProxyNoSlot], p.table.Len())
+	}
+}
+
+// TestSynProxySourceLimit: one source holds at most spSlotsPerSource of a worker's pending slots
+// (its handshakes toward a silent server); beyond, its cookie ACKs are dropped and counted, while
+// another source still gets in; as its handshakes time out, the source gets slots again.
+func TestSynProxySourceLimit(t *testing.T) {
+	c4, c6 := spCases()[0], spCases()[1]
+	p := newSPPipeline(t, 0, 1)
+	for i := range spSlotsPerSource {
+		c4.handshakeFrom(t, p, uint16(20000+i), t0)
+	}
+	from := func(flags string, seq, ack uint32, opts []layers.TCPOption) []byte {
+		return tcpSeg{src: cliMAC, dst: port0MAC, sip: c4.client, dip: c4.vip, sport: 30000, dport: c4.vport, flags: flags,
+			seq: seq, ack: ack, win: 502, opts: opts}.frame(t)
+	}
+	synack := mustSPTX(t, p, from("S", 1, 0, nil), 0, 0, t0)
+	mustSPDrop(t, p, from("A", 2, synack.tcp.Seq+1, nil), 0, t0, DropSynProxySourceLimit)
+	c6.handshakeFrom(t, p, 20000, t0) // another source
+	// The silent server's handshakes time out (resets after 15 s), and the slots come back.
+	for at := t0; at <= t0+16*second; at += second / 4 {
+		p.table.Expire(at, 0)
+		p.sp.gen.n = 0
+	}
+	if free := len(p.sp.free); free != spSlots {
+		t.Fatalf("%d free slots after the timeouts, want %d", free, spSlots)
+	}
+	c4.handshakeFrom(t, p, 30001, t0+16*second)
 }

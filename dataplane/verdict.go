@@ -16,36 +16,37 @@ const (
 type DropReason uint8
 
 const (
-	DropFragment          DropReason = iota // IP fragments are not load balanced
-	DropVLAN                                // VLAN-tagged frames are not supported yet
-	DropMappedAddr                          // IPv6 with IPv4-mapped addresses, or an ICMP quote of the other family
-	DropProto                               // neither TCP, UDP nor an ICMP error
-	DropNoService                           // no service and no connection for the packet
-	DropNoConn                              // not a connection's first packet (TCP without SYN) and no entry
-	DropNoDest                              // the scheduler found no available real server
-	DropTableFull                           // the connection table is full
-	DropNoLocalPort                         // FULLNAT: every local port of the service's local addresses is taken (this worker's share)
-	DropNoRoute                             // no route to the real server or the client
-	DropNeighMiss                           // next hop's MAC not resolved yet (resolution requested)
-	DropICMPNoConn                          // an ICMP error that quotes no known connection
-	DropICMPNAT64                           // an ICMP error of a NAT64 connection of a type RFC 7915 does not translate
-	DropDestGone                            // a reply on a connection whose real server was removed (the connection is expired)
-	DropHandoffFull                         // the owner's hand-off ring was full
-	DropHandoffLoop                         // a handed-over packet that belongs to yet another worker
-	DropTXFull                              // the egress TX ring was full
-	DropNoHeadroom                          // no room before the packet for a tunnel header (Process without headroom)
-	DropTooBig                              // tunnelled, it would exceed the MTU: the client was sent an ICMP error
-	DropTooBigNoDF                          // tunnelled, it would exceed the MTU and may be fragmented: we do not fragment
-	DropSynProxySYN                         // SYN proxy: a SYN that could not be answered (malformed, bad checksum)
-	DropSynProxyCookie                      // SYN proxy: a client segment without connection that is not a valid cookie ACK
-	DropSynProxyHeld                        // SYN proxy: a client segment held back until the real server answers
-	DropSynProxyNoSlot                      // SYN proxy: every pending-handshake slot of the worker is taken
-	DropSynProxyTooBig                      // SYN proxy: a client segment too big to store for the replay
-	DropSynProxySynAck                      // SYN proxy: the real server's answer to our SYN is not a SYN/ACK for it
-	DropSynProxyMalformed                   // SYN proxy: a segment whose sequence translation failed (malformed options)
-	DropTupleTaken                          // the new connection's reply tuple belongs to another connection (NAT: same real server and client port)
-	DropProbeLimit                          // the table's probe run for the tuple is at its bound (a flood of colliding tuples)
-	DropFlowLogFull                         // NAT: the log of flows for the steering program is full (the worker did not drain it)
+	DropFragment            DropReason = iota // IP fragments are not load balanced
+	DropVLAN                                  // VLAN-tagged frames are not supported yet
+	DropMappedAddr                            // IPv6 with IPv4-mapped addresses, or an ICMP quote of the other family
+	DropProto                                 // neither TCP, UDP nor an ICMP error
+	DropNoService                             // no service and no connection for the packet
+	DropNoConn                                // not a connection's first packet (TCP without SYN) and no entry
+	DropNoDest                                // the scheduler found no available real server
+	DropTableFull                             // the connection table is full
+	DropNoLocalPort                           // FULLNAT: every local port of the service's local addresses is taken (this worker's share)
+	DropNoRoute                               // no route to the real server or the client
+	DropNeighMiss                             // next hop's MAC not resolved yet (resolution requested)
+	DropICMPNoConn                            // an ICMP error that quotes no known connection
+	DropICMPNAT64                             // an ICMP error of a NAT64 connection of a type RFC 7915 does not translate
+	DropDestGone                              // a reply on a connection whose real server was removed (the connection is expired)
+	DropHandoffFull                           // the owner's hand-off ring was full
+	DropHandoffLoop                           // a handed-over packet that belongs to yet another worker
+	DropTXFull                                // the egress TX ring was full
+	DropNoHeadroom                            // no room before the packet for a tunnel header (Process without headroom)
+	DropTooBig                                // tunnelled, it would exceed the MTU: the client was sent an ICMP error
+	DropTooBigNoDF                            // tunnelled, it would exceed the MTU and may be fragmented: we do not fragment
+	DropSynProxySYN                           // SYN proxy: a SYN that could not be answered (malformed, bad checksum)
+	DropSynProxyCookie                        // SYN proxy: a client segment without connection that is not a valid cookie ACK
+	DropSynProxyHeld                          // SYN proxy: a client segment held back until the real server answers
+	DropSynProxyNoSlot                        // SYN proxy: every pending-handshake slot of the worker is taken
+	DropSynProxyTooBig                        // SYN proxy: a client segment too big to store for the replay
+	DropSynProxySynAck                        // SYN proxy: the real server's answer to our SYN is not a SYN/ACK for it
+	DropSynProxyMalformed                     // SYN proxy: a segment whose sequence translation failed (malformed options)
+	DropTupleTaken                            // the new connection's reply tuple belongs to another connection (NAT: same real server and client port)
+	DropProbeLimit                            // the table's probe run for the tuple is at its bound (a flood of colliding tuples)
+	DropFlowLogFull                           // NAT: the log of flows for the steering program is full (the worker did not drain it)
+	DropSynProxySourceLimit                   // SYN proxy: the client's source holds its share of the worker's pending-handshake slots
 	NumDropReasons
 )
 
@@ -53,7 +54,7 @@ var dropReasonNames = [NumDropReasons]string{
 	"fragment", "vlan", "mapped_address", "unsupported_proto", "no_service", "no_conn", "no_dest", "table_full", "no_local_port",
 	"no_route", "neigh_miss", "icmp_no_conn", "icmp_nat64", "dest_gone", "handoff_full", "handoff_loop", "tx_full", "no_headroom", "too_big", "too_big_no_df",
 	"synproxy_syn", "synproxy_bad_cookie", "synproxy_held", "synproxy_no_slot", "synproxy_too_big", "synproxy_bad_synack", "synproxy_malformed",
-	"tuple_taken", "probe_limit", "flow_log_full",
+	"tuple_taken", "probe_limit", "flow_log_full", "synproxy_source_limit",
 }
 
 // insertDrops is the drop reason of each failed conntrack.Insert.

@@ -30,6 +30,7 @@ func TestZeroAllocs(t *testing.T) {
 			{"BuildSYN", func() { copy(buf, ack); BuildSYN(buf[:len(ack)], &h) }},
 			{"Delta", func() { h.Delta(tcpOf(t, sa)) }},
 			{"BuildRST", func() { copy(buf, ack); BuildRST(buf[:len(ack)]) }},
+			{"BuildACK", func() { copy(buf, sa); BuildACK(buf[:len(sa)], 512) }},
 			{"Translate_c2s", func() { Translate(tcpOf(t, ack), ClientToServer, &d) }},
 			{"Translate_s2c", func() { Translate(tcpOf(t, ack), ServerToClient, &d) }},
 		}

@@ -66,7 +66,7 @@ func FuzzValidate(f *testing.F) {
 	})
 }
 
-// FuzzBuild: BuildSYN, BuildRST and Translate on any bytes do not panic, and what they
+// FuzzBuild: BuildSYN, BuildRST, BuildACK and Translate on any bytes do not panic, and what they
 // emit (or rewrite) has valid checksums when the input had.
 func FuzzBuild(f *testing.F) {
 	for _, s := range fuzzSeeds(f) {
@@ -79,6 +79,7 @@ func FuzzBuild(f *testing.F) {
 		for i, fn := range []func([]byte) (int, Result){
 			func(p []byte) (int, Result) { return BuildSYN(p, &h) },
 			BuildRST,
+			func(p []byte) (int, Result) { return BuildACK(p, uint16(seq)) },
 		} {
 			p := append(make([]byte, 0, len(b)+64), b...)
 			n, r := fn(p)

@@ -81,6 +81,58 @@ func (h *Handshake) Delta(synack header.TCP) (d Delta, r Result) {
 	return d, OK
 }
 
+// BuildACK turns a real server's SYN/ACK in ip (an IP packet, as it arrived: from the server to the
+// client's address as the server sees it) into the ACK that completes the server's handshake, in
+// place: addresses and ports swapped, sequence number = its acknowledgment number, acknowledgment
+// number = its sequence number + 1, flags ACK, window win (unscaled, as the SYN advertised none),
+// and, when the SYN/ACK carries timestamps, a timestamps option echoing its TSval with its TSecr as
+// ours (the value our SYN sent: never older). A fresh IP header with TTL 64, full checksums. The
+// caller swaps the MAC addresses and sends it back where the SYN/ACK came from.
+//
+// Use: once the client's stored segment was replayed and its slot freed, a SYN/ACK the server
+// sends again (the replay was lost) is answered with this ACK, so no slot needs to outlive the
+// replay.
+func BuildACK(ip []byte, win uint16) (n int, r Result) {
+	s, r := parse(ip)
+	if r != OK {
+		return 0, r
+	}
+	tcp := header.TCP(ip[s.l4:s.end])
+	if tcp.Flags()&(header.TCPFlagSyn|header.TCPFlagAck|header.TCPFlagRst|header.TCPFlagFin) != header.TCPFlagSyn|header.TCPFlagAck {
+		return 0, NotSYNACK
+	}
+	o, ok := parseOptions(tcp.Options())
+	if !ok {
+		return 0, Malformed
+	}
+	hl := header.IPv4MinimumSize
+	if s.v6 {
+		hl = header.IPv6MinimumSize
+	}
+	var opts [12]byte
+	nopts := 0
+	if o.HasTS {
+		opts[0], opts[1] = header.TCPOptionNOP, header.TCPOptionNOP
+		nopts = 2 + header.EncodeTimestampsOption(o.TSEcr, o.TSVal, opts[2:])
+	}
+	n = hl + header.TCPMinimumSize + nopts
+	if n > cap(ip) {
+		return 0, NoRoom
+	}
+	sport, dport := tcp.SourcePort(), tcp.DestinationPort()
+	seq, ack := tcp.AckNumber(), tcp.SequenceNumber()+1
+	var src, dst [16]byte
+	a, b := addrs(ip, s.v6)
+	copy(src[:], a)
+	copy(dst[:], b)
+	ip = ip[:n]
+	writeIPHeader(ip, s.v6, &dst, &src, n, DefaultTTL)
+	t := header.TCP(ip[hl:n])
+	writeTCPHeader(t, dport, sport, seq, ack, header.TCPFlagAck, win, opts[:nopts])
+	t.FillChecksum(pseudo(ip, s.v6, len(t)))
+	return n, OK
+}
+
 // BuildRST turns the segment in ip (an IP packet) into the reset that answers it, in place (RFC 9293
 // §3.10.7.1): addresses and ports swapped; if the segment has ACK set, sequence number = its
 // acknowledgment number and flags RST; otherwise sequence number 0, acknowledgment number = its
