@@ -25,8 +25,8 @@ import (
 // Config is how a Dataplane is built.
 type Config struct {
 	Interfaces []string // forwarded interfaces; worker q owns queue q of each
-	Workers    int      // default 1; each interface needs at least this many queues
-	CPUs       []int    // CPU of each worker; default worker q on CPU q mod NumCPU
+	Workers    int      // 0: AutoWorkers; each interface needs at least this many queues
+	CPUs       []int    // CPU of each worker; default WorkerCPUs
 	Conns      int      // connection-table capacity per worker; default 1<<18
 	Templates  int      // persistence templates for the whole director; default 1<<18
 	XSK        xsk.Options
@@ -79,6 +79,9 @@ var _ Control = (*Dataplane)(nil)
 func New(cfg Config) (d *Dataplane, err error) {
 	if len(cfg.Interfaces) == 0 {
 		return nil, errors.New("dataplane: no interface given")
+	}
+	if cfg.Workers <= 0 {
+		cfg.Workers = AutoWorkers(cfg.Interfaces)
 	}
 	cfg = withDefaults(cfg)
 	if cfg.BareForward && len(cfg.Interfaces) != 2 {
@@ -158,9 +161,6 @@ func New(cfg Config) (d *Dataplane, err error) {
 
 // withDefaults gives cfg's unset fields their defaults.
 func withDefaults(cfg Config) Config {
-	if cfg.Workers <= 0 {
-		cfg.Workers = 1
-	}
 	if cfg.Conns <= 0 {
 		cfg.Conns = 1 << 18
 	}
@@ -233,10 +233,11 @@ func (d *Dataplane) sweepTemplates() {
 }
 
 func (d *Dataplane) newWorker(q int, now int64) (*worker, error) {
-	cpu := q % runtime.NumCPU()
-	if q < len(d.cfg.CPUs) {
-		cpu = d.cfg.CPUs[q]
+	cpus := d.cfg.CPUs
+	if len(cpus) == 0 {
+		cpus = WorkerCPUs()
 	}
+	cpu := cpus[q%len(cpus)]
 	u, err := xsk.NewUMEM(d.cfg.XSK)
 	if err != nil {
 		return nil, fmt.Errorf("dataplane: worker %d: %w", q, err)
@@ -326,6 +327,9 @@ func (d *Dataplane) Apply(s *Snapshot) error {
 	return nil
 }
 
+// Workers is the number of workers (with --workers auto, what AutoWorkers chose).
+func (d *Dataplane) Workers() int { return len(d.workers) }
+
 // Close stops the workers and removes everything the dataplane attached or bound.
 func (d *Dataplane) Close() error {
 	d.stop.Store(true)
@@ -351,6 +355,42 @@ func (d *Dataplane) Close() error {
 	}
 	d.workers, d.done = nil, nil
 	return errors.Join(errs...)
+}
+
+// AutoWorkers is the number of workers --workers auto runs on interfaces: one per receive queue
+// (each worker needs a queue of every interface to transmit on: the fewest queues of any), at most
+// one per CPU the process may run on, at least one. A worker owns the queues beyond that count too
+// (q, q+workers, ...), so every queue is served.
+func AutoWorkers(interfaces []string) int {
+	n := len(WorkerCPUs())
+	for _, name := range interfaces {
+		n = min(n, rxQueues(name))
+	}
+	return max(n, 1)
+}
+
+// WorkerCPUs are the CPUs workers are pinned to by default, in order: those the process may run
+// on, CPU 0 last (it takes the machine's housekeeping and, on many systems, the NIC's interrupts),
+// so that with fewer workers than CPUs no worker shares CPU 0.
+func WorkerCPUs() []int {
+	var set unix.CPUSet
+	if err := unix.SchedGetaffinity(0, &set); err != nil {
+		cpus := make([]int, runtime.NumCPU())
+		for i := range cpus {
+			cpus[i] = i
+		}
+		return cpus
+	}
+	var cpus []int
+	for c := 1; c < len(set)*64; c++ {
+		if set.IsSet(c) {
+			cpus = append(cpus, c)
+		}
+	}
+	if set.IsSet(0) {
+		cpus = append(cpus, 0)
+	}
+	return cpus
 }
 
 // rxQueues is the number of receive queues of an interface, from sysfs.

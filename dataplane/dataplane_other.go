@@ -34,3 +34,4 @@ func (*Dataplane) Apply(*Snapshot) error      { return ErrNotSupported }
 func (*Dataplane) Stats() *Stats              { return &Stats{} }
 func (*Dataplane) Connections(int) []ConnInfo { return nil }
 func (*Dataplane) Close() error               { return nil }
+func (*Dataplane) Workers() int               { return 0 }

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/xdpvs/xdpvs/dataplane"
 	"github.com/xdpvs/xdpvs/internal/testutil"
 	"github.com/xdpvs/xdpvs/internal/topo"
 )
@@ -158,4 +159,37 @@ func (e *env) drops() map[string]uint64 {
 		}
 	}
 	return out
+}
+
+// TestWorkersAuto: without --workers the daemon runs one worker per queue of its interfaces (here
+// two), at most one per CPU, the first pinned away from CPU 0, and serves traffic on all of them.
+func TestWorkersAuto(t *testing.T) {
+	testutil.RequireRoot(t)
+	nat, err := topo.NewNAT(topo.Prefix("auto"), 2, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	closeAtCleanup(t, nat)
+	d, err := topo.StartDaemon(nat.Director, binaries(t).xdpvsd, t.TempDir(), nat.Ifaces())
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := &env{t: t, nat: nat, clientNS: nat.Client, d: d, adm: binaries(t).adm, client: topo.HTTPClient(nat.Client, false)}
+	t.Cleanup(func() {
+		if err := d.Stop(); err != nil {
+			t.Errorf("xdpvsd: %v\n%s", err, d.Log)
+		}
+	})
+	cpus := dataplane.WorkerCPUs()
+	want := min(2, len(cpus))
+	if ws := e.workerStats(); len(ws) != want || ws[0].CPU != cpus[0] {
+		t.Fatalf("%d workers, the first on CPU %d; want %d, on CPU %d\n%s", len(ws), ws[0].CPU, want, cpus[0], d.Log)
+	}
+	if !strings.Contains(d.Log.String(), fmt.Sprintf(`"workers": %d`, want)) {
+		t.Errorf("the log does not say how many workers run:\n%s", d.Log)
+	}
+	serve(t, nat.RS, func(i int) []string { return []string{topo.RS4(i), topo.RS6(i)} }, 8080, 5353)
+	e.client.Timeout = 5 * time.Second
+	e.natService("-t", false)
+	e.shortConnections(100, false)
 }

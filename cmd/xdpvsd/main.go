@@ -1,7 +1,7 @@
 // Command xdpvsd is the xdpvs daemon: it forwards on the given interfaces with one AF_XDP worker
 // per queue and serves xdpvsadm on a unix socket.
 //
-//	xdpvsd --iface IF [--iface IF2 ...] [--socket PATH] [--workers N] [--config FILE] [--metrics ADDR]
+//	xdpvsd --iface IF [--iface IF2 ...] [--socket PATH] [--workers N|auto] [--config FILE] [--metrics ADDR]
 package main
 
 import (
@@ -49,8 +49,8 @@ func run(args []string) error {
 	fs.Var(&ifaces, "iface", "interface to forward on (repeat for several)")
 	socket := fs.String("socket", api.DefaultSocketPath, "unix socket for xdpvsadm")
 	group := fs.String("socket-group", "", "group allowed to use the socket (default: root only)")
-	workers := fs.Int("workers", 1, "workers, one per queue of every interface")
-	cpus := fs.String("cpus", "", "comma-separated CPU of each worker (default: worker q on CPU q)")
+	workers := fs.String("workers", "auto", "workers: a number, or auto (one per receive queue of the interfaces, at most one per CPU); a worker owns its queue of every interface and the queues beyond the workers' count")
+	cpus := fs.String("cpus", "", "comma-separated CPU of each worker (default: the CPUs the daemon may use, CPU 0 last)")
 	conns := fs.Int("conns", 1<<18, "connection-table capacity per worker")
 	config := fs.String("config", "", "configuration file (xdpvsadm -S format), loaded at start and saved on every change")
 	attach := fs.String("attach", "auto", "how the XDP program is attached: auto (native, else generic), native or generic")
@@ -100,7 +100,13 @@ func run(args []string) error {
 		defer metricsLn.Close()
 	}
 
-	cfg := dataplane.Config{Interfaces: ifaces, Workers: *workers, Conns: *conns, Logger: log, BareForward: *bare}
+	nworkers := 0 // auto
+	if *workers != "auto" {
+		if nworkers, err = strconv.Atoi(*workers); err != nil || nworkers < 1 {
+			return fmt.Errorf("--workers %q: want a number of workers or auto", *workers)
+		}
+	}
+	cfg := dataplane.Config{Interfaces: ifaces, Workers: nworkers, Conns: *conns, Logger: log, BareForward: *bare}
 	cfg.XSK = dataplane.DefaultXSKOptions()
 	cfg.XSK.FrameSize = *frameSize
 	if err := cfg.XSK.Validate(); err != nil {
@@ -166,7 +172,7 @@ func run(args []string) error {
 		defer hs.Close()
 		log.Info("metrics", zap.String("address", metricsLn.Addr().String()))
 	}
-	log.Info("xdpvsd running", zap.Strings("ifaces", ifaces), zap.Int("workers", *workers), zap.String("socket", *socket))
+	log.Info("xdpvsd running", zap.Strings("ifaces", ifaces), zap.Int("workers", dp.Workers()), zap.String("socket", *socket))
 	if err := srv.Serve(ctx); err != nil && !errors.Is(err, context.Canceled) {
 		return err
 	}
