@@ -16,8 +16,7 @@ type panicky struct{ seen int }
 func (p *panicky) ProcessAt(buf []byte, off, n, in int, now int64) (Verdict, int, int, int) {
 	p.seen++
 	if buf[off] == 0xee {
-		var m map[int]int
-		m[0]++ // a nil map write: a bug a packet triggers
+		_ = buf[off+n+len(buf)] // out of range: a bug a packet triggers
 	}
 	return VerdictDrop, 0, off, n
 }
