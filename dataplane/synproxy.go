@@ -162,8 +162,14 @@ func (p *Pipeline) spAnswer(cur *cursor, si int, now int64) (Verdict, int) {
 		return p.drop(DropSynProxySYN)
 	}
 	p.c.sp.answered++
+	return p.reflect(cur, n)
+}
+
+// reflect sends the packet the SYN proxy rebuilt in place (n bytes of IP packet, its addresses
+// already swapped) back out of the port it came in on, to the MAC it came from.
+func (p *Pipeline) reflect(cur *cursor, n int) (Verdict, int) {
 	back := hop{port: cur.in, mac: header.Ethernet(cur.frame).SourceAddress()}
-	cur.rebuilt(pkt.L3Offset + n)
+	cur.rebuilt(cur.pkt.L3Offset + n)
 	return p.transmit(cur, back)
 }
 
@@ -365,9 +371,7 @@ func (p *Pipeline) spReACK(cur *cursor) (Verdict, int) {
 		return p.drop(DropSynProxySynAck)
 	}
 	p.c.sp.reacked++
-	back := hop{port: cur.in, mac: header.Ethernet(cur.frame).SourceAddress()}
-	cur.rebuilt(pkt.L3Offset + n)
-	return p.transmit(cur, back)
+	return p.reflect(cur, n)
 }
 
 // spReACKWindow is the window of that ACK: small and unscaled (its true value comes with the

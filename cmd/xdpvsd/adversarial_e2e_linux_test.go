@@ -130,7 +130,7 @@ func TestAdversarialFloods(t *testing.T) {
 // It returns a maker of SYN frames from the client's interface to the director's.
 func adversaryEnv(t *testing.T) (*env, func(src netip.Addr, sport uint16, dst netip.Addr, dport uint16) []byte) {
 	t.Helper()
-	e := newEnvArgs(t, "adversary", 1, "--conns", "4096")
+	e := newEnv(t, "adversary", 1, "--conns", "4096")
 	dir := e.nat.Director
 	for _, c := range [][]string{
 		{"ip", "route", "add", "198.19.0.0/16", "via", topo.Client4},

@@ -90,9 +90,9 @@ func (e *env) vip(v6 bool) string {
 	return vipAddr(v6)
 }
 
-// newEnv runs xdpvsd on the two-arm NAT layout with two real servers, each serving HTTP on :8080
-// and UDP echo on :5353 of both its addresses.
-func newEnv(t *testing.T, name string, workers int) *env {
+// newEnv runs xdpvsd (with extra flags) on the two-arm NAT layout with two real servers, each
+// serving HTTP on :8080 and UDP echo on :5353 of both its addresses.
+func newEnv(t *testing.T, name string, workers int, extra ...string) *env {
 	t.Helper()
 	testutil.RequireRoot(t)
 	nat, err := topo.NewNAT(topo.Prefix(name), 2, max(workers, 1))
@@ -100,7 +100,7 @@ func newEnv(t *testing.T, name string, workers int) *env {
 		t.Fatal(err)
 	}
 	closeAtCleanup(t, nat)
-	e := runDaemon(t, nat.Client, nat.Director, nat.Ifaces(), workers)
+	e := runDaemon(t, nat.Client, nat.Director, nat.Ifaces(), workers, extra...)
 	e.nat = nat
 	e.client.Timeout = 5 * time.Second
 	serve(t, nat.RS, func(i int) []string { return []string{topo.RS4(i), topo.RS6(i)} }, 8080, 5353)

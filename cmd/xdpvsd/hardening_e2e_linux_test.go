@@ -21,7 +21,7 @@ import (
 // and 100 new connections after them all succeed. Before the fix the closed ones kept their slots
 // until their old ESTABLISHED expiry (15 min) and new connections were refused (table_full).
 func TestClosedConnectionsFreeTheirSlots(t *testing.T) {
-	e := newEnvArgs(t, "closed", 1, "--conns", "128")
+	e := newEnv(t, "closed", 1, "--conns", "128")
 	e.natService("-t", false)
 	dial := topo.DialContext(e.clientNS)
 	var conns []net.Conn
@@ -131,22 +131,6 @@ func TestRealServerReachableDirectly(t *testing.T) {
 		t.Errorf("no_conn drops: %d", d)
 	}
 	e.shortConnections(20, true) // the service still works
-}
-
-// newEnvArgs is newEnv with extra daemon flags.
-func newEnvArgs(t *testing.T, name string, workers int, extra ...string) *env {
-	t.Helper()
-	testutil.RequireRoot(t)
-	nat, err := topo.NewNAT(topo.Prefix(name), 2, max(workers, 1))
-	if err != nil {
-		t.Fatal(err)
-	}
-	closeAtCleanup(t, nat)
-	e := runDaemon(t, nat.Client, nat.Director, nat.Ifaces(), workers, extra...)
-	e.nat = nat
-	e.client.Timeout = 5 * time.Second
-	serve(t, nat.RS, func(i int) []string { return []string{topo.RS4(i), topo.RS6(i)} }, 8080, 5353)
-	return e
 }
 
 // drops sums the drop counters of every worker by reason.

@@ -44,9 +44,12 @@ type mode struct {
 	check func(e *env, f family)
 }
 
+// natEnv is newEnv without extra flags, as a mode's env.
+func natEnv(t *testing.T, name string, workers int) *env { return newEnv(t, name, workers) }
+
 var modes = []mode{
 	{
-		name: "NAT", families: []family{v4, v6}, env: newEnv,
+		name: "NAT", families: []family{v4, v6}, env: natEnv,
 		services: func(e *env, f family) {
 			e.natService("-t", f.client6())
 			e.natService("-u", f.client6())
@@ -63,7 +66,7 @@ var modes = []mode{
 	},
 	{
 		// The real servers see the connections come from the local address.
-		name: "FULLNAT", families: []family{v4, v6}, env: newEnv,
+		name: "FULLNAT", families: []family{v4, v6}, env: natEnv,
 		services: func(e *env, f family) {
 			for _, proto := range []string{"-t", "-u"} {
 				svc := e.natService(proto, f.client6()) // NAT first, then every real server switched to FULLNAT
@@ -84,7 +87,7 @@ var modes = []mode{
 		// FULLNAT from an IPv6 VIP to IPv4 servers, with an IPv4 local address; ICMP crosses the families too: the IPv4 server's port
 		// unreachable reaches the IPv6 client as ICMPv6 quoting its own flow, so its connected
 		// socket reports the refusal.
-		name: "NAT64", families: []family{v6}, env: newEnv,
+		name: "NAT64", families: []family{v6}, env: natEnv,
 		services: func(e *env, f family) {
 			for _, proto := range []string{"-t", "-u"} {
 				vport, rport := map[string]uint16{"-t": 80, "-u": 53}[proto], map[string]uint16{"-t": 8080, "-u": 5353}[proto]
