@@ -23,7 +23,7 @@ func svc2(proto uint8, port, rport uint16, policy BackendPolicy, weights ...uint
 
 func applyServices(t *testing.T, p *Pipeline, in *ids, svcs ...Service) *ids {
 	t.Helper()
-	c, out, err := compile(&Snapshot{Services: svcs}, in, 1)
+	c, out, err := compile(&Snapshot{Services: svcs}, p.conf, in, 1)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -263,7 +263,7 @@ func TestDirectRouting(t *testing.T) {
 	// A real server on another port is refused: DR cannot change ports.
 	bad := svc2(tcp, 80, 8080, 0, 1)
 	bad.RealServers[0].Forward = ForwardRoute
-	if _, _, err := compile(&Snapshot{Services: []Service{bad}}, newIDs(), 1); err == nil {
+	if _, _, err := compile(&Snapshot{Services: []Service{bad}}, nil, newIDs(), 1); err == nil {
 		t.Fatal("DR real server with another port accepted")
 	}
 }

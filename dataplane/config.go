@@ -3,10 +3,10 @@ package dataplane
 import (
 	"errors"
 	"fmt"
-	"github.com/xdpvs/xdpvs/dataplane/control"
-	"sync/atomic"
+	"slices"
 
 	"github.com/xdpvs/xdpvs/conntrack"
+	"github.com/xdpvs/xdpvs/dataplane/control"
 	"github.com/xdpvs/xdpvs/header"
 	"github.com/xdpvs/xdpvs/sched"
 )
@@ -45,12 +45,11 @@ type compiled struct {
 }
 
 type svcInfo struct {
-	id      uint16 // stable across snapshots: index of the service's counters
-	key     svcKey
-	spec    *Service
-	factory sched.Factory
-	pos     *atomic.Uint64 // the scheduler position every worker shares
-	dests   []destInfo
+	id    uint16 // stable across snapshots: index of the service's counters
+	key   svcKey
+	spec  *Service
+	sched *schedBuild
+	dests []destInfo
 	// Persistence: a template per client network (maskBits) for persist seconds.
 	persist  uint32
 	maskBits int
@@ -60,6 +59,30 @@ type svcInfo struct {
 	lips4    []header.Addr // and IPv4 ones of an IPv6 service, for NAT64
 	synproxy bool          // -j: SYNs answered with cookies
 	fullnat  bool          // some real server is FULLNAT: the client's segments carry TOA
+}
+
+// schedBuild is a service's scheduler as compile built it, once for every worker: its table
+// (wrr's runs, sh's buckets, mh's Maglev table, rr's and wrr's shared position) and the template
+// of each worker's view of the real servers (weights and addresses; the worker fills in its
+// connection counts). It is immutable, and carried over to the next configuration when the
+// service's scheduler, flags and real servers (addresses, ports and weights, in order) are the
+// same: neither its tables nor its position are rebuilt, and a worker keeps its instance (lblc's
+// table, twos's random source).
+type schedBuild struct {
+	name  string
+	flags ServiceFlags
+	table sched.Table
+	dests []sched.Dest
+}
+
+// newSchedBuild builds the scheduler of spec (its factory f) over its real servers dests, or
+// returns prev's when prev was built from the same.
+func newSchedBuild(spec *Service, f sched.Factory, dests []sched.Dest, prev *schedBuild) *schedBuild {
+	if prev != nil && prev.name == spec.Scheduler && prev.flags == spec.Flags && slices.Equal(prev.dests, dests) {
+		return prev
+	}
+	return &schedBuild{name: spec.Scheduler, flags: spec.Flags, dests: dests,
+		table: f(sched.Config{Dests: dests, Flags: uint32(spec.Flags)})}
 }
 
 // destIndex finds the real server with id and gen among the service's, or -1.
@@ -116,8 +139,10 @@ func keyOf(k ServiceKey) svcKey {
 	return svcKey{addr: header.AddrFromNetip(k.Addr), port: k.Port, proto: k.Proto}
 }
 
-// compile validates s and builds its compiled form, assigning ids. On error ids are unchanged.
-func compile(s *Snapshot, in *ids, gen uint64) (*compiled, *ids, error) {
+// compile validates s and builds its compiled form, assigning ids. It builds the schedulers of
+// the services that differ from prev's (the configuration in force, nil for none) and takes the
+// others' from prev. On error ids are unchanged.
+func compile(s *Snapshot, prev *compiled, in *ids, gen uint64) (*compiled, *ids, error) {
 	c := &compiled{
 		gen: gen, services: make(map[svcKey]int, len(s.Services)), replies: map[rsKey]struct{}{}, lips: map[header.Addr]struct{}{},
 		timeouts: conntrack.DefaultTimeouts(), snap: s,
@@ -127,7 +152,7 @@ func compile(s *Snapshot, in *ids, gen uint64) (*compiled, *ids, error) {
 	if c.defense.Threshold <= 0 || c.defense.Threshold > 100 {
 		c.defense.Threshold = control.DefaultDefenseThreshold
 	}
-	b := &compiler{c: c, ids: in.clone(), seenSvc: map[svcKey]bool{}, seenDest: map[destKeyFull]bool{}}
+	b := &compiler{c: c, prev: prev, ids: in.clone(), seenSvc: map[svcKey]bool{}, seenDest: map[destKeyFull]bool{}}
 	for i := range s.Services {
 		if err := b.service(&s.Services[i]); err != nil {
 			return nil, nil, err
@@ -138,9 +163,10 @@ func compile(s *Snapshot, in *ids, gen uint64) (*compiled, *ids, error) {
 }
 
 // compiler is compile's work in progress: the configuration so far, the ids it assigns and those
-// of the services and real servers it has seen.
+// of the services and real servers it has seen, and the configuration it follows.
 type compiler struct {
 	c        *compiled
+	prev     *compiled
 	ids      *ids
 	seenSvc  map[svcKey]bool
 	seenDest map[destKeyFull]bool
@@ -165,8 +191,7 @@ func (b *compiler) service(spec *Service) error {
 		return err
 	}
 	b.seenSvc[k] = true
-	si := svcInfo{id: sid, key: k, spec: spec, factory: f, pos: new(atomic.Uint64), policy: spec.Policy,
-		synproxy: spec.Flags&ServiceSynProxy != 0}
+	si := svcInfo{id: sid, key: k, spec: spec, policy: spec.Policy, synproxy: spec.Flags&ServiceSynProxy != 0}
 	if si.synproxy && spec.Key.Proto != header.ProtocolTCP {
 		return fmt.Errorf("dataplane: service %v:%d: the SYN proxy is for TCP services only", spec.Key.Addr, spec.Key.Port)
 	}
@@ -205,6 +230,17 @@ func (b *compiler) service(spec *Service) error {
 			return fmt.Errorf("dataplane: real server %v of service %v: FULLNAT needs a local address of its family", d.addr, spec.Key.Addr)
 		}
 	}
+	dests := make([]sched.Dest, len(si.dests))
+	for j, d := range si.dests {
+		dests[j] = sched.Dest{Weight: d.weight, Addr: d.addr, Port: d.port}
+	}
+	var prev *schedBuild
+	if b.prev != nil {
+		if i, ok := b.prev.services[k]; ok {
+			prev = b.prev.svcs[i].sched
+		}
+	}
+	si.sched = newSchedBuild(spec, f, dests, prev)
 	c.services[k] = len(c.svcs)
 	c.svcs = append(c.svcs, si)
 	return nil

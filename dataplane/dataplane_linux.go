@@ -296,7 +296,7 @@ func (w *worker) close() {
 func (d *Dataplane) Apply(s *Snapshot) error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	c, ids, err := compile(s, d.ids, d.gen+1)
+	c, ids, err := compile(s, d.conf.Load(), d.ids, d.gen+1)
 	if err != nil {
 		return err
 	}

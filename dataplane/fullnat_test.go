@@ -177,7 +177,7 @@ func TestNAT64(t *testing.T) {
 	}
 	// The IPv4 real server under an IPv6 VIP needs an IPv4 LIP.
 	s.LocalAddrs = []netip.Addr{netip.MustParseAddr("2001:2:0:9::1")}
-	if _, _, err := compile(&Snapshot{Services: []Service{s}}, newIDs(), 1); err == nil {
+	if _, _, err := compile(&Snapshot{Services: []Service{s}}, nil, newIDs(), 1); err == nil {
 		t.Fatal("NAT64 without an IPv4 local address accepted")
 	}
 }

@@ -113,7 +113,7 @@ func newTestNeighbours() *Neighbours {
 
 func mustCompile(tb testing.TB, s *Snapshot) *compiled {
 	tb.Helper()
-	c, _, err := compile(s, newIDs(), 1)
+	c, _, err := compile(s, nil, newIDs(), 1)
 	if err != nil {
 		tb.Fatalf("compile: %v", err)
 	}

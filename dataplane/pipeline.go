@@ -1,6 +1,8 @@
 package dataplane
 
 import (
+	"slices"
+
 	"github.com/xdpvs/xdpvs/conntrack"
 	"github.com/xdpvs/xdpvs/dataplane/control"
 	"github.com/xdpvs/xdpvs/header"
@@ -61,7 +63,11 @@ func (f *connFlags) set(x connFlags, on bool) {
 	}
 }
 
+// svcState is a worker's mutable state of one service: its scheduler instance over the shared
+// table (kept while the service's schedBuild is), its view of the real servers with its connection
+// counts, and its FULLNAT cursor.
 type svcState struct {
+	build   *schedBuild // what sched is an instance of
 	sched   sched.Scheduler
 	dests   []sched.Dest
 	lipNext int // FULLNAT: the local address to try first
@@ -130,11 +136,18 @@ func newPipeline(id, workers int, ports []Port, neigh *Neighbours, capacity int,
 	return p
 }
 
-// setConfig switches to a new configuration: fresh scheduler instances, and counters reset for ids
-// that now name another service or real server. Connections are kept; those of a real server that
-// is gone see its generation zeroed.
+// setConfig switches to a new configuration: scheduler instances of the tables compile built
+// (a service whose schedBuild is unchanged keeps its instance), and counters reset for ids that
+// now name another service or real server. Connections are kept; those of a real server that is
+// gone see its generation zeroed. It runs in the worker's loop, so it builds nothing that
+// compile could: its cost is a few small copies per service.
 func (p *Pipeline) setConfig(c *compiled) {
+	var kept map[*schedBuild]sched.Scheduler
 	if p.conf != nil {
+		kept = make(map[*schedBuild]sched.Scheduler, len(p.svcState))
+		for i := range p.svcState {
+			kept[p.svcState[i].build] = p.svcState[i].sched
+		}
 		live := map[uint16]bool{}
 		for i := range c.svcs {
 			for j := range c.svcs[i].dests {
@@ -169,16 +182,19 @@ func (p *Pipeline) setConfig(c *compiled) {
 				}
 			}
 		}
-		dests := make([]sched.Dest, len(s.dests))
 		for j := range s.dests {
 			d := &s.dests[j]
-			dests[j].Weight, dests[j].Addr, dests[j].Port = d.weight, d.addr, d.port
 			if p.c.destGen[d.id] != d.gen {
 				p.c.destGen[d.id], p.c.dest[d.id], p.c.active[d.id], p.c.inactive[d.id] = d.gen, Counters{}, 0, 0
 				p.c.synTimeouts[d.id] = 0
 			}
 		}
-		st[i] = svcState{sched: s.factory(sched.Config{Dests: dests, Flags: uint32(s.spec.Flags), Position: s.pos}), dests: dests}
+		inst, ok := kept[s.sched]
+		if !ok {
+			inst = s.sched.table.Instance()
+		}
+		// The view is fresh, as it always was: overload marks restart from the counts.
+		st[i] = svcState{build: s.sched, sched: inst, dests: slices.Clone(s.sched.dests)}
 	}
 	p.conf, p.svcState = c, st
 	p.setDefense(&c.defense)

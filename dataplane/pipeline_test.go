@@ -743,7 +743,7 @@ func TestPipelineConfigChange(t *testing.T) {
 		RealServers: []RealServer{{Addr: rs4b, Port: 0, Forward: ForwardMasq, Weight: 1}}}
 	apply := func(in *ids, gen uint64, svcs ...Service) (*compiled, *ids) {
 		t.Helper()
-		c, out, err := compile(&Snapshot{Services: svcs}, in, gen)
+		c, out, err := compile(&Snapshot{Services: svcs}, p.conf, in, gen)
 		if err != nil {
 			t.Fatalf("compile: %v", err)
 		}

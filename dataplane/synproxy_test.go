@@ -555,12 +555,12 @@ func TestSynProxyRefusedModes(t *testing.T) {
 	for _, m := range []ForwardMethod{ForwardRoute, ForwardTunnel} {
 		s := &Snapshot{Services: []Service{{Key: ServiceKey{Proto: header.ProtocolTCP, Addr: vip4, Port: 80}, Scheduler: "rr",
 			Flags: ServiceSynProxy, RealServers: []RealServer{{Addr: rs4a, Port: 80, Forward: m, Weight: 1}}}}}
-		if _, _, err := compile(s, newIDs(), 1); err == nil || !strings.Contains(err.Error(), "SYN proxy") {
+		if _, _, err := compile(s, nil, newIDs(), 1); err == nil || !strings.Contains(err.Error(), "SYN proxy") {
 			t.Errorf("%v: %v", m, err)
 		}
 	}
 	s := &Snapshot{Services: []Service{{Key: ServiceKey{Proto: header.ProtocolUDP, Addr: vip4, Port: 53}, Scheduler: "rr", Flags: ServiceSynProxy}}}
-	if _, _, err := compile(s, newIDs(), 1); err == nil {
+	if _, _, err := compile(s, nil, newIDs(), 1); err == nil {
 		t.Error("UDP SYN proxy accepted")
 	}
 }

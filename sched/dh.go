@@ -14,7 +14,7 @@ const (
 )
 
 func init() {
-	Register("dh", func(cfg Config) Scheduler { return newDH(cfg) })
+	Register("dh", func(cfg Config) Table { return shared{newDH(cfg)} })
 }
 
 // addrFold is the kernel's addr_fold in host order: the IPv4 address, or the XOR of the four 32-bit

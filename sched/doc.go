@@ -1,11 +1,12 @@
 // Package sched holds the schedulers that choose a real server for a new connection, behind one
 // Scheduler interface and a registry of names, as IPVS's ip_vs_sched.c does.
 //
-// A Scheduler instance belongs to one worker and one service: it is built from an immutable list of
-// destinations when a configuration is applied, off the fast path, and then called per new
-// connection without locks or allocation. Schedule returns an index into that list, or -1 when no
-// destination can take the connection (all quiescent or overloaded, or, for dh, sh and mh without
-// fallback, the hashed one is).
+// A Factory builds a service's Table from its immutable list of destinations once per configuration
+// change, off the fast path: the lookup tables, which every worker shares. Table.Instance gives
+// each worker its Scheduler, cheaply (the same value for every worker, but for lblc, lblcr and twos,
+// which keep mutable state of their own), called per new connection without locks or allocation.
+// Schedule returns an index into that list, or -1 when no destination can take the connection
+// (all quiescent or overloaded, or, for dh, sh and mh without fallback, the hashed one is).
 //
 // The schedulers, under their IPVS names, each following the kernel module's algorithm (see the type
 // comments for the details and the few deliberate differences):

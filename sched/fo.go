@@ -3,8 +3,8 @@ package sched
 import "github.com/xdpvs/xdpvs/header"
 
 func init() {
-	Register("fo", func(Config) Scheduler { return fo{} })
-	Register("ovf", func(Config) Scheduler { return ovf{} })
+	Register("fo", func(Config) Table { return shared{fo{}} })
+	Register("ovf", func(Config) Table { return shared{ovf{}} })
 }
 
 // fo is weighted failover (ip_vs_fo.c): the available destination of highest weight, the first

@@ -3,7 +3,10 @@ package sched
 import "github.com/xdpvs/xdpvs/header"
 
 func init() {
-	Register("lblc", func(cfg Config) Scheduler { return &lblc{tab: newAddrTable(cfg, lblcMaxEntries)} })
+	Register("lblc", func(cfg Config) Table {
+		cfg = Config{Now: cfg.Now} // all an instance needs
+		return &perWorker{func() Scheduler { return &lblc{tab: newAddrTable(cfg, lblcMaxEntries)} }}
+	})
 }
 
 // lblc is locality-based least-connection (ip_vs_lblc.c), for cache clusters: each destination

@@ -8,7 +8,7 @@ import "github.com/xdpvs/xdpvs/header"
 const lblcrMaxSet = 16
 
 func init() {
-	Register("lblcr", func(cfg Config) Scheduler { return newLBLCR(cfg) })
+	Register("lblcr", func(cfg Config) Table { return &perWorker{func() Scheduler { return newLBLCR(cfg) }} })
 }
 
 // lblcr is locality-based least-connection with replication (ip_vs_lblcr.c): each destination

@@ -13,10 +13,10 @@ import "github.com/xdpvs/xdpvs/header"
 // over the workers, the per-worker counts are a scaled sample of the global ones.
 
 func init() {
-	Register("lc", func(Config) Scheduler { return lc{} })
-	Register("wlc", func(Config) Scheduler { return wlc{} })
-	Register("sed", func(Config) Scheduler { return sed{} })
-	Register("nq", func(Config) Scheduler { return nq{} })
+	Register("lc", func(Config) Table { return shared{lc{}} })
+	Register("wlc", func(Config) Table { return shared{wlc{}} })
+	Register("sed", func(Config) Table { return shared{sed{}} })
+	Register("nq", func(Config) Table { return shared{nq{}} })
 }
 
 // overhead is ip_vs_dest_conn_overhead: an active connection costs 256 inactive ones.

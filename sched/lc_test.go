@@ -18,7 +18,7 @@ func mustScheduler(tb testing.TB, name string, cfg Config) Scheduler {
 	if !ok {
 		tb.Fatalf("%s not registered", name)
 	}
-	return f(cfg)
+	return f(cfg).Instance()
 }
 
 // TestLeastConnChoices checks single choices against the kernel loops, derived by hand. Overhead is

@@ -7,7 +7,7 @@ import (
 )
 
 func init() {
-	Register("mh", func(cfg Config) Scheduler { return newMH(cfg, mhPrimes[mhDefaultTabIndex-8], mhDefaultTabIndex/2) })
+	Register("mh", func(cfg Config) Table { return shared{newMH(cfg, mhPrimes[mhDefaultTabIndex-8], mhDefaultTabIndex/2)} })
 }
 
 // mhPrimes are ip_vs_mh.c's table sizes; CONFIG_IP_VS_MH_TAB_INDEX (8..17) picks

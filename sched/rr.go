@@ -7,21 +7,21 @@ import (
 )
 
 // rr is round robin (ip_vs_rr.c): the destinations with a non-zero weight in turn, skipping an
-// overloaded one. The turn is a counter shared by every worker's instance.
+// overloaded one. The turn is a counter every worker shares.
 type rr struct {
 	pos   *atomic.Uint64
 	avail []int // indices of destinations with weight > 0, in order
 }
 
 func init() {
-	Register("rr", func(cfg Config) Scheduler {
+	Register("rr", func(cfg Config) Table {
 		s := &rr{pos: position(cfg)}
 		for i, d := range cfg.Dests {
 			if d.Weight > 0 {
 				s.avail = append(s.avail, i)
 			}
 		}
-		return s
+		return shared{s}
 	})
 }
 

@@ -30,13 +30,37 @@ type Scheduler interface {
 	Schedule(t *header.Tuple, dests []Dest) int
 }
 
+// Table is what a scheduler builds from one service's configuration: its immutable lookup tables
+// (wrr's levels, sh's and dh's buckets, mh's Maglev table), built once per configuration change,
+// off the packet path, and shared by every worker. Instance returns one worker's Scheduler over
+// them and is cheap: a scheduler whose Schedule only reads (rr, wrr and the hashing and
+// least-connection families) returns one value that serves every worker at once, while lblc,
+// lblcr and twos return a fresh instance with its own mutable state (address table, random
+// source).
+type Table interface {
+	Instance() Scheduler
+}
+
+// shared is the Table of a scheduler whose Schedule writes nothing but atomics: its one instance
+// is every worker's.
+type shared struct{ Scheduler }
+
+func (s shared) Instance() Scheduler { return s.Scheduler }
+
+// perWorker is the Table of a scheduler with mutable state of its own: each worker's instance is
+// a fresh one from make.
+type perWorker struct{ make func() Scheduler }
+
+func (t *perWorker) Instance() Scheduler { return t.make() }
+
 // Config is what a scheduler is built from.
 type Config struct {
 	Dests []Dest // the destinations in configuration order, with their weights
 	Flags uint32 // the service's scheduler flags (sh-fallback, sh-port, ...)
-	// Position, when set, is shared by the instances of every worker for one service, so that
-	// rotating schedulers (rr, wrr) rotate once for the whole director, as IPVS's do. It is touched
-	// once per new connection, never per packet. Nil gives the instance a private position.
+	// Position, when set, is the rotating schedulers' (rr, wrr) position. A Table's instances
+	// share one position, so that a service rotates once for the whole director, as IPVS's do;
+	// Position lets several tables share one too. It is touched once per new connection, never
+	// per packet. Nil gives the table a private position.
 	Position *atomic.Uint64
 	// Now, when set, is the clock of the schedulers that age state (lblc, lblcr): monotonic
 	// nanoseconds. Nil uses the process's monotonic clock.
@@ -70,8 +94,8 @@ func position(cfg Config) *atomic.Uint64 {
 	return new(atomic.Uint64)
 }
 
-// Factory builds a scheduler instance for one worker and one service.
-type Factory func(cfg Config) Scheduler
+// Factory builds the Table of one service's scheduler.
+type Factory func(cfg Config) Table
 
 var registry = map[string]Factory{}
 

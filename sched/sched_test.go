@@ -20,7 +20,7 @@ func sequence(t *testing.T, name string, ds []Dest, n int) []int {
 	if !ok {
 		t.Fatalf("%s not registered", name)
 	}
-	s := f(Config{Dests: ds})
+	s := f(Config{Dests: ds}).Instance()
 	out := make([]int, n)
 	for i := range out {
 		out[i] = s.Schedule(nil, ds)
@@ -73,7 +73,7 @@ func TestSharedPosition(t *testing.T) {
 		f, _ := Lookup(name)
 		ds := dests(3, 2, 1)
 		var pos atomic.Uint64
-		a, b := f(Config{Dests: ds, Position: &pos}), f(Config{Dests: ds, Position: &pos})
+		a, b := f(Config{Dests: ds, Position: &pos}).Instance(), f(Config{Dests: ds, Position: &pos}).Instance()
 		single := sequence(t, name, ds, 60)
 		for i := range 60 {
 			s := a
@@ -105,7 +105,7 @@ func TestScheduleAllocs(t *testing.T) {
 	for _, name := range []string{"rr", "wrr"} {
 		f, _ := Lookup(name)
 		ds := dests(3, 2, 1)
-		s := f(Config{Dests: ds})
+		s := f(Config{Dests: ds}).Instance()
 		if a := testing.AllocsPerRun(1000, func() { s.Schedule(nil, ds) }); a != 0 {
 			t.Fatalf("%s: %v allocations per Schedule", name, a)
 		}

@@ -3,7 +3,7 @@ package sched
 import "github.com/xdpvs/xdpvs/header"
 
 func init() {
-	Register("sh", func(cfg Config) Scheduler { return newSH(cfg) })
+	Register("sh", func(cfg Config) Table { return shared{newSH(cfg)} })
 }
 
 // sh is source hashing (ip_vs_sh.c). The 256 buckets are filled in list order: each destination

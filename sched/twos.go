@@ -7,7 +7,9 @@ import (
 )
 
 func init() {
-	Register("twos", func(Config) Scheduler { return newTwos(rand.Uint64(), rand.Uint64()) })
+	Register("twos", func(Config) Table {
+		return &perWorker{func() Scheduler { return newTwos(rand.Uint64(), rand.Uint64()) }}
+	})
 }
 
 // twos is the power of two choices (ip_vs_twos.c): two destinations drawn at random in proportion

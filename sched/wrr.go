@@ -1,6 +1,7 @@
 package sched
 
 import (
+	"slices"
 	"sort"
 	"sync/atomic"
 
@@ -16,39 +17,54 @@ import (
 // computed directly from k, so that the workers share one atomic position and the director as a
 // whole follows the kernel's sequence. An overloaded destination is skipped for the next one at
 // the same level.
+//
+// The levels come in runs: between two consecutive distinct weights w > w' (w' = 0 after the
+// smallest), the (w-w')/di levels cw = w, w-di, ..., w'+di all choose the same destinations, those
+// of weight >= w. The table holds one run per distinct weight, not one entry per level, so its
+// size follows the number of destinations whatever the weights ({1, 65535} was 65,535 levels,
+// 768 KiB per service).
 type wrr struct {
-	pos    *atomic.Uint64
-	order  []int   // destinations with weight > 0 by descending weight (stable), for counting
-	levels []int32 // levels[l] = cw of level l: mw, mw-di, ..., di
-	cum    []uint64
-	total  uint64
+	pos  *atomic.Uint64
+	runs []wrrRun // by descending weight
+	// ends[r] is the position in the cycle just after run r: the choices of runs 0..r.
+	ends  []uint64
+	total uint64 // choices in one cycle: the sum of weight/di
+}
+
+// wrrRun is the levels whose destinations are those of weight >= weight: n of them.
+type wrrRun struct {
+	weight int32
+	n      uint64
 }
 
 func init() {
-	Register("wrr", func(cfg Config) Scheduler { return newWRR(cfg) })
+	Register("wrr", func(cfg Config) Table { return shared{newWRR(cfg)} })
 }
 
 func newWRR(cfg Config) *wrr {
 	s := &wrr{pos: position(cfg)}
-	mw, di := maxWeight(cfg.Dests), gcdWeight(cfg.Dests)
-	if mw <= 0 {
-		return s
-	}
-	for i, d := range cfg.Dests {
+	di := gcdWeight(cfg.Dests)
+	var ws []int32
+	for _, d := range cfg.Dests {
 		if d.Weight > 0 {
-			s.order = append(s.order, i)
+			ws = append(ws, d.Weight)
 		}
 	}
-	sort.SliceStable(s.order, func(a, b int) bool { return cfg.Dests[s.order[a]].Weight > cfg.Dests[s.order[b]].Weight })
-	// Level l (cw = mw - l*di) chooses every destination of weight >= cw.
-	n := 0
-	for cw := mw; cw > 0; cw -= di {
-		for n < len(s.order) && cfg.Dests[s.order[n]].Weight >= cw {
-			n++
+	slices.SortFunc(ws, func(a, b int32) int { return int(b) - int(a) })
+	for i := 0; i < len(ws); {
+		w := ws[i]
+		for i < len(ws) && ws[i] == w {
+			i++
 		}
-		s.levels = append(s.levels, cw)
-		s.total += uint64(n)
-		s.cum = append(s.cum, s.total)
+		next := int32(0)
+		if i < len(ws) {
+			next = ws[i]
+		}
+		// Levels w, w-di, ..., next+di: (w-next)/di of them, each choosing the i destinations
+		// of weight >= w.
+		s.total += uint64((w-next)/di) * uint64(i)
+		s.runs = append(s.runs, wrrRun{weight: w, n: uint64(i)})
+		s.ends = append(s.ends, s.total)
 	}
 	return s
 }
@@ -59,14 +75,14 @@ func (s *wrr) Schedule(_ *header.Tuple, dests []Dest) int {
 	}
 	for try := 0; try < len(dests)+1; try++ {
 		k := (s.pos.Add(1) - 1) % s.total
-		l := sort.Search(len(s.cum), func(i int) bool { return s.cum[i] > k })
-		skip := k
-		if l > 0 {
-			skip -= s.cum[l-1]
+		r := sort.Search(len(s.ends), func(i int) bool { return s.ends[i] > k })
+		if r > 0 {
+			k -= s.ends[r-1]
 		}
-		// The skip-th destination, in configuration order, of weight >= levels[l].
+		// The skip-th destination, in configuration order, of weight >= the run's.
+		skip, cw := k%s.runs[r].n, s.runs[r].weight
 		for j := range dests {
-			if dests[j].Weight >= s.levels[l] {
+			if dests[j].Weight >= cw {
 				if skip == 0 {
 					if !dests[j].Overloaded {
 						return j
@@ -78,14 +94,6 @@ func (s *wrr) Schedule(_ *header.Tuple, dests []Dest) int {
 		}
 	}
 	return -1
-}
-
-func maxWeight(dests []Dest) int32 {
-	var m int32
-	for i := range dests {
-		m = max(m, dests[i].Weight)
-	}
-	return m
 }
 
 func gcdWeight(dests []Dest) int32 {

@@ -26,7 +26,7 @@ func shChoices(t *testing.T, sn *control.Snapshot, n int) []string {
 		for i, r := range s.RealServers {
 			dests[i] = sched.Dest{Weight: int32(r.Weight), Addr: header.AddrFromNetip(r.Addr), Port: r.Port}
 		}
-		sh := f(sched.Config{Dests: dests})
+		sh := f(sched.Config{Dests: dests}).Instance()
 		out := make([]string, n)
 		for i := range out {
 			tu := header.Tuple{SrcAddr: header.AddrFromNetip(netip.AddrFrom4([4]byte{198, 19, byte(i >> 8), byte(i)})),
