@@ -5,17 +5,21 @@ import (
 	"github.com/xdpvs/xdpvs/dataplane/xsk"
 )
 
-// Stats implements Control: each worker copies its counters between two batches.
+// Stats implements Control: it reads the counters each worker last published (every
+// publishEvery, see board), and never waits for a worker.
 func (d *Dataplane) Stats() *Stats {
 	c := d.conf.Load()
 	cs := make([]*counters, len(d.workers))
 	ws := make([]WorkerStats, len(d.workers))
 	for i, w := range d.workers {
-		cp := new(counters)
-		var conns int
-		w.do(func() { *cp = *w.p.c; conns = w.p.table.Len() })
-		cs[i] = cp
-		ws[i] = workerStats(w.id, w.id, w.cpu, cp, conns)
+		x := w.stats.acquire()
+		if x == nil {
+			x = &unpublished
+		} else {
+			defer x.release()
+		}
+		cs[i] = &x.c
+		ws[i] = workerStats(w.id, w.id, w.cpu, &x.c, x.conns)
 		// XDP_STATISTICS per port, summed over the worker's queues of it.
 		sums := make([]xsk.Statistics, len(d.ports))
 		for _, r := range w.rxs {

@@ -248,6 +248,7 @@ func (d *Dataplane) newWorker(q int, now int64) (*worker, error) {
 		reqs: make(chan func(), 4),
 	}
 	w.p = newPipeline(q, d.cfg.Workers, d.ports, d.neigh, d.cfg.Conns, now)
+	w.publish(now)
 	w.p.flows, w.flowKeys = new(flowLog), make([]xsk.FlowKey, 0, xsk.MaxFlowBatch)
 	w.p.tmpls, w.p.cookies = d.tmpls, d.cookies
 	w.proc = w.p

@@ -7,8 +7,9 @@
 // lists the functions of the path in the order a packet meets them.
 //
 // mgmt reaches the dataplane only through Control: Apply publishes an immutable Snapshot with one
-// atomic pointer swap that workers pick up between batches; Stats and Connections are answered by
-// each worker between batches. Next-hop MACs come from the kernel's neighbour and route tables over
+// atomic pointer swap that workers pick up between batches; Stats reads the counters each worker
+// publishes every 100 ms (and before it sleeps), without waiting for any; Connections is answered
+// by each worker between batches. Next-hop MACs come from the kernel's neighbour and route tables over
 // netlink, kept in a lock-free table the workers read.
 //
 // Ownership: a connection belongs to one worker. With several workers the owner is a hash of the

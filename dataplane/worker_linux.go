@@ -51,7 +51,9 @@ type worker struct {
 	flowKeys  []xsk.FlowKey // syncFlows' batch
 	cur       xsk.Desc      // the frame being processed, freed if processing panics
 	inFrame   bool
-	panicked  bool // a panic was logged: later ones are only counted
+	panicked  bool  // a panic was logged: later ones are only counted
+	stats     board // its counters as last published, for Stats
+	published int64 // when
 }
 
 var clockBase = time.Now()
@@ -110,15 +112,34 @@ func (w *worker) serve(stop *atomic.Bool) {
 				w.sendGenerated(g)
 			}
 		}
+		if now-w.published >= publishEvery {
+			w.publish(now)
+		}
 		if n > 0 {
 			idle = 0
 			continue
 		}
 		if idle++; idle >= spinIdle {
+			if w.unpublished() {
+				w.publish(now) // what the last packets did, before a sleep of up to sleepTimeout
+			}
 			w.sleep()
 			idle = 0
 		}
 	}
+}
+
+// publish copies the worker's counters for Stats (see board), between two batches.
+func (w *worker) publish(now int64) {
+	if w.stats.publish(w.p.c, w.p.table.Len(), now) {
+		w.published = now
+	}
+}
+
+// unpublished reports whether packets came or connections went since the last publication.
+func (w *worker) unpublished() bool {
+	x := w.stats.cur.Load() // the worker's own copy: only it writes one
+	return x == nil || x.c.rx != w.p.c.rx || x.conns != w.p.table.Len()
 }
 
 // recoverPanic, deferred by serve, counts a panic, frees the frame being processed and logs the

@@ -14,7 +14,10 @@ import (
 type Control interface {
 	// Apply validates and publishes a new configuration. An error leaves the previous one in force.
 	Apply(s *Snapshot) error
-	// Stats returns the counters summed over all workers, per service and real server, and per worker.
+	// Stats returns the counters summed over all workers, per service and real server, and per
+	// worker, as the workers last published them (every 100 ms while they forward): each worker's
+	// are one moment of its counters, never torn nor behind an earlier answer. It never waits for a
+	// worker.
 	Stats() *Stats
 	// Connections lists up to max connection entries (max <= 0: all).
 	Connections(max int) []ConnInfo

@@ -17,8 +17,8 @@ import (
 	"github.com/xdpvs/xdpvs/mgmt/server"
 )
 
-// Prometheus metrics, collected from the dataplane at every scrape (Control.Stats reads the
-// workers' counters without stopping them) and from the management plane's estimators and health
+// Prometheus metrics, collected from the dataplane at every scrape (Control.Stats reads what the
+// workers last published, at most about 100 ms old, and never waits for one) and from the management plane's estimators and health
 // checks. Counters are the dataplane's own: -Z does not reset them.
 
 var (
