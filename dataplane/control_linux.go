@@ -1,7 +1,9 @@
 package dataplane
 
 import (
-	"github.com/xdpvs/xdpvs/conntrack"
+	"fmt"
+	"time"
+
 	"github.com/xdpvs/xdpvs/dataplane/xsk"
 )
 
@@ -47,22 +49,86 @@ func (d *Dataplane) Stats() *Stats {
 	return statsOf(c, cs, ws, d.persist.Load())
 }
 
-// Connections implements Control.
-func (d *Dataplane) Connections(max int) []ConnInfo {
-	var out []ConnInfo
+// Connections implements Control: each worker walks its table in batches of at most listBatch
+// connections and listBudget of its time, one between two of its packet batches, resuming at the
+// table index where the last stopped; the next batch is asked for before yield sees the last. Each
+// batch is a buffer of its own that the worker fills and hands back: one that is not answered
+// within listWait (or no longer wanted) is abandoned and never read, and a listing a worker did
+// not answer ends with an error.
+func (d *Dataplane) Connections(yield func([]ConnInfo) bool) error {
 	for _, w := range d.workers {
-		var part []ConnInfo
-		w.do(func() {
-			now := monotonic()
-			w.p.table.Range(func(_ uint32, e *conntrack.Entry[connVal]) bool {
-				part = append(part, connInfo(e, now))
-				return max <= 0 || len(part) < max
-			})
-		})
-		out = append(out, part...)
-		if max > 0 && len(out) >= max {
-			return out[:max]
+		next, err := w.ask(0)
+		for err == nil {
+			var a listAnswer
+			if a, err = next.wait(); err != nil {
+				break
+			}
+			if !a.end {
+				next, err = w.ask(a.next)
+			}
+			if len(a.out) > 0 && !yield(a.out) {
+				return nil
+			}
+			if a.end {
+				break
+			}
+		}
+		if err != nil {
+			return err
 		}
 	}
-	return out
+	return nil
+}
+
+// How a listing goes: batches of at most listBatch connections and listBudget of a worker's time,
+// each answered within listWait or abandoned.
+const (
+	listBatch  = 512
+	listBudget = int64(50 * time.Microsecond)
+)
+
+var listWait = 5 * time.Second // a variable for tests
+
+// listReq asks a worker for the connections of its table from index from on, into out (empty, of
+// capacity listBatch), answered on done (buffered: the worker never waits for the requester).
+type listReq struct {
+	w    *worker
+	from uint32
+	out  []ConnInfo
+	done chan listAnswer
+	at   time.Time // asked
+}
+
+// listAnswer is a batch: the connections, the index to go on from and whether the table is done.
+type listAnswer struct {
+	out  []ConnInfo
+	next uint32
+	end  bool
+}
+
+// ask asks the worker for one batch of its connections from table index from.
+func (w *worker) ask(from uint32) (listReq, error) {
+	r := listReq{w: w, from: from, out: make([]ConnInfo, 0, listBatch), done: make(chan listAnswer, 1), at: time.Now()}
+	t := time.NewTimer(listWait)
+	defer t.Stop()
+	select {
+	case w.lists <- r:
+	case <-t.C:
+		return r, fmt.Errorf("dataplane: worker %d takes no request: the connection listing is incomplete", w.id)
+	}
+	w.wake()
+	return r, nil
+}
+
+// wait waits for the answer, at most listWait from the request.
+func (r listReq) wait() (listAnswer, error) {
+	t := time.NewTimer(listWait - time.Since(r.at))
+	defer t.Stop()
+	select {
+	case a := <-r.done:
+		return a, nil
+	case <-t.C:
+		// r.out is the worker's from now on: it may still fill it, and nobody reads it.
+		return listAnswer{}, fmt.Errorf("dataplane: worker %d did not answer within %v: the connection listing is incomplete", r.w.id, listWait)
+	}
 }

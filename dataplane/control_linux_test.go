@@ -1,6 +1,8 @@
 package dataplane
 
 import (
+	"encoding/binary"
+	"net/netip"
 	"sync"
 	"testing"
 	"time"
@@ -31,7 +33,7 @@ func newLoopDataplane(t *testing.T, p *Pipeline, proc processor) (*Dataplane, *h
 	d.conf.Store(p.conf)
 	ring := newHandoffRing(u.MaxPacket())
 	w := &worker{id: 0, cpu: -1, dp: d, p: p, proc: proc, umem: u, frameMask: uint64(o.FrameSize - 1), efd: efd,
-		in: []*handoffRing{nil, ring}, out: make([]*handoffRing, 2), reqs: make(chan func(), 4),
+		in: []*handoffRing{nil, ring}, out: make([]*handoffRing, 2), lists: make(chan listReq, 4),
 		pollfds: []unix.PollFd{{Fd: int32(efd), Events: unix.POLLIN}}}
 	w.publish(monotonic())
 	d.workers = []*worker{w}
@@ -156,4 +158,133 @@ func TestStatsNeverWaitsForWorkers(t *testing.T) {
 	wg.Wait()
 	close(proc.hold)
 	t.Logf("longest Stats with the worker running: %v", longest)
+}
+
+// lagProc measures how long each frame waited for the worker: the frame carries the time it was
+// handed over.
+type lagProc struct {
+	mu      sync.Mutex
+	longest int64
+	n       int
+}
+
+func (l *lagProc) ProcessAt(buf []byte, off, n, in int, now int64) (Verdict, int, int, int) {
+	lag := monotonic() - int64(binary.LittleEndian.Uint64(buf[off:]))
+	l.mu.Lock()
+	l.longest, l.n = max(l.longest, lag), l.n+1
+	l.mu.Unlock()
+	return VerdictDrop, 0, off, n
+}
+
+func (l *lagProc) take() (time.Duration, int) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	d, n := time.Duration(l.longest), l.n
+	l.longest, l.n = 0, 0
+	return d, n
+}
+
+// probe hands the worker a timestamped frame whenever it has taken the last one, until stop.
+func probe(t *testing.T, d *Dataplane, ring *handoffRing, stop <-chan struct{}) {
+	frame := make([]byte, 60)
+	for {
+		select {
+		case <-stop:
+			return
+		default:
+		}
+		if !ring.pending() {
+			binary.LittleEndian.PutUint64(frame, uint64(monotonic()))
+			ring.push(frame, 0)
+			d.workers[0].wake()
+		}
+		time.Sleep(50 * time.Microsecond)
+	}
+}
+
+// TestListingDoesNotStallForwarding: listing the million connections of a worker's table (-Lc)
+// holds up the packets the worker forwards meanwhile no longer than a batch of the listing (it
+// listed the whole table in one go: 345 ms without forwarding); every connection is listed once.
+// The bound leaves room for this shared machine's scheduling (a few milliseconds); with -race,
+// whose instrumentation and collector make the machine's pauses the longest, the table holds
+// 200,000 connections and the wait is only reported.
+func TestListingDoesNotStallForwarding(t *testing.T) {
+	n := 1_000_000
+	if raceEnabled {
+		n = 200_000
+	}
+	e := newTestEnv(t, 1<<20)
+	fillTable(t, e.p, n, monotonic()+int64(time.Hour))
+	lag := &lagProc{}
+	d, ring := newLoopDataplane(t, e.p, lag)
+	stop := make(chan struct{})
+	done := make(chan struct{})
+	go func() { defer close(done); probe(t, d, ring, stop) }()
+	defer func() { close(stop); <-done }()
+
+	time.Sleep(200 * time.Millisecond)
+	idle, idleN := lag.take()
+	start := time.Now()
+	seen := make(map[netip.AddrPort]bool, n)
+	batches := 0
+	err := d.Connections(func(cs []ConnInfo) bool {
+		batches++
+		for _, c := range cs {
+			seen[c.Client] = true
+		}
+		return true
+	})
+	took := time.Since(start)
+	listing, listingN := lag.take()
+	if !raceEnabled {
+		start := time.Now()
+		count := 0
+		_ = d.Connections(func(cs []ConnInfo) bool { count += len(cs); return true })
+		t.Logf("again, counting only: %d in %v", count, time.Since(start))
+	}
+	t.Logf("listing %d connections in %d batches took %v; forwarding meanwhile: %d probes, the longest waited %v (without a listing: %d probes, %v)",
+		len(seen), batches, took, listingN, listing, idleN, idle)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(seen) != n {
+		t.Fatalf("%d connections listed, want %d", len(seen), n)
+	}
+	if listing > 100*time.Millisecond && !raceEnabled {
+		t.Fatalf("a packet waited %v for the worker while it listed", listing)
+	}
+}
+
+// TestListingTimeout: a worker that does not answer a batch ends the listing with an error, and the
+// batch it answers later goes into memory nobody reads (with -race: no race with the caller).
+func TestListingTimeout(t *testing.T) {
+	defer func(w time.Duration) { listWait = w }(listWait)
+	listWait = 100 * time.Millisecond
+	e := newTestEnv(t, 1024)
+	fillTable(t, e.p, 100, monotonic()+int64(time.Hour))
+	proc := &countProc{p: e.p, hold: make(chan struct{})}
+	d, ring := newLoopDataplane(t, e.p, proc)
+	frame := make([]byte, 60)
+	frame[0] = 0xbb
+	send(t, d, ring, frame)
+	for ring.pending() {
+		time.Sleep(time.Millisecond)
+	}
+	var got []ConnInfo
+	err := d.Connections(func(cs []ConnInfo) bool { got = append(got, cs...); return true })
+	if err == nil || len(got) != 0 {
+		t.Fatalf("a stuck worker: %d connections listed, error %v", len(got), err)
+	}
+	close(proc.hold) // the worker answers the abandoned batch now
+	deadline := time.Now().Add(5 * time.Second)
+	for len(d.workers[0].lists) > 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("the worker did not take the abandoned request")
+		}
+		time.Sleep(time.Millisecond)
+	}
+	got = got[:0]
+	if err := d.Connections(func(cs []ConnInfo) bool { got = append(got, cs...); return true }); err != nil || len(got) != 100 {
+		t.Fatalf("after: %d connections listed, error %v", len(got), err)
+	}
 }

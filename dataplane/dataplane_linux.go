@@ -245,7 +245,7 @@ func (d *Dataplane) newWorker(q int, now int64) (*worker, error) {
 	w := &worker{
 		id: q, cpu: cpu, dp: d, umem: u, rx: make([]xsk.Desc, batchSize), frameMask: uint64(d.cfg.XSK.FrameSize - 1),
 		in: make([]*handoffRing, d.cfg.Workers), out: make([]*handoffRing, d.cfg.Workers),
-		reqs: make(chan func(), 4),
+		lists: make(chan listReq, 4),
 	}
 	w.p = newPipeline(q, d.cfg.Workers, d.ports, d.neigh, d.cfg.Conns, now)
 	w.publish(now)

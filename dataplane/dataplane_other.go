@@ -30,8 +30,8 @@ func New(Config) (*Dataplane, error) {
 	return nil, fmt.Errorf("dataplane: AF_XDP: %w", ErrNotSupported)
 }
 
-func (*Dataplane) Apply(*Snapshot) error      { return ErrNotSupported }
-func (*Dataplane) Stats() *Stats              { return &Stats{} }
-func (*Dataplane) Connections(int) []ConnInfo { return nil }
-func (*Dataplane) Close() error               { return nil }
-func (*Dataplane) Workers() int               { return 0 }
+func (*Dataplane) Apply(*Snapshot) error                   { return ErrNotSupported }
+func (*Dataplane) Stats() *Stats                           { return &Stats{} }
+func (*Dataplane) Connections(func([]ConnInfo) bool) error { return nil }
+func (*Dataplane) Close() error                            { return nil }
+func (*Dataplane) Workers() int                            { return 0 }

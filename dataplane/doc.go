@@ -9,7 +9,8 @@
 // mgmt reaches the dataplane only through Control: Apply publishes an immutable Snapshot with one
 // atomic pointer swap that workers pick up between batches; Stats reads the counters each worker
 // publishes every 100 ms (and before it sleeps), without waiting for any; Connections is answered
-// by each worker between batches. Next-hop MACs come from the kernel's neighbour and route tables over
+// by each worker a batch at a time (at most 512 connections and 50 µs), between two of its packet
+// batches. Next-hop MACs come from the kernel's neighbour and route tables over
 // netlink, kept in a lock-free table the workers read.
 //
 // Ownership: a connection belongs to one worker. With several workers the owner is a hash of the

@@ -142,6 +142,32 @@ func connInfo(e *conntrack.Entry[connVal], now int64) ConnInfo {
 	return ci
 }
 
+// listCheck is how many table entries listConns walks between two looks at the clock.
+const listCheck = 32
+
+// listConns appends to out the connections of the table from index from on, until out is full
+// or clock (checked every listCheck entries) reaches deadline; their expiry is counted from now.
+// It returns out, the index to go on from, and whether the table is done. An index holds a
+// connection when its original tuple leads back to it: a free entry's tuple is in no index, or
+// another connection's (conntrack's Range, the only other way, cannot resume).
+func (p *Pipeline) listConns(out []ConnInfo, from uint32, now, deadline int64, clock func() int64) ([]ConnInfo, uint32, bool) {
+	t, i, n := p.table, from, uint32(p.table.Cap())
+	for ; i < n && len(out) < cap(out); i++ {
+		if (i-from)%listCheck == listCheck-1 && clock() >= deadline {
+			break
+		}
+		e := t.Entry(i)
+		orig := &e.Tuples[conntrack.DirOriginal]
+		if orig.Proto == 0 {
+			continue // never used
+		}
+		if id, dir, ok := t.Lookup(orig); ok && id == i && dir == conntrack.DirOriginal {
+			out = append(out, connInfo(e, now))
+		}
+	}
+	return out, i, i >= n
+}
+
 // persistCounts are the live persistence templates per real server, as the janitor last counted.
 type persistCounts struct {
 	n   [MaxDests]uint32

@@ -45,7 +45,7 @@ type worker struct {
 	frameMask uint64 // UMEM frame size - 1
 	efd       int
 	sleeping  atomic.Bool
-	reqs      chan func()
+	lists     chan listReq // batches of connection listings (Connections)
 	pollfds   []unix.PollFd
 	queues    []int         // the queues it owns, on every port (queues beyond a port's count skipped)
 	flowKeys  []xsk.FlowKey // syncFlows' batch
@@ -86,8 +86,8 @@ func (w *worker) serve(stop *atomic.Bool) {
 			w.p.setConfig(c)
 		}
 		select {
-		case f := <-w.reqs:
-			f()
+		case r := <-w.lists:
+			w.list(r)
 		default:
 		}
 		now := monotonic()
@@ -315,7 +315,7 @@ func (w *worker) sleep() {
 			return
 		}
 	}
-	if len(w.reqs) > 0 {
+	if len(w.lists) > 0 {
 		return
 	}
 	for i := range w.pollfds {
@@ -334,14 +334,10 @@ func (w *worker) wake() {
 	}
 }
 
-// do runs f on the worker's goroutine between batches and waits for it.
-func (w *worker) do(f func()) {
-	done := make(chan struct{})
-	w.reqs <- func() { f(); close(done) }
-	var one = [8]byte{1}
-	_, _ = unix.Write(w.efd, one[:])
-	select {
-	case <-done:
-	case <-time.After(5 * time.Second):
-	}
+// list answers one batch of a connection listing, between two packet batches: at most
+// cap(r.out) connections, for at most listBudget. The answer never blocks the worker.
+func (w *worker) list(r listReq) {
+	now := monotonic()
+	out, next, end := w.p.listConns(r.out, r.from, now, now+listBudget, monotonic)
+	r.done <- listAnswer{out: out, next: next, end: end}
 }

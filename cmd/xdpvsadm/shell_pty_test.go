@@ -36,9 +36,9 @@ func TestMain(m *testing.M) {
 // nullControl is a dataplane that accepts everything.
 type nullControl struct{}
 
-func (nullControl) Apply(*control.Snapshot) error      { return nil }
-func (nullControl) Stats() *control.Stats              { return &control.Stats{} }
-func (nullControl) Connections(int) []control.ConnInfo { return nil }
+func (nullControl) Apply(*control.Snapshot) error                   { return nil }
+func (nullControl) Stats() *control.Stats                           { return &control.Stats{} }
+func (nullControl) Connections(func([]control.ConnInfo) bool) error { return nil }
 
 // screen is a VT100 emulator for what golang.org/x/term writes: text, CR, LF, backspace, cursor
 // moves (ESC [ n A/B/C/D), erase to end of line (ESC [ K), clear (ESC [ 2J, ESC [ H); other

@@ -10,7 +10,7 @@ import (
 
 // Control is everything mgmt may ask of the dataplane. mgmt builds an immutable Snapshot and hands it
 // over with Apply; workers pick it up between batches. Stats and Connections read per-worker state
-// without stopping a worker.
+// without stopping a worker for longer than a batch.
 type Control interface {
 	// Apply validates and publishes a new configuration. An error leaves the previous one in force.
 	Apply(s *Snapshot) error
@@ -19,8 +19,13 @@ type Control interface {
 	// are one moment of its counters, never torn nor behind an earlier answer. It never waits for a
 	// worker.
 	Stats() *Stats
-	// Connections lists up to max connection entries (max <= 0: all).
-	Connections(max int) []ConnInfo
+	// Connections lists the connection entries, worker after worker, in batches: it calls yield
+	// with each batch (the caller's to keep) until every entry is listed or yield returns false.
+	// A worker lists one batch between two of its packet batches, so that a listing never holds up
+	// forwarding for longer than a batch (a batch is at most 512 entries and 50 µs of a worker's
+	// time). Connections opened or closed meanwhile may be listed or not. An error means the
+	// listing is incomplete: a worker did not answer.
+	Connections(yield func([]ConnInfo) bool) error
 }
 
 // ForwardMethod is how a packet reaches a real server, named as ipvsadm names it.

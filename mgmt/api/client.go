@@ -104,7 +104,7 @@ func (cl *Client) dial() (net.Conn, error) {
 	return c, nil
 }
 
-// exchange sends req on c and reads the response.
+// exchange sends req on c and reads the response: all its parts (Request.Parts), joined into one.
 func (cl *Client) exchange(c net.Conn, req *Request) (*Response, error) {
 	req.V = ProtocolVersion
 	if err := WriteFrame(c, req); err != nil {
@@ -113,6 +113,19 @@ func (cl *Client) exchange(c net.Conn, req *Request) (*Response, error) {
 	var resp Response
 	if err := ReadFrame(c, &resp, MaxResponseSize); err != nil {
 		return nil, fmt.Errorf("xdpvsd at %s: receive: %v", cl.Socket, err)
+	}
+	for resp.More {
+		var part Response
+		if err := ReadFrame(c, &part, MaxResponseSize); err != nil {
+			return nil, fmt.Errorf("xdpvsd at %s: receive a listing's part: %v", cl.Socket, err)
+		}
+		if part.State != nil {
+			if resp.State == nil {
+				resp.State = &State{}
+			}
+			resp.State.Connections = append(resp.State.Connections, part.State.Connections...)
+		}
+		resp.Error, resp.More = part.Error, part.More
 	}
 	return &resp, nil
 }

@@ -36,21 +36,35 @@ const (
 // all or nothing, answered as one request would be (Index counts from the batch's first command).
 // Any other outcome changes nothing: a request in the batch that is refused discards it, and so
 // does a connection that closes or falls idle before the end.
+//
+// Parts says that the client takes a connection listing (-Lc, show connections) in parts: the
+// daemon then answers with a first Response holding the listing's State without connections,
+// then as many Responses as it takes, each with a State holding only further connections, all
+// with More set, and a last one without More (Error set if the listing is incomplete). It
+// streams the connections as the workers list them, without holding them, and a listing has no
+// size limit. Without Parts (an older client), the listing comes in one Response, of at most
+// MaxConnListing connections. A daemon without parts ignores Parts and answers in one Response.
 type Request struct {
 	V        int             `json:"v"`
 	More     bool            `json:"more,omitempty"`
+	Parts    bool            `json:"parts,omitempty"`
 	Commands []model.Command `json:"commands"`
 }
 
+// MaxConnListing bounds a connection listing in one Response (to a Request without Parts).
+const MaxConnListing = 1 << 20
+
 // Response is the daemon's answer. Error is empty on success; Index is the 1-based position of the
 // command that failed in the request (in the batch). State is the answer to a listing; Pending the
-// number of commands a batch holds after a request with More.
+// number of commands a batch holds after a request with More. More says that another part of a
+// listing follows (see Request.Parts).
 type Response struct {
 	V       int    `json:"v"`
 	Error   string `json:"error,omitempty"`
 	Index   int    `json:"index,omitempty"`
 	State   *State `json:"state,omitempty"`
 	Pending int    `json:"pending,omitempty"`
+	More    bool   `json:"more,omitempty"`
 }
 
 // ErrTooLarge is ReadFrame's error for a message longer than its limit.

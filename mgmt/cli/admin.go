@@ -154,7 +154,7 @@ func (cl *client) run(args []string, stdin io.Reader, out, errw io.Writer, inShe
 		}
 		return ExitOK
 	}
-	resp, err := cl.call(&api.Request{Commands: []model.Command{*c}})
+	resp, err := cl.call(&api.Request{Parts: true, Commands: []model.Command{*c}})
 	if err != nil {
 		fmt.Fprintln(errw, err)
 		return ExitError

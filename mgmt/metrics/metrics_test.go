@@ -28,7 +28,7 @@ func (f *fakeControl) Stats() *control.Stats {
 	defer f.mu.Unlock()
 	return f.stats
 }
-func (f *fakeControl) Connections(int) []control.ConnInfo { return nil }
+func (f *fakeControl) Connections(func([]control.ConnInfo) bool) error { return nil }
 
 func newTestServer(t *testing.T, fc *fakeControl) *server.Server {
 	t.Helper()

@@ -60,5 +60,15 @@
 // (cps, inpps, outpps, inbps, outbps) follow IPVS's estimator: a sample every EstimatorInterval
 // (2 s) folded into an EWMA with weight 1/4, starting, as IPVS's, from zero rates and the zero
 // counters of a new service or real server, so that its first seconds count. Observe gives a metrics exporter the listing and the
-// raw counters (mgmt/metrics: xdpvs_* per service, real server and worker).
+// raw counters (mgmt/metrics: xdpvs_* per service, real server and worker). Every reader of the
+// counters (listings, -Z, the estimator, a scrape) reads what the workers last published
+// (control.Control.Stats) and never waits for a worker.
+//
+// # Connection listings
+//
+// -Lc and show connections stream the dataplane's connections as its workers list them, a batch
+// at a time (control.Control.Connections), to a client that takes parts (api.Request.Parts): a
+// part per batch, so that the daemon holds no listing and a listing has no size limit. An older
+// client gets one response of at most api.MaxConnListing connections. A listing a worker could not
+// finish ends with an error rather than looking whole.
 package server

@@ -25,6 +25,8 @@ type fakeControl struct {
 	failNext error
 	stats    *control.Stats
 	conns    []control.ConnInfo
+	batch    int   // connections per batch of a listing (default 2)
+	connErr  error // a listing ends with it after its batches
 }
 
 func (f *fakeControl) Apply(s *control.Snapshot) error {
@@ -47,14 +49,21 @@ func (f *fakeControl) Stats() *control.Stats {
 	return f.stats
 }
 
-func (f *fakeControl) Connections(max int) []control.ConnInfo {
+func (f *fakeControl) Connections(yield func([]control.ConnInfo) bool) error {
 	f.mu.Lock()
-	defer f.mu.Unlock()
-	c := f.conns
-	if max > 0 && len(c) > max {
-		c = c[:max]
+	c, n, err := f.conns, f.batch, f.connErr
+	f.mu.Unlock()
+	if n <= 0 {
+		n = 2
 	}
-	return c
+	for len(c) > 0 {
+		k := min(n, len(c))
+		if !yield(c[:k:k]) {
+			return nil
+		}
+		c = c[k:]
+	}
+	return err
 }
 
 func (f *fakeControl) setStats(s *control.Stats) {

@@ -24,10 +24,9 @@ import (
 )
 
 const (
-	maxClients     = 32               // connections served at once; more are refused
-	idleTimeout    = 60 * time.Second // between two requests on one connection
-	writeTimeout   = 30 * time.Second
-	maxConnListing = 1 << 20 // connection entries returned by -Lc
+	maxClients   = 32               // connections served at once; more are refused
+	idleTimeout  = 60 * time.Second // between two requests on one connection
+	writeTimeout = 30 * time.Second
 )
 
 // Config is how the daemon wires the management plane.
@@ -291,6 +290,7 @@ func (s *Server) handle(ctx context.Context, c *net.UnixConn) {
 			return
 		}
 		var resp *api.Response
+		var rest func(send func(*api.Response) error) error
 		if err != nil {
 			if errors.Is(err, os.ErrDeadlineExceeded) {
 				return
@@ -298,15 +298,24 @@ func (s *Server) handle(ctx context.Context, c *net.UnixConn) {
 			s.log.Warn("bad request", zap.Error(err))
 			resp = &api.Response{V: api.ProtocolVersion, Error: "bad request: " + err.Error()}
 		} else {
-			resp = s.do(&req, &b)
+			resp, rest = s.do(&req, &b)
 		}
-		_ = c.SetWriteDeadline(time.Now().Add(writeTimeout))
-		if err := api.WriteFrame(c, resp); err != nil {
+		send := func(r *api.Response) error {
+			_ = c.SetWriteDeadline(time.Now().Add(writeTimeout))
+			return api.WriteFrame(c, r)
+		}
+		if err := send(resp); err != nil {
 			s.log.Warn("write response", zap.Error(err))
 			return
 		}
 		if err != nil {
 			return // the stream may be out of step after a bad frame
+		}
+		if rest != nil {
+			if err := rest(send); err != nil {
+				s.log.Warn("write a listing's part", zap.Error(err))
+				return
+			}
 		}
 	}
 }
@@ -319,75 +328,92 @@ type batch struct {
 }
 
 // do runs one request, or takes it into the connection's batch b. It never panics on bad input:
-// a panic in a command is turned into an error (and discards the batch).
-func (s *Server) do(req *api.Request, b *batch) (resp *api.Response) {
+// a panic in a command is turned into an error (and discards the batch). For a connection listing
+// in parts (api.Request.Parts), resp is the first part and rest sends the others.
+func (s *Server) do(req *api.Request, b *batch) (resp *api.Response, rest func(send func(*api.Response) error) error) {
 	resp = &api.Response{V: api.ProtocolVersion}
 	defer func() {
 		if r := recover(); r != nil {
 			s.log.Error("panic running a request", zap.Any("panic", r), zap.ByteString("stack", debug.Stack()))
 			*b = batch{}
-			resp = &api.Response{V: api.ProtocolVersion, Error: fmt.Sprintf("internal error: %v", r)}
+			resp, rest = &api.Response{V: api.ProtocolVersion, Error: fmt.Sprintf("internal error: %v", r)}, nil
 		}
 	}()
 	if req.V != api.ProtocolVersion {
 		*b = batch{}
 		resp.Error = fmt.Sprintf("unsupported protocol version %d (this daemon speaks %d)", req.V, api.ProtocolVersion)
-		return resp
+		return resp, nil
 	}
 	if req.More || b.open {
-		return s.batchPart(req, b)
+		return s.batchPart(req, b), nil
 	}
 	if len(req.Commands) == 0 {
 		resp.Error = "empty request"
-		return resp
+		return resp, nil
 	}
 	first := &req.Commands[0]
+	list := first
 	switch first.Op {
 	case model.OpShow:
 		if len(req.Commands) != 1 {
 			resp.Error = "show must be the only command of a request"
-			return resp
+			return resp, nil
 		}
 		switch {
 		case first.Show.Workers():
 			resp.State = &api.State{Workers: api.Workers(s.cfg.Control.Stats().Workers), Defense: s.defense()}
-			return resp
+			return resp, nil
 		case first.Show == model.ShowConfig:
 			resp.State = &api.State{Config: s.ConfigStatus()}
-			return resp
-		case slices.Contains(model.ShowVerbs, first.Show):
-			st, err := s.read(&model.Command{Op: model.OpList, List: model.ListOptions{Connections: first.Show == model.ShowConnections}})
-			if err != nil {
-				resp.Error = err.Error()
-			}
-			resp.State = st
-			return resp
+			return resp, nil
+		case !slices.Contains(model.ShowVerbs, first.Show):
+			resp.Error = fmt.Sprintf("show: unknown %q", first.Show)
+			return resp, nil
 		}
-		resp.Error = fmt.Sprintf("show: unknown %q", first.Show)
-		return resp
+		list = &model.Command{Op: model.OpList, List: model.ListOptions{Connections: first.Show == model.ShowConnections}}
 	case model.OpList, model.OpSave, model.OpGetLaddr, model.OpZero:
 		if len(req.Commands) != 1 {
 			resp.Error = fmt.Sprintf("%s must be the only command of a request", first.Op)
-			return resp
+			return resp, nil
 		}
 		if first.Op == model.OpZero {
 			if err := s.zero(first); err != nil {
 				resp.Error = err.Error()
 			}
-			return resp
+			return resp, nil
 		}
-		st, err := s.read(first)
-		if err != nil {
+	default:
+		if i, err := s.change(req.Commands); err != nil {
+			resp.Error, resp.Index = err.Error(), i
+		}
+		return resp, nil
+	}
+	return s.list(req, list, first.Op == model.OpShow)
+}
+
+// list answers listing c of req: with the State even on error for a show verb (as it always did),
+// and for connections in parts when req takes them.
+func (s *Server) list(req *api.Request, c *model.Command, show bool) (*api.Response, func(send func(*api.Response) error) error) {
+	resp := &api.Response{V: api.ProtocolVersion}
+	st, err := s.read(c)
+	if err != nil {
+		resp.Error = err.Error()
+		if show {
+			resp.State = st
+		}
+		return resp, nil
+	}
+	resp.State = st
+	if c.Op == model.OpList && c.List.Connections {
+		if req.Parts {
+			resp.More = true
+			return resp, s.connParts
+		}
+		if err := s.conns(st); err != nil {
 			resp.Error = err.Error()
-			return resp
 		}
-		resp.State = st
-		return resp
 	}
-	if i, err := s.change(req.Commands); err != nil {
-		resp.Error, resp.Index = err.Error(), i
-	}
-	return resp
+	return resp, nil
 }
 
 // batchPart takes one request of a batch: with More, it adds the request's commands to b;
@@ -522,14 +548,11 @@ func (s *Server) zero(c *model.Command) error {
 	return nil
 }
 
+// read answers a listing, without its connections (see conns and connParts).
 func (s *Server) read(c *model.Command) (*api.State, error) {
 	var ds *control.Stats
 	if c.Op == model.OpList && !c.List.Timeout && !c.List.Connections {
 		ds = s.cfg.Control.Stats()
-	}
-	var conns []control.ConnInfo
-	if c.Op == model.OpList && c.List.Connections {
-		conns = s.cfg.Control.Connections(maxConnListing)
 	}
 	s.mu.Lock()
 	st := listing(s.m)
@@ -547,8 +570,41 @@ func (s *Server) read(c *model.Command) (*api.State, error) {
 		}
 		st.Services = st.Services[i : i+1]
 	}
-	for _, ci := range conns {
-		st.Connections = append(st.Connections, api.Conn{
+	return st, nil
+}
+
+// conns adds the dataplane's connections to st, at most api.MaxConnListing: a listing in one
+// response.
+func (s *Server) conns(st *api.State) error {
+	return s.cfg.Control.Connections(func(cs []control.ConnInfo) bool {
+		st.Connections = appendConns(st.Connections, cs[:min(len(cs), api.MaxConnListing-len(st.Connections))])
+		return len(st.Connections) < api.MaxConnListing
+	})
+}
+
+// connParts sends the dataplane's connections as they come, a part per batch, and then the last
+// part (with the error of an incomplete listing). It returns send's error: the client is gone.
+func (s *Server) connParts(send func(*api.Response) error) error {
+	var serr error
+	err := s.cfg.Control.Connections(func(cs []control.ConnInfo) bool {
+		serr = send(&api.Response{V: api.ProtocolVersion, More: true, State: &api.State{Connections: appendConns(nil, cs)}})
+		return serr == nil
+	})
+	if serr != nil {
+		return serr
+	}
+	last := &api.Response{V: api.ProtocolVersion}
+	if err != nil {
+		s.log.Warn("connection listing incomplete", zap.Error(err))
+		last.Error = err.Error()
+	}
+	return send(last)
+}
+
+// appendConns appends the dataplane's connections cs to out as the API lists them.
+func appendConns(out []api.Conn, cs []control.ConnInfo) []api.Conn {
+	for _, ci := range cs {
+		out = append(out, api.Conn{
 			Protocol:    model.Protocol(ci.Proto),
 			Client:      ci.Client,
 			Virtual:     ci.Virtual,
@@ -558,7 +614,7 @@ func (s *Server) read(c *model.Command) (*api.State, error) {
 			Expires:     uint32(max(ci.Expires, 0) / time.Second),
 		})
 	}
-	return st, nil
+	return out
 }
 
 func slicesIndex(ss []api.ServiceState, k model.ServiceKey) int {
