@@ -105,6 +105,9 @@ func (t *Table[V]) Cap() int { return len(t.entries) }
 // IndexSlots is the size of the index, for memory accounting.
 func (t *Table[V]) IndexSlots() int { return len(t.index) }
 
+// InUse reports whether entry id holds a connection (ids run from 0 to Cap()-1).
+func (t *Table[V]) InUse(id uint32) bool { return t.entries[id].used }
+
 // Entry returns the entry with the given id, as returned by Lookup or Insert.
 func (t *Table[V]) Entry(id uint32) *Entry[V] { return &t.entries[id] }
 

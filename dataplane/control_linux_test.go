@@ -250,8 +250,10 @@ func TestListingDoesNotStallForwarding(t *testing.T) {
 	if len(seen) != n {
 		t.Fatalf("%d connections listed, want %d", len(seen), n)
 	}
-	if listing > 100*time.Millisecond && !raceEnabled {
-		t.Fatalf("a packet waited %v for the worker while it listed", listing)
+	// Against the same machine's wait without a listing (its scheduling), the whole table in one
+	// go cost 345 ms here; a batch at a time, a few ms.
+	if listing > idle+100*time.Millisecond && !raceEnabled {
+		t.Fatalf("a packet waited %v for the worker while it listed (%v without a listing)", listing, idle)
 	}
 }
 

@@ -156,13 +156,8 @@ func (p *Pipeline) listConns(out []ConnInfo, from uint32, now, deadline int64, c
 		if (i-from)%listCheck == listCheck-1 && clock() >= deadline {
 			break
 		}
-		e := t.Entry(i)
-		orig := &e.Tuples[conntrack.DirOriginal]
-		if orig.Proto == 0 {
-			continue // never used
-		}
-		if id, dir, ok := t.Lookup(orig); ok && id == i && dir == conntrack.DirOriginal {
-			out = append(out, connInfo(e, now))
+		if t.InUse(i) {
+			out = append(out, connInfo(t.Entry(i), now))
 		}
 	}
 	return out, i, i >= n
