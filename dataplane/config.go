@@ -222,14 +222,6 @@ func (b *compiler) service(spec *Service) error {
 			return fmt.Errorf("dataplane: local address %v of IPv4 service %v: address families differ", l, spec.Key.Addr)
 		}
 	}
-	for _, d := range si.dests {
-		if d.method == ForwardFullNAT && d.addr.Is4() != spec.Key.Addr.Is4() && len(si.lips4) == 0 {
-			return fmt.Errorf("dataplane: IPv4 real server %v of IPv6 service %v (NAT64) needs an IPv4 local address", d.addr, spec.Key.Addr)
-		}
-		if d.method == ForwardFullNAT && d.addr.Is4() == spec.Key.Addr.Is4() && len(si.lips) == 0 {
-			return fmt.Errorf("dataplane: real server %v of service %v: FULLNAT needs a local address of its family", d.addr, spec.Key.Addr)
-		}
-	}
 	dests := make([]sched.Dest, len(si.dests))
 	for j, d := range si.dests {
 		dests[j] = sched.Dest{Weight: d.weight, Addr: d.addr, Port: d.port}
@@ -250,9 +242,9 @@ func (b *compiler) service(spec *Service) error {
 func (b *compiler) dest(si *svcInfo, spec *Service, rs *RealServer) error {
 	switch rs.Forward {
 	case ForwardFullNAT:
-		if len(spec.LocalAddrs) == 0 {
-			return fmt.Errorf("dataplane: real server %v: FULLNAT needs local addresses (--add-laddr)", rs.Addr)
-		}
+		// Without a local address of its family the real server is kept, and its new
+		// connections are dropped as no_local_port: ipvsadm and DPVS take the real servers and
+		// the local addresses in either order.
 		si.replies, si.fullnat = true, true
 	case ForwardMasq:
 	case ForwardRoute, ForwardTunnel:

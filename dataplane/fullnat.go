@@ -55,6 +55,15 @@ func (c *compiled) isLocal(addr *header.Addr) bool {
 	return ok
 }
 
+// hasLocal reports whether the service has a local address for FULLNAT toward real servers of
+// its own family (nat64 false) or IPv4 ones of its IPv6 VIP (nat64 true).
+func (s *svcInfo) hasLocal(nat64 bool) bool {
+	if nat64 {
+		return len(s.lips4) > 0
+	}
+	return len(s.lips) > 0
+}
+
 // allocLocal picks the local address and port of a new FULLNAT connection of service si: the
 // service's LIPs in turn (its IPv4 ones for NAT64), the first with a free port of this worker. ok is
 // false when every one is exhausted.

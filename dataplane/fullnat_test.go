@@ -175,10 +175,46 @@ func TestNAT64(t *testing.T) {
 			t.Fatalf("reply of %d bytes from %d, payload changed", len(out), len(in))
 		}
 	}
-	// The IPv4 real server under an IPv6 VIP needs an IPv4 LIP.
+	// The IPv4 real server under an IPv6 VIP needs an IPv4 LIP: with an IPv6 one only, the
+	// service is accepted (the IPv4 LIP may come next) and its new connections are dropped.
 	s.LocalAddrs = []netip.Addr{netip.MustParseAddr("2001:2:0:9::1")}
-	if _, _, err := compile(&Snapshot{Services: []Service{s}}, nil, newIDs(), 1); err == nil {
-		t.Fatal("NAT64 without an IPv4 local address accepted")
+	applyServices(t, p, newIDs(), s)
+	before := p.c.drops[DropNoLocalPort]
+	if v, _ := p.Process(syn(pk{src: cliMAC, dst: port0MAC, sip: cip6, dip: vip6, proto: tcp, sport: 40001, dport: 80}).frame(t), 0, t0); v != VerdictDrop ||
+		p.c.drops[DropNoLocalPort] != before+1 {
+		t.Fatalf("NAT64 without an IPv4 local address: %s, %s", vname(v), nonZero(p.c))
+	}
+}
+
+// TestFullNATWithoutLocalAddress: a FULLNAT real server is accepted before the service has a local
+// address (DPVS's recipes add the real servers first); until one comes, new connections are
+// dropped as no_local_port, without asking for the real server's MAC and without any other
+// counter; the first local address makes them go.
+func TestFullNATWithoutLocalAddress(t *testing.T) {
+	e := newTestEnv(t, 1024)
+	p := e.p
+	s := fullnatService()
+	s.RealServers[0].Addr = rs4Unres // a MAC nobody asked for yet
+	ids := applyServices(t, p, newIDs(), s)
+	drainResolve(e.neigh)
+	c := pk{src: cliMAC, dst: port0MAC, sip: cip4, dip: vip4, proto: tcp, sport: 40000, dport: 80}
+	for i := range 3 {
+		if v, _ := p.Process(syn(c).frame(t), 0, t0); v != VerdictDrop {
+			t.Fatalf("SYN %d without a local address: %s", i, vname(v))
+		}
+	}
+	if got := nonZero(p.c); got != "rx=3 tx=0 handoff=0 drop/no_local_port=3" {
+		t.Fatalf("counters %s, want 3 no_local_port drops only", got)
+	}
+	if r := drainResolve(e.neigh); len(r) != 0 {
+		t.Fatalf("resolution asked for %v", r)
+	}
+	s.RealServers[0].Addr, s.LocalAddrs = rs4a, []netip.Addr{lip4}
+	applyServices(t, p, ids, s)
+	f := syn(c).frame(t)
+	mustTX(t, p, f, 0, t0)
+	if out := parsed(t, f); out.SrcAddr.Netip() != lip4 || out.DstAddr.Netip() != rs4a {
+		t.Fatalf("SYN left as %v → %v", out.SrcAddr, out.DstAddr)
 	}
 }
 

@@ -424,6 +424,9 @@ func (p *Pipeline) open(t *header.Tuple, si int, now int64) (id uint32, r DropRe
 		}
 	}
 	d := &s.dests[k]
+	if d.method == ForwardFullNAT && !s.hasLocal(d.addr.Is4() != t.SrcAddr.Is4()) {
+		return 0, DropNoLocalPort, false // no local address yet (--add-laddr): not a neighbour to resolve
+	}
 	rport := d.port
 	if rport == 0 {
 		rport = t.DstPort

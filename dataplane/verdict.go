@@ -24,7 +24,7 @@ const (
 	DropNoConn                                // not a connection's first packet (TCP without SYN) and no entry
 	DropNoDest                                // the scheduler found no available real server
 	DropTableFull                             // the connection table is full
-	DropNoLocalPort                           // FULLNAT: every local port of the service's local addresses is taken (this worker's share)
+	DropNoLocalPort                           // FULLNAT: no local address of the real server's family yet, or every local port of them taken (this worker's share)
 	DropNoRoute                               // no route to the real server or the client
 	DropNeighMiss                             // next hop's MAC not resolved yet (resolution requested)
 	DropICMPNoConn                            // an ICMP error that quotes no known connection
