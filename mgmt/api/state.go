@@ -49,6 +49,9 @@ type ServiceState struct {
 	Rate        Rates             `json:"rate"`
 	Health      *model.HealthSpec `json:"health,omitempty"`       // the service's health check
 	SorryActive bool              `json:"sorry_active,omitempty"` // no real server up: the sorry server serves
+	// NotForwarding says why the service cannot forward new connections yet
+	// (model.Service.NotForwarding); empty when it can.
+	NotForwarding []string `json:"not_forwarding,omitempty"`
 }
 
 // Conn is one connection entry (-Lc).

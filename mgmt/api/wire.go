@@ -57,14 +57,17 @@ const MaxConnListing = 1 << 20
 // Response is the daemon's answer. Error is empty on success; Index is the 1-based position of the
 // command that failed in the request (in the batch). State is the answer to a listing; Pending the
 // number of commands a batch holds after a request with More. More says that another part of a
-// listing follows (see Request.Parts).
+// listing follows (see Request.Parts). Warnings come with a change that succeeded: a part of a
+// command ignored (DPVS's -j on a UDP service), a service the change leaves unable to forward
+// (model.Service.NotForwarding).
 type Response struct {
-	V       int    `json:"v"`
-	Error   string `json:"error,omitempty"`
-	Index   int    `json:"index,omitempty"`
-	State   *State `json:"state,omitempty"`
-	Pending int    `json:"pending,omitempty"`
-	More    bool   `json:"more,omitempty"`
+	V        int      `json:"v"`
+	Error    string   `json:"error,omitempty"`
+	Index    int      `json:"index,omitempty"`
+	State    *State   `json:"state,omitempty"`
+	Pending  int      `json:"pending,omitempty"`
+	More     bool     `json:"more,omitempty"`
+	Warnings []string `json:"warnings,omitempty"`
 }
 
 // ErrTooLarge is ReadFrame's error for a message longer than its limit.

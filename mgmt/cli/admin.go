@@ -152,6 +152,7 @@ func (cl *client) run(args []string, stdin io.Reader, out, errw io.Writer, inShe
 			fmt.Fprintln(errw, "nothing restored")
 			return ExitError
 		}
+		writeWarnings(errw, resp.Warnings)
 		return ExitOK
 	}
 	resp, err := cl.call(&api.Request{Parts: true, Commands: []model.Command{*c}})
@@ -163,6 +164,7 @@ func (cl *client) run(args []string, stdin io.Reader, out, errw io.Writer, inShe
 		fmt.Fprintln(errw, resp.Error)
 		return ExitError
 	}
+	writeWarnings(errw, resp.Warnings)
 	if resp.State == nil {
 		if c.Op == model.OpList || c.Op == model.OpSave || c.Op == model.OpGetLaddr || c.Op == model.OpShow {
 			fmt.Fprintln(errw, "xdpvsd sent no data")
@@ -175,6 +177,14 @@ func (cl *client) run(args []string, stdin io.Reader, out, errw io.Writer, inShe
 		return ExitError
 	}
 	return ExitOK
+}
+
+// writeWarnings writes the warnings of a change that succeeded, one a line, on the error output:
+// the exit status stays 0 and standard output stays what ipvsadm prints, for scripts.
+func writeWarnings(w io.Writer, warnings []string) {
+	for _, s := range warnings {
+		fmt.Fprintln(w, "warning: "+s)
+	}
 }
 
 // printState writes the answer to a listing in ipvsadm's format or, with -o json, as JSON.

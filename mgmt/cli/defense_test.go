@@ -43,7 +43,7 @@ func TestDefenseCommand(t *testing.T) {
 	m := model.New()
 	for _, line := range []string{"--defense always", "--defense auto 60"} {
 		cmd, _ := ParseArgs(strings.Fields(line))
-		if err := m.Exec(cmd); err != nil {
+		if _, err := m.Exec(cmd); err != nil {
 			t.Fatal(err)
 		}
 		var b bytes.Buffer

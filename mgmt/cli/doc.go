@@ -28,6 +28,11 @@
 // Listings print ipvsadm 1.31's formats (print_title, print_service_entry, list_conn,
 // list_timeout, print_largenum) and DPVS's for --get-laddr, always numeric; with -o json the same
 // data as JSON. Exit status: 0, 1 for a failed operation, 2 for a command-line error (as ipvsadm).
+// A change that succeeds with the daemon's warnings (a part ignored, as -j on a UDP service; a
+// service left unable to forward, as FULLNAT real servers without a local address) prints them on
+// the error output as "warning: ..." lines and exits 0. `show services` adds a "!! not
+// forwarding: why" line under such a service; -L leaves it out, for the scripts that read it,
+// and -o json has it as not_forwarding.
 //
 // # Rules
 //

@@ -174,6 +174,20 @@ func WriteList(w io.Writer, st *api.State, o model.ListOptions, one bool) {
 	}
 }
 
+// WriteServices writes `show services`: -Ln, and under each service that cannot forward new
+// connections yet a line that says why (which -L leaves out, for the scripts that read it).
+func WriteServices(w io.Writer, st *api.State) {
+	fmt.Fprintln(w, versionHeading)
+	writeTitle(w, model.ListOptions{})
+	for i := range st.Services {
+		s := &st.Services[i]
+		writeServiceEntry(w, s, model.ListOptions{})
+		for _, why := range s.NotForwarding {
+			fmt.Fprintf(w, "  !! not forwarding: %s\n", why)
+		}
+	}
+}
+
 // WriteTimeout writes `-L --timeout`.
 func WriteTimeout(w io.Writer, t model.Timeouts) {
 	fmt.Fprintf(w, "Timeout (tcp tcpfin udp): %d %d %d\n", t.TCP, t.TCPFin, t.UDP)

@@ -60,7 +60,7 @@ func FuzzParseArgs(f *testing.F) {
 		if c.Op.Changes() {
 			// The model never panics on what the parser accepts.
 			m := model.New()
-			_ = m.Exec(&back)
+			_, _ = m.Exec(&back)
 			_ = m.Snapshot(nil)
 		}
 	})

@@ -46,7 +46,7 @@ func showVerbs() string {
 
 // showWriters print each verb's listing.
 var showWriters = map[model.Show]func(w io.Writer, st *api.State){
-	model.ShowServices:    func(w io.Writer, st *api.State) { WriteList(w, st, model.ListOptions{}, false) },
+	model.ShowServices:    WriteServices,
 	model.ShowServers:     WriteServers,
 	model.ShowConnections: func(w io.Writer, st *api.State) { WriteConns(w, st.Connections) },
 	model.ShowWorkers:     func(w io.Writer, st *api.State) { WriteWorkers(w, st.Workers, false) },

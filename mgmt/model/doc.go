@@ -10,6 +10,11 @@
 // its effective weight and whether the sorry server serves. Nothing here runs on the packet path,
 // does I/O or logs.
 //
+// Steps come in any order, as ipvsadm and DPVS take them: a FULLNAT real server before the
+// service's first local address, a service without real servers. Service.NotForwarding says why
+// such a service cannot forward yet. DPVS's -j on a UDP service is accepted and ignored, as DPVS
+// ignores it: Exec returns a warning instead of an error.
+//
 // Differences from IPVS, each refused with a clear error: a real server port different from the
 // service port under gatewaying (-g) or ipip (-i) (IPVS silently ignores it); an IPv4 real server
 // under an IPv6 service except with FULLNAT (-b); a non-contiguous IPv4 persistence mask; names

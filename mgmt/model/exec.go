@@ -8,13 +8,28 @@ import (
 )
 
 // Exec applies one changing command to m. It returns an error with ipvsadm's wording and leaves m
-// partly changed on error: callers run it on a Clone.
-func (m *Model) Exec(c *Command) error {
+// partly changed on error: callers run it on a Clone. A command accepted with a part ignored, as
+// DPVS ignores it (-j on a UDP service), returns that part's warning with a nil error.
+func (m *Model) Exec(c *Command) (warning string, err error) {
 	switch c.Op {
-	case OpAddService:
-		return m.addService(c.Service)
-	case OpEditService:
-		return m.editService(c.Service)
+	case OpAddService, OpEditService:
+		spec := c.Service
+		if spec.SynProxy && spec.Protocol == UDP {
+			// DPVS takes -j on any service and proxies only TCP; its scripts pass -j enable to
+			// UDP services too (xdpvs refused them, and every later line of the service failed).
+			spec.SynProxy = false
+			warning = fmt.Sprintf("-j ignored: UDP %s: the SYN proxy is only for TCP virtual services", netip.AddrPortFrom(spec.Address, spec.Port))
+		}
+		if c.Op == OpAddService {
+			return warning, m.addService(spec)
+		}
+		return warning, m.editService(spec)
+	}
+	return "", m.exec(c)
+}
+
+func (m *Model) exec(c *Command) error {
+	switch c.Op {
 	case OpDelService:
 		i := m.find(c.Service.ServiceKey)
 		if i < 0 {

@@ -32,6 +32,36 @@ func (s *Service) FindDest(a netip.Addr, port uint16) int {
 	return -1
 }
 
+// NotForwarding says why the service cannot forward new connections yet, one reason per entry,
+// or nothing: it has no real server (and no sorry server), or FULLNAT real servers without a local
+// address of the family they are reached in. ipvsadm and DPVS accept these steps in any order, and
+// so does xdpvs; meanwhile the dataplane drops what the service receives (no_dest,
+// no_local_port).
+func (s *Service) NotForwarding() []string {
+	var why []string
+	if len(s.Dests) == 0 && !(s.Health.Enabled() && s.Health.Sorry.IsValid()) {
+		why = append(why, "no real server (add one with -a)")
+	}
+	var same, nat64, lipSame, lip4 bool
+	for _, d := range s.Dests {
+		if d.Forward == FullNAT {
+			same = same || d.Address.Is4() == s.Address.Is4()
+			nat64 = nat64 || d.Address.Is4() != s.Address.Is4()
+		}
+	}
+	for _, l := range s.LocalAddrs {
+		lipSame = lipSame || l.Is4() == s.Address.Is4()
+		lip4 = lip4 || l.Is4()
+	}
+	if same && !lipSame {
+		why = append(why, "its FULLNAT real servers have no local address (add one with --add-laddr -z LIP)")
+	}
+	if nat64 && !lip4 {
+		why = append(why, "its IPv4 real servers (NAT64) have no IPv4 local address (add one with --add-laddr -z LIP)")
+	}
+	return why
+}
+
 // Model is the whole configuration. It is only changed through Exec on a Clone, so that a failed
 // Apply leaves the previous model untouched; its readers must not change what it returns.
 type Model struct {
@@ -108,9 +138,6 @@ func checkServiceSpec(s *ServiceSpec) error {
 	}
 	if s.OnePacket && s.Protocol != UDP {
 		return errors.New("One-Packet Scheduling is only for UDP virtual services")
-	}
-	if s.SynProxy && s.Protocol != TCP {
-		return errors.New("SYN proxy is only for TCP virtual services")
 	}
 	if s.Persistent {
 		if s.Timeout == 0 {

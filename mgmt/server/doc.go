@@ -12,7 +12,10 @@
 // api.Request.More) is one change, all-or-nothing: its commands are held per connection until
 // its last request and dropped with the connection. Changes are serialized by one mutex; nothing
 // here runs on the packet path. The server recovers from panics per connection and per request
-// and answers bad input with an error.
+// and answers bad input with an error. A change that succeeds answers with its warnings, which
+// it also logs: what a command ignored (warn), and each service whose real servers or local
+// addresses it touched that cannot forward yet (info; at start, every such service is logged at
+// warn).
 //
 // # Configuration file
 //

@@ -113,7 +113,9 @@ func newTestServer(t *testing.T, cfg Config) *testServer {
 	case *panicControl:
 		fake = &c.fakeControl
 	}
-	cfg.Logger = zaptest.NewLogger(t)
+	if cfg.Logger == nil {
+		cfg.Logger = zaptest.NewLogger(t)
+	}
 	if cfg.SocketPath == "" {
 		cfg.SocketPath = filepath.Join(dir, "x.sock")
 	}

@@ -13,28 +13,34 @@ import (
 	"github.com/xdpvs/xdpvs/mgmt/model"
 )
 
-// loadConfig reads a configuration file into a new model. A missing file is an empty
-// configuration (the first start); any bad line refuses the whole file.
-func loadConfig(path string) (*model.Model, error) {
+// loadConfig reads a configuration file into a new model, with the warnings of its lines ("FILE:LINE:
+// warning"). A missing file is an empty configuration (the first start); any bad line refuses the
+// whole file.
+func loadConfig(path string) (*model.Model, []string, error) {
 	m := model.New()
 	f, err := os.Open(path)
 	if errors.Is(err, os.ErrNotExist) {
-		return m, nil
+		return m, nil, nil
 	}
 	if err != nil {
-		return nil, fmt.Errorf("mgmt: %w", err)
+		return nil, nil, fmt.Errorf("mgmt: %w", err)
 	}
 	defer f.Close()
 	cmds, lines, err := cli.ParseNumberedRules(f, path)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
+	var warnings []string
 	for i := range cmds {
-		if err := m.Exec(&cmds[i]); err != nil {
-			return nil, fmt.Errorf("%s:%d: %w", path, lines[i], err)
+		w, err := m.Exec(&cmds[i])
+		if err != nil {
+			return nil, nil, fmt.Errorf("%s:%d: %w", path, lines[i], err)
+		}
+		if w != "" {
+			warnings = append(warnings, fmt.Sprintf("%s:%d: %s", path, lines[i], w))
 		}
 	}
-	return m, nil
+	return m, warnings, nil
 }
 
 // render is the configuration file's content for m: -S output, the real servers of each service
@@ -136,7 +142,7 @@ func (s *Server) ConfigStatus() *api.ConfigStatus {
 	if cs.Path == "" {
 		return cs
 	}
-	m, err := loadConfig(cs.Path)
+	m, _, err := loadConfig(cs.Path)
 	switch {
 	case err != nil:
 		cs.Differs, cs.Reason = true, err.Error()
@@ -150,6 +156,6 @@ func (s *Server) ConfigStatus() *api.ConfigStatus {
 // before it sets up the dataplane, so that a bad file stops it before it touches an interface.
 // A missing file is an empty configuration.
 func CheckConfig(path string) error {
-	_, err := loadConfig(path)
+	_, _, err := loadConfig(path)
 	return err
 }

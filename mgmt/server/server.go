@@ -12,6 +12,7 @@ import (
 	"runtime/debug"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -100,12 +101,13 @@ func New(cfg Config) (*Server, error) {
 	if err := s.scripts.Check(); err != nil {
 		return nil, fmt.Errorf("mgmt: %w", err)
 	}
+	var warnings []string
 	if cfg.ConfigPath != "" {
-		m, err := loadConfig(cfg.ConfigPath)
+		m, w, err := loadConfig(cfg.ConfigPath)
 		if err != nil {
 			return nil, err
 		}
-		s.m = m
+		s.m, warnings = m, w
 		if fi, err := os.Stat(cfg.ConfigPath); err == nil {
 			s.file.saved = fi.ModTime()
 		}
@@ -118,6 +120,14 @@ func New(cfg Config) (*Server, error) {
 	}
 	if cfg.ConfigPath != "" {
 		s.log.Info("configuration loaded", zap.String("path", cfg.ConfigPath), zap.Int("services", len(s.m.Services())))
+		for _, w := range warnings {
+			s.log.Warn(w)
+		}
+		for _, svc := range s.m.Services() {
+			if why := svc.NotForwarding(); len(why) > 0 {
+				s.log.Warn(notForwarding(svc.ServiceKey, why))
+			}
+		}
 		s.warnScripts()
 	}
 	ln, fi, err := listen(cfg.SocketPath, cfg.SocketGroup)
@@ -383,8 +393,9 @@ func (s *Server) do(req *api.Request, b *batch) (resp *api.Response, rest func(s
 			return resp, nil
 		}
 	default:
-		if i, err := s.change(req.Commands); err != nil {
-			resp.Error, resp.Index = err.Error(), i
+		var err error
+		if resp.Warnings, resp.Index, err = s.change(req.Commands); err != nil {
+			resp.Error = err.Error()
 		}
 		return resp, nil
 	}
@@ -444,8 +455,9 @@ func (s *Server) batchPart(req *api.Request, b *batch) *api.Response {
 	if len(cmds) == 0 {
 		return resp
 	}
-	if i, err := s.change(cmds); err != nil {
-		resp.Error, resp.Index = err.Error(), i
+	var err error
+	if resp.Warnings, resp.Index, err = s.change(cmds); err != nil {
+		resp.Error = err.Error()
 	}
 	return resp
 }
@@ -460,21 +472,27 @@ func (s *Server) defense() model.Defense {
 // change applies commands all-or-nothing: on a clone of the model, then to the configuration
 // file, then to the dataplane (the previous file put back if the dataplane refuses), so that a
 // change that cannot be saved does not take effect. It returns the 1-based index of the failing
-// command.
-func (s *Server) change(cmds []model.Command) (int, error) {
+// command or, on success, the change's warnings (logged too): what a command ignored, and each
+// service whose real servers or local addresses the change touched that cannot forward.
+func (s *Server) change(cmds []model.Command) (warnings []string, index int, err error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	next := s.m.Clone()
 	for i := range cmds {
 		c := &cmds[i]
 		if !c.Op.Changes() {
-			return i + 1, fmt.Errorf("command %q cannot be combined with others", c.Op)
+			return nil, i + 1, fmt.Errorf("command %q cannot be combined with others", c.Op)
 		}
-		if err := next.Exec(c); err != nil {
-			return i + 1, err
+		w, err := next.Exec(c)
+		if err != nil {
+			return nil, i + 1, err
 		}
 		if err := s.allowed(c); err != nil {
-			return i + 1, err
+			return nil, i + 1, err
+		}
+		if w != "" {
+			s.log.Warn(w)
+			warnings = append(warnings, w)
 		}
 	}
 	sn := next.Snapshot(s.hs.up)
@@ -484,7 +502,7 @@ func (s *Server) change(cmds []model.Command) (int, error) {
 		if undo, err = s.save(render(next)); err != nil {
 			s.saveFailed(err)
 			s.log.Error("configuration not saved: the change is refused", zap.String("path", s.cfg.ConfigPath), zap.Error(err))
-			return 0, fmt.Errorf("configuration not saved, nothing changed: %w", err)
+			return nil, 0, fmt.Errorf("configuration not saved, nothing changed: %w", err)
 		}
 	}
 	if err := s.cfg.Control.Apply(sn); err != nil {
@@ -494,7 +512,7 @@ func (s *Server) change(cmds []model.Command) (int, error) {
 			s.log.Error("configuration file: the previous file was not put back after the dataplane refused a change: "+
 				"the file holds the refused change, and a restart would load it", zap.String("path", s.cfg.ConfigPath), zap.Error(uerr))
 		}
-		return 0, fmt.Errorf("dataplane refused the configuration: %w", err)
+		return nil, 0, fmt.Errorf("dataplane refused the configuration: %w", err)
 	}
 	if s.cfg.ConfigPath != "" {
 		s.file.saved = time.Now()
@@ -505,7 +523,37 @@ func (s *Server) change(cmds []model.Command) (int, error) {
 	s.syncHealth()
 	s.logSorry()
 	s.log.Info("configuration changed", zap.Int("commands", len(cmds)), zap.String("first", string(cmds[0].Op)))
-	return 0, nil
+	for _, k := range touched(cmds) {
+		if svc := next.Find(k); svc != nil {
+			if why := svc.NotForwarding(); len(why) > 0 {
+				w := notForwarding(k, why)
+				s.log.Info(w)
+				warnings = append(warnings, w)
+			}
+		}
+	}
+	return warnings, 0, nil
+}
+
+// touched lists, once each and in order, the services whose real servers or local addresses cmds
+// change: those whose ability to forward a change can take away or leave missing. A new service
+// (-A) has no real server yet; that is every recipe's first step and no warning.
+func touched(cmds []model.Command) []model.ServiceKey {
+	var ks []model.ServiceKey
+	for i := range cmds {
+		switch c := &cmds[i]; c.Op {
+		case model.OpAddServer, model.OpEditServer, model.OpDelServer, model.OpAddLaddr, model.OpDelLaddr:
+			if !slices.Contains(ks, c.Service.ServiceKey) {
+				ks = append(ks, c.Service.ServiceKey)
+			}
+		}
+	}
+	return ks
+}
+
+// notForwarding is the warning of a service that cannot forward new connections.
+func notForwarding(k model.ServiceKey, why []string) string {
+	return fmt.Sprintf("%s cannot forward yet: %s", k, strings.Join(why, "; "))
 }
 
 // allowed refuses what the socket's users may not ask for: a script check whose program the
@@ -673,7 +721,8 @@ func (s *Server) Logger() *zap.Logger { return s.log }
 func listing(m *model.Model) *api.State {
 	st := &api.State{Timeouts: m.Timeouts(), Defense: m.Defense(), Services: make([]api.ServiceState, len(m.Services()))}
 	for i, s := range m.Services() {
-		ss := api.ServiceState{ServiceSpec: s.ServiceSpec, RealServers: make([]api.RealServerState, len(s.Dests))}
+		ss := api.ServiceState{ServiceSpec: s.ServiceSpec, RealServers: make([]api.RealServerState, len(s.Dests)),
+			NotForwarding: s.NotForwarding()}
 		ss.LocalAddrs = slices.Clone(s.LocalAddrs)
 		if s.Health.Enabled() {
 			h := s.Health

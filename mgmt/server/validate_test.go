@@ -47,7 +47,6 @@ func TestValidation(t *testing.T) {
 		{"dr_default_port_differs", "-a -t 198.18.0.10:80 -r 198.18.1.3:8080", 2, "real server port 8080 differs from the service port 80: gatewaying (-g) forwarding cannot change the port (use -m or -b)"},
 		{"tun_port_differs", "-a -t 198.18.0.10:80 -r 198.18.1.3:81 -i", 2, "real server port 81 differs from the service port 80: ipip (-i) forwarding cannot change the port (use -m or -b)"},
 		{"ops_tcp", "-A -t 198.18.0.11:80 -o", 2, "One-Packet Scheduling is only for UDP virtual services"},
-		{"synproxy_udp", "-A -u 198.18.0.11:53 -j", 1, "SYN proxy is only for TCP virtual services"},
 		{"bad_vip", "-A -t 198.18.0.300:80", 2, "illegal virtual server address[:port] specified"},
 		{"hostname_vip", "-A -t example:80", 2, "illegal virtual server address[:port] specified"},
 		{"bad_port", "-A -t 198.18.0.10:65536", 2, "illegal virtual server address[:port] specified"},

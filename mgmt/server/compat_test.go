@@ -1,0 +1,162 @@
+package server
+
+import (
+	"encoding/json"
+	"strings"
+	"testing"
+
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+	"go.uber.org/zap/zaptest/observer"
+
+	"github.com/xdpvs/xdpvs/mgmt/api"
+)
+
+// Tests of what DPVS's and ipvsadm's recipes need of the daemon (issue 13): their steps in any
+// order, DPVS's -j on UDP services.
+
+// newObservedServer is newTestServer with the daemon's log kept for the test to read.
+func newObservedServer(t *testing.T, cfg Config) (*testServer, *observer.ObservedLogs) {
+	t.Helper()
+	core, logs := observer.New(zap.InfoLevel)
+	cfg.Logger = zap.New(core)
+	return newTestServer(t, cfg), logs
+}
+
+// logged reports whether the log has an entry at level with msg.
+func logged(logs *observer.ObservedLogs, level zapcore.Level, msg string) bool {
+	for _, e := range logs.All() {
+		if e.Level == level && e.Message == msg {
+			return true
+		}
+	}
+	return false
+}
+
+// TestSynProxyOnUDP: DPVS's scripts give -j enable to UDP services too (DPVS ignores it); xdpvs
+// accepts the line with a warning on the admin's error output and in the daemon's log, leaves
+// the flag out of the service (and of -S), and the script's next lines find the service.
+func TestSynProxyOnUDP(t *testing.T) {
+	ts, logs := newObservedServer(t, Config{})
+	const warn = "-j ignored: UDP 198.18.0.11:53: the SYN proxy is only for TCP virtual services"
+	for _, args := range [][]string{
+		{"-A", "-u", "198.18.0.11:53", "-j", "enable"},
+		{"-E", "-u", "198.18.0.11:53", "-s", "wrr", "--synproxy=enable"},
+		{"-E", "-u", "198.18.0.11:53", "-s", "rr", "-j"},
+	} {
+		out, errs, rc := ts.adm(t, "", args...)
+		if rc != 0 || out != "" || errs != "warning: "+warn+"\n" {
+			t.Errorf("xdpvsadm %s: rc %d, stdout %q, stderr %q; want 0 and the warning", strings.Join(args, " "), rc, out, errs)
+		}
+	}
+	if !logged(logs, zapcore.WarnLevel, warn) {
+		t.Errorf("the daemon did not log %q", warn)
+	}
+	ts.mustAdm(t, "-a", "-u", "198.18.0.11:53", "-r", "198.18.1.2:53", "-m")
+	if _, errs, rc := ts.adm(t, "", "-E", "-u", "198.18.0.11:53", "-s", "rr", "-j", "disable"); rc != 0 || errs != "" {
+		t.Errorf("-j disable on UDP: rc %d %q, want 0 and no warning", rc, errs)
+	}
+	if got, want := ts.mustAdm(t, "-S"), "-A -u 198.18.0.11:53 -s rr\n-a -u 198.18.0.11:53 -r 198.18.1.2:53 -m -w 1\n"; got != want {
+		t.Errorf("-S:\n%s\nwant\n%s", got, want)
+	}
+	if sn := ts.fake.last(); len(sn.Services) != 1 || sn.Services[0].Flags&0x8000 != 0 {
+		t.Errorf("the dataplane got %+v, want the UDP service without the SYN proxy", sn.Services)
+	}
+}
+
+// TestSynProxySpellings: DPVS's `-j enable|disable` wherever -j is taken (-A, -E, a line of the
+// configuration file), beside xdpvs's own -j alone, 1/0 and on/off.
+func TestSynProxySpellings(t *testing.T) {
+	ts := newTestServer(t, Config{})
+	for _, tc := range []struct {
+		args string
+		on   bool
+	}{
+		{"-A -t 198.18.0.10:80 -s rr -j enable", true},
+		{"-E -t 198.18.0.10:80 -s rr -j disable", false},
+		{"-E -t 198.18.0.10:80 -j enable -s rr", true},
+		{"-E -t 198.18.0.10:80 --synproxy disable", false},
+		{"-E -t 198.18.0.10:80 -jenable", true},
+		{"-E -t 198.18.0.10:80 --synproxy=disable", false},
+		{"-E -t 198.18.0.10:80 -j", true},
+		{"-E -t 198.18.0.10:80 -j 0", false},
+		{"-E -t 198.18.0.10:80 -j on", true},
+	} {
+		ts.mustAdm(t, strings.Fields(tc.args)...)
+		if got := strings.Contains(ts.mustAdm(t, "-Ln"), " synproxy"); got != tc.on {
+			t.Errorf("%s: synproxy %v, want %v", tc.args, got, tc.on)
+		}
+	}
+	ts.mustAdm(t, "-C")
+	if _, errs, rc := ts.adm(t, "-A -t 198.18.0.10:80 -s rr -j enable\n-A -u 198.18.0.10:80 -s rr -j enable\n", "-R"); rc != 0 ||
+		errs != "warning: -j ignored: UDP 198.18.0.10:80: the SYN proxy is only for TCP virtual services\n" {
+		t.Errorf("-R: rc %d, %q", rc, errs)
+	}
+	if got := ts.mustAdm(t, "-S"); got != "-A -t 198.18.0.10:80 -s rr -j\n-A -u 198.18.0.10:80 -s rr\n" {
+		t.Errorf("-S after -R:\n%s", got)
+	}
+}
+
+// TestNotForwarding: DPVS's FULLNAT recipes add the real servers before the local addresses. Each
+// step is accepted; while the service cannot forward, the change warns (after the admin's
+// command, on its error output, and in the daemon's log), `show services` and -o json say why,
+// and -L stays ipvsadm's format.
+func TestNotForwarding(t *testing.T) {
+	ts, logs := newObservedServer(t, Config{})
+	step := func(args, warning string) {
+		t.Helper()
+		out, errs, rc := ts.adm(t, "", strings.Fields(args)...)
+		want := ""
+		if warning != "" {
+			want = "warning: " + warning + "\n"
+		}
+		if rc != 0 || out != "" || errs != want {
+			t.Errorf("xdpvsadm %s: rc %d, stdout %q, stderr %q; want 0 and %q", args, rc, out, errs, want)
+		}
+	}
+	const (
+		noLIP   = "TCP 198.18.0.10:80 cannot forward yet: its FULLNAT real servers have no local address (add one with --add-laddr -z LIP)"
+		noRS    = "TCP 198.18.0.10:80 cannot forward yet: no real server (add one with -a)"
+		noLIP64 = "TCP [2001:2::10]:80 cannot forward yet: its IPv4 real servers (NAT64) have no IPv4 local address (add one with --add-laddr -z LIP)"
+	)
+	step("-A -t 198.18.0.10:80 -s rr", "") // every recipe's first step: no warning
+	step("-a -t 198.18.0.10:80 -r 198.18.1.2 -b", noLIP)
+	step("-a -t 198.18.0.10:80 -r 198.18.1.3 -b", noLIP)
+	if !logged(logs, zapcore.InfoLevel, noLIP) {
+		t.Errorf("the daemon did not log %q", noLIP)
+	}
+	show := ts.mustAdm(t, "show", "services")
+	if !strings.Contains(show, "TCP  198.18.0.10:80 rr\n  -> 198.18.1.2:80                FullNat 1      0          0         \n"+
+		"  -> 198.18.1.3:80                FullNat 1      0          0         \n"+
+		"  !! not forwarding: its FULLNAT real servers have no local address (add one with --add-laddr -z LIP)\n") {
+		t.Errorf("show services:\n%s", show)
+	}
+	if l := ts.mustAdm(t, "-Ln"); strings.Contains(l, "forward") {
+		t.Errorf("-L is not ipvsadm's:\n%s", l)
+	}
+	var st struct{ Services []api.ServiceState }
+	if err := json.Unmarshal([]byte(ts.mustAdm(t, "-Ln", "-o", "json")), &st); err != nil || len(st.Services) != 1 ||
+		len(st.Services[0].NotForwarding) != 1 || !strings.HasPrefix(st.Services[0].NotForwarding[0], "its FULLNAT real servers have no local address") {
+		t.Errorf("-o json: %+v %v", st, err)
+	}
+	step("--add-laddr -z 198.18.1.200 -t 198.18.0.10:80", "")
+	if show := ts.mustAdm(t, "show", "services"); strings.Contains(show, "!!") {
+		t.Errorf("show services of a service that forwards:\n%s", show)
+	}
+	step("--del-laddr -z 198.18.1.200 -t 198.18.0.10:80", noLIP)
+	step("--add-laddr -z 198.18.1.200 -t 198.18.0.10:80", "")
+	step("-d -t 198.18.0.10:80 -r 198.18.1.2", "")
+	step("-d -t 198.18.0.10:80 -r 198.18.1.3", noRS)
+	// NAT64: an IPv6 local address does not serve IPv4 real servers.
+	step("-A -t [2001:2::10]:80 -s rr", "")
+	step("-a -t [2001:2::10]:80 -r 198.18.1.2 -b", noLIP64)
+	step("--add-laddr -z 2001:2:0:1::200 -t [2001:2::10]:80", noLIP64)
+	step("--add-laddr -z 198.18.1.201 -t [2001:2::10]:80", "")
+	// One warning per service a batch leaves unable to forward, for its final state.
+	ts.mustAdm(t, "-C")
+	_, errs, rc := ts.adm(t, "-A -t 198.18.0.10:80 -s rr\n-a -t 198.18.0.10:80 -r 198.18.1.2 -b\n-a -t 198.18.0.10:80 -r 198.18.1.3 -b\n"+
+		"-A -u 198.18.0.10:53 -s rr\n-a -u 198.18.0.10:53 -r 198.18.1.2 -b\n--add-laddr -z 198.18.1.200 -u 198.18.0.10:53\n", "-R")
+	if rc != 0 || errs != "warning: "+noLIP+"\n" {
+		t.Errorf("-R: rc %d, stderr %q; want the one warning", rc, errs)
+	}
+}
