@@ -4,6 +4,8 @@ package main
 
 import (
 	"context"
+	"errors"
+	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -39,6 +41,10 @@ type nullControl struct{}
 func (nullControl) Apply(*control.Snapshot) error                   { return nil }
 func (nullControl) Stats() *control.Stats                           { return &control.Stats{} }
 func (nullControl) Connections(func([]control.ConnInfo) bool) error { return nil }
+func (nullControl) AddAddress(string, netip.Addr) (bool, error) {
+	return false, errors.New("no interface")
+}
+func (nullControl) RemoveAddress(string, netip.Addr) error { return nil }
 
 // screen is a VT100 emulator for what golang.org/x/term writes: text, CR, LF, backspace, cursor
 // moves (ESC [ n A/B/C/D), erase to end of line (ESC [ K), clear (ESC [ 2J, ESC [ H); other

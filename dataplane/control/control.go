@@ -26,6 +26,13 @@ type Control interface {
 	// time). Connections opened or closed meanwhile may be listed or not. An error means the
 	// listing is incomplete: a worker did not answer.
 	Connections(yield func([]ConnInfo) bool) error
+	// AddAddress puts address a (a host prefix) on the interface ifname unless it has it already,
+	// as DPVS puts a FULLNAT local address on the interface `--add-laddr -F IFNAME` names, so that
+	// the real servers on that link resolve it; added tells whether it did. An interface the
+	// dataplane does not forward on is an error that names the ones it does.
+	AddAddress(ifname string, a netip.Addr) (added bool, err error)
+	// RemoveAddress takes address a off the interface ifname again (an address AddAddress added).
+	RemoveAddress(ifname string, a netip.Addr) error
 }
 
 // ForwardMethod is how a packet reaches a real server, named as ipvsadm names it.

@@ -124,6 +124,10 @@ var options = []option{
 	{long: "synproxy", short: 'j', arg: argOptional, in: serviceAttr, set: setSynProxy},
 	{long: "laddr", short: 'z', arg: argRequired,
 		in: accepts{model.OpAddLaddr: required, model.OpDelLaddr: required}, set: setLocalAddr},
+	// DPVS's --ifname: compulsory there, optional here (a local address routed to the director
+	// needs no interface).
+	{long: "ifname", short: 'F', arg: argRequired,
+		in: accepts{model.OpAddLaddr: optional, model.OpDelLaddr: optional}, set: setIfname},
 	{long: "output", arg: argRequired, in: accepts{model.OpList: optional, model.OpSave: optional, model.OpGetLaddr: optional},
 		check: jsonOnly, set: on(func(c *model.Command) *bool { return &c.List.JSON })}, // also -o json
 	{long: "policy", arg: argRequired, in: serviceAttr, set: setPolicy},

@@ -12,7 +12,8 @@ import (
 )
 
 // Rules are `xdpvsadm -S` output: `--set` (only when the timeouts are not the defaults), then per
-// service an `-A` line, its `-a` lines, its `--add-laddr` lines and its `--health` line. Blank
+// service an `-A` line, its `-a` lines, its `--add-laddr` lines (with `-F IFNAME` when one was
+// given) and its `--health` line. Blank
 // lines and lines starting with '#' are skipped when reading; any changing command is accepted, so
 // a hand-written file may also use long options. -R and the daemon's configuration file read them.
 
@@ -114,7 +115,11 @@ func WriteRules(w io.Writer, st *api.State) {
 			bw.WriteString("\n")
 		}
 		for _, l := range s.LocalAddrs {
-			fmt.Fprintf(bw, "--add-laddr -z %s %s\n", l, svc)
+			fmt.Fprintf(bw, "--add-laddr -z %s %s", l, svc)
+			if ifname := s.LocalIfaces[l]; ifname != "" {
+				fmt.Fprintf(bw, " -F %s", ifname)
+			}
+			bw.WriteString("\n")
 		}
 		if s.Health != nil && s.Health.Enabled() {
 			fmt.Fprintf(bw, "--health %s %s\n", svc, healthArgs(s.Health))

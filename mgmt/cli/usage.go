@@ -36,7 +36,7 @@ func writeSynopsis(w io.Writer) {
 		"  %[1]s -Z [-t|u service-address]\n"+
 		"  %[1]s --set tcp tcpfin udp\n"+
 		"  %[1]s --defense auto|always|off [percent]\n"+
-		"  %[1]s --add-laddr|--del-laddr -z local-address -t|u service-address\n"+
+		"  %[1]s --add-laddr|--del-laddr -z local-address -t|u service-address [-F ifname]\n"+
 		"  %[1]s --get-laddr [-t|u service-address]\n"+
 		"  %[1]s --health -t|u service-address --check tcp|http|https|udp|script|none [check options]\n"+
 		"  %[1]s show %[2]s [-o json]\n"+
@@ -79,7 +79,7 @@ func writeOptions(w io.Writer) {
 		"  --persistent   -p [timeout]         persistent service\n"+
 		"  --netmask      -M netmask           persistent granularity mask\n"+
 		"  --sched-flags  -b flags             scheduler flags (comma-separated), with -A/-E\n"+
-		"  --synproxy     -j                   TCP SYN proxy\n"+
+		"  --synproxy     -j [enable|disable]  TCP SYN proxy (ignored on a UDP service)\n"+
 		"  --policy LIST                       turn off xdpvs's handling of real-server changes:\n"+
 		"                                      keep-removed-conns, no-conn-reuse, persist-quiescent\n"+
 		"  --real-server  -r server-address    server-address is host (and port)\n"+
@@ -91,6 +91,8 @@ func writeOptions(w io.Writer) {
 		"  --u-threshold  -x uthreshold        upper threshold of connections\n"+
 		"  --l-threshold  -y lthreshold        lower threshold of connections\n"+
 		"  --laddr        -z local-address     local address, with --add-laddr/--del-laddr\n"+
+		"  --ifname       -F ifname            the director's interface the local address is on\n"+
+		"                                      (xdpvsd adds it there if missing)\n"+
 		"  --connection   -c                   output of current IPVS connections\n"+
 		"  --timeout                           output of timeout (tcp tcpfin udp)\n"+
 		"  --stats                             output of statistics information\n"+

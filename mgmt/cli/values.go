@@ -142,6 +142,14 @@ func setLocalAddr(p *parser, arg string, _ bool) error {
 	return nil
 }
 
+func setIfname(p *parser, arg string, _ bool) error {
+	if err := model.CheckIfname(arg); err != nil || arg == "" {
+		return parseErr("illegal interface name specified")
+	}
+	p.c.Ifname = arg
+	return nil
+}
+
 // jsonOnly is --output's check: json is the only format besides ipvsadm's.
 func jsonOnly(name, arg string) error {
 	if arg != "json" {

@@ -2,6 +2,7 @@ package metrics
 
 import (
 	"context"
+	"errors"
 	"net/http/httptest"
 	"net/netip"
 	"path/filepath"
@@ -29,6 +30,10 @@ func (f *fakeControl) Stats() *control.Stats {
 	return f.stats
 }
 func (f *fakeControl) Connections(func([]control.ConnInfo) bool) error { return nil }
+func (f *fakeControl) AddAddress(string, netip.Addr) (bool, error) {
+	return false, errors.New("no interface")
+}
+func (f *fakeControl) RemoveAddress(string, netip.Addr) error { return nil }
 
 func newTestServer(t *testing.T, fc *fakeControl) *server.Server {
 	t.Helper()

@@ -63,6 +63,7 @@ type Command struct {
 	Service    ServiceSpec    `json:"service"`
 	Server     RealServerSpec `json:"server"`
 	LocalAddr  netip.Addr     `json:"local_address,omitempty"`
+	Ifname     string         `json:"ifname,omitempty"` // --add-laddr -F: the interface the local address belongs on
 	Timeouts   Timeouts       `json:"timeouts"`
 	Defense    Defense        `json:"defense,omitzero"` // OpDefense
 	List       ListOptions    `json:"list"`

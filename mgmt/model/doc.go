@@ -13,7 +13,8 @@
 // Steps come in any order, as ipvsadm and DPVS take them: a FULLNAT real server before the
 // service's first local address, a service without real servers. Service.NotForwarding says why
 // such a service cannot forward yet. DPVS's -j on a UDP service is accepted and ignored, as DPVS
-// ignores it: Exec returns a warning instead of an error.
+// ignores it: Exec returns a warning instead of an error. A local address may name the interface
+// it belongs on (--add-laddr -F IFNAME, ServiceSpec.LocalIfaces); the server puts it there.
 //
 // Differences from IPVS, each refused with a clear error: a real server port different from the
 // service port under gatewaying (-g) or ipip (-i) (IPVS silently ignores it); an IPv4 real server

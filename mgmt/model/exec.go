@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/netip"
 	"slices"
+	"strings"
 )
 
 // Exec applies one changing command to m. It returns an error with ipvsadm's wording and leaves m
@@ -49,14 +50,14 @@ func (m *Model) exec(c *Command) error {
 	case OpDefense:
 		return m.setDefense(c.Defense)
 	case OpAddLaddr, OpDelLaddr:
-		return m.changeLocalAddr(c.Op, c.Service.ServiceKey, c.LocalAddr)
+		return m.changeLocalAddr(c.Op, c.Service.ServiceKey, c.LocalAddr, c.Ifname)
 	}
 	return fmt.Errorf("command %q does not change the configuration", c.Op)
 }
 
 // addService is -A: a new service, without real servers.
 func (m *Model) addService(spec ServiceSpec) error {
-	spec.LocalAddrs = nil
+	spec.LocalAddrs, spec.LocalIfaces = nil, nil
 	if err := checkServiceSpec(&spec); err != nil {
 		return err
 	}
@@ -70,7 +71,6 @@ func (m *Model) addService(spec ServiceSpec) error {
 // editService is -E: the service's attributes replaced (as ipvsadm: what is not given is reset),
 // its real servers, local addresses and health check kept and checked again.
 func (m *Model) editService(spec ServiceSpec) error {
-	spec.LocalAddrs = nil
 	if err := checkServiceSpec(&spec); err != nil {
 		return err
 	}
@@ -78,7 +78,7 @@ func (m *Model) editService(spec ServiceSpec) error {
 	if s == nil {
 		return ErrNoService
 	}
-	spec.LocalAddrs = s.LocalAddrs
+	spec.LocalAddrs, spec.LocalIfaces = s.LocalAddrs, s.LocalIfaces
 	s.ServiceSpec = spec
 	for j := range s.Dests {
 		if err := checkDest(s, &s.Dests[j]); err != nil {
@@ -170,13 +170,18 @@ func (m *Model) setTimeouts(t Timeouts) error {
 	return nil
 }
 
-// changeLocalAddr is --add-laddr and --del-laddr.
-func (m *Model) changeLocalAddr(op Op, k ServiceKey, a netip.Addr) error {
+// changeLocalAddr is --add-laddr and --del-laddr, with the interface of -F (which --del-laddr
+// takes, as DPVS requires it there too, and ignores: the address leaves the interface it was put
+// on).
+func (m *Model) changeLocalAddr(op Op, k ServiceKey, a netip.Addr, ifname string) error {
 	s := m.Find(k)
 	if s == nil {
 		return ErrNoService
 	}
 	if err := checkUnicast("local", a); err != nil {
+		return err
+	}
+	if err := CheckIfname(ifname); err != nil {
 		return err
 	}
 	i := slices.Index(s.LocalAddrs, a)
@@ -185,10 +190,32 @@ func (m *Model) changeLocalAddr(op Op, k ServiceKey, a netip.Addr) error {
 		return ErrLaddrExists
 	case op == OpAddLaddr:
 		s.LocalAddrs = append(s.LocalAddrs, a)
+		if ifname != "" {
+			if s.LocalIfaces == nil {
+				s.LocalIfaces = map[netip.Addr]string{}
+			}
+			s.LocalIfaces[a] = ifname
+		}
 	case i < 0:
 		return ErrNoLaddr
 	default:
 		s.LocalAddrs = slices.Delete(s.LocalAddrs, i, i+1)
+		delete(s.LocalIfaces, a)
+		if len(s.LocalIfaces) == 0 {
+			s.LocalIfaces = nil
+		}
+	}
+	return nil
+}
+
+// CheckIfname checks an interface name as the kernel's dev_valid_name does ("" is none).
+func CheckIfname(name string) error {
+	if name == "" {
+		return nil
+	}
+	if len(name) > 15 || name == "." || name == ".." || strings.ContainsAny(name, "/:") ||
+		strings.IndexFunc(name, func(r rune) bool { return r <= ' ' || r >= 0x7f }) >= 0 {
+		return fmt.Errorf("illegal interface name %q specified", name)
 	}
 	return nil
 }

@@ -3,6 +3,7 @@ package model
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"net/netip"
 
 	"github.com/xdpvs/xdpvs/dataplane/control"
@@ -19,6 +20,7 @@ type Service struct {
 func (s *Service) clone() *Service {
 	c := &Service{ServiceSpec: s.ServiceSpec, Dests: append([]RealServerSpec(nil), s.Dests...), Health: s.Health}
 	c.LocalAddrs = append([]netip.Addr(nil), s.LocalAddrs...)
+	c.LocalIfaces = maps.Clone(s.LocalIfaces)
 	return c
 }
 

@@ -118,19 +118,22 @@ func (k ServiceKey) DataplaneKey() control.ServiceKey {
 	return control.ServiceKey{Proto: uint8(k.Protocol), Addr: k.Address, Port: k.Port}
 }
 
-// ServiceSpec is a virtual service as configured: deterministic and comparable but for LocalAddrs.
-// SchedFlags holds only the ServiceSchedFlag bits.
+// ServiceSpec is a virtual service as configured: deterministic and comparable but for LocalAddrs
+// and LocalIfaces. SchedFlags holds only the ServiceSchedFlag bits. LocalIfaces holds the
+// interface given with a local address (--add-laddr -F IFNAME, DPVS's option): the address
+// belongs on it, and the daemon puts it there.
 type ServiceSpec struct {
 	ServiceKey
-	Scheduler  string                `json:"scheduler"`
-	SchedFlags control.ServiceFlags  `json:"sched_flags,omitempty"`
-	Persistent bool                  `json:"persistent,omitempty"`
-	Timeout    uint32                `json:"persistence_timeout,omitempty"` // seconds, when Persistent
-	Netmask    int                   `json:"netmask"`                       // prefix length: 32 or 128 unless set by -M
-	OnePacket  bool                  `json:"ops,omitempty"`
-	SynProxy   bool                  `json:"synproxy,omitempty"`
-	Policy     control.BackendPolicy `json:"policy,omitempty"` // --policy: xdpvs's real-server change handling turned off
-	LocalAddrs []netip.Addr          `json:"local_addresses,omitempty"`
+	Scheduler   string                `json:"scheduler"`
+	SchedFlags  control.ServiceFlags  `json:"sched_flags,omitempty"`
+	Persistent  bool                  `json:"persistent,omitempty"`
+	Timeout     uint32                `json:"persistence_timeout,omitempty"` // seconds, when Persistent
+	Netmask     int                   `json:"netmask"`                       // prefix length: 32 or 128 unless set by -M
+	OnePacket   bool                  `json:"ops,omitempty"`
+	SynProxy    bool                  `json:"synproxy,omitempty"`
+	Policy      control.BackendPolicy `json:"policy,omitempty"` // --policy: xdpvs's real-server change handling turned off
+	LocalAddrs  []netip.Addr          `json:"local_addresses,omitempty"`
+	LocalIfaces map[netip.Addr]string `json:"local_interfaces,omitempty"`
 }
 
 // RealServerSpec is one real server of a service as configured.

@@ -2,6 +2,11 @@ package server
 
 import (
 	"encoding/json"
+	"errors"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -158,5 +163,93 @@ func TestNotForwarding(t *testing.T) {
 		"-A -u 198.18.0.10:53 -s rr\n-a -u 198.18.0.10:53 -r 198.18.1.2 -b\n--add-laddr -z 198.18.1.200 -u 198.18.0.10:53\n", "-R")
 	if rc != 0 || errs != "warning: "+noLIP+"\n" {
 		t.Errorf("-R: rc %d, stderr %q; want the one warning", rc, errs)
+	}
+}
+
+// TestLocalAddrInterface: `--add-laddr -F IFNAME` (DPVS's, compulsory there) puts the local
+// address on that interface of the director when it is missing, refuses an interface the daemon
+// does not forward on, saves -F, and takes off again only what it added, once no service needs
+// it: on --del-laddr, -D, -C, a refused change and when the daemon stops; a restart puts it back.
+func TestLocalAddrInterface(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "xdpvs.conf")
+	fake := &fakeControl{ifaces: map[string][]netip.Addr{"d0": nil, "d1": {netip.MustParseAddr("198.18.1.1")}}}
+	ts := newTestServer(t, Config{ConfigPath: path, Control: fake})
+	lip, own := netip.MustParseAddr("198.18.1.200"), netip.MustParseAddr("198.18.1.1")
+	on := func(want ...netip.Addr) {
+		t.Helper()
+		if got := fake.addresses("d1"); !slices.Equal(got, want) {
+			t.Errorf("d1 has %v, want %v", got, want)
+		}
+	}
+	ts.mustLines(t, `
+-A -t 198.18.0.10:80 -s rr
+-a -t 198.18.0.10:80 -r 198.18.1.2 -b
+-A -u 198.18.0.10:53 -s rr
+-a -u 198.18.0.10:53 -r 198.18.1.2 -b`)
+	ts.mustAdm(t, "--add-laddr", "-z", "198.18.1.200", "-t", "198.18.0.10:80", "-F", "d1")
+	on(own, lip)
+	ts.mustAdm(t, "-Pu", "198.18.0.10:53", "-z", "198.18.1.200", "-F", "d1") // DPVS's spelling; the same address: added once
+	ts.mustAdm(t, "--add-laddr", "-z", "198.18.1.1", "-u", "198.18.0.10:53", "-F", "d1")
+	on(own, lip)
+	saved := "--add-laddr -z 198.18.1.200 -t 198.18.0.10:80 -F d1\n"
+	if got := ts.mustAdm(t, "-S"); !strings.Contains(got, saved) || !strings.Contains(got, "--add-laddr -z 198.18.1.1 -u 198.18.0.10:53 -F d1\n") {
+		t.Errorf("-S:\n%s", got)
+	}
+	if b, _ := os.ReadFile(path); !strings.Contains(string(b), saved) {
+		t.Errorf("configuration file:\n%s", b)
+	}
+
+	// Not an interface of the daemon: refused, nothing changed.
+	before, n := ts.mustAdm(t, "-S"), fake.applied()
+	_, errs, rc := ts.adm(t, "", "--add-laddr", "-z", "198.18.1.201", "-t", "198.18.0.10:80", "-F", "eth9")
+	if rc != 1 || errs != "local address 198.18.1.201 on eth9: eth9 is not an interface of xdpvsd\n" {
+		t.Errorf("-F eth9: rc %d, %q", rc, errs)
+	}
+	_, errs, rc = ts.adm(t, "-A -t 198.18.0.11:80 -s rr\n-a -t 198.18.0.11:80 -r 198.18.1.3 -b\n"+
+		"--add-laddr -z 198.18.1.202 -t 198.18.0.11:80 -F d1\n--add-laddr -z 198.18.1.203 -t 198.18.0.11:80 -F eth9\n", "-R")
+	if rc != 1 || errs != "stdin:4: local address 198.18.1.203 on eth9: eth9 is not an interface of xdpvsd\nnothing restored\n" {
+		t.Errorf("-R with -F eth9: rc %d, %q", rc, errs)
+	}
+	if ts.mustAdm(t, "-S") != before || fake.applied() != n {
+		t.Error("a refused -F changed the configuration")
+	}
+	on(own, lip) // 198.18.1.202 of the refused batch was taken off again
+
+	// A change the dataplane refuses takes off what it added.
+	fake.failApply(errors.New("no"))
+	if _, _, rc := ts.adm(t, "", "--add-laddr", "-z", "198.18.1.204", "-t", "198.18.0.10:80", "-F", "d1"); rc != 1 {
+		t.Fatalf("refused apply: rc %d", rc)
+	}
+	on(own, lip)
+
+	// Taken off once no service needs it, and never the interface's own address.
+	ts.mustAdm(t, "--del-laddr", "-z", "198.18.1.200", "-t", "198.18.0.10:80", "-F", "d1")
+	on(own, lip) // the UDP service still has it
+	ts.mustAdm(t, "--del-laddr", "-z", "198.18.1.1", "-u", "198.18.0.10:53")
+	on(own, lip)
+	ts.mustAdm(t, "-D", "-u", "198.18.0.10:53")
+	on(own)
+
+	// Saved with -F, put back by a restart, taken off when the daemon stops.
+	ts.mustAdm(t, "--add-laddr", "-z", "198.18.1.200", "-t", "198.18.0.10:80", "-F", "d1")
+	on(own, lip)
+	if err := ts.Close(); err != nil {
+		t.Fatal(err)
+	}
+	on(own)
+	ts = newTestServer(t, Config{ConfigPath: path, Control: fake})
+	on(own, lip)
+	ts.mustAdm(t, "-C")
+	on(own)
+
+	for _, tc := range []struct{ args, want string }{
+		{"--add-laddr -z 198.18.1.200 -t 198.18.0.10:80 -F a/b", "illegal interface name specified"},
+		{"--add-laddr -z 198.18.1.200 -t 198.18.0.10:80 -F 0123456789abcdef", "illegal interface name specified"},
+		{"--add-laddr -z 198.18.1.200 -t 198.18.0.10:80 -F", "-F: missing argument"},
+		{"-A -t 198.18.0.12:80 -F d1", "Illegal 'ifname' option with the 'add-service' command"},
+	} {
+		if _, errs, rc := ts.adm(t, "", strings.Fields(tc.args)...); rc != 2 || errs != tc.want+"\n" {
+			t.Errorf("%s: rc %d %q, want 2 %q", tc.args, rc, errs, tc.want)
+		}
 	}
 }

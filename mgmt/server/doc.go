@@ -22,7 +22,8 @@
 // The file is exactly `xdpvsadm -S` output (package cli's rules): an optional `--set TCP TCPFIN
 // UDP` line (only when the timeouts are not 900 120 300), then for each service `-A ...`, its `-a
 // ...` lines in the order the real servers were added (sh and dh fill their buckets in that
-// order: a restart keeps every client on its server), its `--add-laddr -z LIP -t VIP:PORT` lines and, if checked, its `--health -t
+// order: a restart keeps every client on its server), its `--add-laddr -z LIP -t VIP:PORT [-F
+// IFNAME]` lines and, if checked, its `--health -t
 // VIP:PORT --check ...` line with every value explicit. Blank lines and lines starting with '#'
 // are ignored on load. A bad line refuses the whole file with "FILE:LINE: reason". Failed writes
 // are counted and logged at error; ConfigStatus (show config, and the xdpvs_config_* metrics)
@@ -31,6 +32,14 @@
 // back, or when someone changed it. Health transitions never touch the file: it holds the
 // configured weights, and a restarted daemon checks again. CheckConfig reads a file without
 // starting anything, so that the daemon refuses a bad one before it touches an interface.
+//
+// # Interface addresses
+//
+// A local address given with -F IFNAME belongs on that interface of the director (DPVS puts it
+// there), so that the real servers on its link resolve it. Before a change that needs one takes
+// effect the server adds it through Control.AddAddress unless the interface has it (an
+// interface the dataplane does not forward on refuses the change); it removes it once no service
+// needs it, when a change is refused and when the daemon stops, and only if it added it (addrs.go).
 //
 // # Health
 //

@@ -4,9 +4,12 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"net"
+	"net/netip"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -27,6 +30,43 @@ type fakeControl struct {
 	conns    []control.ConnInfo
 	batch    int   // connections per batch of a listing (default 2)
 	connErr  error // a listing ends with it after its batches
+	// ifaces are the interfaces it forwards on (nil: d0 and d1) with their addresses.
+	ifaces map[string][]netip.Addr
+}
+
+func (f *fakeControl) AddAddress(ifname string, a netip.Addr) (bool, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.ifaces == nil {
+		f.ifaces = map[string][]netip.Addr{"d0": nil, "d1": nil}
+	}
+	have, ok := f.ifaces[ifname]
+	switch {
+	case !ok:
+		return false, fmt.Errorf("%s is not an interface of xdpvsd", ifname)
+	case slices.Contains(have, a):
+		return false, nil
+	}
+	f.ifaces[ifname] = append(have, a)
+	return true, nil
+}
+
+func (f *fakeControl) RemoveAddress(ifname string, a netip.Addr) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	i := slices.Index(f.ifaces[ifname], a)
+	if i < 0 {
+		return fmt.Errorf("%s has no address %s", ifname, a)
+	}
+	f.ifaces[ifname] = slices.Delete(f.ifaces[ifname], i, i+1)
+	return nil
+}
+
+// addresses lists the addresses of interface ifname.
+func (f *fakeControl) addresses(ifname string) []netip.Addr {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return slices.Clone(f.ifaces[ifname])
 }
 
 func (f *fakeControl) Apply(s *control.Snapshot) error {

@@ -58,11 +58,12 @@ type Server struct {
 	ln   *net.UnixListener
 	sock os.FileInfo // the socket file as created, to remove only our own
 
-	mu    sync.Mutex // serializes changes; guards m, stats, hs and file
+	mu    sync.Mutex // serializes changes; guards m, stats, hs, file and addrs
 	m     *model.Model
 	stats *statsKeeper
 	hs    *healthState
 	file  fileState
+	addrs map[ifAddr]bool // the interface addresses of m (addrs.go): true where the server added it
 
 	ctx     context.Context // of the health probers, cancelled by Close
 	cancel  context.CancelFunc
@@ -93,7 +94,7 @@ func New(cfg Config) (*Server, error) {
 	if cfg.writeFile == nil {
 		cfg.writeFile = writeFileAtomic
 	}
-	s := &Server{cfg: cfg, log: cfg.Logger, m: model.New(), stats: newStatsKeeper(), hs: newHealthState(),
+	s := &Server{cfg: cfg, log: cfg.Logger, m: model.New(), stats: newStatsKeeper(), hs: newHealthState(), addrs: map[ifAddr]bool{},
 		sem: make(chan struct{}, maxClients), dial: cfg.dial, scripts: health.ScriptDir(cfg.HealthScripts)}
 	if s.dial == nil {
 		s.dial = health.DefaultDial
@@ -112,12 +113,18 @@ func New(cfg Config) (*Server, error) {
 			s.file.saved = fi.ModTime()
 		}
 	}
+	got, _, err := s.addAddrs(s.m)
+	if err != nil {
+		return nil, fmt.Errorf("mgmt: apply %s: %w", cfg.ConfigPath, err)
+	}
 	if err := cfg.Control.Apply(s.m.Snapshot(s.hs.up)); err != nil {
+		s.takeOff(got)
 		if cfg.ConfigPath != "" {
 			return nil, fmt.Errorf("mgmt: apply %s: %w", cfg.ConfigPath, err)
 		}
 		return nil, fmt.Errorf("mgmt: apply the empty configuration: %w", err)
 	}
+	s.keepAddrs(s.m, got)
 	if cfg.ConfigPath != "" {
 		s.log.Info("configuration loaded", zap.String("path", cfg.ConfigPath), zap.Int("services", len(s.m.Services())))
 		for _, w := range warnings {
@@ -132,6 +139,7 @@ func New(cfg Config) (*Server, error) {
 	}
 	ln, fi, err := listen(cfg.SocketPath, cfg.SocketGroup)
 	if err != nil {
+		s.dropAddrs()
 		return nil, err
 	}
 	s.ln, s.sock = ln, fi
@@ -266,7 +274,8 @@ func (s *Server) Serve(ctx context.Context) error {
 	}
 }
 
-// Close stops accepting and the health checks, and removes the socket file (if it is still ours).
+// Close stops accepting and the health checks, removes the socket file (if it is still ours) and
+// takes off the interface addresses the server added (a restart adds them again).
 func (s *Server) Close() error {
 	s.closeOnce.Do(func() {
 		s.cancel()
@@ -275,8 +284,17 @@ func (s *Server) Close() error {
 		if fi, err := os.Lstat(s.cfg.SocketPath); err == nil && os.SameFile(fi, s.sock) {
 			os.Remove(s.cfg.SocketPath)
 		}
+		s.dropAddrs()
 	})
 	return s.closeErr
+}
+
+// dropAddrs takes off every interface address the server added.
+func (s *Server) dropAddrs() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.takeOff(s.addrs)
+	s.addrs = map[ifAddr]bool{}
 }
 
 func (s *Server) handle(ctx context.Context, c *net.UnixConn) {
@@ -495,11 +513,16 @@ func (s *Server) change(cmds []model.Command) (warnings []string, index int, err
 			warnings = append(warnings, w)
 		}
 	}
+	got, bad, err := s.addAddrs(next)
+	if err != nil {
+		return nil, addrCommand(cmds, bad), err
+	}
 	sn := next.Snapshot(s.hs.up)
 	undo := func() error { return nil }
 	if s.cfg.ConfigPath != "" {
 		var err error
 		if undo, err = s.save(render(next)); err != nil {
+			s.takeOff(got)
 			s.saveFailed(err)
 			s.log.Error("configuration not saved: the change is refused", zap.String("path", s.cfg.ConfigPath), zap.Error(err))
 			return nil, 0, fmt.Errorf("configuration not saved, nothing changed: %w", err)
@@ -507,6 +530,7 @@ func (s *Server) change(cmds []model.Command) (warnings []string, index int, err
 	}
 	if err := s.cfg.Control.Apply(sn); err != nil {
 		s.log.Warn("dataplane refused the configuration", zap.Error(err))
+		s.takeOff(got)
 		if uerr := undo(); uerr != nil {
 			s.saveFailed(uerr)
 			s.log.Error("configuration file: the previous file was not put back after the dataplane refused a change: "+
@@ -518,6 +542,7 @@ func (s *Server) change(cmds []model.Command) (warnings []string, index int, err
 		s.file.saved = time.Now()
 	}
 	s.m = next
+	s.keepAddrs(next, got)
 	s.stats.forget(next)
 	s.hs.dirty = false
 	s.syncHealth()
