@@ -68,7 +68,10 @@ var (
 		model.OpZero: optional, model.OpAddLaddr: required, model.OpDelLaddr: required, model.OpGetLaddr: optional}
 )
 
-const unsupDaemon = "the connection sync daemon is not supported by xdpvs"
+const (
+	unsupDaemon = "the connection sync daemon is not supported by xdpvs"
+	unsupTunnel = "only for GUE and GRE tunnels (--tun-type), which xdpvs does not support: -i tunnels are IPIP (IPv6-in-IPv6)"
+)
 
 // options is the table. ipvsadm's options come in the order of its optnames, which is the order
 // in which the checks of a line report; the --health line's options come last.
@@ -131,6 +134,9 @@ var options = []option{
 	{long: "output", arg: argRequired, in: accepts{model.OpList: optional, model.OpSave: optional, model.OpGetLaddr: optional},
 		check: jsonOnly, set: on(func(c *model.Command) *bool { return &c.List.JSON })}, // also -o json
 	{long: "policy", arg: argRequired, in: serviceAttr, set: setPolicy},
+	// ipvsadm 1.31's tunnel types: ipip is what -i does; GUE and GRE are refused as soon as
+	// they are read, and so are their options.
+	{long: "tun-type", arg: argRequired, in: serverAttr, check: ipipOnly, set: setTunType},
 
 	{long: "sort"}, // does nothing, as in ipvsadm
 	{long: "start-daemon", arg: argRequired, unsup: unsupDaemon},
@@ -141,6 +147,10 @@ var options = []option{
 	{long: "fwmark-service", short: 'f', arg: argRequired, unsup: "fwmark services are not supported by xdpvs"},
 	{long: "ipv6", short: '6', unsup: "fwmark services are not supported by xdpvs"},
 	{long: "pe", arg: argRequired, unsup: "persistence engines are not supported by xdpvs"},
+	{long: "tun-port", arg: argRequired, unsup: unsupTunnel},
+	{long: "tun-nocsum", unsup: unsupTunnel},
+	{long: "tun-csum", unsup: unsupTunnel},
+	{long: "tun-remcsum", unsup: unsupTunnel},
 
 	// The --health line (health.go). It has options of its own and reads each as it comes.
 	{long: "health", in: onHealth},

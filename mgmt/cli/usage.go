@@ -85,6 +85,7 @@ func writeOptions(w io.Writer) {
 		"  --real-server  -r server-address    server-address is host (and port)\n"+
 		"  --gatewaying   -g                   gatewaying (direct routing) (default)\n"+
 		"  --ipip         -i                   ipip encapsulation (tunneling)\n"+
+		"  --tun-type ipip                     the tunnel type of -i (gue and gre: not supported)\n"+
 		"  --masquerading -m                   masquerading (NAT)\n"+
 		"  --fullnat      -b                   fullnat, with -a/-e\n"+
 		"  --weight       -w weight            capacity of real server\n"+

@@ -150,6 +150,25 @@ func setIfname(p *parser, arg string, _ bool) error {
 	return nil
 }
 
+// ipipOnly is --tun-type's check: ipip, the tunnels -i makes, is the only type xdpvs has.
+func ipipOnly(name, arg string) error {
+	switch arg {
+	case "ipip":
+		return nil
+	case "gue", "gre":
+		return parseErr("%s %s: %s tunnels are not supported by xdpvs: -i tunnels are IPIP (IPv6-in-IPv6)", name, arg, strings.ToUpper(arg))
+	}
+	return parseErr("illegal tunnel type specified")
+}
+
+// setTunType takes --tun-type ipip on a tunnelled real server, as ipvsadm takes tunnel types.
+func setTunType(p *parser, _ string, _ bool) error {
+	if p.c.Server.Forward != model.Tunnel {
+		return parseErr("--tun-type is only for tunnelled (-i) real servers")
+	}
+	return nil
+}
+
 // jsonOnly is --output's check: json is the only format besides ipvsadm's.
 func jsonOnly(name, arg string) error {
 	if arg != "json" {

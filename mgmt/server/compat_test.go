@@ -253,3 +253,52 @@ func TestLocalAddrInterface(t *testing.T) {
 		}
 	}
 }
+
+// TestMissingFeaturesRefused: the ipvsadm(8) examples that use what xdpvs lacks (fwmark services,
+// GUE and GRE tunnels) are refused with a message that names it and exit status 2, as ipvsadm
+// refuses a bad line, and change nothing; --tun-type ipip is -i's own and is taken.
+func TestMissingFeaturesRefused(t *testing.T) {
+	ts := newTestServer(t, Config{})
+	ts.mustLines(t, `
+-A -t 198.18.0.10:80 -s rr
+-a -t 198.18.0.10:80 -r 198.18.1.2:80 -m`)
+	const (
+		fwmark = "-f: fwmark services are not supported by xdpvs"
+		gue    = "--tun-type gue: GUE tunnels are not supported by xdpvs: -i tunnels are IPIP (IPv6-in-IPv6)"
+	)
+	for _, tc := range []struct{ line, want string }{
+		// EXAMPLE 2 - Firewall-Mark Virtual Service
+		{"-A -f 1  -s rr", fwmark},
+		{"-a -f 1 -r 198.18.1.2:0 -m", fwmark},
+		{"-A -f 1 -6 -s rr", fwmark}, // "fwmark IPv6 services require the -6 option"
+		{"-A --fwmark-service 1 -s rr", "--fwmark-service: fwmark services are not supported by xdpvs"},
+		// EXAMPLE 3 - Virtual Service with GUE Tunneling
+		{"-a -t 198.18.0.10:80 -r 198.18.1.3:80 -i --tun-type gue --tun-port 6080 --tun-csum", gue},
+		{"-a -t 198.18.0.10:80 -r 198.18.1.3:80 -i --tun-type gre", "--tun-type gre: GRE tunnels are not supported by xdpvs: -i tunnels are IPIP (IPv6-in-IPv6)"},
+		{"-a -t 198.18.0.10:80 -r 198.18.1.3:80 -i --tun-port 6080 --tun-type gue", "--tun-port: " + unsupTunnelMsg},
+		{"-e -t 198.18.0.10:80 -r 198.18.1.2:80 -i --tun-type ipip --tun-nocsum", "--tun-nocsum: " + unsupTunnelMsg},
+		{"-a -t 198.18.0.10:80 -r 198.18.1.3:80 -i --tun-type vxlan", "illegal tunnel type specified"},
+		{"-a -t 198.18.0.10:80 -r 198.18.1.3:80 -m --tun-type ipip", "--tun-type is only for tunnelled (-i) real servers"},
+	} {
+		before, n := ts.mustAdm(t, "-S"), ts.fake.applied()
+		out, errs, rc := ts.adm(t, "", strings.Fields(tc.line)...)
+		if rc != 2 || out != "" || errs != tc.want+"\n" {
+			t.Errorf("xdpvsadm %s: rc %d, stderr %q; want 2, %q", tc.line, rc, errs, tc.want)
+		}
+		if ts.fake.applied() != n || ts.mustAdm(t, "-S") != before {
+			t.Errorf("xdpvsadm %s changed the configuration", tc.line)
+		}
+	}
+	// EXAMPLE 3's -R form: the whole input refused at its first such line, nothing restored.
+	before := ts.mustAdm(t, "-S")
+	_, errs, rc := ts.adm(t, "-A -t 198.18.0.11:80 -s rr\n-a -t 198.18.0.11:80 -r 198.18.1.2:80 -i --tun-type gue --tun-port 6080 --tun-csum\n", "-R")
+	if rc != 2 || errs != "stdin:2: "+gue+"\n" || ts.mustAdm(t, "-S") != before {
+		t.Errorf("-R: rc %d, %q", rc, errs)
+	}
+	ts.mustAdm(t, "-a", "-t", "198.18.0.10:80", "-r", "198.18.1.3:80", "-i", "--tun-type", "ipip")
+	if !strings.Contains(ts.mustAdm(t, "-Ln"), "198.18.1.3:80                Tunnel") {
+		t.Errorf("--tun-type ipip:\n%s", ts.mustAdm(t, "-Ln"))
+	}
+}
+
+const unsupTunnelMsg = "only for GUE and GRE tunnels (--tun-type), which xdpvs does not support: -i tunnels are IPIP (IPv6-in-IPv6)"
