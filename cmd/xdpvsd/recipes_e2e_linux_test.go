@@ -14,6 +14,7 @@ import (
 	"net/netip"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -104,7 +105,8 @@ func TestRecipesFullNAT(t *testing.T) {
 		t.Fatal(err)
 	}
 	closeAtCleanup(t, lan)
-	l := newLab(t, lan.Client, lan.Director, lan.RS, []string{"d0", "d1"})
+	conf := filepath.Join(t.TempDir(), "xdpvs.conf")
+	l := newLab(t, lan.Client, lan.Director, lan.RS, []string{"d0", "d1"}, "--config", conf)
 	// The recipes have up to five real servers on the LAN: rs0 holds the odd ones, rs1 the even.
 	addrs := [][]string{
 		{topo.LANRS4(0), "198.18.1.4", "198.18.1.6", topo.LANRS6(0), "2001:2:0:1::4"},
@@ -126,53 +128,56 @@ func TestRecipesFullNAT(t *testing.T) {
 	}
 	l.serve(addrs, []uint16{80, 8080, 8081, 8082}, []uint16{53, 6000})
 	l.replayAll(lanRecipes)
+	t.Run("restart", func(t *testing.T) { l.restart(t, conf) })
 }
 
-// TestRecipesDR replays DPVS's DR setups on the one-arm layout (topo.DR): dpdk0 is d0.
-func TestRecipesDR(t *testing.T) {
-	testutil.RequireRoot(t)
-	dr, err := topo.NewDR(topo.Prefix("rcpd"), 2, 1)
+// restart configures a FULLNAT service whose local address is given with -F and restarts the
+// daemon from its configuration file: the daemon takes the address off d1 when it stops and puts
+// it back when it starts (-S saved -F), and traffic goes through. (The local address is one no
+// recipe used: the real servers still hold TIME_WAIT sockets of the recipes' local ports, which
+// a new daemon hands out again from the first.)
+func (l *lab) restart(t *testing.T, conf string) {
+	ll := *l
+	ll.t = t
+	l = &ll
+	r := &recipe{script: `
+ipvsadm -A -t 198.18.0.10:80 -s rr
+ipvsadm -a -t 198.18.0.10:80 -r 198.18.1.2 -b
+ipvsadm -a -t 198.18.0.10:80 -r 198.18.1.3 -b
+ipvsadm --add-laddr -z 198.18.1.250 -t 198.18.0.10:80 -F d1
+`}
+	const lip = "198.18.1.250"
+	l.run(r, r.script)
+	if s := l.adm1("-S"); !strings.Contains(s, "--add-laddr -z "+lip+" -t 198.18.0.10:80 -F d1\n") {
+		t.Fatalf("-S without -F:\n%s", s)
+	}
+	if err := l.e.d.Stop(); err != nil {
+		t.Fatalf("xdpvsd: %v\n%s", err, l.e.d.Log)
+	}
+	if l.hasAddr(lip) {
+		t.Errorf("local address %s left on d1 by the stopped daemon", lip)
+	}
+	d, err := topo.StartDaemon(l.director, binaries(t).xdpvsd, t.TempDir(), []string{"d0", "d1"}, "--workers", "1", "--config", conf)
 	if err != nil {
 		t.Fatal(err)
 	}
-	closeAtCleanup(t, dr)
-	l := newLab(t, dr.Client, dr.Director, dr.RS, []string{"d0"})
-	vips := []string{topo.VIP4, topo.VIP6}
-	l.serve([][]string{vips, vips}, []uint16{80}, []uint16{6000})
-	l.replayAll(drRecipes)
+	l.e.d = d // stopped by runDaemon's cleanup
+	if !l.hasAddr(lip) {
+		t.Errorf("local address %s not put back on d1 by the restarted daemon", lip)
+	}
+	l.waitNeighbours()
+	l.traffic(&flow{proto: "tcp", vip: "198.18.0.10:80", n: 10, split: map[string]int{"rs0": 5, "rs1": 5}, from: []string{lip}})
+	l.adm1("-C")
+	if l.hasAddr(lip) {
+		t.Errorf("local address %s left on d1 after -C", lip)
+	}
 }
 
-// TestRecipesTUN replays DPVS's tunnel setups on the routed layout (topo.TUN): dpdk0 is d0; the
-// real servers decapsulate with xdpvs-rs (no ipip module here) instead of tunl0.
-func TestRecipesTUN(t *testing.T) {
-	testutil.RequireRoot(t)
-	tun, err := topo.NewTUN(topo.Prefix("rcpt"), 2, 1)
-	if err != nil {
-		t.Fatal(err)
-	}
-	closeAtCleanup(t, tun)
-	for _, rs := range tun.RS {
-		a, err := topo.StartAgent(rs, binaries(t).agent, "--iface", "r0", "--vip", topo.TUNVIP4, "--vip", topo.TUNVIP6)
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() {
-			if err := a.Stop(); err != nil {
-				t.Errorf("xdpvs-rs: %v\n%s", err, a.Log)
-			}
-		})
-	}
-	l := newLab(t, tun.Client, tun.Director, tun.RS, []string{"d0"})
-	vips := []string{topo.TUNVIP4, topo.TUNVIP6}
-	l.serve([][]string{vips, vips}, []uint16{80}, []uint16{6000})
-	l.replayAll(tunRecipes)
-}
-
-// newLab starts xdpvsd (one worker) on the director's ifaces and makes the director know the
+// newLab starts xdpvsd (one worker, extra flags) on the director's ifaces and makes the director know the
 // client's MAC, so that no first packet waits for it.
-func newLab(t *testing.T, client, director *netns.NS, rs []*netns.NS, ifaces []string) *lab {
+func newLab(t *testing.T, client, director *netns.NS, rs []*netns.NS, ifaces []string, extra ...string) *lab {
 	t.Helper()
-	l := &lab{t: t, e: runDaemon(t, client, director, ifaces, 1), director: director, rs: rs, own: map[string]bool{}}
+	l := &lab{t: t, e: runDaemon(t, client, director, ifaces, 1, extra...), director: director, rs: rs, own: map[string]bool{}}
 	l.http = topo.HTTPClient(client, false)
 	l.http.Timeout = 10 * time.Second
 	for _, c := range []string{topo.Client4, topo.Client6} {
