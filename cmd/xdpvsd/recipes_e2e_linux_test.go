@@ -645,7 +645,8 @@ var lanRecipes = []recipe{
 		// doc/tutorial.md, "Simple Full-NAT (two-arm)". 10.0.0.100 is 198.18.0.10, 10.0.0.0/16
 		// 198.18.0.0/24, 192.168.100.0/24 198.18.1.0/24 (.2 and .3 the real servers, .200 the
 		// local address); dpdk1 is d0, dpdk0 d1. The real servers are added before the local
-		// address: meanwhile the service says why it cannot forward, and counts what it drops.
+		// address: meanwhile the service says why it cannot forward (no real server, then no local
+		// address), and counts what it drops (no_dest, then no_local_port).
 		name: "dpvs/tutorial/fullnat-two-arm",
 		script: `
 ./dpip addr add 198.18.0.10/32 dev d0
@@ -661,6 +662,12 @@ var lanRecipes = []recipe{
 			"./ipvsadm -a -t 198.18.0.10:80 -r 198.18.1.3 -b": {0, fullnatNoLIP},
 		},
 		before: map[string]func(l *lab){
+			"./ipvsadm -a -t 198.18.0.10:80 -r 198.18.1.2 -b": func(l *lab) {
+				if s := l.adm1("show", "services"); !strings.Contains(s, "  !! not forwarding: no real server (add one with -a)") {
+					l.t.Errorf("show services without the reason:\n%s", s)
+				}
+				l.refusedConnection("198.18.0.10:80", "no_dest")
+			},
 			"./ipvsadm --add-laddr -z 198.18.1.200 -t 198.18.0.10:80 -F d1": func(l *lab) {
 				if s := l.adm1("show", "services"); !strings.Contains(s, "  !! not forwarding: its FULLNAT real servers have no local address") {
 					l.t.Errorf("show services without the reason:\n%s", s)
