@@ -173,6 +173,46 @@ ipvsadm --add-laddr -z 198.18.1.250 -t 198.18.0.10:80 -F d1
 	}
 }
 
+// TestRecipesDR replays DPVS's DR setups on the one-arm layout (topo.DR): dpdk0 is d0.
+func TestRecipesDR(t *testing.T) {
+	testutil.RequireRoot(t)
+	dr, err := topo.NewDR(topo.Prefix("rcpd"), 2, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	closeAtCleanup(t, dr)
+	l := newLab(t, dr.Client, dr.Director, dr.RS, []string{"d0"})
+	vips := []string{topo.VIP4, topo.VIP6}
+	l.serve([][]string{vips, vips}, []uint16{80}, []uint16{6000})
+	l.replayAll(drRecipes)
+}
+
+// TestRecipesTUN replays DPVS's tunnel setups on the routed layout (topo.TUN): dpdk0 is d0; the
+// real servers decapsulate with xdpvs-rs (no ipip module here) instead of tunl0.
+func TestRecipesTUN(t *testing.T) {
+	testutil.RequireRoot(t)
+	tun, err := topo.NewTUN(topo.Prefix("rcpt"), 2, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	closeAtCleanup(t, tun)
+	for _, rs := range tun.RS {
+		a, err := topo.StartAgent(rs, binaries(t).agent, "--iface", "r0", "--vip", topo.TUNVIP4, "--vip", topo.TUNVIP6)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() {
+			if err := a.Stop(); err != nil {
+				t.Errorf("xdpvs-rs: %v\n%s", err, a.Log)
+			}
+		})
+	}
+	l := newLab(t, tun.Client, tun.Director, tun.RS, []string{"d0"})
+	vips := []string{topo.TUNVIP4, topo.TUNVIP6}
+	l.serve([][]string{vips, vips}, []uint16{80}, []uint16{6000})
+	l.replayAll(tunRecipes)
+}
+
 // newLab starts xdpvsd (one worker, extra flags) on the director's ifaces and makes the director know the
 // client's MAC, so that no first packet waits for it.
 func newLab(t *testing.T, client, director *netns.NS, rs []*netns.NS, ifaces []string, extra ...string) *lab {
