@@ -509,7 +509,6 @@ func (s *Server) change(cmds []model.Command) (warnings []string, index int, err
 			return nil, i + 1, err
 		}
 		if w != "" {
-			s.log.Warn(w)
 			warnings = append(warnings, w)
 		}
 	}
@@ -548,6 +547,9 @@ func (s *Server) change(cmds []model.Command) (warnings []string, index int, err
 	s.syncHealth()
 	s.logSorry()
 	s.log.Info("configuration changed", zap.Int("commands", len(cmds)), zap.String("first", string(cmds[0].Op)))
+	for _, w := range warnings {
+		s.log.Warn(w)
+	}
 	for _, k := range touched(cmds) {
 		if svc := next.Find(k); svc != nil {
 			if why := svc.NotForwarding(); len(why) > 0 {
