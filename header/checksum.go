@@ -101,3 +101,26 @@ func ChecksumUpdateAddress(xsum uint16, old, new []byte) uint16 {
 	}
 	return ^ChecksumCombine(ChecksumCombine(^xsum, ^Checksum(old, 0)), Checksum(new, 0))
 }
+
+// completePartial finishes the checksum field at offset field of a TCP or UDP segment seg whose
+// sender left it to transmit checksum offload (Linux's CHECKSUM_PARTIAL): such a field holds only
+// the pseudo-header sum pseudo (the kernel's convention) or its complement (some senders'), and the
+// device that should have added the rest never saw the packet. Only when the field is one of those
+// two and does not verify is the full checksum computed and stored (as a field; UDP's computed 0 as
+// 0xFFFF); it reports whether it did. A right checksum, and any other wrong one, stay as they are.
+func completePartial(seg []byte, field int, pseudo uint16, udp bool) bool {
+	x := binary.BigEndian.Uint16(seg[field:])
+	if x != pseudo && x != ^pseudo {
+		return false
+	}
+	if Checksum(seg, pseudo) == 0xFFFF { // a right checksum that happens to equal the pseudo sum
+		return false
+	}
+	seg[field], seg[field+1] = 0, 0
+	v := ^Checksum(seg, pseudo)
+	if udp && v == 0 {
+		v = 0xFFFF
+	}
+	binary.BigEndian.PutUint16(seg[field:], v)
+	return true
+}

@@ -169,6 +169,16 @@ func (b TCP) FillChecksum(pseudo uint16) {
 // sum pseudo.
 func (b TCP) IsChecksumValid(pseudo uint16) bool { return Checksum(b, pseudo) == 0xFFFF }
 
+// CompletePartialChecksum finishes a checksum left to transmit offload by a local sender (a
+// container on a veth, some virtual NICs: Linux's CHECKSUM_PARTIAL), which holds only the
+// pseudo-header sum pseudo, or its complement: if the stored checksum is one of those and does not
+// verify, it computes and stores the full checksum and reports true. Any other segment, with a right
+// checksum or a wrong one, is left unchanged (false). The cost is a comparison, and a full checksum
+// only for a segment that needs one. b must be the segment exactly.
+func (b TCP) CompletePartialChecksum(pseudo uint16) bool {
+	return completePartial(b, tcpChecksum, pseudo, false)
+}
+
 // SetSourcePortWithChecksumUpdate sets the source port and updates the checksum incrementally.
 func (b TCP) SetSourcePortWithChecksumUpdate(p uint16) {
 	b.SetChecksum(ChecksumUpdate16(b.Checksum(), b.SourcePort(), p))

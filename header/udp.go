@@ -103,6 +103,12 @@ func (b UDP) IsChecksumValid(pseudo uint16) bool {
 	return b.Checksum() == 0 || Checksum(b, pseudo) == 0xFFFF
 }
 
+// CompletePartialChecksum is TCP.CompletePartialChecksum for a UDP datagram: a stored 0 ("none",
+// IPv4) is left alone, and a computed 0 is stored as 0xFFFF. b must be the datagram exactly.
+func (b UDP) CompletePartialChecksum(pseudo uint16) bool {
+	return b.Checksum() != 0 && completePartial(b, udpChecksum, pseudo, true)
+}
+
 func udpFieldFromSum(sum uint16) uint16 {
 	if v := ^sum; v != 0 {
 		return v
