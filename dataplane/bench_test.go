@@ -98,8 +98,9 @@ func newBenchEnv(tb testing.TB, capacity int) *testEnv {
 func BenchmarkPipeline(b *testing.B) {
 	// hot: one established connection, the same packet again and again: the table entry and the
 	// frame stay in L1. Each frame is restored before Process (see the file comment).
-	hot := func(b *testing.B, prep []step, frames ...frameFn) {
+	hotWith := func(b *testing.B, completeSums bool, prep []step, frames ...frameFn) {
 		e := newTestEnv(b, 1024)
+		e.p.completeSums = completeSums
 		for _, s := range prep {
 			mustTX(b, e.p, s.f(b), s.port, t0)
 		}
@@ -122,11 +123,18 @@ func BenchmarkPipeline(b *testing.B) {
 		}
 		reportPerPacket(b, n)
 	}
+	hot := func(b *testing.B, prep []step, frames ...frameFn) { hotWith(b, false, prep, frames...) }
 	b.Run("hot_hit_v4", func(b *testing.B) { hot(b, handshake4(), dataC(c2v4).frame) })
 	b.Run("hot_reply_v4", func(b *testing.B) { hot(b, handshake4(), dataS(r2l4).frame) })
 	b.Run("hot_both_ways_v4", func(b *testing.B) { hot(b, handshake4(), dataC(c2v4).frame, ack(r2l4).frame) })
 	b.Run("hot_hit_v6", func(b *testing.B) { hot(b, handshake6(), dataC(c2v6).frame) })
 	b.Run("hot_hit_udp4", func(b *testing.B) { hot(b, []step{at(0, c2vU4.frame)}, c2vU4.frame) })
+	// --complete-checksums: what the check costs a packet with a right checksum, and what a packet
+	// whose checksum was left to offload costs (a full checksum of its 140 bytes).
+	b.Run("hot_hit_v4_complete_checksums", func(b *testing.B) { hotWith(b, true, handshake4(), dataC(c2v4).frame) })
+	b.Run("hot_hit_v4_checksum_completed", func(b *testing.B) {
+		hotWith(b, true, handshake4(), func(tb testing.TB) []byte { return partialize(tb, dataC(c2v4).frame(tb), false) })
+	})
 
 	b.Run("copy_only", func(b *testing.B) {
 		pristine := dataC(c2v4).frame(b)
@@ -266,6 +274,17 @@ func TestPipelineZeroAllocs(t *testing.T) {
 		e := established()
 		if n := testing.AllocsPerRun(runs, restoreAndProcess(e.p, r2lU6.frame(t), 1, VerdictTX)); n != 0 {
 			t.Errorf("%v allocations per packet", n)
+		}
+	})
+	t.Run("hit_checksum_completed", func(t *testing.T) {
+		e := established()
+		e.p.completeSums = true
+		before := e.p.c.sumsCompleted
+		if n := testing.AllocsPerRun(runs, restoreAndProcess(e.p, partialize(t, dataC(c2v4).frame(t), false), 0, VerdictTX)); n != 0 {
+			t.Errorf("%v allocations per packet", n)
+		}
+		if e.p.c.sumsCompleted-before < runs {
+			t.Errorf("%d checksums completed in %d runs", e.p.c.sumsCompleted-before, runs)
 		}
 	})
 	t.Run("icmp_error", func(t *testing.T) {

@@ -34,7 +34,12 @@ type Config struct {
 	// BareForward replaces load balancing with a plain forward between the first two interfaces
 	// (MACs rewritten, nothing else): the ceiling of the xsk layer, for benchmarks.
 	BareForward bool
-	Logger      *zap.Logger
+	// CompleteChecksums finishes the TCP and UDP checksums that a local sender left to transmit
+	// offload (containers on a veth, some virtual NICs: the field holds only the pseudo-header
+	// sum, and the real server would drop the packet), at the cost of a full checksum for each
+	// such packet; other packets cost a comparison. See Pipeline.completeChecksum.
+	CompleteChecksums bool
+	Logger            *zap.Logger
 }
 
 // DefaultXSKOptions are the AF_XDP settings of a worker: 2048-byte frames (packets up to 1792 bytes,
@@ -251,6 +256,7 @@ func (d *Dataplane) newWorker(q int, now int64) (*worker, error) {
 	w.publish(now)
 	w.p.flows, w.flowKeys = new(flowLog), make([]xsk.FlowKey, 0, xsk.MaxFlowBatch)
 	w.p.tmpls, w.p.cookies = d.tmpls, d.cookies
+	w.p.completeSums = d.cfg.CompleteChecksums
 	w.proc = w.p
 	if d.cfg.BareForward {
 		w.proc = &bareForwarder{p: w.p, neigh: d.neigh}

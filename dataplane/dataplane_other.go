@@ -12,14 +12,15 @@ import (
 
 // Config is how a Dataplane is built (see the Linux build).
 type Config struct {
-	Interfaces  []string
-	Workers     int
-	CPUs        []int
-	Conns       int
-	XSK         xsk.Options
-	Attach      xsk.AttachMode
-	BareForward bool
-	Logger      *zap.Logger
+	Interfaces        []string
+	Workers           int
+	CPUs              []int
+	Conns             int
+	XSK               xsk.Options
+	Attach            xsk.AttachMode
+	BareForward       bool
+	CompleteChecksums bool
+	Logger            *zap.Logger
 }
 
 // Dataplane needs Linux (AF_XDP).

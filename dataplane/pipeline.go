@@ -94,28 +94,30 @@ type counters struct {
 	flowErrors                      uint64 // NAT connections whose reply tuple the steering program refused (removed)
 	evicted                         uint64 // unassured connections evicted to make room for new ones
 	defended                        uint64 // packets of unassured connections given the defence's short timeout
+	sumsCompleted                   uint64 // TCP/UDP checksums left to transmit offload, completed (completeChecksum)
 }
 
 // Pipeline is one worker's packet processing: classify, look up or create the connection, rewrite,
 // choose the egress port. It is not safe for concurrent use and performs no I/O, so tests and
 // benchmarks drive it directly with frames.
 type Pipeline struct {
-	id, workers int
-	ports       []Port
-	neigh       *Neighbours
-	neighRefs   *neighRefs // this worker's references on neighbour slots, one per connection and direction
-	conf        *compiled
-	svcState    []svcState
-	table       *conntrack.Table[connVal]
-	tmpls       *templates                // shared by every worker
-	lpools      map[header.Addr]*portPool // FULLNAT: this worker's ports of each local address
-	cookies     *synproxy.Cookies         // shared by every worker
-	sp          *spState                  // nil until a SYN-proxied service appears
-	flows       *flowLog                  // NAT connections opened and closed, for the steering program (nil: none to tell)
-	defense     control.DefenseMode       // the table's defence (defense.go)
-	pressureAt  int                       // connections in the table from which DefenseAuto is on
-	minMTU      int                       // of the ports: what the SYN proxy's MSS is made for
-	c           *counters
+	id, workers  int
+	ports        []Port
+	neigh        *Neighbours
+	neighRefs    *neighRefs // this worker's references on neighbour slots, one per connection and direction
+	conf         *compiled
+	svcState     []svcState
+	table        *conntrack.Table[connVal]
+	tmpls        *templates                // shared by every worker
+	lpools       map[header.Addr]*portPool // FULLNAT: this worker's ports of each local address
+	cookies      *synproxy.Cookies         // shared by every worker
+	sp           *spState                  // nil until a SYN-proxied service appears
+	flows        *flowLog                  // NAT connections opened and closed, for the steering program (nil: none to tell)
+	defense      control.DefenseMode       // the table's defence (defense.go)
+	pressureAt   int                       // connections in the table from which DefenseAuto is on
+	minMTU       int                       // of the ports: what the SYN proxy's MSS is made for
+	completeSums bool                      // finish checksums left to transmit offload (Config.CompleteChecksums)
+	c            *counters
 	// cur is the storage of the cursor ProcessAt (or the expiry timer, spGenerate) fills for each
 	// packet and passes down the path. Nothing reads it but through that pointer: it is kept here
 	// only because pointers into it escape (through xmitFuncs, and to the scheduler, an interface,
@@ -251,6 +253,9 @@ func (p *Pipeline) process(cur *cursor, now int64) (Verdict, int) {
 		return p.drop(DropProto)
 	default:
 		return p.drop(DropProto)
+	}
+	if p.completeSums {
+		p.completeChecksum(cur)
 	}
 	if id, dir, ok := p.table.Lookup(&pkt.Tuple); ok {
 		e := p.table.Entry(id)

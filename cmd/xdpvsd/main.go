@@ -59,6 +59,7 @@ func run(args []string) error {
 	bare := fs.Bool("bare-forward", false, "benchmark only: forward between two interfaces with no load balancing")
 	cpuProfile := fs.String("cpu-profile", "", "development: write a CPU profile of the whole run to this file")
 	metricsAddr := fs.String("metrics", "", "serve Prometheus metrics on this address (HOST:PORT), at /metrics")
+	completeSums := fs.Bool("complete-checksums", false, "finish the TCP/UDP checksums of packets sent with transmit checksum offload by local senders (containers on veth, some virtual NICs), which real servers would drop; costs a full checksum per such packet (event checksums_completed)")
 	scripts := fs.String("health-scripts", "", "directory of the programs that health checks (--check script) may run: owned by root, writable by no one else (default: none may run)")
 	cliflag.Deprecated(fs, "xdp-mode", "attach", "")
 	cliflag.Deprecated(fs, "cpuprofile", "cpu-profile", "")
@@ -106,7 +107,8 @@ func run(args []string) error {
 			return fmt.Errorf("--workers %q: want a number of workers or auto", *workers)
 		}
 	}
-	cfg := dataplane.Config{Interfaces: ifaces, Workers: nworkers, Conns: *conns, Logger: log, BareForward: *bare}
+	cfg := dataplane.Config{Interfaces: ifaces, Workers: nworkers, Conns: *conns, Logger: log, BareForward: *bare,
+		CompleteChecksums: *completeSums}
 	cfg.XSK = dataplane.DefaultXSKOptions()
 	cfg.XSK.FrameSize = *frameSize
 	if err := cfg.XSK.Validate(); err != nil {
