@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"net/netip"
 	"os"
 	"runtime"
 	"slices"
@@ -64,6 +63,8 @@ type Dataplane struct {
 	stop     atomic.Bool
 	done     []chan struct{}
 	resolver *resolver
+	tunSrc   *tunnelSources // the tunnels' source addresses, which sources computes and the workers read
+	sources  *sourcer
 	tmpls    *templates
 	cookies  *synproxy.Cookies             // the SYN proxy's, shared by the workers, rotated by the janitor
 	persist  atomic.Pointer[persistCounts] // the janitor's last count
@@ -130,7 +131,10 @@ func New(cfg Config) (d *Dataplane, err error) {
 		}
 		d.log.Info("steering program attached", zap.String("iface", p.Name), zap.Stringer("mode", mode))
 	}
-	if d.resolver, err = startResolver(d.ports, d.neigh, d.log); err != nil {
+	d.tunSrc = new(tunnelSources)
+	d.sources = newSourcer(d.ports, d.tunSrc, d.log)
+	d.sources.setConfig(nil)
+	if d.resolver, err = startResolver(d.ports, d.neigh, d.sources, d.log); err != nil {
 		return nil, err
 	}
 	d.conf.Store(&compiled{services: map[svcKey]int{}, replies: map[rsKey]struct{}{}, timeouts: conntrack.DefaultTimeouts(), snap: &Snapshot{}})
@@ -198,23 +202,6 @@ func newPort(name string, workers int) (Port, int, error) {
 			name, q, workers, q, name, workers)
 	}
 	port := Port{Name: name, Ifindex: ifc.Index, MAC: header.MAC(ifc.HardwareAddr), MTU: ifc.MTU}
-	if addrs, err := ifc.Addrs(); err == nil {
-		// The port's own addresses, sources of tunnels: the first global one of each family,
-		// a subnet's rather than a single address (a VIP) where there is one.
-		for _, hostRoutes := range []bool{false, true} {
-			for _, a := range addrs {
-				pfx, err := netip.ParsePrefix(a.String())
-				if err != nil || !pfx.Addr().IsGlobalUnicast() || (pfx.Bits() == pfx.Addr().BitLen()) != hostRoutes {
-					continue
-				}
-				if ip := pfx.Addr(); ip.Is4() && port.Addr4 == (header.Addr{}) {
-					port.Addr4 = header.AddrFromNetip(ip)
-				} else if ip.Is6() && port.Addr6 == (header.Addr{}) {
-					port.Addr6 = header.AddrFromNetip(ip)
-				}
-			}
-		}
-	}
 	return port, q, nil
 }
 
@@ -256,7 +243,7 @@ func (d *Dataplane) newWorker(q int, now int64) (*worker, error) {
 	w.publish(now)
 	w.p.flows, w.flowKeys = new(flowLog), make([]xsk.FlowKey, 0, xsk.MaxFlowBatch)
 	w.p.tmpls, w.p.cookies = d.tmpls, d.cookies
-	w.p.completeSums = d.cfg.CompleteChecksums
+	w.p.completeSums, w.p.tunSrc = d.cfg.CompleteChecksums, d.tunSrc
 	w.proc = w.p
 	if d.cfg.BareForward {
 		w.proc = &bareForwarder{p: w.p, neigh: d.neigh}
@@ -317,10 +304,13 @@ func (d *Dataplane) Apply(s *Snapshot) error {
 			}
 		}
 	}
-	// Workers first, so that the packets the program starts steering find their service.
+	// The tunnels' sources first, so that the new real servers' first packets find theirs; then
+	// the workers, so that the packets the program starts steering find their service.
+	d.sources.setConfig(c)
 	prev := d.conf.Swap(c)
 	if err := d.steer.Update(rules); err != nil {
 		d.conf.Store(prev)
+		d.sources.setConfig(prev)
 		return fmt.Errorf("dataplane: steering: %w", err)
 	}
 	d.ids, d.gen = ids, d.gen+1

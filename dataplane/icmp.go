@@ -59,11 +59,8 @@ func (p *Pipeline) icmpError(cur *cursor) (Verdict, int) {
 	switch v.xmit {
 	case xmitTunnel:
 		// As DR, but in the tunnel like every packet of the connection.
-		if mtu := p.tunnelMTU(cur, h.port); pkt.L3Length > mtu {
-			return p.tooBig(cur, mtu)
-		}
-		if !p.encapsulate(cur, &e.Tuples[conntrack.DirReply].SrcAddr, h.port) {
-			return p.drop(DropNoHeadroom)
+		if v, port, ok := p.tunnel(cur, e, h.port); !ok {
+			return v, port
 		}
 	case xmitDR:
 		// DR: the quoted packet is what the real server itself sent (VIP:vport → CIP:cport), and

@@ -16,9 +16,7 @@ type Port struct {
 	Name    string
 	Ifindex int
 	MAC     header.MAC
-	MTU     int         // 0: 1500
-	Addr4   header.Addr // the director's own addresses on it (source of tunnels), zero if none
-	Addr6   header.Addr
+	MTU     int // 0: 1500
 }
 
 func (p *Port) mtu() int {
@@ -117,6 +115,7 @@ type Pipeline struct {
 	pressureAt   int                       // connections in the table from which DefenseAuto is on
 	minMTU       int                       // of the ports: what the SYN proxy's MSS is made for
 	completeSums bool                      // finish checksums left to transmit offload (Config.CompleteChecksums)
+	tunSrc       *tunnelSources            // the tunnels' source addresses (tunsrc.go), shared by every worker
 	c            *counters
 	// cur is the storage of the cursor ProcessAt (or the expiry timer, spGenerate) fills for each
 	// packet and passes down the path. Nothing reads it but through that pointer: it is kept here
@@ -128,7 +127,7 @@ type Pipeline struct {
 // newPipeline returns worker id's pipeline (of workers) with a table of capacity connections.
 func newPipeline(id, workers int, ports []Port, neigh *Neighbours, capacity int, now int64) *Pipeline {
 	p := &Pipeline{id: id, workers: workers, ports: ports, neigh: neigh, neighRefs: neigh.register(), c: new(counters), tmpls: newTemplates(1 << 12),
-		lpools: map[header.Addr]*portPool{}, cookies: newCookies(), minMTU: 1500}
+		lpools: map[header.Addr]*portPool{}, cookies: newCookies(), minMTU: 1500, tunSrc: new(tunnelSources)}
 	for i := range ports {
 		p.minMTU = min(p.minMTU, ports[i].mtu())
 	}

@@ -15,27 +15,33 @@ import (
 
 // resolver feeds Neighbours from the kernel: routes and neighbours of the forwarded interfaces,
 // kept current by netlink notifications and a periodic full refresh, and resolution of unknown
-// next hops on request (RTM_NEWNEIGH with NTF_USE makes the kernel send ARP or ND).
+// next hops on request (RTM_NEWNEIGH with NTF_USE makes the kernel send ARP or ND). It also has
+// the tunnels' sources looked up again (sourcer.refresh) when the kernel's addresses or routes
+// change, once they have settled, and every sourcesEvery in case a notification was lost.
 type resolver struct {
 	ports     []Port
 	byIfindex map[int]int
 	neigh     *Neighbours
+	sources   *sourcer
 	log       *zap.Logger
 	stop      chan struct{}
 	done      chan struct{}
 	probed    map[neighKey]time.Time
+	lost      chan struct{} // a notification may have been lost: refresh the sources
 }
 
 const (
-	refreshEvery = time.Second
-	probeEvery   = 200 * time.Millisecond // per next hop
-	nudValid     = netlink.NUD_REACHABLE | netlink.NUD_STALE | netlink.NUD_DELAY | netlink.NUD_PROBE |
+	refreshEvery  = time.Second
+	sourcesSettle = 20 * time.Millisecond // after an address or route change, before the sources are looked up
+	sourcesEvery  = 10 * time.Second
+	probeEvery    = 200 * time.Millisecond // per next hop
+	nudValid      = netlink.NUD_REACHABLE | netlink.NUD_STALE | netlink.NUD_DELAY | netlink.NUD_PROBE |
 		netlink.NUD_PERMANENT | netlink.NUD_NOARP
 )
 
-func startResolver(ports []Port, n *Neighbours, log *zap.Logger) (*resolver, error) {
-	r := &resolver{ports: ports, byIfindex: map[int]int{}, neigh: n, log: log,
-		stop: make(chan struct{}), done: make(chan struct{}), probed: map[neighKey]time.Time{}}
+func startResolver(ports []Port, n *Neighbours, sources *sourcer, log *zap.Logger) (*resolver, error) {
+	r := &resolver{ports: ports, byIfindex: map[int]int{}, neigh: n, sources: sources, log: log,
+		stop: make(chan struct{}), done: make(chan struct{}), probed: map[neighKey]time.Time{}, lost: make(chan struct{}, 1)}
 	for i, p := range ports {
 		r.byIfindex[p.Ifindex] = i
 	}
@@ -44,16 +50,42 @@ func startResolver(ports []Port, n *Neighbours, log *zap.Logger) (*resolver, err
 	}
 	neighs := make(chan netlink.NeighUpdate, 1024)
 	if err := netlink.NeighSubscribeWithOptions(neighs, r.stop, netlink.NeighSubscribeOptions{
-		ErrorCallback: func(err error) { log.Warn("neighbour notifications", zap.Error(err)) },
+		ErrorCallback: r.notificationError("neighbour notifications"),
 	}); err != nil {
 		return nil, fmt.Errorf("dataplane: subscribe to neighbours: %w", err)
 	}
 	routes := make(chan netlink.RouteUpdate, 256)
-	if err := netlink.RouteSubscribe(routes, r.stop); err != nil {
+	if err := netlink.RouteSubscribeWithOptions(routes, r.stop, netlink.RouteSubscribeOptions{
+		ErrorCallback: r.notificationError("route notifications"),
+	}); err != nil {
 		return nil, fmt.Errorf("dataplane: subscribe to routes: %w", err)
 	}
-	go r.loop(neighs, routes)
+	addrs := make(chan netlink.AddrUpdate, 256)
+	if err := netlink.AddrSubscribeWithOptions(addrs, r.stop, netlink.AddrSubscribeOptions{
+		ErrorCallback: r.notificationError("address notifications"),
+	}); err != nil {
+		return nil, fmt.Errorf("dataplane: subscribe to addresses: %w", err)
+	}
+	go r.loop(neighs, routes, addrs)
 	return r, nil
+}
+
+// notificationError returns the error callback of a subscription to what: a notification may
+// have been lost (or the subscription ended: the periodic refreshes stand in for it), so the
+// sources are looked up again. Errors after close (the subscription's socket closing) are not.
+func (r *resolver) notificationError(what string) func(error) {
+	return func(err error) {
+		select {
+		case <-r.stop:
+			return
+		default:
+		}
+		r.log.Warn(what, zap.Error(err))
+		select {
+		case r.lost <- struct{}{}:
+		default:
+		}
+	}
 }
 
 func (r *resolver) close() {
@@ -61,10 +93,22 @@ func (r *resolver) close() {
 	<-r.done
 }
 
-func (r *resolver) loop(neighs <-chan netlink.NeighUpdate, routes <-chan netlink.RouteUpdate) {
+func (r *resolver) loop(neighs <-chan netlink.NeighUpdate, routes <-chan netlink.RouteUpdate, addrs <-chan netlink.AddrUpdate) {
 	defer close(r.done)
 	tick := time.NewTicker(refreshEvery)
 	defer tick.Stop()
+	// settle fires sourcesSettle after the first address or route change since the last refresh
+	// of the sources: a burst of changes (an address and its routes) costs one.
+	settle := time.NewTimer(time.Hour)
+	settle.Stop()
+	defer settle.Stop()
+	pending, sourced := false, time.Now()
+	changed := func() {
+		if !pending {
+			pending = true
+			settle.Reset(sourcesSettle)
+		}
+	}
 	for {
 		select {
 		case <-r.stop:
@@ -73,6 +117,20 @@ func (r *resolver) loop(neighs <-chan netlink.NeighUpdate, routes <-chan netlink
 			if err := r.refresh(); err != nil {
 				r.log.Warn("refresh of routes and neighbours failed", zap.Error(err))
 			}
+			if time.Since(sourced) >= sourcesEvery {
+				changed()
+			}
+		case <-settle.C:
+			pending, sourced = false, time.Now()
+			r.sources.refresh()
+		case <-r.lost:
+			changed()
+		case _, ok := <-addrs:
+			if !ok {
+				addrs = nil
+				continue
+			}
+			changed()
 		case u, ok := <-neighs:
 			if !ok {
 				neighs = nil
@@ -87,6 +145,7 @@ func (r *resolver) loop(neighs <-chan netlink.NeighUpdate, routes <-chan netlink
 			if err := r.refreshRoutes(); err != nil {
 				r.log.Warn("refresh of routes failed", zap.Error(err))
 			}
+			changed()
 		case k := <-r.neigh.resolve:
 			r.probe(k)
 		}

@@ -1,6 +1,9 @@
 package dataplane
 
-import "github.com/xdpvs/xdpvs/header"
+import (
+	"github.com/xdpvs/xdpvs/conntrack"
+	"github.com/xdpvs/xdpvs/header"
+)
 
 // Sizes of what a tunnel adds.
 const (
@@ -16,14 +19,33 @@ func (p *Pipeline) tunnelMTU(cur *cursor, out int) int {
 	return p.ports[out].mtu() - ipipOverhead
 }
 
-// encapsulate puts the packet in an IPIP or IPv6-in-IPv6 tunnel to rip, out of port out, as IPVS's
-// TUN mode does (ip_vs_tunnel_xmit): the outer header takes the headroom before the packet, its
-// source is the port's own address, DF is the inner packet's. The Ethernet header is written
-// without MACs (transmit sets them). It reports false when the headroom is too small. The caller
-// has checked that the packet fits (tunnelMTU): we do not fragment.
-func (p *Pipeline) encapsulate(cur *cursor, rip *header.Addr, out int) bool {
+// tunnel puts a packet of connection e in its tunnel to the real server, out of port out: from the
+// real server's tunnel source (tunsrc.go), without which it is dropped (never sent from an
+// unspecified address); answered with an ICMP error to the client instead if it would not fit the
+// port's MTU in the tunnel (tooBig); then encapsulated. ok is false when the packet went another
+// way, whose verdict and port are returned.
+func (p *Pipeline) tunnel(cur *cursor, e *conntrack.Entry[connVal], out int) (v Verdict, port int, ok bool) {
+	src, ok := p.tunSrc.load().source(e.Value.destID, e.Value.destGen, out, cur.pkt.IsIPv6)
+	switch mtu := p.tunnelMTU(cur, out); {
+	case !ok:
+		v, port = p.drop(DropNoTunnelSource)
+	case cur.pkt.L3Length > mtu:
+		v, port = p.tooBig(cur, mtu)
+	case !p.encapsulate(cur, src, &e.Tuples[conntrack.DirReply].SrcAddr):
+		v, port = p.drop(DropNoHeadroom)
+	default:
+		return 0, 0, true
+	}
+	return v, port, false
+}
+
+// encapsulate puts the packet in an IPIP or IPv6-in-IPv6 tunnel from src to rip, as IPVS's TUN
+// mode does (ip_vs_tunnel_xmit): the outer header takes the headroom before the packet, its source
+// is the one the kernel would use toward rip (tunsrc.go), DF is the inner packet's. The Ethernet
+// header is written without MACs (transmit sets them). It reports false when the headroom is too
+// small. The caller has checked that the packet fits (tunnelMTU): we do not fragment.
+func (p *Pipeline) encapsulate(cur *cursor, src, rip *header.Addr) bool {
 	pkt := &cur.pkt
-	port := &p.ports[out]
 	inner := cur.frame[pkt.L3Offset : pkt.L3Offset+pkt.L3Length]
 	hdr := ipipOverhead
 	if pkt.IsIPv6 {
@@ -39,13 +61,13 @@ func (p *Pipeline) encapsulate(cur *cursor, rip *header.Addr, out int) bool {
 		eth.SetType(header.EtherTypeIPv6)
 		// The inner traffic class, no flow label.
 		header.IPv6(b[header.EthernetMinimumSize:]).Encode(&header.IPv6Fields{TrafficClass: header.IPv6(inner).TrafficClass(),
-			PayloadLength: uint16(len(inner)), NextHeader: header.ProtocolIPv6, HopLimit: 64, SrcAddr: port.Addr6[:], DstAddr: rip[:]})
+			PayloadLength: uint16(len(inner)), NextHeader: header.ProtocolIPv6, HopLimit: 64, SrcAddr: src[:], DstAddr: rip[:]})
 	} else {
 		eth.SetType(header.EtherTypeIPv4)
 		in4 := header.IPv4(inner)
 		header.IPv4(b[header.EthernetMinimumSize:]).Encode(&header.IPv4Fields{TOS: in4.TOS(), TotalLength: uint16(len(inner) + hdr),
 			Flags: in4.Flags() & header.IPv4FlagDontFragment, // DF only
-			TTL:   64, Protocol: header.ProtocolIPIP, SrcAddr: port.Addr4[12:], DstAddr: rip[12:]})
+			TTL:   64, Protocol: header.ProtocolIPIP, SrcAddr: src[12:], DstAddr: rip[12:]})
 	}
 	cur.outOff, cur.outLen = start, len(b)
 	p.c.tunnelled++

@@ -47,6 +47,7 @@ const (
 	DropProbeLimit                            // the table's probe run for the tuple is at its bound (a flood of colliding tuples)
 	DropFlowLogFull                           // NAT: the log of flows for the steering program is full (the worker did not drain it)
 	DropSynProxySourceLimit                   // SYN proxy: the client's source holds its share of the worker's pending-handshake slots
+	DropNoTunnelSource                        // TUN: the director has no address to tunnel from toward the real server (tunsrc.go)
 	NumDropReasons
 )
 
@@ -54,7 +55,7 @@ var dropReasonNames = [NumDropReasons]string{
 	"fragment", "vlan", "mapped_address", "unsupported_proto", "no_service", "no_conn", "no_dest", "table_full", "no_local_port",
 	"no_route", "neigh_miss", "icmp_no_conn", "icmp_nat64", "dest_gone", "handoff_full", "handoff_loop", "tx_full", "no_headroom", "too_big", "too_big_no_df",
 	"synproxy_syn", "synproxy_bad_cookie", "synproxy_held", "synproxy_no_slot", "synproxy_too_big", "synproxy_bad_synack", "synproxy_malformed",
-	"tuple_taken", "probe_limit", "flow_log_full", "synproxy_source_limit",
+	"tuple_taken", "probe_limit", "flow_log_full", "synproxy_source_limit", "no_tunnel_source",
 }
 
 // insertDrops is the drop reason of each failed conntrack.Insert.

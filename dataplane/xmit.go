@@ -92,14 +92,10 @@ func (p *Pipeline) xmitDR(cur *cursor, e *conntrack.Entry[connVal], dir conntrac
 	return p.send(cur, e, dir, h)
 }
 
-// xmitTunnel puts the packet in a tunnel to the real server (encapsulate). One that would not fit
-// the egress port's MTU in it is answered with an ICMP error to the client instead (tooBig).
+// xmitTunnel puts the packet in the connection's tunnel to the real server (tunnel) and sends it.
 func (p *Pipeline) xmitTunnel(cur *cursor, e *conntrack.Entry[connVal], dir conntrack.Dir, h hop) (Verdict, int) {
-	if mtu := p.tunnelMTU(cur, h.port); cur.pkt.L3Length > mtu {
-		return p.tooBig(cur, mtu)
-	}
-	if !p.encapsulate(cur, &e.Tuples[conntrack.DirReply].SrcAddr, h.port) {
-		return p.drop(DropNoHeadroom)
+	if v, port, ok := p.tunnel(cur, e, h.port); !ok {
+		return v, port
 	}
 	return p.send(cur, e, dir, h)
 }

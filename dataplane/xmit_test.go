@@ -34,6 +34,7 @@ func TestXmitBinding(t *testing.T) {
 			e := newTestEnv(t, 1024)
 			applyServices(t, e.p, newIDs(), Service{Key: ServiceKey{Proto: tcp, Addr: tc.vip, Port: 80}, Scheduler: "rr", LocalAddrs: tc.lips,
 				RealServers: []RealServer{{Addr: tc.rs, Port: 80, Forward: tc.m, Weight: 1}}})
+			setTunnelSources(e.p, sourceOnSubnet)
 			cip := cip4
 			if tc.vip.Is6() {
 				cip = cip6
