@@ -7,6 +7,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/xdpvs/xdpvs/dataplane/control"
 	"github.com/xdpvs/xdpvs/dataplane/xsk"
 )
 
@@ -36,3 +37,6 @@ func (*Dataplane) Stats() *Stats                           { return &Stats{} }
 func (*Dataplane) Connections(func([]ConnInfo) bool) error { return nil }
 func (*Dataplane) Close() error                            { return nil }
 func (*Dataplane) Workers() int                            { return 0 }
+
+// Liveness reports nothing attached.
+func (*Dataplane) Liveness() control.LivenessInfo { return control.LivenessInfo{} }

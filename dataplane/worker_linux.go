@@ -51,9 +51,10 @@ type worker struct {
 	flowKeys  []xsk.FlowKey // syncFlows' batch
 	cur       xsk.Desc      // the frame being processed, freed if processing panics
 	inFrame   bool
-	panicked  bool  // a panic was logged: later ones are only counted
-	stats     board // its counters as last published, for Stats
-	published int64 // when
+	panicked  bool         // a panic was logged: later ones are only counted
+	stats     board        // its counters as last published, for Stats
+	published int64        // when
+	beat      atomic.Int64 // monotonic time of the loop\'s last round: the heartbeat Liveness reads
 }
 
 var clockBase = time.Now()
@@ -91,6 +92,7 @@ func (w *worker) serve(stop *atomic.Bool) {
 		default:
 		}
 		now := monotonic()
+		w.beat.Store(now)
 		n := 0
 		for _, r := range w.rxs {
 			k := r.s.Receive(w.rx)

@@ -338,6 +338,22 @@ func (st *Steering) Unregister(ifindex, queue int) error {
 	return nil
 }
 
+// Linked tells whether the program is still attached to ifindex through its link: the
+// kernel detaches a link whose interface goes away, and nothing else can (a program attached
+// by a link cannot be replaced without it).
+func (st *Steering) Linked(ifindex int) bool {
+	ifc, ok := st.ifaces[ifindex]
+	if !ok {
+		return false
+	}
+	info, err := ifc.link.Info()
+	if err != nil {
+		return false
+	}
+	x := info.XDP()
+	return x != nil && int(x.Ifindex) == ifindex
+}
+
 func epKey(e Endpoint) (steerEpKey, error) {
 	a := e.Addr.Unmap()
 	k := steerEpKey{Proto: e.Proto, Port: htons(e.Port)}

@@ -58,4 +58,5 @@ func (st *Steering) Update(r Rules) error                                    { r
 func (st *Steering) Stats() (map[string]uint64, error)                       { return nil, errOther }
 func (st *Steering) Attached() map[int]AttachMode                            { return nil }
 func (st *Steering) Detach(ifindex int) error                                { return nil }
+func (st *Steering) Linked(ifindex int) bool                                 { return false }
 func (st *Steering) Close() error                                            { return nil }
