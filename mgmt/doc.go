@@ -12,8 +12,12 @@
 //	mgmt/server   the daemon's side: the socket server, changes and their snapshots, health
 //	              probers, -Z baselines and rates, the persisted configuration
 //	mgmt/metrics  the Prometheus exporter of the server's state
+//	mgmt/announce the announcement policy: which VIPs and local addresses are announced, when
+//	mgmt/bgp      the BGP speaker (an embedded GoBGP) that announces them
+//	mgmt/kroute   the kernel routes: the --export-table routes and routed mode's blackholes
 //
 // Arrows: model → dataplane/control, sched; api → model; cli → api, model; health → model;
-// server → cli, api, health, model; metrics → server, api. The admin tool (cmd/xdpvsadm) links
+// server → cli, api, health, model; metrics → server, api; announce → api, model,
+// dataplane/control; bgp and kroute → nothing of the project (cmd/xdpvsd wires them to announce). The admin tool (cmd/xdpvsadm) links
 // cli, api and model only: no health checker, no HTTP client, no logger.
 package mgmt

@@ -74,6 +74,7 @@ type State struct {
 	Connections []Conn         `json:"connections,omitempty"`
 	Workers     []WorkerStats  `json:"workers,omitempty"` // show workers, queues, drops, events, synproxy
 	Config      *ConfigStatus  `json:"config,omitempty"`  // show config
+	BGP         *BGPState      `json:"bgp,omitempty"`     // show bgp
 }
 
 // ConfigStatus is the state of the daemon's configuration file (show config): where it is, when

@@ -137,6 +137,7 @@ var options = []option{
 	// ipvsadm 1.31's tunnel types: ipip is what -i does; GUE and GRE are refused as soon as
 	// they are read, and so are their options.
 	{long: "tun-type", arg: argRequired, in: serverAttr, check: ipipOnly, set: setTunType},
+	{long: "bgp-min-servers", arg: argRequired, in: serviceAttr, set: setMinServers},
 
 	{long: "sort"}, // does nothing, as in ipvsadm
 	{long: "start-daemon", arg: argRequired, unsup: unsupDaemon},

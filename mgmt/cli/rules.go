@@ -99,6 +99,9 @@ func WriteRules(w io.Writer, st *api.State) {
 		if s.Policy != 0 {
 			bw.WriteString(" --policy " + PolicyString(s.Policy))
 		}
+		if s.MinServers != 0 && s.MinServers != model.DefaultMinServers {
+			fmt.Fprintf(bw, " --bgp-min-servers %d", s.MinServers)
+		}
 		bw.WriteString("\n")
 		for j := range s.RealServers {
 			d := &s.RealServers[j]

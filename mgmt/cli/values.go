@@ -88,6 +88,17 @@ func setPolicy(p *parser, arg string, _ bool) error {
 	return err
 }
 
+// setMinServers is --bgp-min-servers N: the real servers that must be available for the VIP to be
+// announced over BGP.
+func setMinServers(p *parser, arg string, _ bool) error {
+	n, err := strconv.Atoi(arg)
+	if err != nil || n < 1 || n > model.MaxMinServers {
+		return parseErr("invalid --bgp-min-servers `%s' specified (1 to %d)", arg, model.MaxMinServers)
+	}
+	p.c.Service.MinServers = n
+	return nil
+}
+
 // setServer sets the real server, its port the service's unless given, gatewaying and weight 1
 // unless the options that follow it in the table say otherwise.
 func setServer(p *parser, arg string, _ bool) error {

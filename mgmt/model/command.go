@@ -23,8 +23,10 @@ const (
 	OpAddLaddr    Op = "add-laddr"
 	OpDelLaddr    Op = "del-laddr"
 	OpGetLaddr    Op = "get-laddr"
-	OpHealth      Op = "health" // --health: a service's health check
-	OpShow        Op = "show"   // show VERB: one of ShowVerbs
+	OpHealth      Op = "health"  // --health: a service's health check
+	OpShow        Op = "show"    // show VERB: one of ShowVerbs
+	OpDrain       Op = "drain"   // withdraw every announcement (GRACEFUL_SHUTDOWN first), keep forwarding
+	OpUndrain     Op = "undrain" // announce again what the policy allows
 	OpHelp        Op = "help"
 	OpVersion     Op = "version"
 )
@@ -87,11 +89,12 @@ const (
 	ShowHealth      Show = "health"      // the health checks and the servers' states
 	ShowConfig      Show = "config"      // the configuration file: when saved, whether it holds the running configuration
 	ShowDefense     Show = "defense"     // the connection tables' flood defence: its setting and what it did
+	ShowBGP         Show = "bgp"         // the BGP sessions and what is announced (mgmt/announce)
 )
 
 // ShowVerbs are the verbs of show, in the order the usage lists them.
 var ShowVerbs = []Show{ShowServices, ShowServers, ShowConnections, ShowWorkers, ShowQueues, ShowDrops,
-	ShowEvents, ShowSynProxy, ShowDefense, ShowHealth, ShowConfig}
+	ShowEvents, ShowSynProxy, ShowDefense, ShowHealth, ShowConfig, ShowBGP}
 
 func (s Show) String() string { return string(s) }
 

@@ -141,6 +141,9 @@ func checkServiceSpec(s *ServiceSpec) error {
 	if s.OnePacket && s.Protocol != UDP {
 		return errors.New("One-Packet Scheduling is only for UDP virtual services")
 	}
+	if s.MinServers < 0 || s.MinServers > MaxMinServers {
+		return fmt.Errorf("invalid --bgp-min-servers %d: want 0 to %d", s.MinServers, MaxMinServers)
+	}
 	if s.Persistent {
 		if s.Timeout == 0 {
 			s.Timeout = DefaultPersistence

@@ -124,14 +124,17 @@ func (k ServiceKey) DataplaneKey() control.ServiceKey {
 // belongs on it, and the daemon puts it there.
 type ServiceSpec struct {
 	ServiceKey
-	Scheduler   string                `json:"scheduler"`
-	SchedFlags  control.ServiceFlags  `json:"sched_flags,omitempty"`
-	Persistent  bool                  `json:"persistent,omitempty"`
-	Timeout     uint32                `json:"persistence_timeout,omitempty"` // seconds, when Persistent
-	Netmask     int                   `json:"netmask"`                       // prefix length: 32 or 128 unless set by -M
-	OnePacket   bool                  `json:"ops,omitempty"`
-	SynProxy    bool                  `json:"synproxy,omitempty"`
-	Policy      control.BackendPolicy `json:"policy,omitempty"` // --policy: xdpvs's real-server change handling turned off
+	Scheduler  string                `json:"scheduler"`
+	SchedFlags control.ServiceFlags  `json:"sched_flags,omitempty"`
+	Persistent bool                  `json:"persistent,omitempty"`
+	Timeout    uint32                `json:"persistence_timeout,omitempty"` // seconds, when Persistent
+	Netmask    int                   `json:"netmask"`                       // prefix length: 32 or 128 unless set by -M
+	OnePacket  bool                  `json:"ops,omitempty"`
+	SynProxy   bool                  `json:"synproxy,omitempty"`
+	Policy     control.BackendPolicy `json:"policy,omitempty"` // --policy: xdpvs's real-server change handling turned off
+	// MinServers (--bgp-min-servers N) is how many real servers must be available for the VIP to
+	// be announced (0: DefaultMinServers); see mgmt/announce.
+	MinServers  int                   `json:"bgp_min_servers,omitempty"`
 	LocalAddrs  []netip.Addr          `json:"local_addresses,omitempty"`
 	LocalIfaces map[netip.Addr]string `json:"local_interfaces,omitempty"`
 }
@@ -145,6 +148,13 @@ type RealServerSpec struct {
 	UThreshold uint32     `json:"u_threshold,omitempty"`
 	LThreshold uint32     `json:"l_threshold,omitempty"`
 }
+
+// DefaultMinServers is a service's --bgp-min-servers unless set: its VIP is announced while at
+// least one real server is available. MaxMinServers bounds it.
+const (
+	DefaultMinServers = 1
+	MaxMinServers     = 1 << 16
+)
 
 // Timeouts are the connection timeouts in seconds (`--set tcp tcpfin udp`).
 type Timeouts struct {
