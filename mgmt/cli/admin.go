@@ -239,6 +239,10 @@ func jsonOf(c *model.Command, st *api.State) any {
 		return struct {
 			Config *api.ConfigStatus `json:"config"`
 		}{st.Config}
+	case c.Op == model.OpShow && c.Show == model.ShowBGP:
+		return struct {
+			BGP *api.BGPState `json:"bgp"`
+		}{st.BGP}
 	case c.Op == model.OpList && c.List.Timeout:
 		return struct {
 			Timeouts model.Timeouts `json:"timeouts"`

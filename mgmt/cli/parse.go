@@ -28,6 +28,9 @@ func ParseArgs(args []string) (*model.Command, error) {
 	if len(args) > 0 && args[0] == "show" {
 		return parseShow(args[1:])
 	}
+	if len(args) > 0 && (args[0] == string(model.OpDrain) || args[0] == string(model.OpUndrain)) {
+		return parseDrain(args)
+	}
 	p := &parser{args: args, given: map[string]use{}, health: slices.Contains(args, "--health")}
 	if p.health {
 		p.c = model.Command{Op: model.OpHealth, Health: &model.HealthSpec{}}

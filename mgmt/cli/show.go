@@ -44,6 +44,14 @@ func showVerbs() string {
 	return b.String()
 }
 
+// parseDrain parses `drain` and `undrain`, which take nothing.
+func parseDrain(args []string) (*model.Command, error) {
+	if len(args) > 1 {
+		return nil, parseErr("%s: unexpected %q (%s takes no argument)", args[0], args[1], args[0])
+	}
+	return &model.Command{Op: model.Op(args[0])}, nil
+}
+
 // showWriters print each verb's listing.
 var showWriters = map[model.Show]func(w io.Writer, st *api.State){
 	model.ShowServices:    WriteServices,
@@ -57,4 +65,5 @@ var showWriters = map[model.Show]func(w io.Writer, st *api.State){
 	model.ShowDefense:     WriteDefense,
 	model.ShowHealth:      func(w io.Writer, st *api.State) { WriteHealth(w, st, time.Now()) },
 	model.ShowConfig:      func(w io.Writer, st *api.State) { WriteConfigStatus(w, st.Config, time.Now()) },
+	model.ShowBGP:         func(w io.Writer, st *api.State) { WriteBGP(w, st.BGP, time.Now()) },
 }

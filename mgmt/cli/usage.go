@@ -40,6 +40,7 @@ func writeSynopsis(w io.Writer) {
 		"  %[1]s --get-laddr [-t|u service-address]\n"+
 		"  %[1]s --health -t|u service-address --check tcp|http|https|udp|script|none [check options]\n"+
 		"  %[1]s show %[2]s [-o json]\n"+
+		"  %[1]s drain|undrain      (withdraw, or announce again, every BGP prefix; keep forwarding)\n"+
 		"  %[1]s -h\n"+
 		"  %[1]s                  (no command: interactive shell)\n\n", p, showVerbs())
 }
@@ -82,6 +83,7 @@ func writeOptions(w io.Writer) {
 		"  --synproxy     -j [enable|disable]  TCP SYN proxy (ignored on a UDP service)\n"+
 		"  --policy LIST                       turn off xdpvs's handling of real-server changes:\n"+
 		"                                      keep-removed-conns, no-conn-reuse, persist-quiescent\n"+
+		"  --bgp-min-servers N                 announce the VIP while N real servers are available (1)\n"+
 		"  --real-server  -r server-address    server-address is host (and port)\n"+
 		"  --gatewaying   -g                   gatewaying (direct routing) (default)\n"+
 		"  --ipip         -i                   ipip encapsulation (tunneling)\n"+

@@ -9,11 +9,13 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"go.uber.org/zap/zaptest"
 
 	"github.com/xdpvs/xdpvs/dataplane/control"
+	"github.com/xdpvs/xdpvs/mgmt/api"
 	"github.com/xdpvs/xdpvs/mgmt/cli"
 	"github.com/xdpvs/xdpvs/mgmt/server"
 )
@@ -145,5 +147,48 @@ func TestScrapeConfig(t *testing.T) {
 	}
 	if strings.Contains(body, "xdpvs_config_last_save_timestamp_seconds ") {
 		t.Error("a save time, and nothing was saved")
+	}
+}
+
+// fakeAnnouncer is a fixed `show bgp`.
+type fakeAnnouncer struct{ st api.BGPState }
+
+func (f *fakeAnnouncer) BGP() *api.BGPState { st := f.st; return &st }
+func (f *fakeAnnouncer) Drain(bool)         {}
+func (f *fakeAnnouncer) Poke()              {}
+
+// TestScrapeBGP: the sessions and prefixes of show bgp are metrics (and none without BGP).
+func TestScrapeBGP(t *testing.T) {
+	fa := &fakeAnnouncer{st: api.BGPState{AS: 65010, Announcing: true, Announcements: 3, Withdrawals: 1,
+		Peers: []api.BGPPeer{{Address: netip.MustParseAddr("198.18.0.254"), AS: 65000, State: "established", Since: time.Now().Add(-time.Minute), Advertised: 2}},
+		Prefixes: []api.BGPPrefix{
+			{Prefix: netip.MustParsePrefix("198.18.0.10/32"), Kind: "vip", Announced: true, Announcements: 2, Withdrawals: 1},
+			{Prefix: netip.MustParsePrefix("2001:2::10/128"), Kind: "vip", Announcements: 1, Withdrawals: 1},
+		}}}
+	sock := filepath.Join(t.TempDir(), "x.sock")
+	s, err := server.New(server.Config{Control: &fakeControl{}, Logger: zaptest.NewLogger(t), SocketPath: sock, Announcer: fa})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if problems, err := testutil.CollectAndLint(newBGPCollector(s)); err != nil || len(problems) > 0 {
+		t.Errorf("lint: %v %+v", err, problems)
+	}
+	rec := httptest.NewRecorder()
+	NewHandler(s).ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
+	body := rec.Body.String()
+	for _, want := range []string{"\nxdpvs_bgp_announcing 1\n", "\nxdpvs_bgp_announcements_total 3\n",
+		`xdpvs_bgp_peer_up{peer="198.18.0.254",peer_as="65000"} 1`, `xdpvs_bgp_peer_advertised_prefixes{peer="198.18.0.254",peer_as="65000"} 2`,
+		`xdpvs_bgp_prefix_announced{kind="vip",prefix="198.18.0.10/32"} 1`, `xdpvs_bgp_prefix_announced{kind="vip",prefix="2001:2::10/128"} 0`,
+		`xdpvs_bgp_prefix_withdrawals_total{kind="vip",prefix="2001:2::10/128"} 1`} {
+		if !strings.Contains(body, want) {
+			t.Errorf("scrape lacks %q", want)
+		}
+	}
+	plain := newTestServer(t, &fakeControl{})
+	rec = httptest.NewRecorder()
+	NewHandler(plain).ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
+	if strings.Contains(rec.Body.String(), "xdpvs_bgp_") {
+		t.Error("BGP metrics without BGP")
 	}
 }

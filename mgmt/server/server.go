@@ -44,6 +44,8 @@ type Config struct {
 	// HealthScripts is the directory of the programs that --check script may run (xdpvsd
 	// --health-scripts): see health.ScriptDir. Empty: none, and such a check is refused.
 	HealthScripts string
+	// Announcer, if set, is the daemon's announcement policy: show bgp, drain and undrain.
+	Announcer Announcer
 
 	dial      health.DialFunc                                        // health checks' dialer (tests); default health.DefaultDial
 	writeFile func(path string, data []byte, perm os.FileMode) error // (tests) default writeFileAtomic
@@ -382,6 +384,11 @@ func (s *Server) do(req *api.Request, b *batch) (resp *api.Response, rest func(s
 	first := &req.Commands[0]
 	list := first
 	switch first.Op {
+	case model.OpDrain, model.OpUndrain:
+		if err := s.drain(req.Commands); err != nil {
+			resp.Error = err.Error()
+		}
+		return resp, nil
 	case model.OpShow:
 		if len(req.Commands) != 1 {
 			resp.Error = "show must be the only command of a request"
@@ -393,6 +400,9 @@ func (s *Server) do(req *api.Request, b *batch) (resp *api.Response, rest func(s
 			return resp, nil
 		case first.Show == model.ShowConfig:
 			resp.State = &api.State{Config: s.ConfigStatus()}
+			return resp, nil
+		case first.Show == model.ShowBGP:
+			resp.State = &api.State{BGP: s.BGP()}
 			return resp, nil
 		case !slices.Contains(model.ShowVerbs, first.Show):
 			resp.Error = fmt.Sprintf("show: unknown %q", first.Show)
@@ -558,6 +568,9 @@ func (s *Server) change(cmds []model.Command) (warnings []string, index int, err
 				warnings = append(warnings, w)
 			}
 		}
+	}
+	if s.cfg.Announcer != nil {
+		s.cfg.Announcer.Poke()
 	}
 	return warnings, 0, nil
 }
