@@ -36,7 +36,9 @@ var allowed = map[string]struct {
 	"mgmt/metrics": {[]string{"mgmt/server", "mgmt/cli", "mgmt/health", "mgmt/api", "mgmt/model", "dataplane/control", "sched", "header"}, true},
 	// The BGP speaker wraps GoBGP, which sets its sockets' options (TCP MD5, TTL) through
 	// x/sys/unix; it knows nothing of the project (mgmt/bgp/doc.go).
-	"mgmt/bgp":          {nil, true},
+	"mgmt/bgp": {nil, true},
+	// The kernel routes (export table, routed mode's guards) are written over netlink.
+	"mgmt/kroute":       {nil, true},
 	"header":            {nil, false},
 	"conntrack":         {[]string{"header"}, false},
 	"sched":             {[]string{"header"}, false},
