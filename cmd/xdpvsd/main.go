@@ -2,6 +2,12 @@
 // per queue and serves xdpvsadm on a unix socket.
 //
 //	xdpvsd --iface IF [--iface IF2 ...] [--socket PATH] [--workers N|auto] [--config FILE] [--metrics ADDR]
+//	       [--bgp-as ASN --bgp-router-id ADDR --bgp-peer ADDR,ASN ... [--bgp-hold D] [--drain-time D]]
+//	       [--export-table N] [--routed]
+//
+// With --bgp-as (or --export-table) the daemon announces its VIPs while it can serve them
+// (mgmt/announce, docs/several-directors.md); on SIGTERM it withdraws them first, with
+// GRACEFUL_SHUTDOWN for --drain-time, then detaches.
 package main
 
 import (
@@ -61,6 +67,7 @@ func run(args []string) error {
 	metricsAddr := fs.String("metrics", "", "serve Prometheus metrics on this address (HOST:PORT), at /metrics")
 	completeSums := fs.Bool("complete-checksums", false, "finish the TCP/UDP checksums of packets sent with transmit checksum offload by local senders (containers on veth, some virtual NICs), which real servers would drop; costs a full checksum per such packet (event checksums_completed)")
 	scripts := fs.String("health-scripts", "", "directory of the programs that health checks (--check script) may run: owned by root, writable by no one else (default: none may run)")
+	af := addAnnounceFlags(fs)
 	cliflag.Deprecated(fs, "xdp-mode", "attach", "")
 	cliflag.Deprecated(fs, "cpuprofile", "cpu-profile", "")
 	if err := fs.Parse(args); err != nil {
@@ -156,12 +163,24 @@ func run(args []string) error {
 			log.Warn("dataplane close", zap.Error(err))
 		}
 	}()
-	srv, err := server.New(server.Config{Control: dp, Logger: log, SocketPath: *socket, SocketGroup: *group, ConfigPath: *config,
-		HealthScripts: *scripts})
+	scfg := server.Config{Control: dp, Logger: log, SocketPath: *socket, SocketGroup: *group, ConfigPath: *config,
+		HealthScripts: *scripts}
+	var ann *announcer
+	if af.enabled() {
+		if ann, err = startAnnouncer(af, dp, log); err != nil {
+			return err
+		}
+		defer ann.Shutdown() // withdraw before the dataplane detaches (deferred before this)
+		scfg.Announcer = ann
+	}
+	srv, err := server.New(scfg)
 	if err != nil {
 		return err
 	}
 	defer srv.Close()
+	if ann != nil {
+		ann.srv.Store(srv) // the policy reads the services from now on
+	}
 	if metricsLn != nil {
 		mux := http.NewServeMux()
 		mux.Handle("/metrics", metrics.NewHandler(srv))

@@ -33,6 +33,12 @@ type Sink interface {
 	Set(routes []Route) error
 }
 
+// Guard is told every prefix of the configured services, announced or not (routed mode's
+// blackholes, mgmt/kroute): Set makes its prefixes exactly prefixes.
+type Guard interface {
+	Set(prefixes []netip.Prefix) error
+}
+
 // Service is what the policy needs of one service.
 type Service struct {
 	Key        model.ServiceKey
@@ -71,8 +77,11 @@ func ServicesOf(st *api.State) []Service {
 // Config is how an Announcer runs.
 type Config struct {
 	Liveness control.Liveness
+	// Services lists the services; nil means not known yet (the daemon is starting): nothing is
+	// announced and the guards are left as they are.
 	Services func() []Service
 	Sinks    []Sink
+	Guards   []Guard
 	// DrainTime is how long a drain announces with GRACEFUL_SHUTDOWN before it withdraws.
 	DrainTime time.Duration
 	Stall     time.Duration // 0: DefaultStall
@@ -100,6 +109,8 @@ type Announcer struct {
 	prefixes   map[netip.Prefix]*prefix
 	pushed     []Route // what the sinks hold
 	dirty      bool    // a sink failed: push again
+	guarded    []netip.Prefix
+	guardDirty bool // a guard failed: tell them again
 	ann, wdr   uint64
 }
 
@@ -117,7 +128,7 @@ func New(cfg Config) *Announcer {
 	if cfg.Logger == nil {
 		cfg.Logger = zap.NewNop()
 	}
-	return &Announcer{cfg: cfg, log: cfg.Logger, poke: make(chan struct{}, 1), prefixes: map[netip.Prefix]*prefix{}, dirty: true}
+	return &Announcer{cfg: cfg, log: cfg.Logger, poke: make(chan struct{}, 1), prefixes: map[netip.Prefix]*prefix{}, dirty: true, guardDirty: true}
 }
 
 // Run evaluates the policy every Interval and on Poke until stop is closed.
@@ -233,6 +244,9 @@ func (a *Announcer) Step() {
 		}
 	}
 	slices.SortFunc(routes, func(x, y Route) int { return x.Prefix.Addr().Compare(y.Prefix.Addr()) })
+	if svcs != nil { // nil: the services are not known yet; the guards keep what they have
+		a.guard(want)
+	}
 	if !a.dirty && slices.Equal(routes, a.pushed) {
 		return
 	}
@@ -244,6 +258,26 @@ func (a *Announcer) Step() {
 		}
 	}
 	a.pushed = routes
+}
+
+// guard tells the guards the configured prefixes when they change (or a guard failed).
+func (a *Announcer) guard(want map[netip.Prefix]*decision) {
+	all := make([]netip.Prefix, 0, len(want))
+	for p := range want {
+		all = append(all, p)
+	}
+	slices.SortFunc(all, func(x, y netip.Prefix) int { return x.Addr().Compare(y.Addr()) })
+	if !a.guardDirty && slices.Equal(all, a.guarded) {
+		return
+	}
+	a.guardDirty = false
+	for _, g := range a.cfg.Guards {
+		if err := g.Set(all); err != nil {
+			a.guardDirty = true
+			a.log.Warn("guard routes not set; trying again", zap.Error(err))
+		}
+	}
+	a.guarded = all
 }
 
 // transition records a prefix going to announced (on) or not.

@@ -213,6 +213,38 @@ func TestDrain(t *testing.T) {
 	e.want(t, false)
 }
 
+type guard struct{ prefixes []netip.Prefix }
+
+func (g *guard) Set(p []netip.Prefix) error { g.prefixes = slices.Clone(p); return nil }
+
+// TestGuards: the guards get every configured prefix, announced or not, and lose a removed
+// service's.
+func TestGuards(t *testing.T) {
+	e := newEnv(t, 0)
+	g := &guard{}
+	e.a.cfg.Guards = []Guard{g}
+	e.dp.li.Workers[0].Age = time.Hour // nothing announced
+	e.a.Step()
+	if !slices.Equal(g.prefixes, []netip.Prefix{host4, lip32, host6}) || len(e.sink.routes) != 0 {
+		t.Fatalf("guarded %v, announced %v", g.prefixes, e.sink.routes)
+	}
+	e.svcs = e.svcs[:2]
+	e.a.Step()
+	if !slices.Equal(g.prefixes, []netip.Prefix{host4}) {
+		t.Fatalf("guarded %v after the IPv6 service went", g.prefixes)
+	}
+	e.svcs = nil // not known (a daemon starting): the guards keep theirs
+	e.a.Step()
+	if !slices.Equal(g.prefixes, []netip.Prefix{host4}) {
+		t.Fatalf("guarded %v while the services are not known", g.prefixes)
+	}
+	e.svcs = []Service{}
+	e.a.Step()
+	if len(g.prefixes) != 0 {
+		t.Fatalf("guarded %v with no service", g.prefixes)
+	}
+}
+
 // TestSinkFailure: a sink that fails is given the routes again at the next step.
 func TestSinkFailure(t *testing.T) {
 	e := newEnv(t, 0)
