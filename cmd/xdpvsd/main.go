@@ -49,79 +49,80 @@ func main() {
 	}
 }
 
-func run(args []string) error {
+// options are the daemon's flags.
+type options struct {
+	ifaces                               listFlag
+	socket, group, workers, cpus, config string
+	attach, level, cpuProfile, metrics   string
+	scripts                              string
+	conns, frameSize                     int
+	bare, completeSums                   bool
+	announce                             *announceFlags
+}
+
+// parseFlags reads the command line.
+func parseFlags(args []string) (*options, error) {
+	o := &options{}
 	fs := flag.NewFlagSet("xdpvsd", flag.ContinueOnError)
-	var ifaces listFlag
-	fs.Var(&ifaces, "iface", "interface to forward on (repeat for several)")
-	socket := fs.String("socket", api.DefaultSocketPath, "unix socket for xdpvsadm")
-	group := fs.String("socket-group", "", "group allowed to use the socket (default: root only)")
-	workers := fs.String("workers", "auto", "workers: a number, or auto (one per receive queue of the interfaces, at most one per CPU); a worker owns its queue of every interface and the queues beyond the workers' count")
-	cpus := fs.String("cpus", "", "comma-separated CPU of each worker (default: the CPUs the daemon may use, CPU 0 last)")
-	conns := fs.Int("conns", 1<<18, "connection-table capacity per worker")
-	config := fs.String("config", "", "configuration file (xdpvsadm -S format), loaded at start and saved on every change")
-	attach := fs.String("attach", "auto", "how the XDP program is attached: auto (native, else generic), native or generic")
-	frameSize := fs.Int("frame-size", 2048, "UMEM frame size, 2048 or 4096 (largest packet = frame - 256)")
-	level := fs.String("log-level", "info", "log level: debug, info, warn, error")
-	bare := fs.Bool("bare-forward", false, "benchmark only: forward between two interfaces with no load balancing")
-	cpuProfile := fs.String("cpu-profile", "", "development: write a CPU profile of the whole run to this file")
-	metricsAddr := fs.String("metrics", "", "serve Prometheus metrics on this address (HOST:PORT), at /metrics")
-	completeSums := fs.Bool("complete-checksums", false, "finish the TCP/UDP checksums of packets sent with transmit checksum offload by local senders (containers on veth, some virtual NICs), which real servers would drop; costs a full checksum per such packet (event checksums_completed)")
-	scripts := fs.String("health-scripts", "", "directory of the programs that health checks (--check script) may run: owned by root, writable by no one else (default: none may run)")
-	af := addAnnounceFlags(fs)
+	fs.Var(&o.ifaces, "iface", "interface to forward on (repeat for several)")
+	fs.StringVar(&o.socket, "socket", api.DefaultSocketPath, "unix socket for xdpvsadm")
+	fs.StringVar(&o.group, "socket-group", "", "group allowed to use the socket (default: root only)")
+	fs.StringVar(&o.workers, "workers", "auto", "workers: a number, or auto (one per receive queue of the interfaces, at most one per CPU); a worker owns its queue of every interface and the queues beyond the workers' count")
+	fs.StringVar(&o.cpus, "cpus", "", "comma-separated CPU of each worker (default: the CPUs the daemon may use, CPU 0 last)")
+	fs.IntVar(&o.conns, "conns", 1<<18, "connection-table capacity per worker")
+	fs.StringVar(&o.config, "config", "", "configuration file (xdpvsadm -S format), loaded at start and saved on every change")
+	fs.StringVar(&o.attach, "attach", "auto", "how the XDP program is attached: auto (native, else generic), native or generic")
+	fs.IntVar(&o.frameSize, "frame-size", 2048, "UMEM frame size, 2048 or 4096 (largest packet = frame - 256)")
+	fs.StringVar(&o.level, "log-level", "info", "log level: debug, info, warn, error")
+	fs.BoolVar(&o.bare, "bare-forward", false, "benchmark only: forward between two interfaces with no load balancing")
+	fs.StringVar(&o.cpuProfile, "cpu-profile", "", "development: write a CPU profile of the whole run to this file")
+	fs.StringVar(&o.metrics, "metrics", "", "serve Prometheus metrics on this address (HOST:PORT), at /metrics")
+	fs.BoolVar(&o.completeSums, "complete-checksums", false, "finish the TCP/UDP checksums of packets sent with transmit checksum offload by local senders (containers on veth, some virtual NICs), which real servers would drop; costs a full checksum per such packet (event checksums_completed)")
+	fs.StringVar(&o.scripts, "health-scripts", "", "directory of the programs that health checks (--check script) may run: owned by root, writable by no one else (default: none may run)")
+	o.announce = addAnnounceFlags(fs)
 	cliflag.Deprecated(fs, "xdp-mode", "attach", "")
 	cliflag.Deprecated(fs, "cpuprofile", "cpu-profile", "")
 	if err := fs.Parse(args); err != nil {
-		return err
+		return nil, err
 	}
-	if len(ifaces) == 0 {
+	if len(o.ifaces) == 0 {
 		fs.Usage()
-		return errors.New("at least one --iface is needed")
+		return nil, errors.New("at least one --iface is needed")
 	}
+	return o, nil
+}
+
+// newLogger is the daemon's logger: console encoding at level, ISO 8601 times.
+func newLogger(level string) (*zap.Logger, error) {
 	var lvl zapcore.Level
-	if err := lvl.Set(*level); err != nil {
-		return fmt.Errorf("--log-level: %w", err)
+	if err := lvl.Set(level); err != nil {
+		return nil, fmt.Errorf("--log-level: %w", err)
 	}
 	zc := zap.NewProductionConfig()
 	zc.Level = zap.NewAtomicLevelAt(lvl)
 	zc.Encoding = "console"
 	zc.EncoderConfig.EncodeTime = zapcore.ISO8601TimeEncoder
-	log, err := zc.Build()
-	if err != nil {
-		return err
-	}
-	defer log.Sync() //nolint:errcheck
+	return zc.Build()
+}
 
-	// A bad configuration file stops the daemon before it touches an interface.
-	if *config != "" {
-		if err := server.CheckConfig(*config); err != nil {
-			return err
-		}
-	}
-	if err := health.ScriptDir(*scripts).Check(); err != nil {
-		return fmt.Errorf("--health-scripts: %w", err)
-	}
-	var metricsLn net.Listener
-	if *metricsAddr != "" {
-		if metricsLn, err = net.Listen("tcp", *metricsAddr); err != nil {
-			return fmt.Errorf("--metrics: %w", err)
-		}
-		defer metricsLn.Close()
-	}
-
+// dataplaneConfig turns the flags into the dataplane's configuration.
+func (o *options) dataplaneConfig(log *zap.Logger) (dataplane.Config, error) {
 	nworkers := 0 // auto
-	if *workers != "auto" {
-		if nworkers, err = strconv.Atoi(*workers); err != nil || nworkers < 1 {
-			return fmt.Errorf("--workers %q: want a number of workers or auto", *workers)
+	if o.workers != "auto" {
+		n, err := strconv.Atoi(o.workers)
+		if err != nil || n < 1 {
+			return dataplane.Config{}, fmt.Errorf("--workers %q: want a number of workers or auto", o.workers)
 		}
+		nworkers = n
 	}
-	cfg := dataplane.Config{Interfaces: ifaces, Workers: nworkers, Conns: *conns, Logger: log, BareForward: *bare,
-		CompleteChecksums: *completeSums}
+	cfg := dataplane.Config{Interfaces: o.ifaces, Workers: nworkers, Conns: o.conns, Logger: log, BareForward: o.bare,
+		CompleteChecksums: o.completeSums}
 	cfg.XSK = dataplane.DefaultXSKOptions()
-	cfg.XSK.FrameSize = *frameSize
+	cfg.XSK.FrameSize = o.frameSize
 	if err := cfg.XSK.Validate(); err != nil {
-		return err
+		return cfg, err
 	}
-	switch *attach {
+	switch o.attach {
 	case "auto":
 		cfg.Attach = xsk.AttachAuto
 	case "native":
@@ -129,29 +130,90 @@ func run(args []string) error {
 	case "generic":
 		cfg.Attach = xsk.AttachGeneric
 	default:
-		return fmt.Errorf("--attach %q: want auto, native or generic", *attach)
+		return cfg, fmt.Errorf("--attach %q: want auto, native or generic", o.attach)
 	}
-	if *cpus != "" {
-		for _, f := range strings.Split(*cpus, ",") {
+	if o.cpus != "" {
+		for _, f := range strings.Split(o.cpus, ",") {
 			c, err := strconv.Atoi(strings.TrimSpace(f))
 			if err != nil || c < 0 {
-				return fmt.Errorf("--cpus: bad CPU %q", f)
+				return cfg, fmt.Errorf("--cpus: bad CPU %q", f)
 			}
 			cfg.CPUs = append(cfg.CPUs, c)
 		}
 	}
+	return cfg, nil
+}
+
+// startProfile writes a CPU profile to path until the returned function is called.
+func startProfile(path string) (func(), error) {
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, err
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return func() { pprof.StopCPUProfile(); f.Close() }, nil
+}
+
+// serveMetrics serves srv's Prometheus metrics on ln, at /metrics, until the returned function is
+// called.
+func serveMetrics(ln net.Listener, srv *server.Server, log *zap.Logger) func() {
+	mux := http.NewServeMux()
+	mux.Handle("/metrics", metrics.NewHandler(srv))
+	hs := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, WriteTimeout: 30 * time.Second}
+	go func() {
+		if err := hs.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			log.Error("metrics server", zap.Error(err))
+		}
+	}()
+	log.Info("metrics", zap.String("address", ln.Addr().String()))
+	return func() { hs.Close() }
+}
+
+// run is the daemon: the flags and files checked before any interface is touched, then the
+// dataplane, the announcer, the management server and the metrics, until SIGTERM or SIGINT.
+func run(args []string) error {
+	o, err := parseFlags(args)
+	if err != nil {
+		return err
+	}
+	log, err := newLogger(o.level)
+	if err != nil {
+		return err
+	}
+	defer log.Sync() //nolint:errcheck
+
+	// A bad configuration file stops the daemon before it touches an interface.
+	if o.config != "" {
+		if err := server.CheckConfig(o.config); err != nil {
+			return err
+		}
+	}
+	if err := health.ScriptDir(o.scripts).Check(); err != nil {
+		return fmt.Errorf("--health-scripts: %w", err)
+	}
+	var metricsLn net.Listener
+	if o.metrics != "" {
+		if metricsLn, err = net.Listen("tcp", o.metrics); err != nil {
+			return fmt.Errorf("--metrics: %w", err)
+		}
+		defer metricsLn.Close()
+	}
+	cfg, err := o.dataplaneConfig(log)
+	if err != nil {
+		return err
+	}
 
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
-	if *cpuProfile != "" {
-		f, err := os.Create(*cpuProfile)
+	if o.cpuProfile != "" {
+		stopProfile, err := startProfile(o.cpuProfile)
 		if err != nil {
 			return err
 		}
-		if err := pprof.StartCPUProfile(f); err != nil {
-			return err
-		}
-		defer func() { pprof.StopCPUProfile(); f.Close() }()
+		defer stopProfile()
 	}
 
 	dp, err := dataplane.New(cfg)
@@ -163,11 +225,11 @@ func run(args []string) error {
 			log.Warn("dataplane close", zap.Error(err))
 		}
 	}()
-	scfg := server.Config{Control: dp, Logger: log, SocketPath: *socket, SocketGroup: *group, ConfigPath: *config,
-		HealthScripts: *scripts}
+	scfg := server.Config{Control: dp, Logger: log, SocketPath: o.socket, SocketGroup: o.group, ConfigPath: o.config,
+		HealthScripts: o.scripts}
 	var ann *announcer
-	if af.enabled() {
-		if ann, err = startAnnouncer(af, dp, log); err != nil {
+	if o.announce.enabled() {
+		if ann, err = startAnnouncer(o.announce, dp, log); err != nil {
 			return err
 		}
 		defer ann.Shutdown() // withdraw before the dataplane detaches (deferred before this)
@@ -182,18 +244,9 @@ func run(args []string) error {
 		ann.srv.Store(srv) // the policy reads the services from now on
 	}
 	if metricsLn != nil {
-		mux := http.NewServeMux()
-		mux.Handle("/metrics", metrics.NewHandler(srv))
-		hs := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, WriteTimeout: 30 * time.Second}
-		go func() {
-			if err := hs.Serve(metricsLn); err != nil && !errors.Is(err, http.ErrServerClosed) {
-				log.Error("metrics server", zap.Error(err))
-			}
-		}()
-		defer hs.Close()
-		log.Info("metrics", zap.String("address", metricsLn.Addr().String()))
+		defer serveMetrics(metricsLn, srv, log)()
 	}
-	log.Info("xdpvsd running", zap.Strings("ifaces", ifaces), zap.Int("workers", dp.Workers()), zap.String("socket", *socket))
+	log.Info("xdpvsd running", zap.Strings("ifaces", o.ifaces), zap.Int("workers", dp.Workers()), zap.String("socket", o.socket))
 	if err := srv.Serve(ctx); err != nil && !errors.Is(err, context.Canceled) {
 		return err
 	}
