@@ -81,7 +81,6 @@ func (p *Pipeline) encapsulate(cur *cursor, src, rip *header.Addr) bool {
 // to the frame's sender.
 func (p *Pipeline) tooBig(cur *cursor, mtu int) (Verdict, int) {
 	pkt := &cur.pkt
-	p.c.drops[DropTooBig]++
 	back := hop{port: cur.in, mac: header.Ethernet(cur.frame).SourceAddress()}
 	quote := pkt.L3Length
 	var start int
@@ -121,6 +120,7 @@ func (p *Pipeline) tooBig(cur *cursor, mtu int) (Verdict, int) {
 		icmp.FillChecksum()
 		cur.outOff, cur.outLen = start, len(b)
 	}
+	p.c.drops[DropTooBig]++ // the packet; the error is sent (tx)
 	p.c.icmpSent++
 	return p.transmit(cur, back)
 }
