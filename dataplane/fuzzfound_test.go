@@ -43,3 +43,34 @@ func TestTunnelTooBigNoDFCountedOnce(t *testing.T) {
 		t.Error("the dropped frame was modified")
 	}
 }
+
+// TestTunnelICMPErrorTooBigNotAnswered: an ICMP error of a tunnel connection too big for the
+// tunnel is dropped (too_big); it was answered with an ICMP error, which no host may send about an
+// ICMP error (RFC 1122 3.2.2, RFC 4443 2.4).
+func TestTunnelICMPErrorTooBigNotAnswered(t *testing.T) {
+	for _, v6 := range []bool{false, true} {
+		p := tunEnv(t)
+		c := pk{src: cliMAC, dst: port0MAC, sip: cip4, dip: vip4, proto: tcp, sport: 40000, dport: 80}
+		e := icmpErr{src: rtr0MAC, dst: port0MAC, sip: rtr4, dip: vip4, mtu: 1280}
+		hl := 20
+		if v6 {
+			c.sip, c.dip, e.sip, e.dip, hl = cip6, vip6, rtr6, vip6, 40
+		}
+		if v, _, _ := processCopy(p, syn(c).frame(t), 0); v != VerdictTX {
+			t.Fatalf("v6=%v: SYN: %s", v6, vname(v))
+		}
+		// What the server sent the client directly, quoted whole: an error of 1488 (1508) bytes.
+		reply := pk{src: port1MAC, dst: cliMAC, sip: c.dip, dip: c.sip, proto: tcp, sport: 80, dport: 40000}.seg("PA", 5001, 1001, 1460-hl)
+		e.quote = reply.frame(t)[14:]
+		f := e.frame(t)
+		if !v6 {
+			f[14+6] |= 0x40 // DF
+			header.IPv4(f[14:]).FillChecksum()
+		}
+		v, _, after := processCopy(p, f, 0)
+		if v != VerdictDrop || p.c.drops[DropTooBig] != 1 || p.c.icmpSent != 0 || !bytes.Equal(after, f) {
+			t.Errorf("v6=%v: %s, too_big %d, icmp_sent %d, frame unchanged %v; want a too_big drop, nothing sent",
+				v6, vname(v), p.c.drops[DropTooBig], p.c.icmpSent, bytes.Equal(after, f))
+		}
+	}
+}

@@ -58,7 +58,11 @@ func (p *Pipeline) icmpError(cur *cursor) (Verdict, int) {
 	}
 	switch v.xmit {
 	case xmitTunnel:
-		// As DR, but in the tunnel like every packet of the connection.
+		// As DR, but in the tunnel like every packet of the connection. One too big for it is
+		// dropped: an ICMP error is never answered with another (RFC 1122 3.2.2, RFC 4443 2.4).
+		if pkt.L3Length > p.tunnelMTU(cur, h.port) {
+			return p.drop(DropTooBig)
+		}
 		if v, port, ok := p.tunnel(cur, e, h.port); !ok {
 			return v, port
 		}

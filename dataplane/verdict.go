@@ -34,7 +34,7 @@ const (
 	DropHandoffLoop                           // a handed-over packet that belongs to yet another worker
 	DropTXFull                                // the egress TX ring was full
 	DropNoHeadroom                            // no room before the packet for a tunnel header (Process without headroom)
-	DropTooBig                                // tunnelled, it would exceed the MTU: the client was sent an ICMP error
+	DropTooBig                                // tunnelled, it would exceed the MTU: the client was sent an ICMP error (unless it was one)
 	DropTooBigNoDF                            // tunnelled, it would exceed the MTU and may be fragmented: we do not fragment
 	DropSynProxySYN                           // SYN proxy: a SYN that could not be answered (malformed, bad checksum)
 	DropSynProxyCookie                        // SYN proxy: a client segment without connection that is not a valid cookie ACK
