@@ -4,6 +4,8 @@ package dataplane
 
 import (
 	"bytes"
+	"encoding/binary"
+	"net/netip"
 	"testing"
 
 	"github.com/xdpvs/xdpvs/header"
@@ -73,4 +75,36 @@ func TestTunnelICMPErrorTooBigNotAnswered(t *testing.T) {
 				v6, vname(v), p.c.drops[DropTooBig], p.c.icmpSent, bytes.Equal(after, f))
 		}
 	}
+}
+
+// TestNAT64UDPDatagramShorterThanPayload: a UDP datagram that ends before its IP payload (trailing
+// bytes after its UDP length) is translated with its checksum over the datagram, as the receiver
+// checks it; it was computed over the whole IP payload, with the payload's length, and the receiver
+// dropped the datagram. Both ways.
+func TestNAT64UDPDatagramShorterThanPayload(t *testing.T) {
+	e := newTestEnv(t, 1024)
+	p := e.p
+	applyServices(t, p, newIDs(), Service{Key: ServiceKey{Proto: udp, Addr: vip6, Port: 53}, Scheduler: "rr",
+		LocalAddrs: []netip.Addr{lip4}, RealServers: []RealServer{{Addr: rs4a, Port: 5353, Forward: ForwardFullNAT, Weight: 1}}})
+	trail := func(f []byte, v6 bool) []byte { // one byte after the datagram, inside the IP payload
+		f = append(f, 0x5a)
+		if v6 {
+			binary.BigEndian.PutUint16(f[14+4:], binary.BigEndian.Uint16(f[14+4:])+1)
+		} else {
+			binary.BigEndian.PutUint16(f[14+2:], binary.BigEndian.Uint16(f[14+2:])+1)
+			header.IPv4(f[14:]).FillChecksum()
+		}
+		return f
+	}
+	v, out, _ := processCopy(p, trail(c2vU6.frame(t), true), 0)
+	if v != VerdictTX {
+		t.Fatalf("request: %s (%s)", vname(v), nonZero(p.c))
+	}
+	checkFrameChecksums(t, out)
+	lport := parsed(t, out).SrcPort
+	r := pk{src: rs1MAC, dst: port1MAC, sip: rs4a, dip: lip4, proto: udp, sport: 5353, dport: lport, payload: 20}
+	if v, out, _ = processCopy(p, trail(r.frame(t), false), 1); v != VerdictTX {
+		t.Fatalf("reply: %s (%s)", vname(v), nonZero(p.c))
+	}
+	checkFrameChecksums(t, out)
 }

@@ -41,17 +41,18 @@ func (p *Pipeline) translate(cur *cursor, other *header.Tuple) bool {
 		src, dst = ip.SourceAddress(), ip.DestinationAddress()
 		cur.outOff, cur.outLen = start, len(b)
 	}
-	pseudo := header.PseudoHeaderChecksum(pkt.Proto, src, dst, uint16(len(l4)))
 	if pkt.Proto == header.ProtocolTCP {
 		tcp := header.TCP(l4)
 		tcp.SetSourcePort(other.DstPort)
 		tcp.SetDestinationPort(other.SrcPort)
-		tcp.FillChecksum(pseudo)
+		tcp.FillChecksum(header.PseudoHeaderChecksum(pkt.Proto, src, dst, uint16(len(l4))))
 	} else {
-		udp := header.UDP(l4)
+		// The checksum covers the datagram, which may end before the IP payload (Parse checked
+		// its length).
+		udp := header.UDP(l4[:header.UDP(l4).Length()])
 		udp.SetSourcePort(other.DstPort)
 		udp.SetDestinationPort(other.SrcPort)
-		udp.FillChecksum(pseudo)
+		udp.FillChecksum(header.PseudoHeaderChecksum(pkt.Proto, src, dst, uint16(len(udp))))
 	}
 	p.c.translated++
 	return true
