@@ -8,6 +8,8 @@ import (
 	"net/netip"
 	"testing"
 
+	"github.com/gopacket/gopacket/layers"
+
 	"github.com/xdpvs/xdpvs/header"
 )
 
@@ -107,4 +109,50 @@ func TestNAT64UDPDatagramShorterThanPayload(t *testing.T) {
 		t.Fatalf("reply: %s (%s)", vname(v), nonZero(p.c))
 	}
 	checkFrameChecksums(t, out)
+}
+
+// TestNeighMissLeavesFrame: a packet whose next hop is not resolved is dropped as it came. Three
+// paths rewrote it first: an ICMP error of a NAT64 connection (translated, then the client's MAC
+// missing), a SYN-proxied server's SYN/ACK (overwritten with the replay, then the server's MAC
+// missing), and its RST (overwritten with the client's reset, then the client's MAC missing).
+func TestNeighMissLeavesFrame(t *testing.T) {
+	check := func(t *testing.T, p *Pipeline, frame []byte, in int) {
+		t.Helper()
+		misses := p.c.drops[DropNeighMiss]
+		v, _, after := processCopy(p, frame, in)
+		if v != VerdictDrop || p.c.drops[DropNeighMiss] != misses+1 {
+			t.Errorf("%s (%s), want a neigh_miss drop", vname(v), nonZero(p.c))
+		}
+		if !bytes.Equal(after, frame) {
+			t.Errorf("the dropped frame was modified:\n got %x\nwant %x", after, frame)
+		}
+	}
+	t.Run("nat64_icmp", func(t *testing.T) {
+		e := newTestEnv(t, 1024)
+		p := e.p
+		applyServices(t, p, newIDs(), Service{Key: ServiceKey{Proto: tcp, Addr: vip6, Port: 80}, Scheduler: "rr",
+			LocalAddrs: []netip.Addr{lip4}, RealServers: []RealServer{{Addr: rs4a, Port: 8080, Forward: ForwardFullNAT, Weight: 1}}})
+		v, out, _ := processCopy(p, syn(c2v6).frame(t), 0)
+		if v != VerdictTX {
+			t.Fatalf("SYN: %s", vname(v))
+		}
+		e.neigh.Set(0, cip6, cliMAC, false)
+		check(t, p, icmpErr{src: rtr1MAC, dst: port1MAC, sip: rtr4RS, dip: lip4, typ: 3, code: 3, quote: out[14:]}.frame(t), 1)
+	})
+	c := spCases()[0] // nat4
+	for _, tc := range []struct {
+		name  string
+		flags string
+		stale func(n *Neighbours)
+	}{
+		{"synproxy_replay", "SA", func(n *Neighbours) { n.Set(1, c.rs, c.rsMAC, false) }},
+		{"synproxy_reset", "RA", func(n *Neighbours) { n.Set(0, c.client, cliMAC, false) }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p := newSPPipeline(t, 0, 1)
+			c.handshake(t, p, t0)
+			tc.stale(p.neigh)
+			check(t, p, c.fromServer(t, 0, tc.flags, c.serverISN, c.clientISN+1, 65535, []layers.TCPOption{optMSS(1460)}, nil), 1)
+		})
+	}
 }

@@ -54,6 +54,10 @@ func icmpType46(typ, code uint8, mtu uint32) (t4, c4 uint8, mtu4 uint16, ok bool
 // other side sent it. The quoted transport header is at offset il4 of the frame.
 func (p *Pipeline) icmpTranslate(cur *cursor, id uint32, e *conntrack.Entry[connVal], dir conntrack.Dir, il4 int) (Verdict, int) {
 	pkt, frame := &cur.pkt, cur.frame
+	h, ok := p.hop(&e.Value, dir) // before the frame is rewritten: a drop leaves it as it came
+	if !ok {
+		return p.neighMiss(&e.Value, dir)
+	}
 	quote := &e.Tuples[dir^1] // what the other side sent
 	end := pkt.L3Offset + pkt.L3Length
 	// The quoted transport header and what follows of it (at least its ports).
@@ -104,10 +108,6 @@ func (p *Pipeline) icmpTranslate(cur *cursor, id uint32, e *conntrack.Entry[conn
 		p.spQuote(tail, id, &e.Value, dir)
 		icmp.FillChecksum(header.PseudoHeaderChecksum(header.ProtocolICMPv6, ip.SourceAddress(), ip.DestinationAddress(), uint16(len(icmp))))
 		cur.outOff, cur.outLen = start, len(b)
-	}
-	h, ok := p.hop(&e.Value, dir)
-	if !ok {
-		return p.neighMiss(&e.Value, dir)
 	}
 	p.c.translated++
 	return p.transmit(cur, h)

@@ -321,6 +321,9 @@ func (p *Pipeline) spLoad(cur *cursor, sc *spConn) bool {
 // into the server's sequence space, toward the server.
 func (p *Pipeline) spReplay(cur *cursor, id uint32, e *conntrack.Entry[connVal], sc *spConn, now int64) (Verdict, int) {
 	pkt := &cur.pkt
+	if _, ok := p.hop(&e.Value, conntrack.DirOriginal); !ok { // before the frame is overwritten
+		return p.neighMiss(&e.Value, conntrack.DirOriginal)
+	}
 	if !p.spLoad(cur, sc) {
 		return p.drop(DropSynProxyTooBig)
 	}
@@ -341,17 +344,17 @@ func (p *Pipeline) spReplay(cur *cursor, id uint32, e *conntrack.Entry[connVal],
 // open, is reset (a RST built from its stored segment, in place) and the connection goes.
 func (p *Pipeline) spResetClient(cur *cursor, id uint32, e *conntrack.Entry[connVal]) (Verdict, int) {
 	p.c.sp.serverRST++
-	loaded := p.spLoad(cur, &p.sp.conns[id])
 	h, ok := p.hop(&e.Value, conntrack.DirReply) // read before the connection goes
 	if !ok {
 		p.neigh.request(uint32(e.Value.neigh[conntrack.DirReply]))
 	}
+	loaded := ok && p.spLoad(cur, &p.sp.conns[id]) // not over a frame that is dropped anyway
 	p.remove(id, e)
-	if !loaded {
-		return p.drop(DropSynProxyTooBig)
-	}
 	if !ok {
 		return p.drop(DropNeighMiss)
+	}
+	if !loaded {
+		return p.drop(DropSynProxyTooBig)
 	}
 	n, r := synproxy.BuildRST(cur.frame[header.EthernetMinimumSize:])
 	if r != synproxy.OK {
