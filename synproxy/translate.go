@@ -70,15 +70,20 @@ type Delta struct {
 // and stay as they are; so do the client's TSval and the server's TSecr. Windows of SYN segments are
 // never scaled and are left alone.
 //
-// It returns OK, or Malformed if the header or the option list is malformed (sequence numbers are
-// then translated, options up to the fault too, and the checksum stays right for what was written).
+// It returns OK, or Malformed if the header or the option list is malformed; the segment is then
+// left as it was, so that the caller drops it unchanged.
 func Translate(tcp header.TCP, dir Dir, d *Delta) Result {
 	if !tcp.IsValid(len(tcp)) {
 		return Malformed
 	}
+	c2s := dir == ClientToServer
+	opts := tcp.Options()
+	walk := len(opts) > 0 && (c2s || d.Flags&DeltaTS != 0)
+	if walk && !isFastTS(opts) && !optionsWellFormed(opts) {
+		return Malformed
+	}
 	acc := uint64(^tcp.Checksum())
 	f := tcp.Flags()
-	c2s := dir == ClientToServer
 	if c2s {
 		if f&header.TCPFlagAck != 0 {
 			old := tcp.AckNumber()
@@ -113,22 +118,35 @@ func Translate(tcp header.TCP, dir Dir, d *Delta) Result {
 			acc += uint64(^old) + uint64(nw)
 		}
 	}
-	res := OK
-	if opts := tcp.Options(); len(opts) > 0 && (c2s || d.Flags&DeltaTS != 0) {
-		res = translateOptions(opts, c2s, f&header.TCPFlagAck != 0, d, &acc)
+	if walk {
+		translateOptions(opts, c2s, f&header.TCPFlagAck != 0, d, &acc)
 	}
 	tcp.SetChecksum(^fold(acc))
-	return res
+	return OK
+}
+
+// isFastTS reports whether opts is the usual NOP NOP TS layout of an established segment.
+func isFastTS(opts []byte) bool {
+	return len(opts) == 12 && opts[0] == header.TCPOptionNOP && opts[1] == header.TCPOptionNOP &&
+		opts[2] == header.TCPOptionTimestamps && opts[3] == header.TCPOptionTimestampsLength
+}
+
+// optionsWellFormed reports whether the option list walks to its end, or to an EOL, without a
+// malformed option: what translateOptions needs to translate all of it.
+func optionsWellFormed(opts []byte) bool {
+	it := header.NewTCPOptionIterator(opts)
+	for _, ok := it.Next(); ok; _, ok = it.Next() {
+	}
+	return !it.Malformed()
 }
 
 // translateOptions rewrites the SACK blocks and timestamps of opts (which starts at an even offset,
-// byte 20 of the TCP header) and adds the checksum changes to acc.
-func translateOptions(opts []byte, c2s, ack bool, d *Delta, acc *uint64) Result {
-	// Fast path: the usual NOP NOP TS layout of an established segment.
-	if len(opts) == 12 && opts[0] == header.TCPOptionNOP && opts[1] == header.TCPOptionNOP &&
-		opts[2] == header.TCPOptionTimestamps && opts[3] == header.TCPOptionTimestampsLength {
+// byte 20 of the TCP header, and is well formed: optionsWellFormed) and adds the checksum changes
+// to acc.
+func translateOptions(opts []byte, c2s, ack bool, d *Delta, acc *uint64) {
+	if isFastTS(opts) {
 		translateTS(opts, 4, c2s, ack, d, acc)
-		return OK
+		return
 	}
 	it := header.NewTCPOptionIterator(opts)
 	for o, ok := it.Next(); ok; o, ok = it.Next() {
@@ -145,10 +163,6 @@ func translateOptions(opts []byte, c2s, ack bool, d *Delta, acc *uint64) Result 
 			}
 		}
 	}
-	if it.Malformed() {
-		return Malformed
-	}
-	return OK
 }
 
 // translateTS rewrites the timestamps whose TSval starts at opts[off].
