@@ -1,244 +1,242 @@
 package dataplane
 
-// FuzzPipeline feeds arbitrary frames to a configured pipeline that already holds connections of
-// every kind (IPv4 and IPv6, TCP and UDP, an all-ports service), seeded with the golden frames and
-// mutations of them. Run it with
+// FuzzPipeline feeds arbitrary frames to a pipeline configured with services of every forwarding
+// mode (NAT, DR, TUN, FULLNAT with TOA, NAT64, SYN proxy, all ports; IPv4 and IPv6) that already
+// holds connections of each kind (fuzzenv_test.go), as a worker does: the frame at offset 256 of a
+// 2048-byte buffer, headroom before it and tailroom after. Every input gets a fresh pipeline, so a
+// crasher replays exactly. What each verdict must satisfy is fuzzObs.check's (fuzzcheck_test.go).
+// Seeds: the golden frames, the frames of every mode's connections (data, FIN, RST, SYN again, ICMP
+// errors both ways, packets too big for a tunnel, the SYN proxy's segments in every phase), and
+// mutations of each at the fields the pipeline branches on. Run it with
 //
 //	go test -run '^$' -fuzz=FuzzPipeline -fuzztime=60s ./dataplane/
 //
-// Crashers land in testdata/fuzz/FuzzPipeline and are replayed by every `go test`.
+// Crashers land in testdata/fuzz/FuzzPipeline and are replayed by every `go test`. The input's
+// mode byte: bit 0 selects two workers (the pipeline is worker 0), bit 1 the input port, and bit 2
+// makes the frame's checksums right before it is processed (fuzzFixChecksums), so that the
+// invariants that hold whenever the input's checksums verify also judge the fuzzer's mutations,
+// which break them.
 
 import (
-	"bytes"
 	"encoding/binary"
-	"sync"
 	"testing"
 
 	"github.com/xdpvs/xdpvs/header"
 )
 
-// fuzzPrep opens the connections the fuzzed frames may hit.
-func fuzzPrep() []step {
-	s := append(handshake4(), handshake6()...)
-	return append(s, at(0, c2vU4.frame), at(0, c2vU6.frame), at(0, syn(c2vA4).frame), at(1, synack(r2lA4).frame))
-}
-
-// fuzzShared is built once per process: the neighbour table (read-only to Process but for
-// resolution requests, which are dropped when nobody drains them) and the priming frames.
-var fuzzShared struct {
-	once  sync.Once
-	neigh *Neighbours
-	prep  []step
-	bytes [][]byte
-}
-
-// fuzzEnv returns a fresh pipeline holding the fuzzPrep connections, so that every input runs
-// from the same state and a crasher replays exactly. mode bit 0 selects two workers (the
-// pipeline is worker 0), bit 1 the input port.
-func fuzzEnv(t *testing.T, mode uint8) *Pipeline {
-	fs := &fuzzShared
-	fs.once.Do(func() {
-		fs.neigh = newTestNeighbours()
-		fs.prep = fuzzPrep()
-		for _, s := range fs.prep {
-			fs.bytes = append(fs.bytes, s.f(t))
-		}
-	})
-	conf := mustCompile(t, testSnapshot()) // fresh: the rr positions live in it
-	p := newPipeline(0, 1+int(mode&1), testPorts, fs.neigh, 64, t0)
-	p.setConfig(conf)
-	var buf [2048]byte
-	for i, s := range fs.prep {
-		f := buf[:copy(buf[:], fs.bytes[i])]
-		if v, port := p.Process(f, s.port, t0); v != VerdictTX && v != VerdictHandoff {
-			t.Fatalf("prep[%d]: Process = %s, %d (%s)", i, vname(v), port, nonZero(p.c))
-		}
-	}
-	return p
-}
+// fuzzMutationShare: one in this many of a seed's mutations is a seed too. Few seeds keep the
+// fuzzer's start quick: it runs every seed first, at about 150 a second here.
+const fuzzMutationShare = 48
 
 func FuzzPipeline(f *testing.F) {
-	var seeds [][]byte
-	for _, tc := range goldenCases() {
-		for _, s := range tc.prep {
-			seeds = append(seeds, s.f(f))
+	saved := ownerKey
+	f.Cleanup(func() { ownerKey = saved })
+	w := theFuzzWorld(f) // which fixes ownerKey for the fuzzed pipelines
+	seen := map[string]bool{}
+	key := func(b []byte, mode uint8) string { return string(b) + string(rune(mode)) }
+	add := func(b []byte, mode uint8) {
+		if k := key(b, mode); !seen[k] {
+			seen[k] = true
+			f.Add(b, mode)
 		}
-		seeds = append(seeds, tc.in(f))
 	}
-	for i, s := range seeds {
-		f.Add(s, uint8(i%4))
-		// A few mutations each, at the fields the pipeline branches on.
-		var pp header.Packet
-		if pp.Parse(s) != header.ParseOK {
+	// Every seed, and a share of the mutations, a different one for each seed. The worker count
+	// (where the seed is for either) and the checksum bit alternate.
+	i, j := 0, 0
+	for _, s := range w.seeds {
+		mode := uint8(s.port<<1) | uint8(i&2)<<1
+		if s.workers == 2 || (s.workers == 0 && i&1 != 0) {
+			mode |= 1
+		}
+		if seen[key(s.frame, mode)] {
 			continue
 		}
-		m := func(fn func(b []byte)) {
-			b := append([]byte(nil), s...)
-			fn(b)
-			f.Add(b, uint8(i%4))
-		}
-		if pp.Proto == header.ProtocolTCP {
-			for _, fl := range []uint8{0, header.TCPFlagSyn | header.TCPFlagAck, header.TCPFlagRst, header.TCPFlagFin | header.TCPFlagAck, 0xff} {
-				m(func(b []byte) { b[pp.L4Offset+13] = fl })
+		add(s.frame, mode)
+		for _, m := range fuzzMutations(s.frame) {
+			if j++; j%fuzzMutationShare == 0 {
+				add(m, mode)
 			}
 		}
-		m(func(b []byte) { b[pp.L4Offset] ^= 0x01 })                                     // source port
-		m(func(b []byte) { b[len(b)-1] ^= 0x80 })                                        // last byte
-		m(func(b []byte) { binary.BigEndian.PutUint16(b[12:], header.EtherTypeIPv6^1) }) // EtherType
-		if !pp.IsIPv6 {
-			m(func(b []byte) { b[pp.L3Offset+6] |= 0x20 })  // MF
-			m(func(b []byte) { b[pp.L3Offset+9] = 132 })    // SCTP
-			m(func(b []byte) { b[pp.L3Offset+3] -= 1 })     // total length one short
-			m(func(b []byte) { b[pp.L3Offset+15] ^= 0x01 }) // source address
-			m(func(b []byte) { b[pp.L3Offset+10] ^= 0xff }) // bad header checksum
-		} else {
-			m(func(b []byte) { b[pp.L3Offset+6] = 0 })      // hop-by-hop next
-			m(func(b []byte) { b[pp.L3Offset+5] += 8 })     // payload length past the frame
-			m(func(b []byte) { b[pp.L3Offset+23] ^= 0x01 }) // source address
-		}
+		i++
 	}
 
 	f.Fuzz(func(t *testing.T, frame []byte, mode uint8) {
-		p := fuzzEnv(t, mode)
-		in := append([]byte(nil), frame...)
-		inPort := int(mode >> 1 & 1)
-		ipOK, l4OK := frameChecksumsOK(in)
-		total, rx, tx, handoff := counterTotal(p.c), p.c.rx, p.c.tx, p.c.handoffOut
-
-		v, port := p.Process(frame, inPort, t0+second)
-
-		if got := counterTotal(p.c) - total; got != 1 {
-			t.Fatalf("Process moved %d counters, want exactly 1 (%s)", got, nonZero(p.c))
+		workers, inPort := 1+int(mode&1), int(mode>>1&1)
+		p := w.env(t, workers)
+		var buf [2048]byte
+		n := copy(buf[rxHeadroom:], frame) // a frame longer than AF_XDP delivers is cut
+		if mode&4 != 0 {
+			fuzzFixChecksums(buf[rxHeadroom : rxHeadroom+n])
 		}
-		if p.c.rx != rx+1 {
-			t.Fatalf("rx moved by %d", p.c.rx-rx)
-		}
-		if len(frame) != len(in) {
-			t.Fatalf("frame length changed")
-		}
-		switch v {
-		case VerdictDrop:
-			if p.c.tx != tx || p.c.handoffOut != handoff {
-				t.Fatalf("drop counted as tx or handoff")
-			}
-			if !bytes.Equal(frame, in) {
-				t.Fatalf("dropped frame was modified:\n got %x\nwant %x", frame, in)
-			}
-		case VerdictHandoff:
-			if p.c.handoffOut != handoff+1 {
-				t.Fatalf("handoff not counted")
-			}
-			if port < 0 || port >= p.workers || port == p.id {
-				t.Fatalf("handed off to worker %d of %d (self %d)", port, p.workers, p.id)
-			}
-			if !bytes.Equal(frame, in) {
-				t.Fatalf("handed-off frame was modified")
-			}
-		case VerdictTX:
-			if p.c.tx != tx+1 {
-				t.Fatalf("tx not counted")
-			}
-			if port < 0 || port >= len(p.ports) {
-				t.Fatalf("egress port %d of %d", port, len(p.ports))
-			}
-			checkTXInvariants(t, p, in, frame, ipOK, l4OK)
-		default:
-			t.Fatalf("verdict %d", v)
-		}
+		in := append([]byte(nil), buf[rxHeadroom:rxHeadroom+n]...)
+		x := newFuzzObs(p, in, inPort)
+		v, port, off, m := p.ProcessAt(buf[:], rxHeadroom, n, inPort, t0+second)
+		x.finish(v, port, buf[:], off, m)
+		x.check(t)
 	})
 }
 
-// checkTXInvariants checks a transmitted frame: it still parses as the input did, its IPv4 header
-// and TCP/UDP checksums verify if the input's did, an ICMP error's checksum and quoted IPv4 header
-// checksum verify, and what it carries (or quotes) belongs to a connection.
-func checkTXInvariants(t *testing.T, p *Pipeline, in, out []byte, ipOK, l4OK bool) {
-	t.Helper()
-	var pi, po header.Packet
-	if r := pi.Parse(in); r != header.ParseOK {
-		t.Fatalf("transmitted a frame that did not parse (%v)", r)
-	}
-	if r := po.Parse(out); r != header.ParseOK {
-		t.Fatalf("output does not parse (%v):\n in %x\nout %x", r, in, out)
-	}
-	if po.IsIPv6 != pi.IsIPv6 || po.Proto != pi.Proto || po.L4Offset != pi.L4Offset || po.L3Length != pi.L3Length {
-		t.Fatalf("output parses differently: %+v, input %+v", po, pi)
-	}
-	gotIP, gotL4 := frameChecksumsOK(out)
-	if ipOK && !gotIP {
-		t.Fatalf("IPv4 header checksum broken by the rewrite:\n in %x\nout %x", in, out)
-	}
-	switch po.Proto {
-	case header.ProtocolTCP, header.ProtocolUDP:
-		if l4OK && !gotL4 {
-			t.Fatalf("L4 checksum broken by the rewrite:\n in %x\nout %x", in, out)
-		}
-		if po.IsIPv6 && po.Proto == header.ProtocolUDP && header.UDP(out[po.L4Offset:]).Checksum() == 0 {
-			t.Fatalf("UDP over IPv6 left with a zero checksum")
-		}
-		// The packet now goes as the other side expects: its reverse is the connection's other tuple.
-		k := po.Tuple.Reverse()
-		if _, _, ok := p.table.Lookup(&k); !ok {
-			t.Fatalf("output tuple %v→%v is not a connection's", po.Tuple.SrcAddr, po.Tuple.DstAddr)
-		}
-	case header.ProtocolICMP, header.ProtocolICMPv6:
-		if !gotL4 {
-			t.Fatalf("ICMP checksum of a translated error does not verify:\n in %x\nout %x", in, out)
-		}
-		inner, il3, _, ok := po.ParseICMPError(out)
-		if !ok {
-			t.Fatalf("translated ICMP error no longer parses")
-		}
-		if !po.IsIPv6 {
-			q := out[il3:]
-			if naiveFold(naiveSum(0, q[:int(q[0]&0xf)*4])) != 0xffff {
-				t.Fatalf("quoted IPv4 header checksum does not verify")
-			}
-		}
-		// The quote is what the other side sent: a connection's tuple as it stands.
-		if _, _, ok := p.table.Lookup(&inner); !ok {
-			t.Fatalf("translated quote %v→%v is not a connection's", inner.SrcAddr, inner.DstAddr)
-		}
-	default:
-		t.Fatalf("transmitted protocol %d", po.Proto)
-	}
-}
-
-// frameChecksumsOK reports whether a frame's IPv4 header checksum verifies (true for IPv6 and for
-// frames that do not parse) and whether its TCP, UDP, ICMP or ICMPv6 checksum does (false when
-// there is none to check), with the naive reference.
-func frameChecksumsOK(frame []byte) (ipOK, l4OK bool) {
+// fuzzMutations returns copies of a seed frame changed at the fields the pipeline branches on:
+// TCP flags, data offset and options, ports, IP lengths, fragment bits, options and extension
+// headers, the EtherType, and an ICMP error's type, code and quoted packet. Checksums are made
+// right again (fuzzFixChecksums), but for the mutations that break one, so that the invariants
+// that hold "whenever the input's checksums verified" bite.
+func fuzzMutations(s []byte) [][]byte {
 	var pp header.Packet
-	if pp.Parse(frame) != header.ParseOK {
-		return true, false
+	if pp.Parse(s) != header.ParseOK {
+		return nil
 	}
-	ip := frame[pp.L3Offset:]
-	ipOK = true
-	var src, dst []byte
-	if pp.IsIPv6 {
-		src, dst = ip[8:24], ip[24:40]
-	} else {
-		hl := int(ip[0]&0xf) * 4
-		ipOK = naiveFold(naiveSum(0, ip[:hl])) == 0xffff
-		src, dst = ip[12:16], ip[16:20]
+	var out [][]byte
+	m := func(fix bool, fn func(b []byte) []byte) {
+		b := fn(append([]byte(nil), s...))
+		if b == nil {
+			return
+		}
+		if fix {
+			fuzzFixChecksums(b)
+		}
+		out = append(out, b)
 	}
-	if pp.Fragment {
-		return ipOK, false
-	}
-	seg := frame[pp.L4Offset : pp.L3Offset+pp.L3Length]
-	pseudo := func(n int) uint32 {
-		s := naiveSum(naiveSum(0, src), dst) + uint32(pp.Proto)
-		return s + uint32(n>>16) + uint32(n&0xffff)
-	}
+	l3, l4 := pp.L3Offset, pp.L4Offset
 	switch pp.Proto {
 	case header.ProtocolTCP:
-		l4OK = naiveFold(naiveSum(pseudo(len(seg)), seg)) == 0xffff
+		for _, fl := range []uint8{0, header.TCPFlagSyn, header.TCPFlagAck, header.TCPFlagSyn | header.TCPFlagAck, header.TCPFlagRst,
+			header.TCPFlagFin | header.TCPFlagAck, header.TCPFlagRst | header.TCPFlagAck, 0xff} {
+			m(true, func(b []byte) []byte { b[l4+13] = fl; return b })
+		}
+		m(true, func(b []byte) []byte { b[l4+12] += 0x10; return b }) // data offset one word longer
+		m(true, func(b []byte) []byte { b[l4+12] -= 0x10; return b }) // and shorter
+		if pp.PayloadOffset > l4+20 {
+			m(true, func(b []byte) []byte { b[l4+20] = 254; return b })             // a TOA option kind
+			m(true, func(b []byte) []byte { b[l4+20] = 0; return b })               // EOL first
+			m(true, func(b []byte) []byte { b[l4+21] = 0xff; return b })            // an option past the header
+			m(true, func(b []byte) []byte { b[l4+20], b[l4+21] = 8, 10; return b }) // timestamps where it was
+		}
+		m(true, func(b []byte) []byte {
+			binary.BigEndian.PutUint32(b[l4+4:], binary.BigEndian.Uint32(b[l4+4:])+1)
+			return b
+		}) // seq
+		m(true, func(b []byte) []byte {
+			binary.BigEndian.PutUint32(b[l4+8:], binary.BigEndian.Uint32(b[l4+8:])-1)
+			return b
+		}) // ack
 	case header.ProtocolUDP:
-		n := int(binary.BigEndian.Uint16(seg[4:]))
-		l4OK = (!pp.IsIPv6 && binary.BigEndian.Uint16(seg[6:]) == 0) || naiveFold(naiveSum(pseudo(n), seg[:n])) == 0xffff
-	case header.ProtocolICMP:
-		l4OK = !pp.IsIPv6 && naiveFold(naiveSum(0, seg)) == 0xffff
-	case header.ProtocolICMPv6:
-		l4OK = pp.IsIPv6 && naiveFold(naiveSum(pseudo(len(seg)), seg)) == 0xffff
+		m(true, func(b []byte) []byte {
+			binary.BigEndian.PutUint16(b[l4+4:], binary.BigEndian.Uint16(b[l4+4:])-1)
+			return b
+		}) // length
+		m(false, func(b []byte) []byte { b[l4+6], b[l4+7] = 0, 0; return b }) // no checksum
+	case header.ProtocolICMP, header.ProtocolICMPv6:
+		out = append(out, fuzzICMPMutations(s, &pp)...)
 	}
-	return ipOK, l4OK
+	if pp.Proto == header.ProtocolTCP || pp.Proto == header.ProtocolUDP {
+		m(true, func(b []byte) []byte { b[l4] ^= 0x01; return b })   // source port
+		m(true, func(b []byte) []byte { b[l4+3] ^= 0x01; return b }) // destination port
+	}
+	m(false, func(b []byte) []byte { b[len(b)-1] ^= 0x80; return b }) // last byte
+	m(true, func(b []byte) []byte { return b[:len(b)-1] })            // one byte short of its IP length
+	m(true, func(b []byte) []byte { return append(b, 0, 0, 0, 0) })   // link padding
+	m(false, func(b []byte) []byte { binary.BigEndian.PutUint16(b[12:], header.EtherTypeIPv6^1); return b })
+	m(false, func(b []byte) []byte { // the other family's EtherType
+		et := uint16(header.EtherTypeIPv6)
+		if pp.IsIPv6 {
+			et = header.EtherTypeIPv4
+		}
+		binary.BigEndian.PutUint16(b[12:], et)
+		return b
+	})
+	if !pp.IsIPv6 {
+		m(true, func(b []byte) []byte { b[l3+6] |= 0x20; return b })   // MF
+		m(true, func(b []byte) []byte { b[l3+6] ^= 0x40; return b })   // DF
+		m(true, func(b []byte) []byte { b[l3+7] = 1; return b })       // a fragment offset
+		m(true, func(b []byte) []byte { b[l3+9] = 132; return b })     // SCTP
+		m(true, func(b []byte) []byte { b[l3+3] -= 1; return b })      // total length one short
+		m(true, func(b []byte) []byte { b[l3+15] ^= 0x01; return b })  // source address
+		m(true, func(b []byte) []byte { b[l3+19] ^= 0x01; return b })  // destination address
+		m(false, func(b []byte) []byte { b[l3+10] ^= 0xff; return b }) // bad header checksum
+		m(true, func(b []byte) []byte {                                // a 4-byte option (router alert) in the header
+			if b[l3]&0xf != 5 {
+				return nil
+			}
+			b = append(b[:l4], append([]byte{148, 4, 0, 0}, b[l4:]...)...)
+			b[l3] = 0x46
+			binary.BigEndian.PutUint16(b[l3+2:], binary.BigEndian.Uint16(b[l3+2:])+4)
+			return b
+		})
+	} else {
+		m(true, func(b []byte) []byte { b[l3+6] = 0; return b })                                // hop-by-hop next
+		m(true, func(b []byte) []byte { b[l3+6] = 44; return b })                               // fragment next
+		m(false, func(b []byte) []byte { b[l3+5] += 8; return b })                              // payload length past the frame
+		m(true, func(b []byte) []byte { b[l3+23] ^= 0x01; return b })                           // source address
+		m(true, func(b []byte) []byte { b[l3+39] ^= 0x01; return b })                           // destination address
+		m(true, func(b []byte) []byte { copy(b[l3+8:], []byte{10: 0xff, 11: 0xff}); return b }) // an IPv4-mapped source
+		m(true, func(b []byte) []byte {                                                         // an 8-byte destination-options header before the transport
+			if l4 != l3+40 {
+				return nil
+			}
+			next := b[l3+6]
+			b = append(b[:l4], append([]byte{next, 0, 1, 4, 0, 0, 0, 0}, b[l4:]...)...)
+			b[l3+6] = 60
+			binary.BigEndian.PutUint16(b[l3+4:], binary.BigEndian.Uint16(b[l3+4:])+8)
+			return b
+		})
+	}
+	return out
+}
+
+// fuzzICMPMutations changes an ICMP error's type and code, and its quoted packet: protocol, ports,
+// addresses, truncation.
+func fuzzICMPMutations(s []byte, pp *header.Packet) [][]byte {
+	_, il3, il4, ok := pp.ParseICMPError(s)
+	var out [][]byte
+	m := func(fn func(b []byte) []byte) {
+		if b := fn(append([]byte(nil), s...)); b != nil {
+			fuzzFixChecksums(b)
+			out = append(out, b)
+		}
+	}
+	l4 := pp.L4Offset
+	types := [][2]uint8{{3, 0}, {3, 1}, {3, 2}, {3, 3}, {3, 4}, {3, 9}, {3, 14}, {11, 0}, {12, 0}, {5, 0}, {0, 0}}
+	if pp.IsIPv6 {
+		types = [][2]uint8{{1, 0}, {1, 1}, {1, 3}, {1, 4}, {1, 7}, {2, 0}, {3, 0}, {3, 1}, {4, 0}, {4, 1}, {128, 0}}
+	}
+	for _, tc := range types {
+		m(func(b []byte) []byte { b[l4], b[l4+1] = tc[0], tc[1]; return b })
+	}
+	m(func(b []byte) []byte { binary.BigEndian.PutUint32(b[l4+4:], 100); return b }) // a tiny MTU
+	if !ok {
+		return out
+	}
+	setLen := func(b []byte, n int) []byte { // cut the frame to n bytes and say so in the IP header
+		b = b[:n]
+		if pp.IsIPv6 {
+			binary.BigEndian.PutUint16(b[pp.L3Offset+4:], uint16(n-pp.L3Offset-40))
+		} else {
+			binary.BigEndian.PutUint16(b[pp.L3Offset+2:], uint16(n-pp.L3Offset))
+		}
+		return b
+	}
+	m(func(b []byte) []byte { return setLen(b, il4+8) }) // the quote's first 8 transport bytes only
+	m(func(b []byte) []byte { return setLen(b, il4+4) }) // its ports only
+	m(func(b []byte) []byte { return setLen(b, il4) })   // no transport header
+	m(func(b []byte) []byte { b[il4] ^= 0x01; return b })
+	m(func(b []byte) []byte { b[il4+3] ^= 0x01; return b })
+	if pp.IsIPv6 {
+		m(func(b []byte) []byte { b[il3+6] ^= header.ProtocolTCP ^ header.ProtocolUDP; return b })
+		m(func(b []byte) []byte { b[il3+6] = 58; return b }) // quoting ICMPv6
+		m(func(b []byte) []byte { b[il3+23] ^= 0x01; return b })
+		m(func(b []byte) []byte { b[il3+39] ^= 0x01; return b })
+		m(func(b []byte) []byte { b[il3] = 0x40; return b }) // an IPv4 quote in an ICMPv6 error
+	} else {
+		m(func(b []byte) []byte { b[il3+9] ^= header.ProtocolTCP ^ header.ProtocolUDP; return b })
+		m(func(b []byte) []byte { b[il3+9] = 1; return b })              // quoting ICMP
+		m(func(b []byte) []byte { b[il3+6] |= 0x20; return b })          // a quoted first fragment
+		m(func(b []byte) []byte { b[il3+7] = 1; return b })              // a later one
+		m(func(b []byte) []byte { b[il3] = 0x46; return b })             // a longer quoted header
+		m(func(b []byte) []byte { b[il3+15] ^= 0x01; return b })         // quoted source
+		m(func(b []byte) []byte { b[il3+19] ^= 0x01; return b })         // quoted destination
+		m(func(b []byte) []byte { b[il3] = 0x60; return b })             // an IPv6 quote in an ICMP error
+		m(func(b []byte) []byte { b[il3+2], b[il3+3] = 0, 4; return b }) // quoted total length shorter than its header
+	}
+	return out
 }

@@ -1,6 +1,7 @@
 package dataplane
 
-// Regression tests of what FuzzPipeline found; each failed before its fix.
+// Regression tests of what FuzzPipeline found; each failed before its fix. The crashers themselves
+// are in testdata/fuzz/FuzzPipeline.
 
 import (
 	"bytes"
