@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"net"
 	"strings"
@@ -176,4 +177,51 @@ func TestWorkersAuto(t *testing.T) {
 	e.client.Timeout = 5 * time.Second
 	e.natService("-t", false)
 	e.shortConnections(100, false)
+}
+
+// TestListingManyConnections: -Lnc and show connections -o json of 3,000 open connections list
+// every one, well formed, streamed in parts by the daemon, while the service keeps answering.
+func TestListingManyConnections(t *testing.T) {
+	e := newEnv(t, "listing", 1)
+	e.natService("-t", false)
+	dial := topo.DialContext(e.clientNS)
+	const n = 3000
+	var conns []net.Conn
+	defer func() {
+		for _, c := range conns {
+			c.Close()
+		}
+	}()
+	for i := range n {
+		c, err := dial(context.Background(), "tcp", topo.VIP4+":80")
+		if err != nil {
+			t.Fatalf("connection %d: %v", i, err)
+		}
+		conns = append(conns, c)
+	}
+	out := e.adm1("-Lnc")
+	est := 0
+	for _, l := range strings.Split(out, "\n") {
+		f := strings.Fields(l)
+		if len(f) == 0 || f[0] != "TCP" {
+			continue
+		}
+		if len(f) != 6 || !strings.HasPrefix(f[3], topo.Client4+":") || f[4] != topo.VIP4+":80" {
+			t.Fatalf("malformed line %q", l)
+		}
+		if f[2] == "ESTABLISHED" {
+			est++
+		}
+	}
+	if est < n {
+		t.Fatalf("-Lnc lists %d established connections, want %d\n%s", est, n, out[:min(len(out), 2000)])
+	}
+	var st struct{ Connections []json.RawMessage }
+	if err := json.Unmarshal([]byte(e.adm1("show", "connections", "-o", "json")), &st); err != nil {
+		t.Fatal(err)
+	}
+	if len(st.Connections) < n {
+		t.Fatalf("show connections -o json lists %d, want at least %d", len(st.Connections), n)
+	}
+	e.shortConnections(20, false)
 }
