@@ -1,6 +1,8 @@
 package dataplane
 
 import (
+	"math/rand/v2"
+
 	"github.com/xdpvs/xdpvs/conntrack"
 	"github.com/xdpvs/xdpvs/header"
 	"github.com/xdpvs/xdpvs/toa"
@@ -10,6 +12,9 @@ import (
 // (mod workers), as DPVS partitions them, so that the reply to LIP:lport is owned by worker
 // lport mod workers, which any worker can compute. Each worker hands out its ports of a LIP first
 // in, first out: a port is reused as late as possible, which real servers' TIME_WAIT sockets like.
+// The ring starts at a random port, so that a restarted director does not hand out again the ports
+// its previous run used last (the real servers may still hold them in TIME_WAIT), and an observer
+// cannot predict the next port from the start time.
 const firstLocalPort = 1024
 
 type portPool struct {
@@ -25,6 +30,7 @@ func newPortPool(worker, workers int) *portPool {
 		}
 	}
 	p.size = len(p.ring)
+	p.head = rand.IntN(len(p.ring))
 	return p
 }
 

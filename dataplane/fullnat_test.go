@@ -346,3 +346,32 @@ func TestFullNATSharedConfig(t *testing.T) {
 		t.Fatalf("the shared configuration's local addresses changed: %v, were %v", after, before)
 	}
 }
+
+// TestPortPoolStartsAtRandom: two pools of the same worker start at different ports (a restarted
+// director does not reuse the ports its previous run began with), and each hands out every port it
+// owns exactly once before any repeats.
+func TestPortPoolStartsAtRandom(t *testing.T) {
+	firsts := map[uint16]bool{}
+	for range 8 {
+		p := newPortPool(1, 2)
+		port, _ := p.get()
+		firsts[port] = true
+		seen := map[uint16]bool{port: true}
+		for {
+			port, ok := p.get()
+			if !ok {
+				break
+			}
+			if port%2 != 1 || port < firstLocalPort || seen[port] {
+				t.Fatalf("port %d: not this worker's, below %d, or handed out twice", port, firstLocalPort)
+			}
+			seen[port] = true
+		}
+		if want := (1<<16 - firstLocalPort) / 2; len(seen) != want {
+			t.Fatalf("%d ports handed out, want %d", len(seen), want)
+		}
+	}
+	if len(firsts) < 2 {
+		t.Fatalf("8 pools all started at port %v", firsts)
+	}
+}
