@@ -59,6 +59,7 @@ type svcInfo struct {
 	lips4    []header.Addr // and IPv4 ones of an IPv6 service, for NAT64
 	synproxy bool          // -j: SYNs answered with cookies
 	fullnat  bool          // some real server is FULLNAT: the client's segments carry TOA
+	sloppy   bool          // a TCP segment without a connection may open one (BackendPolicy, NoSloppy)
 }
 
 // schedBuild is a service's scheduler as compile built it, once for every worker: its table
@@ -192,6 +193,7 @@ func (b *compiler) service(spec *Service) error {
 	}
 	b.seenSvc[k] = true
 	si := svcInfo{id: sid, key: k, spec: spec, policy: spec.Policy, synproxy: spec.Flags&ServiceSynProxy != 0}
+	si.sloppy = spec.Key.Proto == header.ProtocolTCP && sched.Consistent(spec.Scheduler) && spec.Policy&NoSloppy == 0 && !si.synproxy
 	if si.synproxy && spec.Key.Proto != header.ProtocolTCP {
 		return fmt.Errorf("dataplane: service %v:%d: the SYN proxy is for TCP services only", spec.Key.Addr, spec.Key.Port)
 	}

@@ -39,4 +39,5 @@ const (
 	KeepRemovedConns   = control.KeepRemovedConns
 	NoConnReuse        = control.NoConnReuse
 	PersistToQuiescent = control.PersistToQuiescent
+	NoSloppy           = control.NoSloppy
 )

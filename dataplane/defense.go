@@ -15,7 +15,8 @@ import (
 // full table evicts the oldest unassured connection of a sample for each new one (conntrack's
 // Evictor) instead of refusing it, unless the defence is off. So a spoofed flood cycles through the
 // unassured part of the table, and a legitimate client's handshake, which completes in a round
-// trip, keeps its slot.
+// trip, keeps its slot. A connection opened mid-flow (sloppy.go) is unassured until the client's
+// second segment.
 
 // setDefense applies the configuration's defence to the pipeline.
 func (p *Pipeline) setDefense(d *control.Defense) {
@@ -41,6 +42,9 @@ func (p *Pipeline) timeout(e *conntrack.Entry[connVal], dir conntrack.Dir) int64
 		v.flags.set(connAssured, dir == conntrack.DirReply || v.flags.has(connSeen))
 		v.flags.set(connSeen, true)
 	}
+	if v.flags.has(connSloppy) {
+		assureSloppy(v)
+	}
 	t := p.conf.timeouts[e.State]
 	if p.defended() && p.unassured(e) {
 		p.c.defended++
@@ -53,6 +57,9 @@ func (p *Pipeline) timeout(e *conntrack.Entry[connVal], dir conntrack.Dir) int64
 func (p *Pipeline) unassured(e *conntrack.Entry[connVal]) bool {
 	if p.defense == control.DefenseOff {
 		return false
+	}
+	if e.Value.flags.has(connSloppy) {
+		return true // opened mid-flow, not seen twice yet (sloppy.go)
 	}
 	switch e.State {
 	case conntrack.StateNone, conntrack.StateSynRecv, conntrack.StateSynAck:

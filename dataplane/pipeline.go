@@ -49,6 +49,7 @@ const (
 	connTOADone                        // FULLNAT: a client segment with data has carried the TOA option
 	connSeen                           // UDP: a packet of it has been forwarded
 	connAssured                        // UDP: a second packet, or a reply: no longer evictable (defense.go)
+	connSloppy                         // TCP: opened by a segment other than a SYN, unassured until a second one (sloppy.go)
 )
 
 func (f connFlags) has(x connFlags) bool { return f&x != 0 }
@@ -83,6 +84,7 @@ type counters struct {
 	active, inactive                [MaxDests]int64
 	synTimeouts                     [MaxDests]uint64
 	reopened                        uint64                     // connections expired for a new one (server gone, tuple reused)
+	sloppy                          uint64                     // TCP connections opened by a segment other than a SYN (sloppy.go)
 	tunnelled, icmpSent, translated uint64                     // packets put in a tunnel; ICMP errors the director sent
 	mssNotLowered                   uint64                     // FULLNAT SYN/ACKs without an MSS option to lower for TOA
 	toa                             [toa.NumResults]uint64     // FULLNAT: TOA insertions by outcome
@@ -380,18 +382,17 @@ func (p *Pipeline) miss(cur *cursor, now int64) (Verdict, int) {
 		}
 		return p.spOpen(cur, si, &h, now)
 	}
-	if t.Proto == header.ProtocolTCP {
-		// Only a SYN opens a TCP connection, as in IPVS.
-		if pkt.TCPFlags&(header.TCPFlagSyn|header.TCPFlagAck|header.TCPFlagRst) != header.TCPFlagSyn {
-			return p.drop(DropNoConn)
-		}
+	if t.Proto == header.ProtocolTCP &&
+		pkt.TCPFlags&(header.TCPFlagSyn|header.TCPFlagAck|header.TCPFlagRst) != header.TCPFlagSyn {
+		// A SYN opens a TCP connection, as in IPVS; a mid-flow segment may (sloppy.go).
+		return p.sloppyConn(cur, si, now)
 	}
 	return p.newConn(cur, si, now)
 }
 
 // newConn opens the connection of the packet's flow and forwards the packet.
 func (p *Pipeline) newConn(cur *cursor, si int, now int64) (Verdict, int) {
-	id, r, ok := p.open(&cur.pkt.Tuple, si, now)
+	id, r, ok := p.open(&cur.pkt.Tuple, si, false, now)
 	if !ok {
 		return p.drop(r)
 	}
@@ -401,8 +402,9 @@ func (p *Pipeline) newConn(cur *cursor, si int, now int64) (Verdict, int) {
 // open schedules a real server of service si for the flow t and creates its connection, with its
 // transmit function bound, or says why not. For a service whose replies come back (NAT), the
 // client's next hop is checked first, so that a packet dropped for it does not cost the scheduler
-// a turn.
-func (p *Pipeline) open(t *header.Tuple, si int, now int64) (id uint32, r DropReason, ok bool) {
+// a turn. A sloppy connection (one a segment other than a SYN opens) is made only to a DR or TUN
+// real server: else no_conn.
+func (p *Pipeline) open(t *header.Tuple, si int, sloppy bool, now int64) (id uint32, r DropReason, ok bool) {
 	s, st := &p.conf.svcs[si], &p.svcState[si]
 	var out1 int
 	var n1 slotRef
@@ -428,6 +430,9 @@ func (p *Pipeline) open(t *header.Tuple, si int, now int64) (id uint32, r DropRe
 		}
 	}
 	d := &s.dests[k]
+	if sloppy && d.method != ForwardRoute && d.method != ForwardTunnel {
+		return 0, DropNoConn, false
+	}
 	if d.method == ForwardFullNAT && !s.hasLocal(d.addr.Is4() != t.SrcAddr.Is4()) {
 		return 0, DropNoLocalPort, false // no local address yet (--add-laddr): not a neighbour to resolve
 	}

@@ -188,7 +188,7 @@ func (p *Pipeline) spOpen(cur *cursor, si int, h *synproxy.Handshake, now int64)
 	if sp.perSource[bucket] >= spSlotsPerSource {
 		return p.drop(DropSynProxySourceLimit)
 	}
-	id, reason, ok := p.open(&pkt.Tuple, si, now)
+	id, reason, ok := p.open(&pkt.Tuple, si, false, now)
 	if !ok {
 		return p.drop(reason)
 	}

@@ -113,6 +113,18 @@ func Lookup(name string) (Factory, bool) {
 	return f, ok
 }
 
+// consistent are the schedulers whose choice is a function of the configuration and the packet's
+// tuple alone: no position, no connection counts, no random source, no key of the process. Every
+// director (and every worker) given the same real servers, in the same order, with the same weights
+// and flags picks the same one for a flow, which is what lets a flow move between directors
+// (sloppy TCP) and what a digest of their tables compares. mh-fallback and sh-fallback keep this as
+// long as the directors agree on which servers are available.
+var consistent = map[string]bool{"mh": true, "sh": true, "dh": true}
+
+// Consistent reports whether the named scheduler picks the same real server for a tuple on every
+// director with the same configuration.
+func Consistent(name string) bool { return consistent[name] }
+
 // Names lists the registered schedulers, sorted.
 func Names() []string {
 	names := make([]string, 0, len(registry))

@@ -141,13 +141,19 @@ type Service struct {
 //   - a SYN that reuses the tuple of a TIME_WAIT or CLOSE connection is scheduled afresh rather
 //     than sent to the old server (IPVS's conn_reuse_mode);
 //   - a quiescent (weight 0) server drains: persistence no longer sends it new connections
-//     (IPVS's expire_quiescent_template).
+//     (IPVS's expire_quiescent_template);
+//   - a TCP segment without a connection that is not a SYN (nor an RST) is scheduled and opens an
+//     ESTABLISHED connection, when the service's scheduler is consistent (mh, sh, dh) and the real
+//     server it picks is DR or TUN (IPVS's sloppy_tcp): after an ECMP change moves a flow from
+//     another director, this one picks the same real server and the flow goes on. NAT and FULLNAT
+//     cannot (their replies and local ports belong to the director that opened the connection).
 type BackendPolicy uint8
 
 const (
 	KeepRemovedConns   BackendPolicy = 1 << iota // go on forwarding to a removed real server
 	NoConnReuse                                  // a SYN reusing a finished connection goes to its old server
 	PersistToQuiescent                           // persistence templates still choose a weight-0 server
+	NoSloppy                                     // only a SYN opens a TCP connection, as IPVS without sloppy_tcp
 )
 
 // RealServer is one destination of a service.

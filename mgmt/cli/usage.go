@@ -82,7 +82,8 @@ func writeOptions(w io.Writer) {
 		"  --sched-flags  -b flags             scheduler flags (comma-separated), with -A/-E\n"+
 		"  --synproxy     -j [enable|disable]  TCP SYN proxy (ignored on a UDP service)\n"+
 		"  --policy LIST                       turn off xdpvs's handling of real-server changes:\n"+
-		"                                      keep-removed-conns, no-conn-reuse, persist-quiescent\n"+
+		"                                      keep-removed-conns, no-conn-reuse, persist-quiescent,\n"+
+		"                                      and of moved flows (mh, sh, dh with -g, -i): no-sloppy\n"+
 		"  --bgp-min-servers N                 announce the VIP while N real servers are available (1)\n"+
 		"  --real-server  -r server-address    server-address is host (and port)\n"+
 		"  --gatewaying   -g                   gatewaying (direct routing) (default)\n"+

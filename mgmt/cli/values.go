@@ -357,7 +357,7 @@ func schedFlagNames(scheduler string, f control.ServiceFlags) string {
 }
 
 // policyNames are the words of --policy, each turning off one of xdpvs's defaults for real-server
-// changes (control.BackendPolicy).
+// changes and moved flows (control.BackendPolicy).
 var policyNames = []struct {
 	name string
 	bit  control.BackendPolicy
@@ -365,6 +365,7 @@ var policyNames = []struct {
 	{"keep-removed-conns", control.KeepRemovedConns},
 	{"no-conn-reuse", control.NoConnReuse},
 	{"persist-quiescent", control.PersistToQuiescent},
+	{"no-sloppy", control.NoSloppy},
 }
 
 // ParsePolicy parses --policy: a comma-separated list of policy words, or "default".
@@ -381,7 +382,7 @@ func ParsePolicy(s string) (control.BackendPolicy, error) {
 			return n.name == w
 		})
 		if i < 0 {
-			return 0, parseErr("invalid policy `%s' (keep-removed-conns, no-conn-reuse, persist-quiescent or default)", w)
+			return 0, parseErr("invalid policy `%s' (keep-removed-conns, no-conn-reuse, persist-quiescent, no-sloppy or default)", w)
 		}
 		p |= policyNames[i].bit
 	}

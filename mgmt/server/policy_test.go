@@ -14,17 +14,19 @@ func TestPolicy(t *testing.T) {
 	ts := newTestServer(t, Config{})
 	ts.mustAdm(t, "-A", "-t", "198.18.0.10:80", "-s", "rr", "--policy", "keep-removed-conns,persist-quiescent")
 	ts.mustAdm(t, "-A", "-t", "198.18.0.10:81", "-s", "rr")
+	ts.mustAdm(t, "-A", "-t", "198.18.0.10:83", "-s", "mh", "--policy", "no-sloppy")
 	snap := ts.fake.last()
 	got := map[uint16]control.BackendPolicy{}
 	for _, s := range snap.Services {
 		got[s.Key.Port] = s.Policy
 	}
-	if got[80] != control.KeepRemovedConns|control.PersistToQuiescent || got[81] != 0 {
+	if got[80] != control.KeepRemovedConns|control.PersistToQuiescent || got[81] != 0 || got[83] != control.NoSloppy {
 		t.Fatalf("policies in the snapshot: %v", got)
 	}
 	saved := ts.mustAdm(t, "-S", "-n")
 	if !strings.Contains(saved, "-A -t 198.18.0.10:80 -s rr --policy keep-removed-conns,persist-quiescent\n") ||
-		strings.Contains(strings.SplitN(saved, "198.18.0.10:81", 2)[1], "--policy") {
+		!strings.Contains(saved, "-A -t 198.18.0.10:83 -s mh --policy no-sloppy\n") ||
+		strings.Contains(strings.SplitN(strings.SplitN(saved, "198.18.0.10:81", 2)[1], "\n", 2)[0], "--policy") {
 		t.Fatalf("-S:\n%s", saved)
 	}
 	ts.mustAdm(t, "-C")
