@@ -72,6 +72,7 @@ type svcInfo struct {
 type schedBuild struct {
 	name  string
 	flags ServiceFlags
+	size  int // mh's table size
 	table sched.Table
 	dests []sched.Dest
 }
@@ -79,11 +80,11 @@ type schedBuild struct {
 // newSchedBuild builds the scheduler of spec (its factory f) over its real servers dests, or
 // returns prev's when prev was built from the same.
 func newSchedBuild(spec *Service, f sched.Factory, dests []sched.Dest, prev *schedBuild) *schedBuild {
-	if prev != nil && prev.name == spec.Scheduler && prev.flags == spec.Flags && slices.Equal(prev.dests, dests) {
+	if prev != nil && prev.name == spec.Scheduler && prev.flags == spec.Flags && prev.size == spec.MHSize && slices.Equal(prev.dests, dests) {
 		return prev
 	}
-	return &schedBuild{name: spec.Scheduler, flags: spec.Flags, dests: dests,
-		table: f(sched.Config{Dests: dests, Flags: uint32(spec.Flags)})}
+	return &schedBuild{name: spec.Scheduler, flags: spec.Flags, size: spec.MHSize, dests: dests,
+		table: f(sched.Config{Dests: dests, Flags: uint32(spec.Flags), TableSize: spec.MHSize})}
 }
 
 // destIndex finds the real server with id and gen among the service's, or -1.
@@ -186,6 +187,17 @@ func (b *compiler) service(spec *Service) error {
 	f, ok := sched.Lookup(spec.Scheduler)
 	if !ok {
 		return fmt.Errorf("dataplane: service %v:%d: scheduler %q not found", spec.Key.Addr, spec.Key.Port, spec.Scheduler)
+	}
+	if spec.MHSize != 0 {
+		if spec.Scheduler != "mh" {
+			return fmt.Errorf("dataplane: service %v:%d: a table size is mh's, not %s's", spec.Key.Addr, spec.Key.Port, spec.Scheduler)
+		}
+		if err := sched.CheckMHSize(spec.MHSize); err != nil {
+			return fmt.Errorf("dataplane: service %v:%d: %w", spec.Key.Addr, spec.Key.Port, err)
+		}
+		if len(spec.RealServers) >= spec.MHSize {
+			return fmt.Errorf("dataplane: service %v:%d: %d real servers do not fit an mh table of %d entries", spec.Key.Addr, spec.Key.Port, len(spec.RealServers), spec.MHSize)
+		}
 	}
 	sid, err := b.ids.serviceID(k)
 	if err != nil {

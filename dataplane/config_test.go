@@ -123,3 +123,28 @@ func BenchmarkConfigChange(b *testing.B) {
 		}
 	})
 }
+
+// TestCompileMHSize: a service's mh table has the size configured (a new build when it changes),
+// and a size that is no mh table's is refused.
+func TestCompileMHSize(t *testing.T) {
+	s := sloppyService("mh", ForwardRoute, 0)
+	s.MHSize = 8191
+	c := mustCompile(t, &Snapshot{Services: []Service{s}})
+	s2 := s
+	s2.MHSize = 0
+	c2, _, err := compile(&Snapshot{Services: []Service{s2}}, c, newIDs(), 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c2.svcs[0].sched == c.svcs[0].sched || c2.svcs[0].sched.size != 0 || c.svcs[0].sched.size != 8191 {
+		t.Fatal("a new table size kept the old table")
+	}
+	for _, bad := range []Service{
+		func() Service { b := s; b.MHSize = 8192; return b }(),
+		func() Service { b := sloppyService("sh", ForwardRoute, 0); b.MHSize = 8191; return b }(),
+	} {
+		if _, _, err := compile(&Snapshot{Services: []Service{bad}}, nil, newIDs(), 1); err == nil {
+			t.Errorf("%s with size %d accepted", bad.Scheduler, bad.MHSize)
+		}
+	}
+}

@@ -1,21 +1,57 @@
 package sched
 
 import (
+	"fmt"
 	"math/bits"
 
 	"github.com/xdpvs/xdpvs/header"
 )
 
 func init() {
-	Register("mh", func(cfg Config) Table { return shared{newMH(cfg, mhPrimes[mhDefaultTabIndex-8], mhDefaultTabIndex/2)} })
+	Register("mh", func(cfg Config) Table {
+		size := cfg.TableSize
+		if size == 0 {
+			size = MHDefaultSize
+		}
+		return shared{newMH(cfg, size, bits.Len(uint(size))/2)}
+	})
 }
 
-// mhPrimes are ip_vs_mh.c's table sizes; CONFIG_IP_VS_MH_TAB_INDEX (8..17) picks
-// mhPrimes[index-8] and IP_VS_MH_TAB_BITS = index/2, which bounds the turns of a destination.
-var mhPrimes = [...]int{251, 509, 1021, 2039, 4093, 8191, 16381, 32749, 65521, 131071}
+// MHDefaultSize is the number of entries of mh's table unless Config.TableSize says otherwise:
+// the kernel's default (CONFIG_IP_VS_MH_TAB_INDEX 12). MHMinSize and MHMaxSize bound a size given,
+// the kernel's smallest and largest.
+const (
+	MHDefaultSize = 4093
+	MHMinSize     = 251
+	MHMaxSize     = 131071
+)
 
-// mhDefaultTabIndex is the kernel's default CONFIG_IP_VS_MH_TAB_INDEX: a table of 4093 entries.
-const mhDefaultTabIndex = 12
+// CheckMHSize says whether n entries make an mh table: a prime from MHMinSize to MHMaxSize. (A
+// prime size makes every skip a generator of the positions, so each permutation visits them all.)
+// The Maglev paper's rule is to keep it far above 100 times the number of real servers, for an
+// even spread; the kernel's sizes are the primes next below powers of two.
+func CheckMHSize(n int) error {
+	if n < MHMinSize || n > MHMaxSize || !prime(n) {
+		return fmt.Errorf("mh table size %d: a prime from %d to %d (such as 251, 509, 1021, 2039, 4093, 8191, 16381, 32749, 65521, 131071)", n, MHMinSize, MHMaxSize)
+	}
+	return nil
+}
+
+func prime(n int) bool {
+	if n < 2 {
+		return false
+	}
+	for d := 2; d*d <= n; d++ {
+		if n%d == 0 {
+			return false
+		}
+	}
+	return true
+}
+
+// The kernel's table sizes are primes[CONFIG_IP_VS_MH_TAB_INDEX-8] of 251, 509, ..., 131071 for an
+// index of 8..17, each just below 2^index, and IP_VS_MH_TAB_BITS = index/2 bounds the turns of a
+// destination; a size given here gets the bits of the index it would have, bits.Len(size)/2.
 
 // The keys of the kernel's two hsiphash instances (generate_hash_secret): fixed, so that every
 // director, and every worker, builds the same table from the same destinations.

@@ -62,6 +62,9 @@ type Config struct {
 	// Position lets several tables share one too. It is touched once per new connection, never
 	// per packet. Nil gives the table a private position.
 	Position *atomic.Uint64
+	// TableSize is the number of entries of mh's table, a prime (CheckMHSize); 0 is MHDefaultSize.
+	// The other schedulers ignore it.
+	TableSize int
 	// Now, when set, is the clock of the schedulers that age state (lblc, lblcr): monotonic
 	// nanoseconds. Nil uses the process's monotonic clock.
 	Now func() int64

@@ -130,6 +130,7 @@ type Service struct {
 	LocalAddrs  []netip.Addr // FULLNAT local addresses (--add-laddr)
 	RealServers []RealServer
 	Policy      BackendPolicy
+	MHSize      int // mh: the entries of its table, a prime (-b mh-size=N); 0: the kernel's 4093
 }
 
 // BackendPolicy turns off, per service, how xdpvs handles real-server changes where IPVS's defaults

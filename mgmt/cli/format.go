@@ -97,8 +97,8 @@ func writeServiceEntry(w io.Writer, s *api.ServiceState, o model.ListOptions) {
 	default:
 		var b strings.Builder
 		b.WriteString(name + " " + s.Scheduler)
-		if s.SchedFlags != 0 {
-			b.WriteString(" (" + schedFlagNames(s.Scheduler, s.SchedFlags) + ")")
+		if s.SchedFlags != 0 || s.MHSize != 0 {
+			b.WriteString(" (" + schedFlagNames(s.Scheduler, s.SchedFlags, s.MHSize) + ")")
 		}
 		if s.Persistent {
 			fmt.Fprintf(&b, " persistent %d", s.Timeout)

@@ -81,8 +81,8 @@ func WriteRules(w io.Writer, st *api.State) {
 		}
 		svc += addrPort(s.Address, s.Port)
 		fmt.Fprintf(bw, "-A %s -s %s", svc, s.Scheduler)
-		if s.SchedFlags != 0 {
-			fmt.Fprintf(bw, " -b %s", schedFlagNames(s.Scheduler, s.SchedFlags))
+		if s.SchedFlags != 0 || s.MHSize != 0 {
+			fmt.Fprintf(bw, " -b %s", schedFlagNames(s.Scheduler, s.SchedFlags, s.MHSize))
 		}
 		if s.Persistent {
 			fmt.Fprintf(bw, " -p %d", s.Timeout)

@@ -80,6 +80,7 @@ func writeOptions(w io.Writer) {
 		"  --persistent   -p [timeout]         persistent service\n"+
 		"  --netmask      -M netmask           persistent granularity mask\n"+
 		"  --sched-flags  -b flags             scheduler flags (comma-separated), with -A/-E\n"+
+		"                                      (mh-size=N: mh's table, a prime, default 4093)\n"+
 		"  --synproxy     -j [enable|disable]  TCP SYN proxy (ignored on a UDP service)\n"+
 		"  --policy LIST                       turn off xdpvs's handling of real-server changes:\n"+
 		"                                      keep-removed-conns, no-conn-reuse, persist-quiescent,\n"+

@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"fmt"
 	"net/netip"
 	"slices"
 	"strconv"
@@ -8,6 +9,7 @@ import (
 
 	"github.com/xdpvs/xdpvs/dataplane/control"
 	"github.com/xdpvs/xdpvs/mgmt/model"
+	"github.com/xdpvs/xdpvs/sched"
 )
 
 // The setters of ipvsadm's options. They run once the line is read and its command's needs are
@@ -59,8 +61,8 @@ func setSchedFlags(p *parser, arg string, _ bool) error {
 	if arg == "" {
 		return nil
 	}
-	f, err := parseSchedFlags(p.c.Service.Scheduler, arg)
-	p.c.Service.SchedFlags = f
+	f, size, err := parseSchedFlags(p.c.Service.Scheduler, arg)
+	p.c.Service.SchedFlags, p.c.Service.MHSize = f, size
 	return err
 }
 
@@ -306,14 +308,23 @@ func parseNetmask(s string, v6 bool) (int, error) {
 	return bits, nil
 }
 
-// parseSchedFlags is ipvsadm's parse_sched_flags.
-func parseSchedFlags(scheduler, arg string) (control.ServiceFlags, error) {
+// parseSchedFlags is ipvsadm's parse_sched_flags, and xdpvs's mh-size=N: the size of mh's table.
+func parseSchedFlags(scheduler, arg string) (f control.ServiceFlags, mhSize int, err error) {
 	if scheduler == "" {
 		scheduler = model.DefaultScheduler()
 	}
-	var f control.ServiceFlags
 	for _, flag := range strings.Split(arg, ",") {
 		switch {
+		case strings.HasPrefix(flag, "mh-size=") && scheduler == "mh":
+			n, err := strconv.Atoi(flag[len("mh-size="):])
+			if err == nil {
+				err = sched.CheckMHSize(n)
+			}
+			if err != nil {
+				return 0, 0, parseErr("invalid mh flag `%s': the size of mh's table is a prime from %d to %d, e.g. 4093 (the default), 8191, 16381, 65521",
+					flag, sched.MHMinSize, sched.MHMaxSize)
+			}
+			mhSize = n
 		case flag == "flag-1":
 			f |= control.ServiceSchedFlag1
 		case flag == "flag-2":
@@ -328,17 +339,18 @@ func parseSchedFlags(scheduler, arg string) (control.ServiceFlags, error) {
 			case "port":
 				f |= control.ServiceSchedFlag2
 			default:
-				return 0, parseErr("invalid %s flag `%s'", scheduler, flag)
+				return 0, 0, parseErr("invalid %s flag `%s'", scheduler, flag)
 			}
 		default:
-			return 0, parseErr("invalid scheduler flag `%s'", flag)
+			return 0, 0, parseErr("invalid scheduler flag `%s'", flag)
 		}
 	}
-	return f, nil
+	return f, mhSize, nil
 }
 
-// schedFlagNames is ipvsadm's print_sched_flags: the flags comma-separated.
-func schedFlagNames(scheduler string, f control.ServiceFlags) string {
+// schedFlagNames is ipvsadm's print_sched_flags: the flags comma-separated, and mh-size=N when
+// the size of mh's table is not the default.
+func schedFlagNames(scheduler string, f control.ServiceFlags, mhSize int) string {
 	var names []string
 	one, two := "flag-1", "flag-2"
 	if scheduler == "sh" || scheduler == "mh" {
@@ -352,6 +364,9 @@ func schedFlagNames(scheduler string, f control.ServiceFlags) string {
 	}
 	if f&control.ServiceSchedFlag3 != 0 {
 		names = append(names, "flag-3")
+	}
+	if mhSize != 0 {
+		names = append(names, fmt.Sprintf("mh-size=%d", mhSize))
 	}
 	return strings.Join(names, ",")
 }

@@ -7,6 +7,7 @@ import (
 	"net/netip"
 
 	"github.com/xdpvs/xdpvs/dataplane/control"
+	"github.com/xdpvs/xdpvs/sched"
 )
 
 // Service is one service of the model with its real servers in configuration order and its
@@ -134,6 +135,14 @@ func checkServiceSpec(s *ServiceSpec) error {
 	}
 	if s.SchedFlags&^(control.ServiceSchedFlag1|control.ServiceSchedFlag2|control.ServiceSchedFlag3) != 0 {
 		return fmt.Errorf("invalid scheduler flags %#x", uint32(s.SchedFlags))
+	}
+	if s.MHSize != 0 {
+		if s.Scheduler != "mh" {
+			return fmt.Errorf("mh-size is for the mh scheduler, not %s", s.Scheduler)
+		}
+		if err := sched.CheckMHSize(s.MHSize); err != nil {
+			return err
+		}
 	}
 	if s.Port == 0 && !s.Persistent {
 		return errors.New("Zero port specified for non-persistent service")

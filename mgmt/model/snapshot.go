@@ -40,6 +40,7 @@ func (m *Model) Snapshot(up UpFunc) *control.Snapshot {
 			ds.Flags |= control.ServiceOnePacket
 		}
 		ds.Policy = s.Policy
+		ds.MHSize = s.MHSize
 		if s.SynProxy {
 			ds.Flags |= control.ServiceSynProxy
 		}

@@ -124,8 +124,11 @@ func (k ServiceKey) DataplaneKey() control.ServiceKey {
 // belongs on it, and the daemon puts it there.
 type ServiceSpec struct {
 	ServiceKey
-	Scheduler  string                `json:"scheduler"`
-	SchedFlags control.ServiceFlags  `json:"sched_flags,omitempty"`
+	Scheduler  string               `json:"scheduler"`
+	SchedFlags control.ServiceFlags `json:"sched_flags,omitempty"`
+	// MHSize (-b mh-size=N) is the number of entries of mh's table, a prime (sched.CheckMHSize);
+	// 0 is the kernel's 4093 (sched.MHDefaultSize).
+	MHSize     int                   `json:"mh_size,omitempty"`
 	Persistent bool                  `json:"persistent,omitempty"`
 	Timeout    uint32                `json:"persistence_timeout,omitempty"` // seconds, when Persistent
 	Netmask    int                   `json:"netmask"`                       // prefix length: 32 or 128 unless set by -M
