@@ -24,11 +24,18 @@ type haEnv struct {
 	ds   []*topo.Daemon
 	adm  string
 	bin  string
+	svc  []string // more -A options of every service (newHAEnvWith)
 }
 
 // newHAEnv builds two directors announcing, over BGP in routed mode, a DR mh service on each VIP
 // to three real servers, and waits until the router has both directors' routes.
 func newHAEnv(t *testing.T, name string, extra ...string) *haEnv {
+	t.Helper()
+	return newHAEnvWith(t, name, nil, extra...)
+}
+
+// newHAEnvWith is newHAEnv with svc added to the -A of every service.
+func newHAEnvWith(t *testing.T, name string, svc []string, extra ...string) *haEnv {
 	t.Helper()
 	testutil.RequireRoot(t)
 	b := binaries(t)
@@ -37,7 +44,7 @@ func newHAEnv(t *testing.T, name string, extra ...string) *haEnv {
 		t.Fatal(err)
 	}
 	closeAtCleanup(t, ha)
-	e := &haEnv{t: t, ha: ha, adm: b.adm, bin: b.xdpvsd}
+	e := &haEnv{t: t, ha: ha, adm: b.adm, bin: b.xdpvsd, svc: svc}
 	if e.bird, err = topo.StartBIRD(ha.Router, t.TempDir(), topo.HARouterBIRD(2, 240)); err != nil {
 		t.Skip(err) // BIRD 2 is installed by make deps
 	}
@@ -82,7 +89,7 @@ func (e *haEnv) start(i int, extra ...string) *topo.Daemon {
 		_ = d.Stop()
 	})
 	for _, vip := range []string{topo.VIP4 + ":80", "[" + topo.VIP6 + "]:80"} {
-		mustAdm(e.t, d, e.adm, "-A", "-t", vip, "-s", "mh")
+		mustAdm(e.t, d, e.adm, append([]string{"-A", "-t", vip, "-s", "mh"}, e.svc...)...)
 		for r := range e.ha.RS {
 			rip := topo.DRRS4(r)
 			if strings.HasPrefix(vip, "[") {
