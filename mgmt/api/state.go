@@ -52,7 +52,21 @@ type ServiceState struct {
 	// NotForwarding says why the service cannot forward new connections yet
 	// (model.Service.NotForwarding); empty when it can.
 	NotForwarding []string `json:"not_forwarding,omitempty"`
+	// TableDigest is the digest of the scheduler's table as running (sched.Digest, 16 hex digits),
+	// for the consistent schedulers mh, sh and dh: directors with the same digest for a service
+	// pick the same real server for every flow (show digest).
+	TableDigest string `json:"table_digest,omitempty"`
 }
+
+// Pick is the real server a service's scheduler picks for a connection from Client (show pick);
+// Server is zero when it picks none (no real server available).
+type Pick struct {
+	Client netip.AddrPort `json:"client"`
+	Server netip.AddrPort `json:"server,omitzero"`
+}
+
+// MaxPickClients bounds the clients of one show pick.
+const MaxPickClients = 1 << 16
 
 // Conn is one connection entry (-Lc).
 type Conn struct {
@@ -75,6 +89,7 @@ type State struct {
 	Workers     []WorkerStats  `json:"workers,omitempty"` // show workers, queues, drops, events, synproxy
 	Config      *ConfigStatus  `json:"config,omitempty"`  // show config
 	BGP         *BGPState      `json:"bgp,omitempty"`     // show bgp
+	Picks       []Pick         `json:"picks,omitempty"`   // show pick
 }
 
 // ConfigStatus is the state of the daemon's configuration file (show config): where it is, when

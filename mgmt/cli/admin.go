@@ -243,6 +243,10 @@ func jsonOf(c *model.Command, st *api.State) any {
 		return struct {
 			BGP *api.BGPState `json:"bgp"`
 		}{st.BGP}
+	case c.Op == model.OpShow && c.Show == model.ShowPick:
+		return struct {
+			Picks []api.Pick `json:"picks"`
+		}{append([]api.Pick{}, st.Picks...)}
 	case c.Op == model.OpList && c.List.Timeout:
 		return struct {
 			Timeouts model.Timeouts `json:"timeouts"`

@@ -40,6 +40,8 @@ func writeSynopsis(w io.Writer) {
 		"  %[1]s --get-laddr [-t|u service-address]\n"+
 		"  %[1]s --health -t|u service-address --check tcp|http|https|udp|script|none [check options]\n"+
 		"  %[1]s show %[2]s [-o json]\n"+
+		"  %[1]s show pick -t|u service-address client-address[:port]... [-o json]\n"+
+		"                    (the real server mh, sh or dh picks for each client)\n"+
 		"  %[1]s drain|undrain      (withdraw, or announce again, every BGP prefix; keep forwarding)\n"+
 		"  %[1]s -h\n"+
 		"  %[1]s                  (no command: interactive shell)\n\n", p, showVerbs())

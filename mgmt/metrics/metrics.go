@@ -67,6 +67,7 @@ type metricsCollector struct {
 	s        *server.Server
 	svc, rs  trafficDescs
 	sorry    *prometheus.Desc
+	digest   *prometheus.Desc
 	rx, tx   *prometheus.Desc
 	hout     *prometheus.Desc
 	hin      *prometheus.Desc
@@ -81,10 +82,12 @@ type metricsCollector struct {
 
 func newMetricsCollector(s *server.Server) *metricsCollector {
 	return &metricsCollector{
-		s:        s,
-		svc:      newTrafficDescs("service", svcLabels),
-		rs:       newTrafficDescs("real_server", rsLabels),
-		sorry:    desc("service_sorry_active", "1 while the service's sorry server takes the traffic.", svcLabels),
+		s:     s,
+		svc:   newTrafficDescs("service", svcLabels),
+		rs:    newTrafficDescs("real_server", rsLabels),
+		sorry: desc("service_sorry_active", "1 while the service's sorry server takes the traffic.", svcLabels),
+		digest: desc("service_table_digest_info", "1, labelled with the digest of the service's scheduler table as running (mh, sh, dh): "+
+			"directors whose digests for a service agree pick the same real server for every flow.", svcLabels, "scheduler", "digest"),
 		rx:       desc("worker_rx_packets_total", "Packets received by the worker.", wkLabels),
 		tx:       desc("worker_tx_packets_total", "Packets sent by the worker.", wkLabels),
 		hout:     desc("worker_handoffs_out_total", "Packets handed to the worker owning their connection.", wkLabels),
@@ -112,7 +115,7 @@ func (c *metricsCollector) Describe(ch chan<- *prometheus.Desc) {
 			}
 		}
 	}
-	for _, x := range []*prometheus.Desc{c.sorry, c.rx, c.tx, c.hout, c.hin, c.wconns, c.drops, c.events, c.sockets, c.services,
+	for _, x := range []*prometheus.Desc{c.sorry, c.digest, c.rx, c.tx, c.hout, c.hin, c.wconns, c.drops, c.events, c.sockets, c.services,
 		c.saveFailures, c.savedAt, c.unsaved} {
 		ch <- x
 	}
@@ -152,6 +155,9 @@ func (c *metricsCollector) collectService(e emitter, ss *api.ServiceState, rs *c
 	e.traffic(&c.svc, cnt, ss.Rate, sl)
 	if ss.Health != nil && ss.Health.Sorry.IsValid() {
 		e.gauge(c.sorry, b2f(ss.SorryActive), sl...)
+	}
+	if ss.TableDigest != "" {
+		e.gauge(c.digest, 1, append(append([]string(nil), sl...), ss.Scheduler, ss.TableDigest)...)
 	}
 	for j := range ss.RealServers {
 		d := &ss.RealServers[j]

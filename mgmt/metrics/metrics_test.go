@@ -15,9 +15,11 @@ import (
 	"go.uber.org/zap/zaptest"
 
 	"github.com/xdpvs/xdpvs/dataplane/control"
+	"github.com/xdpvs/xdpvs/header"
 	"github.com/xdpvs/xdpvs/mgmt/api"
 	"github.com/xdpvs/xdpvs/mgmt/cli"
 	"github.com/xdpvs/xdpvs/mgmt/server"
+	"github.com/xdpvs/xdpvs/sched"
 )
 
 type fakeControl struct {
@@ -39,6 +41,13 @@ func (f *fakeControl) RemoveAddress(string, netip.Addr) error { return nil }
 
 func newTestServer(t *testing.T, fc *fakeControl) *server.Server {
 	t.Helper()
+	s, _ := newTestServerSocket(t, fc)
+	return s
+}
+
+// newTestServerSocket is newTestServer, and its socket.
+func newTestServerSocket(t *testing.T, fc *fakeControl) (*server.Server, string) {
+	t.Helper()
 	sock := filepath.Join(t.TempDir(), "x.sock")
 	s, err := server.New(server.Config{Control: fc, Logger: zaptest.NewLogger(t), SocketPath: sock})
 	if err != nil {
@@ -58,7 +67,7 @@ func newTestServer(t *testing.T, fc *fakeControl) *server.Server {
 			t.Fatalf("%s: rc %d", l, rc)
 		}
 	}
-	return s
+	return s, sock
 }
 
 // TestScrape: a scrape carries the dataplane's counters per service, real server and worker,
@@ -190,5 +199,26 @@ func TestScrapeBGP(t *testing.T) {
 	NewHandler(plain).ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
 	if strings.Contains(rec.Body.String(), "xdpvs_bgp_") {
 		t.Error("BGP metrics without BGP")
+	}
+}
+
+// TestScrapeDigest: a service with a consistent scheduler carries the digest of its table, the
+// one sched computes for its real servers; one without (rr) has none.
+func TestScrapeDigest(t *testing.T) {
+	s, sock := newTestServerSocket(t, &fakeControl{stats: &control.Stats{}})
+	for _, l := range []string{"-A -t 198.18.0.10:81 -s mh -b mh-port", "-a -t 198.18.0.10:81 -r 198.18.1.2:81 -g -w 2"} {
+		if rc := cli.Admin(cli.Env{}, append([]string{"--socket", sock}, strings.Fields(l)...)); rc != 0 {
+			t.Fatalf("%s: rc %d", l, rc)
+		}
+	}
+	cfg := sched.Config{Dests: []sched.Dest{{Weight: 2, Addr: header.AddrFromNetip(netip.MustParseAddr("198.18.1.2")), Port: 81}}, Flags: sched.FlagPort}
+	f, _ := sched.Lookup("mh")
+	d, _ := sched.DigestOf("mh", f(cfg), cfg)
+	rec := httptest.NewRecorder()
+	NewHandler(s).ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
+	body := rec.Body.String()
+	want := `xdpvs_service_table_digest_info{digest="` + d.String() + `",port="81",protocol="TCP",scheduler="mh",vip="198.18.0.10"} 1`
+	if !strings.Contains(body, want) || strings.Count(body, "xdpvs_service_table_digest_info{") != 1 {
+		t.Fatalf("scrape lacks %s, or has another digest:\n%s", want, body)
 	}
 }

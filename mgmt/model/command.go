@@ -60,17 +60,18 @@ type ListOptions struct {
 // attributes. Server is the real server of -a/-e/-d with its port already defaulted to the service
 // port.
 type Command struct {
-	Op         Op             `json:"op"`
-	HasService bool           `json:"has_service,omitempty"`
-	Service    ServiceSpec    `json:"service"`
-	Server     RealServerSpec `json:"server"`
-	LocalAddr  netip.Addr     `json:"local_address,omitempty"`
-	Ifname     string         `json:"ifname,omitempty"` // --add-laddr -F: the interface the local address belongs on
-	Timeouts   Timeouts       `json:"timeouts"`
-	Defense    Defense        `json:"defense,omitzero"` // OpDefense
-	List       ListOptions    `json:"list"`
-	Show       Show           `json:"show,omitempty"`   // what OpShow shows
-	Health     *HealthSpec    `json:"health,omitempty"` // OpHealth; a zero Check removes the check
+	Op         Op               `json:"op"`
+	HasService bool             `json:"has_service,omitempty"`
+	Service    ServiceSpec      `json:"service"`
+	Server     RealServerSpec   `json:"server"`
+	LocalAddr  netip.Addr       `json:"local_address,omitempty"`
+	Ifname     string           `json:"ifname,omitempty"` // --add-laddr -F: the interface the local address belongs on
+	Timeouts   Timeouts         `json:"timeouts"`
+	Defense    Defense          `json:"defense,omitzero"` // OpDefense
+	List       ListOptions      `json:"list"`
+	Show       Show             `json:"show,omitempty"`    // what OpShow shows
+	Health     *HealthSpec      `json:"health,omitempty"`  // OpHealth; a zero Check removes the check
+	Clients    []netip.AddrPort `json:"clients,omitempty"` // show pick: the clients to pick a real server for
 }
 
 // Show is what `xdpvsadm show` lists.
@@ -90,11 +91,13 @@ const (
 	ShowConfig      Show = "config"      // the configuration file: when saved, whether it holds the running configuration
 	ShowDefense     Show = "defense"     // the connection tables' flood defence: its setting and what it did
 	ShowBGP         Show = "bgp"         // the BGP sessions and what is announced (mgmt/announce)
+	ShowDigest      Show = "digest"      // the digest of each consistent scheduler's table (sched.Digest)
+	ShowPick        Show = "pick"        // the real server a service picks for given clients
 )
 
 // ShowVerbs are the verbs of show, in the order the usage lists them.
 var ShowVerbs = []Show{ShowServices, ShowServers, ShowConnections, ShowWorkers, ShowQueues, ShowDrops,
-	ShowEvents, ShowSynProxy, ShowDefense, ShowHealth, ShowConfig, ShowBGP}
+	ShowEvents, ShowSynProxy, ShowDefense, ShowHealth, ShowConfig, ShowBGP, ShowDigest, ShowPick}
 
 func (s Show) String() string { return string(s) }
 

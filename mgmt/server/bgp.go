@@ -47,6 +47,7 @@ func (s *Server) Listing() *api.State {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	st := listing(s.m)
+	s.tabs.fill(st)
 	s.fillHealth(st, true)
 	return st
 }

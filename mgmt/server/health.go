@@ -217,6 +217,7 @@ func (s *Server) applyHealth() {
 		return
 	}
 	s.hs.dirty = false
+	s.tabs.applied(sn)
 	s.logSorry()
 }
 

@@ -49,7 +49,13 @@ func TestJSONKeys(t *testing.T) {
 
 	lines := []string{"-Ln -o json", "-Ln --stats -o json", "-L -c -o json", "-L --timeout -o json", "-S -o json",
 		"--get-laddr -o json", "-Ln -t 198.18.0.10:80 --output=json"}
+	ts.mustAdm(t, "-A", "-t", "198.18.0.20:80", "-s", "mh", "-b", "mh-size=251")
+	ts.mustAdm(t, "-a", "-t", "198.18.0.20:80", "-r", "198.18.1.3:80", "-g")
 	for _, v := range model.ShowVerbs {
+		if v == model.ShowPick {
+			lines = append(lines, "show pick -t 198.18.0.20:80 198.18.5.1:1000 198.18.5.2 -o json")
+			continue
+		}
 		lines = append(lines, "show "+v.String()+" -o json")
 	}
 	all := map[string]bool{}
@@ -66,7 +72,8 @@ func TestJSONKeys(t *testing.T) {
 		})
 	}
 	// The walk saw what it should: the health, the connections, the workers and their counters.
-	for _, k := range []string{"effective_weight", "on_fail", "local", "rx_packets", "handoffs_out", "count", "local_addresses"} {
+	for _, k := range []string{"effective_weight", "on_fail", "local", "rx_packets", "handoffs_out", "count", "local_addresses",
+		"table_digest", "mh_size", "picks", "client", "server"} {
 		if !all[k] {
 			t.Errorf("no output had the key %q", k)
 		}

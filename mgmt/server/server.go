@@ -66,6 +66,7 @@ type Server struct {
 	hs    *healthState
 	file  fileState
 	addrs map[ifAddr]bool // the interface addresses of m (addrs.go): true where the server added it
+	tabs  schedTables     // the consistent schedulers' tables last applied (tables.go)
 
 	ctx     context.Context // of the health probers, cancelled by Close
 	cancel  context.CancelFunc
@@ -119,7 +120,8 @@ func New(cfg Config) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("mgmt: apply %s: %w", cfg.ConfigPath, err)
 	}
-	if err := cfg.Control.Apply(s.m.Snapshot(s.hs.up)); err != nil {
+	sn := s.m.Snapshot(s.hs.up)
+	if err := cfg.Control.Apply(sn); err != nil {
 		s.takeOff(got)
 		if cfg.ConfigPath != "" {
 			return nil, fmt.Errorf("mgmt: apply %s: %w", cfg.ConfigPath, err)
@@ -127,6 +129,7 @@ func New(cfg Config) (*Server, error) {
 		return nil, fmt.Errorf("mgmt: apply the empty configuration: %w", err)
 	}
 	s.keepAddrs(s.m, got)
+	s.tabs.applied(sn)
 	if cfg.ConfigPath != "" {
 		s.log.Info("configuration loaded", zap.String("path", cfg.ConfigPath), zap.Int("services", len(s.m.Services())))
 		for _, w := range warnings {
@@ -394,18 +397,7 @@ func (s *Server) do(req *api.Request, b *batch) (resp *api.Response, rest func(s
 			resp.Error = "show must be the only command of a request"
 			return resp, nil
 		}
-		switch {
-		case first.Show.Workers():
-			resp.State = &api.State{Workers: api.Workers(s.cfg.Control.Stats().Workers), Defense: s.defense()}
-			return resp, nil
-		case first.Show == model.ShowConfig:
-			resp.State = &api.State{Config: s.ConfigStatus()}
-			return resp, nil
-		case first.Show == model.ShowBGP:
-			resp.State = &api.State{BGP: s.BGP()}
-			return resp, nil
-		case !slices.Contains(model.ShowVerbs, first.Show):
-			resp.Error = fmt.Sprintf("show: unknown %q", first.Show)
+		if s.show(first, resp) {
 			return resp, nil
 		}
 		list = &model.Command{Op: model.OpList, List: model.ListOptions{Connections: first.Show == model.ShowConnections}}
@@ -428,6 +420,32 @@ func (s *Server) do(req *api.Request, b *batch) (resp *api.Response, rest func(s
 		return resp, nil
 	}
 	return s.list(req, list, first.Op == model.OpShow)
+}
+
+// show answers the show verbs that are not listings of the services into resp, and reports
+// whether it did.
+func (s *Server) show(c *model.Command, resp *api.Response) bool {
+	switch {
+	case c.Show.Workers():
+		resp.State = &api.State{Workers: api.Workers(s.cfg.Control.Stats().Workers), Defense: s.defense()}
+	case c.Show == model.ShowConfig:
+		resp.State = &api.State{Config: s.ConfigStatus()}
+	case c.Show == model.ShowBGP:
+		resp.State = &api.State{BGP: s.BGP()}
+	case c.Show == model.ShowPick:
+		s.mu.Lock()
+		picks, err := s.tabs.pick(s.m, c)
+		s.mu.Unlock()
+		if err != nil {
+			resp.Error = err.Error()
+		}
+		resp.State = &api.State{Picks: picks}
+	case !slices.Contains(model.ShowVerbs, c.Show):
+		resp.Error = fmt.Sprintf("show: unknown %q", c.Show)
+	default:
+		return false
+	}
+	return true
 }
 
 // list answers listing c of req: with the State even on error for a show verb (as it always did),
@@ -552,6 +570,7 @@ func (s *Server) change(cmds []model.Command) (warnings []string, index int, err
 	}
 	s.m = next
 	s.keepAddrs(next, got)
+	s.tabs.applied(sn)
 	s.stats.forget(next)
 	s.hs.dirty = false
 	s.syncHealth()
@@ -644,6 +663,7 @@ func (s *Server) read(c *model.Command) (*api.State, error) {
 	}
 	s.mu.Lock()
 	st := listing(s.m)
+	s.tabs.fill(st)
 	if c.Op == model.OpList {
 		s.fillHealth(st, true)
 	}
@@ -749,6 +769,7 @@ func (s *Server) Observe() (*api.State, *control.Stats) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	st := listing(s.m)
+	s.tabs.fill(st)
 	s.fillHealth(st, true)
 	s.stats.fill(st, ds)
 	return st, ds
