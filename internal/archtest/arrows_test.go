@@ -32,6 +32,8 @@ var allowed = map[string]struct {
 	"mgmt/server":            {[]string{"mgmt/cli", "mgmt/health", "mgmt/api", "mgmt/model", "dataplane/control", "sched", "header"}, false},
 	"mgmt/internal/mgmttest": {nil, false},
 	"mgmt/announce":          {[]string{"mgmt/api", "mgmt/model", "dataplane/control", "sched", "header"}, false},
+	// The connection-sync channel moves the dataplane's records as opaque bytes (control.Syncer).
+	"mgmt/connsync": {[]string{"mgmt/api", "mgmt/model", "dataplane/control", "sched", "header"}, false},
 	// The Prometheus client reads procfs through x/sys/unix: the one mgmt package that may.
 	"mgmt/metrics": {[]string{"mgmt/server", "mgmt/cli", "mgmt/health", "mgmt/api", "mgmt/model", "dataplane/control", "sched", "header"}, true},
 	// The BGP speaker wraps GoBGP, which sets its sockets' options (TCP MD5, TTL) through

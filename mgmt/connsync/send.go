@@ -1,0 +1,117 @@
+package connsync
+
+import (
+	"context"
+	"time"
+
+	"github.com/xdpvs/xdpvs/dataplane/control"
+)
+
+// send collects the workers' exports every cfg.Every and sends them to every peer, in messages of
+// whole records up to the MTU.
+func (c *Channel) send(ctx context.Context) {
+	buf := make([]byte, 64*c.recsPM*control.SyncRecordSize)
+	t := time.NewTicker(c.cfg.Every)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		for {
+			n := c.cfg.Syncer.SyncExport(buf)
+			if n == 0 {
+				break
+			}
+			c.sendRecords(c.peers, buf[:n], false)
+			if n < len(buf)-c.recsPM*control.SyncRecordSize {
+				break
+			}
+		}
+	}
+}
+
+// sendRecords sends recs (whole records) to each of peers, split into messages.
+func (c *Channel) sendRecords(peers []*peer, recs []byte, bulk bool) {
+	step := c.recsPM * control.SyncRecordSize
+	now := time.Now()
+	for off := 0; off < len(recs); off += step {
+		m := recs[off:min(off+step, len(recs))]
+		for _, p := range peers {
+			if !c.sealTo(p, MsgRecords, m, len(m)/control.SyncRecordSize, now) && bulk {
+				time.Sleep(time.Second / time.Duration(c.cfg.Rate)) // a bulk copy waits for its rate
+				c.sealTo(p, MsgRecords, m, len(m)/control.SyncRecordSize, time.Now())
+			}
+		}
+	}
+}
+
+// sendBulk answers p's bulk request: every connection of the dataplane, then MsgBulkEnd.
+func (c *Channel) sendBulk(p *peer) {
+	var n uint64
+	err := c.cfg.Syncer.SyncBulk(func(recs []byte) bool {
+		c.sendRecords([]*peer{p}, recs, true)
+		n += uint64(len(recs) / control.SyncRecordSize)
+		return true
+	})
+	if err != nil {
+		c.log.Sugar().Warnf("sync: the bulk copy to %v is incomplete: %v", p.addr, err)
+	}
+	c.sealTo(p, MsgBulkEnd, nil, 0, time.Now())
+	c.mu.Lock()
+	p.bulkSent++
+	p.bulking = false
+	c.mu.Unlock()
+	c.log.Sugar().Infof("sync: sent %v a bulk copy of %d connections", p.addr, n)
+}
+
+// joinPeers asks every peer for a bulk copy, again every second, until each has answered or
+// JoinTimeout has passed; then the channel is ready.
+func (c *Channel) joinPeers(ctx context.Context) {
+	if len(c.peers) == 0 {
+		return
+	}
+	deadline := time.NewTimer(c.cfg.JoinTimeout)
+	defer deadline.Stop()
+	tick := time.NewTicker(time.Second)
+	defer tick.Stop()
+	for {
+		waiting := c.waiting()
+		if len(waiting) == 0 {
+			c.setJoin("done")
+			c.log.Sugar().Infof("sync: bulk copies from every peer done in %v", time.Since(c.started).Round(time.Millisecond))
+			return
+		}
+		for _, p := range waiting {
+			c.sealTo(p, MsgBulkRequest, nil, 0, time.Now())
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-deadline.C:
+			c.setJoin("timed out")
+			c.log.Sugar().Warnf("sync: %d of %d peers sent no bulk copy within %v: ready without them", len(waiting), len(c.peers), c.cfg.JoinTimeout)
+			return
+		case <-tick.C:
+		}
+	}
+}
+
+func (c *Channel) waiting() []*peer {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var w []*peer
+	for _, p := range c.peers {
+		if p.bulkDone.IsZero() {
+			w = append(w, p)
+		}
+	}
+	return w
+}
+
+func (c *Channel) setJoin(s string) {
+	c.mu.Lock()
+	c.join = s
+	c.mu.Unlock()
+}
