@@ -154,6 +154,9 @@ func compile(s *Snapshot, prev *compiled, in *ids, gen uint64) (*compiled, *ids,
 	if c.defense.Threshold <= 0 || c.defense.Threshold > 100 {
 		c.defense.Threshold = control.DefaultDefenseThreshold
 	}
+	for _, l := range s.StandbyLocalAddrs {
+		c.lips[header.AddrFromNetip(l)] = struct{}{} // in no service's list: never allocated from
+	}
 	b := &compiler{c: c, prev: prev, ids: in.clone(), seenSvc: map[svcKey]bool{}, seenDest: map[destKeyFull]bool{}}
 	for i := range s.Services {
 		if err := b.service(&s.Services[i]); err != nil {

@@ -6,6 +6,7 @@ import "github.com/xdpvs/xdpvs/dataplane/control"
 // aliases let the dataplane speak of it in its own terms.
 type (
 	Control         = control.Control
+	Syncer          = control.Syncer
 	ForwardMethod   = control.ForwardMethod
 	ServiceFlags    = control.ServiceFlags
 	ServiceKey      = control.ServiceKey

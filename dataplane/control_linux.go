@@ -46,6 +46,9 @@ func (d *Dataplane) Stats() *Stats {
 				NamedCount{Name: name + "tx_ring_empty_descs", Count: x.TxRingEmptyDescs})
 		}
 	}
+	if d.cfg.Sync.Enabled && len(ws) > 0 {
+		ws[0].Events = append(ws[0].Events, d.syncStatsEvents()...)
+	}
 	return statsOf(c, cs, ws, d.persist.Load())
 }
 

@@ -16,6 +16,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/xdpvs/xdpvs/conntrack"
+	"github.com/xdpvs/xdpvs/dataplane/syncrec"
 	"github.com/xdpvs/xdpvs/dataplane/xsk"
 	"github.com/xdpvs/xdpvs/header"
 	"github.com/xdpvs/xdpvs/synproxy"
@@ -39,6 +40,7 @@ type Config struct {
 	// such packet; other packets cost a comparison. See Pipeline.completeChecksum.
 	CompleteChecksums bool
 	Logger            *zap.Logger
+	Sync              SyncConfig
 }
 
 // DefaultXSKOptions are the AF_XDP settings of a worker: 2048-byte frames (packets up to 1792 bytes,
@@ -76,6 +78,8 @@ type Dataplane struct {
 	mu  sync.Mutex // Apply
 	ids *ids
 	gen uint64
+
+	sync syncShared // connection sync (sync_linux.go)
 }
 
 var _ Control = (*Dataplane)(nil)
@@ -94,6 +98,9 @@ func New(cfg Config) (d *Dataplane, err error) {
 		return nil, errors.New("dataplane: bare forwarding needs exactly two interfaces")
 	}
 	d = &Dataplane{cfg: cfg, log: cfg.Logger, neigh: NewNeighbours(), ids: newIDs(), tmpls: newTemplates(cfg.Templates)}
+	if len(cfg.Sync.Secret) > 0 {
+		ownerKey = clusterOwnerKey(cfg.Sync.Secret) // before any worker runs
+	}
 	if d.cookies, err = synproxy.New(synproxy.DefaultConfig()); err != nil {
 		return nil, fmt.Errorf("dataplane: %w", err)
 	}
@@ -244,6 +251,10 @@ func (d *Dataplane) newWorker(q int, now int64) (*worker, error) {
 	w.p.flows, w.flowKeys = new(flowLog), make([]xsk.FlowKey, 0, xsk.MaxFlowBatch)
 	w.p.tmpls, w.p.cookies = d.tmpls, d.cookies
 	w.p.completeSums, w.p.tunSrc = d.cfg.CompleteChecksums, d.tunSrc
+	if d.cfg.Sync.Enabled {
+		w.syncOut, w.syncIn, w.bulks = new(syncRing), make(chan syncrec.Record, syncImportSize), make(chan bulkReq, 4)
+		w.p.enableSync(d.cfg.Sync.MinAge, w.syncOut, w.syncIn)
+	}
 	w.proc = w.p
 	if d.cfg.BareForward {
 		w.proc = &bareForwarder{p: w.p, neigh: d.neigh}
@@ -290,11 +301,17 @@ func (w *worker) close() {
 func (d *Dataplane) Apply(s *Snapshot) error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
+	s = d.withStandby(s)
 	c, ids, err := compile(s, d.conf.Load(), d.ids, d.gen+1)
 	if err != nil {
 		return err
 	}
 	var rules xsk.Rules
+	for _, l := range s.StandbyLocalAddrs {
+		if !slices.Contains(rules.LocalAddrs, l) {
+			rules.LocalAddrs = append(rules.LocalAddrs, l)
+		}
+	}
 	for i := range c.svcs {
 		sp := c.svcs[i].spec
 		rules.Services = append(rules.Services, xsk.Endpoint{Proto: sp.Key.Proto, Addr: sp.Key.Addr, Port: sp.Key.Port})

@@ -20,6 +20,9 @@ const firstLocalPort = 1024
 type portPool struct {
 	ring       []uint16
 	head, size int
+	// out has a bit for each port handed out (get, take); skip one for each port an imported
+	// connection took (take) while it was still in the ring, which get passes over.
+	out, skip [1 << 16 / 64]uint64
 }
 
 func newPortPool(worker, workers int) *portPool {
@@ -34,22 +37,55 @@ func newPortPool(worker, workers int) *portPool {
 	return p
 }
 
-func (p *portPool) get() (uint16, bool) {
-	if p.size == 0 {
-		return 0, false
+func bit(m *[1 << 16 / 64]uint64, port uint16) bool { return m[port/64]&(1<<(port%64)) != 0 }
+func setBit(m *[1 << 16 / 64]uint64, port uint16, on bool) {
+	if on {
+		m[port/64] |= 1 << (port % 64)
+	} else {
+		m[port/64] &^= 1 << (port % 64)
 	}
-	port := p.ring[p.head]
-	p.head = (p.head + 1) % len(p.ring)
-	p.size--
-	return port, true
+}
+
+func (p *portPool) get() (uint16, bool) {
+	for p.size > 0 {
+		port := p.ring[p.head]
+		p.head = (p.head + 1) % len(p.ring)
+		p.size--
+		if bit(&p.skip, port) { // an imported connection holds it
+			setBit(&p.skip, port, false)
+			continue
+		}
+		setBit(&p.out, port, true)
+		return port, true
+	}
+	return 0, false
 }
 
 func (p *portPool) put(port uint16) {
+	if !bit(&p.out, port) {
+		return
+	}
+	setBit(&p.out, port, false)
+	if bit(&p.skip, port) { // taken while in the ring, and still there
+		setBit(&p.skip, port, false)
+		return
+	}
 	if p.size == len(p.ring) {
 		return
 	}
 	p.ring[(p.head+p.size)%len(p.ring)] = port
 	p.size++
+}
+
+// take hands out port for an imported connection that holds it; false if it is out already.
+// The port stays in the ring, marked, until get passes it.
+func (p *portPool) take(port uint16) bool {
+	if bit(&p.out, port) || port < firstLocalPort {
+		return false
+	}
+	setBit(&p.out, port, true)
+	setBit(&p.skip, port, true)
+	return true
 }
 
 // localOwner is the worker owning connections whose reply goes to local port lport.

@@ -45,11 +45,12 @@ type connVal struct {
 type connFlags uint8
 
 const (
-	connInactive connFlags = 1 << iota // counted in the real server's InActConn rather than ActiveConn
-	connTOADone                        // FULLNAT: a client segment with data has carried the TOA option
-	connSeen                           // UDP: a packet of it has been forwarded
-	connAssured                        // UDP: a second packet, or a reply: no longer evictable (defense.go)
-	connSloppy                         // TCP: opened by a segment other than a SYN, unassured until a second one (sloppy.go)
+	connInactive     connFlags = 1 << iota // counted in the real server's InActConn rather than ActiveConn
+	connTOADone                            // FULLNAT: a client segment with data has carried the TOA option
+	connSeen                               // UDP: a packet of it has been forwarded
+	connAssured                            // UDP: a second packet, or a reply: no longer evictable (defense.go)
+	connSloppy                             // TCP: opened by a segment other than a SYN, unassured until a second one (sloppy.go)
+	connStandbyLocal                       // FULLNAT, imported: its local address is a peer's, its port from no pool of ours
 )
 
 func (f connFlags) has(x connFlags) bool { return f&x != 0 }
@@ -95,6 +96,7 @@ type counters struct {
 	evicted                         uint64 // unassured connections evicted to make room for new ones
 	defended                        uint64 // packets of unassured connections given the defence's short timeout
 	sumsCompleted                   uint64 // TCP/UDP checksums left to transmit offload, completed (completeChecksum)
+	sync                            syncCounters
 }
 
 // Pipeline is one worker's packet processing: classify, look up or create the connection, rewrite,
@@ -118,6 +120,7 @@ type Pipeline struct {
 	minMTU       int                       // of the ports: what the SYN proxy's MSS is made for
 	completeSums bool                      // finish checksums left to transmit offload (Config.CompleteChecksums)
 	tunSrc       *tunnelSources            // the tunnels' source addresses (tunsrc.go), shared by every worker
+	sync         *syncState                // connection sync (sync.go); nil: off
 	c            *counters
 	// cur is the storage of the cursor ProcessAt (or the expiry timer, spGenerate) fills for each
 	// packet and passes down the path. Nothing reads it but through that pointer: it is kept here
@@ -492,6 +495,7 @@ func (p *Pipeline) open(t *header.Tuple, si int, sloppy bool, now int64) (id uin
 	if steered {
 		p.flows.opened(id, &reply)
 	}
+	p.syncOpened(id, now)
 	p.c.svc[s.id].Conns++
 	p.c.dest[d.id].Conns++
 	p.c.active[d.id]++
@@ -582,8 +586,9 @@ func (p *Pipeline) expired(id uint32, e *conntrack.Entry[connVal]) bool {
 	return false
 }
 
-// remove deletes connection id now.
+// remove deletes connection id now (and tells the peers, if they have it).
 func (p *Pipeline) remove(id uint32, e *conntrack.Entry[connVal]) {
+	p.syncRemoved(id, e)
 	p.forget(id, e)
 	p.table.Delete(id)
 }
@@ -598,7 +603,7 @@ func (p *Pipeline) forget(id uint32, e *conntrack.Entry[connVal]) {
 	if v.tmpl != 0 {
 		p.tmpls.slots[v.tmpl-1].refs.Add(-1)
 	}
-	if v.xmit.fullNAT() {
+	if v.xmit.fullNAT() && !v.flags.has(connStandbyLocal) {
 		r := &e.Tuples[conntrack.DirReply]
 		p.lpools[r.DstAddr].put(r.DstPort)
 	}
@@ -648,11 +653,16 @@ func (p *Pipeline) forward(cur *cursor, id uint32, dir conntrack.Dir, now int64)
 	if inputOnly && dir == conntrack.DirReply {
 		return p.drop(DropNoConn) // a DR/TUN server's traffic to the client never comes here
 	}
+	changed := false
 	if cur.pkt.Proto == header.ProtocolTCP {
 		if s := conntrack.NextTCPState(e.State, dir, inputOnly, cur.pkt.TCPFlags); s != e.State {
 			p.setState(e, s)
+			changed = true
 		}
 	}
 	p.table.SetExpires(id, now+p.timeout(e, dir))
+	if p.sync != nil {
+		p.syncTouch(id, e, changed, now)
+	}
 	return xmitFuncs[v.xmit](p, cur, e, dir, h)
 }

@@ -123,6 +123,7 @@ func workerStats(id, queue, cpu int, c *counters, conns int) WorkerStats {
 		ws.Events = append(ws.Events, NamedCount{Name: "toa_" + r.String(), Count: c.toa[r]})
 	}
 	ws.Events = spEvents(ws.Events, &c.sp)
+	ws.Events = syncEvents(ws.Events, &c.sync)
 	for r := header.ParseResult(1); r < header.NumParseResults; r++ {
 		ws.Drops = append(ws.Drops, NamedCount{Name: "bad_header/" + r.String(), Count: c.parse[r]})
 	}

@@ -11,6 +11,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/xdpvs/xdpvs/conntrack"
+	"github.com/xdpvs/xdpvs/dataplane/syncrec"
 	"github.com/xdpvs/xdpvs/dataplane/xsk"
 )
 
@@ -45,7 +46,10 @@ type worker struct {
 	frameMask uint64 // UMEM frame size - 1
 	efd       int
 	sleeping  atomic.Bool
-	lists     chan listReq // batches of connection listings (Connections)
+	lists     chan listReq        // batches of connection listings (Connections)
+	syncOut   *syncRing           // connection sync: what it exported (nil: sync off)
+	syncIn    chan syncrec.Record // and what peers sent for it
+	bulks     chan bulkReq        // batches of bulk copies (SyncBulk)
 	pollfds   []unix.PollFd
 	queues    []int         // the queues it owns, on every port (queues beyond a port's count skipped)
 	flowKeys  []xsk.FlowKey // syncFlows' batch
@@ -93,6 +97,9 @@ func (w *worker) serve(stop *atomic.Bool) {
 		}
 		now := monotonic()
 		w.beat.Store(now)
+		if w.syncIn != nil {
+			w.syncRound(now)
+		}
 		n := 0
 		for _, r := range w.rxs {
 			k := r.s.Receive(w.rx)
@@ -317,7 +324,7 @@ func (w *worker) sleep() {
 			return
 		}
 	}
-	if len(w.lists) > 0 {
+	if len(w.lists) > 0 || len(w.syncIn) > 0 || len(w.bulks) > 0 {
 		return
 	}
 	for i := range w.pollfds {

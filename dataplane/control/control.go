@@ -84,6 +84,10 @@ type Snapshot struct {
 	Services []Service
 	Timeouts Timeouts
 	Defense  Defense
+	// StandbyLocalAddrs are FULLNAT local addresses of peer directors (connection sync): packets
+	// to them are taken for the connections synced from those peers, and no connection is ever
+	// given one of their ports here.
+	StandbyLocalAddrs []netip.Addr
 }
 
 // Defense is the connection tables' defence against floods of connections that never become real
