@@ -171,7 +171,6 @@ func TestSyncOwnPortBack(t *testing.T) {
 	}
 }
 
-
 // TestSyncImportRefused: records this director cannot honour are counted and change nothing;
 // a closed record removes the connection; an update moves its state and timeout.
 func TestSyncImportRefused(t *testing.T) {
