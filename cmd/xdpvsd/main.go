@@ -4,6 +4,7 @@
 //	xdpvsd --iface IF [--iface IF2 ...] [--socket PATH] [--workers N|auto] [--config FILE] [--metrics ADDR]
 //	       [--bgp-as ASN --bgp-router-id ADDR --bgp-peer ADDR,ASN ... [--bgp-hold D] [--drain-time D]]
 //	       [--export-table N] [--routed]
+//	       [--sync-peer ADDR[:PORT] ... --sync-key FILE [--sync-listen ADDR[:PORT]] [--sync-min-age D]]
 //
 // With --bgp-as (or --export-table) the daemon announces its VIPs while it can serve them
 // (mgmt/announce, docs/several-directors.md); on SIGTERM it withdraws them first, with
@@ -58,6 +59,7 @@ type options struct {
 	conns, frameSize                     int
 	bare, completeSums                   bool
 	announce                             *announceFlags
+	sync                                 *syncFlags
 }
 
 // parseFlags reads the command line.
@@ -80,6 +82,7 @@ func parseFlags(args []string) (*options, error) {
 	fs.BoolVar(&o.completeSums, "complete-checksums", false, "finish the TCP/UDP checksums of packets sent with transmit checksum offload by local senders (containers on veth, some virtual NICs), which real servers would drop; costs a full checksum per such packet (event checksums_completed)")
 	fs.StringVar(&o.scripts, "health-scripts", "", "directory of the programs that health checks (--check script) may run: owned by root, writable by no one else (default: none may run)")
 	o.announce = addAnnounceFlags(fs)
+	o.sync = addSyncFlags(fs)
 	cliflag.Deprecated(fs, "xdp-mode", "attach", "")
 	cliflag.Deprecated(fs, "cpuprofile", "cpu-profile", "")
 	if err := fs.Parse(args); err != nil {
@@ -116,7 +119,7 @@ func (o *options) dataplaneConfig(log *zap.Logger) (dataplane.Config, error) {
 		nworkers = n
 	}
 	cfg := dataplane.Config{Interfaces: o.ifaces, Workers: nworkers, Conns: o.conns, Logger: log, BareForward: o.bare,
-		CompleteChecksums: o.completeSums}
+		CompleteChecksums: o.completeSums, Sync: o.sync.dataplaneConfig()}
 	cfg.XSK = dataplane.DefaultXSKOptions()
 	cfg.XSK.FrameSize = o.frameSize
 	if err := cfg.XSK.Validate(); err != nil {
@@ -194,6 +197,9 @@ func run(args []string) error {
 	if err := health.ScriptDir(o.scripts).Check(); err != nil {
 		return fmt.Errorf("--health-scripts: %w", err)
 	}
+	if err := o.sync.check(); err != nil {
+		return err
+	}
 	var metricsLn net.Listener
 	if o.metrics != "" {
 		if metricsLn, err = net.Listen("tcp", o.metrics); err != nil {
@@ -227,6 +233,16 @@ func run(args []string) error {
 	}()
 	scfg := server.Config{Control: dp, Logger: log, SocketPath: o.socket, SocketGroup: o.group, ConfigPath: o.config,
 		HealthScripts: o.scripts}
+	if o.sync.enabled() {
+		sctx, cancel := context.WithCancel(ctx)
+		sy, wait, err := startSync(sctx, o.sync, dp, log)
+		if err != nil {
+			cancel()
+			return err
+		}
+		defer func() { cancel(); wait() }() // the channel stops before the dataplane closes
+		scfg.Sync = sy
+	}
 	var ann *announcer
 	if o.announce.enabled() {
 		if ann, err = startAnnouncer(o.announce, dp, log); err != nil {

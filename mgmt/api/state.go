@@ -90,6 +90,7 @@ type State struct {
 	Config      *ConfigStatus  `json:"config,omitempty"`  // show config
 	BGP         *BGPState      `json:"bgp,omitempty"`     // show bgp
 	Picks       []Pick         `json:"picks,omitempty"`   // show pick
+	Sync        *SyncState     `json:"sync,omitempty"`    // show sync
 }
 
 // ConfigStatus is the state of the daemon's configuration file (show config): where it is, when

@@ -247,6 +247,10 @@ func jsonOf(c *model.Command, st *api.State) any {
 		return struct {
 			Picks []api.Pick `json:"picks"`
 		}{append([]api.Pick{}, st.Picks...)}
+	case c.Op == model.OpShow && c.Show == model.ShowSync:
+		return struct {
+			Sync *api.SyncState `json:"sync"`
+		}{st.Sync}
 	case c.Op == model.OpList && c.List.Timeout:
 		return struct {
 			Timeouts model.Timeouts `json:"timeouts"`

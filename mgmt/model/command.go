@@ -93,11 +93,12 @@ const (
 	ShowBGP         Show = "bgp"         // the BGP sessions and what is announced (mgmt/announce)
 	ShowDigest      Show = "digest"      // the digest of each consistent scheduler's table (sched.Digest)
 	ShowPick        Show = "pick"        // the real server a service picks for given clients
+	ShowSync        Show = "sync"        // the connection-sync channel: peers, messages, records, drops, lag
 )
 
 // ShowVerbs are the verbs of show, in the order the usage lists them.
 var ShowVerbs = []Show{ShowServices, ShowServers, ShowConnections, ShowWorkers, ShowQueues, ShowDrops,
-	ShowEvents, ShowSynProxy, ShowDefense, ShowHealth, ShowConfig, ShowBGP, ShowDigest, ShowPick}
+	ShowEvents, ShowSynProxy, ShowDefense, ShowHealth, ShowConfig, ShowBGP, ShowDigest, ShowPick, ShowSync}
 
 func (s Show) String() string { return string(s) }
 

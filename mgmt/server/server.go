@@ -46,6 +46,8 @@ type Config struct {
 	HealthScripts string
 	// Announcer, if set, is the daemon's announcement policy: show bgp, drain and undrain.
 	Announcer Announcer
+	// Sync, if set, is the connection-sync channel: show sync, and the readiness of ha ready.
+	Sync Syncer
 
 	dial      health.DialFunc                                        // health checks' dialer (tests); default health.DefaultDial
 	writeFile func(path string, data []byte, perm os.FileMode) error // (tests) default writeFileAtomic
@@ -432,6 +434,8 @@ func (s *Server) show(c *model.Command, resp *api.Response) bool {
 		resp.State = &api.State{Config: s.ConfigStatus()}
 	case c.Show == model.ShowBGP:
 		resp.State = &api.State{BGP: s.BGP()}
+	case c.Show == model.ShowSync:
+		resp.State = &api.State{Sync: s.Sync()}
 	case c.Show == model.ShowPick:
 		s.mu.Lock()
 		picks, err := s.tabs.pick(s.m, c)
