@@ -118,6 +118,9 @@ func startAnnouncer(f *announceFlags, live control.Liveness, log *zap.Logger) (*
 			return announce.ServicesOf(s.Listing())
 		}
 		return nil
+	}, Ready: func() bool {
+		s := a.srv.Load()
+		return s != nil && s.SyncReady()
 	}}
 	if f.exportTable != 0 {
 		if a.export, err = kroute.NewExporter(f.exportTable); err != nil {

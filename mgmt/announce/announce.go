@@ -82,6 +82,10 @@ type Config struct {
 	Services func() []Service
 	Sinks    []Sink
 	Guards   []Guard
+	// Ready, if set, holds every announcement back while it is false: a joining director's
+	// connection-sync bulk copy is not done (mgmt/connsync), and it must not take traffic with an
+	// empty table while its peers hold the state.
+	Ready func() bool
 	// DrainTime is how long a drain announces with GRACEFUL_SHUTDOWN before it withdraws.
 	DrainTime time.Duration
 	Stall     time.Duration // 0: DefaultStall
@@ -299,6 +303,9 @@ func (a *Announcer) transition(p *prefix, on bool, now time.Time) {
 
 // dataplaneDown is why the dataplane may not be announced at all, or "".
 func (a *Announcer) dataplaneDown(li control.LivenessInfo) string {
+	if a.cfg.Ready != nil && !a.cfg.Ready() {
+		return "connection sync: the bulk copy from the peers is not done"
+	}
 	if a.cfg.Liveness == nil {
 		return ""
 	}
