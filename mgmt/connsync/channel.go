@@ -96,7 +96,8 @@ func New(cfg Config) (*Channel, error) {
 	}
 	laddr := net.UDPAddrFromAddrPort(cfg.Listen)
 	if !cfg.Listen.Addr().IsValid() {
-		laddr = &net.UDPAddr{Port: int(cfg.Listen.Port())}
+		laddr = &net.UDPAddr{Port: int(cfg.Listen.Port())} // every address of both families
+		c.cfg.Listen = netip.AddrPortFrom(netip.IPv6Unspecified(), cfg.Listen.Port())
 	}
 	if c.conn, err = net.ListenUDP("udp", laddr); err != nil {
 		return nil, fmt.Errorf("sync: listen on %v: %w", cfg.Listen, err)

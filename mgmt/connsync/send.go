@@ -90,6 +90,9 @@ func (c *Channel) joinPeers(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-deadline.C:
+			if waiting = c.waiting(); len(waiting) == 0 {
+				continue // the last copy ended meanwhile: done, above
+			}
 			c.setJoin("timed out")
 			c.log.Sugar().Warnf("sync: %d of %d peers sent no bulk copy within %v: ready without them", len(waiting), len(c.peers), c.cfg.JoinTimeout)
 			return
