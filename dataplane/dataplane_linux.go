@@ -101,9 +101,16 @@ func New(cfg Config) (d *Dataplane, err error) {
 	if len(cfg.Sync.Secret) > 0 {
 		ownerKey = clusterOwnerKey(cfg.Sync.Secret) // before any worker runs
 	}
-	if d.cookies, err = synproxy.New(synproxy.DefaultConfig()); err != nil {
+	ccfg := synproxy.DefaultConfig()
+	if len(cfg.Sync.Secret) > 0 {
+		// The cluster's cookies: the same on every director with the sync key, their slots in
+		// wall-clock time, so that a cookie ACK reaching another director than the SYN is valid.
+		ccfg.Secret, ccfg.Epoch = cfg.Sync.Secret, clockBase.UnixNano()
+	}
+	if d.cookies, err = synproxy.New(ccfg); err != nil {
 		return nil, fmt.Errorf("dataplane: %w", err)
 	}
+	d.cookies.RotateTo(clusterCookieGen(time.Now())) // a cluster's: the generation of now (else nothing)
 	made := d // a failed New returns nil: what it made so far is undone here
 	defer func() {
 		if err != nil {
@@ -222,6 +229,10 @@ func (d *Dataplane) sweepTemplates() {
 	for !d.stop.Load() {
 		<-t.C
 		d.persist.Store(countTemplates(d.tmpls, d.conf.Load(), monotonic()))
+		if len(d.cfg.Sync.Secret) > 0 {
+			d.cookies.RotateTo(clusterCookieGen(time.Now()))
+			continue
+		}
 		if time.Since(rotated) >= CookieRotation {
 			if err := d.cookies.Rotate(); err != nil {
 				d.log.Warn("SYN cookie secret not rotated", zap.Error(err))

@@ -2,6 +2,7 @@ package synproxy
 
 import (
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -33,6 +34,14 @@ type Config struct {
 	MSS4, MSS6 uint16
 	// Rand is the source of the secrets and of the timestamp offset. Default crypto/rand.Reader.
 	Rand io.Reader
+	// Secret, if set, is a cluster's: the secrets are derived from it, one per generation
+	// (RotateTo), and so is the timestamp offset, so that every director with the same Secret
+	// and Epoch makes and checks the same cookies (connection sync: a cookie ACK may reach another
+	// director than the SYN did). Rand is not used.
+	Secret []byte
+	// Epoch is added to the times passed in (a monotonic clock) to make them wall-clock time, for
+	// the slots of a cluster's cookies; 0 with a Secret of its own.
+	Epoch int64
 }
 
 // Defaults of Config.
@@ -191,6 +200,12 @@ func New(cfg Config) (*Cookies, error) {
 		return nil, err
 	}
 	c := &Cookies{cfg: cfg, slotNs: uint64(cfg.Slot)}
+	if cfg.Secret != nil {
+		t := sha256.Sum256(append([]byte("xdpvs synproxy ts offset\x00"), cfg.Secret...))
+		c.tsOff = binary.LittleEndian.Uint32(t[:])
+		c.RotateTo(0)
+		return c, nil
+	}
 	var b [4]byte
 	if _, err := io.ReadFull(cfg.Rand, b[:]); err != nil {
 		return nil, fmt.Errorf("synproxy: read random: %w", err)
@@ -216,10 +231,35 @@ func (c *Cookies) newKey(gen uint32) (key, error) {
 	return key{k0: binary.LittleEndian.Uint64(b[:]), k1: binary.LittleEndian.Uint64(b[8:]), gen: gen}, nil
 }
 
+// RotateTo makes the secret of generation gen (derived from Config.Secret) current, and the one of
+// gen-1 the previous one; a cluster calls it with the same gen everywhere (e.g. wall-clock time /
+// rotation period). It does nothing without a Secret, or when gen is current already.
+func (c *Cookies) RotateTo(gen uint32) {
+	if c.cfg.Secret == nil {
+		return
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if kp := c.keys.Load(); kp != nil && kp.cur.gen == gen {
+		return
+	}
+	c.keys.Store(&keyPair{cur: c.derivedKey(gen), prev: c.derivedKey(gen - 1)})
+}
+
+func (c *Cookies) derivedKey(gen uint32) key {
+	var g [4]byte
+	binary.BigEndian.PutUint32(g[:], gen)
+	h := sha256.Sum256(append(append([]byte("xdpvs synproxy cookie key\x00"), g[:]...), c.cfg.Secret...))
+	return key{k0: binary.LittleEndian.Uint64(h[:8]), k1: binary.LittleEndian.Uint64(h[8:16]), gen: gen}
+}
+
 // Rotate makes a fresh secret current. Cookies made with the one it replaces still verify; those made
 // with the one before are dropped (BadCookie). Call it from the control path, at most once per Slot
 // to let every handshake in flight finish; readers never wait for it.
 func (c *Cookies) Rotate() error {
+	if c.cfg.Secret != nil {
+		return errors.New("synproxy: the secrets of a cluster's cookies rotate with RotateTo")
+	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	old := c.keys.Load()
@@ -235,10 +275,10 @@ func (c *Cookies) Rotate() error {
 func (c *Cookies) Config() Config { return c.cfg }
 
 // slot returns the time slot of now (nanoseconds of a monotonic clock).
-func (c *Cookies) slot(now int64) uint32 { return uint32(uint64(now) / c.slotNs) }
+func (c *Cookies) slot(now int64) uint32 { return uint32(uint64(now+c.cfg.Epoch) / c.slotNs) }
 
 // tsClock returns our timestamp clock at now: milliseconds plus a random offset (RFC 7323 §5.4).
-func (c *Cookies) tsClock(now int64) uint32 { return uint32(uint64(now)/1e6) + c.tsOff }
+func (c *Cookies) tsClock(now int64) uint32 { return uint32(uint64(now+c.cfg.Epoch)/1e6) + c.tsOff }
 
 // tsVal returns the TSval of our SYN/ACK: the clock with its low 6 bits replaced by opts, moved back
 // by 64 if that put it ahead of the clock (Linux cookie_init_timestamp).

@@ -557,3 +557,43 @@ func TestAnswerIPExtensions(t *testing.T) {
 		}
 	}
 }
+
+// TestClusterCookies: two directors with the same Secret, started at different times (their
+// monotonic clocks differ, their Epochs make up for it), check each other's cookies, through a
+// rotation to the next generation; a director with another secret refuses them, and Rotate is
+// refused (a cluster rotates with RotateTo).
+func TestClusterCookies(t *testing.T) {
+	secret := []byte("a cluster secret of 32 bytes....")
+	mk := func(s []byte, epoch int64) *Cookies {
+		c, err := New(Config{Secret: s, Epoch: epoch})
+		testutil_must(t, err)
+		c.RotateTo(7)
+		return c
+	}
+	const wall = t0 + 5e17 // the same instant on both, in Unix ns
+	a, b := mk(secret, wall-t0), mk(secret, wall-3*t0)
+	other := mk([]byte("another cluster secret of 32 b."), wall-t0)
+	for _, v6 := range []bool{false, true} {
+		for _, ts := range []bool{false, true} {
+			_, ack, _ := handshake(t, a, v6, 1, synOpts(1400, true, ts, 5, 7), t0)
+			if _, r := b.Validate(ack, 3*t0); r != OK {
+				t.Errorf("v6 %v ts %v: the other director: %v", v6, ts, r)
+			}
+			if _, r := other.Validate(ack, t0); r != BadCookie {
+				t.Errorf("v6 %v ts %v: another secret: %v", v6, ts, r)
+			}
+			b.RotateTo(8)
+			if _, r := b.Validate(ack, 3*t0); r != OK {
+				t.Errorf("v6 %v ts %v: after the next generation: %v", v6, ts, r)
+			}
+			b.RotateTo(9)
+			if _, r := b.Validate(ack, 3*t0); r != BadCookie {
+				t.Errorf("v6 %v ts %v: two generations later: %v", v6, ts, r)
+			}
+			b.RotateTo(7)
+		}
+	}
+	if a.Rotate() == nil {
+		t.Error("Rotate of a cluster's cookies: no error")
+	}
+}
