@@ -111,7 +111,7 @@ func New(cfg Config) (d *Dataplane, err error) {
 		return nil, fmt.Errorf("dataplane: %w", err)
 	}
 	d.cookies.RotateTo(clusterCookieGen(time.Now())) // a cluster's: the generation of now (else nothing)
-	made := d // a failed New returns nil: what it made so far is undone here
+	made := d                                        // a failed New returns nil: what it made so far is undone here
 	defer func() {
 		if err != nil {
 			made.Close()

@@ -36,6 +36,10 @@ const (
 	syncExported   = 1 << 31
 	// syncRefreshMax bounds the time between two exports of a live connection.
 	syncRefreshMax = 30 * 60
+	// A record whose next hop is not resolved yet waits, up to syncRetryMax of them per worker.
+	syncRetryMax   = 1024
+	syncRetryEvery = int64(20 * time.Millisecond)
+	syncRetryFor   = int64(3 * time.Second)
 )
 
 // syncRing is a worker's single-producer (the worker), single-consumer (SyncExport) ring of
@@ -74,6 +78,17 @@ type syncState struct {
 	due    []uint32 // by connection id: syncExported once exported, | the second (clock+1) of the next export
 	minAge uint32   // seconds
 	wall   func() int64
+	// retry holds records whose next hop was being resolved, tried again every syncRetryEvery
+	// until syncRetryFor after they came (then counted neigh_miss).
+	retry   []syncRetry
+	spare   []syncRetry // retry's other buffer
+	retryAt int64
+}
+
+// syncRetry is a record waiting for a next hop, and when it came.
+type syncRetry struct {
+	r    syncrec.Record
+	came int64
 }
 
 // syncCounters count what a worker's sync did.
@@ -204,25 +219,50 @@ func (p *Pipeline) syncRemoved(id uint32, e *conntrack.Entry[connVal]) {
 var xmitMethod = [numXmit]ForwardMethod{xmitDR: ForwardRoute, xmitTunnel: ForwardTunnel, xmitNAT: ForwardMasq,
 	xmitFullNAT: ForwardFullNAT, xmitNAT64: ForwardFullNAT}
 
-// drainImports applies the records queued to this worker, at most syncImportMax.
+// drainImports applies the records queued to this worker, at most syncImportMax, after those
+// waiting for a next hop when it is time to try them again.
 func (p *Pipeline) drainImports(now int64) {
+	s := p.sync
+	if len(s.retry) > 0 && now >= s.retryAt {
+		s.retryAt = now + syncRetryEvery
+		waiting := append(s.spare[:0], s.retry...)
+		s.retry = s.retry[:0]
+		for i := range waiting {
+			p.importAt(&waiting[i].r, waiting[i].came, now)
+		}
+		s.spare = waiting
+	}
 	for range syncImportMax {
 		select {
-		case r := <-p.sync.in:
-			p.importRecord(&r, now)
+		case r := <-s.in:
+			p.importAt(&r, now, now)
 		default:
 			return
 		}
 	}
 }
 
-// importRecord creates, updates or removes the connection a peer's record describes.
-func (p *Pipeline) importRecord(r *syncrec.Record, now int64) {
+// importAt applies record r, which came at came; one whose next hop is being resolved waits.
+func (p *Pipeline) importAt(r *syncrec.Record, came, now int64) {
+	s := p.sync
+	if d := p.importRecord(r, now); d == importNeighMiss {
+		if now-came < syncRetryFor && len(s.retry) < syncRetryMax {
+			s.retry = append(s.retry, syncRetry{r: *r, came: came})
+			return
+		}
+		p.c.sync.importDrops[d]++
+	}
+}
+
+// importRecord creates, updates or removes the connection a peer's record describes, and returns
+// why it did not (numImportDrops: it did). A neighbour miss is left to the caller to count.
+func (p *Pipeline) importRecord(r *syncrec.Record, now int64) importDrop {
 	if id, dir, ok := p.table.Lookup(&r.Orig); ok {
 		e := p.table.Entry(id)
 		switch {
 		case dir != conntrack.DirOriginal || e.Tuples[conntrack.DirReply] != r.Reply:
 			p.c.sync.importDrops[importConflict]++
+			return importConflict
 		case r.Kind == syncrec.KindClosed:
 			p.forget(id, e)
 			p.table.Delete(id)
@@ -233,16 +273,20 @@ func (p *Pipeline) importRecord(r *syncrec.Record, now int64) {
 			p.table.SetExpires(id, now+int64(r.TimeoutMs)*1e6)
 			p.c.sync.updated++
 		}
-		return
+		return numImportDrops
 	}
 	if r.Kind == syncrec.KindClosed {
-		return
+		return numImportDrops
 	}
-	if d := p.importNew(r, now); d != numImportDrops {
+	d := p.importNew(r, now)
+	switch d {
+	case numImportDrops:
+		p.c.sync.imported++
+	case importNeighMiss:
+	default:
 		p.c.sync.importDrops[d]++
-		return
 	}
-	p.c.sync.imported++
+	return d
 }
 
 // importFlags sets what a record says of a connection besides its state.

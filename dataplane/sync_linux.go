@@ -35,7 +35,9 @@ func clusterOwnerKey(secret []byte) header.HashKey {
 
 // clusterCookieGen is the generation of the cluster's SYN-cookie secret at t: the same on every
 // director, a new one every CookieRotation of wall-clock time.
-func clusterCookieGen(t time.Time) uint32 { return uint32(t.Unix() / int64(CookieRotation/time.Second)) }
+func clusterCookieGen(t time.Time) uint32 {
+	return uint32(t.Unix() / int64(CookieRotation/time.Second))
+}
 
 // withStandby is s with the standby local addresses learned so far (s itself when none).
 func (d *Dataplane) withStandby(s *Snapshot) *Snapshot {

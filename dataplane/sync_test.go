@@ -197,7 +197,8 @@ func TestSyncImportRefused(t *testing.T) {
 		r := base
 		c.mut(&r)
 		before := b.c.sync.importDrops[c.want]
-		b.importRecord(&r, t0)
+		b.importAt(&r, t0-4*second, t0) // came long ago: a neighbour miss is not waited for
+
 		if b.c.sync.importDrops[c.want] != before+1 || b.table.Len() != 0 {
 			t.Errorf("%s: drops %v, %d entries", c.name, b.c.sync.importDrops, b.table.Len())
 		}
@@ -258,5 +259,32 @@ func TestSyncExportZeroAllocs(t *testing.T) {
 	}
 	if a.c.sync.exported < 200 {
 		t.Fatalf("exported %d", a.c.sync.exported)
+	}
+}
+
+// TestSyncImportWaitsForNeighbour: a record whose client's next hop is being resolved waits, and is
+// applied once the neighbour is known; one that waits too long is counted neigh_miss.
+func TestSyncImportWaitsForNeighbour(t *testing.T) {
+	b, _ := newSyncPipeline(t, testSnapshot())
+	r := syncrec.Record{Kind: syncrec.KindConn, Orig: tuple(tcp, cip4Unres, 40000, vip4, 80), Reply: tuple(tcp, rs4a, 8080, cip4Unres, 40000),
+		Method: uint8(ForwardMasq), State: uint8(conntrack.StateEstablished), TimeoutMs: 60_000}
+	b.sync.in <- r
+	b.drainImports(t0)
+	if len(b.sync.retry) != 1 || b.table.Len() != 0 {
+		t.Fatalf("%d waiting, %d entries", len(b.sync.retry), b.table.Len())
+	}
+	b.drainImports(t0 + syncRetryEvery) // still unresolved
+	b.neigh.Set(0, cip4Unres, otherMAC, true)
+	b.drainImports(t0 + 2*syncRetryEvery)
+	if len(b.sync.retry) != 0 || b.table.Len() != 1 || b.c.sync.imported != 1 {
+		t.Fatalf("after resolution: %d waiting, %d entries, drops %v", len(b.sync.retry), b.table.Len(), b.c.sync.importDrops)
+	}
+	late := r
+	late.Orig.SrcAddr, late.Reply.DstAddr = header.AddrFromNetip(netip.MustParseAddr("198.18.0.4")), header.AddrFromNetip(netip.MustParseAddr("198.18.0.4"))
+	b.sync.in <- late
+	b.drainImports(t0)
+	b.drainImports(t0 + syncRetryFor + syncRetryEvery)
+	if len(b.sync.retry) != 0 || b.c.sync.importDrops[importNeighMiss] != 1 {
+		t.Fatalf("gave up: %d waiting, drops %v", len(b.sync.retry), b.c.sync.importDrops)
 	}
 }
