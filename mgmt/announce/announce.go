@@ -20,6 +20,7 @@ import (
 const (
 	DefaultStall    = time.Second
 	DefaultInterval = 100 * time.Millisecond
+	DefaultResync   = 5 * time.Second
 )
 
 // Route is one prefix to announce; GracefulShutdown during a drain.
@@ -90,8 +91,13 @@ type Config struct {
 	DrainTime time.Duration
 	Stall     time.Duration // 0: DefaultStall
 	Interval  time.Duration // 0: DefaultInterval
-	Now       func() time.Time
-	Logger    *zap.Logger
+	// Resync is how often the sinks are given the routes again though nothing changed (0:
+	// DefaultResync), so that a route taken from under a sink comes back: an export table
+	// flushed by a watchdog while the daemon was hung (SIGSTOP), or by hand. A sink's Set of what
+	// it holds changes nothing (the speaker and the exporter compare).
+	Resync time.Duration
+	Now    func() time.Time
+	Logger *zap.Logger
 }
 
 // prefix is the policy's record of one prefix.
@@ -111,8 +117,9 @@ type Announcer struct {
 	drainStart time.Time
 	down       string // why nothing is announced ("" if the dataplane may be)
 	prefixes   map[netip.Prefix]*prefix
-	pushed     []Route // what the sinks hold
-	dirty      bool    // a sink failed: push again
+	pushed     []Route   // what the sinks hold
+	pushedAt   time.Time // when they were last given it
+	dirty      bool      // a sink failed: push again
 	guarded    []netip.Prefix
 	guardDirty bool // a guard failed: tell them again
 	ann, wdr   uint64
@@ -125,6 +132,9 @@ func New(cfg Config) *Announcer {
 	}
 	if cfg.Interval == 0 {
 		cfg.Interval = DefaultInterval
+	}
+	if cfg.Resync == 0 {
+		cfg.Resync = DefaultResync
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
@@ -251,10 +261,10 @@ func (a *Announcer) Step() {
 	if svcs != nil { // nil: the services are not known yet; the guards keep what they have
 		a.guard(want)
 	}
-	if !a.dirty && slices.Equal(routes, a.pushed) {
+	if !a.dirty && slices.Equal(routes, a.pushed) && now.Sub(a.pushedAt) < a.cfg.Resync {
 		return
 	}
-	a.dirty = false
+	a.dirty, a.pushedAt = false, now
 	for _, s := range a.cfg.Sinks {
 		if err := s.Set(routes); err != nil {
 			a.dirty = true

@@ -245,6 +245,25 @@ func TestGuards(t *testing.T) {
 	}
 }
 
+// TestResync: the sinks are given the routes again every Resync though nothing changed, so that
+// routes taken from under them (a flushed export table) come back; not before.
+func TestResync(t *testing.T) {
+	e := newEnv(t, 0)
+	e.want(t, false, host4, lip32, host6)
+	sets := e.sink.sets
+	e.sink.routes = nil // flushed from under the policy
+	e.clk.advance(DefaultResync - time.Millisecond)
+	e.a.Step()
+	if e.sink.sets != sets {
+		t.Fatalf("given the routes again after %v", DefaultResync-time.Millisecond)
+	}
+	e.clk.advance(time.Millisecond)
+	e.want(t, false, host4, lip32, host6)
+	if e.sink.sets != sets+1 {
+		t.Fatalf("%d sets, want %d", e.sink.sets, sets+1)
+	}
+}
+
 // TestSinkFailure: a sink that fails is given the routes again at the next step.
 func TestSinkFailure(t *testing.T) {
 	e := newEnv(t, 0)
