@@ -25,6 +25,9 @@ type haEnv struct {
 	adm  string
 	bin  string
 	svc  []string // more -A options of every service (newHAEnvWith)
+	// announce is director i's daemon flags for its announcements (nil: BGP to the router).
+	announce func(i int) []string
+	via6     []string // the directors' IPv6 next hops at the router (nil: their segment addresses)
 }
 
 // newHAEnv builds two directors announcing, over BGP in routed mode, a DR mh service on each VIP
@@ -75,9 +78,13 @@ func newHAEnvWith(t *testing.T, name string, svc []string, extra ...string) *haE
 // the same order, so that mh picks the same real server everywhere).
 func (e *haEnv) start(i int, extra ...string) *topo.Daemon {
 	e.t.Helper()
-	args := append([]string{"--workers", "1", "--routed", "--bgp-as", fmt.Sprint(topo.HADirAS), "--bgp-router-id", topo.HADir4(i),
+	ann := []string{"--bgp-as", fmt.Sprint(topo.HADirAS), "--bgp-router-id", topo.HADir4(i),
 		"--bgp-peer", fmt.Sprintf("%s,%d", topo.HARouter4, topo.HARouterAS), "--bgp-peer", fmt.Sprintf("%s,%d", topo.HARouter6, topo.HARouterAS),
-		"--bgp-hold", "3s"}, extra...)
+		"--bgp-hold", "3s"}
+	if e.announce != nil {
+		ann = e.announce(i)
+	}
+	args := append(append([]string{"--workers", "1", "--routed"}, ann...), extra...)
 	d, err := topo.StartDaemon(e.ha.Dirs[i], e.bin, e.t.TempDir(), []string{"d0"}, args...)
 	if err != nil {
 		e.t.Fatal(err)
@@ -120,7 +127,10 @@ func (e *haEnv) nextHops(v6 bool) int {
 	n := 0
 	for i := range e.ha.Dirs {
 		via := "via " + topo.HADir4(i) + " "
-		if v6 {
+		switch {
+		case v6 && e.via6 != nil:
+			via = "via " + e.via6[i] + " "
+		case v6:
 			via = "via " + topo.HADir6(i) + " "
 		}
 		if strings.Contains(out+" ", via) {

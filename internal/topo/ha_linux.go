@@ -243,3 +243,52 @@ filter from_director {
 	}
 	return b.String()
 }
+
+// HAExportTable is the kernel table the directors of the OSPF layout export their announced
+// prefixes into (xdpvsd --export-table).
+const HAExportTable = 100
+
+// HARouterOSPF is the router's BIRD configuration for the OSPF layout: OSPFv2 (IPv4) and OSPFv3
+// (IPv6) on the segment with the directors (hello 1 s, dead 4 s; the router the designated one),
+// equal-cost paths into the kernel. The directors' routes to the VIPs are external (type 2, the
+// same metric from each): with merge external (off by default in BIRD, for RFC 2328) the router
+// combines them into one multipath route over both.
+func HARouterOSPF() string {
+	return fmt.Sprintf(`router id %s;
+protocol device { scan time 10; }
+protocol kernel k4 { ipv4 { import none; export all; }; merge paths on; }
+protocol kernel k6 { ipv6 { import none; export all; }; merge paths on; }
+protocol ospf v2 o4 {
+	ecmp yes;
+	merge external yes;
+	ipv4 { import all; export none; };
+	area 0 { interface "r0" { hello 1; dead 4; priority 10; }; };
+}
+protocol ospf v3 o6 {
+	ecmp yes;
+	merge external yes;
+	ipv6 { import all; export none; };
+	area 0 { interface "r0" { hello 1; dead 4; priority 10; }; };
+}
+`, HARouter4)
+}
+
+// HADirectorOSPF is director i's BIRD configuration for the OSPF layout, as docs/several-directors.md
+// gives it: it learns the routes xdpvsd writes into the export table (protocol 250) and
+// redistributes them, and nothing else, into OSPF; it writes nothing into the kernel, so the
+// director's own forwarding never follows OSPF.
+func HADirectorOSPF(i int) string {
+	return fmt.Sprintf(`router id %s;
+protocol device { scan time 10; }
+protocol kernel xdpvs4 { kernel table %[2]d; learn; scan time 2; ipv4 { import all; export none; }; }
+protocol kernel xdpvs6 { kernel table %[2]d; learn; scan time 2; ipv6 { import all; export none; }; }
+protocol ospf v2 o4 {
+	ipv4 { import none; export where proto = "xdpvs4"; };
+	area 0 { interface "d0" { hello 1; dead 4; priority 0; }; };
+}
+protocol ospf v3 o6 {
+	ipv6 { import none; export where proto = "xdpvs6"; };
+	area 0 { interface "d0" { hello 1; dead 4; priority 0; }; };
+}
+`, HADir4(i), HAExportTable)
+}
