@@ -161,6 +161,12 @@ var errCorrupt = errors.New("not the data sent")
 // download fetches n bytes of topo.Data(seed) from the IPv4 VIP and checks their SHA-256; it
 // returns the longest gap between two reads.
 func download(c *http.Client, seed uint64, n int64) (time.Duration, error) {
+	return downloadPaced(c, seed, n, 0)
+}
+
+// downloadPaced is download pausing for pause after each read of at most 64 KiB, so that a small
+// download lasts (the server waits on the client's window).
+func downloadPaced(c *http.Client, seed uint64, n int64, pause time.Duration) (time.Duration, error) {
 	resp, err := c.Get(topo.URL(topo.VIP4, 80, fmt.Sprintf("/data?n=%d&seed=%d", n, seed)))
 	if err != nil {
 		return 0, err
@@ -173,6 +179,9 @@ func download(c *http.Client, seed uint64, n int64) (time.Duration, error) {
 	last := time.Now()
 	for {
 		k, err := resp.Body.Read(buf)
+		if pause > 0 {
+			time.Sleep(pause)
+		}
 		now := time.Now()
 		worst, last = max(worst, now.Sub(last)), now
 		h.Write(buf[:k])
