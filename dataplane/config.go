@@ -208,7 +208,6 @@ func (b *compiler) service(spec *Service) error {
 	}
 	b.seenSvc[k] = true
 	si := svcInfo{id: sid, key: k, spec: spec, policy: spec.Policy, synproxy: spec.Flags&ServiceSynProxy != 0}
-	si.sloppy = spec.Key.Proto == header.ProtocolTCP && sched.Consistent(spec.Scheduler) && spec.Policy&NoSloppy == 0 && !si.synproxy
 	if si.synproxy && spec.Key.Proto != header.ProtocolTCP {
 		return fmt.Errorf("dataplane: service %v:%d: the SYN proxy is for TCP services only", spec.Key.Addr, spec.Key.Port)
 	}
@@ -222,11 +221,15 @@ func (b *compiler) service(spec *Service) error {
 			si.maskBits = spec.Netmask.Bits()
 		}
 	}
+	inputOnly := false // some real server is DR or TUN: the ones sloppy TCP can serve
 	for j := range spec.RealServers {
 		if err := b.dest(&si, spec, &spec.RealServers[j]); err != nil {
 			return err
 		}
+		inputOnly = inputOnly || spec.RealServers[j].Forward == ForwardRoute || spec.RealServers[j].Forward == ForwardTunnel
 	}
+	si.sloppy = spec.Key.Proto == header.ProtocolTCP && sched.Consistent(spec.Scheduler) && spec.Policy&NoSloppy == 0 &&
+		!si.synproxy && inputOnly
 	for _, l := range spec.LocalAddrs {
 		// A LIP speaks to the real servers: their family (IPv4 under an IPv6 VIP for NAT64).
 		a := header.AddrFromNetip(l)

@@ -19,8 +19,13 @@ import (
 // connection-sync channel carries those) and stay no_conn, as does every service whose policy has
 // no-sloppy, and the SYN proxy's services (their segments are cookie ACKs, spForward).
 //
-// Only a segment with ACK (and neither SYN nor RST) does: every segment of an established connection
-// carries one. A sloppy connection is unassured until the client's second segment: a flood of ACKs from spoofed
+// Only a segment with ACK (and neither SYN nor RST) does: every segment of an established
+// connection carries one. A service none of whose real servers is DR or TUN is not sloppy at all,
+// so that its mid-flow segments cost no scheduling. The segment of a connection expired because its
+// real server was removed (BackendPolicy) is scheduled the same way, to the server that has its
+// tuple now, which resets it: the client reconnects at once rather than after its retransmissions.
+//
+// A sloppy connection is unassured until the client's second segment: a flood of ACKs from spoofed
 // sources then cycles through the evictable part of the table (defense.go) instead of filling it
 // with ESTABLISHED entries for 15 minutes.
 

@@ -1,6 +1,7 @@
 package dataplane
 
 import (
+	"fmt"
 	"net/netip"
 	"testing"
 
@@ -14,8 +15,17 @@ import (
 
 // sloppyService is TCP vip4:80 with scheduler sched and policy over rs4a and rs4b, forwarded by m.
 func sloppyService(sched string, m ForwardMethod, policy BackendPolicy) Service {
-	s := Service{Key: ServiceKey{Proto: tcp, Addr: vip4, Port: 80}, Scheduler: sched, Policy: policy}
-	for _, a := range []netip.Addr{rs4a, rs4b} {
+	return sloppyServiceOf(false, sched, m, policy)
+}
+
+// sloppyServiceOf is sloppyService, or the same on vip6 over rs6a and rs6b.
+func sloppyServiceOf(v6 bool, sched string, m ForwardMethod, policy BackendPolicy) Service {
+	vip, rss := vip4, []netip.Addr{rs4a, rs4b}
+	if v6 {
+		vip, rss = vip6, []netip.Addr{rs6a, rs6b}
+	}
+	s := Service{Key: ServiceKey{Proto: tcp, Addr: vip, Port: 80}, Scheduler: sched, Policy: policy}
+	for _, a := range rss {
 		s.RealServers = append(s.RealServers, RealServer{Addr: a, Port: 80, Forward: m, Weight: 1})
 	}
 	return s
@@ -30,7 +40,13 @@ func director(t *testing.T, s Service) *Pipeline {
 }
 
 // moved is a client flow of port cport whose handshake another director saw.
-func moved(cport uint16) pk {
+func moved(cport uint16) pk { return movedOf(false, cport) }
+
+// movedOf is moved, or the same from cip6 to vip6.
+func movedOf(v6 bool, cport uint16) pk {
+	if v6 {
+		return pk{src: cliMAC, dst: port0MAC, sip: cip6, dip: vip6, proto: tcp, sport: cport, dport: 80}
+	}
 	return pk{src: cliMAC, dst: port0MAC, sip: cip4, dip: vip4, proto: tcp, sport: cport, dport: 80}
 }
 
@@ -38,16 +54,19 @@ func moved(cport uint16) pk {
 // real server the director that saw the SYN chose, with only the MACs changed, and opens an
 // ESTABLISHED connection (active, counted as sloppy_created); the flow's state follows its segments
 // from there: a FIN puts it in FIN_WAIT. Over 64 flows both real servers are chosen, so the test
-// would see a director that picked differently.
+// would see a director that picked differently. IPv4 and IPv6.
 func TestSloppyGolden(t *testing.T) {
-	for _, sched := range []string{"mh", "sh"} {
-		t.Run(sched, func(t *testing.T) {
-			s := sloppyService(sched, ForwardRoute, 0)
+	for _, tc := range []struct {
+		sched string
+		v6    bool
+	}{{"mh", false}, {"sh", false}, {"mh", true}, {"sh", true}} {
+		t.Run(fmt.Sprintf("%s_v6=%v", tc.sched, tc.v6), func(t *testing.T) {
+			s := sloppyServiceOf(tc.v6, tc.sched, ForwardRoute, 0)
 			s.Flags = ServiceSchedFlag2 // sh-port, mh-port: the flows of one client spread
 			first, second := director(t, s), director(t, s)
 			seen := map[header.MAC]int{}
 			for cport := uint16(40000); cport < 40064; cport++ {
-				c := moved(cport)
+				c := movedOf(tc.v6, cport)
 				f := syn(c).frame(t)
 				mustTX(t, first, f, 0, t0)
 				want := header.Ethernet(f).DestinationAddress()
@@ -65,7 +84,7 @@ func TestSloppyGolden(t *testing.T) {
 				if string(out) != string(golden) {
 					t.Fatalf("flow %d: the moved segment left as\n%x\nwant (to %v)\n%x", cport, out, want, golden)
 				}
-				d := uint32(dTCP4a)
+				d := uint32(dTCP4a) // the ids compile gives the service's two real servers
 				if want == rs2MAC {
 					d = dTCP4b
 				}
@@ -78,7 +97,7 @@ func TestSloppyGolden(t *testing.T) {
 				if diff := counterDiff(second.c, &exp); len(diff) > 0 {
 					t.Fatalf("flow %d counters: %v", cport, diff)
 				}
-				tp := tuple(tcp, cip4, cport, vip4, 80)
+				tp := tuple(tcp, c.sip, cport, c.dip, 80)
 				if st := stateOf(t, second, tp); st != conntrack.StateEstablished {
 					t.Fatalf("sloppy connection in %v, want ESTABLISHED", st)
 				}
@@ -170,6 +189,29 @@ func TestSloppyNot(t *testing.T) {
 	// A SYN still opens a connection where the policy is no-sloppy.
 	p := director(t, sloppyService("mh", ForwardRoute, NoSloppy))
 	mustTX(t, p, syn(moved(40000)).frame(t), 0, t0)
+}
+
+// TestSloppyMixed: in a service with a DR and a NAT real server, the moved segments the scheduler
+// gives the DR one are forwarded to it, those it gives the NAT one dropped as no_conn.
+func TestSloppyMixed(t *testing.T) {
+	s := sloppyService("mh", ForwardRoute, 0)
+	s.Flags = ServiceSchedFlag2
+	s.RealServers[1].Forward = ForwardMasq
+	p := director(t, s)
+	sent, forwarded := 0, 0
+	for cport := uint16(40000); cport < 40064; cport++ {
+		f := dataC(moved(cport)).frame(t)
+		sent++
+		if v, _ := p.Process(f, 0, t0); v == VerdictTX {
+			forwarded++
+			if dst := header.Ethernet(f).DestinationAddress(); dst != rs1MAC {
+				t.Fatalf("a moved segment went to %v, not the DR server", dst)
+			}
+		}
+	}
+	if forwarded == 0 || forwarded == sent || p.c.drops[DropNoConn] != uint64(sent-forwarded) || p.c.sloppy != uint64(forwarded) {
+		t.Fatalf("%d of %d forwarded, no_conn %d, sloppy_created %d", forwarded, sent, p.c.drops[DropNoConn], p.c.sloppy)
+	}
 }
 
 // TestSloppyFloodEvictable: a sloppy connection is unassured until the client's second segment, so
