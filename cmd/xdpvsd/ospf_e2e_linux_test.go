@@ -6,12 +6,14 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"runtime"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/cilium/ebpf/link"
+	"golang.org/x/sys/unix"
 
 	"github.com/xdpvs/xdpvs/internal/netns"
 	"github.com/xdpvs/xdpvs/internal/testutil"
@@ -91,8 +93,9 @@ func (e *haEnv) exported(i int) string {
 // TestHAOSPF: an OSPF site. Both directors' VIP routes reach the router through BIRD beside each
 // (ECMP: one route, both next hops, IPv4 and IPv6) and the VIP answers through them; the
 // announcement policy takes a director's routes away and OSPF follows: on drain (and back on
-// undrain), on SIGTERM, and when the dataplane fails under a living daemon (its steering program
-// detached: the watchdog withdraws). What a speaker beside the daemon loses is shown too: after a
+// undrain), on SIGTERM, and when the dataplane fails under a living daemon (the watchdog
+// withdraws): its worker stalled (stopped alone, by ptrace; back when it goes on), its steering
+// program detached. What a speaker beside the daemon loses is shown too: after a
 // SIGKILL the routes stay in the export table and BIRD goes on announcing them, until the
 // watchdog of docs/several-directors.md, run beside BIRD, flushes the table; the same watchdog
 // withdraws a hung daemon (SIGSTOP), whose routes come back when it resumes.
@@ -125,6 +128,17 @@ func TestHAOSPF(t *testing.T) {
 	e.ds[1] = e.start(1)
 	e.waitRoutes(2, 2)
 
+	// A worker stuck (in the kernel) while the rest of the daemon runs: the policy's watchdog
+	// withdraws; the worker going on announces again.
+	resume := stallWorker(t, e.ds[1].PID())
+	e.waitRoutes(1, 1)
+	out := mustAdm(t, e.ds[1], e.adm, "show", "bgp")
+	resume()
+	if !strings.Contains(out, "worker 0 stalled") {
+		t.Errorf("show bgp while the worker was stopped:\n%s", out)
+	}
+	e.waitRoutes(2, 2)
+
 	detachSteering(t, e.ha.Dirs[1], "d0")
 	e.waitRoutes(1, 1)
 	if out := mustAdm(t, e.ds[1], e.adm, "show", "bgp"); !strings.Contains(out, "steering program not attached to d0") {
@@ -155,6 +169,60 @@ func TestHAOSPF(t *testing.T) {
 	}
 	e.waitRoutes(2, 2) // the policy gives the exporter its routes again (announce.Config.Resync, or its watchdog seeing the worker beat again)
 	stopWatchdog()
+}
+
+// stallWorker stops the worker thread of the daemon pid inside a system call, with ptrace, as a
+// worker stuck in the kernel would be, while the rest of the daemon runs on; the function returned
+// lets it go on. The worker is the process's one thread pinned to one CPU. A thread stopped
+// outside a system call is let go and tried again: stopped there, it would hold up the daemon's
+// garbage collector, and with it the whole daemon. It locks the calling goroutine to its thread
+// until resumed: ptrace's requests must come from the tracer's thread.
+func stallWorker(t *testing.T, pid int) (resume func()) {
+	t.Helper()
+	tasks, err := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/status", pid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tid := 0
+	for _, f := range tasks {
+		b, err := os.ReadFile(f)
+		m := regexp.MustCompile(`(?m)^Cpus_allowed_list:\s*(\d+)$`).FindSubmatch(b)
+		if err != nil || m == nil {
+			continue
+		}
+		if tid != 0 {
+			t.Fatalf("more than one thread of %d pinned to one CPU", pid)
+		}
+		fmt.Sscan(filepath.Base(filepath.Dir(f)), &tid)
+	}
+	if tid == 0 {
+		t.Fatalf("no thread of %d pinned to one CPU (the worker)", pid)
+	}
+	runtime.LockOSThread()
+	for range 100 {
+		if err := unix.PtraceSeize(tid); err != nil {
+			runtime.UnlockOSThread()
+			t.Fatalf("ptrace seize %d: %v", tid, err)
+		}
+		var ws unix.WaitStatus
+		if err := unix.PtraceInterrupt(tid); err == nil {
+			_, err = unix.Wait4(tid, &ws, unix.WALL, nil)
+		}
+		sc, _ := os.ReadFile(fmt.Sprintf("/proc/%d/task/%d/syscall", pid, tid))
+		if f := strings.Fields(string(sc)); ws.Stopped() && len(f) > 0 && f[0] != "-1" && f[0] != "running" {
+			return func() {
+				defer runtime.UnlockOSThread()
+				if err := unix.PtraceDetach(tid); err != nil {
+					t.Errorf("ptrace detach %d: %v", tid, err)
+				}
+			}
+		}
+		_ = unix.PtraceDetach(tid)
+		time.Sleep(20 * time.Millisecond)
+	}
+	runtime.UnlockOSThread()
+	t.Fatalf("worker thread %d never stopped inside a system call", tid)
+	return nil
 }
 
 // detachSteering detaches, from outside the daemon, the XDP link of the steering program on
