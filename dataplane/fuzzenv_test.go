@@ -75,6 +75,7 @@ func fuzzSnapshot() *Snapshot {
 			RealServers: []RealServer{{Addr: rs, Port: rport, Forward: m, Weight: 1}}}
 	}
 	sp := func(svc Service) Service { svc.Flags |= ServiceSynProxy; return svc }
+	mh := func(svc Service) Service { svc.Scheduler = "mh"; return svc } // sloppy TCP for DR and TUN
 	persistent := func(svc Service) Service {
 		svc.Flags |= ServicePersistent
 		svc.Persistence = 300 * time.Second
@@ -82,9 +83,9 @@ func fuzzSnapshot() *Snapshot {
 	}
 	s.Services = append(s.Services,
 		persistent(one(tcp, vip4, 83, rs4a, 83, ForwardRoute)),
-		one(tcp, vip6, 83, rs6a, 83, ForwardRoute),
+		mh(one(tcp, vip6, 83, rs6a, 83, ForwardRoute)),
 		one(udp, vip4All, 0, rs4b, 0, ForwardRoute),
-		one(tcp, vip4, 84, rs4b, 84, ForwardTunnel),
+		mh(one(tcp, vip4, 84, rs4b, 84, ForwardTunnel)),
 		one(udp, vip4, 84, rs4b, 84, ForwardTunnel),
 		one(tcp, vip6, 84, rs6b, 84, ForwardTunnel),
 		one(tcp, vip4, 85, rs4a, 8085, ForwardFullNAT, lip4),
