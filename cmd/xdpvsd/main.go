@@ -190,7 +190,7 @@ func run(args []string) error {
 
 	// A bad configuration file stops the daemon before it touches an interface.
 	if o.config != "" {
-		if err := server.CheckConfig(o.config); err != nil {
+		if _, _, err := server.CheckConfig(o.config); err != nil {
 			return err
 		}
 	}

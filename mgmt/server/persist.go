@@ -153,9 +153,22 @@ func (s *Server) ConfigStatus() *api.ConfigStatus {
 }
 
 // CheckConfig reads and validates a configuration file without applying it: the daemon calls it
-// before it sets up the dataplane, so that a bad file stops it before it touches an interface.
-// A missing file is an empty configuration.
-func CheckConfig(path string) error {
-	_, _, err := loadConfig(path)
-	return err
+// before it sets up the dataplane, so that a bad file stops it before it touches an interface,
+// and xdpvsd --check-config prints what it says. A missing file is an empty configuration. It
+// returns a summary of what the file holds and the warnings of its lines.
+func CheckConfig(path string) (summary string, warnings []string, err error) {
+	m, warnings, err := loadConfig(path)
+	if err != nil {
+		return "", nil, err
+	}
+	var servers, checks, laddrs int
+	for _, s := range m.Services() {
+		servers += len(s.Dests)
+		laddrs += len(s.LocalAddrs)
+		if s.Health.Enabled() {
+			checks++
+		}
+	}
+	return fmt.Sprintf("%d services, %d real servers, %d health checks, %d local addresses",
+		len(m.Services()), servers, checks, laddrs), warnings, nil
 }

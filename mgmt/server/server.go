@@ -544,41 +544,9 @@ func (s *Server) change(cmds []model.Command) (warnings []string, index int, err
 			warnings = append(warnings, w)
 		}
 	}
-	got, bad, err := s.addAddrs(next)
-	if err != nil {
-		return nil, addrCommand(cmds, bad), err
+	if index, err := s.install(next, cmds, true); err != nil {
+		return nil, index, err
 	}
-	sn := next.Snapshot(s.hs.up)
-	undo := func() error { return nil }
-	if s.cfg.ConfigPath != "" {
-		var err error
-		if undo, err = s.save(render(next)); err != nil {
-			s.takeOff(got)
-			s.saveFailed(err)
-			s.log.Error("configuration not saved: the change is refused", zap.String("path", s.cfg.ConfigPath), zap.Error(err))
-			return nil, 0, fmt.Errorf("configuration not saved, nothing changed: %w", err)
-		}
-	}
-	if err := s.cfg.Control.Apply(sn); err != nil {
-		s.log.Warn("dataplane refused the configuration", zap.Error(err))
-		s.takeOff(got)
-		if uerr := undo(); uerr != nil {
-			s.saveFailed(uerr)
-			s.log.Error("configuration file: the previous file was not put back after the dataplane refused a change: "+
-				"the file holds the refused change, and a restart would load it", zap.String("path", s.cfg.ConfigPath), zap.Error(uerr))
-		}
-		return nil, 0, fmt.Errorf("dataplane refused the configuration: %w", err)
-	}
-	if s.cfg.ConfigPath != "" {
-		s.file.saved = time.Now()
-	}
-	s.m = next
-	s.keepAddrs(next, got)
-	s.tabs.applied(sn)
-	s.stats.forget(next)
-	s.hs.dirty = false
-	s.syncHealth()
-	s.logSorry()
 	s.log.Info("configuration changed", zap.Int("commands", len(cmds)), zap.String("first", string(cmds[0].Op)))
 	for _, w := range warnings {
 		s.log.Warn(w)
@@ -592,10 +560,54 @@ func (s *Server) change(cmds []model.Command) (warnings []string, index int, err
 			}
 		}
 	}
+	return warnings, 0, nil
+}
+
+// install makes next the running configuration, all or nothing: its interface addresses, then
+// the configuration file (if save), then the dataplane; the file and the addresses are put back
+// if the dataplane refuses. cmds, if any, are the commands that made next: the index returned
+// with an error is the one whose interface address could not be added. Called with s.mu held.
+func (s *Server) install(next *model.Model, cmds []model.Command, save bool) (index int, err error) {
+	got, bad, err := s.addAddrs(next)
+	if err != nil {
+		return addrCommand(cmds, bad), err
+	}
+	sn := next.Snapshot(s.hs.up)
+	undo := func() error { return nil }
+	save = save && s.cfg.ConfigPath != ""
+	if save {
+		var err error
+		if undo, err = s.save(render(next)); err != nil {
+			s.takeOff(got)
+			s.saveFailed(err)
+			s.log.Error("configuration not saved: the change is refused", zap.String("path", s.cfg.ConfigPath), zap.Error(err))
+			return 0, fmt.Errorf("configuration not saved, nothing changed: %w", err)
+		}
+	}
+	if err := s.cfg.Control.Apply(sn); err != nil {
+		s.log.Warn("dataplane refused the configuration", zap.Error(err))
+		s.takeOff(got)
+		if uerr := undo(); uerr != nil {
+			s.saveFailed(uerr)
+			s.log.Error("configuration file: the previous file was not put back after the dataplane refused a change: "+
+				"the file holds the refused change, and a restart would load it", zap.String("path", s.cfg.ConfigPath), zap.Error(uerr))
+		}
+		return 0, fmt.Errorf("dataplane refused the configuration: %w", err)
+	}
+	if save {
+		s.file.saved = time.Now()
+	}
+	s.m = next
+	s.keepAddrs(next, got)
+	s.tabs.applied(sn)
+	s.stats.forget(next)
+	s.hs.dirty = false
+	s.syncHealth()
+	s.logSorry()
 	if s.cfg.Announcer != nil {
 		s.cfg.Announcer.Poke()
 	}
-	return warnings, 0, nil
+	return 0, nil
 }
 
 // touched lists, once each and in order, the services whose real servers or local addresses cmds
