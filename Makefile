@@ -11,9 +11,18 @@ GENDEBS := clang llvm libbpf-dev
 BENCHDEBS := nftables haproxy util-linux
 # How long `make fuzz` runs each fuzz target.
 FUZZTIME ?= 10s
+# Where `make install` puts things (DESTDIR is prepended to each, for packaging and tests).
+PREFIX      ?= /usr/local
+SBINDIR     ?= $(PREFIX)/sbin
+SYSCONFDIR  ?= /etc
+UNITDIR     ?= $(PREFIX)/lib/systemd/system
+MANDIR      ?= $(PREFIX)/share/man
+BASHCOMPDIR ?= $(PREFIX)/share/bash-completion/completions
+# The binaries installed: the daemon, the admin tool and the real-server agent.
+INSTALL_BINS := xdpvsd xdpvsadm xdpvs-rs
 
 .DEFAULT_GOAL := help
-.PHONY: help deps build generate test test-short fuzz bench lint demo clean
+.PHONY: help deps build install uninstall generate test test-short fuzz bench lint demo clean
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  %-12s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -28,6 +37,21 @@ deps: ## install what building and testing need (Debian packages via apt-get, Go
 
 build: ## build xdpvsd, xdpvsadm and the tools into bin/
 	$(GO) build -o $(BIN)/ ./cmd/...
+
+install: build ## install the binaries, xdpvsd.service, /etc/default/xdpvsd, an empty /etc/xdpvs/xdpvs.conf (PREFIX=/usr/local, DESTDIR); existing files in /etc are kept
+	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(UNITDIR) $(DESTDIR)$(SYSCONFDIR)/default
+	install -d -m 0700 $(DESTDIR)$(SYSCONFDIR)/xdpvs
+	install -m 0755 $(addprefix $(BIN)/,$(INSTALL_BINS)) $(DESTDIR)$(SBINDIR)/
+	sed -e 's|@SBINDIR@|$(SBINDIR)|g' -e 's|@SYSCONFDIR@|$(SYSCONFDIR)|g' packaging/xdpvsd.service.in > $(DESTDIR)$(UNITDIR)/xdpvsd.service
+	chmod 0644 $(DESTDIR)$(UNITDIR)/xdpvsd.service
+	[ -e $(DESTDIR)$(SYSCONFDIR)/default/xdpvsd ] || install -m 0644 packaging/xdpvsd.default $(DESTDIR)$(SYSCONFDIR)/default/xdpvsd
+	[ -e $(DESTDIR)$(SYSCONFDIR)/xdpvs/xdpvs.conf ] || install -m 0600 /dev/null $(DESTDIR)$(SYSCONFDIR)/xdpvs/xdpvs.conf
+	@[ -n "$(DESTDIR)" ] || ! command -v systemctl >/dev/null || systemctl daemon-reload 2>/dev/null || true
+
+uninstall: ## remove what `make install` put in place, but the configuration (/etc/xdpvs, /etc/default/xdpvsd)
+	rm -f $(addprefix $(DESTDIR)$(SBINDIR)/,$(INSTALL_BINS)) $(DESTDIR)$(UNITDIR)/xdpvsd.service
+	@[ -n "$(DESTDIR)" ] || ! command -v systemctl >/dev/null || systemctl daemon-reload 2>/dev/null || true
+	@echo "kept: $(DESTDIR)$(SYSCONFDIR)/xdpvs/ and $(DESTDIR)$(SYSCONFDIR)/default/xdpvsd (remove them by hand to purge)"
 
 generate: ## regenerate the BPF objects (bpf2go; needs clang) and check nothing else changed
 	@for p in $(GENDEBS); do dpkg -s $$p >/dev/null 2>&1 || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(GENDEBS) >/dev/null; break; }; done

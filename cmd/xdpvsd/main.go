@@ -5,6 +5,13 @@
 //	       [--bgp-as ASN --bgp-router-id ADDR --bgp-peer ADDR,ASN ... [--bgp-hold D] [--drain-time D]]
 //	       [--export-table N] [--routed]
 //	       [--sync-peer ADDR[:PORT] ... --sync-key FILE [--sync-listen ADDR[:PORT]] [--sync-min-age D]]
+//	xdpvsd --check-config FILE
+//
+// Under systemd (Type=notify, packaging/xdpvsd.service) it reports READY=1 once the XDP programs
+// are attached and the configuration applied; SIGHUP reads the configuration file again and
+// applies it in one change (systemctl reload); SIGTERM or SIGINT stops it. --check-config
+// validates a configuration file without touching an interface: exit status 0 if it would
+// load, 1 with FILE:LINE: reason if not.
 //
 // With --bgp-as (or --export-table) the daemon announces its VIPs while it can serve them
 // (mgmt/announce, docs/several-directors.md); on SIGTERM it withdraws them first, with
@@ -45,7 +52,12 @@ func (l *listFlag) Set(v string) error { *l = append(*l, v); return nil }
 
 func main() {
 	if err := run(os.Args[1:]); err != nil {
-		fmt.Fprintln(os.Stderr, "xdpvsd:", err)
+		var ce checkError
+		if errors.As(err, &ce) {
+			fmt.Fprintln(os.Stderr, ce.err) // FILE:LINE: reason, as compilers write it
+		} else {
+			fmt.Fprintln(os.Stderr, "xdpvsd:", err)
+		}
 		os.Exit(1)
 	}
 }
@@ -55,7 +67,7 @@ type options struct {
 	ifaces                               listFlag
 	socket, group, workers, cpus, config string
 	attach, level, cpuProfile, metrics   string
-	scripts                              string
+	scripts, checkConfig                 string
 	conns, frameSize                     int
 	bare, completeSums                   bool
 	announce                             *announceFlags
@@ -81,6 +93,7 @@ func parseFlags(args []string) (*options, error) {
 	fs.StringVar(&o.metrics, "metrics", "", "serve Prometheus metrics on this address (HOST:PORT), at /metrics")
 	fs.BoolVar(&o.completeSums, "complete-checksums", false, "finish the TCP/UDP checksums of packets sent with transmit checksum offload by local senders (containers on veth, some virtual NICs), which real servers would drop; costs a full checksum per such packet (event checksums_completed)")
 	fs.StringVar(&o.scripts, "health-scripts", "", "directory of the programs that health checks (--check script) may run: owned by root, writable by no one else (default: none may run)")
+	fs.StringVar(&o.checkConfig, "check-config", "", "validate this configuration file (xdpvsadm -S format) and exit, touching no interface: exit status 0 if it would load, 1 with FILE:LINE: reason if not")
 	o.announce = addAnnounceFlags(fs)
 	o.sync = addSyncFlags(fs)
 	cliflag.Deprecated(fs, "xdp-mode", "attach", "")
@@ -88,7 +101,7 @@ func parseFlags(args []string) (*options, error) {
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
-	if len(o.ifaces) == 0 {
+	if len(o.ifaces) == 0 && o.checkConfig == "" {
 		fs.Usage()
 		return nil, errors.New("at least one --iface is needed")
 	}
@@ -187,6 +200,9 @@ func run(args []string) error {
 		return err
 	}
 	defer log.Sync() //nolint:errcheck
+	if o.checkConfig != "" {
+		return checkConfig(o, os.Stdout)
+	}
 
 	// A bad configuration file stops the daemon before it touches an interface.
 	if o.config != "" {
@@ -262,8 +278,13 @@ func run(args []string) error {
 	if metricsLn != nil {
 		defer serveMetrics(metricsLn, srv, log)()
 	}
-	log.Info("xdpvsd running", zap.Strings("ifaces", o.ifaces), zap.Int("workers", dp.Workers()), zap.String("socket", o.socket))
-	if err := srv.Serve(ctx); err != nil && !errors.Is(err, context.Canceled) {
+	log.Info("xdpvsd running", zap.Strings("ifaces", o.ifaces), zap.Int("workers", dp.Workers()),
+		zap.String("workers_by", workersBy(o.workers)), zap.String("socket", o.socket))
+	defer handleReload(srv, log)()
+	notifyOrLog(log, fmt.Sprintf("READY=1\nSTATUS=forwarding on %s with %d workers", strings.Join(o.ifaces, ","), dp.Workers()))
+	err = srv.Serve(ctx)
+	notifyOrLog(log, "STOPPING=1")
+	if err != nil && !errors.Is(err, context.Canceled) {
 		return err
 	}
 	log.Info("xdpvsd stopping")

@@ -31,8 +31,17 @@ func StartDaemon(ns *netns.NS, bin, dir string, ifaces []string, extra ...string
 	for _, i := range ifaces {
 		args = append(args, "--iface", i)
 	}
-	args = append(args, extra...)
-	d := &Daemon{Socket: sock, Log: new(SyncBuffer), cmd: ns.Command(args...), done: make(chan error, 1)}
+	return StartCommand(ns, sock, nil, append(args, extra...)...)
+}
+
+// StartCommand runs argv inside ns, with env added to the environment, and waits until socket
+// appears: an xdpvsd command line of its own (as a unit file gives it, perhaps behind a wrapper such
+// as setpriv) that serves on socket.
+func StartCommand(ns *netns.NS, socket string, env []string, argv ...string) (*Daemon, error) {
+	d := &Daemon{Socket: socket, Log: new(SyncBuffer), cmd: ns.Command(argv...), done: make(chan error, 1)}
+	if env != nil {
+		d.cmd.Env = append(os.Environ(), env...)
+	}
 	d.cmd.Stdout, d.cmd.Stderr = d.Log, d.Log
 	if err := d.cmd.Start(); err != nil {
 		return nil, err
@@ -46,7 +55,7 @@ func StartDaemon(ns *netns.NS, bin, dir string, ifaces []string, extra ...string
 			return nil, fmt.Errorf("topo: xdpvsd exited: %v\n%s", err, d.Log)
 		default:
 		}
-		if _, err := os.Stat(sock); err == nil {
+		if _, err := os.Stat(socket); err == nil {
 			return d, nil
 		}
 		time.Sleep(20 * time.Millisecond)
@@ -54,6 +63,23 @@ func StartDaemon(ns *netns.NS, bin, dir string, ifaces []string, extra ...string
 	d.Stop()
 	return nil, fmt.Errorf("topo: xdpvsd socket did not appear\n%s", d.Log)
 }
+
+// Wait waits for the daemon to exit (SIGKILL after timeout) and returns its exit error.
+func (d *Daemon) Wait(timeout time.Duration) error {
+	select {
+	case err := <-d.done:
+		d.done <- err
+		return err
+	case <-time.After(timeout):
+		_ = d.cmd.Process.Kill()
+		err := <-d.done
+		d.done <- err
+		return fmt.Errorf("topo: xdpvsd did not exit within %v: %v", timeout, err)
+	}
+}
+
+// Signal sends sig to the daemon.
+func (d *Daemon) Signal(sig os.Signal) error { return d.cmd.Process.Signal(sig) }
 
 // Stop sends SIGTERM and waits (SIGKILL after 10 s). It returns the process's exit error.
 func (d *Daemon) Stop() error {
