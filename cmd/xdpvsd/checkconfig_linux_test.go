@@ -26,9 +26,9 @@ func TestCheckConfig(t *testing.T) {
 	good := write("good.conf", "# a comment\n-A -t 198.18.0.10:80 -s wrr\n-a -t 198.18.0.10:80 -r 198.18.1.2:8080 -m -w 2\n"+
 		"--health -t 198.18.0.10:80 --check tcp\n")
 	for _, tc := range []struct {
-		name       string
-		args       []string
-		rc         int
+		name        string
+		args        []string
+		rc          int
 		out, errOut string
 	}{
 		{"good", []string{"--check-config", good}, 0, good + ": OK: 1 services, 1 real servers, 1 health checks, 0 local addresses\n", ""},
