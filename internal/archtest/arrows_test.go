@@ -27,15 +27,16 @@ var allowed = map[string]struct {
 	"mgmt":                   {nil, false},
 	"mgmt/model":             {[]string{"dataplane/control", "sched", "header"}, false},
 	"mgmt/api":               {[]string{"mgmt/model", "dataplane/control", "sched", "header"}, false},
-	"mgmt/cli":               {[]string{"mgmt/api", "mgmt/model", "dataplane/control", "sched", "header"}, false},
+	"mgmt/keepalived":        {[]string{"mgmt/model", "dataplane/control", "sched", "header"}, false},
+	"mgmt/cli":               {[]string{"mgmt/api", "mgmt/keepalived", "mgmt/model", "dataplane/control", "sched", "header"}, false},
 	"mgmt/health":            {[]string{"mgmt/model", "dataplane/control", "sched", "header"}, false},
-	"mgmt/server":            {[]string{"mgmt/cli", "mgmt/health", "mgmt/api", "mgmt/model", "dataplane/control", "sched", "header"}, false},
+	"mgmt/server":            {[]string{"mgmt/cli", "mgmt/keepalived", "mgmt/health", "mgmt/api", "mgmt/model", "dataplane/control", "sched", "header"}, false},
 	"mgmt/internal/mgmttest": {nil, false},
 	"mgmt/announce":          {[]string{"mgmt/api", "mgmt/model", "dataplane/control", "sched", "header"}, false},
 	// The connection-sync channel moves the dataplane's records as opaque bytes (control.Syncer).
 	"mgmt/connsync": {[]string{"mgmt/api", "mgmt/model", "dataplane/control", "sched", "header"}, false},
 	// The Prometheus client reads procfs through x/sys/unix: the one mgmt package that may.
-	"mgmt/metrics": {[]string{"mgmt/server", "mgmt/cli", "mgmt/health", "mgmt/api", "mgmt/model", "dataplane/control", "sched", "header"}, true},
+	"mgmt/metrics": {[]string{"mgmt/server", "mgmt/cli", "mgmt/keepalived", "mgmt/health", "mgmt/api", "mgmt/model", "dataplane/control", "sched", "header"}, true},
 	// The BGP speaker wraps GoBGP, which sets its sockets' options (TCP MD5, TTL) through
 	// x/sys/unix; it knows nothing of the project (mgmt/bgp/doc.go).
 	"mgmt/bgp": {nil, true},

@@ -169,3 +169,23 @@ type ServerHealth struct {
 	LastCheck   time.Time `json:"last_check,omitzero"`
 	LastError   string    `json:"last_error,omitempty"`
 }
+
+// StateOf is the configuration of m as listed, without counters, rates or health: what -S
+// writes (cli.WriteRules) and the daemon's listings start from.
+func StateOf(m *model.Model) *State {
+	st := &State{Timeouts: m.Timeouts(), Defense: m.Defense(), Services: make([]ServiceState, len(m.Services()))}
+	for i, s := range m.Services() {
+		ss := ServiceState{ServiceSpec: s.ServiceSpec, RealServers: make([]RealServerState, len(s.Dests)),
+			NotForwarding: s.NotForwarding()}
+		ss.LocalAddrs = slices.Clone(s.LocalAddrs)
+		if s.Health.Enabled() {
+			h := s.Health
+			ss.Health = &h
+		}
+		for j, d := range s.Dests {
+			ss.RealServers[j] = RealServerState{RealServerSpec: d}
+		}
+		st.Services[i] = ss
+	}
+	return st
+}

@@ -794,21 +794,5 @@ func (s *Server) Observe() (*api.State, *control.Stats) {
 // Logger is the server's logger.
 func (s *Server) Logger() *zap.Logger { return s.log }
 
-// listing lists the model without counters.
-func listing(m *model.Model) *api.State {
-	st := &api.State{Timeouts: m.Timeouts(), Defense: m.Defense(), Services: make([]api.ServiceState, len(m.Services()))}
-	for i, s := range m.Services() {
-		ss := api.ServiceState{ServiceSpec: s.ServiceSpec, RealServers: make([]api.RealServerState, len(s.Dests)),
-			NotForwarding: s.NotForwarding()}
-		ss.LocalAddrs = slices.Clone(s.LocalAddrs)
-		if s.Health.Enabled() {
-			h := s.Health
-			ss.Health = &h
-		}
-		for j, d := range s.Dests {
-			ss.RealServers[j] = api.RealServerState{RealServerSpec: d}
-		}
-		st.Services[i] = ss
-	}
-	return st
-}
+// listing is the state of m without counters: api.StateOf.
+func listing(m *model.Model) *api.State { return api.StateOf(m) }
