@@ -1,0 +1,234 @@
+package main
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/xdpvs/xdpvs/internal/topo"
+)
+
+// keepalivedConf is a keepalived configuration in the shape of keepalived's own
+// doc/samples/keepalived.conf.sample and .inhibit (the VRRP instance, the HTTP_GET checker, the
+// sorry server, inhibit_on_failure), with the test's addresses, two real servers of weights 1 and
+// 3, the check on / (what the test's servers answer) and a one-second delay_loop so that the test
+// is short; the second service, without inhibit_on_failure and with a TCP_CHECK, comes from an
+// included file.
+func keepalivedConf(dir string) string {
+	main := fmt.Sprintf(`! Configuration File for keepalived
+
+global_defs {
+   router_id LVS_DEVEL
+}
+
+vrrp_instance VI_1 {
+    interface eth0
+    virtual_router_id 50
+    priority 100
+    virtual_ipaddress {
+        %[1]s
+    }
+}
+
+virtual_server %[1]s 80 {
+    delay_loop 1
+    lb_algo wrr
+    lb_kind NAT
+    protocol TCP
+
+    sorry_server %[4]s 8080
+
+    real_server %[2]s 8080 {
+        weight 1
+        inhibit_on_failure        ! set weight to 0 instead of removing service
+        HTTP_GET {
+            url {
+              path /
+              status_code 200
+            }
+            connect_timeout 1
+            retry 1
+            delay_before_retry 1
+        }
+    }
+    real_server %[3]s 8080 {
+        weight 3
+        inhibit_on_failure
+        HTTP_GET {
+            url {
+              path /
+              status_code 200
+            }
+            connect_timeout 1
+            retry 1
+            delay_before_retry 1
+        }
+    }
+}
+
+include conf.d/*.conf
+`, topo.VIP4, topo.RS4(0), topo.RS4(1), topo.RS4(2))
+	included := fmt.Sprintf(`virtual_server %[1]s 81 {
+    delay_loop 1
+    lb_algo wrr
+    lb_kind NAT
+    protocol TCP
+    real_server %[2]s 8080 {
+        weight 1
+        TCP_CHECK {
+            connect_timeout 1
+            retry 1
+            delay_before_retry 1
+        }
+    }
+    real_server %[3]s 8080 {
+        weight 3
+        TCP_CHECK {
+            connect_timeout 1
+            retry 1
+            delay_before_retry 1
+        }
+    }
+}
+`, topo.VIP4, topo.RS4(0), topo.RS4(1))
+	os.MkdirAll(filepath.Join(dir, "conf.d"), 0o755)
+	os.WriteFile(filepath.Join(dir, "conf.d", "port81.conf"), []byte(included), 0o644)
+	path := filepath.Join(dir, "keepalived.conf")
+	os.WriteFile(path, []byte(main), 0o644)
+	return path
+}
+
+// TestImportKeepalivedServed: a keepalived configuration imported with `import-keepalived
+// --apply` serves as keepalived's LVS would: new connections split 1:3 by the weights, each
+// answer's data intact (SHA-256); a stopped real server is quiesced (weight 0) on the service
+// with inhibit_on_failure and removed on the other; the sorry server answers while every real
+// server is down.
+func TestImportKeepalivedServed(t *testing.T) {
+	t.Parallel()
+	e := newOpsEnv(t, "kaimp", 3)
+	rs0 := e.serveHTTP(0)
+	rs1 := e.serveHTTP(1)
+	e.serveHTTP(2) // the sorry server
+	conf := keepalivedConf(t.TempDir())
+	cmd := exec.Command(e.adm, "--socket", e.d.Socket, "import-keepalived", conf, "--apply")
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("import-keepalived --apply: %v\n%s", err, out)
+	}
+	t.Logf("import-keepalived --apply:\n%s", out)
+	for _, want := range []string{conf + ":3: global_defs not translated", conf + ":7: vrrp_instance not translated",
+		": 2 services, 4 real servers, 2 health checks translated"} {
+		if !strings.Contains(string(out), want) {
+			t.Errorf("import notes lack %q", want)
+		}
+	}
+	saved := e.adm1("-S")
+	for _, want := range []string{
+		"-a -t " + topo.VIP4 + ":80 -r " + topo.RS4(1) + ":8080 -m -w 3\n",
+		"--health -t " + topo.VIP4 + ":80 --check http --path / --expect 200 --interval 1s --timeout 1s --rise 1 --fall 2 --on-fail quiesce --sorry " + topo.RS4(2) + ":8080 -m\n",
+		"--health -t " + topo.VIP4 + ":81 --check tcp --interval 1s --timeout 1s --rise 1 --fall 2 --on-fail remove\n",
+	} {
+		if !strings.Contains(saved, want) {
+			t.Errorf("-S lacks %q:\n%s", want, saved)
+		}
+	}
+	e.waitUntil("first checks", 10*time.Second, func() bool {
+		for _, s := range e.listJSON() {
+			for _, d := range s.RealServers {
+				if d.Health == nil || !d.Health.Up {
+					return false
+				}
+			}
+		}
+		return true
+	})
+
+	// The weights: 40 new connections to each service go 10 and 30 (wrr 1:3).
+	for _, port := range []uint16{80, 81} {
+		if got := e.requestsTo(port, 40); got["rs0"] != 10 || got["rs1"] != 30 {
+			t.Errorf(":%d: 40 new connections went %v, want rs0 10, rs1 30 (weights 1 and 3)", port, got)
+		}
+		e.checkData(port, 7, 1<<20)
+	}
+
+	// rs1 stops: quiesced on :80 (inhibit_on_failure), removed from :81.
+	rs1.Close()
+	e.waitUntil("rs1 down on both services", 10*time.Second, func() bool { return e.downOnAll(topo.RS4(1)) })
+	list := e.adm1("-Ln")
+	if !strings.Contains(list, "  -> "+topo.RS4(1)+":8080              Masq    0 ") {
+		t.Errorf("-Ln does not show rs1 quiesced on :80:\n%s", list)
+	}
+	t.Logf("-Ln with rs1 down:\n%s", list)
+	for _, port := range []uint16{80, 81} {
+		if got := e.requestsTo(port, 20); got["rs0"] != 20 {
+			t.Errorf(":%d with rs1 down: %v, want every connection on rs0", port, got)
+		}
+	}
+
+	// rs0 stops too: the sorry server answers :80; :81 has none.
+	rs0.Close()
+	e.waitUntil("rs0 down on both services", 10*time.Second, func() bool { return e.downOnAll(topo.RS4(0)) })
+	e.waitUntil("sorry server", 10*time.Second, func() bool {
+		for _, s := range e.listJSON() {
+			if s.Port == 80 {
+				return s.SorryActive
+			}
+		}
+		return false
+	})
+	if got := e.requestsTo(80, 10); got["rs2"] != 10 {
+		t.Errorf(":80 with every real server down: %v, want the sorry server rs2", got)
+	}
+	e.checkData(80, 8, 1<<20)
+}
+
+// downOnAll tells whether the health checks of every service find real server addr down.
+func (e *env) downOnAll(addr string) bool {
+	e.t.Helper()
+	for _, s := range e.listJSON() {
+		for _, d := range s.RealServers {
+			if d.Address.String() == addr && (d.Health == nil || d.Health.Up) {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+// requestsTo makes n HTTP requests to VIP:port, each on a new connection, and counts the answers
+// by server ("error" for failures).
+func (e *env) requestsTo(port uint16, n int) map[string]int {
+	e.t.Helper()
+	got := map[string]int{}
+	for range n {
+		body, server, err := topo.Get(e.client, topo.URL(topo.VIP4, port, "/"))
+		switch {
+		case err != nil:
+			got["error"]++
+		case string(body) != server:
+			e.t.Fatalf("body %q from %q", body, server)
+		default:
+			got[server]++
+		}
+	}
+	return got
+}
+
+// checkData fetches n bytes of seed's data through VIP:port and checks their SHA-256.
+func (e *env) checkData(port uint16, seed uint64, n int64) {
+	e.t.Helper()
+	body, server, err := topo.Get(e.client, topo.URL(topo.VIP4, port, fmt.Sprintf("/data?n=%d&seed=%d", n, seed)))
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	sum := sha256.Sum256(body)
+	if got, want := hex.EncodeToString(sum[:]), topo.DataSHA256(seed, n); got != want {
+		e.t.Errorf(":%d: %d bytes from %s with SHA-256 %s, want %s", port, len(body), server, got, want)
+	}
+}
