@@ -76,6 +76,20 @@ type options struct {
 
 // parseFlags reads the command line.
 func parseFlags(args []string) (*options, error) {
+	o, fs := newFlagSet()
+	if err := fs.Parse(args); err != nil {
+		return nil, err
+	}
+	if len(o.ifaces) == 0 && o.checkConfig == "" {
+		fs.Usage()
+		return nil, errors.New("at least one --iface is needed")
+	}
+	return o, nil
+}
+
+// newFlagSet is the daemon's flags, bound to the options they set: what parseFlags reads and the
+// manual page (manual.go) lists.
+func newFlagSet() (*options, *flag.FlagSet) {
 	o := &options{}
 	fs := flag.NewFlagSet("xdpvsd", flag.ContinueOnError)
 	fs.Var(&o.ifaces, "iface", "interface to forward on (repeat for several)")
@@ -98,14 +112,7 @@ func parseFlags(args []string) (*options, error) {
 	o.sync = addSyncFlags(fs)
 	cliflag.Deprecated(fs, "xdp-mode", "attach", "")
 	cliflag.Deprecated(fs, "cpuprofile", "cpu-profile", "")
-	if err := fs.Parse(args); err != nil {
-		return nil, err
-	}
-	if len(o.ifaces) == 0 && o.checkConfig == "" {
-		fs.Usage()
-		return nil, errors.New("at least one --iface is needed")
-	}
-	return o, nil
+	return o, fs
 }
 
 // newLogger is the daemon's logger: console encoding at level, ISO 8601 times.
