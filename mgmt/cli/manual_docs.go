@@ -94,4 +94,6 @@ var showDocs = map[model.Show]string{
 	model.ShowHealth:      "The health checks and every server's state, last check and error.",
 	model.ShowConfig:      "The configuration file: when it was saved, and whether it holds the running configuration.",
 	model.ShowBGP:         "The BGP speaker, its sessions and every prefix with its state and the reason it is not announced.",
+	model.ShowDigest:      "The digest of each consistent scheduler's table (mh, sh, dh): directors with equal digests pick alike.",
+	model.ShowPick:        "show pick -t|-u service-address CLIENT...: the real server the service's table picks for each client.",
 }
