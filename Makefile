@@ -40,20 +40,21 @@ deps: ## install what building and testing need (Debian packages via apt-get, Go
 build: ## build xdpvsd, xdpvsadm and the tools into bin/
 	$(GO) build -o $(BIN)/ ./cmd/...
 
-install: build ## install the binaries, xdpvsd.service, /etc/default/xdpvsd, an empty /etc/xdpvs/xdpvs.conf (PREFIX=/usr/local, DESTDIR); existing files in /etc are kept
-	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(UNITDIR) $(DESTDIR)$(SYSCONFDIR)/default $(DESTDIR)$(MANDIR)/man8
+install: build ## install the binaries, xdpvsd.service, the manual pages, bash completion, /etc/default/xdpvsd, an empty /etc/xdpvs/xdpvs.conf (PREFIX=/usr/local, DESTDIR); existing files in /etc are kept
+	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(UNITDIR) $(DESTDIR)$(SYSCONFDIR)/default $(DESTDIR)$(MANDIR)/man8 $(DESTDIR)$(BASHCOMPDIR)
 	install -d -m 0700 $(DESTDIR)$(SYSCONFDIR)/xdpvs
 	install -m 0755 $(addprefix $(BIN)/,$(INSTALL_BINS)) $(DESTDIR)$(SBINDIR)/
 	sed -e 's|@SBINDIR@|$(SBINDIR)|g' -e 's|@SYSCONFDIR@|$(SYSCONFDIR)|g' packaging/xdpvsd.service.in > $(DESTDIR)$(UNITDIR)/xdpvsd.service
 	chmod 0644 $(DESTDIR)$(UNITDIR)/xdpvsd.service
 	install -m 0644 $(MANPAGES) $(DESTDIR)$(MANDIR)/man8/
+	install -m 0644 packaging/xdpvsadm.bash $(DESTDIR)$(BASHCOMPDIR)/xdpvsadm
 	[ -e $(DESTDIR)$(SYSCONFDIR)/default/xdpvsd ] || install -m 0644 packaging/xdpvsd.default $(DESTDIR)$(SYSCONFDIR)/default/xdpvsd
 	[ -e $(DESTDIR)$(SYSCONFDIR)/xdpvs/xdpvs.conf ] || install -m 0600 /dev/null $(DESTDIR)$(SYSCONFDIR)/xdpvs/xdpvs.conf
 	@[ -n "$(DESTDIR)" ] || ! command -v systemctl >/dev/null || systemctl daemon-reload 2>/dev/null || true
 
 uninstall: ## remove what `make install` put in place, but the configuration (/etc/xdpvs, /etc/default/xdpvsd)
 	rm -f $(addprefix $(DESTDIR)$(SBINDIR)/,$(INSTALL_BINS)) $(DESTDIR)$(UNITDIR)/xdpvsd.service
-	rm -f $(addprefix $(DESTDIR)$(MANDIR)/man8/,$(notdir $(MANPAGES)))
+	rm -f $(addprefix $(DESTDIR)$(MANDIR)/man8/,$(notdir $(MANPAGES))) $(DESTDIR)$(BASHCOMPDIR)/xdpvsadm
 	@[ -n "$(DESTDIR)" ] || ! command -v systemctl >/dev/null || systemctl daemon-reload 2>/dev/null || true
 	@echo "kept: $(DESTDIR)$(SYSCONFDIR)/xdpvs/ and $(DESTDIR)$(SYSCONFDIR)/default/xdpvsd (remove them by hand to purge)"
 

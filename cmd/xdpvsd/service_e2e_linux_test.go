@@ -128,7 +128,8 @@ func TestInstall(t *testing.T) {
 	})
 	t.Logf("installed:\n%s", strings.Join(files, "\n"))
 	want := []string{"/etc/default/xdpvsd", "/etc/xdpvs/xdpvs.conf", "/usr/lib/systemd/system/xdpvsd.service",
-		"/usr/sbin/xdpvs-rs", "/usr/sbin/xdpvsadm", "/usr/sbin/xdpvsd", "/usr/share/man/man8/xdpvsadm.8", "/usr/share/man/man8/xdpvsd.8"}
+		"/usr/sbin/xdpvs-rs", "/usr/sbin/xdpvsadm", "/usr/sbin/xdpvsd", "/usr/share/man/man8/xdpvsadm.8", "/usr/share/man/man8/xdpvsd.8",
+		"/usr/share/bash-completion/completions/xdpvsadm"}
 	for _, w := range want {
 		if !slices.Contains(files, w) {
 			t.Errorf("%s not installed", w)

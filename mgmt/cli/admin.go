@@ -110,6 +110,9 @@ func (cl *client) call(req *api.Request) (*api.Response, error) { return cl.api.
 
 // run executes one command line. stdin is only read by -R.
 func (cl *client) run(args []string, stdin io.Reader, out, errw io.Writer, inShell bool) int {
+	if len(args) > 0 && args[0] == completeVerb && !inShell {
+		return cl.completeWords(args[1:], out)
+	}
 	if len(args) > 0 && args[0] == importVerb {
 		return cl.importKeepalived(args[1:], out, errw)
 	}

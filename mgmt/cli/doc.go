@@ -46,5 +46,13 @@
 //
 // With no command Admin runs a shell reading one command line per line; on a terminal it has line
 // editing, history and tab completion of verbs, options, VIP:PORTs after -t/-u and real servers
-// after -r/--sorry (asked of the daemon).
+// after -r/--sorry (asked of the daemon). The same completion serves bash: packaging/xdpvsadm.bash
+// runs the hidden `xdpvsadm __complete WORD...` (complete.go), which prints the completions of the
+// last word, schedulers and kinds of check included.
+//
+// # Import and manual
+//
+// `xdpvsadm import-keepalived FILE [--apply]` (keepalived.go) translates keepalived's
+// load-balancing configuration through mgmt/keepalived. WriteManual writes xdpvsadm(8) from the
+// option table (manual.go, manual_docs.go).
 package cli

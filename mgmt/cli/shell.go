@@ -70,7 +70,7 @@ func (cl *client) shell() int {
 }
 
 // shellWords are completed at the start of a shell line besides the long options.
-var shellWords = []string{"help", "quit", "show"}
+var shellWords = []string{"help", "quit", "show", "drain", "undrain", importVerb}
 
 // Complete is a tab-completion callback for a line editor (golang.org/x/term's
 // AutoCompleteCallback) without a daemon to ask: it completes the word before the cursor to a long
@@ -122,47 +122,11 @@ func completeLine(line string, pos int, key rune, addrs func(model.Protocol, boo
 	if len(before) > 0 && (before[0] == "xdpvsadm" || before[0] == "ipvsadm") {
 		before = before[1:]
 	}
-	prev := ""
-	if len(before) > 0 {
-		prev = before[len(before)-1]
-	}
-	var cands []string
-	anyWord := false // an empty word completes too: to the only address, or their common prefix
-	switch {
-	case len(before) == 0:
-		cands = append(LongOptions(), shellWords...)
-	case before[0] == "show":
-		if len(before) == 1 {
-			for _, v := range model.ShowVerbs {
-				cands = append(cands, v.String())
-			}
-		}
-	case addrs != nil && (prev == "-t" || prev == "--tcp-service"):
-		cands, anyWord = addrs(model.TCP, false, model.ServiceKey{}), true
-	case addrs != nil && (prev == "-u" || prev == "--udp-service"):
-		cands, anyWord = addrs(model.UDP, false, model.ServiceKey{}), true
-	case addrs != nil && (prev == "-r" || prev == "--real-server" || prev == "--sorry"):
-		var svc model.ServiceKey
-		for i, w := range before[:len(before)-1] {
-			p := map[string]model.Protocol{"-t": model.TCP, "--tcp-service": model.TCP, "-u": model.UDP, "--udp-service": model.UDP}[w]
-			if a, port, _, ok := parseAddrPort(before[i+1]); p != 0 && ok {
-				svc = model.ServiceKey{Protocol: p, Address: a, Port: port}
-			}
-		}
-		cands, anyWord = addrs(0, true, svc), true
-	default:
-		cands = LongOptions()
-	}
-	var match []string
-	for _, c := range cands {
-		if strings.HasPrefix(c, word) && (word != "" || anyWord) && !slices.Contains(match, c) {
-			match = append(match, c)
-		}
-	}
+	cands, anyWord := candidates(before, append(LongOptions(), shellWords...), addrs)
+	match := matches(cands, word, anyWord)
 	if len(match) == 0 {
 		return "", 0, false
 	}
-	slices.Sort(match)
 	common := match[0]
 	for _, m := range match[1:] {
 		for !strings.HasPrefix(m, common) {
