@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -230,5 +231,96 @@ func (e *env) checkData(port uint16, seed uint64, n int64) {
 	sum := sha256.Sum256(body)
 	if got, want := hex.EncodeToString(sum[:]), topo.DataSHA256(seed, n); got != want {
 		e.t.Errorf(":%d: %d bytes from %s with SHA-256 %s, want %s", port, len(body), server, got, want)
+	}
+}
+
+// TestImportDPVSExampleServed: DPVS's own keepalived example (doc/containerized/keepalived.conf,
+// as in mgmt/cli/testdata/keepalived), its addresses and interface mapped to the test's and
+// nothing else changed, imported with --apply and served: FULLNAT from the IPv4 VIP through the
+// two local addresses of its local_address_group (added on the interface by the daemon), rr over
+// two servers of weight 100 (20 and 20 of 40 connections), the IPv6 VIP's conhash service (mh)
+// to three IPv4 servers (NAT64), data intact; a stopped server is quiesced (inhibit_on_failure)
+// and the other takes every connection.
+func TestImportDPVSExampleServed(t *testing.T) {
+	t.Parallel()
+	e := newOpsEnv(t, "kadpvs", 2)
+	var stops []func()
+	for i := range 2 {
+		for _, port := range []uint16{80, 8080} {
+			s, err := topo.ServeHTTP(e.nat.RS[i], netip.AddrPortFrom(netip.MustParseAddr(topo.RS4(i)), port), fmt.Sprintf("rs%d:%d", i, port))
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { s.Close() })
+			stops = append(stops, func() { s.Close() })
+		}
+	}
+	sample, err := os.ReadFile("../../mgmt/cli/testdata/keepalived/dpvs.containerized.keepalived.conf")
+	if err != nil {
+		t.Fatal(err)
+	}
+	conf := strings.NewReplacer(
+		"192.168.88.240", "198.18.9.1", "192.168.88.241", "198.18.9.2", // the local addresses
+		"192.168.88.130", topo.RS4(1), "192.168.88.30", topo.RS4(0), "192.168.88.1", topo.VIP4, "2001::1", topo.VIP6,
+		"dpdk0.102", "d1",
+	).Replace(string(sample))
+	path := filepath.Join(t.TempDir(), "keepalived.conf")
+	os.WriteFile(path, []byte(conf), 0o644)
+	out, err := exec.Command(e.adm, "--socket", e.d.Socket, "import-keepalived", path, "--apply").CombinedOutput()
+	if err != nil {
+		t.Fatalf("import-keepalived --apply: %v\n%s", err, out)
+	}
+	if !strings.Contains(string(out), ": 2 services, 5 real servers, 2 health checks translated; 10 notes") {
+		t.Errorf("the import:\n%s", out)
+	}
+	t.Logf("-S after the import:\n%s", e.adm1("-S"))
+	e.waitUntil("first checks", 10*time.Second, func() bool {
+		for _, s := range e.listJSON() {
+			for _, d := range s.RealServers {
+				if d.Health == nil || !d.Health.Up {
+					return false
+				}
+			}
+		}
+		return true
+	})
+	if got := e.requestsTo(80, 40); got["rs0:80"] != 20 || got["rs1:80"] != 20 {
+		t.Errorf("%s:80 (rr, weights 100 and 100): 40 new connections went %v, want 20 and 20", topo.VIP4, got)
+	}
+	e.checkData(80, 9, 1<<20)
+	for range 4 { // the real servers see the connections come from a local address of the group
+		body, _, err := topo.Get(e.client, topo.URL(topo.VIP4, 80, "/whoami"))
+		peer, perr := netip.ParseAddrPort(string(body))
+		if err != nil || perr != nil || (peer.Addr().String() != "198.18.9.1" && peer.Addr().String() != "198.18.9.2") {
+			t.Fatalf("the real server saw the connection from %q (%v), want a local address", body, err)
+		}
+	}
+	got6 := map[string]int{}
+	for range 20 {
+		body, server, err := topo.Get(e.client, topo.URL(topo.VIP6, 80, "/"))
+		if err != nil || string(body) != server {
+			t.Fatalf("%s:80: %q %v", topo.VIP6, body, err)
+		}
+		got6[server]++
+	}
+	t.Logf("[%s]:80 (mh over rs0:80, rs1:8080, rs0:8080; one client): %v", topo.VIP6, got6)
+
+	// rs0:80 stops: quiesced, rs1 takes the IPv4 VIP's connections.
+	stops[0]()
+	e.waitUntil("rs0:80 down", 10*time.Second, func() bool {
+		for _, s := range e.listJSON() {
+			for _, d := range s.RealServers {
+				if d.Address.String() == topo.RS4(0) && d.Port == 80 && d.Health != nil && !d.Health.Up {
+					return true
+				}
+			}
+		}
+		return false
+	})
+	if list := e.adm1("-Ln"); !strings.Contains(list, "  -> "+topo.RS4(0)+":80                FullNat 0 ") {
+		t.Errorf("-Ln does not show rs0:80 quiesced:\n%s", list)
+	}
+	if got := e.requestsTo(80, 20); got["rs1:80"] != 20 {
+		t.Errorf("%s:80 with rs0:80 down: %v, want every connection on rs1:80", topo.VIP4, got)
 	}
 }
