@@ -43,6 +43,7 @@ func writeSynopsis(w io.Writer) {
 		"  %[1]s show pick -t|u service-address client-address[:port]... [-o json]\n"+
 		"                    (the real server mh, sh or dh picks for each client)\n"+
 		"  %[1]s drain|undrain      (withdraw, or announce again, every BGP prefix; keep forwarding)\n"+
+		"  %[1]s import-keepalived FILE [--apply]  (keepalived's virtual servers as -S lines, or applied)\n"+
 		"  %[1]s -h\n"+
 		"  %[1]s                  (no command: interactive shell)\n\n", p, showVerbs())
 }
