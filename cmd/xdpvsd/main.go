@@ -255,7 +255,7 @@ func run(args []string) error {
 		}
 	}()
 	scfg := server.Config{Control: dp, Logger: log, SocketPath: o.socket, SocketGroup: o.group, ConfigPath: o.config,
-		HealthScripts: o.scripts}
+		HealthScripts: o.scripts, WorkerChoice: workersBy(o.workers)}
 	if o.sync.enabled() {
 		sctx, cancel := context.WithCancel(ctx)
 		sy, wait, err := startSync(sctx, o.sync, dp, log)

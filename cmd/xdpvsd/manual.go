@@ -136,9 +136,9 @@ With
 (the default) the daemon runs one worker per receive queue of the interfaces (the fewest queues
 of any of them), at most one per CPU it may run on, each pinned to its CPU, CPU 0 last so that
 with fewer workers than CPUs no worker shares it with the machine's housekeeping.
-The start-up line says how many it chose and why;
+The start-up line and
 .B xdpvsadm show workers
-lists each worker's queue and CPU.
+say how many it chose and why; show workers lists each worker's queue and CPU.
 `
 
 const manTail = `.SH SIGNALS

@@ -360,6 +360,13 @@ func TestServiceUnit(t *testing.T) {
 	if got := adm("-S"); got != rules1 {
 		t.Fatalf("at READY=1 -S:\n%s\nwant the file's:\n%s", got, rules1)
 	}
+	// --workers auto, the unit's default: the choice is in the start-up line and in show workers.
+	if w := adm("show", "workers"); !strings.HasPrefix(w, "Workers: 1 (auto: receive queues of the interfaces, at most ") {
+		t.Errorf("show workers does not say how the workers were chosen:\n%s", w)
+	}
+	if !strings.Contains(d.Log.String(), `"workers_by": "auto: `) {
+		t.Errorf("the start-up line does not say how the workers were chosen:\n%s", d.Log)
+	}
 
 	// A connection established before the reload, used before and after it.
 	dial := topo.DialContext(nat.Client)

@@ -100,18 +100,23 @@ var showWriters = map[model.Show]func(w io.Writer, st *api.State){
 	model.ShowServices:    WriteServices,
 	model.ShowServers:     WriteServers,
 	model.ShowConnections: func(w io.Writer, st *api.State) { WriteConns(w, st.Connections) },
-	model.ShowWorkers:     func(w io.Writer, st *api.State) { WriteWorkers(w, st.Workers, false) },
-	model.ShowQueues:      func(w io.Writer, st *api.State) { WriteQueues(w, st.Workers) },
-	model.ShowDrops:       func(w io.Writer, st *api.State) { WriteWorkers(w, st.Workers, true) },
-	model.ShowEvents:      func(w io.Writer, st *api.State) { WriteEvents(w, st.Workers) },
-	model.ShowSynProxy:    func(w io.Writer, st *api.State) { WriteSynProxy(w, st.Workers) },
-	model.ShowDefense:     WriteDefense,
-	model.ShowHealth:      func(w io.Writer, st *api.State) { WriteHealth(w, st, time.Now()) },
-	model.ShowConfig:      func(w io.Writer, st *api.State) { WriteConfigStatus(w, st.Config, time.Now()) },
-	model.ShowBGP:         func(w io.Writer, st *api.State) { WriteBGP(w, st.BGP, time.Now()) },
-	model.ShowDigest:      WriteDigests,
-	model.ShowPick:        func(w io.Writer, st *api.State) { WritePicks(w, st.Picks) },
-	model.ShowSync:        func(w io.Writer, st *api.State) { WriteSync(w, st.Sync, time.Now()) },
+	model.ShowWorkers: func(w io.Writer, st *api.State) {
+		if st.WorkerChoice != "" {
+			fmt.Fprintf(w, "Workers: %d (%s)\n", len(st.Workers), st.WorkerChoice)
+		}
+		WriteWorkers(w, st.Workers, false)
+	},
+	model.ShowQueues:   func(w io.Writer, st *api.State) { WriteQueues(w, st.Workers) },
+	model.ShowDrops:    func(w io.Writer, st *api.State) { WriteWorkers(w, st.Workers, true) },
+	model.ShowEvents:   func(w io.Writer, st *api.State) { WriteEvents(w, st.Workers) },
+	model.ShowSynProxy: func(w io.Writer, st *api.State) { WriteSynProxy(w, st.Workers) },
+	model.ShowDefense:  WriteDefense,
+	model.ShowHealth:   func(w io.Writer, st *api.State) { WriteHealth(w, st, time.Now()) },
+	model.ShowConfig:   func(w io.Writer, st *api.State) { WriteConfigStatus(w, st.Config, time.Now()) },
+	model.ShowBGP:      func(w io.Writer, st *api.State) { WriteBGP(w, st.BGP, time.Now()) },
+	model.ShowDigest:   WriteDigests,
+	model.ShowPick:     func(w io.Writer, st *api.State) { WritePicks(w, st.Picks) },
+	model.ShowSync:     func(w io.Writer, st *api.State) { WriteSync(w, st.Sync, time.Now()) },
 }
 
 // WriteDigests lists the digest of each service's scheduler table (show digest): "-" for a

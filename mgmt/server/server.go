@@ -48,6 +48,9 @@ type Config struct {
 	Announcer Announcer
 	// Sync, if set, is the connection-sync channel: show sync, and the readiness of ha ready.
 	Sync Syncer
+	// WorkerChoice says how the daemon chose its number of workers (xdpvsd --workers), for show
+	// workers.
+	WorkerChoice string
 
 	dial      health.DialFunc                                        // health checks' dialer (tests); default health.DefaultDial
 	writeFile func(path string, data []byte, perm os.FileMode) error // (tests) default writeFileAtomic
@@ -429,7 +432,7 @@ func (s *Server) do(req *api.Request, b *batch) (resp *api.Response, rest func(s
 func (s *Server) show(c *model.Command, resp *api.Response) bool {
 	switch {
 	case c.Show.Workers():
-		resp.State = &api.State{Workers: api.Workers(s.cfg.Control.Stats().Workers), Defense: s.defense()}
+		resp.State = &api.State{Workers: api.Workers(s.cfg.Control.Stats().Workers), Defense: s.defense(), WorkerChoice: s.cfg.WorkerChoice}
 	case c.Show == model.ShowConfig:
 		resp.State = &api.State{Config: s.ConfigStatus()}
 	case c.Show == model.ShowBGP:
