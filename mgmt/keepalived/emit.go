@@ -9,9 +9,21 @@ import (
 	"github.com/xdpvs/xdpvs/mgmt/model"
 )
 
+// maxLines bounds a translation: the dataplane holds some thousands of services and real servers,
+// and a configuration of group ranges used many times could otherwise make millions.
+const maxLines = 100000
+
 // emit writes the lines of a service, once per address of its group: -A, the -a of each real
 // server, the local addresses, the --health line.
 func (t *translator) emit(s *service) {
+	if t.full {
+		return
+	}
+	if len(t.res.Lines)+len(s.keys)*(len(s.servers)+len(s.laddrs)+2) > maxLines {
+		t.full = true
+		t.note(s.n, "virtual_server %s and those after it not translated: the translation would pass %d lines, more than any director holds", strings.Join(s.n.args, " "), maxLines)
+		return
+	}
 	health := t.health(s)
 	if s.quorum > 1 {
 		t.note(s.n, "quorum %d translated to --bgp-min-servers %d: xdpvs announces the VIP (BGP) while that many real servers are up, "+

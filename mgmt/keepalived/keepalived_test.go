@@ -86,3 +86,25 @@ virtual_server group G {
 		}
 	}
 }
+
+// TestBounded: a group of 256 addresses used by many virtual servers stops at maxLines, named,
+// and so do includes that include each other.
+func TestBounded(t *testing.T) {
+	var b strings.Builder
+	b.WriteString("virtual_server_group G {\n 198.18.0.0-255 80\n}\n")
+	for range 1000 {
+		b.WriteString("virtual_server group G {\n real_server 198.18.1.2 80 {\n }\n}\n")
+	}
+	res, err := Import("k.conf", mapFiles{"k.conf": b.String()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Lines) > maxLines || !slices.ContainsFunc(res.Notes, func(n Note) bool { return strings.Contains(n.Text, "more than any director holds") }) {
+		t.Errorf("%d lines, notes %v", len(res.Lines), len(res.Notes))
+	}
+	loop := strings.Repeat("include b.conf\n", 20)
+	if _, err := Import("a.conf", mapFiles{"a.conf": loop, "b.conf": strings.Repeat("include a.conf\n", 20)}); err == nil ||
+		!strings.Contains(err.Error(), "nested deeper") && !strings.Contains(err.Error(), "files included") {
+		t.Errorf("includes that include each other: %v", err)
+	}
+}

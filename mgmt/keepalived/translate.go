@@ -82,6 +82,7 @@ type translator struct {
 	groups      map[string]*node
 	laddrGroups map[string]*node
 	used        map[string]bool // the groups a virtual_server names
+	full        bool            // maxLines reached: nothing more is translated
 }
 
 func (t *translator) note(n *node, format string, args ...any) {
