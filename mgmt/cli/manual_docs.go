@@ -95,5 +95,6 @@ var showDocs = map[model.Show]string{
 	model.ShowConfig:      "The configuration file: when it was saved, and whether it holds the running configuration.",
 	model.ShowBGP:         "The BGP speaker, its sessions and every prefix with its state and the reason it is not announced.",
 	model.ShowDigest:      "The digest of each consistent scheduler's table (mh, sh, dh): directors with equal digests pick alike.",
+	model.ShowSync:        "The connection-sync channel between directors: each peer's messages, records, bytes, lag, bulk copy and drops by reason.",
 	model.ShowPick:        "show pick -t|-u service-address CLIENT...: the real server the service's table picks for each client.",
 }
