@@ -113,6 +113,7 @@ include conf.d/*.conf
 func TestImportKeepalivedServed(t *testing.T) {
 	t.Parallel()
 	e := newOpsEnv(t, "kaimp", 3)
+	e.client.Timeout = 10 * time.Second // a busy machine: a request that fails is a finding, a slow one is not
 	rs0 := e.serveHTTP(0)
 	rs1 := e.serveHTTP(1)
 	e.serveHTTP(2) // the sorry server
@@ -212,6 +213,7 @@ func (e *env) requestsTo(port uint16, n int) map[string]int {
 		switch {
 		case err != nil:
 			got["error"]++
+			e.t.Logf(":%d: %v", port, err)
 		case string(body) != server:
 			e.t.Fatalf("body %q from %q", body, server)
 		default:
@@ -244,6 +246,7 @@ func (e *env) checkData(port uint16, seed uint64, n int64) {
 func TestImportDPVSExampleServed(t *testing.T) {
 	t.Parallel()
 	e := newOpsEnv(t, "kadpvs", 2)
+	e.client.Timeout = 10 * time.Second
 	var stops []func()
 	for i := range 2 {
 		for _, port := range []uint16{80, 8080} {
