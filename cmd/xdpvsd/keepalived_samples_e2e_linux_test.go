@@ -1,0 +1,159 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/netip"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/xdpvs/xdpvs/internal/netns"
+	"github.com/xdpvs/xdpvs/internal/topo"
+)
+
+// mapAddresses replaces whole words of a keepalived configuration by the map's (an address of the
+// sample by the test's); nothing else of the file changes.
+func mapAddresses(conf string, m map[string]string) string {
+	lines := strings.Split(conf, "\n")
+	for i, l := range lines {
+		f := strings.Fields(l)
+		for j, w := range f {
+			if to, ok := m[w]; ok {
+				f[j] = to
+			}
+		}
+		if len(f) > 0 {
+			lines[i] = strings.Join(f, " ")
+		}
+	}
+	return strings.Join(lines, "\n")
+}
+
+// serveAnyPath answers every GET with 200 and its name (X-Server too), whatever the path: the
+// samples' HTTP_GET checks ask for pages such as /testurl3/test.jsp.
+func serveAnyPath(t *testing.T, ns *netns.NS, addr netip.AddrPort, name string) {
+	t.Helper()
+	var ln net.Listener
+	if err := ns.Do(func() (err error) { ln, err = net.Listen("tcp", addr.String()); return }); err != nil {
+		t.Fatal(err)
+	}
+	srv := &http.Server{ReadHeaderTimeout: 10 * time.Second, Handler: http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("X-Server", name)
+		io.WriteString(w, name)
+	})}
+	go srv.Serve(ln)
+	t.Cleanup(func() { srv.Close() })
+}
+
+// TestImportKeepalivedSamples: keepalived's own samples (doc/samples, as in
+// mgmt/cli/testdata/keepalived), each with its addresses mapped to the test's and nothing else
+// changed, imported with --apply and served: the client's connections through the VIP reach the
+// sample's real server (HTTP_GET on its page, the inhibit sample, UDP_CHECK's UDP service, the
+// IPv6 sample's SMTP_CHECK as a TCP check, each with its persistence).
+func TestImportKeepalivedSamples(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		sample string
+		addrs  map[string]string
+		rs     string // the real server's address, as mapped
+		serve  func(t *testing.T, e *env)
+		check  func(t *testing.T, e *env) string // the real server that answered
+	}{
+		{"keepalived.conf.sample", map[string]string{"10.10.10.2": topo.VIP4, "192.168.200.2": topo.RS4(0), "192.168.200.200": topo.RS4(1)}, topo.RS4(0),
+			func(t *testing.T, e *env) {
+				serveAnyPath(t, e.nat.RS[0], netip.MustParseAddrPort(topo.RS4(0)+":1358"), "rs0")
+				serveAnyPath(t, e.nat.RS[1], netip.MustParseAddrPort(topo.RS4(1)+":1358"), "sorry")
+			}, httpVia(topo.VIP4, 1358)},
+		{"keepalived.conf.inhibit", map[string]string{"10.10.10.2": topo.VIP4, "192.168.200.2": topo.RS4(0)}, topo.RS4(0),
+			func(t *testing.T, e *env) { serveAnyPath(t, e.nat.RS[0], netip.MustParseAddrPort(topo.RS4(0)+":1358"), "rs0") },
+			httpVia(topo.VIP4, 1358)},
+		{"keepalived.conf.IPv6", map[string]string{"ae00::1": topo.VIP6, "ae00::10": topo.RS6(0)}, topo.RS6(0),
+			func(t *testing.T, e *env) { serveAnyPath(t, e.nat.RS[0], netip.MustParseAddrPort("["+topo.RS6(0)+"]:25"), "rs0") },
+			httpVia(topo.VIP6, 80)},
+		{"keepalived.conf.UDP_CHECK", map[string]string{"10.10.10.2": topo.VIP4, "192.168.200.6": topo.RS4(0)}, topo.RS4(0),
+			func(t *testing.T, e *env) {
+				u, err := topo.ServeUDPEcho(e.nat.RS[0], netip.MustParseAddrPort(topo.RS4(0)+":1358"), "rs0")
+				if err != nil {
+					t.Fatal(err)
+				}
+				t.Cleanup(func() { u.Close() })
+			}, udpVia(topo.VIP4, 1358)},
+	} {
+		t.Run(tc.sample, func(t *testing.T) {
+			t.Parallel()
+			e := newOpsEnv(t, "ks"+strings.TrimPrefix(tc.sample, "keepalived.conf.")[:3], 2)
+			e.client.Timeout = 10 * time.Second
+			tc.serve(t, e)
+			sample, err := os.ReadFile("../../mgmt/cli/testdata/keepalived/" + tc.sample)
+			if err != nil {
+				t.Fatal(err)
+			}
+			path := filepath.Join(t.TempDir(), "keepalived.conf")
+			os.WriteFile(path, []byte(mapAddresses(string(sample), tc.addrs)), 0o644)
+			out, err := exec.Command(e.adm, "--socket", e.d.Socket, "import-keepalived", path, "--apply").CombinedOutput()
+			if err != nil {
+				t.Fatalf("import-keepalived --apply: %v\n%s", err, out)
+			}
+			t.Logf("-S after the import:\n%s", e.adm1("-S"))
+			// The sample's first check is due after its delay_loop (6 s) at most.
+			e.waitUntil("the real server up", 20*time.Second, func() bool { up, _ := e.serverUp(tc.rs); return up })
+			for range 10 {
+				if got := tc.check(t, e); got != "rs0" {
+					t.Fatalf("answered by %q, want the sample's real server rs0", got)
+				}
+			}
+		})
+	}
+}
+
+// httpVia is a GET through vip:port from the client; it returns the server that answered.
+func httpVia(vip string, port uint16) func(t *testing.T, e *env) string {
+	return func(t *testing.T, e *env) string {
+		t.Helper()
+		body, server, err := topo.Get(e.client, topo.URL(vip, port, "/"))
+		if err != nil || string(body) != server {
+			t.Fatalf("GET through %s:%d: %q %v", vip, port, body, err)
+		}
+		return server
+	}
+}
+
+// udpVia is a datagram through vip:port from the client; it returns the server that echoed it.
+func udpVia(vip string, port uint16) func(t *testing.T, e *env) string {
+	return func(t *testing.T, e *env) string {
+		t.Helper()
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		c, err := topo.DialContext(e.nat.Client)(ctx, "udp", netip.AddrPortFrom(netip.MustParseAddr(vip), port).String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		// The first datagram toward a real server whose neighbour the director has not resolved
+		// yet is dropped (neigh_miss, by design): resend, as a UDP client does.
+		buf := make([]byte, 64)
+		n := 0
+		for try := 0; ; try++ {
+			fmt.Fprint(c, "ping")
+			c.SetReadDeadline(time.Now().Add(time.Second))
+			if n, err = c.Read(buf); err == nil {
+				break
+			}
+			if try == 4 {
+				t.Fatalf("UDP through %s:%d: %v\n%s", vip, port, err, e.adm1("show", "drops"))
+			}
+		}
+		name, rest, _ := strings.Cut(string(buf[:n]), ":")
+		if rest != "ping" {
+			t.Fatalf("UDP through %s:%d: %q", vip, port, buf[:n])
+		}
+		return name
+	}
+}
