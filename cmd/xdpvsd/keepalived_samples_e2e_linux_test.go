@@ -72,10 +72,14 @@ func TestImportKeepalivedSamples(t *testing.T) {
 				serveAnyPath(t, e.nat.RS[1], netip.MustParseAddrPort(topo.RS4(1)+":1358"), "sorry")
 			}, httpVia(topo.VIP4, 1358)},
 		{"keepalived.conf.inhibit", map[string]string{"10.10.10.2": topo.VIP4, "192.168.200.2": topo.RS4(0)}, topo.RS4(0),
-			func(t *testing.T, e *env) { serveAnyPath(t, e.nat.RS[0], netip.MustParseAddrPort(topo.RS4(0)+":1358"), "rs0") },
+			func(t *testing.T, e *env) {
+				serveAnyPath(t, e.nat.RS[0], netip.MustParseAddrPort(topo.RS4(0)+":1358"), "rs0")
+			},
 			httpVia(topo.VIP4, 1358)},
 		{"keepalived.conf.IPv6", map[string]string{"ae00::1": topo.VIP6, "ae00::10": topo.RS6(0)}, topo.RS6(0),
-			func(t *testing.T, e *env) { serveAnyPath(t, e.nat.RS[0], netip.MustParseAddrPort("["+topo.RS6(0)+"]:25"), "rs0") },
+			func(t *testing.T, e *env) {
+				serveAnyPath(t, e.nat.RS[0], netip.MustParseAddrPort("["+topo.RS6(0)+"]:25"), "rs0")
+			},
 			httpVia(topo.VIP6, 80)},
 		{"keepalived.conf.UDP_CHECK", map[string]string{"10.10.10.2": topo.VIP4, "192.168.200.6": topo.RS4(0)}, topo.RS4(0),
 			func(t *testing.T, e *env) {
