@@ -287,6 +287,12 @@ func TestServiceUnit(t *testing.T) {
 	if got := u["ExecReload"]; len(got) != 1 || !strings.Contains(got[0], "-HUP $MAINPID") {
 		t.Fatalf("ExecReload=%v", got)
 	}
+	for k, want := range map[string]string{"Restart": "on-failure", "LimitMEMLOCK": "infinity", "StandardOutput": "journal",
+		"StandardError": "journal", "NoNewPrivileges": "yes"} {
+		if got := u[k]; !slices.Equal(got, []string{want}) {
+			t.Errorf("%s=%v, want %s", k, got, want)
+		}
+	}
 	b := binaries(t)
 	nat, err := topo.NewNAT(topo.Prefix("unit"), 2, 1)
 	if err != nil {
