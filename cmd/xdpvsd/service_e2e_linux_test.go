@@ -15,6 +15,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"runtime"
 	"slices"
 	"strings"
 	"syscall"
@@ -246,6 +247,25 @@ func (n *notifyListener) expect(t *testing.T, want ...string) string {
 	}
 }
 
+// pinnedThread tells whether a thread of process pid may run on one CPU only.
+func pinnedThread(t *testing.T, pid int) bool {
+	t.Helper()
+	tasks, err := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/status", pid))
+	if err != nil || len(tasks) == 0 {
+		t.Fatalf("threads of %d: %v", pid, err)
+	}
+	for _, st := range tasks {
+		data, _ := os.ReadFile(st)
+		for _, l := range strings.Split(string(data), "\n") {
+			if v, ok := strings.CutPrefix(l, "Cpus_allowed_list:"); ok && !strings.ContainsAny(strings.TrimSpace(v), ",-") {
+				t.Logf("%s: Cpus_allowed_list %s", st, strings.TrimSpace(v))
+				return true
+			}
+		}
+	}
+	return false
+}
+
 // heldConn is one TCP connection through the VIP that asks for data again and again.
 type heldConn struct {
 	c net.Conn
@@ -365,6 +385,13 @@ func TestServiceUnit(t *testing.T) {
 	}
 	if got := adm("-S"); got != rules1 {
 		t.Fatalf("at READY=1 -S:\n%s\nwant the file's:\n%s", got, rules1)
+	}
+	// The worker is pinned with the unit's capabilities alone (no CAP_SYS_NICE): one of the
+	// daemon's threads may run on the worker's CPU only.
+	if runtime.NumCPU() > 1 {
+		if !pinnedThread(t, d.PID()) {
+			t.Errorf("no thread of xdpvsd is pinned to one CPU:\n%s", d.Log)
+		}
 	}
 	// --workers auto, the unit's default: the choice is in the start-up line and in show workers.
 	if w := adm("show", "workers"); !strings.HasPrefix(w, "Workers: 1 (auto: receive queues of the interfaces, at most ") {
