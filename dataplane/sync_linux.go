@@ -203,6 +203,14 @@ func (d *Dataplane) SyncBulk(yield func([]byte) bool) error {
 	return nil
 }
 
+// StandbyLocalAddrs are the peers' FULLNAT local addresses connection sync holds here (learned
+// from their records), for the announcement of each with a longer path.
+func (d *Dataplane) StandbyLocalAddrs() []netip.Addr {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return slices.Clone(d.sync.standby)
+}
+
 // syncStatsEvents are the dataplane's own sync counters, beside the workers'.
 func (d *Dataplane) syncStatsEvents() []NamedCount {
 	d.mu.Lock()

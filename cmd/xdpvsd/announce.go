@@ -104,7 +104,7 @@ type announcer struct {
 
 // startAnnouncer checks the flags and starts the speaker, the exporter and the policy, which
 // reads the services of the server stored in srv.
-func startAnnouncer(f *announceFlags, live control.Liveness, log *zap.Logger) (*announcer, error) {
+func startAnnouncer(f *announceFlags, live control.Liveness, standby func() []netip.Addr, log *zap.Logger) (*announcer, error) {
 	bc, err := f.speakerConfig(log)
 	if err != nil {
 		return nil, err
@@ -118,7 +118,7 @@ func startAnnouncer(f *announceFlags, live control.Liveness, log *zap.Logger) (*
 			return announce.ServicesOf(s.Listing())
 		}
 		return nil
-	}, Ready: func() bool {
+	}, Standby: standby, Ready: func() bool {
 		s := a.srv.Load()
 		return s != nil && s.SyncReady()
 	}}
@@ -197,18 +197,26 @@ func (k speakerSink) Set(rs []announce.Route) error {
 	out := make([]bgp.Route, len(rs))
 	for i, r := range rs {
 		out[i] = bgp.Route{Prefix: r.Prefix, GracefulShutdown: r.GracefulShutdown}
+		if r.Standby {
+			out[i].Prepend = standbyPrepend
+		}
 	}
 	return k.s.Set(out)
 }
+
+// standbyPrepend is how many more times a standby local address's route carries our AS.
+const standbyPrepend = 3
 
 // exportSink writes the announced prefixes to the export table; a drain's graceful shutdown
 // has no equivalent there, so the routes stay until withdrawn.
 type exportSink struct{ e *kroute.Exporter }
 
 func (k exportSink) Set(rs []announce.Route) error {
-	ps := make([]netip.Prefix, len(rs))
-	for i, r := range rs {
-		ps[i] = r.Prefix
+	ps := make([]netip.Prefix, 0, len(rs))
+	for _, r := range rs {
+		if !r.Standby { // a kernel route has no AS path to lengthen: left to BGP sites
+			ps = append(ps, r.Prefix)
+		}
 	}
 	return k.e.Set(ps)
 }

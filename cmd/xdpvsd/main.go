@@ -268,7 +268,7 @@ func run(args []string) error {
 	}
 	var ann *announcer
 	if o.announce.enabled() {
-		if ann, err = startAnnouncer(o.announce, dp, log); err != nil {
+		if ann, err = startAnnouncer(o.announce, dp, dp.StandbyLocalAddrs, log); err != nil {
 			return err
 		}
 		defer ann.Shutdown() // withdraw before the dataplane detaches (deferred before this)

@@ -23,10 +23,13 @@ const (
 	DefaultResync   = 5 * time.Second
 )
 
-// Route is one prefix to announce; GracefulShutdown during a drain.
+// Route is one prefix to announce; GracefulShutdown during a drain. Standby marks a peer's
+// FULLNAT local address held here for connection sync: announced with a longer path, so that it
+// carries the replies only once the owner's route is gone.
 type Route struct {
 	Prefix           netip.Prefix
 	GracefulShutdown bool
+	Standby          bool
 }
 
 // Sink carries the decision out: Set makes its routes exactly routes.
@@ -83,6 +86,9 @@ type Config struct {
 	Services func() []Service
 	Sinks    []Sink
 	Guards   []Guard
+	// Standby, if set, lists the standby local addresses (peers' FULLNAT local addresses that
+	// connection sync holds here): announced as Route.Standby while the dataplane may be.
+	Standby func() []netip.Addr
 	// Ready, if set, holds every announcement back while it is false: a joining director's
 	// connection-sync bulk copy is not done (mgmt/connsync), and it must not take traffic with an
 	// empty table while its peers hold the state.
@@ -231,6 +237,13 @@ func (a *Announcer) Step() {
 		}
 	}
 	want := decide(svcs)
+	if a.cfg.Standby != nil {
+		for _, l := range a.cfg.Standby() {
+			if pfx := netip.PrefixFrom(l.Unmap(), l.Unmap().BitLen()); want[pfx] == nil {
+				want[pfx] = &decision{kind: KindStandby}
+			}
+		}
+	}
 	for _, p := range a.prefixes {
 		p.seen = false
 	}
@@ -248,7 +261,7 @@ func (a *Announcer) Step() {
 		p.Reason = reason
 		p.GracefulShutdown = p.Announced && gshut
 		if p.Announced {
-			routes = append(routes, Route{Prefix: pfx, GracefulShutdown: p.GracefulShutdown})
+			routes = append(routes, Route{Prefix: pfx, GracefulShutdown: p.GracefulShutdown, Standby: d.kind == KindStandby})
 		}
 	}
 	for pfx, p := range a.prefixes {
@@ -332,6 +345,9 @@ func (a *Announcer) dataplaneDown(li control.LivenessInfo) string {
 	}
 	return ""
 }
+
+// KindStandby is the kind of a standby local address's prefix (api.BGPPrefix.Kind).
+const KindStandby = "standby-laddr"
 
 // decision is the policy's verdict on one prefix from the services alone.
 type decision struct {

@@ -296,3 +296,30 @@ func TestServicesOf(t *testing.T) {
 		t.Fatalf("ServicesOf = %+v, want %+v", got, want)
 	}
 }
+
+// TestStandbyAndReady: a peer's local address held for connection sync is announced as standby
+// (a longer path), beside the director's own prefixes, and withdrawn with them when the dataplane
+// stalls; while connection sync is not ready, nothing is announced and State says why.
+func TestStandbyAndReady(t *testing.T) {
+	e := newEnv(t, 0)
+	peerLIP := netip.MustParseAddr("198.18.5.2")
+	ready := false
+	e.a = New(Config{Liveness: e.dp, Services: func() []Service { return e.svcs }, Sinks: []Sink{e.sink}, Now: e.clk.now,
+		Standby: func() []netip.Addr { return []netip.Addr{peerLIP, lip} }, Ready: func() bool { return ready }})
+	e.want(t, false)
+	if st := e.a.State(); st.Announcing || !strings.Contains(st.Down, "bulk copy") {
+		t.Fatalf("not ready: %+v", st)
+	}
+	ready = true
+	e.a.Step()
+	peer32 := netip.PrefixFrom(peerLIP, 32)
+	want := []Route{{Prefix: host4}, {Prefix: lip32}, {Prefix: peer32, Standby: true}, {Prefix: host6}}
+	if !slices.Equal(e.sink.routes, want) {
+		t.Fatalf("routes %v, want %v (our own local address stays ours, not standby)", e.sink.routes, want)
+	}
+	if p := e.prefix(t, peer32); p.Kind != KindStandby || !p.Announced {
+		t.Errorf("standby %+v", p)
+	}
+	e.dp.li.Workers[1].Age = time.Minute
+	e.want(t, false)
+}

@@ -40,7 +40,7 @@ type BGPPeer struct {
 // BGPPrefix is one prefix the policy decides on: a VIP, or a FULLNAT local address.
 type BGPPrefix struct {
 	Prefix           netip.Prefix `json:"prefix"`
-	Kind             string       `json:"kind"` // "vip" or "laddr"
+	Kind             string       `json:"kind"` // "vip", "laddr" or "standby-laddr" (a peer's, held for connection sync)
 	Announced        bool         `json:"announced"`
 	GracefulShutdown bool         `json:"graceful_shutdown,omitempty"`
 	Reason           string       `json:"reason,omitempty"` // why it is not announced

@@ -94,11 +94,18 @@ type Config struct {
 	Logger *zap.Logger
 }
 
-// Route is one prefix to announce. GracefulShutdown adds RFC 8326's community (drain).
+// Route is one prefix to announce. GracefulShutdown adds RFC 8326's community (drain); Prepend
+// puts the speaker's AS that many more times in the AS path, so that the route is taken only
+// where no shorter one is (a standby local address of connection sync: the owner's route wins
+// while it lives).
 type Route struct {
 	Prefix           netip.Prefix
 	GracefulShutdown bool
+	Prepend          int
 }
+
+// MaxPrepend bounds Route.Prepend.
+const MaxPrepend = 8
 
 // PeerStatus is a session as the speaker sees it.
 type PeerStatus struct {
@@ -216,6 +223,9 @@ func (s *Speaker) Set(routes []Route) error {
 		if !p.IsValid() || p.Bits() != p.Addr().BitLen() {
 			return fmt.Errorf("bgp: %v: only host routes (/32, /128) are announced", r.Prefix)
 		}
+		if r.Prepend < 0 || r.Prepend > MaxPrepend {
+			return fmt.Errorf("bgp: %v: prepend %d: want 0 to %d", r.Prefix, r.Prepend, MaxPrepend)
+		}
 		r.Prefix = p
 		want[p] = r
 	}
@@ -295,6 +305,13 @@ func (s *Speaker) path(r Route) (*apiutil.Path, error) {
 	}
 	if r.GracefulShutdown {
 		attrs = append(attrs, bgp.NewPathAttributeCommunities([]uint32{GracefulShutdown}))
+	}
+	if r.Prepend > 0 {
+		as := make([]uint32, r.Prepend) // GoBGP adds our AS once more toward an eBGP peer
+		for i := range as {
+			as[i] = s.cfg.AS
+		}
+		attrs = append(attrs, bgp.NewPathAttributeAsPath([]bgp.AsPathParamInterface{bgp.NewAs4PathParam(bgp.BGP_ASPATH_ATTR_TYPE_SEQ, as)}))
 	}
 	return &apiutil.Path{Family: family, Nlri: nlri, Attrs: attrs}, nil
 }

@@ -118,6 +118,33 @@ func received(t *testing.T, s *Speaker) map[netip.Prefix][]uint32 {
 	return got
 }
 
+// asPaths lists the AS paths of what s holds from peers.
+func asPaths(t *testing.T, s *Speaker) map[netip.Prefix][]uint32 {
+	t.Helper()
+	got := map[netip.Prefix][]uint32{}
+	for _, fam := range []bgp.Family{bgp.RF_IPv4_UC, bgp.RF_IPv6_UC} {
+		err := s.s.ListPath(apiutil.ListPathRequest{TableType: api.TableType_TABLE_TYPE_GLOBAL, Family: fam}, func(n bgp.NLRI, paths []*apiutil.Path) {
+			for _, p := range paths {
+				if p.Withdrawal || !p.PeerAddress.IsValid() {
+					continue
+				}
+				pfx, _ := netip.ParsePrefix(n.String())
+				for _, a := range p.Attrs {
+					if ap, ok := a.(*bgp.PathAttributeAsPath); ok {
+						for _, seg := range ap.Value {
+							got[pfx] = append(got[pfx], seg.GetAS()...)
+						}
+					}
+				}
+			}
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	return got
+}
+
 func waitFor(t *testing.T, what string, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(20 * time.Second)
@@ -191,6 +218,20 @@ func TestSpeakers(t *testing.T) {
 	})
 	if got := dir.Routes(); len(got) != 1 || got[0].Prefix != v6 {
 		t.Errorf("Routes() = %v, want only %v", got, v6)
+	}
+	// A standby route: the AS path longer by Prepend.
+	if err := dir.Set([]Route{{Prefix: v6}, {Prefix: v4, Prepend: 3}}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the prepended path", func() bool {
+		p := asPaths(t, router)
+		return slices.Equal(p[v4], []uint32{65002, 65002, 65002, 65002}) && slices.Equal(p[v6], []uint32{65002})
+	})
+	if err := dir.Set([]Route{{Prefix: v4, Prepend: MaxPrepend + 1}}); err == nil {
+		t.Error("a prepend beyond MaxPrepend: no error")
+	}
+	if err := dir.Set([]Route{{Prefix: v6}}); err != nil {
+		t.Fatal(err)
 	}
 	closed = true
 	if err := dir.Close(); err != nil {
