@@ -256,14 +256,11 @@ func run(args []string) error {
 	}()
 	scfg := server.Config{Control: dp, Logger: log, SocketPath: o.socket, SocketGroup: o.group, ConfigPath: o.config,
 		HealthScripts: o.scripts, WorkerChoice: workersBy(o.workers)}
+	var sy *syncer
 	if o.sync.enabled() {
-		sctx, cancel := context.WithCancel(ctx)
-		sy, wait, err := startSync(sctx, o.sync, dp, log)
-		if err != nil {
-			cancel()
+		if sy, err = newSync(o.sync, dp, log); err != nil {
 			return err
 		}
-		defer func() { cancel(); wait() }() // the channel stops before the dataplane closes
 		scfg.Sync = sy
 	}
 	var ann *announcer
@@ -281,6 +278,11 @@ func run(args []string) error {
 	defer srv.Close()
 	if ann != nil {
 		ann.srv.Store(srv) // the policy reads the services from now on
+	}
+	if sy != nil { // the configuration is in force: peers' records find their services
+		sctx, cancel := context.WithCancel(ctx)
+		wait := sy.run(sctx)
+		defer func() { cancel(); wait() }() // the channel stops before the dataplane closes
 	}
 	if metricsLn != nil {
 		defer serveMetrics(metricsLn, srv, log)()

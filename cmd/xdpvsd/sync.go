@@ -96,22 +96,30 @@ func (f *syncFlags) dataplaneConfig() dataplane.SyncConfig {
 
 // syncer is the running channel, for the server (show sync) with the dataplane's counters.
 type syncer struct {
-	ch *connsync.Channel
-	dp *dataplane.Dataplane
+	ch  *connsync.Channel
+	dp  *dataplane.Dataplane
+	f   *syncFlags
+	log *zap.Logger
 }
 
-// startSync opens the channel and runs it until ctx ends; the returned function waits for it.
-func startSync(ctx context.Context, f *syncFlags, dp *dataplane.Dataplane, log *zap.Logger) (*syncer, func(), error) {
+// newSync opens the channel (its socket), to run once the configuration is in force.
+func newSync(f *syncFlags, dp *dataplane.Dataplane, log *zap.Logger) (*syncer, error) {
 	ch, err := connsync.New(connsync.Config{Listen: f.listenAddrPort, Peers: f.peerAddrs, Keys: f.keys, Syncer: dp,
 		Log: log.Named("sync"), Rate: f.rate, JoinTimeout: f.join})
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
+	return &syncer{ch: ch, dp: dp, f: f, log: log}, nil
+}
+
+// run runs the channel until ctx ends (the bulk copy is asked for now: the services the peers'
+// records name must be configured); the returned function waits for it.
+func (s *syncer) run(ctx context.Context) func() {
 	done := make(chan struct{})
-	go func() { ch.Run(ctx); close(done) }()
-	go f.watchKey(ctx, ch, log)
-	log.Info("connection sync", zap.Stringer("listen", ch.Status().Listen), zap.Strings("peers", f.peers))
-	return &syncer{ch: ch, dp: dp}, func() { <-done }, nil
+	go func() { s.ch.Run(ctx); close(done) }()
+	go s.f.watchKey(ctx, s.ch, s.log)
+	s.log.Info("connection sync", zap.Stringer("listen", s.ch.Status().Listen), zap.Strings("peers", s.f.peers))
+	return func() { <-done }
 }
 
 // watchKey re-reads the key file every 5 s and rotates when it changed (the current secret to

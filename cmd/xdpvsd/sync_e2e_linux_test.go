@@ -126,9 +126,9 @@ func (e *syncEnv) export(d *topo.Daemon, name string) uint64 {
 	return 0
 }
 
-// slowDownload fetches n bytes of topo.Data(seed) from the VIP at about 4 MB/s and checks them.
-func slowDownload(c *http.Client, seed uint64, n int64) error {
-	resp, err := c.Get(topo.URL(topo.VIP4, 80, fmt.Sprintf("/data?n=%d&seed=%d", n, seed)))
+// slowDownload fetches n bytes of topo.Data(seed) from vip:80 at about 4 MB/s and checks them.
+func slowDownload(c *http.Client, vip string, seed uint64, n int64) error {
+	resp, err := c.Get(topo.URL(vip, 80, fmt.Sprintf("/data?n=%d&seed=%d", n, seed)))
 	if err != nil {
 		return err
 	}
@@ -176,7 +176,7 @@ func TestSyncFullNATFailover(t *testing.T) {
 	var done atomic.Int32
 	for i := range n {
 		wg.Add(1)
-		go func() { defer wg.Done(); errs[i] = slowDownload(c, uint64(i), size); done.Add(1) }()
+		go func() { defer wg.Done(); errs[i] = slowDownload(c, topo.VIP4, uint64(i), size); done.Add(1) }()
 	}
 	for e.export(e.ds[1], "sync_imported") < n {
 		if time.Now().After(deadline.Add(10 * time.Second)) {

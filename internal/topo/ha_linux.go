@@ -62,8 +62,13 @@ func NewHA(prefix string, directors, realServers int) (t *HA, err error) {
 	if t.Client, err = mk("client"); err != nil {
 		return nil, err
 	}
+	// No ICMP redirects: a real server's packet to a director's local address comes in and goes
+	// out on the segment, and a redirect would make the real server send to that director
+	// directly, past the router, and on to a dead one after a failover (routers in front of
+	// load balancers have them off).
 	if t.Router, err = mk("router", "net.ipv4.ip_forward=1", "net.ipv6.conf.all.forwarding=1",
-		"net.ipv4.fib_multipath_hash_policy=1", "net.ipv6.fib_multipath_hash_policy=1"); err != nil {
+		"net.ipv4.fib_multipath_hash_policy=1", "net.ipv6.fib_multipath_hash_policy=1",
+		"net.ipv4.conf.all.send_redirects=0", "net.ipv4.conf.default.send_redirects=0"); err != nil {
 		return nil, err
 	}
 	if err = netns.Veth(t.Client, "c0", t.Router, "rc", 1); err != nil {
