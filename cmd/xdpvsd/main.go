@@ -280,6 +280,7 @@ func run(args []string) error {
 		ann.srv.Store(srv) // the policy reads the services from now on
 	}
 	if sy != nil { // the configuration is in force: peers' records find their services
+		sy.srv.Store(srv)
 		sctx, cancel := context.WithCancel(ctx)
 		wait := sy.run(sctx)
 		defer func() { cancel(); wait() }() // the channel stops before the dataplane closes

@@ -7,6 +7,7 @@ import (
 	"flag"
 	"fmt"
 	"net/netip"
+	"sync/atomic"
 	"time"
 
 	"go.uber.org/zap"
@@ -14,6 +15,8 @@ import (
 	"github.com/xdpvs/xdpvs/dataplane"
 	"github.com/xdpvs/xdpvs/mgmt/api"
 	"github.com/xdpvs/xdpvs/mgmt/connsync"
+	"github.com/xdpvs/xdpvs/mgmt/model"
+	"github.com/xdpvs/xdpvs/mgmt/server"
 )
 
 // syncFlags are connection sync's (docs/connection-sync.md).
@@ -100,16 +103,35 @@ type syncer struct {
 	dp  *dataplane.Dataplane
 	f   *syncFlags
 	log *zap.Logger
+	srv atomic.Pointer[server.Server] // for the digests, once it runs
 }
 
 // newSync opens the channel (its socket), to run once the configuration is in force.
 func newSync(f *syncFlags, dp *dataplane.Dataplane, log *zap.Logger) (*syncer, error) {
+	s := &syncer{dp: dp, f: f, log: log}
 	ch, err := connsync.New(connsync.Config{Listen: f.listenAddrPort, Peers: f.peerAddrs, Keys: f.keys, Syncer: dp,
-		Log: log.Named("sync"), Rate: f.rate, JoinTimeout: f.join})
+		Log: log.Named("sync"), Rate: f.rate, JoinTimeout: f.join, Digests: s.digests})
 	if err != nil {
 		return nil, err
 	}
-	return &syncer{ch: ch, dp: dp, f: f, log: log}, nil
+	s.ch = ch
+	return s, nil
+}
+
+// digests are the services' scheduler table digests, as the server lists them (none before it
+// runs).
+func (s *syncer) digests() map[model.ServiceKey]string {
+	srv := s.srv.Load()
+	if srv == nil {
+		return nil
+	}
+	out := map[model.ServiceKey]string{}
+	for _, ss := range srv.Listing().Services {
+		if ss.TableDigest != "" {
+			out[ss.ServiceKey] = ss.TableDigest
+		}
+	}
+	return out
 }
 
 // run runs the channel until ctx ends (the bulk copy is asked for now: the services the peers'

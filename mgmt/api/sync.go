@@ -32,6 +32,10 @@ type SyncPeer struct {
 	BulkSent uint64         `json:"bulk_sent"`          // bulk copies sent to it
 	BulkDone time.Time      `json:"bulk_done,omitzero"` // its bulk copy to us ended
 	BulkRecs uint64         `json:"bulk_records"`       // records of its bulk copies to us
+	// DigestMismatch lists the services whose scheduler table digest (show digest) the peer last
+	// reported differently from ours: they would pick other real servers for some flows.
+	DigestMismatch []string  `json:"digest_mismatch,omitempty"`
+	DigestsAt      time.Time `json:"digests_at,omitzero"` // when it last reported its digests
 }
 
 // SyncFlow counts messages, records and bytes one way.

@@ -35,6 +35,11 @@ func WriteSync(w io.Writer, s *api.SyncState, now time.Time) {
 			p.Recv.Messages, p.Recv.Records, p.LagP50.Round(time.Microsecond), p.LagP99.Round(time.Microsecond), last, bulk, countList(p.Drops))
 	}
 	tw.Flush()
+	for _, p := range s.Peers {
+		if len(p.DigestMismatch) > 0 {
+			fmt.Fprintf(w, "Scheduler tables that differ from %v's (show digest): %s\n", p.Address, strings.Join(p.DigestMismatch, ", "))
+		}
+	}
 	if len(s.Drops) > 0 {
 		fmt.Fprintf(w, "Dropped before a peer was known: %s\n", countList(s.Drops))
 	}

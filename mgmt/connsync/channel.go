@@ -34,6 +34,8 @@ type Config struct {
 	JoinTimeout time.Duration
 	// Every is how often the workers' exports are collected and sent (0: 2 ms).
 	Every time.Duration
+	// Digests, if set, are this director's scheduler table digests, exchanged with the peers.
+	Digests Digests
 }
 
 // Defaults of Config.

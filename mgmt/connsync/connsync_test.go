@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"context"
 	"crypto/cipher"
+	"maps"
 	"net/netip"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -14,6 +16,7 @@ import (
 
 	"github.com/xdpvs/xdpvs/dataplane/control"
 	"github.com/xdpvs/xdpvs/mgmt/api"
+	"github.com/xdpvs/xdpvs/mgmt/model"
 )
 
 var (
@@ -149,9 +152,13 @@ func records(n int, stamp time.Time) []byte {
 	return b
 }
 
-func newTestChannel(t *testing.T, listen netip.AddrPort, peers []netip.AddrPort, k Keys, s control.Syncer) *Channel {
+func newTestChannel(t *testing.T, listen netip.AddrPort, peers []netip.AddrPort, k Keys, s control.Syncer, digests ...Digests) *Channel {
 	t.Helper()
-	c, err := New(Config{Listen: listen, Peers: peers, Keys: k, Syncer: s, Log: zaptest.NewLogger(t), JoinTimeout: 3 * time.Second})
+	cfg := Config{Listen: listen, Peers: peers, Keys: k, Syncer: s, Log: zaptest.NewLogger(t), JoinTimeout: 3 * time.Second}
+	if len(digests) > 0 {
+		cfg.Digests = digests[0]
+	}
+	c, err := New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -255,6 +262,8 @@ func FuzzReceive(f *testing.F) {
 	aead := mustAEADs(f, keyA)[0]
 	f.Add(s.seal(nil, aead, MsgRecords, records(3, time.Now())))
 	f.Add(s.seal(nil, aead, MsgBulkEnd, nil))
+	f.Add(s.seal(nil, aead, MsgDigests, encodeDigests(nil, map[model.ServiceKey]string{
+		{Protocol: model.TCP, Address: netip.MustParseAddr("198.18.0.10"), Port: 80}: "0123456789abcdef"})))
 	f.Add(s.seal(nil, aead, MsgRecords, []byte{1, 2, 3}))
 	f.Add([]byte("XSYN\x01\x01\x00\x00"))
 	f.Fuzz(func(t *testing.T, msg []byte) {
@@ -268,4 +277,48 @@ func FuzzReceive(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestDigests: the digests round-trip; two directors whose table for one service differs list it
+// (and count it once) on both sides, and stop listing it when they agree; a service only one has
+// is no mismatch.
+func TestDigests(t *testing.T) {
+	web := model.ServiceKey{Protocol: model.TCP, Address: netip.MustParseAddr("198.18.0.10"), Port: 80}
+	dns := model.ServiceKey{Protocol: model.UDP, Address: netip.MustParseAddr("2001:2::10"), Port: 53}
+	only := model.ServiceKey{Protocol: model.TCP, Address: netip.MustParseAddr("198.18.0.11"), Port: 443}
+	in := map[model.ServiceKey]string{web: "0123456789abcdef", dns: "fedcba9876543210"}
+	got, ok := decodeDigests(encodeDigests(nil, in))
+	if !ok || len(got) != 2 || got[web] != in[web] || got[dns] != in[dns] {
+		t.Fatalf("round trip: %v", got)
+	}
+	if _, ok := decodeDigests(make([]byte, digestEntry+1)); ok {
+		t.Fatal("a partial entry decoded")
+	}
+	var mu sync.Mutex
+	a := map[model.ServiceKey]string{web: "0123456789abcdef", dns: "1111111111111111", only: "2222222222222222"}
+	b := map[model.ServiceKey]string{web: "0123456789abcdef", dns: "3333333333333333"}
+	lock := func(m map[model.ServiceKey]string) Digests {
+		return func() map[model.ServiceKey]string { mu.Lock(); defer mu.Unlock(); return maps.Clone(m) }
+	}
+	a0, b0 := netip.MustParseAddrPort("127.0.0.1:48491"), netip.MustParseAddrPort("127.0.0.1:48492")
+	ca := newTestChannel(t, a0, []netip.AddrPort{b0}, keyA, &fakeSyncer{}, lock(a))
+	cb := newTestChannel(t, b0, []netip.AddrPort{a0}, keyA, &fakeSyncer{}, lock(b))
+	for _, c := range []*Channel{ca, cb} {
+		c.sendDigests()
+	}
+	mismatched := func(c *Channel) []string { return c.Status().Peers[0].DigestMismatch }
+	waitFor(t, "the mismatch on both", func() bool {
+		return slices.Equal(mismatched(ca), []string{dns.String()}) && slices.Equal(mismatched(cb), []string{dns.String()})
+	})
+	mu.Lock()
+	b[dns] = a[dns]
+	mu.Unlock()
+	cb.sendDigests()
+	ca.sendDigests()
+	waitFor(t, "the digests agree", func() bool { return len(mismatched(ca)) == 0 && len(mismatched(cb)) == 0 })
+	for _, d := range ca.Status().Peers[0].Drops {
+		if d.Name == DigestMismatch && d.Count != 1 {
+			t.Errorf("%s counted %d times, want once", d.Name, d.Count)
+		}
+	}
 }

@@ -12,7 +12,7 @@ import (
 //
 //	 0  magic    "XSYN"
 //	 4  version  1
-//	 5  type     MsgRecords, MsgBulkRequest, MsgBulkEnd
+//	 5  type     MsgRecords, MsgBulkRequest, MsgBulkEnd, MsgDigests
 //	 6  reserved 2 bytes, zero
 //	 8  epoch    the sender's start, Unix ns (8)
 //	16  nonce    4 random bytes of the sender's process, then the sequence number (8)
@@ -34,7 +34,8 @@ const (
 	MsgRecords     MsgType = 1 // connection records
 	MsgBulkRequest MsgType = 2 // a joining director asks for every connection (empty payload)
 	MsgBulkEnd     MsgType = 3 // the bulk copy asked for is complete (empty payload)
-	maxMsgType             = MsgBulkEnd
+	MsgDigests     MsgType = 4 // the sender's scheduler table digests (digest.go)
+	maxMsgType             = MsgDigests
 )
 
 // aeadKey derives the AES-256 key of a secret; cookieSecret the SYN proxy's cluster secret.

@@ -18,6 +18,9 @@ const (
 	DropImportFull  = "import_full"  // records the dataplane's queues had no room for
 	DropRateLimited = "rate_limited" // records (or messages) not sent: the peer's rate was used up
 	DropSendError   = "send_error"   // records (or messages) the socket refused
+	// DigestMismatch counts the services whose scheduler table the peer reported with another
+	// digest than ours (each time one starts to differ): not a drop, counted beside them.
+	DigestMismatch = "digest_mismatch"
 )
 
 // counts are drops by reason.
@@ -58,7 +61,9 @@ type peer struct {
 	lags       [lagSamples]time.Duration
 	nlags      int
 	bulkSent   uint64
-	bulking    bool // a bulk copy to it is under way
+	bulking    bool     // a bulk copy to it is under way
+	mismatch   []string // services whose table digest differs from ours, as it last reported them
+	digestsAt  time.Time
 	bulkDone   time.Time
 	bulkRecs   uint64
 }
@@ -88,7 +93,8 @@ func (p *peer) lagQuantiles() (p50, p99 time.Duration) {
 func (p *peer) state() api.SyncPeer {
 	p50, p99 := p.lagQuantiles()
 	return api.SyncPeer{Address: p.addr, Sent: p.sent, Recv: p.recv, Drops: p.drops.list(), LastRecv: p.lastRecv,
-		LagP50: p50, LagP99: p99, BulkSent: p.bulkSent, BulkDone: p.bulkDone, BulkRecs: p.bulkRecs}
+		LagP50: p50, LagP99: p99, BulkSent: p.bulkSent, BulkDone: p.bulkDone, BulkRecs: p.bulkRecs,
+		DigestMismatch: slices.Clone(p.mismatch), DigestsAt: p.digestsAt}
 }
 
 // bucket is a token bucket of messages: rate a second, bursts of a tenth of a second's.

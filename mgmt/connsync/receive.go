@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/xdpvs/xdpvs/dataplane/control"
+	"github.com/xdpvs/xdpvs/mgmt/model"
 )
 
 // stampOffset is where a record holds its export time (Unix ns, big-endian): dataplane/syncrec's
@@ -58,9 +59,17 @@ func (c *Channel) handle(msg []byte, from netip.Addr, out []byte, now time.Time)
 	case env.t == MsgRecords && (len(payload) == 0 || len(payload)%control.SyncRecordSize != 0):
 		p.drops.add(DropBadLength, 1)
 		return
-	case env.t != MsgRecords && len(payload) != 0:
+	case env.t != MsgRecords && env.t != MsgDigests && len(payload) != 0:
 		p.drops.add(DropBadLength, 1)
 		return
+	}
+	var digests map[model.ServiceKey]string
+	if env.t == MsgDigests {
+		var ok bool
+		if digests, ok = decodeDigests(payload); !ok {
+			p.drops.add(DropBadLength, 1)
+			return
+		}
 	}
 	p.window.accept(env.epoch, env.seq)
 	p.recv.Messages++
@@ -75,6 +84,8 @@ func (c *Channel) handle(msg []byte, from netip.Addr, out []byte, now time.Time)
 			c.log.Sugar().Infof("sync: %v asks for a bulk copy", p.addr)
 			go c.sendBulk(p)
 		}
+	case MsgDigests:
+		c.compareDigests(p, digests)
 	case MsgBulkEnd:
 		if p.bulkDone.IsZero() {
 			c.log.Sugar().Infof("sync: the bulk copy from %v is done (%d records)", p.addr, p.bulkRecs)

@@ -13,10 +13,15 @@ func (c *Channel) send(ctx context.Context) {
 	buf := make([]byte, 64*c.recsPM*control.SyncRecordSize)
 	t := time.NewTicker(c.cfg.Every)
 	defer t.Stop()
+	d := time.NewTicker(DigestEvery)
+	defer d.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return
+		case <-d.C:
+			c.sendDigests()
+			continue
 		case <-t.C:
 		}
 		for {
