@@ -12,7 +12,7 @@ import (
 type syncCollector struct {
 	s                                    *server.Server
 	ready, msgs, recs, bytes, drops, lag *prometheus.Desc
-	unknown, dataplane                   *prometheus.Desc
+	unknown, dataplane, mismatch         *prometheus.Desc
 }
 
 func newSyncCollector(s *server.Server) *syncCollector {
@@ -26,12 +26,13 @@ func newSyncCollector(s *server.Server) *syncCollector {
 		drops:     desc("sync_drops_total", "Sync messages (or records) dropped, by peer and reason.", peer, "reason"),
 		lag:       desc("sync_lag_seconds", "Sync lag from export on the peer to import here, of the last 1,024 records.", peer, "quantile"),
 		unknown:   desc("sync_unattributed_drops_total", "Sync messages dropped before a peer was known, by reason.", []string{"reason"}),
+		mismatch:  desc("sync_digest_mismatches", "Services whose scheduler table digest the peer reports differently from ours.", peer),
 		dataplane: desc("sync_dataplane_total", "The dataplane's sync counters (exported, export_full, imported, import_* by reason).", []string{"counter"}),
 	}
 }
 
 func (c *syncCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{c.ready, c.msgs, c.recs, c.bytes, c.drops, c.lag, c.unknown, c.dataplane} {
+	for _, d := range []*prometheus.Desc{c.ready, c.msgs, c.recs, c.bytes, c.drops, c.lag, c.unknown, c.dataplane, c.mismatch} {
 		ch <- d
 	}
 }
@@ -60,6 +61,7 @@ func (c *syncCollector) Collect(ch chan<- prometheus.Metric) {
 		}
 		e.gauge(c.lag, p.LagP50.Seconds(), a, "0.5")
 		e.gauge(c.lag, p.LagP99.Seconds(), a, "0.99")
+		e.gauge(c.mismatch, float64(len(p.DigestMismatch)), a)
 	}
 	for _, d := range st.Drops {
 		e.counter(c.unknown, d.Count, d.Name)
