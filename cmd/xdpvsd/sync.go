@@ -104,18 +104,46 @@ type syncer struct {
 	f   *syncFlags
 	log *zap.Logger
 	srv atomic.Pointer[server.Server] // for the digests, once it runs
+	// configured's last fingerprint of the configuration and when it changed (the join's
+	// goroutine alone reads and writes them).
+	confSum [32]byte
+	confAt  time.Time
 }
 
 // newSync opens the channel (its socket), to run once the configuration is in force.
 func newSync(f *syncFlags, dp *dataplane.Dataplane, log *zap.Logger) (*syncer, error) {
 	s := &syncer{dp: dp, f: f, log: log}
 	ch, err := connsync.New(connsync.Config{Listen: f.listenAddrPort, Peers: f.peerAddrs, Keys: f.keys, Syncer: dp,
-		Log: log.Named("sync"), Rate: f.rate, JoinTimeout: f.join, Digests: s.digests})
+		Log: log.Named("sync"), Rate: f.rate, JoinTimeout: f.join, Digests: s.digests, Configured: s.configured})
 	if err != nil {
 		return nil, err
 	}
 	s.ch = ch
 	return s, nil
+}
+
+// quiet is how long the configuration must be unchanged, with a service, to count as in force
+// (a script that configures the daemon after its start runs its commands in a burst).
+const quiet = time.Second
+
+// configured tells whether the configuration is in force: some service, and no change for quiet.
+func (s *syncer) configured() bool {
+	srv := s.srv.Load()
+	if srv == nil {
+		return false
+	}
+	st := srv.Listing()
+	h := sha256.New()
+	for _, ss := range st.Services {
+		fmt.Fprintf(h, "%v %d %v|", ss.ServiceKey, len(ss.RealServers), ss.LocalAddrs)
+	}
+	var sum [32]byte
+	h.Sum(sum[:0])
+	now := time.Now()
+	if sum != s.confSum {
+		s.confSum, s.confAt = sum, now
+	}
+	return len(st.Services) > 0 && now.Sub(s.confAt) >= quiet
 }
 
 // digests are the services' scheduler table digests, as the server lists them (none before it

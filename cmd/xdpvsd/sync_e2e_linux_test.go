@@ -1,11 +1,13 @@
 package main
 
 import (
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/netip"
 	"os"
@@ -215,6 +217,77 @@ func TestSyncFullNATFailover(t *testing.T) {
 		for _, d := range p.Drops {
 			if d.Name == "bad_auth" || d.Name == "replay" || d.Name == "malformed" {
 				t.Errorf("director 1 dropped %d messages of director 0 as %s", d.Count, d.Name)
+			}
+		}
+	}
+}
+
+// TestSyncBulkCopy: 3,000 idle connections through director 0 are synced to director 1; director 1
+// is SIGKILLed and started again: before it is ready it has copied all of them from director 0, none
+// refused (the bulk copy is paced for the joiner's workers).
+func TestSyncBulkCopy(t *testing.T) {
+	e := newSyncEnv(t, "syncbulk")
+	const n = 3000
+	dial := topo.DialContext(e.ha.Client)
+	conns := make([]net.Conn, n)
+	var wg sync.WaitGroup
+	var failed atomic.Int32
+	sem := make(chan struct{}, 64)
+	for i := range n {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			c, err := dial(ctx, "tcp", topo.VIP4+":80")
+			if err != nil {
+				failed.Add(1)
+				return
+			}
+			conns[i] = c
+		}()
+	}
+	wg.Wait()
+	t.Cleanup(func() {
+		for _, c := range conns {
+			if c != nil {
+				c.Close()
+			}
+		}
+	})
+	if f := failed.Load(); f > 0 {
+		t.Fatalf("%d of %d connections failed", f, n)
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for e.export(e.ds[1], "sync_imported") < n {
+		if time.Now().After(deadline) {
+			t.Fatalf("director 1 imported %d of %d", e.export(e.ds[1], "sync_imported"), n)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if err := syscall.Kill(e.ds[1].PID(), syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(200 * time.Millisecond)
+	e.ds[1] = e.start(1)
+	for !e.syncState(e.ds[1]).Ready {
+		if time.Now().After(deadline.Add(20 * time.Second)) {
+			t.Fatal("director 1 is not ready")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	st := e.syncState(e.ds[1])
+	imported := e.export(e.ds[1], "sync_imported")
+	t.Logf("director 1 copied %d connections before it was ready: %+v", imported, st)
+	if imported < n {
+		t.Errorf("director 1 copied %d of %d connections", imported, n)
+	}
+	for _, p := range st.Peers {
+		for _, d := range p.Drops {
+			if d.Count > 0 {
+				t.Errorf("director 1 dropped %d as %s", d.Count, d.Name)
 			}
 		}
 	}

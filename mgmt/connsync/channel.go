@@ -36,6 +36,10 @@ type Config struct {
 	Every time.Duration
 	// Digests, if set, are this director's scheduler table digests, exchanged with the peers.
 	Digests Digests
+	// Configured, if set, tells when the director's configuration is in force: the bulk copies
+	// are asked for only then (the peers' records name services and real servers, and those of
+	// services not configured yet would be refused), within JoinTimeout.
+	Configured func() bool
 }
 
 // Defaults of Config.

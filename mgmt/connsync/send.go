@@ -52,12 +52,19 @@ func (c *Channel) sendRecords(peers []*peer, recs []byte, bulk bool) {
 	}
 }
 
+// bulkPause is the pause after each batch of a bulk copy (a worker's batch: up to 256 records),
+// which bounds a bulk copy to about 100,000 records a second.
+const bulkPause = 2 * time.Millisecond
+
 // sendBulk answers p's bulk request: every connection of the dataplane, then MsgBulkEnd.
 func (c *Channel) sendBulk(p *peer) {
 	var n uint64
 	err := c.cfg.Syncer.SyncBulk(func(recs []byte) bool {
 		c.sendRecords([]*peer{p}, recs, true)
 		n += uint64(len(recs) / control.SyncRecordSize)
+		// Paced: the joiner's workers apply at most a few hundred records between two of their
+		// batches, and a queue they have not drained refuses the rest (import_full).
+		time.Sleep(bulkPause)
 		return true
 	})
 	if err != nil {
@@ -79,6 +86,9 @@ func (c *Channel) joinPeers(ctx context.Context) {
 	}
 	deadline := time.NewTimer(c.cfg.JoinTimeout)
 	defer deadline.Stop()
+	if !c.waitConfigured(ctx, deadline.C) {
+		return
+	}
 	tick := time.NewTicker(time.Second)
 	defer tick.Stop()
 	for {
@@ -104,6 +114,29 @@ func (c *Channel) joinPeers(ctx context.Context) {
 		case <-tick.C:
 		}
 	}
+}
+
+// waitConfigured waits until the configuration is in force (Config.Configured); false if ctx
+// ended or the join timed out meanwhile (then the channel is ready: nothing to copy into).
+func (c *Channel) waitConfigured(ctx context.Context, deadline <-chan time.Time) bool {
+	if c.cfg.Configured == nil || c.cfg.Configured() {
+		return true
+	}
+	c.log.Sugar().Infof("sync: waiting for the configuration before asking the peers for their connections")
+	t := time.NewTicker(100 * time.Millisecond)
+	defer t.Stop()
+	for !c.cfg.Configured() {
+		select {
+		case <-ctx.Done():
+			return false
+		case <-deadline:
+			c.setJoin("timed out")
+			c.log.Sugar().Warnf("sync: no configuration within %v: ready without the peers' connections", c.cfg.JoinTimeout)
+			return false
+		case <-t.C:
+		}
+	}
+	return true
 }
 
 func (c *Channel) waiting() []*peer {
