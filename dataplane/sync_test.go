@@ -4,6 +4,7 @@ import (
 	"net/netip"
 	"slices"
 	"testing"
+	"time"
 
 	"github.com/xdpvs/xdpvs/conntrack"
 	"github.com/xdpvs/xdpvs/dataplane/control"
@@ -286,5 +287,68 @@ func TestSyncImportWaitsForNeighbour(t *testing.T) {
 	b.drainImports(t0 + syncRetryFor + syncRetryEvery)
 	if len(b.sync.retry) != 0 || b.c.sync.importDrops[importNeighMiss] != 1 {
 		t.Fatalf("gave up: %d waiting, drops %v", len(b.sync.retry), b.c.sync.importDrops)
+	}
+}
+
+// TestSyncPersistence: a persistent (-p) DR connection exports the remaining time of its template;
+// the director that imports it sends the client's next connection to the same real server, where
+// its scheduler alone would have picked the other.
+func TestSyncPersistence(t *testing.T) {
+	s := svc2(tcp, 80, 80, 0, 1, 1)
+	for i := range s.RealServers {
+		s.RealServers[i].Forward = ForwardRoute
+	}
+	s.Flags |= ServicePersistent
+	s.Persistence = 300 * time.Second
+	s.Netmask = netip.MustParsePrefix("255.255.255.255/32")
+	a, ringA := newSyncPipeline(t, &Snapshot{Services: []Service{s}})
+	other := pk{src: cliMAC, dst: port0MAC, sip: netip.MustParseAddr("198.18.0.7"), dip: vip4, proto: tcp, sport: 40000, dport: 80}
+	mustTX(t, a, syn(other).frame(t), 0, t0) // takes rs4a, the scheduler's first
+	c := pk{src: cliMAC, dst: port0MAC, sip: cip4, dip: vip4, proto: tcp, sport: 40001, dport: 80}
+	f := syn(c).frame(t)
+	mustTX(t, a, f, 0, t0)
+	if dst := header.Ethernet(f).DestinationAddress(); dst != rs2MAC {
+		t.Fatalf("the client's SYN went to %v, want rs4b", dst)
+	}
+	mustTX(t, a, ack(c).frame(t), 0, t0)
+	recs := exported(t, ringA)
+	if len(recs) != 1 || recs[0].Flags&syncrec.FlagTemplate == 0 || recs[0].TemplateMs < 299_000 || recs[0].Method != uint8(ForwardRoute) {
+		t.Fatalf("records %+v", recs)
+	}
+	b, _ := newSyncPipeline(t, &Snapshot{Services: []Service{s}})
+	b.importRecord(&recs[0], t0)
+	c2 := c
+	c2.sport = 40002
+	f = syn(c2).frame(t)
+	mustTX(t, b, f, 0, t0+second)
+	if dst := header.Ethernet(f).DestinationAddress(); dst != rs2MAC {
+		t.Fatalf("on the other director the client's next connection went to %v, want rs4b (its template)", dst)
+	}
+}
+
+// TestSyncUDP: a UDP flow is exported once assured (its second datagram), not at its first, and
+// the importing director forwards its replies (NAT).
+func TestSyncUDP(t *testing.T) {
+	a, ringA := newSyncPipeline(t, testSnapshot())
+	c := pk{src: cliMAC, dst: port0MAC, sip: cip4, dip: vip4, proto: udp, sport: 5000, dport: 53}
+	mustTX(t, a, c.dgram(20).frame(t), 0, t0)
+	if got := exported(t, ringA); len(got) != 0 {
+		t.Fatalf("exported at the first datagram: %+v", got)
+	}
+	mustTX(t, a, c.dgram(20).frame(t), 0, t0)
+	recs := exported(t, ringA)
+	if len(recs) != 1 || recs[0].Flags&syncrec.FlagAssured == 0 || conntrack.State(recs[0].State) != conntrack.StateUDP {
+		t.Fatalf("records %+v", recs)
+	}
+	b, _ := newSyncPipeline(t, testSnapshot())
+	b.importRecord(&recs[0], t0)
+	rs := recs[0].Reply.SrcAddr.Netip()
+	r := pk{src: rs1MAC, dst: port1MAC, sip: rs, dip: cip4, proto: udp, sport: recs[0].Reply.SrcPort, dport: 5000}
+	f := r.dgram(30).frame(t)
+	if port := mustTX(t, b, f, 1, t0); port != 0 {
+		t.Fatalf("reply egress %d", port)
+	}
+	if out := parsed(t, f); out.SrcAddr.Netip() != vip4 || out.SrcPort != 53 {
+		t.Fatalf("reply left from %v:%d", out.SrcAddr, out.SrcPort)
 	}
 }
