@@ -82,7 +82,7 @@ func (d *Dataplane) SyncImport(recs []byte) int {
 		o := owner(&r.Orig.SrcAddr, r.Orig.SrcPort, len(d.workers))
 		if r.Method == uint8(ForwardFullNAT) {
 			o = localOwner(r.Reply.DstPort, len(d.workers))
-			if c := d.conf.Load(); !c.isLocal(&r.Reply.DstAddr) {
+			if c := d.conf.Load(); !c.isLocal(&r.Reply.DstAddr) && !c.isVIP(&r.Reply.DstAddr) {
 				d.learnStandby(r.Reply.DstAddr.Netip())
 			}
 		}
@@ -98,6 +98,17 @@ func (d *Dataplane) SyncImport(recs []byte) int {
 		}
 	}
 	return taken
+}
+
+// isVIP reports whether a is the address of one of c's services (never a peer's local address:
+// a record that says so is refused, no_local, rather than announced).
+func (c *compiled) isVIP(a *header.Addr) bool {
+	for i := range c.svcs {
+		if c.svcs[i].key.addr == *a {
+			return true
+		}
+	}
+	return false
 }
 
 // learnStandby makes a a standby local address, re-applying the configuration in force.
