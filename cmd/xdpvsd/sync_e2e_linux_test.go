@@ -128,13 +128,17 @@ func (e *syncEnv) export(d *topo.Daemon, name string) uint64 {
 	return 0
 }
 
-// slowDownload fetches n bytes of topo.Data(seed) from vip:80 at about 4 MB/s and checks them.
-func slowDownload(c *http.Client, vip string, seed uint64, n int64) error {
+// slowDownload fetches n bytes of topo.Data(seed) from vip:80 at about 4 MB/s and checks them;
+// started, if set, is called once the response has begun.
+func slowDownload(c *http.Client, vip string, seed uint64, n int64, started ...func()) error {
 	resp, err := c.Get(topo.URL(vip, 80, fmt.Sprintf("/data?n=%d&seed=%d", n, seed)))
 	if err != nil {
 		return err
 	}
 	defer resp.Body.Close()
+	for _, f := range started {
+		f()
+	}
 	h := sha256.New()
 	buf := make([]byte, 16<<10)
 	var got int64

@@ -92,12 +92,12 @@ func syncCounter(e *haEnv, d *topo.Daemon, name string) uint64 {
 }
 
 // downloads starts n slow downloads, alternately from the IPv4 VIP (FULLNAT, TOA, SYN proxy) and
-// the IPv6 VIP (NAT64), and returns a wait for their errors and a count of those done.
-func downloads(e *haEnv, n int, size int64, seed uint64) (wait func() []error, done *atomic.Int32) {
+// the IPv6 VIP (NAT64), and returns a wait for their errors and counts of those done and begun.
+func downloads(e *haEnv, n int, size int64, seed uint64) (wait func() []error, done, begun *atomic.Int32) {
 	c := topo.HTTPClient(e.ha.Client, false)
-	c.Timeout = 60 * time.Second
+	c.Timeout = 120 * time.Second
 	errs := make([]error, n)
-	done = new(atomic.Int32)
+	done, begun = new(atomic.Int32), new(atomic.Int32)
 	var wg sync.WaitGroup
 	for i := range n {
 		vip := topo.VIP4
@@ -107,13 +107,13 @@ func downloads(e *haEnv, n int, size int64, seed uint64) (wait func() []error, d
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			if errs[i] = slowDownload(c, vip, seed+uint64(i), size); errs[i] != nil {
+			if errs[i] = slowDownload(c, vip, seed+uint64(i), size, func() { begun.Add(1) }); errs[i] != nil {
 				errs[i] = fmt.Errorf("%s: %w", vip, errs[i])
 			}
 			done.Add(1)
 		}()
 	}
-	return func() []error { wg.Wait(); return errs }, done
+	return func() []error { wg.Wait(); return errs }, done, begun
 }
 
 // TestSyncHAFailover: two directors behind BIRD (ECMP) with FULLNAT + TOA + the SYN proxy and
@@ -126,7 +126,7 @@ func TestSyncHAFailover(t *testing.T) {
 	e, start := newSyncHAEnv(t, "synha")
 	const n, size = 16, 6 << 20
 	t0 := time.Now()
-	wait, done := downloads(e, n, size, 0)
+	wait, done, _ := downloads(e, n, size, 0)
 	deadline := time.Now().Add(20 * time.Second)
 	for syncCounter(e, e.ds[0], "sync_imported")+syncCounter(e, e.ds[1], "sync_imported") < n {
 		if time.Now().After(deadline) {
@@ -163,7 +163,7 @@ func TestSyncHAFailover(t *testing.T) {
 	t.Logf("director 1's routes withdrawn (%v)", time.Since(t0).Round(time.Millisecond))
 
 	// Come back: 16 longer downloads through director 0 alone, then director 1 starts.
-	wait, done = downloads(e, n, 4*size, 100)
+	wait, done, _ = downloads(e, n, 4*size, 100)
 	time.Sleep(500 * time.Millisecond)
 	t1 := time.Now()
 	e.ds[1] = start(1)
