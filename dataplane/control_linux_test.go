@@ -53,7 +53,7 @@ func newLoopDataplane(t *testing.T, p *Pipeline, proc processor) (*Dataplane, *h
 // send hands frame to the loop worker of d through ring, waiting for room.
 func send(t *testing.T, d *Dataplane, ring *handoffRing, frame []byte) {
 	t.Helper()
-	for deadline := time.Now().Add(5 * time.Second); !ring.push(frame, 0); {
+	for deadline := time.Now().Add(5 * time.Second); !ring.push(frame, 0, false); {
 		if time.Now().After(deadline) {
 			t.Fatal("the worker takes no frame")
 		}
@@ -195,7 +195,7 @@ func probe(t *testing.T, d *Dataplane, ring *handoffRing, stop <-chan struct{}) 
 		}
 		if !ring.pending() {
 			binary.LittleEndian.PutUint64(frame, uint64(monotonic()))
-			ring.push(frame, 0)
+			ring.push(frame, 0, false)
 			d.workers[0].wake()
 		}
 		time.Sleep(50 * time.Microsecond)

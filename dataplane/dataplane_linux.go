@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/netip"
 	"os"
 	"runtime"
 	"slices"
@@ -326,6 +327,12 @@ func (d *Dataplane) Apply(s *Snapshot) error {
 	for i := range c.svcs {
 		sp := c.svcs[i].spec
 		rules.Services = append(rules.Services, xsk.Endpoint{Proto: sp.Key.Proto, Addr: sp.Key.Addr, Port: sp.Key.Port})
+		rules.FragmentTo = appendNew(rules.FragmentTo, sp.Key.Addr)
+		for _, d := range c.svcs[i].dests {
+			if d.method == ForwardMasq {
+				rules.FragmentFrom = appendNew(rules.FragmentFrom, d.addr.Netip())
+			}
+		}
 		for _, l := range sp.LocalAddrs {
 			if !slices.Contains(rules.LocalAddrs, l) { // a LIP may serve several services
 				rules.LocalAddrs = append(rules.LocalAddrs, l)
@@ -350,6 +357,14 @@ func (d *Dataplane) Apply(s *Snapshot) error {
 	}
 	d.log.Info("configuration applied", zap.Uint64("generation", d.gen), zap.Int("services", len(c.svcs)))
 	return nil
+}
+
+// appendNew appends a to list unless it holds it already.
+func appendNew(list []netip.Addr, a netip.Addr) []netip.Addr {
+	if slices.Contains(list, a) {
+		return list
+	}
+	return append(list, a)
 }
 
 // Workers is the number of workers (with --workers auto, what AutoWorkers chose).

@@ -46,12 +46,13 @@ type fuzzCounts struct {
 	toa                                            [toa.NumResults]uint64
 	answered, opened, replays, reacked, serverRST  uint64
 	svcPkts, destPkts                              uint64
+	held, made                                     uint64 // fragments held for their first, and made for a tunnel
 }
 
 func countsOf(c *counters) fuzzCounts {
 	k := fuzzCounts{rx: c.rx, tx: c.tx, handoff: c.handoffOut, drop: c.drops, tunnelled: c.tunnelled, icmpSent: c.icmpSent,
 		translated: c.translated, mssNotLowered: c.mssNotLowered, toa: c.toa, answered: c.sp.answered, opened: c.sp.opened,
-		replays: c.sp.replays, reacked: c.sp.reacked, serverRST: c.sp.serverRST}
+		replays: c.sp.replays, reacked: c.sp.reacked, serverRST: c.sp.serverRST, held: c.fragHeld, made: c.fragMade}
 	for _, v := range c.drops {
 		k.drops += v
 	}
@@ -125,7 +126,7 @@ func (x *fuzzObs) check(t *testing.T) {
 	if a.rx != b.rx+1 {
 		x.fail(t, "rx moved by %d", a.rx-b.rx)
 	}
-	one := (a.tx - b.tx) + (a.handoff - b.handoff) + (a.drops - b.drops) + (a.parse - b.parse)
+	one := (a.tx - b.tx) + (a.handoff - b.handoff) + (a.drops - b.drops) + (a.parse - b.parse) + (a.held - b.held)
 	tooBig := a.icmpSent - b.icmpSent
 	switch {
 	case tooBig > 1:
@@ -172,9 +173,16 @@ func (x *fuzzObs) check(t *testing.T) {
 		if a.tx != b.tx || a.handoff != b.handoff {
 			x.fail(t, "a drop counted as tx or hand-off")
 		}
-	case VerdictHandoff:
+	case VerdictHandoff, VerdictHandoffFragment:
 		if a.handoff != b.handoff+1 || x.p.workers == 1 || x.port < 0 || x.port >= x.p.workers || x.port == x.p.id {
 			x.fail(t, "handed off to worker %d of %d (self %d)", x.port, x.p.workers, x.p.id)
+		}
+		if x.v == VerdictHandoffFragment && !x.pi.Fragment {
+			x.fail(t, "a packet that is not a fragment handed over as one")
+		}
+	case VerdictConsumed:
+		if a.held != b.held+1 || !x.pi.NonFirstFragment() {
+			x.fail(t, "consumed, but not held as a later fragment")
 		}
 	case VerdictTX:
 		if a.tx != b.tx+1 {
@@ -395,6 +403,16 @@ func (x *fuzzObs) checkTunnel(t *testing.T, po *header.Packet) {
 		}
 	}
 	got := x.out[po.L4Offset : po.L3Offset+po.L3Length]
+	if x.after.made > x.before.made {
+		// Too big, without DF: fragmented, this the first piece (the others are in the pool).
+		in4, out4 := header.IPv4(inner), header.IPv4(got)
+		if x.pi.IsIPv6 || in4.DontFragment() || !out4.More() || out4.FragmentOffset() != in4.FragmentOffset() || !out4.IsChecksumValid() ||
+			len(got) >= len(inner) || len(got) > x.p.tunnelMTU(&x.p.cur, x.port) || !bytes.Equal(got[20:], inner[20:len(got)]) ||
+			!bytes.Equal(got[:2], inner[:2]) || !bytes.Equal(got[4:6], inner[4:6]) || !bytes.Equal(got[8:10], inner[8:10]) || !bytes.Equal(got[12:20], inner[12:20]) {
+			x.fail(t, "the first piece of a packet fragmented for the tunnel is not the input's head (%d bytes of %d)", len(got), len(inner))
+		}
+		return
+	}
 	if po.L4Offset != header.EthernetMinimumSize+hdr || !bytes.Equal(got, inner) || len(x.out) != po.L3Offset+po.L3Length {
 		x.fail(t, "the tunnel does not carry the input's IP packet unchanged (%d bytes, the input's %d)", len(got), len(inner))
 	}

@@ -26,16 +26,17 @@ func processCopy(p *Pipeline, frame []byte, in int) (Verdict, []byte, []byte) {
 	return v, buf[off : off+n], buf[rxHeadroom : rxHeadroom+len(frame)]
 }
 
-// TestTunnelTooBigNoDFCountedOnce: a packet too big for its tunnel and without DF is dropped as
-// too_big_no_df, and counted only so; it was also counted as too_big, whose ICMP error it does not
-// get (two counters for one packet).
+// TestTunnelTooBigNoDFCountedOnce: a packet too big for its tunnel and without DF, that the
+// director does not fragment (it has IP options), is dropped as too_big_no_df, and counted only
+// so; it was also counted as too_big, whose ICMP error it does not get (two counters for one
+// packet). (Without options it is fragmented: TestTunnelFragmentsNoDF.)
 func TestTunnelTooBigNoDFCountedOnce(t *testing.T) {
 	p := tunEnv(t)
-	c := pk{src: cliMAC, dst: port0MAC, sip: cip4, dip: vip4, proto: tcp, sport: 40000, dport: 80}
+	c := pk{src: cliMAC, dst: port0MAC, sip: cip4, dip: vip4, proto: tcp, sport: 40000, dport: 80, opts: true}
 	if v, _, _ := processCopy(p, syn(c).frame(t), 0); v != VerdictTX {
 		t.Fatalf("SYN: %s", vname(v))
 	}
-	big := c.seg("PA", 1001, 5001, 1500-40).frame(t)
+	big := c.seg("PA", 1001, 5001, 1500-44).frame(t)
 	big[14+6] &^= 0x40 // DF off
 	header.IPv4(big[14:]).FillChecksum()
 	total := counterTotal(p.c)

@@ -565,7 +565,7 @@ func counterDiff(got, want *counters) []string {
 
 // counterTotal is the sum of the counters of which every processed frame moves exactly one.
 func counterTotal(c *counters) uint64 {
-	n := c.tx + c.handoffOut
+	n := c.tx + c.handoffOut + c.fragHeld
 	for _, v := range c.drops {
 		n += v
 	}
@@ -609,6 +609,10 @@ func vname(v Verdict) string {
 		return "VerdictTX"
 	case VerdictHandoff:
 		return "VerdictHandoff"
+	case VerdictHandoffFragment:
+		return "VerdictHandoffFragment"
+	case VerdictConsumed:
+		return "VerdictConsumed"
 	}
 	return fmt.Sprintf("Verdict(%d)", uint8(v))
 }

@@ -63,7 +63,7 @@ func (p *Pipeline) icmpError(cur *cursor) (Verdict, int) {
 		if pkt.L3Length > p.tunnelMTU(cur, h.port) {
 			return p.drop(DropTooBig)
 		}
-		if v, port, ok := p.tunnel(cur, e, h.port); !ok {
+		if v, port, ok := p.tunnel(cur, e, h); !ok {
 			return v, port
 		}
 	case xmitDR:

@@ -97,6 +97,9 @@ type counters struct {
 	defended                        uint64 // packets of unassured connections given the defence's short timeout
 	sumsCompleted                   uint64 // TCP/UDP checksums left to transmit offload, completed (completeChecksum)
 	sync                            syncCounters
+	fragHeld                        uint64 // fragments held until their datagram's first came (frag.go)
+	fragExpired                     uint64 // datagrams whose fragments stopped coming before the end
+	fragMade                        uint64 // fragments the director made of packets too big for a tunnel (DF clear)
 }
 
 // Pipeline is one worker's packet processing: classify, look up or create the connection, rewrite,
@@ -121,6 +124,7 @@ type Pipeline struct {
 	completeSums bool                      // finish checksums left to transmit offload (Config.CompleteChecksums)
 	tunSrc       *tunnelSources            // the tunnels' source addresses (tunsrc.go), shared by every worker
 	sync         *syncState                // connection sync (sync.go); nil: off
+	frags        *fragTable                // the datagrams of the fragments this worker gathers or follows (frag.go)
 	c            *counters
 	// cur is the storage of the cursor ProcessAt (or the expiry timer, spGenerate) fills for each
 	// packet and passes down the path. Nothing reads it but through that pointer: it is kept here
@@ -132,7 +136,7 @@ type Pipeline struct {
 // newPipeline returns worker id's pipeline (of workers) with a table of capacity connections.
 func newPipeline(id, workers int, ports []Port, neigh *Neighbours, capacity int, now int64) *Pipeline {
 	p := &Pipeline{id: id, workers: workers, ports: ports, neigh: neigh, neighRefs: neigh.register(), c: new(counters), tmpls: newTemplates(1 << 12),
-		lpools: map[header.Addr]*portPool{}, cookies: newCookies(), minMTU: 1500, tunSrc: new(tunnelSources)}
+		lpools: map[header.Addr]*portPool{}, cookies: newCookies(), minMTU: 1500, tunSrc: new(tunnelSources), frags: newFragTable()}
 	for i := range ports {
 		p.minMTU = min(p.minMTU, ports[i].mtu())
 	}
@@ -226,12 +230,22 @@ func (p *Pipeline) ProcessAt(buf []byte, off, n, in int, now int64) (v Verdict, 
 	cur := &p.cur
 	// Field by field: Parse fills cur.pkt, and zeroing it first costs a fifth of a hot hit.
 	cur.buf, cur.frame, cur.off, cur.outOff, cur.outLen, cur.in = buf, buf[off:off+n], off, off, n, in
+	cur.gathered = false
 	v, port = p.process(cur, now)
 	return v, port, cur.outOff, cur.outLen
 }
 
-// process classifies the packet and hands it on: to its connection (forward, or the SYN proxy's
-// spForward), to icmpError, or to miss.
+// ProcessGatheredAt is ProcessAt for a fragment its datagram's gatherer handed over
+// (VerdictHandoffFragment) or released here: it follows its datagram's first fragment (frag.go).
+func (p *Pipeline) ProcessGatheredAt(buf []byte, off, n, in int, now int64) (v Verdict, port, outOff, outLen int) {
+	cur := &p.cur
+	cur.buf, cur.frame, cur.off, cur.outOff, cur.outLen, cur.in = buf, buf[off:off+n], off, off, n, in
+	cur.gathered = true
+	v, port = p.process(cur, now)
+	return v, port, cur.outOff, cur.outLen
+}
+
+// process classifies the packet and hands it on: to fragment, to icmpError, or to lookup.
 func (p *Pipeline) process(cur *cursor, now int64) (Verdict, int) {
 	p.c.rx++
 	pkt := &cur.pkt
@@ -247,6 +261,8 @@ func (p *Pipeline) process(cur *cursor, now int64) (Verdict, int) {
 		return p.drop(DropMappedAddr)
 	case pkt.HasVLAN:
 		return p.drop(DropVLAN)
+	case pkt.Fragment && (pkt.Proto == header.ProtocolTCP || pkt.Proto == header.ProtocolUDP):
+		return p.fragment(cur, now)
 	case pkt.Fragment:
 		return p.drop(DropFragment)
 	case pkt.Proto == header.ProtocolTCP || pkt.Proto == header.ProtocolUDP:
@@ -258,7 +274,14 @@ func (p *Pipeline) process(cur *cursor, now int64) (Verdict, int) {
 	default:
 		return p.drop(DropProto)
 	}
-	if p.completeSums {
+	return p.lookup(cur, now)
+}
+
+// lookup hands a TCP or UDP packet (or a first fragment) on to its connection (forward, or the SYN
+// proxy's spForward), or to miss.
+func (p *Pipeline) lookup(cur *cursor, now int64) (Verdict, int) {
+	pkt := &cur.pkt
+	if p.completeSums && !pkt.Fragment { // a fragment's checksum covers the datagram: the sender's to fill
 		p.completeChecksum(cur)
 	}
 	if id, dir, ok := p.table.Lookup(&pkt.Tuple); ok {
@@ -281,6 +304,8 @@ func (p *Pipeline) process(cur *cursor, now int64) (Verdict, int) {
 			p.remove(id, e)
 			p.c.reopened++
 			return p.miss(cur, now)
+		case v.sp != spOff && pkt.Fragment:
+			return p.drop(DropFragUnsupported)
 		case v.sp != spOff:
 			if dir == conntrack.DirOriginal && finished(e) && p.c.policy[v.svcID]&NoConnReuse == 0 && p.spCookieACK(cur, now) {
 				// A new connection on the tuple of a finished one, its SYN answered by another
@@ -345,6 +370,9 @@ func owner(addr *header.Addr, port uint16, workers int) int {
 func (p *Pipeline) miss(cur *cursor, now int64) (Verdict, int) {
 	c, pkt, t := p.conf, &cur.pkt, &cur.pkt.Tuple
 	si, isSvc := c.lookupService(t.Proto, &t.DstAddr, t.DstPort)
+	if isSvc && c.svcs[si].synproxy && pkt.Fragment {
+		return p.drop(DropFragUnsupported)
+	}
 	if isSvc && c.svcs[si].synproxy &&
 		pkt.TCPFlags&(header.TCPFlagSyn|header.TCPFlagAck|header.TCPFlagRst|header.TCPFlagFin) == header.TCPFlagSyn {
 		// Stateless, so on whichever worker the SYN arrives: no hand-off for a flood. (Any other
@@ -352,15 +380,8 @@ func (p *Pipeline) miss(cur *cursor, now int64) (Verdict, int) {
 		return p.spAnswer(cur, si, now)
 	}
 	if p.workers > 1 {
-		var o int
-		switch {
-		case isSvc:
-			o = owner(&t.SrcAddr, t.SrcPort, p.workers)
-		case c.isLocal(&t.DstAddr):
-			o = localOwner(t.DstPort, p.workers)
-		case c.isReply(t.Proto, &t.SrcAddr, t.SrcPort):
-			o = owner(&t.DstAddr, t.DstPort, p.workers)
-		default:
+		o, ok := p.flowOwner(t)
+		if !ok {
 			return p.drop(DropNoService)
 		}
 		if o != p.id {

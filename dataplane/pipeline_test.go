@@ -306,11 +306,12 @@ func goldenCases() []goldenCase {
 		// Well-formed but not load balanced: one drop counter each.
 		{name: "vlan_tagged_syn", in: func() pk { p := syn(c2v4); p.vlan = 100; return p }().frame,
 			counters: []delta{dDrop(DropVLAN)}},
-		{name: "ipv4_first_fragment", in: func() pk { p := syn(c2v4); p.frag = true; return p }().frame,
-			counters: []delta{dDrop(DropFragment)}},
-		{name: "ipv4_later_fragment", in: mutate(syn(c2v4).frame, setIPv4(func(ip header.IPv4) { ip[6], ip[7] = 0x00, 0xb9 })),
-			counters: []delta{dDrop(DropFragment)}},
-		{name: "ipv6_fragment", in: func() pk { p := c2vU6; p.frag = true; return p }().frame,
+		// Fragments of TCP and UDP are load balanced (frag_test.go); these are the hostile ones.
+		{name: "ipv4_first_fragment_odd_length", in: func() pk { p := syn(c2v4); p.frag = true; return p }().frame,
+			counters: []delta{dDrop(DropFragBadLength)}}, // 20 bytes, not the last: not a multiple of 8
+		{name: "ipv4_later_fragment_oversize", in: mutate(c2vU4.dgram(64).frame, setIPv4(func(ip header.IPv4) { ip[6], ip[7] = 0x1f, 0xff })),
+			counters: []delta{dDrop(DropFragOversize)}}, // offset 65528 + 72 bytes
+		{name: "gre_fragment", in: mutate(raw4(layers.IPProtocolGRE, payloadOf(24)), setIPv4(func(ip header.IPv4) { ip[6] = 0x20 })),
 			counters: []delta{dDrop(DropFragment)}},
 		{name: "icmp4_echo_to_vip", in: echo4, counters: []delta{dDrop(DropProto)}},
 		{name: "icmp6_echo_to_vip", in: echo6, counters: []delta{dDrop(DropProto)}},

@@ -51,6 +51,26 @@ func rewriteL3L4(frame []byte, pkt *header.Packet, other *header.Tuple) {
 	}
 }
 
+// rewriteL3 is rewriteL3L4 for a fragment other than the first: the addresses alone (and the IPv4
+// header checksum); the L4 checksum, in the first fragment, took their change.
+func rewriteL3(frame []byte, pkt *header.Packet, other *header.Tuple) {
+	t := &pkt.Tuple
+	newSrc, newDst := &other.DstAddr, &other.SrcAddr
+	if pkt.IsIPv6 {
+		ip := header.IPv6(frame[pkt.L3Offset:])
+		ip.SetSourceAddress(newSrc[:])
+		ip.SetDestinationAddress(newDst[:])
+		return
+	}
+	ip := header.IPv4(frame[pkt.L3Offset:])
+	if *newSrc != t.SrcAddr {
+		ip.SetSourceAddressWithChecksumUpdate(newSrc[12:])
+	}
+	if *newDst != t.DstAddr {
+		ip.SetDestinationAddressWithChecksumUpdate(newDst[12:])
+	}
+}
+
 // l4Pseudo updates a TCP or UDP checksum for an address change in the pseudo header. It must be
 // called before the address in the IP header is overwritten (old is a view of it).
 func l4Pseudo(l4 []byte, isTCP bool, old, new []byte) {

@@ -9,6 +9,11 @@ const (
 	VerdictDrop    Verdict = iota // counted under a DropReason and returned to the free frames
 	VerdictTX                     // rewritten in place, to be sent on the returned port
 	VerdictHandoff                // belongs to a connection owned by another worker
+	// VerdictHandoffFragment is a fragment gathered here (frag.go), for the returned worker, which
+	// owns its datagram's connection: it is processed there as gathered (ProcessGatheredAt), never
+	// handed on.
+	VerdictHandoffFragment
+	VerdictConsumed // copied and kept by the pipeline (a fragment held until its first): the frame is free
 )
 
 // DropReason says why a packet was dropped; each has its own counter. Malformed headers are counted
@@ -16,7 +21,7 @@ const (
 type DropReason uint8
 
 const (
-	DropFragment            DropReason = iota // IP fragments are not load balanced
+	DropFragment            DropReason = iota // an IP fragment of a protocol other than TCP and UDP
 	DropVLAN                                  // VLAN-tagged frames are not supported yet
 	DropMappedAddr                            // IPv6 with IPv4-mapped addresses, or an ICMP quote of the other family
 	DropProto                                 // neither TCP, UDP nor an ICMP error
@@ -35,7 +40,7 @@ const (
 	DropTXFull                                // the egress TX ring was full
 	DropNoHeadroom                            // no room before the packet for a tunnel header (Process without headroom)
 	DropTooBig                                // tunnelled, it would exceed the MTU: the client was sent an ICMP error (unless it was one)
-	DropTooBigNoDF                            // tunnelled, it would exceed the MTU and may be fragmented: we do not fragment
+	DropTooBigNoDF                            // tunnelled, it would exceed the MTU and may be fragmented, but has IPv4 options (we fragment only without)
 	DropSynProxySYN                           // SYN proxy: a SYN that could not be answered (malformed, bad checksum)
 	DropSynProxyCookie                        // SYN proxy: a client segment without connection that is not a valid cookie ACK
 	DropSynProxyHeld                          // SYN proxy: a client segment held back until the real server answers
@@ -48,6 +53,16 @@ const (
 	DropFlowLogFull                           // NAT: the log of flows for the steering program is full (the worker did not drain it)
 	DropSynProxySourceLimit                   // SYN proxy: the client's source holds its share of the worker's pending-handshake slots
 	DropNoTunnelSource                        // TUN: the director has no address to tunnel from toward the real server (tunsrc.go)
+	DropFragTableFull                         // fragments: the probe run of the datagram's entry is full of live datagrams (frag.go)
+	DropFragTimeout                           // fragments: held for a first fragment that did not come in time
+	DropFragOverlap                           // fragments: data overlapping the datagram's (RFC 5722), or past its end; the datagram is dropped
+	DropFragOversize                          // fragments: data beyond 65,535 bytes
+	DropFragTooMany                           // fragments: more than fragMaxFrags of one datagram, or too many disjoint ranges; the datagram is dropped
+	DropFragBadLength                         // fragments: empty, or not the last and not a multiple of 8 bytes
+	DropFragBufferFull                        // fragments: no room in the pool to hold one that came before its first; the datagram is dropped
+	DropFragNoFirst                           // fragments: a later fragment whose datagram's first was dropped or never came here
+	DropFragDatagramDropped                   // fragments: one of a datagram already dropped
+	DropFragUnsupported                       // fragments: of a NAT64 or SYN-proxied connection, which do not take them
 	NumDropReasons
 )
 
@@ -56,6 +71,8 @@ var dropReasonNames = [NumDropReasons]string{
 	"no_route", "neigh_miss", "icmp_no_conn", "icmp_nat64", "dest_gone", "handoff_full", "handoff_loop", "tx_full", "no_headroom", "too_big", "too_big_no_df",
 	"synproxy_syn", "synproxy_bad_cookie", "synproxy_held", "synproxy_no_slot", "synproxy_too_big", "synproxy_bad_synack", "synproxy_malformed",
 	"tuple_taken", "probe_limit", "flow_log_full", "synproxy_source_limit", "no_tunnel_source",
+	"frag_table_full", "frag_timeout", "frag_overlap", "frag_oversize", "frag_too_many", "frag_bad_length", "frag_buffer_full",
+	"frag_no_first", "frag_dropped_datagram", "frag_unsupported",
 }
 
 // insertDrops is the drop reason of each failed conntrack.Insert.

@@ -104,12 +104,14 @@ func (w *worker) serve(stop *atomic.Bool) {
 		for _, r := range w.rxs {
 			k := r.s.Receive(w.rx)
 			for i := range k {
-				w.handle(w.rx[i], r.port, now, false)
+				w.handle(w.rx[i], r.port, now, fromRX)
 			}
+			w.drainFragments(now)
 			w.syncFlows()
 			n += k
 		}
 		n += w.drainHandoffs(now)
+		w.drainFragments(now)
 		w.flush()
 		if now-lastExpire >= expiryEvery {
 			if budget := min(expiryBudget, w.p.flows.room()); budget > 0 { // each expiry may log a closing
@@ -117,6 +119,7 @@ func (w *worker) serve(stop *atomic.Bool) {
 				w.syncFlows()
 			}
 			lastExpire = now
+			w.p.expireFragments(now)
 			if g := w.p.generated(); g != nil && g.n > 0 {
 				w.sendGenerated(g)
 			}
@@ -176,14 +179,30 @@ func (w *worker) recoverPanic() {
 	}
 }
 
-// handle processes one received frame. A frame another worker handed over is never handed on:
-// ownership is a pure function of the flow, so that would be a loop.
-func (w *worker) handle(d xsk.Desc, port int, now int64, handedOver bool) {
+// frameKind says where a frame a worker handles comes from.
+type frameKind uint8
+
+const (
+	fromRX     frameKind = iota // received
+	handedOver                  // handed over by another worker (VerdictHandoff)
+	gathered                    // a fragment from its datagram's gatherer (VerdictHandoffFragment), or held here
+)
+
+// handle processes one frame. A frame another worker handed over is never handed on: ownership is
+// a pure function of the flow, so that would be a loop. (A fragment goes at most twice: to its
+// datagram's gatherer, then to its connection's owner, as gathered.)
+func (w *worker) handle(d xsk.Desc, port int, now int64, kind frameKind) {
 	base := d.Addr &^ w.frameMask
 	buf := w.umem.Frame(base)
 	off := int(d.Addr - base)
 	w.cur, w.inFrame = d, true
-	v, x, noff, n := w.proc.ProcessAt(buf, off, int(d.Len), port, now)
+	var v Verdict
+	var x, noff, n int
+	if kind == gathered {
+		v, x, noff, n = w.p.ProcessGatheredAt(buf, off, int(d.Len), port, now)
+	} else {
+		v, x, noff, n = w.proc.ProcessAt(buf, off, int(d.Len), port, now)
+	}
 	w.inFrame = false
 	switch v {
 	case VerdictTX:
@@ -192,11 +211,11 @@ func (w *worker) handle(d xsk.Desc, port int, now int64, handedOver bool) {
 		if len(q) == cap(q) {
 			w.flushPort(x)
 		}
-	case VerdictHandoff:
+	case VerdictHandoff, VerdictHandoffFragment:
 		switch {
-		case handedOver:
+		case kind != fromRX && v == VerdictHandoff, kind == gathered:
 			w.p.c.drops[DropHandoffLoop]++
-		case w.out[x].push(buf[off:off+int(d.Len)], port):
+		case w.out[x].push(buf[off:off+int(d.Len)], port, v == VerdictHandoffFragment):
 			w.dp.workers[x].wake()
 		default:
 			w.p.c.drops[DropHandoffFull]++
@@ -212,7 +231,7 @@ func (w *worker) drainHandoffs(now int64) int {
 	n := 0
 	for _, r := range w.in {
 		for r != nil && n < batchSize {
-			frame, port, ok := r.peek()
+			frame, port, isGathered, ok := r.peek()
 			if !ok {
 				break
 			}
@@ -224,11 +243,55 @@ func (w *worker) drainHandoffs(now int64) int {
 			d := xsk.Desc{Addr: addr, Len: uint32(copy(w.umem.Frame(addr), frame))}
 			r.release()
 			w.p.c.handoffIn++
-			w.handle(d, port, now, true)
+			kind := handedOver
+			if isGathered {
+				kind = gathered
+			}
+			w.handle(d, port, now, kind)
 			n++
 		}
 	}
 	return n
+}
+
+// drainFragments sends what the pipeline's fragment handling queued (frag.go), in order: the
+// fragments held for their datagram's first, to the worker that owns its connection (processed
+// here, as gathered, when that is this one), and the fragments it made of a packet too big for a
+// tunnel, to transmit.
+func (w *worker) drainFragments(now int64) {
+	q, pool := w.p.fragmentOut()
+	for i := 0; i < q.n; i++ { // processing one here may queue more (a tunnel's fragments)
+		it := q.items[i]
+		frame, port := pool.frame(it.slot)
+		switch {
+		case it.to >= 0 && int(it.to) != w.id:
+			if w.out[it.to].push(frame, port, true) {
+				w.dp.workers[it.to].wake()
+			} else {
+				w.p.c.drops[DropHandoffFull]++
+			}
+		default:
+			addr, ok := w.umem.Alloc()
+			if !ok {
+				w.p.c.drops[DropTXFull]++
+				break
+			}
+			addr += xsk.XDPPacketHeadroom
+			d := xsk.Desc{Addr: addr, Len: uint32(copy(w.umem.Frame(addr), frame))}
+			if it.to >= 0 {
+				pool.put(it.slot)
+				w.handle(d, port, now, gathered)
+				continue
+			}
+			w.p.c.tx++
+			w.txq[port] = append(w.txq[port], d)
+			if len(w.txq[port]) == cap(w.txq[port]) {
+				w.flushPort(port)
+			}
+		}
+		pool.put(it.slot)
+	}
+	q.n = 0
 }
 
 // sendGenerated transmits the packets the expiry timer made (the SYN proxy's SYNs re-sent and

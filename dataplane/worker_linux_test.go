@@ -47,7 +47,7 @@ func TestWorkerRecoversFromPanic(t *testing.T) {
 		f[0], f[1] = first, 0x42
 		func() {
 			defer w.recoverPanic()
-			w.handle(xsk.Desc{Addr: addr, Len: 60}, 0, t0, false)
+			w.handle(xsk.Desc{Addr: addr, Len: 60}, 0, t0, fromRX)
 		}()
 	}
 	for _, b := range []byte{0x00, 0xee, 0x01, 0xee, 0x02} {

@@ -26,7 +26,8 @@ type cursor struct {
 	frame          []byte // the packet: a slice of buf kept rather than made again at each use
 	off            int
 	outOff, outLen int
-	in             int // the port it came in on
+	in             int  // the port it came in on
+	gathered       bool // a fragment its gatherer sent on (ProcessGatheredAt): followed, never handed on
 	pkt            header.Packet
 }
 
@@ -94,7 +95,7 @@ func (p *Pipeline) xmitDR(cur *cursor, e *conntrack.Entry[connVal], dir conntrac
 
 // xmitTunnel puts the packet in the connection's tunnel to the real server (tunnel) and sends it.
 func (p *Pipeline) xmitTunnel(cur *cursor, e *conntrack.Entry[connVal], dir conntrack.Dir, h hop) (Verdict, int) {
-	if v, port, ok := p.tunnel(cur, e, h.port); !ok {
+	if v, port, ok := p.tunnel(cur, e, h); !ok {
 		return v, port
 	}
 	return p.send(cur, e, dir, h)
@@ -111,7 +112,7 @@ func (p *Pipeline) xmitNAT(cur *cursor, e *conntrack.Entry[connVal], dir conntra
 // MSS or inserts the TOA option of a TCP segment (fullnatTCP).
 func (p *Pipeline) xmitFullNAT(cur *cursor, e *conntrack.Entry[connVal], dir conntrack.Dir, h hop) (Verdict, int) {
 	rewriteL3L4(cur.frame, &cur.pkt, &e.Tuples[dir^1])
-	if cur.pkt.Proto == header.ProtocolTCP {
+	if cur.pkt.Proto == header.ProtocolTCP && !cur.pkt.Fragment { // no TOA in a fragment: its length is the datagram's
 		p.fullnatTCP(cur, e, dir)
 	}
 	return p.send(cur, e, dir, h)
@@ -119,6 +120,9 @@ func (p *Pipeline) xmitFullNAT(cur *cursor, e *conntrack.Entry[connVal], dir con
 
 // xmitNAT64 is xmitFullNAT between families: the IP header is translated (translate).
 func (p *Pipeline) xmitNAT64(cur *cursor, e *conntrack.Entry[connVal], dir conntrack.Dir, h hop) (Verdict, int) {
+	if cur.pkt.Fragment {
+		return p.drop(DropFragUnsupported) // RFC 7915 §5.1.1's fragment header translation is not done
+	}
 	if !p.translate(cur, &e.Tuples[dir^1]) {
 		return p.drop(DropNoHeadroom)
 	}

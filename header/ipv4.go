@@ -123,6 +123,12 @@ func (b IPv4) FragmentOffset() uint16 {
 	return binary.BigEndian.Uint16(b[ipv4FlagsFO:]) << 3
 }
 
+// SetFlagsFragmentOffset sets the three flag bits and the fragment offset (bytes, a multiple of 8);
+// the header checksum is left to the caller (FillChecksum).
+func (b IPv4) SetFlagsFragmentOffset(flags uint8, offset uint16) {
+	binary.BigEndian.PutUint16(b[ipv4FlagsFO:], uint16(flags)<<13|offset>>3&0x1fff)
+}
+
 // More reports whether the more-fragments flag is set.
 func (b IPv4) More() bool { return b[ipv4FlagsFO]&0x20 != 0 }
 

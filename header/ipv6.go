@@ -156,6 +156,9 @@ type IPv6FragmentInfo struct {
 	More    bool   // the M flag
 	Offset  uint16 // fragment offset in bytes (the field × 8)
 	ID      uint32 // identification
+	// DataOffset is where the fragment's data (the fragmentable part) starts in the packet: just after
+	// the fragment header.
+	DataOffset int
 }
 
 // NonFirst reports whether the packet is a fragment other than the first: it carries no L4 header.
@@ -204,6 +207,8 @@ func (b IPv6) TransportProtocol(maxExt int) (proto uint8, l4Offset int, frag IPv
 				More:    fo&1 != 0,
 				Offset:  fo &^ 7,
 				ID:      binary.BigEndian.Uint32(b[off+4:]),
+				// The header's end: TransportProtocol checks below that it lies within the packet.
+				DataOffset: off + IPv6FragmentHeaderSize,
 			}
 		default:
 			return proto, off, frag, true

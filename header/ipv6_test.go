@@ -99,12 +99,12 @@ func TestIPv6TransportProtocol(t *testing.T) {
 		// AH with payload len 4: (4+2)*4 = 24 bytes.
 		{"ah", mkIPv6(IPv6AH, cat([]byte{ProtocolTCP, 4}, make([]byte, 22), tcp20)...), ProtocolTCP, 64, IPv6FragmentInfo{}, true},
 		{"first_fragment", mkIPv6(IPv6Fragment, cat(frag(ProtocolUDP, 0, true), make([]byte, 8))...), ProtocolUDP, 48,
-			IPv6FragmentInfo{Present: true, More: true, ID: 0xdeadbeef}, true},
+			IPv6FragmentInfo{Present: true, More: true, ID: 0xdeadbeef, DataOffset: 48}, true},
 		{"first_fragment_then_destopts", mkIPv6(IPv6Fragment, cat(frag(IPv6DestOptions, 0, true), ext(ProtocolTCP), tcp20)...), ProtocolTCP, 56,
-			IPv6FragmentInfo{Present: true, More: true, ID: 0xdeadbeef}, true},
+			IPv6FragmentInfo{Present: true, More: true, ID: 0xdeadbeef, DataOffset: 48}, true},
 		// A non-first fragment: the chain stops at the fragment header, whatever the data looks like.
 		{"nonfirst_fragment", mkIPv6(IPv6Fragment, cat(frag(IPv6DestOptions, 1448, false), []byte{0xff, 0xff})...), IPv6DestOptions, 48,
-			IPv6FragmentInfo{Present: true, Offset: 1448, ID: 0xdeadbeef}, true},
+			IPv6FragmentInfo{Present: true, Offset: 1448, ID: 0xdeadbeef, DataOffset: 48}, true},
 		{"no_next_header", mkIPv6(IPv6DestOptions, ext(IPv6NoNextHeader)...), IPv6NoNextHeader, 48, IPv6FragmentInfo{}, true},
 		{"esp_opaque", mkIPv6(ProtocolESP, 1, 2, 3, 4, 5, 6, 7, 8), ProtocolESP, 40, IPv6FragmentInfo{}, true},
 		{"ipv6_ext_loop", many, IPv6DestOptions, 104, IPv6FragmentInfo{}, false},
@@ -113,7 +113,7 @@ func TestIPv6TransportProtocol(t *testing.T) {
 		{"ipv6_ext_len_overrun", mkIPv6(IPv6Routing, ProtocolTCP, 1, 0, 0, 0, 0, 0, 0), IPv6Routing, 40, IPv6FragmentInfo{}, false},
 		{"ipv6_hbh_not_first", mkIPv6(IPv6DestOptions, cat(ext(IPv6HopByHop), ext(ProtocolTCP))...), IPv6HopByHop, 48, IPv6FragmentInfo{}, false},
 		{"ipv6_double_fragment", mkIPv6(IPv6Fragment, cat(frag(IPv6Fragment, 0, true), frag(ProtocolTCP, 0, true))...), IPv6Fragment, 48,
-			IPv6FragmentInfo{Present: true, More: true, ID: 0xdeadbeef}, false},
+			IPv6FragmentInfo{Present: true, More: true, ID: 0xdeadbeef, DataOffset: 48}, false},
 		// Bytes past the payload length (Ethernet padding) are not headers.
 		{"ext_in_padding", append(mkIPv6(IPv6DestOptions), ext(ProtocolTCP)...), IPv6DestOptions, 40, IPv6FragmentInfo{}, false},
 	}

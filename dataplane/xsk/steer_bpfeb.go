@@ -43,6 +43,7 @@ type steerFlowKey struct {
 //
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
+	steerMapFragAddrs   = "frag_addrs"
 	steerMapLocalAddrs  = "local_addrs"
 	steerMapNatFlows    = "nat_flows"
 	steerMapServices    = "services"
@@ -100,6 +101,7 @@ type steerProgramSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type steerMapSpecs struct {
+	FragAddrs  *ebpf.MapSpec `ebpf:"frag_addrs"`
 	LocalAddrs *ebpf.MapSpec `ebpf:"local_addrs"`
 	NatFlows   *ebpf.MapSpec `ebpf:"nat_flows"`
 	Services   *ebpf.MapSpec `ebpf:"services"`
@@ -133,6 +135,7 @@ func (o *steerObjects) Close() error {
 //
 // It can be passed to loadSteerObjects or ebpf.CollectionSpec.LoadAndAssign.
 type steerMaps struct {
+	FragAddrs  *ebpf.Map `ebpf:"frag_addrs"`
 	LocalAddrs *ebpf.Map `ebpf:"local_addrs"`
 	NatFlows   *ebpf.Map `ebpf:"nat_flows"`
 	Services   *ebpf.Map `ebpf:"services"`
@@ -142,6 +145,7 @@ type steerMaps struct {
 
 func (m *steerMaps) Close() error {
 	return _SteerClose(
+		m.FragAddrs,
 		m.LocalAddrs,
 		m.NatFlows,
 		m.Services,

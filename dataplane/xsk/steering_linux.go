@@ -44,6 +44,7 @@ type steerSharedMaps struct {
 	Services   *ebpf.Map `ebpf:"services"`
 	NATFlows   *ebpf.Map `ebpf:"nat_flows"`
 	LocalAddrs *ebpf.Map `ebpf:"local_addrs"`
+	FragAddrs  *ebpf.Map `ebpf:"frag_addrs"`
 	Stats      *ebpf.Map `ebpf:"stats"`
 }
 
@@ -52,12 +53,13 @@ func (m *steerSharedMaps) replacements() map[string]*ebpf.Map {
 		"services":    m.Services,
 		"nat_flows":   m.NATFlows,
 		"local_addrs": m.LocalAddrs,
+		"frag_addrs":  m.FragAddrs,
 		"stats":       m.Stats,
 	}
 }
 
 func (m *steerSharedMaps) close() {
-	for _, x := range []*ebpf.Map{m.Services, m.NATFlows, m.LocalAddrs, m.Stats} {
+	for _, x := range []*ebpf.Map{m.Services, m.NATFlows, m.LocalAddrs, m.FragAddrs, m.Stats} {
 		if x != nil {
 			x.Close()
 		}
@@ -91,7 +93,7 @@ func NewSteering(flows int) (*Steering, error) {
 		st.ones[i] = 1
 	}
 	for name, dst := range map[string]**ebpf.Map{"services": &st.shared.Services, "nat_flows": &st.shared.NATFlows,
-		"local_addrs": &st.shared.LocalAddrs, "stats": &st.shared.Stats} {
+		"local_addrs": &st.shared.LocalAddrs, "frag_addrs": &st.shared.FragAddrs, "stats": &st.shared.Stats} {
 		m, err := ebpf.NewMap(spec.Maps[name])
 		if err != nil {
 			st.shared.close()
@@ -374,6 +376,12 @@ func epKey(e Endpoint) (steerEpKey, error) {
 	return k, nil
 }
 
+// The roles of a frag_addrs key (its Pad[0]), as in steer.c.
+const (
+	fragTo   = 1 // a VIP: fragments sent to it
+	fragFrom = 2 // a NAT real server: fragments it sends
+)
+
 func addrKey(a netip.Addr) (steerAddrKey, error) {
 	a = a.Unmap()
 	var k steerAddrKey
@@ -450,8 +458,22 @@ func (st *Steering) Update(r Rules) error {
 		}
 		locals[k] = struct{}{}
 	}
+	frags := map[steerAddrKey]struct{}{}
+	for role, addrs := range map[uint8][]netip.Addr{fragTo: r.FragmentTo, fragFrom: r.FragmentFrom} {
+		for _, a := range addrs {
+			k, err := addrKey(a)
+			if err != nil {
+				return fmt.Errorf("xsk: update: fragment address: %w", err)
+			}
+			k.Pad[0] = role
+			frags[k] = struct{}{}
+		}
+	}
 	if err := syncMap(st.shared.Services, services); err != nil {
 		return fmt.Errorf("xsk: update services: %w", err)
+	}
+	if err := syncMap(st.shared.FragAddrs, frags); err != nil {
+		return fmt.Errorf("xsk: update fragment addresses: %w", err)
 	}
 	if err := syncMap(st.shared.LocalAddrs, locals); err != nil {
 		return fmt.Errorf("xsk: update local addresses: %w", err)

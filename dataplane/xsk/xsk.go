@@ -132,6 +132,10 @@ type Endpoint struct {
 type Rules struct {
 	Services   []Endpoint   // VIP:vport (Port 0: all ports)
 	LocalAddrs []netip.Addr // FULLNAT LIPs
+	// Fragments carry no ports after the first, so they are steered by address: to a VIP (or a
+	// local address), or from a NAT real server (its replies).
+	FragmentTo   []netip.Addr // VIPs
+	FragmentFrom []netip.Addr // NAT real servers
 }
 
 // AttachMode selects how the steering program is attached.
@@ -174,4 +178,5 @@ var StatNames = []string{
 	"match_local_addr",   // to a local (FULLNAT) address
 	"match_icmp_error",   // ICMP error quoting one of our flows
 	"passed_vlan",        // VLAN-tagged (the workers do not handle tags yet): passed
+	"match_fragment",     // TCP/UDP fragment to a VIP or local address, or from a NAT real server
 }

@@ -17,10 +17,13 @@
  *     packet is one we forwarded to a real server for a NAT connection
  *     (its reverse in nat_flows), (proto, src, sport) = service, or src =
  *     local address.
- * Passed (to the kernel): everything else, including all fragments (IPv4
- * non-first fragments and first fragments with MF; IPv6 fragments with a
- * non-zero offset or the M flag: no L4 header or only part of the datagram,
- * and the director does not reassemble), VLAN-tagged frames (802.1Q and
+ *   - TCP/UDP fragments (IPv4 MF or offset, IPv6 fragment header with M or
+ *     an offset): later fragments carry no ports, so every fragment is
+ *     steered by address alone (frag_addrs): to a VIP or a local address,
+ *     or from a NAT real server. The workers follow each datagram's first
+ *     fragment (dataplane/frag.go).
+ * Passed (to the kernel): everything else, including other fragments
+ * (counted as passed_fragment), VLAN-tagged frames (802.1Q and
  * 802.1ad: the workers do not handle tags yet, so a tagged frame to a VIP
  * must not be redirected and then dropped), non-IP frames (ARP), ICMP echo,
  * ND, and frames that do not parse (truncated, garbage, too many extension
@@ -65,6 +68,7 @@ enum stat {
 	STAT_MATCH_LOCAL_ADDR,
 	STAT_MATCH_ICMP_ERROR,
 	STAT_PASSED_VLAN,       /* VLAN-tagged, passed */
+	STAT_MATCH_FRAGMENT,    /* TCP/UDP fragment to a VIP or LIP, or from a NAT real server */
 	STAT_MAX,
 };
 
@@ -120,6 +124,19 @@ struct {
 	__uint(max_entries, 4096);
 	__uint(map_flags, BPF_F_NO_PREALLOC);
 } local_addrs SEC(".maps");
+
+/* Addresses whose fragments the workers take (key.pad[0] is the role:
+ * FRAG_TO, a VIP the fragment is sent to; FRAG_FROM, a NAT real server it
+ * comes from). Local addresses are in local_addrs. */
+#define FRAG_TO 1
+#define FRAG_FROM 2
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__type(key, struct addr_key);
+	__type(value, __u32);
+	__uint(max_entries, 65536);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+} frag_addrs SEC(".maps");
 
 
 struct {
@@ -225,13 +242,14 @@ static __always_inline int parse_ipv4(void **pos, void *end, struct l3 *l3)
 		return PARSE_ERROR;
 	if (*pos + hlen > end)
 		return PARSE_ERROR;
-	/* Non-first fragment (offset != 0) or first with more to come. */
-	if (ip->frag_off & bpf_htons(0x3fff))
-		return PARSE_FRAGMENT;
 	l3->family = FAMILY_V4;
 	l3->proto = ip->proto;
 	__builtin_memcpy(l3->saddr, ip->saddr, 4);
 	__builtin_memcpy(l3->daddr, ip->daddr, 4);
+	/* Non-first fragment (offset != 0) or first with more to come: l3
+	 * holds its addresses and protocol. */
+	if (ip->frag_off & bpf_htons(0x3fff))
+		return PARSE_FRAGMENT;
 	*pos += hlen;
 	return PARSE_OK;
 }
@@ -273,8 +291,10 @@ static __always_inline int parse_ipv6(void **pos, void *end, struct l3 *l3)
 			if ((void *)(fh + 1) > end)
 				return PARSE_ERROR;
 			/* Atomic fragments (offset 0, M clear) are whole. */
-			if (fh->frag_off & bpf_htons(0xfff9))
+			if (fh->frag_off & bpf_htons(0xfff9)) {
+				l3->proto = fh->nexthdr;
 				return PARSE_FRAGMENT;
+			}
 			nh = fh->nexthdr;
 			p = fh + 1;
 			continue;
@@ -342,6 +362,25 @@ static __always_inline int in_addr_map(void *map, __u8 family, const __u8 *addr)
 	return bpf_map_lookup_elem(map, &k) != 0;
 }
 
+/* is_our_fragment: a TCP/UDP fragment the workers take (frag_addrs). */
+static __always_inline int is_our_fragment(const struct l3 *l3)
+{
+	if (l3->proto != IPPROTO_TCP && l3->proto != IPPROTO_UDP)
+		return 0;
+	struct addr_key k;
+	__builtin_memset(&k, 0, sizeof(k));
+	k.family = l3->family;
+	k.pad[0] = FRAG_TO;
+	__builtin_memcpy(k.addr, l3->daddr, 16);
+	if (bpf_map_lookup_elem(&frag_addrs, &k))
+		return 1;
+	if (in_addr_map(&local_addrs, l3->family, l3->daddr))
+		return 1;
+	k.pad[0] = FRAG_FROM;
+	__builtin_memcpy(k.addr, l3->saddr, 16);
+	return bpf_map_lookup_elem(&frag_addrs, &k) != 0;
+}
+
 static __always_inline int is_icmp_error(__u8 proto, __u8 type)
 {
 	if (proto == IPPROTO_ICMP)
@@ -375,7 +414,7 @@ static __always_inline __u32 classify(struct xdp_md *ctx)
 	else
 		return STAT_PASSED_NOT_IP; /* ARP, LLDP, ... */
 	if (r == PARSE_FRAGMENT)
-		return STAT_PASSED_FRAGMENT;
+		return is_our_fragment(&l3) ? STAT_MATCH_FRAGMENT : STAT_PASSED_FRAGMENT;
 	if (r != PARSE_OK)
 		return STAT_PARSE_ERROR;
 
@@ -449,7 +488,8 @@ int xdpvs_steer(struct xdp_md *ctx)
 	case STAT_MATCH_SERVICE:
 	case STAT_MATCH_REAL_SERVER:
 	case STAT_MATCH_LOCAL_ADDR:
-	case STAT_MATCH_ICMP_ERROR: {
+	case STAT_MATCH_ICMP_ERROR:
+	case STAT_MATCH_FRAGMENT: {
 		count(why);
 		long ret = bpf_redirect_map(&xsks, ctx->rx_queue_index, XDP_PASS);
 		if (ret == XDP_REDIRECT) {

@@ -1,0 +1,372 @@
+package dataplane
+
+import (
+	"bytes"
+	"encoding/binary"
+	"fmt"
+	"net/netip"
+	"slices"
+	"testing"
+
+	"github.com/xdpvs/xdpvs/header"
+)
+
+// fragmentFrame splits the IP datagram of an Ethernet frame (no IPv4 options, no IPv6 extension
+// headers) into fragments of at most mtu bytes of IP packet each, with identification id, as the
+// sender's kernel does: the returned frames carry an Ethernet header each, in order.
+func fragmentFrame(tb testing.TB, frame []byte, mtu int, id uint32) [][]byte {
+	tb.Helper()
+	eth := frame[:header.EthernetMinimumSize]
+	l3 := frame[header.EthernetMinimumSize:]
+	v6 := l3[0]>>4 == 6
+	hl := header.IPv4MinimumSize
+	if v6 {
+		hl = header.IPv6MinimumSize
+	}
+	data := l3[hl:]
+	step := (mtu - hl) &^ 7
+	if v6 {
+		step = (mtu - hl - header.IPv6FragmentHeaderSize) &^ 7
+	}
+	var out [][]byte
+	for off := 0; off < len(data); off += step {
+		chunk := data[off:min(off+step, len(data))]
+		more := off+step < len(data)
+		f := append([]byte(nil), eth...)
+		if v6 {
+			ip := append([]byte(nil), l3[:hl]...)
+			next := ip[6]
+			ip[6] = header.IPv6Fragment
+			binary.BigEndian.PutUint16(ip[4:], uint16(header.IPv6FragmentHeaderSize+len(chunk)))
+			fh := make([]byte, header.IPv6FragmentHeaderSize)
+			fh[0] = next
+			fo := uint16(off)
+			if more {
+				fo |= 1
+			}
+			binary.BigEndian.PutUint16(fh[2:], fo)
+			binary.BigEndian.PutUint32(fh[4:], id)
+			f = append(append(append(f, ip...), fh...), chunk...)
+		} else {
+			ip := header.IPv4(append([]byte(nil), l3[:hl]...))
+			ip.SetTotalLength(uint16(hl + len(chunk)))
+			binary.BigEndian.PutUint16(ip[4:], uint16(id))
+			var flags uint8
+			if more {
+				flags = header.IPv4FlagMoreFragments
+			}
+			ip.SetFlagsFragmentOffset(flags, uint16(off))
+			ip.FillChecksum()
+			f = append(append(f, ip...), chunk...)
+		}
+		out = append(out, f)
+	}
+	return out
+}
+
+// reassemble joins the fragments (Ethernet frames, any order) of one IP datagram into the whole
+// datagram's IP packet (IPv6: without the fragment header), checking that they cover it exactly.
+func reassemble(tb testing.TB, frames [][]byte) []byte {
+	tb.Helper()
+	type piece struct {
+		off  int
+		data []byte
+		more bool
+	}
+	var ps []piece
+	var hdr []byte
+	for _, f := range frames {
+		var pkt header.Packet
+		if r := pkt.Parse(f); r != header.ParseOK {
+			tb.Fatalf("reassemble: %v", r)
+		}
+		l3 := f[pkt.L3Offset : pkt.L3Offset+pkt.L3Length]
+		var fi header.IPv6FragmentInfo
+		var start int
+		more := false
+		if pkt.IsIPv6 {
+			_, _, fi, _ = header.IPv6(l3).TransportProtocol(header.IPv6DefaultMaxExtHeaders)
+			start, more = fi.DataOffset, fi.More
+		} else {
+			ip := header.IPv4(l3)
+			if !ip.IsChecksumValid() {
+				tb.Fatalf("reassemble: fragment at %d with a bad IPv4 header checksum", ip.FragmentOffset())
+			}
+			start, more = ip.HeaderLength(), ip.More()
+		}
+		if pkt.FragmentOffset == 0 {
+			hdr = append([]byte(nil), l3[:start]...)
+			if pkt.IsIPv6 {
+				hdr = append(hdr[:header.IPv6MinimumSize:header.IPv6MinimumSize], l3[start:start]...)
+				hdr[6] = l3[header.IPv6MinimumSize] // the fragment header's next header
+			}
+		}
+		ps = append(ps, piece{off: int(pkt.FragmentOffset), data: l3[start:], more: more})
+	}
+	if hdr == nil {
+		tb.Fatal("reassemble: no first fragment")
+	}
+	slices.SortFunc(ps, func(a, b piece) int { return a.off - b.off })
+	var data []byte
+	for i, p := range ps {
+		if p.off != len(data) || (i == len(ps)-1) == p.more {
+			tb.Fatalf("reassemble: fragment at %d (more %v) after %d bytes, %d of %d", p.off, p.more, len(data), i, len(ps))
+		}
+		data = append(data, p.data...)
+	}
+	out := append(hdr, data...)
+	if out[0]>>4 == 6 {
+		binary.BigEndian.PutUint16(out[4:], uint16(len(data)))
+	} else {
+		ip := header.IPv4(out)
+		ip.SetTotalLength(uint16(len(out)))
+		ip.SetFlagsFragmentOffset(0, 0)
+		ip.FillChecksum()
+	}
+	return out
+}
+
+// checkDatagram checks a reassembled UDP datagram: its addresses and ports, its checksum over the
+// whole of it, and its payload.
+func checkDatagram(tb testing.TB, l3 []byte, src, dst netip.AddrPort, payload []byte) {
+	tb.Helper()
+	var s, d, seg []byte
+	if l3[0]>>4 == 6 {
+		ip := header.IPv6(l3)
+		s, d, seg = ip.SourceAddress(), ip.DestinationAddress(), l3[header.IPv6MinimumSize:]
+	} else {
+		ip := header.IPv4(l3)
+		s, d, seg = ip.SourceAddress(), ip.DestinationAddress(), l3[ip.HeaderLength():]
+	}
+	u := header.UDP(seg)
+	gotSrc := netip.AddrPortFrom(addrOf(s), u.SourcePort())
+	gotDst := netip.AddrPortFrom(addrOf(d), u.DestinationPort())
+	if gotSrc != src || gotDst != dst {
+		tb.Fatalf("datagram %v → %v, want %v → %v", gotSrc, gotDst, src, dst)
+	}
+	if int(u.Length()) != len(seg) {
+		tb.Fatalf("UDP length %d, datagram %d", u.Length(), len(seg))
+	}
+	if sum := header.Checksum(seg, header.PseudoHeaderChecksum(header.ProtocolUDP, s, d, uint16(len(seg)))); sum != 0xffff {
+		tb.Fatalf("UDP checksum over the reassembled datagram: sum %#04x, want 0xffff", sum)
+	}
+	if !bytes.Equal(seg[header.UDPMinimumSize:], payload) {
+		tb.Fatal("payload differs")
+	}
+}
+
+// addrOf returns the address of 4 or 16 bytes.
+func addrOf(a []byte) netip.Addr {
+	ip, _ := netip.AddrFromSlice(a)
+	return ip
+}
+
+// fragSim runs several workers' pipelines as the workers do, with rings between them: a frame
+// handed over goes to the back of the target's queue; what a pipeline's fragment handling queued
+// is drained after each frame.
+type fragSim struct {
+	tb   testing.TB
+	ps   []*Pipeline
+	q    []simFrame
+	sent [][]byte // frames transmitted, in order
+	port []int
+}
+
+type simFrame struct {
+	w     int
+	frame []byte
+	in    int
+	kind  frameKind
+}
+
+func (s *fragSim) rx(w int, frame []byte, in int, now int64) {
+	s.q = append(s.q, simFrame{w: w, frame: frame, in: in, kind: fromRX})
+	s.run(now)
+}
+
+func (s *fragSim) run(now int64) {
+	for len(s.q) > 0 {
+		f := s.q[0]
+		s.q = s.q[1:]
+		p := s.ps[f.w]
+		buf := make([]byte, 4096)
+		const off = 256
+		n := copy(buf[off:], f.frame)
+		var v Verdict
+		var x, o, l int
+		if f.kind == gathered {
+			v, x, o, l = p.ProcessGatheredAt(buf, off, n, f.in, now)
+		} else {
+			v, x, o, l = p.ProcessAt(buf, off, n, f.in, now)
+		}
+		switch v {
+		case VerdictTX:
+			s.sent = append(s.sent, append([]byte(nil), buf[o:o+l]...))
+			s.port = append(s.port, x)
+		case VerdictHandoff:
+			if f.kind != fromRX {
+				s.tb.Fatalf("worker %d hands a handed-over frame on to %d", f.w, x)
+			}
+			s.q = append(s.q, simFrame{w: x, frame: f.frame, in: f.in, kind: handedOver})
+		case VerdictHandoffFragment:
+			if f.kind == gathered {
+				s.tb.Fatalf("worker %d hands a gathered fragment on to %d", f.w, x)
+			}
+			s.q = append(s.q, simFrame{w: x, frame: f.frame, in: f.in, kind: gathered})
+		}
+		q, pool := p.fragmentOut()
+		for i := 0; i < q.n; i++ {
+			it := q.items[i]
+			fr, in := pool.frame(it.slot)
+			fr = append([]byte(nil), fr...)
+			pool.put(it.slot)
+			if it.to < 0 {
+				s.sent = append(s.sent, fr)
+				s.port = append(s.port, in)
+				continue
+			}
+			s.q = append(s.q, simFrame{w: int(it.to), frame: fr, in: in, kind: gathered})
+		}
+		q.n = 0
+	}
+}
+
+// TestFragmentsNAT sends UDP datagrams of 4, 8 and 60 KB, IPv4 and IPv6, in fragments through a
+// NAT service, with one and two workers, in order, reversed, and with the first fragment last:
+// every datagram leaves in fragments that reassemble into the rewritten datagram, its checksum
+// right over the whole of it; the replies come back the same way.
+func TestFragmentsNAT(t *testing.T) {
+	for _, workers := range []int{1, 2} {
+		for _, v6 := range []bool{false, true} {
+			for _, order := range []string{"in_order", "reversed", "first_last"} {
+				t.Run(fmt.Sprintf("workers=%d/v6=%v/%s", workers, v6, order), func(t *testing.T) {
+					e := newTestEnv(t, 1024)
+					s := &fragSim{tb: t}
+					for w := range workers {
+						s.ps = append(s.ps, e.worker(w, workers, 1024))
+					}
+					cip, vip, rsa, rsb := cip4, vip4, rs4a, rs4b
+					if v6 {
+						cip, vip, rsa, rsb = cip6, vip6, rs6a, rs6b
+					}
+					for i, size := range []int{4 << 10, 8 << 10, 60 << 10} {
+						sport := uint16(40000 + i)
+						in := pk{src: cliMAC, dst: port0MAC, sip: cip, dip: vip, proto: header.ProtocolUDP, sport: sport, dport: 53}.dgram(size)
+						frags := fragmentFrame(t, in.frame(t), 1500, uint32(0x100+i))
+						switch order {
+						case "reversed":
+							slices.Reverse(frags)
+						case "first_last":
+							frags = append(frags[1:], frags[0])
+						}
+						s.sent, s.port = nil, nil
+						for j, f := range frags {
+							s.rx(j%workers, f, 0, t0) // RSS spreads them over the queues
+						}
+						if len(s.sent) != len(frags) {
+							t.Fatalf("%d bytes: %d of %d fragments sent; counters %s / %s", size, len(s.sent), len(frags),
+								nonZero(s.ps[0].c), nonZero(s.ps[len(s.ps)-1].c))
+						}
+						got := reassemble(t, s.sent)
+						payload := []byte(payloadOf(size))
+						var d netip.Addr
+						if l := got[0] >> 4; l == 6 {
+							d = netip.AddrFrom16([16]byte(header.IPv6(got).DestinationAddress()))
+						} else {
+							d = netip.AddrFrom4([4]byte(header.IPv4(got).DestinationAddress()))
+						}
+						if d != rsa && d != rsb {
+							t.Fatalf("sent to %v", d)
+						}
+						checkDatagram(t, got, netip.AddrPortFrom(cip, sport), netip.AddrPortFrom(d, 5353), payload)
+						// The reply, in fragments, reversed.
+						rsMAC := rs1MAC
+						if d == rsb {
+							rsMAC = rs2MAC
+						}
+						reply := pk{src: rsMAC, dst: port1MAC, sip: d, dip: cip, proto: header.ProtocolUDP, sport: 5353, dport: sport}.dgram(size)
+						rfr := fragmentFrame(t, reply.frame(t), 1500, uint32(0x200+i))
+						slices.Reverse(rfr)
+						s.sent = nil
+						for j, f := range rfr {
+							s.rx((j+1)%workers, f, 1, t0)
+						}
+						if len(s.sent) != len(rfr) {
+							t.Fatalf("reply of %d bytes: %d of %d fragments sent", size, len(s.sent), len(rfr))
+						}
+						checkDatagram(t, reassemble(t, s.sent), netip.AddrPortFrom(vip, 53), netip.AddrPortFrom(cip, sport), payload)
+					}
+					for _, p := range s.ps {
+						for _, e := range p.frags.e {
+							if e.state != fragFree {
+								t.Fatalf("worker %d keeps a datagram's entry after all its fragments (%+v)", p.id, e)
+							}
+						}
+						if len(p.frags.pool.free) != fragPoolSlots {
+							t.Fatalf("worker %d: %d pool slots in use", p.id, fragPoolSlots-len(p.frags.pool.free))
+						}
+					}
+				})
+			}
+		}
+	}
+}
+
+// decapsulate returns the inner IP packet of a tunnelled frame, checking its outer IPv4 header.
+func decapsulate(tb testing.TB, frame []byte, mtu int) []byte {
+	tb.Helper()
+	outer := header.IPv4(frame[header.EthernetMinimumSize:])
+	if outer.Protocol() != header.ProtocolIPIP || !outer.IsChecksumValid() || int(outer.TotalLength()) > mtu ||
+		outer.DontFragment() || outer.IsFragment() {
+		tb.Fatalf("outer header: proto %d, checksum valid %v, length %d (MTU %d), DF %v, fragment %v", outer.Protocol(),
+			outer.IsChecksumValid(), outer.TotalLength(), mtu, outer.DontFragment(), outer.IsFragment())
+	}
+	eth := make([]byte, header.EthernetMinimumSize)
+	header.Ethernet(eth).SetType(header.EtherTypeIPv4)
+	return append(eth, outer[outer.HeaderLength():outer.TotalLength()]...)
+}
+
+// TestTunnelFragmentsNoDF: IPv4 packets without DF too big for the tunnel are fragmented by the
+// director (as IPVS lets the kernel do), each piece in the tunnel within the MTU: a whole 1500-byte
+// TCP segment, and the client's own 1500-byte fragments of an 8 KB datagram (a fragment fragmented
+// again); the pieces reassemble into the client's packet.
+func TestTunnelFragmentsNoDF(t *testing.T) {
+	p := tunEnv(t)
+	s := &fragSim{tb: t, ps: []*Pipeline{p}}
+	c := pk{src: cliMAC, dst: port0MAC, sip: cip4, dip: vip4, proto: tcp, sport: 40000, dport: 80}
+	s.rx(0, syn(c).frame(t), 0, t0)
+	for _, frames := range [][][]byte{
+		{c.seg("PA", 1001, 5001, 1500-40).frame(t)},
+		fragmentFrame(t, c.seg("PA", 2461, 5001, 8<<10).frame(t), 1500, 0x77),
+	} {
+		want := append([]byte(nil), frames[0]...)
+		if len(frames) > 1 {
+			want = append(make([]byte, header.EthernetMinimumSize), reassemble(t, frames)...)
+		}
+		for _, f := range frames {
+			f[14+6] &^= 0x40 // DF off
+			header.IPv4(f[14:]).FillChecksum()
+		}
+		header.IPv4(want[14:]).SetFlagsFragmentOffset(0, 0)
+		made, big := p.c.fragMade, 0
+		s.sent = nil
+		for _, f := range frames {
+			if len(f)-14 > 1500-20 {
+				big++
+			}
+			s.rx(0, f, 0, t0)
+		}
+		if len(s.sent) != len(frames)+big || p.c.fragMade != made+uint64(2*big) {
+			t.Fatalf("%d frames sent, %d fragments made, for %d in (%s)", len(s.sent), p.c.fragMade-made, len(frames), nonZero(p.c))
+		}
+		var inner [][]byte
+		for _, f := range s.sent {
+			inner = append(inner, decapsulate(t, f, 1500))
+		}
+		got := reassemble(t, inner)
+		header.IPv4(want[14:]).FillChecksum()
+		if !bytes.Equal(got, want[14:]) {
+			t.Fatalf("reassembled %d bytes differ from the client's %d", len(got), len(want)-14)
+		}
+	}
+}
