@@ -164,21 +164,35 @@ func (t *fragTable) find(key *header.Tuple, now int64, p *Pipeline) *fragEntry {
 	return nil
 }
 
-// insert returns a new entry for key (taking a free or expired slot of its probe run), or nil when
-// the run is full of live datagrams.
+// insert returns a new entry for key: a free or expired slot of its probe run, else the oldest of
+// the run's datagrams whose first fragment has not come (or that are dropped), evicted (its held
+// fragments counted as frag_table_full), so that a flood of fragments without a first cannot keep
+// whole datagrams out. It returns nil when every datagram of the run is under way.
 func (t *fragTable) insert(key *header.Tuple, state fragState, now int64, p *Pipeline) *fragEntry {
 	h := int(key.Hash(&fragKey))
+	var victim *fragEntry
 	for i := range fragProbe {
 		e := &t.e[(h+i)&(fragTableSize-1)]
 		if e.state != fragFree && e.expires <= now {
 			p.fragExpire(e)
 		}
 		if e.state == fragFree {
-			*e = fragEntry{key: *key, expires: now + fragTimeout, held: -1, heldTail: -1, state: state}
-			return e
+			victim = e
+			break
+		}
+		if (e.state == fragWaiting || e.state == fragDropped) && (victim == nil || e.expires < victim.expires) {
+			victim = e
 		}
 	}
-	return nil
+	if victim == nil {
+		return nil
+	}
+	if victim.state != fragFree {
+		p.c.drops[DropFragTableFull] += uint64(p.fragRelease(victim))
+		p.c.fragEvicted++
+	}
+	*victim = fragEntry{key: *key, expires: now + fragTimeout, held: -1, heldTail: -1, state: state}
+	return victim
 }
 
 // fragPool is a worker's preallocated copies of fragments: held until their datagram's first

@@ -370,3 +370,181 @@ func TestTunnelFragmentsNoDF(t *testing.T) {
 		}
 	}
 }
+
+// fragsOf returns the fragments (mtu bytes of IP packet) of a UDP datagram of n bytes from the
+// client's port sport to the IPv4 or IPv6 VIP's port 53, with identification id.
+func fragsOf(tb testing.TB, v6 bool, sport uint16, n, mtu int, id uint32) [][]byte {
+	tb.Helper()
+	cip, vip := cip4, vip4
+	if v6 {
+		cip, vip = cip6, vip6
+	}
+	in := pk{src: cliMAC, dst: port0MAC, sip: cip, dip: vip, proto: header.ProtocolUDP, sport: sport, dport: 53}.dgram(n)
+	return fragmentFrame(tb, in.frame(tb), mtu, id)
+}
+
+// process runs one frame through p (one worker) and returns the verdict.
+func process(p *Pipeline, frame []byte, now int64) Verdict {
+	buf := make([]byte, 4096)
+	v, _, _, _ := p.ProcessAt(buf, 256, copy(buf[256:], frame), 0, now)
+	return v
+}
+
+// TestFragmentDrops: the hostile cases of fragments, each a counted drop: overlapping data drops
+// the whole datagram (RFC 5722), held fragments included, as do too many fragments; data past
+// 65,535 bytes is oversize; a datagram whose first fragment was dropped drops the others.
+func TestFragmentDrops(t *testing.T) {
+	for _, v6 := range []bool{false, true} {
+		t.Run(fmt.Sprintf("v6=%v", v6), func(t *testing.T) {
+			p := newTestEnv(t, 1024).p
+			f := fragsOf(t, v6, 41000, 8<<10, 1500, 1) // 6 fragments
+			if v := process(p, f[3], t0); v != VerdictConsumed {
+				t.Fatalf("a later fragment first: %s", vname(v))
+			}
+			if v := process(p, f[0], t0); v != VerdictTX {
+				t.Fatalf("the first: %s", vname(v))
+			}
+			p.fragmentOut() // the held one was queued (not drained here)
+			if v := process(p, f[3], t0); v != VerdictDrop || p.c.drops[DropFragOverlap] != 1 {
+				t.Fatalf("a duplicate: %s, overlap %d", vname(v), p.c.drops[DropFragOverlap])
+			}
+			if v := process(p, f[4], t0); v != VerdictDrop || p.c.drops[DropFragDatagramDropped] != 1 {
+				t.Fatalf("after the overlap: %s (%s)", vname(v), nonZero(p.c))
+			}
+			q, _ := p.fragmentOut()
+			q.n = 0
+			p.frags.pool = newFragPool()
+
+			// A held fragment, then one overlapping it: both dropped, as overlap.
+			g := fragsOf(t, v6, 41001, 8<<10, 1500, 2)
+			process(p, g[2], t0)
+			over := append([]byte(nil), g[2]...)
+			if v6 {
+				binary.BigEndian.PutUint16(over[14+40+2:], binary.BigEndian.Uint16(over[14+40+2:])+8)
+			} else {
+				ip := header.IPv4(over[14:])
+				ip.SetFlagsFragmentOffset(header.IPv4FlagMoreFragments, ip.FragmentOffset()+8)
+				ip.FillChecksum()
+			}
+			before := p.c.drops[DropFragOverlap]
+			if v := process(p, over, t0); v != VerdictDrop || p.c.drops[DropFragOverlap] != before+2 || len(p.frags.pool.free) != fragPoolSlots {
+				t.Fatalf("overlapping a held one: %s, overlap +%d, pool %d free", vname(v), p.c.drops[DropFragOverlap]-before, len(p.frags.pool.free))
+			}
+
+			// Too many: 8-byte fragments.
+			h := fragsOf(t, v6, 41002, 70*8, header.IPv4MinimumSize+8+map[bool]int{true: 28}[v6], 3)
+			for i, fr := range h {
+				v := process(p, fr, t0)
+				if i < fragMaxFrags && v != VerdictTX || i == fragMaxFrags && (v != VerdictDrop || p.c.drops[DropFragTooMany] != 1) {
+					t.Fatalf("fragment %d of %d: %s (%s)", i, len(h), vname(v), nonZero(p.c))
+				}
+			}
+
+			// Oversize: the last fragment's data ends past 65,535.
+			big := append([]byte(nil), f[5]...)
+			if v6 {
+				binary.BigEndian.PutUint16(big[14+40+2:], 65528)
+			} else {
+				ip := header.IPv4(big[14:])
+				ip.SetFlagsFragmentOffset(0, 65528)
+				ip.FillChecksum()
+			}
+			if v := process(p, big, t0); v != VerdictDrop || p.c.drops[DropFragOversize] != 1 {
+				t.Fatalf("oversize: %s (%s)", vname(v), nonZero(p.c))
+			}
+
+			// The first dropped (no service on its port), the others follow.
+			k := fragsOf(t, v6, 41003, 4<<10, 1500, 4)
+			if v6 {
+				binary.BigEndian.PutUint16(k[0][14+48+2:], 54)
+			} else {
+				binary.BigEndian.PutUint16(k[0][14+20+2:], 54)
+			}
+			process(p, k[0], t0)
+			before = p.c.drops[DropFragDatagramDropped]
+			if v := process(p, k[1], t0); v != VerdictDrop || p.c.drops[DropNoService] != 1 || p.c.drops[DropFragDatagramDropped] != before+1 {
+				t.Fatalf("after a first without service: %s (%s)", vname(v), nonZero(p.c))
+			}
+		})
+	}
+}
+
+// TestFragmentFlood: later fragments without their first, each of its own datagram, are held in
+// the pool until it is full, then dropped (frag_buffer_full, frag_table_full as old ones are
+// evicted), never more memory; every one is counted once; a whole datagram still goes through in
+// the flood; after the timeout the held ones are dropped (frag_timeout) and the pool is free.
+func TestFragmentFlood(t *testing.T) {
+	p := newTestEnv(t, 1024).p
+	const n = 3000
+	tmpl := fragsOf(t, false, 42000, 4<<10, 1500, 0)[1]
+	for i := range n {
+		f := append([]byte(nil), tmpl...)
+		binary.BigEndian.PutUint16(f[14+4:], uint16(i))
+		header.IPv4(f[14:]).FillChecksum()
+		process(p, f, t0+int64(i))
+	}
+	// Each fragment counted once when it came (held or frag_buffer_full); held ones dropped since
+	// with the datagram evicted for another (frag_table_full).
+	flood := p.c.fragHeld + p.c.drops[DropFragBufferFull]
+	t.Logf("%d fragments: %d held, %d frag_buffer_full; %d held ones dropped as frag_table_full, %d datagrams evicted", n, p.c.fragHeld,
+		p.c.drops[DropFragBufferFull], p.c.drops[DropFragTableFull], p.c.fragEvicted)
+	if flood != n || p.c.fragHeld-p.c.drops[DropFragTableFull] != fragPoolSlots || len(p.frags.pool.free) != 0 {
+		t.Fatalf("%d of %d fragments counted as held or dropped; pool %d free (%s)", flood, n, len(p.frags.pool.free), nonZero(p.c))
+	}
+	s := &fragSim{tb: t, ps: []*Pipeline{p}}
+	for _, f := range fragsOf(t, false, 42001, 8<<10, 1500, 0xffff0) {
+		s.rx(0, f, 0, t0+n)
+	}
+	if len(s.sent) != 6 {
+		t.Fatalf("a whole datagram in the flood: %d of 6 fragments sent (%s)", len(s.sent), nonZero(p.c))
+	}
+	for range fragTableSize / fragSweep {
+		p.expireFragments(t0 + n + fragTimeout)
+	}
+	if held := p.c.fragHeld - p.c.drops[DropFragTableFull]; p.c.drops[DropFragTimeout] != held || len(p.frags.pool.free) != fragPoolSlots {
+		t.Fatalf("after the timeout: %d frag_timeout, %d held; pool %d free", p.c.drops[DropFragTimeout], held, len(p.frags.pool.free))
+	}
+	for i := range p.frags.e {
+		if p.frags.e[i].state != fragFree {
+			t.Fatalf("entry %d left after the timeout: %+v", i, p.frags.e[i])
+		}
+	}
+}
+
+// TestFragmentsZeroAllocs: a datagram's fragments, the first last (held, released, followed),
+// allocate nothing.
+func TestFragmentsZeroAllocs(t *testing.T) {
+	if raceEnabled {
+		t.Skip("the race detector's instrumentation allocates")
+	}
+	p := newTestEnv(t, 1024).p
+	frags := fragsOf(t, false, 43000, 8<<10, 1500, 9)
+	frags = append(frags[1:], frags[0])
+	buf := make([]byte, 4096)
+	id := uint16(0)
+	run := func() {
+		id++
+		for _, f := range frags {
+			n := copy(buf[256:], f)
+			binary.BigEndian.PutUint16(buf[256+14+4:], id)
+			header.IPv4(buf[256+14:]).FillChecksum()
+			p.ProcessAt(buf, 256, n, 0, t0)
+		}
+		q, pool := p.fragmentOut()
+		for i := range q.n {
+			f, in := pool.frame(q.items[i].slot)
+			n := copy(buf[256:], f)
+			pool.put(q.items[i].slot)
+			if v, _, _, _ := p.ProcessGatheredAt(buf, 256, n, in, t0); v != VerdictTX {
+				t.Fatalf("released: %s", vname(v))
+			}
+		}
+		q.n = 0
+	}
+	if n := testing.AllocsPerRun(200, run); n != 0 {
+		t.Errorf("%v allocations per datagram", n)
+	}
+	if p.c.fragHeld < 200*5 {
+		t.Errorf("%d fragments held in 200 runs", p.c.fragHeld)
+	}
+}

@@ -99,6 +99,7 @@ type counters struct {
 	sync                            syncCounters
 	fragHeld                        uint64 // fragments held until their datagram's first came (frag.go)
 	fragExpired                     uint64 // datagrams whose fragments stopped coming before the end
+	fragEvicted                     uint64 // datagrams without their first fragment evicted for a new one
 	fragMade                        uint64 // fragments the director made of packets too big for a tunnel (DF clear)
 }
 

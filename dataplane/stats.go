@@ -120,6 +120,7 @@ func workerStats(id, queue, cpu int, c *counters, conns int) WorkerStats {
 		NamedCount{Name: "conn_evicted", Count: c.evicted}, NamedCount{Name: "defense_short_timeouts", Count: c.defended},
 		NamedCount{Name: "checksums_completed", Count: c.sumsCompleted}, NamedCount{Name: "sloppy_created", Count: c.sloppy},
 		NamedCount{Name: "frag_held", Count: c.fragHeld}, NamedCount{Name: "frag_expired", Count: c.fragExpired},
+		NamedCount{Name: "frag_evicted", Count: c.fragEvicted},
 		NamedCount{Name: "frag_made", Count: c.fragMade})
 	for r := toa.Result(0); r < toa.NumResults; r++ {
 		ws.Events = append(ws.Events, NamedCount{Name: "toa_" + r.String(), Count: c.toa[r]})

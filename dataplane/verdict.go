@@ -53,7 +53,7 @@ const (
 	DropFlowLogFull                           // NAT: the log of flows for the steering program is full (the worker did not drain it)
 	DropSynProxySourceLimit                   // SYN proxy: the client's source holds its share of the worker's pending-handshake slots
 	DropNoTunnelSource                        // TUN: the director has no address to tunnel from toward the real server (tunsrc.go)
-	DropFragTableFull                         // fragments: the probe run of the datagram's entry is full of live datagrams (frag.go)
+	DropFragTableFull                         // fragments: the probe run of the datagram's entry is full of datagrams under way, or held ones of a datagram evicted (frag.go)
 	DropFragTimeout                           // fragments: held for a first fragment that did not come in time
 	DropFragOverlap                           // fragments: data overlapping the datagram's (RFC 5722), or past its end; the datagram is dropped
 	DropFragOversize                          // fragments: data beyond 65,535 bytes
