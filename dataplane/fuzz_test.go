@@ -29,8 +29,8 @@ import (
 const fuzzMutationShare = 48
 
 func FuzzPipeline(f *testing.F) {
-	saved := ownerKey
-	f.Cleanup(func() { ownerKey = saved })
+	saved, savedFrag := ownerKey, fragKey
+	f.Cleanup(func() { ownerKey, fragKey = saved, savedFrag })
 	w := theFuzzWorld(f) // which fixes ownerKey for the fuzzed pipelines
 	seen := map[string]bool{}
 	key := func(b []byte, mode uint8) string { return string(b) + string(rune(mode)) }

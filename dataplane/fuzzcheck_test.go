@@ -80,6 +80,7 @@ type fuzzObs struct {
 	before, after       fuzzCounts
 	pre                 conntrack.Entry[connVal] // the input tuple's connection before, if preOK
 	preOK               bool
+	fragFlow            header.Tuple // a later fragment's: the connection its datagram's first opened (fragFlowOf)
 	v                   Verdict
 	port, off, n        int
 	buf, out            []byte
@@ -90,6 +91,9 @@ func newFuzzObs(p *Pipeline, in []byte, inPort int) *fuzzObs {
 	x.parsed = x.pi.Parse(in) == header.ParseOK
 	x.ipOK, x.l4OK = frameChecksumsOK(in)
 	x.quoteOK = quoteChecksumOK(in)
+	if x.parsed && x.pi.NonFirstFragment() {
+		x.fragFlow = fragFlowOf(p, in, &x.pi)
+	}
 	if x.parsed {
 		if id, _, ok := p.table.Lookup(&x.pi.Tuple); ok {
 			x.pre, x.preOK = *p.table.Entry(id), true
@@ -238,6 +242,9 @@ func (x *fuzzObs) conn() (e *conntrack.Entry[connVal], dir conntrack.Dir, ok boo
 
 func (x *fuzzObs) connID() (id uint32, e *conntrack.Entry[connVal], dir conntrack.Dir, ok bool) {
 	k := x.pi.Tuple
+	if x.pi.NonFirstFragment() {
+		k = x.fragFlow
+	}
 	if x.isICMPError() {
 		q, _, _, qok := x.pi.ParseICMPError(x.in)
 		if !qok {
@@ -250,6 +257,20 @@ func (x *fuzzObs) connID() (id uint32, e *conntrack.Entry[connVal], dir conntrac
 		return 0, nil, 0, false
 	}
 	return id, x.p.table.Entry(id), dir, true
+}
+
+// fragFlowOf returns the tuple whose connection a later fragment follows (its datagram's first
+// fragment's), as the pipeline's fragment table holds it, without touching the table; a zero
+// tuple if none.
+func fragFlowOf(p *Pipeline, frame []byte, pkt *header.Packet) header.Tuple {
+	key, _, _, _ := fragKeyOf(frame, pkt)
+	h := int(key.Hash(&fragKey))
+	for i := range fragProbe {
+		if e := &p.frags.e[(h+i)&(fragTableSize-1)]; e.state != fragFree && e.key == key {
+			return e.flow
+		}
+	}
+	return header.Tuple{}
 }
 
 func (x *fuzzObs) isICMPError() bool {
@@ -448,6 +469,16 @@ func (x *fuzzObs) checkForward(t *testing.T, po *header.Packet) {
 	other := &e.Tuples[dir^1]
 	if x.isICMPError() {
 		x.checkICMPForward(t, po, e, dir, other)
+		return
+	}
+	if x.pi.NonFirstFragment() {
+		// No ports: the addresses alone are rewritten, the data kept.
+		if po.Tuple.SrcAddr != other.DstAddr || po.Tuple.DstAddr != other.SrcAddr || !po.NonFirstFragment() ||
+			!bytes.Equal(x.in[x.pi.L4Offset:x.pi.L3Offset+x.pi.L3Length], x.out[po.L4Offset:po.L3Offset+po.L3Length]) {
+			x.fail(t, "a later fragment sent %v → %v; the connection's other side expects the reverse of %v → %v, the data unchanged",
+				po.Tuple.SrcAddr, po.Tuple.DstAddr, other.SrcAddr, other.DstAddr)
+		}
+		x.checkChecksums(t, false)
 		return
 	}
 	if po.Tuple.Reverse() != *other || po.Proto != x.pi.Proto {

@@ -137,7 +137,7 @@ var fuzzWorldOnce struct {
 // world's (the caller restores it when done).
 func theFuzzWorld(tb testing.TB) *fuzzWorld {
 	fuzzWorldOnce.once.Do(func() {
-		ownerKey = fuzzOwnerKey(tb)
+		ownerKey, fragKey = fuzzOwnerKey(tb), fuzzFragKey
 		w := &fuzzWorld{owner: ownerKey, neigh: newTestNeighbours(), ports: fuzzPorts(), conf: mustCompile(tb, fuzzSnapshot())}
 		for i := range w.pools {
 			w.pools[i] = map[header.Addr]*portPool{}
@@ -163,8 +163,24 @@ func theFuzzWorld(tb testing.TB) *fuzzWorld {
 	if fuzzWorldOnce.w == nil {
 		tb.Fatal("the fuzz world could not be built (see the first failure)")
 	}
-	ownerKey = fuzzWorldOnce.w.owner
+	ownerKey, fragKey = fuzzWorldOnce.w.owner, fuzzFragKey
 	return fuzzWorldOnce.w
+}
+
+// fuzzFragKey is fragKey while the fuzz world's pipelines run: fixed, so that an input's
+// fragments meet the same gatherer in every process.
+var fuzzFragKey = header.HashKeyOf(1, 0x78647076735f6672) // "xdpvs_fr"
+
+// fuzzFragID returns the first identification from id on of a datagram of flow c that worker 0
+// of 2 gathers.
+func fuzzFragID(c pk, id uint32) uint32 {
+	for ; ; id++ {
+		k := header.Tuple{SrcAddr: header.AddrFromNetip(c.sip), DstAddr: header.AddrFromNetip(c.dip), Proto: c.proto,
+			SrcPort: uint16(id >> 16), DstPort: uint16(id)}
+		if fragOwner(&k, 2) == 0 {
+			return id
+		}
+	}
 }
 
 // mergeSeeds returns the seeds made for one worker and for two, each once: those the same in both
@@ -466,7 +482,29 @@ func fuzzScript(r *fuzzRecorder) {
 	r.icmpSeeds(rtrOf(n64u), f(fuzzDirect(n64u))[14:], 0)
 	r.icmpSeeds(rtrOfRS(n64uS), out[14:], 1)
 
+	r.fragments()
 	r.synProxy()
+}
+
+// fragments opens, for a UDP flow of NAT (both families), DR, TUN (whose tunnel fragments the
+// client's 1500-byte fragments again), FULLNAT and NAT64 (which takes none), a 4 KB datagram by
+// its first fragment, whose later ones are seeds (they follow it); and seeds the fragments of
+// another datagram of the flow, whose later ones come before their first.
+func (r *fuzzRecorder) fragments() {
+	tb := r.tb
+	f := func(p pk) []byte { return p.frame(tb) }
+	for i, c := range []pk{fuzzClient(udp, cip4, r.cport(cip4), vip4, 53), fuzzClient(udp, cip6, r.cport(cip6), vip6, 53),
+		fuzzClient(udp, cip4, r.cport(cip4), vip4All, 5000), fuzzClient(udp, cip4, r.cport(cip4), vip4, 84),
+		fuzzClient(udp, cip4, r.cport(cip4), vip4, 85), fuzzClient(udp, cip6, r.cport(cip6), vip6, 86)} {
+		frags := fragmentFrame(tb, f(c.dgram(4<<10)), 1500, fuzzFragID(c, uint32(0x4000+16*i)))
+		if c.dport == 86 {
+			r.seed(0, frags...) // NAT64: frag_unsupported
+			continue
+		}
+		r.run(frags[0], 0)
+		r.seed(0, frags[1:]...)
+		r.seed(0, fragmentFrame(tb, f(c.dgram(4<<10)), 1500, fuzzFragID(c, uint32(0x7700+16*i)))...)
+	}
 }
 
 // trailing returns a frame with a byte more in its IP payload than its UDP datagram holds.
