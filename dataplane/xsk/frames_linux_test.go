@@ -115,7 +115,13 @@ func v4Options(tb testing.TB, dst string, dport uint16) []byte {
 // units) and MF flag.
 func v4Frag(tb testing.TB, dst string, dport uint16, offset uint16, mf bool) []byte {
 	tb.Helper()
-	ip4 := &layers.IPv4{Version: 4, TTL: 64, Protocol: layers.IPProtocolUDP, SrcIP: ip("198.18.0.100"), DstIP: ip(dst),
+	return v4FragFrom(tb, "198.18.0.100", dst, dport, offset, mf)
+}
+
+// v4FragFrom is v4Frag from src.
+func v4FragFrom(tb testing.TB, src, dst string, dport uint16, offset uint16, mf bool) []byte {
+	tb.Helper()
+	ip4 := &layers.IPv4{Version: 4, TTL: 64, Protocol: layers.IPProtocolUDP, SrcIP: ip(src), DstIP: ip(dst),
 		Id: 7, FragOffset: offset}
 	if mf {
 		ip4.Flags = layers.IPv4MoreFragments

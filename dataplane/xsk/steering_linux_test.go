@@ -26,7 +26,9 @@ var testRules = Rules{
 		{tcp, netip.MustParseAddr("2001:2::1"), 443},
 		{udp, netip.MustParseAddr("2001:2::1"), 53},
 	},
-	LocalAddrs: []netip.Addr{netip.MustParseAddr("198.18.3.1"), netip.MustParseAddr("2001:2:0:3::1")},
+	LocalAddrs:   []netip.Addr{netip.MustParseAddr("198.18.3.1"), netip.MustParseAddr("2001:2:0:3::1")},
+	FragmentTo:   []netip.Addr{netip.MustParseAddr("198.18.1.1"), netip.MustParseAddr("198.18.1.2"), netip.MustParseAddr("2001:2::1")},
+	FragmentFrom: []netip.Addr{netip.MustParseAddr("198.18.2.10"), netip.MustParseAddr("2001:2:0:2::10")},
 }
 
 // testFlows are the NAT connections the workers made: their reply tuples (real server to client).
@@ -190,12 +192,19 @@ func steerCases(tb testing.TB) []steerCase {
 		{"v6_seven_ext_passed", v6Ext(tb, "2001:2::1", 443, ext{proto: 0}, ext{proto: 60}, ext{proto: 43}, ext{proto: 60}, ext{proto: 43}, ext{proto: 60}, ext{proto: 60}), "", "parse_error"},
 		{"v6_atomic_fragment_service", v6Ext(tb, "2001:2::1", 443, ext{proto: 44}), "match_service", ""},
 
-		// Fragments.
-		{"v4_first_fragment_mf", v4Frag(tb, "198.18.1.1", 53, 0, true), "", "passed_fragment"},
-		{"v4_last_fragment", v4Frag(tb, "198.18.1.1", 53, 185, false), "", "passed_fragment"},
-		{"v4_middle_fragment", v4Frag(tb, "198.18.1.1", 53, 185, true), "", "passed_fragment"},
-		{"v6_first_fragment_m", v6Ext(tb, "2001:2::1", 443, ext{proto: 44, more: true}), "", "passed_fragment"},
-		{"v6_later_fragment", v6Ext(tb, "2001:2::1", 443, ext{proto: 0}, ext{proto: 44, offset: 100}), "", "passed_fragment"},
+		// Fragments: by address alone (later ones carry no ports), to a VIP or a LIP, or from a
+		// NAT real server; any other passed.
+		{"v4_first_fragment_mf", v4Frag(tb, "198.18.1.1", 53, 0, true), "match_fragment", ""},
+		{"v4_last_fragment", v4Frag(tb, "198.18.1.1", 53, 185, false), "match_fragment", ""},
+		{"v4_middle_fragment", v4Frag(tb, "198.18.1.1", 53, 185, true), "match_fragment", ""},
+		{"v4_fragment_other_port_of_vip", v4Frag(tb, "198.18.1.2", 9, 185, true), "match_fragment", ""},
+		{"v4_fragment_to_lip", v4Frag(tb, "198.18.3.1", 1025, 185, false), "match_fragment", ""},
+		{"v4_fragment_from_nat_rs", v4FragFrom(tb, "198.18.2.10", "198.18.0.100", 12345, 185, false), "match_fragment", ""},
+		{"v4_fragment_to_box", v4Frag(tb, "198.18.2.1", 53, 185, true), "", "passed_fragment"},
+		{"v4_fragment_from_other", v4FragFrom(tb, "198.18.2.11", "198.18.0.100", 12345, 185, false), "", "passed_fragment"},
+		{"v6_first_fragment_m", v6Ext(tb, "2001:2::1", 443, ext{proto: 44, more: true}), "match_fragment", ""},
+		{"v6_later_fragment", v6Ext(tb, "2001:2::1", 443, ext{proto: 0}, ext{proto: 44, offset: 100}), "match_fragment", ""},
+		{"v6_later_fragment_to_box", v6Ext(tb, "2001:2::9", 443, ext{proto: 44, offset: 100}), "", "passed_fragment"},
 
 		// Hostile frames.
 		{"eth_only", withEth(tb, layers.EthernetTypeIPv4, nil)[:14], "", "parse_error"},
