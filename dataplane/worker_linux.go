@@ -265,6 +265,7 @@ func (w *worker) drainFragments(now int64) {
 		frame, port := pool.frame(it.slot)
 		switch {
 		case it.to >= 0 && int(it.to) != w.id:
+			w.p.c.handoffOut++
 			if w.out[it.to].push(frame, port, true) {
 				w.dp.workers[it.to].wake()
 			} else {

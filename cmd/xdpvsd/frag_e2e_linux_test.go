@@ -3,13 +3,22 @@ package main
 import (
 	"bytes"
 	"crypto/sha256"
+	"encoding/binary"
 	"fmt"
 	"io"
 	"net"
 	"net/netip"
+	"os"
+	"runtime"
+	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/gopacket/gopacket"
+	"github.com/gopacket/gopacket/layers"
+	"golang.org/x/sys/unix"
 
 	"github.com/xdpvs/xdpvs/internal/topo"
 )
@@ -104,4 +113,350 @@ func (e *env) noFragDrops() {
 			}
 		}
 	}
+}
+
+// rawSender sends Ethernet frames on an interface of a namespace through an AF_PACKET socket that
+// bypasses the qdisc, from a thread pinned to a CPU: the kernel then puts each frame on the
+// veth's transmit queue of that CPU's number (modulo the queues), which is the receive queue the
+// director's peer interface sees, so that a test chooses each frame's worker.
+type rawSender struct {
+	fd       int
+	src, dst net.HardwareAddr // the interface's MAC, and its peer's
+}
+
+// newRawSender opens a raw socket on ifname in the client's namespace, sending to the director's
+// interface peer.
+func newRawSender(t *testing.T, e *env, ifname, peer string) *rawSender {
+	t.Helper()
+	s := &rawSender{}
+	err := e.clientNS.Do(func() error {
+		ifi, err := net.InterfaceByName(ifname)
+		if err != nil {
+			return err
+		}
+		s.src = ifi.HardwareAddr
+		if s.fd, err = unix.Socket(unix.AF_PACKET, unix.SOCK_RAW, 0); err != nil {
+			return err
+		}
+		if err := unix.Bind(s.fd, &unix.SockaddrLinklayer{Ifindex: ifi.Index}); err != nil {
+			return err
+		}
+		return unix.SetsockoptInt(s.fd, unix.SOL_PACKET, unix.PACKET_QDISC_BYPASS, 1)
+	})
+	if err == nil {
+		err = e.nat.Director.Do(func() error {
+			ifi, err := net.InterfaceByName(peer)
+			if err == nil {
+				s.dst = ifi.HardwareAddr
+			}
+			return err
+		})
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { unix.Close(s.fd) })
+	return s
+}
+
+// sendOn sends each frame from CPU cpus[i % len(cpus)], in order.
+func (s *rawSender) sendOn(t *testing.T, frames [][]byte, cpus []int) {
+	t.Helper()
+	type job struct {
+		frame []byte
+		done  chan error
+	}
+	var workers []chan job
+	for _, cpu := range cpus {
+		c := make(chan job)
+		workers = append(workers, c)
+		go func() {
+			runtime.LockOSThread()
+			defer runtime.UnlockOSThread()
+			var set unix.CPUSet
+			set.Set(cpu)
+			err := unix.SchedSetaffinity(0, &set)
+			for j := range c {
+				if err == nil {
+					_, err = unix.Write(s.fd, j.frame)
+				}
+				j.done <- err
+			}
+		}()
+	}
+	defer func() {
+		for _, c := range workers {
+			close(c)
+		}
+	}()
+	for i, f := range frames {
+		done := make(chan error)
+		workers[i%len(workers)] <- job{frame: f, done: done}
+		if err := <-done; err != nil {
+			t.Fatalf("raw send: %v", err)
+		}
+	}
+}
+
+// udpFragments builds a UDP datagram from src to dst with payload, and returns its fragments of
+// at most 1500 bytes of IP packet, as Ethernet frames from s, with identification id.
+func (s *rawSender) udpFragments(t *testing.T, src, dst netip.AddrPort, payload []byte, id uint32) [][]byte {
+	t.Helper()
+	eth := &layers.Ethernet{SrcMAC: s.src, DstMAC: s.dst, EthernetType: layers.EthernetTypeIPv4}
+	udp := &layers.UDP{SrcPort: layers.UDPPort(src.Port()), DstPort: layers.UDPPort(dst.Port())}
+	var ip gopacket.SerializableLayer
+	if src.Addr().Is6() {
+		eth.EthernetType = layers.EthernetTypeIPv6
+		ip6 := &layers.IPv6{Version: 6, HopLimit: 64, NextHeader: layers.IPProtocolUDP, SrcIP: src.Addr().AsSlice(), DstIP: dst.Addr().AsSlice()}
+		udp.SetNetworkLayerForChecksum(ip6)
+		ip = ip6
+	} else {
+		ip4 := &layers.IPv4{Version: 4, IHL: 5, TTL: 64, Id: uint16(id), Protocol: layers.IPProtocolUDP, SrcIP: src.Addr().AsSlice(), DstIP: dst.Addr().AsSlice()}
+		udp.SetNetworkLayerForChecksum(ip4)
+		ip = ip4
+	}
+	buf := gopacket.NewSerializeBuffer()
+	if err := gopacket.SerializeLayers(buf, gopacket.SerializeOptions{ComputeChecksums: true, FixLengths: true}, eth, ip, udp, gopacket.Payload(payload)); err != nil {
+		t.Fatal(err)
+	}
+	whole := buf.Bytes()
+	l2, l3 := whole[:14], whole[14:]
+	hl := 20
+	if src.Addr().Is6() {
+		hl = 40
+	}
+	data := l3[hl:]
+	step := (1500 - hl) &^ 7
+	if src.Addr().Is6() {
+		step = (1500 - hl - 8) &^ 7
+	}
+	var out [][]byte
+	for off := 0; off < len(data); off += step {
+		chunk := data[off:min(off+step, len(data))]
+		more := off+step < len(data)
+		f := append([]byte(nil), l2...)
+		hdr := append([]byte(nil), l3[:hl]...)
+		if src.Addr().Is6() {
+			hdr[6] = 44 // a fragment header
+			binary.BigEndian.PutUint16(hdr[4:], uint16(8+len(chunk)))
+			fh := make([]byte, 8)
+			fh[0] = 17
+			binary.BigEndian.PutUint16(fh[2:], uint16(off)|map[bool]uint16{true: 1}[more])
+			binary.BigEndian.PutUint32(fh[4:], id)
+			f = append(append(append(f, hdr...), fh...), chunk...)
+		} else {
+			binary.BigEndian.PutUint16(hdr[2:], uint16(hl+len(chunk)))
+			binary.BigEndian.PutUint16(hdr[6:], uint16(off>>3)|map[bool]uint16{true: 0x2000}[more])
+			hdr[10], hdr[11] = 0, 0
+			var sum uint32
+			for i := 0; i < hl; i += 2 {
+				sum += uint32(binary.BigEndian.Uint16(hdr[i:]))
+			}
+			for sum > 0xffff {
+				sum = sum>>16 + sum&0xffff
+			}
+			binary.BigEndian.PutUint16(hdr[10:], ^uint16(sum))
+			f = append(append(f, hdr...), chunk...)
+		}
+		out = append(out, f)
+	}
+	return out
+}
+
+// workerRx returns the packets each worker received from its own queues (not handed over).
+func (e *env) workerRx() []uint64 {
+	e.t.Helper()
+	var rx []uint64
+	for _, w := range e.workerStats() {
+		rx = append(rx, w.RXPackets-w.HandoffsIn)
+	}
+	return rx
+}
+
+// checkSpread checks that sendOn puts frames on the queue of the CPU it sends from: 40 TCP ACKs
+// without a connection to VIP:80 (dropped as no_conn, no answer) from CPU 0 reach one worker's
+// queue only, 40 from CPU 1 the other's.
+func (e *env) checkSpread(raw *rawSender, v6 bool) {
+	e.t.Helper()
+	client := netip.MustParseAddr(map[bool]string{false: topo.Client4, true: topo.Client6}[v6])
+	vip := netip.AddrPortFrom(netip.MustParseAddr(e.vip(v6)), 80)
+	var got [2][]uint64
+	for cpu := range 2 {
+		var acks [][]byte
+		for i := range 40 {
+			acks = append(acks, raw.tcpACK(e.t, netip.AddrPortFrom(client, uint16(30000+i)), vip))
+		}
+		rx0 := e.workerRx()
+		raw.sendOn(e.t, acks, []int{cpu})
+		time.Sleep(100 * time.Millisecond)
+		rx1 := e.workerRx()
+		got[cpu] = []uint64{rx1[0] - rx0[0], rx1[1] - rx0[1]}
+	}
+	if !(got[0][0] == 40 && got[0][1] == 0 && got[1][0] == 0 && got[1][1] == 40) && !(got[0][0] == 0 && got[0][1] == 40 && got[1][0] == 40 && got[1][1] == 0) {
+		e.t.Fatalf("ACKs from CPU 0 reached the workers' queues %v, from CPU 1 %v: want 40 on one each", got[0], got[1])
+	}
+}
+
+// tcpACK builds a TCP ACK from src to dst, as an Ethernet frame from s.
+func (s *rawSender) tcpACK(t *testing.T, src, dst netip.AddrPort) []byte {
+	t.Helper()
+	eth := &layers.Ethernet{SrcMAC: s.src, DstMAC: s.dst, EthernetType: layers.EthernetTypeIPv4}
+	tcp := &layers.TCP{SrcPort: layers.TCPPort(src.Port()), DstPort: layers.TCPPort(dst.Port()), ACK: true, Seq: 1, Ack: 1, Window: 1024}
+	var ip gopacket.SerializableLayer
+	if src.Addr().Is6() {
+		eth.EthernetType = layers.EthernetTypeIPv6
+		ip6 := &layers.IPv6{Version: 6, HopLimit: 64, NextHeader: layers.IPProtocolTCP, SrcIP: src.Addr().AsSlice(), DstIP: dst.Addr().AsSlice()}
+		tcp.SetNetworkLayerForChecksum(ip6)
+		ip = ip6
+	} else {
+		ip4 := &layers.IPv4{Version: 4, IHL: 5, TTL: 64, Protocol: layers.IPProtocolTCP, SrcIP: src.Addr().AsSlice(), DstIP: dst.Addr().AsSlice()}
+		tcp.SetNetworkLayerForChecksum(ip4)
+		ip = ip4
+	}
+	buf := gopacket.NewSerializeBuffer()
+	if err := gopacket.SerializeLayers(buf, gopacket.SerializeOptions{ComputeChecksums: true, FixLengths: true}, eth, ip, tcp); err != nil {
+		t.Fatal(err)
+	}
+	return append([]byte(nil), buf.Bytes()...)
+}
+
+// TestFragmentsOutOfOrder sends UDP datagrams of 4, 8 and 60 KB through NAT with two workers as
+// raw fragments the test crafts, spread over both workers' queues (alternately) and out of order
+// (reversed; the first in the middle), IPv4 and IPv6 (checkSpread shows the spreading works): the fragments meet on their datagram's
+// gatherer, those before the first are held and released after it, and every echo comes back
+// intact (SHA-256).
+func TestFragmentsOutOfOrder(t *testing.T) {
+	e := newEnv(t, "frooo", 2)
+	raw := newRawSender(t, e, "c0", "d0")
+	for _, v6 := range []bool{false, true} {
+		t.Run(map[bool]string{false: "v4", true: "v6"}[v6], func(t *testing.T) {
+			e := *e
+			e.t = t
+			e.natService("-u", v6)
+			e.natService("-t", v6)
+			e.udp(v6, 4) // the client's neighbour resolved
+			e.checkSpread(raw, v6)
+			client := netip.MustParseAddr(map[bool]string{false: topo.Client4, true: topo.Client6}[v6])
+			vip := netip.AddrPortFrom(netip.MustParseAddr(e.vip(v6)), 53)
+			rx0, held0 := e.workerRx(), e.events("frag_held")["frag_held"]
+			for i, size := range []int{4 << 10, 8 << 10, 60 << 10, 60 << 10} {
+				port := uint16(udpPort.Add(1))
+				var c *net.UDPConn
+				if err := e.clientNS.Do(func() (err error) {
+					c, err = net.ListenUDP("udp", net.UDPAddrFromAddrPort(netip.AddrPortFrom(client, port)))
+					return
+				}); err != nil {
+					t.Fatal(err)
+				}
+				msg, _ := io.ReadAll(topo.Data(uint64(100+i), int64(size)))
+				frags := raw.udpFragments(t, netip.AddrPortFrom(client, port), vip, msg, uint32(0x5000+i))
+				if i%2 == 0 {
+					slices.Reverse(frags)
+				} else {
+					mid := len(frags) / 2
+					frags[0], frags[mid] = frags[mid], frags[0]
+				}
+				raw.sendOn(t, frags, []int{0, 1})
+				buf := make([]byte, 65536)
+				c.SetReadDeadline(time.Now().Add(3 * time.Second))
+				k, err := c.Read(buf)
+				c.Close()
+				name, payload, ok := bytes.Cut(buf[:max(k, 0)], []byte(":"))
+				if err != nil || !ok || sha256.Sum256(payload) != sha256.Sum256(msg) {
+					t.Fatalf("%d-byte datagram in %d fragments out of order: echo of %d bytes from %q (%v) does not match\n%s", size, len(frags), k, name, err,
+						e.adm1("show", "drops"))
+				}
+			}
+			rx1, held1 := e.workerRx(), e.events("frag_held")["frag_held"]
+			t.Logf("received per worker's queues %d, %d; fragments held %d", rx1[0]-rx0[0], rx1[1]-rx0[1], held1-held0)
+			if rx1[0]-rx0[0] < 40 || rx1[1]-rx0[1] < 40 || held1 == held0 {
+				t.Fatal("the fragments were not spread over both workers' queues, or none came before its first")
+			}
+			e.noFragDrops()
+		})
+	}
+	e.checkWorkers(2)
+}
+
+// TestFragmentFlood sends 5,000 later fragments, each of its own datagram (none has a first),
+// to the VIP over both queues: each is held or dropped and counted (frag_held, frag_buffer_full),
+// the daemon's memory does not grow, whole datagrams still pass during the flood, and the held
+// fragments are dropped when their time is up (frag_timeout).
+func TestFragmentFlood(t *testing.T) {
+	e := newEnv(t, "frflood", 2)
+	raw := newRawSender(t, e, "c0", "d0")
+	e.natService("-u", false)
+	e.udp(false, 4)
+	vip := netip.AddrPortFrom(netip.MustParseAddr(topo.VIP4), 53)
+	client := netip.AddrPortFrom(netip.MustParseAddr(topo.Client4), 9999)
+	rss0 := daemonRSS(t, e)
+	const n = 5000
+	var flood [][]byte
+	for i := range n {
+		fr := raw.udpFragments(t, client, vip, make([]byte, 2000), uint32(i))
+		flood = append(flood, fr[1]) // the second of two: no first will come
+	}
+	before := e.fragCounts()
+	for i := 0; i < n; i += 500 {
+		raw.sendOn(t, flood[i:i+500], []int{0, 1})
+		e.bigUDP(false, 8<<10, 1) // whole datagrams in the flood
+		time.Sleep(5 * time.Millisecond)
+	}
+	mid := e.fragCounts()
+	got := mid["frag_held"] + mid["frag_buffer_full"] + mid["handoff_full"] - before["frag_held"] - before["frag_buffer_full"] - before["handoff_full"]
+	rss1 := daemonRSS(t, e)
+	t.Logf("%d fragments: held %d, frag_buffer_full %d, frag_table_full %d, evicted %d, handoff_full %d; RSS %d → %d KiB", n,
+		mid["frag_held"]-before["frag_held"], mid["frag_buffer_full"]-before["frag_buffer_full"], mid["frag_table_full"]-before["frag_table_full"],
+		mid["frag_evicted"]-before["frag_evicted"], mid["handoff_full"]-before["handoff_full"], rss0, rss1)
+	// Frames the kernel dropped before a worker saw them (a full receive ring) are not ours to count.
+	if got > n || got < n*9/10 {
+		t.Fatalf("%d of %d flood fragments counted as held or dropped", got, n)
+	}
+	if rss1 > rss0+16<<10 {
+		t.Fatalf("the daemon grew from %d to %d KiB in the flood", rss0, rss1)
+	}
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		c := e.fragCounts()
+		if left := c["frag_held"] - before["frag_held"] - (c["frag_table_full"] - before["frag_table_full"]) -
+			(c["frag_timeout"] - before["frag_timeout"]); left == 0 && c["frag_timeout"] > before["frag_timeout"] {
+			t.Logf("after the timeout: frag_timeout %d", c["frag_timeout"]-before["frag_timeout"])
+			break
+		} else if time.Now().After(deadline) {
+			t.Fatalf("%d held fragments neither timed out nor evicted after 15 s", left)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	e.bigUDP(false, 60<<10, 2)
+}
+
+// fragCounts sums the workers' fragment counters and hand-off drops, by name.
+func (e *env) fragCounts() map[string]uint64 {
+	e.t.Helper()
+	sum := map[string]uint64{}
+	for _, w := range e.workerStats() {
+		for _, c := range append(w.Drops, w.Events...) {
+			if strings.HasPrefix(c.Name, "frag_") || c.Name == "handoff_full" {
+				sum[c.Name] += c.Count
+			}
+		}
+	}
+	return sum
+}
+
+// daemonRSS is xdpvsd's resident memory in KiB.
+func daemonRSS(t *testing.T, e *env) int64 {
+	t.Helper()
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", e.d.PID()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, l := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(l, "VmRSS:"); ok {
+			kb, _ := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
+			return kb
+		}
+	}
+	t.Fatal("no VmRSS")
+	return 0
 }
