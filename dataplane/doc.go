@@ -17,4 +17,15 @@
 // Ownership: a connection belongs to one worker. With several workers the owner is a hash of the
 // client's address and port (both directions of a NAT flow carry them), and a packet that arrives
 // on another worker's queue is handed over through a single-producer ring (counted).
+//
+// Fragments (frag.go): the first fragment of a TCP or UDP datagram is classified by its ports;
+// the later ones, which carry none, follow its verdict. All of a datagram's fragments meet on its
+// gatherer, a keyed hash of (source, destination, protocol, ID), which checks their byte ranges
+// (overlap, RFC 5722, and oversize drop the datagram), holds those that come before the first in a
+// preallocated pool, and sends them, first one first, to the worker owning the first fragment's
+// connection (VerdictHandoffFragment: a second hop, never a third). That worker rewrites them as
+// the connection's packets: the L4 checksum (in the first fragment) incrementally as usual, the
+// addresses alone in the others (NAT, FULLNAT), each in the tunnel (TUN, fragmented again when an
+// IPv4 packet without DF does not fit it), as they are (DR). Tables, pool and timeout are bounded
+// and every outcome counted (frag_*). docs/fragments.md is the operator's view.
 package dataplane
