@@ -548,3 +548,69 @@ func TestFragmentsZeroAllocs(t *testing.T) {
 		t.Errorf("%d fragments held in 200 runs", p.c.fragHeld)
 	}
 }
+
+// TestFragmentsFullNATAndDR: UDP datagrams in fragments through FULLNAT (IPv4 and IPv6) and DR,
+// spread over two workers and reversed: FULLNAT's leave from the local address and port to the
+// real server, their checksum right over the whole datagram, and the real server's reply, in
+// fragments to the local address, goes back from the VIP; DR's leave unchanged but for the MACs.
+func TestFragmentsFullNATAndDR(t *testing.T) {
+	lip6 := netip.MustParseAddr("2001:2:0:9::1")
+	svc := func(vip netip.Addr, port uint16, rs netip.Addr, rport uint16, m ForwardMethod, lips ...netip.Addr) Service {
+		return Service{Key: ServiceKey{Proto: udp, Addr: vip, Port: port}, Scheduler: "rr", LocalAddrs: lips,
+			RealServers: []RealServer{{Addr: rs, Port: rport, Forward: m, Weight: 1}}}
+	}
+	c, _, err := compile(&Snapshot{Services: []Service{svc(vip4, 53, rs4a, 5353, ForwardFullNAT, lip4), svc(vip6, 53, rs6a, 5353, ForwardFullNAT, lip6),
+		svc(vip4, 54, rs4b, 54, ForwardRoute)}}, nil, newIDs(), 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := newTestEnv(t, 1024)
+	s := &fragSim{tb: t}
+	for w := range 2 {
+		p := e.worker(w, 2, 1024)
+		p.setConfig(c)
+		s.ps = append(s.ps, p)
+	}
+	send := func(frags [][]byte, in int) [][]byte {
+		t.Helper()
+		slices.Reverse(frags)
+		s.sent = nil
+		for j, f := range frags {
+			s.rx(j%2, f, in, t0)
+		}
+		if len(s.sent) != len(frags) {
+			t.Fatalf("%d of %d fragments sent (%s / %s)", len(s.sent), len(frags), nonZero(s.ps[0].c), nonZero(s.ps[1].c))
+		}
+		return s.sent
+	}
+	for i, v6 := range []bool{false, true} {
+		cip, vip, rs, lip, rsMAC := cip4, vip4, rs4a, lip4, rs1MAC
+		if v6 {
+			cip, vip, rs, lip = cip6, vip6, rs6a, lip6
+		}
+		size := 8 << 10
+		payload := []byte(payloadOf(size))
+		in := pk{src: cliMAC, dst: port0MAC, sip: cip, dip: vip, proto: udp, sport: 44000, dport: 53}.dgram(size)
+		got := reassemble(t, send(fragmentFrame(t, in.frame(t), 1500, uint32(0x300+i)), 0))
+		lport := header.UDP(got[map[bool]int{false: 20, true: 40}[v6]:]).SourcePort()
+		checkDatagram(t, got, netip.AddrPortFrom(lip, lport), netip.AddrPortFrom(rs, 5353), payload)
+		reply := pk{src: rsMAC, dst: port1MAC, sip: rs, dip: lip, proto: udp, sport: 5353, dport: lport}.dgram(size)
+		back := reassemble(t, send(fragmentFrame(t, reply.frame(t), 1500, uint32(0x400+i)), 1))
+		checkDatagram(t, back, netip.AddrPortFrom(vip, 53), netip.AddrPortFrom(cip, 44000), payload)
+	}
+	in := pk{src: cliMAC, dst: port0MAC, sip: cip4, dip: vip4, proto: udp, sport: 44001, dport: 54}.dgram(8 << 10)
+	frame := in.frame(t)
+	out := send(fragmentFrame(t, frame, 1500, 0x500), 0)
+	for _, f := range out {
+		if header.Ethernet(f).DestinationAddress() != rs2MAC || header.Ethernet(f).SourceAddress() != port1MAC {
+			t.Fatalf("DR fragment to %v from %v", header.Ethernet(f).DestinationAddress(), header.Ethernet(f).SourceAddress())
+		}
+	}
+	whole := header.IPv4(frame[14:])
+	whole.SetFlagsFragmentOffset(0, 0) // as reassemble leaves it, with the fragments' identification
+	binary.BigEndian.PutUint16(whole[4:], 0x500)
+	whole.FillChecksum()
+	if got := reassemble(t, out); !bytes.Equal(got, frame[14:]) {
+		t.Fatal("DR changed the datagram")
+	}
+}
