@@ -320,21 +320,30 @@ func (s *rawSender) tcpACK(t *testing.T, src, dst netip.AddrPort) []byte {
 	return append([]byte(nil), buf.Bytes()...)
 }
 
-// TestFragmentsOutOfOrder sends UDP datagrams of 4, 8 and 60 KB through NAT with two workers as
+// TestFragmentsOutOfOrder sends UDP datagrams of 4, 8 and 60 KB through NAT and FULLNAT with two workers as
 // raw fragments the test crafts, spread over both workers' queues (alternately) and out of order
 // (reversed; the first in the middle), IPv4 and IPv6 (checkSpread shows the spreading works): the fragments meet on their datagram's
 // gatherer, those before the first are held and released after it, and every echo comes back
 // intact (SHA-256).
 func TestFragmentsOutOfOrder(t *testing.T) {
-	e := newEnv(t, "frooo", 2)
+	for _, m := range modes {
+		if m.name == "NAT" || m.name == "FULLNAT" { // the two-arm layout, whose client has two queues
+			t.Run(m.name, func(t *testing.T) { fragmentsOutOfOrder(t, m) })
+		}
+	}
+}
+
+// fragmentsOutOfOrder is TestFragmentsOutOfOrder for one mode.
+func fragmentsOutOfOrder(t *testing.T, m mode) {
+	e := m.env(t, "froo"+strings.ToLower(m.name[:2]), 2)
 	raw := newRawSender(t, e, "c0", "d0")
-	for _, v6 := range []bool{false, true} {
-		t.Run(map[bool]string{false: "v4", true: "v6"}[v6], func(t *testing.T) {
+	for _, f := range m.families {
+		v6 := f.client6()
+		t.Run(string(f), func(t *testing.T) {
 			e := *e
 			e.t = t
-			e.natService("-u", v6)
-			e.natService("-t", v6)
-			e.udp(v6, 4) // the client's neighbour resolved
+			m.services(&e, f) // TCP VIP:80 (for checkSpread) and UDP VIP:53
+			e.udp(v6, 4)      // the client's neighbour resolved
 			e.checkSpread(raw, v6)
 			client := netip.MustParseAddr(map[bool]string{false: topo.Client4, true: topo.Client6}[v6])
 			vip := netip.AddrPortFrom(netip.MustParseAddr(e.vip(v6)), 53)
@@ -375,6 +384,7 @@ func TestFragmentsOutOfOrder(t *testing.T) {
 			e.noFragDrops()
 		})
 	}
+	e.t = t
 	e.checkWorkers(2)
 }
 
