@@ -38,8 +38,11 @@ const (
 	fragTableSize = 1 << 10 // datagrams in flight per worker
 	fragProbe     = 8       // slots probed for a datagram's entry
 	fragTimeout   = int64(5 * time.Second)
-	fragMaxFrags  = 64   // fragments of one datagram (a 64 KiB datagram in 1280-byte packets takes 52)
-	fragSpans     = 8    // disjoint byte ranges of one datagram seen before they join
+	fragMaxFrags  = 64 // fragments of one datagram (a 64 KiB datagram in 1280-byte packets takes 52)
+	// fragSpans bounds the disjoint byte ranges of one datagram seen before they join: as many as
+	// fragments alternating between two queues make (the gatherer sees one queue's before the
+	// other's, handed over).
+	fragSpans     = fragMaxFrags / 2
 	fragPoolSlots = 256  // fragments held (out of order) or made (tunnel) per worker
 	fragSlotSize  = 4096 // the largest frame a pool slot holds
 	fragSweep     = 64   // entries examined per expiry sweep
@@ -70,7 +73,7 @@ type fragEntry struct {
 	key      header.Tuple // addresses, protocol, and the identification in the ports (fragKeyOf)
 	flow     header.Tuple // the first fragment's tuple, whose connection the later ones follow (Proto 0: none)
 	expires  int64
-	spans    [fragSpans][2]uint32 // byte ranges of fragment data seen, disjoint
+	spans    [fragSpans][2]uint16 // byte ranges of fragment data seen, disjoint (ends ≤ fragMaxData)
 	total    uint32               // the datagram's data length once its last fragment came; 0: not yet
 	held     int16                // first held fragment in the pool, -1: none
 	heldTail int16
@@ -83,22 +86,23 @@ type fragEntry struct {
 
 // complete reports whether every byte of the datagram has been seen.
 func (e *fragEntry) complete() bool {
-	return e.total != 0 && e.nspans == 1 && e.spans[0] == [2]uint32{0, e.total}
+	return e.total != 0 && e.nspans == 1 && e.spans[0] == [2]uint16{0, uint16(e.total)}
 }
 
-// account adds the fragment data [off, off+n) (more: not the last) to the datagram, or says why
-// the datagram must be dropped: it overlaps data seen (RFC 5722), lies beyond its end, or the
-// datagram has too many fragments or ranges.
-func (e *fragEntry) account(off, n uint32, more bool) DropReason {
-	end := off + n
+// account adds the fragment data [off, off+n) (more: not the last; off+n ≤ fragMaxData) to the
+// datagram, or says why the datagram must be dropped: it overlaps data seen (RFC 5722), lies
+// beyond its end, or the datagram has too many fragments or ranges.
+func (e *fragEntry) account(off32, n uint32, more bool) DropReason {
+	off, end := uint16(off32), uint16(off32+n)
+	total := uint16(e.total)
 	switch {
-	case !more && e.total != 0 && e.total != end, !more && e.nspans > 0 && e.spans[e.nspans-1][1] > end,
-		more && e.total != 0 && end > e.total:
+	case !more && total != 0 && total != end, !more && e.nspans > 0 && e.spans[e.nspans-1][1] > end,
+		more && total != 0 && end > total:
 		return DropFragOverlap // a second, different end, or data beyond it
 	case e.nfrags >= fragMaxFrags:
 		return DropFragTooMany
 	}
-	var spans [fragSpans][2]uint32
+	var spans [fragSpans][2]uint16
 	j, lo, hi := 0, off, end
 	for _, s := range e.spans[:e.nspans] {
 		switch {
@@ -122,10 +126,10 @@ func (e *fragEntry) account(off, n uint32, more bool) DropReason {
 		spans[k] = spans[k-1]
 		k--
 	}
-	spans[k] = [2]uint32{lo, hi}
+	spans[k] = [2]uint16{lo, hi}
 	e.spans, e.nspans = spans, uint8(j+1)
 	if !more {
-		e.total = end
+		e.total = uint32(end)
 	}
 	e.nfrags++
 	return 0

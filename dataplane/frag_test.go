@@ -232,13 +232,14 @@ func (s *fragSim) run(now int64) {
 }
 
 // TestFragmentsNAT sends UDP datagrams of 4, 8 and 60 KB, IPv4 and IPv6, in fragments through a
-// NAT service, with one and two workers, in order, reversed, and with the first fragment last:
+// NAT service, with one and two workers, in order, reversed, with the first fragment last, and
+// one queue's every other fragment before the other queue's (21 disjoint ranges for 60 KB):
 // every datagram leaves in fragments that reassemble into the rewritten datagram, its checksum
 // right over the whole of it; the replies come back the same way.
 func TestFragmentsNAT(t *testing.T) {
 	for _, workers := range []int{1, 2} {
 		for _, v6 := range []bool{false, true} {
-			for _, order := range []string{"in_order", "reversed", "first_last"} {
+			for _, order := range []string{"in_order", "reversed", "first_last", "queue_by_queue"} {
 				t.Run(fmt.Sprintf("workers=%d/v6=%v/%s", workers, v6, order), func(t *testing.T) {
 					e := newTestEnv(t, 1024)
 					s := &fragSim{tb: t}
@@ -258,6 +259,18 @@ func TestFragmentsNAT(t *testing.T) {
 							slices.Reverse(frags)
 						case "first_last":
 							frags = append(frags[1:], frags[0])
+						case "queue_by_queue":
+							// As a gatherer sees fragments alternating between two queues: one
+							// queue's (every other, reversed), then the other's.
+							var odd, even [][]byte
+							for j, f := range frags {
+								if j%2 == 0 {
+									even = append([][]byte{f}, even...)
+								} else {
+									odd = append([][]byte{f}, odd...)
+								}
+							}
+							frags = append(odd, even...)
 						}
 						s.sent, s.port = nil, nil
 						for j, f := range frags {
