@@ -25,7 +25,7 @@
 // preallocated pool, and sends them, first one first, to the worker owning the first fragment's
 // connection (VerdictHandoffFragment: a second hop, never a third). That worker rewrites them as
 // the connection's packets: the L4 checksum (in the first fragment) incrementally as usual, the
-// addresses alone in the others (NAT, FULLNAT), each in the tunnel (TUN, fragmented again when an
-// IPv4 packet without DF does not fit it), as they are (DR). Tables, pool and timeout are bounded
+// addresses alone in the others (NAT, FULLNAT), each translated (NAT64, nat64frag.go), each in the
+// tunnel (TUN, fragmented again when an IPv4 packet without DF does not fit it), as they are (DR). Tables, pool and timeout are bounded
 // and every outcome counted (frag_*). docs/fragments.md is the operator's view.
 package dataplane

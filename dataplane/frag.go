@@ -27,13 +27,14 @@ import (
 //     the first fragment as usual and records its tuple in its own entry for the datagram; each
 //     later fragment is forwarded as a packet of that connection (forwardFragment): the IP rewrite
 //     of NAT and FULLNAT (the L4 checksum, in the first fragment, covers the whole datagram and its
-//     incremental update is the same), each fragment in the tunnel for TUN, as it is for DR.
+//     incremental update is the same), each fragment translated for NAT64, each in the tunnel for
+//     TUN, as it is for DR.
 //
 // Entries live at most fragTimeout from the datagram's first fragment seen here (expired ones are
 // reused and swept), are freed when the datagram's bytes are all through, and the table and the
 // pool are bounded: a flood of fragments costs counted drops (frag_table_full, frag_buffer_full,
-// frag_timeout), never memory. NAT64 and SYN-proxied connections do not take fragments
-// (frag_unsupported), nor does FULLNAT insert TOA into one.
+// frag_timeout), never memory. NAT64 translates each fragment (nat64frag.go); SYN-proxied
+// connections do not take fragments (frag_unsupported), nor does FULLNAT insert TOA into one.
 const (
 	fragTableSize = 1 << 10 // datagrams in flight per worker
 	fragProbe     = 8       // slots probed for a datagram's entry
@@ -401,8 +402,10 @@ func (p *Pipeline) forwardFragment(cur *cursor, id uint32, dir conntrack.Dir) (V
 		return p.neighMiss(v, dir)
 	case v.xmit.inputOnly() && dir == conntrack.DirReply:
 		return p.drop(DropNoConn)
-	case v.sp != spOff || v.xmit == xmitNAT64:
+	case v.sp != spOff:
 		return p.drop(DropFragUnsupported)
+	case v.xmit == xmitNAT64:
+		return p.nat64Fragment(cur, e, dir, h)
 	case v.xmit == xmitNAT || v.xmit == xmitFullNAT:
 		rewriteL3(cur.frame, &cur.pkt, &e.Tuples[dir^1])
 		return p.send(cur, e, dir, h)

@@ -627,3 +627,58 @@ func TestFragmentsFullNATAndDR(t *testing.T) {
 		t.Fatal("DR changed the datagram")
 	}
 }
+
+// TestFragmentsNAT64: an IPv6 client's fragments, reversed and spread over two workers, leave as
+// IPv4 fragments from the local address, which reassemble into the datagram with its checksum
+// right; the IPv4 server's 1500-byte fragments come back as IPv6 fragments, each split in two to
+// fit the MTU with the fragment header, which reassemble into the reply from the VIP.
+func TestFragmentsNAT64(t *testing.T) {
+	c, _, err := compile(&Snapshot{Services: []Service{{Key: ServiceKey{Proto: udp, Addr: vip6, Port: 86}, Scheduler: "rr",
+		LocalAddrs: []netip.Addr{lip4}, RealServers: []RealServer{{Addr: rs4a, Port: 8086, Forward: ForwardFullNAT, Weight: 1}}}}}, nil, newIDs(), 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := newTestEnv(t, 1024)
+	s := &fragSim{tb: t}
+	for w := range 2 {
+		p := e.worker(w, 2, 1024)
+		p.setConfig(c)
+		s.ps = append(s.ps, p)
+	}
+	send := func(frags [][]byte, in int) [][]byte {
+		t.Helper()
+		slices.Reverse(frags)
+		s.sent = nil
+		for j, f := range frags {
+			s.rx(j%2, f, in, t0)
+		}
+		return s.sent
+	}
+	for _, size := range []int{4 << 10, 60 << 10} {
+		payload := []byte(payloadOf(size))
+		in := pk{src: cliMAC, dst: port0MAC, sip: cip6, dip: vip6, proto: udp, sport: uint16(45000 + size>>10), dport: 86}.dgram(size)
+		frags := fragmentFrame(t, in.frame(t), 1500, uint32(0xabcd0000+size))
+		out := send(frags, 0)
+		if len(out) != len(frags) {
+			t.Fatalf("%d of %d fragments sent (%s / %s)", len(out), len(frags), nonZero(s.ps[0].c), nonZero(s.ps[1].c))
+		}
+		got := reassemble(t, out)
+		if got[0]>>4 != 4 {
+			t.Fatal("not translated to IPv4")
+		}
+		lport := header.UDP(got[20:]).SourcePort()
+		checkDatagram(t, got, netip.AddrPortFrom(lip4, lport), netip.AddrPortFrom(rs4a, 8086), payload)
+		reply := pk{src: rs1MAC, dst: port1MAC, sip: rs4a, dip: lip4, proto: udp, sport: 8086, dport: lport}.dgram(size)
+		rfr := fragmentFrame(t, reply.frame(t), 1500, uint32(0x600+size>>10))
+		back := send(rfr, 1)
+		if len(back) <= len(rfr) {
+			t.Fatalf("the reply's %d fragments left as %d (each too big for the MTU with its IPv6 headers)", len(rfr), len(back))
+		}
+		for _, f := range back {
+			if len(f)-header.EthernetMinimumSize > 1500 {
+				t.Fatalf("an IPv6 fragment of %d bytes", len(f)-header.EthernetMinimumSize)
+			}
+		}
+		checkDatagram(t, reassemble(t, back), netip.AddrPortFrom(vip6, 86), netip.AddrPortFrom(cip6, uint16(45000+size>>10)), payload)
+	}
+}

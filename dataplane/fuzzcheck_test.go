@@ -471,10 +471,13 @@ func (x *fuzzObs) checkForward(t *testing.T, po *header.Packet) {
 		x.checkICMPForward(t, po, e, dir, other)
 		return
 	}
+	// A fragment translated to IPv6 that no longer fit the MTU was split: this is its head.
+	split := a.made > b.made
 	if x.pi.NonFirstFragment() {
 		// No ports: the addresses alone are rewritten, the data kept.
+		inData, outData := x.in[x.pi.L4Offset:x.pi.L3Offset+x.pi.L3Length], x.out[po.L4Offset:po.L3Offset+po.L3Length]
 		if po.Tuple.SrcAddr != other.DstAddr || po.Tuple.DstAddr != other.SrcAddr || !po.NonFirstFragment() ||
-			!bytes.Equal(x.in[x.pi.L4Offset:x.pi.L3Offset+x.pi.L3Length], x.out[po.L4Offset:po.L3Offset+po.L3Length]) {
+			!(bytes.Equal(inData, outData) || split && bytes.HasPrefix(inData, outData)) {
 			x.fail(t, "a later fragment sent %v → %v; the connection's other side expects the reverse of %v → %v, the data unchanged",
 				po.Tuple.SrcAddr, po.Tuple.DstAddr, other.SrcAddr, other.DstAddr)
 		}
@@ -508,6 +511,9 @@ func (x *fuzzObs) checkForward(t *testing.T, po *header.Packet) {
 	inPay := x.in[x.pi.PayloadOffset : x.pi.L3Offset+x.pi.L3Length]
 	outPay := x.out[po.PayloadOffset : po.L3Offset+po.L3Length]
 	switch {
+	case split && (xk != xmitNAT64 || !x.pi.Fragment || outL4 >= inL4 || !bytes.HasPrefix(inPay, outPay)):
+		x.fail(t, "a fragment of %d bytes split to %d that is not its head", inL4, outL4)
+	case split:
 	case outL4 != inL4+toaN:
 		x.fail(t, "a transport segment of %d bytes left with %d (TOA: %d)", inL4, outL4, toaN)
 	case !bytes.Equal(inPay, outPay):
@@ -557,7 +563,7 @@ func (x *fuzzObs) checkHeaders(t *testing.T, po *header.Packet, xk xmitKind, syn
 	switch {
 	case xk == xmitNAT64:
 		if tos(in, x.pi.IsIPv6) != tos(out, po.IsIPv6) || ttl(in, x.pi.IsIPv6) != ttl(out, po.IsIPv6) ||
-			(!po.IsIPv6 && !header.IPv4(out).DontFragment()) {
+			(!po.IsIPv6 && header.IPv4(out).DontFragment() == x.pi.Fragment) { // DF set, but on fragments
 			x.fail(t, "NAT64 mapped TOS %#x TTL %d to %#x, %d (DF %v)", tos(in, x.pi.IsIPv6), ttl(in, x.pi.IsIPv6),
 				tos(out, po.IsIPv6), ttl(out, po.IsIPv6), !po.IsIPv6 && header.IPv4(out).DontFragment())
 		}

@@ -487,7 +487,7 @@ func fuzzScript(r *fuzzRecorder) {
 }
 
 // fragments opens, for a UDP flow of NAT (both families), DR, TUN (whose tunnel fragments the
-// client's 1500-byte fragments again), FULLNAT and NAT64 (which takes none), a 4 KB datagram by
+// client's 1500-byte fragments again), FULLNAT and NAT64 (translated one by one), a 4 KB datagram by
 // its first fragment, whose later ones are seeds (they follow it); and seeds the fragments of
 // another datagram of the flow, whose later ones come before their first.
 func (r *fuzzRecorder) fragments() {
@@ -497,12 +497,13 @@ func (r *fuzzRecorder) fragments() {
 		fuzzClient(udp, cip4, r.cport(cip4), vip4All, 5000), fuzzClient(udp, cip4, r.cport(cip4), vip4, 84),
 		fuzzClient(udp, cip4, r.cport(cip4), vip4, 85), fuzzClient(udp, cip6, r.cport(cip6), vip6, 86)} {
 		frags := fragmentFrame(tb, f(c.dgram(4<<10)), 1500, fuzzFragID(c, uint32(0x4000+16*i)))
-		if c.dport == 86 {
-			r.seed(0, frags...) // NAT64: frag_unsupported
-			continue
-		}
-		r.run(frags[0], 0)
+		out := r.run(frags[0], 0)
 		r.seed(0, frags[1:]...)
+		if c.dport == 53 || c.dport == 85 || c.dport == 86 { // replies through the director: NAT, FULLNAT, NAT64
+			o := r.outTuple(out)
+			reply := pk{src: rs1MAC, dst: port1MAC, sip: o.DstAddr.Netip(), dip: o.SrcAddr.Netip(), proto: udp, sport: o.DstPort, dport: o.SrcPort}
+			r.seed(1, fragmentFrame(tb, f(reply.dgram(4<<10)), 1500, fuzzFragID(reply, uint32(0x7800+16*i)))...)
+		}
 		r.seed(0, fragmentFrame(tb, f(c.dgram(4<<10)), 1500, fuzzFragID(c, uint32(0x7700+16*i)))...)
 	}
 }

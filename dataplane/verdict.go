@@ -62,7 +62,7 @@ const (
 	DropFragBufferFull                        // fragments: no room in the pool to hold one that came before its first; the datagram is dropped
 	DropFragNoFirst                           // fragments: a later fragment whose datagram's first was dropped or never came here
 	DropFragDatagramDropped                   // fragments: one of a datagram already dropped
-	DropFragUnsupported                       // fragments: of a NAT64 or SYN-proxied connection, which do not take them
+	DropFragUnsupported                       // fragments: of a SYN-proxied connection; NAT64 ones with extension headers after the fragment header, or IPv4 UDP without checksum
 	NumDropReasons
 )
 

@@ -121,7 +121,7 @@ func (p *Pipeline) xmitFullNAT(cur *cursor, e *conntrack.Entry[connVal], dir con
 // xmitNAT64 is xmitFullNAT between families: the IP header is translated (translate).
 func (p *Pipeline) xmitNAT64(cur *cursor, e *conntrack.Entry[connVal], dir conntrack.Dir, h hop) (Verdict, int) {
 	if cur.pkt.Fragment {
-		return p.drop(DropFragUnsupported) // RFC 7915 §5.1.1's fragment header translation is not done
+		return p.nat64Fragment(cur, e, dir, h)
 	}
 	if !p.translate(cur, &e.Tuples[dir^1]) {
 		return p.drop(DropNoHeadroom)

@@ -161,6 +161,19 @@ type IPv6FragmentInfo struct {
 	DataOffset int
 }
 
+// EncodeIPv6Fragment writes a fragment header (RFC 8200 §4.5) at the start of b: the next header,
+// the fragment offset in bytes (a multiple of 8), the M flag and the identification.
+func EncodeIPv6Fragment(b []byte, next uint8, offset uint16, more bool, id uint32) {
+	_ = b[IPv6FragmentHeaderSize-1]
+	b[0], b[1] = next, 0
+	fo := offset &^ 7
+	if more {
+		fo |= 1
+	}
+	binary.BigEndian.PutUint16(b[2:], fo)
+	binary.BigEndian.PutUint32(b[4:], id)
+}
+
 // NonFirst reports whether the packet is a fragment other than the first: it carries no L4 header.
 func (f IPv6FragmentInfo) NonFirst() bool { return f.Present && f.Offset != 0 }
 

@@ -27,8 +27,8 @@ import (
 // of 1500 bytes.
 var fragSizes = []int{4 << 10, 8 << 10, 60 << 10}
 
-// TestFragments sends UDP datagrams of 4, 8 and 60 KB through NAT, FULLNAT, TUN and DR, IPv4 and
-// IPv6, with one worker and with two on two-queue veths: the client's kernel fragments each, the
+// TestFragments sends UDP datagrams of 4, 8 and 60 KB through NAT, FULLNAT, NAT64, TUN and DR,
+// IPv4 and IPv6, with one worker and with two on two-queue veths: the client's kernel fragments each, the
 // real server's kernel reassembles it and echoes it back (fragmented again: through the director
 // for NAT and FULLNAT, directly for TUN and DR), and every echo carries the datagram intact (SHA-256).
 // TUN's links have an MTU of 1500, so the director fragments the client's 1500-byte IPv4
@@ -36,9 +36,6 @@ var fragSizes = []int{4 << 10, 8 << 10, 60 << 10}
 // which the client's kernel fragments to fit (the first datagram is sent again).
 func TestFragments(t *testing.T) {
 	for _, m := range modes {
-		if m.name == "NAT64" {
-			continue
-		}
 		for _, workers := range []int{1, 2} {
 			t.Run(fmt.Sprintf("%s/workers=%d", m.name, workers), func(t *testing.T) {
 				shared := m.env(t, fmt.Sprintf("fr%s%d", strings.ToLower(m.name[:2]), workers), workers)
