@@ -150,3 +150,19 @@ func TestIPv6TransportProtocolGopacket(t *testing.T) {
 		t.Errorf("gopacket places TCP elsewhere")
 	}
 }
+
+// TestEncodeIPv6Fragment: a fragment header written by EncodeIPv6Fragment reads back through
+// TransportProtocol.
+func TestEncodeIPv6Fragment(t *testing.T) {
+	b := make([]byte, IPv6MinimumSize+IPv6FragmentHeaderSize+16)
+	IPv6(b).Encode(&IPv6Fields{PayloadLength: IPv6FragmentHeaderSize + 16, NextHeader: IPv6Fragment, HopLimit: 64,
+		SrcAddr: make([]byte, 16), DstAddr: make([]byte, 16)})
+	for _, c := range []IPv6FragmentInfo{{Present: true, More: true, Offset: 0, ID: 0xdeadbeef}, {Present: true, Offset: 65528, ID: 7}} {
+		EncodeIPv6Fragment(b[IPv6MinimumSize:], ProtocolUDP, c.Offset, c.More, c.ID)
+		c.DataOffset = IPv6MinimumSize + IPv6FragmentHeaderSize
+		proto, _, f, ok := IPv6(b).TransportProtocol(IPv6DefaultMaxExtHeaders)
+		if !ok || proto != ProtocolUDP || f != c {
+			t.Errorf("read back %d %+v %v, want 17 %+v", proto, f, ok, c)
+		}
+	}
+}
