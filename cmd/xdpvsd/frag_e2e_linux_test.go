@@ -20,6 +20,7 @@ import (
 	"github.com/gopacket/gopacket/layers"
 	"golang.org/x/sys/unix"
 
+	"github.com/xdpvs/xdpvs/internal/netns"
 	"github.com/xdpvs/xdpvs/internal/topo"
 )
 
@@ -142,12 +143,12 @@ type rawSender struct {
 	src, dst net.HardwareAddr // the interface's MAC, and its peer's
 }
 
-// newRawSender opens a raw socket on ifname in the client's namespace, sending to the director's
-// interface peer.
-func newRawSender(t *testing.T, e *env, ifname, peer string) *rawSender {
+// newRawSender opens a raw socket on ifname in namespace ns, the veth facing the director's
+// interface peer in namespace dir.
+func newRawSender(t *testing.T, ns *netns.NS, ifname string, dir *netns.NS, peer string) *rawSender {
 	t.Helper()
 	s := &rawSender{}
-	err := e.clientNS.Do(func() error {
+	err := ns.Do(func() error {
 		ifi, err := net.InterfaceByName(ifname)
 		if err != nil {
 			return err
@@ -162,7 +163,7 @@ func newRawSender(t *testing.T, e *env, ifname, peer string) *rawSender {
 		return unix.SetsockoptInt(s.fd, unix.SOL_PACKET, unix.PACKET_QDISC_BYPASS, 1)
 	})
 	if err == nil {
-		err = e.nat.Director.Do(func() error {
+		err = dir.Do(func() error {
 			ifi, err := net.InterfaceByName(peer)
 			if err == nil {
 				s.dst = ifi.HardwareAddr
@@ -217,8 +218,8 @@ func (s *rawSender) sendOn(t *testing.T, frames [][]byte, cpus []int) {
 }
 
 // udpFragments builds a UDP datagram from src to dst with payload, and returns its fragments of
-// at most 1500 bytes of IP packet, as Ethernet frames from s, with identification id.
-func (s *rawSender) udpFragments(t *testing.T, src, dst netip.AddrPort, payload []byte, id uint32) [][]byte {
+// at most mtu bytes of IP packet, as Ethernet frames from s, with identification id.
+func (s *rawSender) udpFragments(t *testing.T, src, dst netip.AddrPort, payload []byte, id uint32, mtu int) [][]byte {
 	t.Helper()
 	eth := &layers.Ethernet{SrcMAC: s.src, DstMAC: s.dst, EthernetType: layers.EthernetTypeIPv4}
 	udp := &layers.UDP{SrcPort: layers.UDPPort(src.Port()), DstPort: layers.UDPPort(dst.Port())}
@@ -244,9 +245,9 @@ func (s *rawSender) udpFragments(t *testing.T, src, dst netip.AddrPort, payload 
 		hl = 40
 	}
 	data := l3[hl:]
-	step := (1500 - hl) &^ 7
+	step := (mtu - hl) &^ 7
 	if src.Addr().Is6() {
-		step = (1500 - hl - 8) &^ 7
+		step = (mtu - hl - 8) &^ 7
 	}
 	var out [][]byte
 	for off := 0; off < len(data); off += step {
@@ -338,26 +339,36 @@ func (s *rawSender) tcpACK(t *testing.T, src, dst netip.AddrPort) []byte {
 	return append([]byte(nil), buf.Bytes()...)
 }
 
-// TestFragmentsOutOfOrder sends UDP datagrams of 4, 8 and 60 KB through NAT and FULLNAT with two workers as
-// raw fragments the test crafts, spread over both workers' queues (alternately) and out of order
-// (reversed; the first in the middle), IPv4 and IPv6 (checkSpread shows the spreading works): the fragments meet on their datagram's
-// gatherer, those before the first are held and released after it, and every echo comes back
-// intact (SHA-256).
+// TestFragmentsOutOfOrder sends UDP datagrams of 4, 8 and 60 KB through NAT, FULLNAT, NAT64, DR
+// and TUN with two workers as raw fragments the test crafts, spread over both workers' queues
+// (alternately) and out of order (reversed; the first in the middle), IPv4 and IPv6 (checkSpread
+// shows the spreading works): the fragments meet on their datagram's gatherer, those before the
+// first are held and released after it, and every echo comes back intact (SHA-256). The frames
+// leave from the veth facing the director's d0, so that the test chooses their queue: the
+// client's (two-arm layout), the switch's port (DR) or the router's (TUN).
 func TestFragmentsOutOfOrder(t *testing.T) {
 	if runtime.NumCPU() < 2 {
 		t.Skip("spreading frames over two queues takes two CPUs to send from")
 	}
 	for _, m := range modes {
-		if m.name == "NAT" || m.name == "FULLNAT" { // the two-arm layout, whose client has two queues
-			t.Run(m.name, func(t *testing.T) { fragmentsOutOfOrder(t, m) })
-		}
+		t.Run(m.name, func(t *testing.T) { fragmentsOutOfOrder(t, m) })
 	}
 }
 
 // fragmentsOutOfOrder is TestFragmentsOutOfOrder for one mode.
 func fragmentsOutOfOrder(t *testing.T, m mode) {
-	e := m.env(t, "froo"+strings.ToLower(m.name[:2]), 2)
-	raw := newRawSender(t, e, "c0", "d0")
+	name := "froo" + strings.ToLower(m.name[:2]) + strings.ToLower(m.name[len(m.name)-1:])
+	e := m.env(t, name, 2)
+	prefix := topo.Prefix(name)
+	dir := &netns.NS{Name: prefix + "-dir"}
+	sender, ifname := e.clientNS, "c0"
+	switch m.name {
+	case "DR":
+		sender, ifname = &netns.NS{Name: prefix + "-sw"}, "sd"
+	case "TUN":
+		sender, ifname = &netns.NS{Name: prefix + "-rt"}, "rd"
+	}
+	raw := newRawSender(t, sender, ifname, dir, "d0")
 	for _, f := range m.families {
 		v6 := f.client6()
 		t.Run(string(f), func(t *testing.T) {
@@ -379,7 +390,7 @@ func fragmentsOutOfOrder(t *testing.T, m mode) {
 					t.Fatal(err)
 				}
 				msg, _ := io.ReadAll(topo.Data(uint64(100+i), int64(size)))
-				frags := raw.udpFragments(t, netip.AddrPortFrom(client, port), vip, msg, uint32(0x5000+i))
+				frags := raw.udpFragments(t, netip.AddrPortFrom(client, port), vip, msg, uint32(0x5000+i), 1400) // within TUN's MTU
 				if i%2 == 0 {
 					slices.Reverse(frags)
 				} else {
@@ -416,7 +427,7 @@ func fragmentsOutOfOrder(t *testing.T, m mode) {
 // (frag_timeout).
 func TestFragmentFlood(t *testing.T) {
 	e := newEnv(t, "frflood", 2)
-	raw := newRawSender(t, e, "c0", "d0")
+	raw := newRawSender(t, e.clientNS, "c0", e.nat.Director, "d0")
 	e.natService("-u", false)
 	e.udp(false, 4)
 	vip := netip.AddrPortFrom(netip.MustParseAddr(topo.VIP4), 53)
@@ -429,10 +440,10 @@ func TestFragmentFlood(t *testing.T) {
 	cpus := []int{0, min(1, runtime.NumCPU()-1)}
 	var flood, warm [][]byte
 	for i := range n {
-		fr := raw.udpFragments(t, client, vip, make([]byte, 4000), uint32(i))
+		fr := raw.udpFragments(t, client, vip, make([]byte, 4000), uint32(i), 1500)
 		flood = append(flood, fr[1]) // the second of three: no first will come
 		if i < warmN {
-			fr = raw.udpFragments(t, client, vip, make([]byte, 4000), uint32(n+i))
+			fr = raw.udpFragments(t, client, vip, make([]byte, 4000), uint32(n+i), 1500)
 			warm = append(warm, fr[1])
 		}
 	}
