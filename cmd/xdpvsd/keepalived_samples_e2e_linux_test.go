@@ -2,8 +2,15 @@ package main
 
 import (
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
 	"fmt"
 	"io"
+	"math/big"
 	"net"
 	"net/http"
 	"net/netip"
@@ -55,8 +62,9 @@ func serveAnyPath(t *testing.T, ns *netns.NS, addr netip.AddrPort, name string) 
 // TestImportKeepalivedSamples: keepalived's own samples (doc/samples, as in
 // mgmt/cli/testdata/keepalived), each with its addresses mapped to the test's and nothing else
 // changed, imported with --apply and served: the client's connections through the VIP reach the
-// sample's real server (HTTP_GET on its page, the inhibit sample, UDP_CHECK's UDP service, the
-// IPv6 sample's SMTP_CHECK as a TCP check, each with its persistence).
+// sample's real server once its check passes (HTTP_GET on its page, the inhibit sample, SSL_GET
+// over TLS with status_code ranges and with connect_port, UDP_CHECK's UDP service, the IPv6
+// sample's SMTP_CHECK as a TCP check, each with its persistence).
 func TestImportKeepalivedSamples(t *testing.T) {
 	t.Parallel()
 	for _, tc := range []struct {
@@ -81,6 +89,24 @@ func TestImportKeepalivedSamples(t *testing.T) {
 				serveAnyPath(t, e.nat.RS[0], netip.MustParseAddrPort("["+topo.RS6(0)+"]:25"), "rs0")
 			},
 			httpVia(topo.VIP6, 80)},
+		{"keepalived.conf.status_code", map[string]string{"192.168.200.100": topo.VIP4, "192.168.201.100": topo.RS4(0)}, topo.RS4(0),
+			func(t *testing.T, e *env) { serveTLS(t, e.nat.RS[0], topo.RS4(0)+":443", "rs0") },
+			httpsVia(topo.VIP4, 443)},
+		{"keepalived.conf.HTTP_GET.port", map[string]string{"192.168.200.100": topo.VIP4, "192.168.201.100": topo.RS4(0)}, topo.RS4(0),
+			func(t *testing.T, e *env) {
+				serveTLS(t, e.nat.RS[0], topo.RS4(0)+":443", "rs0")
+				serveTLS(t, e.nat.RS[0], topo.RS4(0)+":444", "rs0 checked") // connect_port 444
+			}, httpsVia(topo.VIP4, 443)},
+		{"keepalived.conf.SSL_GET", map[string]string{"192.168.200.100": topo.VIP4, "192.168.201.100": topo.RS4(0)}, topo.RS4(0),
+			func(t *testing.T, e *env) {
+				serveTLS(t, e.nat.RS[0], topo.RS4(0)+":443", "rs0")
+				serveAnyPath(t, e.nat.RS[0], netip.MustParseAddrPort(topo.RS4(0)+":80"), "rs0")
+			}, func(t *testing.T, e *env) string {
+				if a, b := httpsVia(topo.VIP4, 443)(t, e), httpVia(topo.VIP4, 80)(t, e); a != b {
+					return a + " and " + b
+				}
+				return httpVia(topo.VIP4, 80)(t, e)
+			}},
 		{"keepalived.conf.UDP_CHECK", map[string]string{"10.10.10.2": topo.VIP4, "192.168.200.6": topo.RS4(0)}, topo.RS4(0),
 			func(t *testing.T, e *env) {
 				u, err := topo.ServeUDPEcho(e.nat.RS[0], netip.MustParseAddrPort(topo.RS4(0)+":1358"), "rs0")
@@ -107,13 +133,71 @@ func TestImportKeepalivedSamples(t *testing.T) {
 			}
 			t.Logf("-S after the import:\n%s", e.adm1("-S"))
 			// The sample's first check is due after its delay_loop (6 s) at most.
-			e.waitUntil("the real server up", 20*time.Second, func() bool { up, _ := e.serverUp(tc.rs); return up })
+			e.waitUntil("the real server up in every service", 20*time.Second, func() bool {
+				n := 0
+				for _, svc := range e.listJSON() {
+					for _, d := range svc.RealServers {
+						if d.Address.String() == tc.rs {
+							if d.Health == nil || !d.Health.Up {
+								return false
+							}
+							n++
+						}
+					}
+				}
+				return n > 0
+			})
 			for range 10 {
 				if got := tc.check(t, e); got != "rs0" {
 					t.Fatalf("answered by %q, want the sample's real server rs0", got)
 				}
 			}
 		})
+	}
+}
+
+// serveTLS is serveAnyPath over TLS with a self-signed certificate (SSL_GET does not verify).
+func serveTLS(t *testing.T, ns *netns.NS, addr, name string) {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "rs"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour)}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ln net.Listener
+	if err := ns.Do(func() (err error) { ln, err = net.Listen("tcp", addr); return }); err != nil {
+		t.Fatal(err)
+	}
+	ln = tls.NewListener(ln, &tls.Config{Certificates: []tls.Certificate{{Certificate: [][]byte{der}, PrivateKey: key}}})
+	srv := &http.Server{ReadHeaderTimeout: 10 * time.Second, Handler: http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("X-Server", name)
+		io.WriteString(w, name)
+	})}
+	go srv.Serve(ln)
+	t.Cleanup(func() { srv.Close() })
+}
+
+// httpsVia is httpVia over TLS (the test's certificate is not verified).
+func httpsVia(vip string, port uint16) func(t *testing.T, e *env) string {
+	return func(t *testing.T, e *env) string {
+		t.Helper()
+		c := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{DialContext: topo.DialContext(e.nat.Client),
+			DisableKeepAlives: true, TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}} //nolint:gosec // the test's own certificate
+		resp, err := c.Get("https://" + netip.AddrPortFrom(netip.MustParseAddr(vip), port).String() + "/")
+		if err != nil {
+			t.Fatalf("GET through https %s:%d: %v", vip, port, err)
+		}
+		defer resp.Body.Close()
+		body, _ := io.ReadAll(resp.Body)
+		if string(body) != resp.Header.Get("X-Server") {
+			t.Fatalf("GET through https %s:%d: %q", vip, port, body)
+		}
+		return string(body)
 	}
 }
 
