@@ -107,6 +107,10 @@ func TestImportKeepalivedSamples(t *testing.T) {
 				}
 				return httpVia(topo.VIP4, 80)(t, e)
 			}},
+		{"keepalived.conf.misc_check", map[string]string{"10.10.10.2": topo.VIP4, "192.168.200.6": topo.RS4(0)}, topo.RS4(0),
+			func(t *testing.T, e *env) {
+				serveAnyPath(t, e.nat.RS[0], netip.MustParseAddrPort(topo.RS4(0)+":1358"), "rs0")
+			}, httpVia(topo.VIP4, 1358)},
 		{"keepalived.conf.UDP_CHECK", map[string]string{"10.10.10.2": topo.VIP4, "192.168.200.6": topo.RS4(0)}, topo.RS4(0),
 			func(t *testing.T, e *env) {
 				u, err := topo.ServeUDPEcho(e.nat.RS[0], netip.MustParseAddrPort(topo.RS4(0)+":1358"), "rs0")
@@ -118,7 +122,17 @@ func TestImportKeepalivedSamples(t *testing.T) {
 	} {
 		t.Run(tc.sample, func(t *testing.T) {
 			t.Parallel()
-			e := newOpsEnv(t, "ks"+strings.TrimPrefix(tc.sample, "keepalived.conf.")[:3], 2)
+			// A MISC_CHECK's script is mapped to one of the test's (a TCP connection to RIP:RPORT)
+			// in the daemon's --health-scripts directory.
+			var flags []string
+			if script, ok := miscScripts[tc.sample]; ok {
+				dir := t.TempDir()
+				ours := filepath.Join(dir, "check.sh")
+				os.WriteFile(ours, []byte("#!/bin/bash\nexec 3<>/dev/tcp/$1/$2\n"), 0o755)
+				tc.addrs[script] = ours
+				flags = append(flags, "--health-scripts", dir)
+			}
+			e := newOpsEnv(t, "ks"+strings.TrimPrefix(tc.sample, "keepalived.conf.")[:3], 2, flags...)
 			e.client.Timeout = 10 * time.Second
 			tc.serve(t, e)
 			sample, err := os.ReadFile("../../mgmt/cli/testdata/keepalived/" + tc.sample)
@@ -133,12 +147,12 @@ func TestImportKeepalivedSamples(t *testing.T) {
 			}
 			t.Logf("-S after the import:\n%s", e.adm1("-S"))
 			// The sample's first check is due after its delay_loop (6 s) at most.
-			e.waitUntil("the real server up in every service", 20*time.Second, func() bool {
+			e.waitUntil("the real server checked and up in every service", 20*time.Second, func() bool {
 				n := 0
 				for _, svc := range e.listJSON() {
 					for _, d := range svc.RealServers {
 						if d.Address.String() == tc.rs {
-							if d.Health == nil || !d.Health.Up {
+							if d.Health == nil || !d.Health.Up || d.Health.Successes < 1 {
 								return false
 							}
 							n++
@@ -200,6 +214,9 @@ func httpsVia(vip string, port uint16) func(t *testing.T, e *env) string {
 		return string(body)
 	}
 }
+
+// miscScripts are the MISC_CHECK scripts of the samples.
+var miscScripts = map[string]string{"keepalived.conf.misc_check": "/usr/local/bin/script.sh"}
 
 // httpVia is a GET through vip:port from the client; it returns the server that answered.
 func httpVia(vip string, port uint16) func(t *testing.T, e *env) string {
