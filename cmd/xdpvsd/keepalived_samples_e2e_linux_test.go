@@ -59,8 +59,8 @@ func serveAnyPath(t *testing.T, ns *netns.NS, addr netip.AddrPort, name string) 
 	t.Cleanup(func() { srv.Close() })
 }
 
-// TestImportKeepalivedSamples: keepalived's own samples (doc/samples, as in
-// mgmt/cli/testdata/keepalived), each with its addresses mapped to the test's and nothing else
+// TestImportKeepalivedSamples: keepalived's own samples (doc/samples) and DPVS's copy of its
+// etc/keepalived.conf, as in mgmt/cli/testdata/keepalived, each with its addresses mapped to the test's and nothing else
 // changed, imported with --apply and served: the client's connections through the VIP reach the
 // sample's real server once its check passes (HTTP_GET on its page, the inhibit sample, SSL_GET
 // over TLS with status_code ranges and with connect_port, UDP_CHECK's UDP service, the IPv6
@@ -111,6 +111,26 @@ func TestImportKeepalivedSamples(t *testing.T) {
 			func(t *testing.T, e *env) {
 				serveAnyPath(t, e.nat.RS[0], netip.MustParseAddrPort(topo.RS4(0)+":1358"), "rs0")
 			}, httpVia(topo.VIP4, 1358)},
+		// DPVS's copy of keepalived's etc/keepalived.conf: three services (SSL_GET; HTTP_GET with
+		// a sorry server; HTTP_GET), the second VIP added to the director.
+		{"dpvs.etc.keepalived.conf", map[string]string{"192.168.200.100": topo.VIP4, "10.10.10.2": topo.VIP4, "10.10.10.3": vip4b,
+			"192.168.201.100": topo.RS4(0), "192.168.200.2": topo.RS4(0), "192.168.200.3": topo.RS4(1),
+			"192.168.200.4": topo.RS4(0), "192.168.200.5": topo.RS4(1), "192.168.200.200": topo.RS4(2)}, topo.RS4(1),
+			func(t *testing.T, e *env) {
+				if out, err := e.nat.Director.Exec("ip", "addr", "add", vip4b+"/32", "dev", "d0"); err != nil {
+					t.Fatalf("%v: %s", err, out)
+				}
+				serveTLS(t, e.nat.RS[0], topo.RS4(0)+":443", "rs0")
+				serveAnyPath(t, e.nat.RS[0], netip.MustParseAddrPort(topo.RS4(0)+":1358"), "rs0")
+				serveAnyPath(t, e.nat.RS[1], netip.MustParseAddrPort(topo.RS4(1)+":1358"), "rs1")
+				serveAnyPath(t, e.nat.RS[2], netip.MustParseAddrPort(topo.RS4(2)+":1358"), "sorry")
+			}, func(t *testing.T, e *env) string {
+				got := httpsVia(topo.VIP4, 443)(t, e) + " " + httpVia(topo.VIP4, 1358)(t, e) + " " + httpVia(vip4b, 1358)(t, e)
+				if f := strings.Fields(got); f[0] == "rs0" && strings.HasPrefix(f[1], "rs") && strings.HasPrefix(f[2], "rs") {
+					return "rs0"
+				}
+				return got
+			}},
 		{"keepalived.conf.UDP_CHECK", map[string]string{"10.10.10.2": topo.VIP4, "192.168.200.6": topo.RS4(0)}, topo.RS4(0),
 			func(t *testing.T, e *env) {
 				u, err := topo.ServeUDPEcho(e.nat.RS[0], netip.MustParseAddrPort(topo.RS4(0)+":1358"), "rs0")
@@ -132,10 +152,14 @@ func TestImportKeepalivedSamples(t *testing.T) {
 				tc.addrs[script] = ours
 				flags = append(flags, "--health-scripts", dir)
 			}
-			e := newOpsEnv(t, "ks"+strings.TrimPrefix(tc.sample, "keepalived.conf.")[:3], 2, flags...)
+			servers := 2
+			if strings.HasPrefix(tc.sample, "dpvs.") {
+				servers = 3 // its sorry server
+			}
+			e := newOpsEnv(t, "ks"+strings.TrimPrefix(tc.sample, "keepalived.conf.")[:3], servers, flags...)
 			e.client.Timeout = 10 * time.Second
 			tc.serve(t, e)
-			sample, err := os.ReadFile("../../mgmt/cli/testdata/keepalived/" + tc.sample)
+			sample, err := os.ReadFile("../../mgmt/cli/testdata/keepalived/" + tc.sample) // as copied, unchanged
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -214,6 +238,9 @@ func httpsVia(vip string, port uint16) func(t *testing.T, e *env) string {
 		return string(body)
 	}
 }
+
+// vip4b is a second VIP on the director, for samples with two.
+const vip4b = "198.18.0.11"
 
 // miscScripts are the MISC_CHECK scripts of the samples.
 var miscScripts = map[string]string{"keepalived.conf.misc_check": "/usr/local/bin/script.sh"}
