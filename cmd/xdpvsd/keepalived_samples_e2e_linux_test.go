@@ -70,34 +70,33 @@ func TestImportKeepalivedSamples(t *testing.T) {
 	for _, tc := range []struct {
 		sample string
 		addrs  map[string]string
-		rs     string // the real server's address, as mapped
 		serve  func(t *testing.T, e *env)
 		check  func(t *testing.T, e *env) string // the real server that answered
 	}{
-		{"keepalived.conf.sample", map[string]string{"10.10.10.2": topo.VIP4, "192.168.200.2": topo.RS4(0), "192.168.200.200": topo.RS4(1)}, topo.RS4(0),
+		{"keepalived.conf.sample", map[string]string{"10.10.10.2": topo.VIP4, "192.168.200.2": topo.RS4(0), "192.168.200.200": topo.RS4(1)},
 			func(t *testing.T, e *env) {
 				serveAnyPath(t, e.nat.RS[0], netip.MustParseAddrPort(topo.RS4(0)+":1358"), "rs0")
 				serveAnyPath(t, e.nat.RS[1], netip.MustParseAddrPort(topo.RS4(1)+":1358"), "sorry")
 			}, httpVia(topo.VIP4, 1358)},
-		{"keepalived.conf.inhibit", map[string]string{"10.10.10.2": topo.VIP4, "192.168.200.2": topo.RS4(0)}, topo.RS4(0),
+		{"keepalived.conf.inhibit", map[string]string{"10.10.10.2": topo.VIP4, "192.168.200.2": topo.RS4(0)},
 			func(t *testing.T, e *env) {
 				serveAnyPath(t, e.nat.RS[0], netip.MustParseAddrPort(topo.RS4(0)+":1358"), "rs0")
 			},
 			httpVia(topo.VIP4, 1358)},
-		{"keepalived.conf.IPv6", map[string]string{"ae00::1": topo.VIP6, "ae00::10": topo.RS6(0)}, topo.RS6(0),
+		{"keepalived.conf.IPv6", map[string]string{"ae00::1": topo.VIP6, "ae00::10": topo.RS6(0)},
 			func(t *testing.T, e *env) {
 				serveAnyPath(t, e.nat.RS[0], netip.MustParseAddrPort("["+topo.RS6(0)+"]:25"), "rs0")
 			},
 			httpVia(topo.VIP6, 80)},
-		{"keepalived.conf.status_code", map[string]string{"192.168.200.100": topo.VIP4, "192.168.201.100": topo.RS4(0)}, topo.RS4(0),
+		{"keepalived.conf.status_code", map[string]string{"192.168.200.100": topo.VIP4, "192.168.201.100": topo.RS4(0)},
 			func(t *testing.T, e *env) { serveTLS(t, e.nat.RS[0], topo.RS4(0)+":443", "rs0") },
 			httpsVia(topo.VIP4, 443)},
-		{"keepalived.conf.HTTP_GET.port", map[string]string{"192.168.200.100": topo.VIP4, "192.168.201.100": topo.RS4(0)}, topo.RS4(0),
+		{"keepalived.conf.HTTP_GET.port", map[string]string{"192.168.200.100": topo.VIP4, "192.168.201.100": topo.RS4(0)},
 			func(t *testing.T, e *env) {
 				serveTLS(t, e.nat.RS[0], topo.RS4(0)+":443", "rs0")
 				serveTLS(t, e.nat.RS[0], topo.RS4(0)+":444", "rs0 checked") // connect_port 444
 			}, httpsVia(topo.VIP4, 443)},
-		{"keepalived.conf.SSL_GET", map[string]string{"192.168.200.100": topo.VIP4, "192.168.201.100": topo.RS4(0)}, topo.RS4(0),
+		{"keepalived.conf.SSL_GET", map[string]string{"192.168.200.100": topo.VIP4, "192.168.201.100": topo.RS4(0)},
 			func(t *testing.T, e *env) {
 				serveTLS(t, e.nat.RS[0], topo.RS4(0)+":443", "rs0")
 				serveAnyPath(t, e.nat.RS[0], netip.MustParseAddrPort(topo.RS4(0)+":80"), "rs0")
@@ -107,7 +106,7 @@ func TestImportKeepalivedSamples(t *testing.T) {
 				}
 				return httpVia(topo.VIP4, 80)(t, e)
 			}},
-		{"keepalived.conf.misc_check", map[string]string{"10.10.10.2": topo.VIP4, "192.168.200.6": topo.RS4(0)}, topo.RS4(0),
+		{"keepalived.conf.misc_check", map[string]string{"10.10.10.2": topo.VIP4, "192.168.200.6": topo.RS4(0)},
 			func(t *testing.T, e *env) {
 				serveAnyPath(t, e.nat.RS[0], netip.MustParseAddrPort(topo.RS4(0)+":1358"), "rs0")
 			}, httpVia(topo.VIP4, 1358)},
@@ -115,7 +114,7 @@ func TestImportKeepalivedSamples(t *testing.T) {
 		// a sorry server; HTTP_GET), the second VIP added to the director.
 		{"dpvs.etc.keepalived.conf", map[string]string{"192.168.200.100": topo.VIP4, "10.10.10.2": topo.VIP4, "10.10.10.3": vip4b,
 			"192.168.201.100": topo.RS4(0), "192.168.200.2": topo.RS4(0), "192.168.200.3": topo.RS4(1),
-			"192.168.200.4": topo.RS4(0), "192.168.200.5": topo.RS4(1), "192.168.200.200": topo.RS4(2)}, topo.RS4(1),
+			"192.168.200.4": topo.RS4(0), "192.168.200.5": topo.RS4(1), "192.168.200.200": topo.RS4(2)},
 			func(t *testing.T, e *env) {
 				if out, err := e.nat.Director.Exec("ip", "addr", "add", vip4b+"/32", "dev", "d0"); err != nil {
 					t.Fatalf("%v: %s", err, out)
@@ -131,7 +130,30 @@ func TestImportKeepalivedSamples(t *testing.T) {
 				}
 				return got
 			}},
-		{"keepalived.conf.UDP_CHECK", map[string]string{"10.10.10.2": topo.VIP4, "192.168.200.6": topo.RS4(0)}, topo.RS4(0),
+		// Ten real servers, five addresses on each of two hosts, checked on port 80, serving 8080.
+		{"keepalived.conf.quorum", quorumAddrs(),
+			func(t *testing.T, e *env) {
+				if out, err := e.nat.Director.Exec("ip", "addr", "add", vip4b+"/32", "dev", "d0"); err != nil {
+					t.Fatalf("%v: %s", err, out)
+				}
+				for h := range 2 {
+					for i := range 5 {
+						a := fmt.Sprintf("198.18.%d.%d", h+1, 10+i)
+						if out, err := e.nat.RS[h].Exec("ip", "addr", "add", a+"/24", "dev", "r0"); err != nil {
+							t.Fatalf("%v: %s", err, out)
+						}
+					}
+					for _, port := range []string{":80", ":8080"} {
+						serveAnyPath(t, e.nat.RS[h], netip.MustParseAddrPort("0.0.0.0"+port), fmt.Sprintf("rs%d", h))
+					}
+				}
+			}, func(t *testing.T, e *env) string {
+				if got := httpVia(vip4b, 80)(t, e); got != "rs0" && got != "rs1" {
+					return got
+				}
+				return "rs0"
+			}},
+		{"keepalived.conf.UDP_CHECK", map[string]string{"10.10.10.2": topo.VIP4, "192.168.200.6": topo.RS4(0)},
 			func(t *testing.T, e *env) {
 				u, err := topo.ServeUDPEcho(e.nat.RS[0], netip.MustParseAddrPort(topo.RS4(0)+":1358"), "rs0")
 				if err != nil {
@@ -171,19 +193,15 @@ func TestImportKeepalivedSamples(t *testing.T) {
 			}
 			t.Logf("-S after the import:\n%s", e.adm1("-S"))
 			// The sample's first check is due after its delay_loop (6 s) at most.
-			e.waitUntil("the real server checked and up in every service", 20*time.Second, func() bool {
-				n := 0
+			e.waitUntil("every real server checked and up", 20*time.Second, func() bool {
 				for _, svc := range e.listJSON() {
 					for _, d := range svc.RealServers {
-						if d.Address.String() == tc.rs {
-							if d.Health == nil || !d.Health.Up || d.Health.Successes < 1 {
-								return false
-							}
-							n++
+						if d.Health == nil || !d.Health.Up || d.Health.Successes < 1 {
+							return false
 						}
 					}
 				}
-				return n > 0
+				return true
 			})
 			for range 10 {
 				if got := tc.check(t, e); got != "rs0" {
@@ -241,6 +259,16 @@ func httpsVia(vip string, port uint16) func(t *testing.T, e *env) string {
 
 // vip4b is a second VIP on the director, for samples with two.
 const vip4b = "198.18.0.11"
+
+// quorumAddrs maps the quorum sample's VIP and its ten real servers (10.0.0.1-10) to five
+// addresses on each of the test's two real servers.
+func quorumAddrs() map[string]string {
+	m := map[string]string{"10.0.1.1": vip4b}
+	for i := range 10 {
+		m[fmt.Sprintf("10.0.0.%d", i+1)] = fmt.Sprintf("198.18.%d.%d", i%2+1, 10+i/2)
+	}
+	return m
+}
 
 // miscScripts are the MISC_CHECK scripts of the samples.
 var miscScripts = map[string]string{"keepalived.conf.misc_check": "/usr/local/bin/script.sh"}
