@@ -237,6 +237,11 @@ func run(args []string) error {
 
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
+	// SIGHUP is caught from here on (its default would end the daemon): one that comes while it
+	// starts is a reload once it serves.
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
 	if o.cpuProfile != "" {
 		stopProfile, err := startProfile(o.cpuProfile)
 		if err != nil {
@@ -290,7 +295,7 @@ func run(args []string) error {
 	}
 	log.Info("xdpvsd running", zap.Strings("ifaces", o.ifaces), zap.Int("workers", dp.Workers()),
 		zap.String("workers_by", workersBy(o.workers)), zap.String("socket", o.socket))
-	defer handleReload(srv, log)()
+	defer handleReload(hup, srv, log)()
 	notifyOrLog(log, fmt.Sprintf("READY=1\nSTATUS=forwarding on %s with %d workers", strings.Join(o.ifaces, ","), dp.Workers()))
 	err = srv.Serve(ctx)
 	notifyOrLog(log, "STOPPING=1")

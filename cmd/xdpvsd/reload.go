@@ -4,9 +4,7 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/signal"
 	"strings"
-	"syscall"
 
 	"go.uber.org/zap"
 
@@ -15,12 +13,10 @@ import (
 	"github.com/xdpvs/xdpvs/mgmt/server"
 )
 
-// handleReload reloads the configuration file on every SIGHUP (systemctl reload) until the
-// returned function is called: RELOADING=1, Server.Reload, READY=1. A file that does not load is
-// logged and changes nothing; the daemon goes on with what it runs.
-func handleReload(srv *server.Server, log *zap.Logger) (stop func()) {
-	hup := make(chan os.Signal, 1)
-	signal.Notify(hup, syscall.SIGHUP)
+// handleReload reloads the configuration file on every SIGHUP received on hup (systemctl
+// reload) until the returned function is called: RELOADING=1, Server.Reload, READY=1. A file that
+// does not load is logged and changes nothing; the daemon goes on with what it runs.
+func handleReload(hup <-chan os.Signal, srv *server.Server, log *zap.Logger) (stop func()) {
 	done := make(chan struct{})
 	finished := make(chan struct{})
 	go func() {
@@ -41,7 +37,6 @@ func handleReload(srv *server.Server, log *zap.Logger) (stop func()) {
 		}
 	}()
 	return func() {
-		signal.Stop(hup)
 		close(done)
 		<-finished
 	}
