@@ -20,6 +20,8 @@ MANDIR      ?= $(PREFIX)/share/man
 BASHCOMPDIR ?= $(PREFIX)/share/bash-completion/completions
 # The binaries installed: the daemon, the admin tool and the real-server agent.
 INSTALL_BINS := xdpvsd xdpvsadm xdpvs-rs
+# What tells systemd about the new unit after an install without DESTDIR (the tests set it to true).
+SYSTEMCTL   ?= systemctl
 # The manual pages, generated from the option tables (TestManual in cmd/xdpvsd and mgmt/cli checks them).
 MANPAGES := docs/man/xdpvsd.8 docs/man/xdpvsadm.8
 
@@ -50,12 +52,12 @@ install: build ## install the binaries, xdpvsd.service, the manual pages, bash c
 	install -m 0644 packaging/xdpvsadm.bash $(DESTDIR)$(BASHCOMPDIR)/xdpvsadm
 	[ -e $(DESTDIR)$(SYSCONFDIR)/default/xdpvsd ] || install -m 0644 packaging/xdpvsd.default $(DESTDIR)$(SYSCONFDIR)/default/xdpvsd
 	[ -e $(DESTDIR)$(SYSCONFDIR)/xdpvs/xdpvs.conf ] || install -m 0600 /dev/null $(DESTDIR)$(SYSCONFDIR)/xdpvs/xdpvs.conf
-	@[ -n "$(DESTDIR)" ] || ! command -v systemctl >/dev/null || systemctl daemon-reload 2>/dev/null || true
+	@[ -n "$(DESTDIR)" ] || ! command -v $(SYSTEMCTL) >/dev/null || $(SYSTEMCTL) daemon-reload 2>/dev/null || true
 
 uninstall: ## remove what `make install` put in place, but the configuration (/etc/xdpvs, /etc/default/xdpvsd)
 	rm -f $(addprefix $(DESTDIR)$(SBINDIR)/,$(INSTALL_BINS)) $(DESTDIR)$(UNITDIR)/xdpvsd.service
 	rm -f $(addprefix $(DESTDIR)$(MANDIR)/man8/,$(notdir $(MANPAGES))) $(DESTDIR)$(BASHCOMPDIR)/xdpvsadm
-	@[ -n "$(DESTDIR)" ] || ! command -v systemctl >/dev/null || systemctl daemon-reload 2>/dev/null || true
+	@[ -n "$(DESTDIR)" ] || ! command -v $(SYSTEMCTL) >/dev/null || $(SYSTEMCTL) daemon-reload 2>/dev/null || true
 	@echo "kept: $(DESTDIR)$(SYSCONFDIR)/xdpvs/ and $(DESTDIR)$(SYSCONFDIR)/default/xdpvsd (remove them by hand to purge)"
 
 generate: ## regenerate the BPF objects (bpf2go; needs clang) and check nothing else changed

@@ -48,7 +48,7 @@ func mustInstall(t *testing.T) *installed {
 	in.prefix, in.sysconf = filepath.Join(in.root, "usr"), filepath.Join(in.root, "etc")
 	in.unit = filepath.Join(in.prefix, "lib/systemd/system/xdpvsd.service")
 	cmd := exec.Command("make", "-C", "../..", "-o", "build", "install", "BIN="+filepath.Dir(b.xdpvsd),
-		"PREFIX="+in.prefix, "SYSCONFDIR="+in.sysconf)
+		"PREFIX="+in.prefix, "SYSCONFDIR="+in.sysconf, "SYSTEMCTL=true")
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("make install: %v\n%s", err, out)
 	}
@@ -149,14 +149,14 @@ func TestInstall(t *testing.T) {
 	// A second install keeps the operator's files; uninstall keeps the configuration.
 	os.WriteFile(conf, []byte("-A -t 198.18.0.10:80 -s rr\n"), 0o600)
 	mustInstall2 := exec.Command("make", "-C", "../..", "-o", "build", "install", "BIN="+filepath.Dir(binaries(t).xdpvsd),
-		"PREFIX="+in.prefix, "SYSCONFDIR="+in.sysconf)
+		"PREFIX="+in.prefix, "SYSCONFDIR="+in.sysconf, "SYSTEMCTL=true")
 	if out, err := mustInstall2.CombinedOutput(); err != nil {
 		t.Fatalf("make install again: %v\n%s", err, out)
 	}
 	if got, _ := os.ReadFile(conf); string(got) != "-A -t 198.18.0.10:80 -s rr\n" {
 		t.Errorf("make install overwrote the configuration: %q", got)
 	}
-	un := exec.Command("make", "-C", "../..", "uninstall", "PREFIX="+in.prefix, "SYSCONFDIR="+in.sysconf)
+	un := exec.Command("make", "-C", "../..", "uninstall", "PREFIX="+in.prefix, "SYSCONFDIR="+in.sysconf, "SYSTEMCTL=true")
 	if out, err := un.CombinedOutput(); err != nil {
 		t.Fatalf("make uninstall: %v\n%s", err, out)
 	}
