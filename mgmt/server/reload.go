@@ -2,6 +2,7 @@ package server
 
 import (
 	"errors"
+	"fmt"
 	"os"
 
 	"go.uber.org/zap"
@@ -15,11 +16,17 @@ var ErrNoConfigFile = errors.New("mgmt: reload: the daemon has no configuration 
 // timeouts of the file replace the running ones atomically. A connection of a service that
 // stays keeps its entry (the dataplane matches services by key, not by generation). A file with
 // a bad line changes nothing and is reported as "FILE:LINE: reason". The file is not rewritten:
-// it already holds what runs. It returns the file's warnings.
+// it already holds what runs. A missing file is refused (an empty one empties the configuration).
+// It returns the file's warnings.
 func (s *Server) Reload() ([]string, error) {
 	path := s.cfg.ConfigPath
 	if path == "" {
 		return nil, ErrNoConfigFile
+	}
+	// A missing file is an empty configuration at start (the first one), but here it would take
+	// every service away: a file deleted or not yet put back is refused instead.
+	if _, err := os.Stat(path); err != nil {
+		return nil, fmt.Errorf("mgmt: reload: %w (nothing changed)", err)
 	}
 	next, warnings, err := loadConfig(path)
 	if err != nil {

@@ -9,8 +9,8 @@ import (
 )
 
 // TestReload: Reload makes the file's configuration the running one in one Apply, leaves the file
-// as it was (comments and all), and a file with a bad line, or a dataplane that refuses, changes
-// nothing.
+// as it was (comments and all), and a file with a bad line, a missing file, or a dataplane that
+// refuses, changes nothing.
 func TestReload(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "xdpvs.conf")
 	first := "-A -t 198.18.0.10:80 -s rr\n-a -t 198.18.0.10:80 -r 198.18.1.2:8080 -m -w 1\n"
@@ -53,6 +53,13 @@ func TestReload(t *testing.T) {
 		if ts.fake.applied() != n || ts.mustAdm(t, "-S") != running {
 			t.Errorf("%s: a bad file changed the running configuration", tc.name)
 		}
+	}
+	// A missing file is refused: at start it is the first, empty configuration, here it would
+	// take every service away.
+	os.Remove(path)
+	n = ts.fake.applied()
+	if _, err := ts.Reload(); err == nil || !errors.Is(err, os.ErrNotExist) || ts.fake.applied() != n || ts.mustAdm(t, "-S") != running {
+		t.Errorf("reload of a missing file: %v; the configuration must stay", err)
 	}
 	os.WriteFile(path, []byte("-A -t 198.18.0.12:80\n"), 0o600)
 	ts.fake.failApply(errors.New("refused"))
