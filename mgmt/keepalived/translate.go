@@ -167,6 +167,9 @@ func (t *translator) virtualServer(n *node) {
 	if len(s.keys) == 0 {
 		return
 	}
+	if s.sched == "" && !slices.ContainsFunc(n.kids, func(k *node) bool { return k.key == "lb_algo" || k.key == "lvs_sched" }) {
+		t.note(n, "no lb_algo: xdpvs's default scheduler, %s, is used", model.DefaultScheduler())
+	}
 	t.emit(s)
 }
 
