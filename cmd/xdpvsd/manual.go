@@ -32,6 +32,7 @@ var argNames = map[string]string{
 	"log-level": "LEVEL", "cpu-profile": "FILE", "metrics": "HOST:PORT", "health-scripts": "DIR",
 	"bgp-as": "ASN", "bgp-router-id": "ADDR", "bgp-peer": "ADDR,ASN", "bgp-password": "SECRET",
 	"bgp-next-hop": "ADDR", "export-table": "N",
+	"sync-key": "FILE", "sync-listen": "ADDR[:PORT]", "sync-peer": "ADDR[:PORT]",
 }
 
 // argName is the name of a flag's argument in the manual: argNames', else one from its type.
