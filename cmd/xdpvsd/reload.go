@@ -93,6 +93,9 @@ func checkConfig(o *options, out io.Writer) error {
 	if _, err := o.dataplaneConfig(zap.NewNop()); err != nil {
 		return err
 	}
+	if err := o.sync.check(); err != nil {
+		return err
+	}
 	for _, w := range warnings {
 		fmt.Fprintln(os.Stderr, w)
 	}
