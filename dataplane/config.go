@@ -8,6 +8,7 @@ import (
 	"github.com/xdpvs/xdpvs/conntrack"
 	"github.com/xdpvs/xdpvs/dataplane/control"
 	"github.com/xdpvs/xdpvs/header"
+	"github.com/xdpvs/xdpvs/proxyproto"
 	"github.com/xdpvs/xdpvs/sched"
 )
 
@@ -54,12 +55,13 @@ type svcInfo struct {
 	persist  uint32
 	maskBits int
 	policy   BackendPolicy
-	replies  bool          // replies come back (NAT, FULLNAT): the client's next hop is needed
-	lips     []header.Addr // FULLNAT local addresses of the service's family
-	lips4    []header.Addr // and IPv4 ones of an IPv6 service, for NAT64
-	synproxy bool          // -j: SYNs answered with cookies
-	fullnat  bool          // some real server is FULLNAT: the client's segments carry TOA
-	sloppy   bool          // a TCP segment without a connection may open one (BackendPolicy, NoSloppy)
+	replies  bool               // replies come back (NAT, FULLNAT): the client's next hop is needed
+	lips     []header.Addr      // FULLNAT local addresses of the service's family
+	lips4    []header.Addr      // and IPv4 ones of an IPv6 service, for NAT64
+	synproxy bool               // -j: SYNs answered with cookies
+	fullnat  bool               // some real server is FULLNAT: the client's segments carry TOA
+	sloppy   bool               // a TCP segment without a connection may open one (BackendPolicy, NoSloppy)
+	pp       proxyproto.Version // --proxy-protocol: FULLNAT connections' streams start with the header (proxyproto.go)
 }
 
 // schedBuild is a service's scheduler as compile built it, once for every worker: its table
@@ -210,6 +212,9 @@ func (b *compiler) service(spec *Service) error {
 	si := svcInfo{id: sid, key: k, spec: spec, policy: spec.Policy, synproxy: spec.Flags&ServiceSynProxy != 0}
 	if si.synproxy && spec.Key.Proto != header.ProtocolTCP {
 		return fmt.Errorf("dataplane: service %v:%d: the SYN proxy is for TCP services only", spec.Key.Addr, spec.Key.Port)
+	}
+	if err := checkProxyProtocol(&si, spec); err != nil {
+		return err
 	}
 	if spec.Flags&ServicePersistent != 0 {
 		si.persist = uint32(max(spec.Persistence.Seconds(), 1))

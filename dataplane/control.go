@@ -22,6 +22,7 @@ type (
 	WorkerStats     = control.WorkerStats
 	Stats           = control.Stats
 	ConnInfo        = control.ConnInfo
+	ProxyProtocol   = control.ProxyProtocol
 )
 
 // Forwarding methods and service flags, as in package control.
@@ -34,6 +35,9 @@ const (
 	ServiceSchedFlag2  = control.ServiceSchedFlag2
 	ServiceSchedFlag3  = control.ServiceSchedFlag3
 	ServiceSynProxy    = control.ServiceSynProxy
+	ProxyProtocolOff   = control.ProxyProtocolOff
+	ProxyProtocolV1    = control.ProxyProtocolV1
+	ProxyProtocolV2    = control.ProxyProtocolV2
 	ForwardRoute       = control.ForwardRoute
 	ForwardTunnel      = control.ForwardTunnel
 	ForwardFullNAT     = control.ForwardFullNAT

@@ -402,7 +402,7 @@ func (p *Pipeline) forwardFragment(cur *cursor, id uint32, dir conntrack.Dir) (V
 		return p.neighMiss(v, dir)
 	case v.xmit.inputOnly() && dir == conntrack.DirReply:
 		return p.drop(DropNoConn)
-	case v.sp != spOff:
+	case v.sp != spOff, v.flags.has(connPP): // SYN-proxied, or with a PROXY header: no fragments
 		return p.drop(DropFragUnsupported)
 	case v.xmit == xmitNAT64:
 		return p.nat64Fragment(cur, e, dir, h)

@@ -6,6 +6,7 @@ import (
 	"github.com/xdpvs/xdpvs/conntrack"
 	"github.com/xdpvs/xdpvs/dataplane/control"
 	"github.com/xdpvs/xdpvs/header"
+	"github.com/xdpvs/xdpvs/proxyproto"
 	"github.com/xdpvs/xdpvs/sched"
 	"github.com/xdpvs/xdpvs/synproxy"
 	"github.com/xdpvs/xdpvs/toa"
@@ -51,6 +52,8 @@ const (
 	connAssured                            // UDP: a second packet, or a reply: no longer evictable (defense.go)
 	connSloppy                             // TCP: opened by a segment other than a SYN, unassured until a second one (sloppy.go)
 	connStandbyLocal                       // FULLNAT, imported: its local address is a peer's, its port from no pool of ours
+	connPP                                 // FULLNAT: the client's stream starts with a PROXY protocol header (proxyproto.go)
+	connPPSent                             // the header has gone out (UDP: on the first datagram; TCP: counts resends)
 )
 
 func (f connFlags) has(x connFlags) bool { return f&x != 0 }
@@ -84,12 +87,14 @@ type counters struct {
 	destGen                         [MaxDests]uint16 // the real-server generation of dest[id], active[id], inactive[id]
 	active, inactive                [MaxDests]int64
 	synTimeouts                     [MaxDests]uint64
-	reopened                        uint64                     // connections expired for a new one (server gone, tuple reused)
-	sloppy                          uint64                     // TCP connections opened by a segment other than a SYN (sloppy.go)
-	tunnelled, icmpSent, translated uint64                     // packets put in a tunnel; ICMP errors the director sent
-	mssNotLowered                   uint64                     // FULLNAT SYN/ACKs without an MSS option to lower for TOA
-	toa                             [toa.NumResults]uint64     // FULLNAT: TOA insertions by outcome
-	policy                          [MaxServices]BackendPolicy // of each live service id; dead ids: 0, the defaults
+	reopened                        uint64                        // connections expired for a new one (server gone, tuple reused)
+	sloppy                          uint64                        // TCP connections opened by a segment other than a SYN (sloppy.go)
+	tunnelled, icmpSent, translated uint64                        // packets put in a tunnel; ICMP errors the director sent
+	mssNotLowered                   uint64                        // FULLNAT SYN/ACKs without an MSS option to lower for TOA
+	toa                             [toa.NumResults]uint64        // FULLNAT: TOA insertions by outcome
+	pp                              [proxyproto.NumResults]uint64 // FULLNAT: PROXY protocol header insertions by outcome
+	ppResent                        uint64                        // headers inserted again, into a retransmitted first segment
+	policy                          [MaxServices]BackendPolicy    // of each live service id; dead ids: 0, the defaults
 	sp                              spCounters
 	panics                          uint64 // recovered by the worker (worker_panic)
 	flowErrors                      uint64 // NAT connections whose reply tuple the steering program refused (removed)
@@ -118,6 +123,8 @@ type Pipeline struct {
 	lpools       map[header.Addr]*portPool // FULLNAT: this worker's ports of each local address
 	cookies      *synproxy.Cookies         // shared by every worker
 	sp           *spState                  // nil until a SYN-proxied service appears
+	pp           []ppConn                  // by connection id; nil until a --proxy-protocol service appears
+	ppBuf        [proxyproto.MaxLen]byte   // where a PROXY protocol header is written before it is inserted
 	flows        *flowLog                  // NAT connections opened and closed, for the steering program (nil: none to tell)
 	defense      control.DefenseMode       // the table's defence (defense.go)
 	pressureAt   int                       // connections in the table from which DefenseAuto is on
@@ -179,6 +186,9 @@ func (p *Pipeline) setConfig(c *compiled) {
 		s := &c.svcs[i]
 		if s.synproxy && p.sp == nil {
 			p.sp = newSPState(p.table.Cap()) // kept from then on: connections refer to it
+		}
+		if s.pp != proxyproto.None && p.pp == nil {
+			p.pp = make([]ppConn, p.table.Cap()) // likewise
 		}
 		if p.c.svcKey[s.id] != s.key {
 			p.c.svcKey[s.id], p.c.svc[s.id] = s.key, Counters{}
@@ -514,6 +524,9 @@ func (p *Pipeline) open(t *header.Tuple, si int, sloppy bool, now int64) (id uin
 	if s.persist != 0 {
 		p.holdTemplate(e, s, d, slot, tkey, nowSec)
 	}
+	if s.pp != proxyproto.None && d.method == ForwardFullNAT {
+		p.ppOpen(id, e, s.pp)
+	}
 	if steered {
 		p.flows.opened(id, &reply)
 	}
@@ -686,5 +699,6 @@ func (p *Pipeline) forward(cur *cursor, id uint32, dir conntrack.Dir, now int64)
 	if p.sync != nil {
 		p.syncTouch(id, e, changed, now)
 	}
+	cur.conn = id
 	return xmitFuncs[v.xmit](p, cur, e, dir, h)
 }

@@ -7,6 +7,7 @@ import (
 
 	"github.com/xdpvs/xdpvs/conntrack"
 	"github.com/xdpvs/xdpvs/header"
+	"github.com/xdpvs/xdpvs/proxyproto"
 	"github.com/xdpvs/xdpvs/toa"
 )
 
@@ -125,6 +126,10 @@ func workerStats(id, queue, cpu int, c *counters, conns int) WorkerStats {
 	for r := toa.Result(0); r < toa.NumResults; r++ {
 		ws.Events = append(ws.Events, NamedCount{Name: "toa_" + r.String(), Count: c.toa[r]})
 	}
+	for r := proxyproto.Result(0); r < proxyproto.NumResults; r++ {
+		ws.Events = append(ws.Events, NamedCount{Name: "proxy_protocol_" + r.String(), Count: c.pp[r]})
+	}
+	ws.Events = append(ws.Events, NamedCount{Name: "proxy_protocol_resent", Count: c.ppResent})
 	ws.Events = spEvents(ws.Events, &c.sp)
 	ws.Events = syncEvents(ws.Events, &c.sync)
 	for r := header.ParseResult(1); r < header.NumParseResults; r++ {

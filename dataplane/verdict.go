@@ -63,6 +63,7 @@ const (
 	DropFragNoFirst                           // fragments: a later fragment whose datagram's first was dropped or never came here
 	DropFragDatagramDropped                   // fragments: one of a datagram already dropped
 	DropFragUnsupported                       // fragments: of a SYN-proxied connection; NAT64 ones with extension headers after the fragment header, or IPv4 UDP without checksum
+	DropProxyProto                            // FULLNAT: a client segment or datagram that cannot take its PROXY protocol header (MTU, malformed)
 	NumDropReasons
 )
 
@@ -73,6 +74,7 @@ var dropReasonNames = [NumDropReasons]string{
 	"tuple_taken", "probe_limit", "flow_log_full", "synproxy_source_limit", "no_tunnel_source",
 	"frag_table_full", "frag_timeout", "frag_overlap", "frag_oversize", "frag_too_many", "frag_bad_length", "frag_buffer_full",
 	"frag_no_first", "frag_dropped_datagram", "frag_unsupported",
+	"proxy_protocol",
 }
 
 // insertDrops is the drop reason of each failed conntrack.Insert.

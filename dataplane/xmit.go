@@ -26,8 +26,9 @@ type cursor struct {
 	frame          []byte // the packet: a slice of buf kept rather than made again at each use
 	off            int
 	outOff, outLen int
-	in             int  // the port it came in on
-	gathered       bool // a fragment its gatherer sent on (ProcessGatheredAt): followed, never handed on
+	in             int    // the port it came in on
+	gathered       bool   // a fragment its gatherer sent on (ProcessGatheredAt): followed, never handed on
+	conn           uint32 // the connection's id, from forward to the transmit function
 	pkt            header.Packet
 }
 
@@ -109,25 +110,35 @@ func (p *Pipeline) xmitNAT(cur *cursor, e *conntrack.Entry[connVal], dir conntra
 }
 
 // xmitFullNAT rewrites both sides as xmitNAT does (the other tuple holds LIP:lport), and lowers the
-// MSS or inserts the TOA option of a TCP segment (fullnatTCP).
+// MSS or inserts the TOA option of a TCP segment (fullnatTCP), or the PROXY protocol header
+// (fullnatL4).
 func (p *Pipeline) xmitFullNAT(cur *cursor, e *conntrack.Entry[connVal], dir conntrack.Dir, h hop) (Verdict, int) {
+	if cur.pkt.Fragment && e.Value.flags.has(connPP) {
+		return p.drop(DropFragUnsupported) // a PROXY header would change the datagram's length
+	}
 	rewriteL3L4(cur.frame, &cur.pkt, &e.Tuples[dir^1])
-	if cur.pkt.Proto == header.ProtocolTCP && !cur.pkt.Fragment { // no TOA in a fragment: its length is the datagram's
-		p.fullnatTCP(cur, e, dir)
+	if cur.pkt.Fragment { // no TOA and no PROXY header in a fragment: its length is the datagram's
+		return p.send(cur, e, dir, h)
+	}
+	if !p.fullnatL4(cur, e, dir) {
+		return p.drop(DropProxyProto)
 	}
 	return p.send(cur, e, dir, h)
 }
 
 // xmitNAT64 is xmitFullNAT between families: the IP header is translated (translate).
 func (p *Pipeline) xmitNAT64(cur *cursor, e *conntrack.Entry[connVal], dir conntrack.Dir, h hop) (Verdict, int) {
+	if cur.pkt.Fragment && e.Value.flags.has(connPP) {
+		return p.drop(DropFragUnsupported) // a PROXY header would change the datagram's length
+	}
 	if cur.pkt.Fragment {
 		return p.nat64Fragment(cur, e, dir, h)
 	}
 	if !p.translate(cur, &e.Tuples[dir^1]) {
 		return p.drop(DropNoHeadroom)
 	}
-	if cur.pkt.Proto == header.ProtocolTCP {
-		p.fullnatTCP(cur, e, dir)
+	if !p.fullnatL4(cur, e, dir) {
+		return p.drop(DropProxyProto)
 	}
 	return p.send(cur, e, dir, h)
 }

@@ -135,7 +135,20 @@ type Service struct {
 	RealServers []RealServer
 	Policy      BackendPolicy
 	MHSize      int // mh: the entries of its table, a prime (-b mh-size=N); 0: the kernel's 4093
+	// ProxyProtocol puts a PROXY protocol header of this version at the start of the client's
+	// stream toward FULLNAT real servers (--proxy-protocol, DPVS's option).
+	ProxyProtocol ProxyProtocol
 }
+
+// ProxyProtocol is a PROXY protocol version (HAProxy's proxy-protocol.txt): none, v1 (text, TCP)
+// or v2 (binary; for UDP, on the first datagram of a flow).
+type ProxyProtocol uint8
+
+const (
+	ProxyProtocolOff ProxyProtocol = iota
+	ProxyProtocolV1
+	ProxyProtocolV2
+)
 
 // BackendPolicy turns off, per service, how xdpvs handles real-server changes where IPVS's defaults
 // are known to hurt; the zero value is xdpvs's behaviour:

@@ -15,7 +15,7 @@ const mod = "github.com/xdpvs/xdpvs/"
 // whether it may reach the kernel interfaces (unsafe, x/sys/unix, cilium/ebpf).
 // stdlibOnly are the packages that may use nothing outside the standard library but the project
 // packages their arrows allow, and must not import unsafe themselves.
-var stdlibOnly = map[string]bool{"header": true, "toa": true, "conntrack": true, "sched": true, "synproxy": true, "dataplane/control": true, "dataplane/syncrec": true}
+var stdlibOnly = map[string]bool{"header": true, "toa": true, "proxyproto": true, "conntrack": true, "sched": true, "synproxy": true, "dataplane/control": true, "dataplane/syncrec": true}
 
 var allowed = map[string]struct {
 	deps   []string
@@ -49,8 +49,9 @@ var allowed = map[string]struct {
 	"dataplane/xsk":     {nil, true},
 	// The connection-sync record (dataplane/syncrec/doc.go): bytes and tuples only.
 	"dataplane/syncrec": {[]string{"header"}, false},
-	"dataplane":         {[]string{"dataplane/control", "dataplane/xsk", "dataplane/syncrec", "conntrack", "sched", "synproxy", "toa", "header"}, true},
+	"dataplane":         {[]string{"dataplane/control", "dataplane/xsk", "dataplane/syncrec", "conntrack", "sched", "synproxy", "toa", "proxyproto", "header"}, true},
 	"toa":               {[]string{"header"}, false},
+	"proxyproto":        {[]string{"header"}, false},
 	"synproxy":          {[]string{"header"}, false},
 	// The real server's reader of the agent's BPF map: the one place outside the dataplane that
 	// needs the kernel interfaces (documented in its package).
