@@ -112,6 +112,9 @@ func writeServiceEntry(w io.Writer, s *api.ServiceState, o model.ListOptions) {
 		if s.SynProxy {
 			b.WriteString(" synproxy")
 		}
+		if s.ProxyProtocol != "" {
+			b.WriteString(" proxy-protocol " + s.ProxyProtocol)
+		}
 		fmt.Fprintln(w, b.String())
 	}
 	for i := range s.RealServers {

@@ -138,6 +138,7 @@ var options = []option{
 	// they are read, and so are their options.
 	{long: "tun-type", arg: argRequired, in: serverAttr, check: ipipOnly, set: setTunType},
 	{long: "bgp-min-servers", arg: argRequired, in: serviceAttr, set: setMinServers},
+	{long: "proxy-protocol", arg: argRequired, in: serviceAttr, set: setProxyProtocol}, // DPVS's
 
 	{long: "sort"}, // does nothing, as in ipvsadm
 	{long: "start-daemon", arg: argRequired, unsup: unsupDaemon},

@@ -96,6 +96,9 @@ func WriteRules(w io.Writer, st *api.State) {
 		if s.SynProxy {
 			bw.WriteString(" -j")
 		}
+		if s.ProxyProtocol != "" {
+			bw.WriteString(" --proxy-protocol " + s.ProxyProtocol)
+		}
 		if s.Policy != 0 {
 			bw.WriteString(" --policy " + PolicyString(s.Policy))
 		}

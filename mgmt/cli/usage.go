@@ -85,6 +85,8 @@ func writeOptions(w io.Writer) {
 		"  --sched-flags  -b flags             scheduler flags (comma-separated), with -A/-E\n"+
 		"                                      (mh-size=N: mh's table, a prime, default 4093)\n"+
 		"  --synproxy     -j [enable|disable]  TCP SYN proxy (ignored on a UDP service)\n"+
+		"  --proxy-protocol v1|v2|disable      PROXY protocol header toward fullnat real servers\n"+
+		"                                      (v2 only for UDP: on a flow's first datagram)\n"+
 		"  --policy LIST                       turn off xdpvs's handling of real-server changes:\n"+
 		"                                      keep-removed-conns, no-conn-reuse, persist-quiescent,\n"+
 		"                                      and of moved flows (mh, sh, dh with -g, -i): no-sloppy\n"+

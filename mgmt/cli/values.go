@@ -81,6 +81,18 @@ func setSynProxy(p *parser, arg string, given bool) error {
 	return nil
 }
 
+func setProxyProtocol(p *parser, arg string, _ bool) error {
+	switch arg {
+	case "disable", "off", "": // DPVS's disable: none
+		p.c.Service.ProxyProtocol = ""
+	case "v1", "v2":
+		p.c.Service.ProxyProtocol = arg
+	default:
+		return parseErr("invalid proxy-protocol value `%s' specified (v1, v2 or disable)", arg)
+	}
+	return nil
+}
+
 func setPolicy(p *parser, arg string, _ bool) error {
 	if arg == "" {
 		return nil

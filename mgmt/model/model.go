@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"maps"
 	"net/netip"
+	"slices"
 
 	"github.com/xdpvs/xdpvs/dataplane/control"
 	"github.com/xdpvs/xdpvs/sched"
@@ -150,6 +151,9 @@ func checkServiceSpec(s *ServiceSpec) error {
 	if s.OnePacket && s.Protocol != UDP {
 		return errors.New("One-Packet Scheduling is only for UDP virtual services")
 	}
+	if err := checkProxyProtocol(s); err != nil {
+		return err
+	}
 	if s.MinServers < 0 || s.MinServers > MaxMinServers {
 		return fmt.Errorf("invalid --bgp-min-servers %d: want 0 to %d", s.MinServers, MaxMinServers)
 	}
@@ -205,6 +209,9 @@ func checkDest(s *Service, d *RealServerSpec) error {
 			return errors.New("Different address family is allowed only for fullnat servers (an IPv4 real server under an IPv6 service)")
 		}
 	}
+	if d.Forward != FullNAT && s.ProxyProtocol != "" {
+		return errors.New("the PROXY protocol (--proxy-protocol) is for fullnat (-b) real servers: the header goes in the stream the director relays")
+	}
 	if (d.Forward == Route || d.Forward == Tunnel) && s.SynProxy {
 		return fmt.Errorf("the SYN proxy (-j) needs the real servers' replies: use masquerading (-m) or fullnat (-b), not %s",
 			map[Forward]string{Route: "gatewaying (-g)", Tunnel: "ipip (-i)"}[d.Forward])
@@ -224,6 +231,22 @@ func checkDest(s *Service, d *RealServerSpec) error {
 	}
 	if d.UThreshold != 0 && d.LThreshold > d.UThreshold {
 		return fmt.Errorf("lower threshold %d is above the upper threshold %d", d.LThreshold, d.UThreshold)
+	}
+	return nil
+}
+
+// checkProxyProtocol checks a service's --proxy-protocol: v1 is for TCP (v2 also takes UDP), and
+// neither goes with the SYN proxy.
+func checkProxyProtocol(s *ServiceSpec) error {
+	switch {
+	case s.ProxyProtocol == "":
+		return nil
+	case !slices.Contains(ProxyProtocols, s.ProxyProtocol):
+		return fmt.Errorf("invalid proxy-protocol value `%s' specified (v1 or v2)", s.ProxyProtocol)
+	case s.ProxyProtocol == "v1" && s.Protocol != TCP:
+		return errors.New("PROXY protocol v1 is only for TCP virtual services (use v2 for UDP)")
+	case s.SynProxy:
+		return errors.New("the PROXY protocol (--proxy-protocol) and the SYN proxy (-j) cannot be used together")
 	}
 	return nil
 }

@@ -44,6 +44,7 @@ func (m *Model) Snapshot(up UpFunc) *control.Snapshot {
 		if s.SynProxy {
 			ds.Flags |= control.ServiceSynProxy
 		}
+		ds.ProxyProtocol = proxyProtocols[s.ProxyProtocol]
 		for _, d := range s.Dests {
 			w, in := s.Effective(up, &d)
 			if !in {
@@ -111,3 +112,6 @@ func isUp(up UpFunc, svc ServiceKey, d *RealServerSpec) bool {
 func secs(s uint32) time.Duration { return time.Duration(s) * time.Second }
 
 var defenseModes = map[string]control.DefenseMode{"auto": control.DefenseAuto, "always": control.DefenseAlways, "off": control.DefenseOff}
+
+// proxyProtocols are the dataplane's names of --proxy-protocol's values.
+var proxyProtocols = map[string]control.ProxyProtocol{"": control.ProxyProtocolOff, "v1": control.ProxyProtocolV1, "v2": control.ProxyProtocolV2}

@@ -128,19 +128,25 @@ type ServiceSpec struct {
 	SchedFlags control.ServiceFlags `json:"sched_flags,omitempty"`
 	// MHSize (-b mh-size=N) is the number of entries of mh's table, a prime (sched.CheckMHSize);
 	// 0 is the kernel's 4093 (sched.MHDefaultSize).
-	MHSize     int                   `json:"mh_size,omitempty"`
-	Persistent bool                  `json:"persistent,omitempty"`
-	Timeout    uint32                `json:"persistence_timeout,omitempty"` // seconds, when Persistent
-	Netmask    int                   `json:"netmask"`                       // prefix length: 32 or 128 unless set by -M
-	OnePacket  bool                  `json:"ops,omitempty"`
-	SynProxy   bool                  `json:"synproxy,omitempty"`
-	Policy     control.BackendPolicy `json:"policy,omitempty"` // --policy: xdpvs's real-server change handling turned off
+	MHSize     int    `json:"mh_size,omitempty"`
+	Persistent bool   `json:"persistent,omitempty"`
+	Timeout    uint32 `json:"persistence_timeout,omitempty"` // seconds, when Persistent
+	Netmask    int    `json:"netmask"`                       // prefix length: 32 or 128 unless set by -M
+	OnePacket  bool   `json:"ops,omitempty"`
+	SynProxy   bool   `json:"synproxy,omitempty"`
+	// ProxyProtocol is --proxy-protocol (DPVS's option): "v1" or "v2" puts a PROXY protocol header
+	// at the start of the client's stream toward the (FULLNAT) real servers; "" none.
+	ProxyProtocol string                `json:"proxy_protocol,omitempty"`
+	Policy        control.BackendPolicy `json:"policy,omitempty"` // --policy: xdpvs's real-server change handling turned off
 	// MinServers (--bgp-min-servers N) is how many real servers must be available for the VIP to
 	// be announced (0: DefaultMinServers); see mgmt/announce.
 	MinServers  int                   `json:"bgp_min_servers,omitempty"`
 	LocalAddrs  []netip.Addr          `json:"local_addresses,omitempty"`
 	LocalIfaces map[netip.Addr]string `json:"local_interfaces,omitempty"`
 }
+
+// ProxyProtocols are the versions --proxy-protocol takes.
+var ProxyProtocols = []string{"v1", "v2"}
 
 // RealServerSpec is one real server of a service as configured.
 type RealServerSpec struct {
