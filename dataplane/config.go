@@ -23,6 +23,7 @@ type svcKey struct {
 	addr  header.Addr
 	port  uint16
 	proto uint8
+	mark  uint32 // a fwmark service (fwmark.go): addr is its family's unspecified address
 }
 
 // rsKey identifies a NAT real server by the source of its replies.
@@ -40,6 +41,7 @@ type compiled struct {
 	svcs     []svcInfo
 	replies  map[rsKey]struct{}       // sources of NAT replies
 	lips     map[header.Addr]struct{} // FULLNAT local addresses
+	marks    []markRule               // the mark rules, in order (fwmark.go)
 	timeouts conntrack.Timeouts
 	defense  control.Defense // with its threshold defaulted
 	snap     *Snapshot
@@ -140,7 +142,7 @@ var (
 )
 
 func keyOf(k ServiceKey) svcKey {
-	return svcKey{addr: header.AddrFromNetip(k.Addr), port: k.Port, proto: k.Proto}
+	return svcKey{addr: header.AddrFromNetip(k.Addr), port: k.Port, proto: k.Proto, mark: k.FWMark}
 }
 
 // compile validates s and builds its compiled form, assigning ids. It builds the schedulers of
@@ -159,6 +161,11 @@ func compile(s *Snapshot, prev *compiled, in *ids, gen uint64) (*compiled, *ids,
 	for _, l := range s.StandbyLocalAddrs {
 		c.lips[header.AddrFromNetip(l)] = struct{}{} // in no service's list: never allocated from
 	}
+	marks, err := compileMarks(s.MarkRules)
+	if err != nil {
+		return nil, nil, err
+	}
+	c.marks = marks
 	b := &compiler{c: c, prev: prev, ids: in.clone(), seenSvc: map[svcKey]bool{}, seenDest: map[destKeyFull]bool{}}
 	for i := range s.Services {
 		if err := b.service(&s.Services[i]); err != nil {
@@ -183,7 +190,12 @@ type compiler struct {
 func (b *compiler) service(spec *Service) error {
 	c := b.c
 	k := keyOf(spec.Key)
-	if spec.Key.Proto != header.ProtocolTCP && spec.Key.Proto != header.ProtocolUDP {
+	switch {
+	case spec.Key.FWMark != 0:
+		if err := checkFWMark(spec.Key); err != nil {
+			return err
+		}
+	case spec.Key.Proto != header.ProtocolTCP && spec.Key.Proto != header.ProtocolUDP:
 		return fmt.Errorf("dataplane: service %v: protocol %d not supported", spec.Key.Addr, spec.Key.Proto)
 	}
 	if _, dup := c.services[k]; dup {
@@ -308,7 +320,9 @@ func (b *compiler) dest(si *svcInfo, spec *Service, rs *RealServer) error {
 	}
 	si.dests = append(si.dests, di)
 	if rs.Forward == ForwardMasq { // only NAT replies come back through the director
-		b.c.replies[rsKey{addr: dk.addr, port: rs.Port, proto: spec.Key.Proto}] = struct{}{}
+		for _, proto := range serviceProtos(spec.Key) {
+			b.c.replies[rsKey{addr: dk.addr, port: rs.Port, proto: proto}] = struct{}{}
+		}
 		si.replies = true
 	}
 	return nil

@@ -319,6 +319,7 @@ func (d *Dataplane) Apply(s *Snapshot) error {
 		return err
 	}
 	var rules xsk.Rules
+	rules.Services = markEndpoints(s.MarkRules)
 	for _, l := range s.StandbyLocalAddrs {
 		if !slices.Contains(rules.LocalAddrs, l) {
 			rules.LocalAddrs = append(rules.LocalAddrs, l)
@@ -326,6 +327,9 @@ func (d *Dataplane) Apply(s *Snapshot) error {
 	}
 	for i := range c.svcs {
 		sp := c.svcs[i].spec
+		if sp.Key.FWMark != 0 {
+			continue // its packets are the mark rules'
+		}
 		rules.Services = append(rules.Services, xsk.Endpoint{Proto: sp.Key.Proto, Addr: sp.Key.Addr, Port: sp.Key.Port})
 		rules.FragmentTo = appendNew(rules.FragmentTo, sp.Key.Addr)
 		for _, d := range c.svcs[i].dests {

@@ -346,9 +346,16 @@ func finished(e *conntrack.Entry[connVal]) bool {
 	return false
 }
 
-// lookupService finds the service of a packet to (proto, addr, port): exact port first, then an
-// all-ports service.
+// lookupService finds the service of a packet to (proto, addr, port): the fwmark service of its
+// mark first (as IPVS looks up a marked packet's), then the exact port, then an all-ports service.
 func (c *compiled) lookupService(proto uint8, addr *header.Addr, port uint16) (int, bool) {
+	if len(c.marks) > 0 {
+		if m, ok := c.markOf(proto, addr, port); ok {
+			if i, ok := c.services[markKey(m, addr)]; ok {
+				return i, true
+			}
+		}
+	}
 	if i, ok := c.services[svcKey{addr: *addr, port: port, proto: proto}]; ok {
 		return i, true
 	}

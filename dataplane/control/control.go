@@ -72,18 +72,40 @@ const (
 	ServiceSynProxy   ServiceFlags = 0x8000 // -j (DPVS)
 )
 
-// ServiceKey identifies a virtual service. Proto is an IP protocol number (6 TCP, 17 UDP).
+// ServiceKey identifies a virtual service. Proto is an IP protocol number (6 TCP, 17 UDP). A
+// firewall-mark service (ipvsadm -f) has FWMark set, Addr the unspecified address of its family
+// (0.0.0.0 or ::), Port and Proto 0: it takes the TCP and UDP packets the MarkRules give its mark.
 type ServiceKey struct {
-	Proto uint8
-	Addr  netip.Addr
-	Port  uint16
+	Proto  uint8
+	Addr   netip.Addr
+	Port   uint16
+	FWMark uint32
 }
+
+// MarkRule gives the mark Mark to the TCP and UDP packets (Proto 0; or only those of Proto) to an
+// address of Dst and a destination port from PortLo to PortHi: xdpvs's classification, in place of
+// the netfilter mark an XDP program cannot see. The first rule that matches a packet decides.
+type MarkRule struct {
+	Mark           uint32
+	Proto          uint8
+	Dst            netip.Prefix
+	PortLo, PortHi uint16
+}
+
+// Limits of the mark rules: how many, and how many (protocol, address, port) endpoints they may
+// cover together (a port range covering every port counts once per address and protocol), which
+// the steering program is given one by one.
+const (
+	MaxMarkRules     = 256
+	MaxMarkEndpoints = 16384
+)
 
 // Snapshot is the whole configuration the dataplane runs with. It is never modified once applied.
 type Snapshot struct {
-	Services []Service
-	Timeouts Timeouts
-	Defense  Defense
+	Services  []Service
+	MarkRules []MarkRule
+	Timeouts  Timeouts
+	Defense   Defense
 	// StandbyLocalAddrs are FULLNAT local addresses of peer directors (connection sync): packets
 	// to them are taken for the connections synced from those peers, and no connection is ever
 	// given one of their ports here.
