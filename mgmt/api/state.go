@@ -82,15 +82,16 @@ type Conn struct {
 // State is the answer to a listing: the services (in configuration order), timeouts and, when
 // asked for, connections.
 type State struct {
-	Services    []ServiceState `json:"services"`
-	Timeouts    model.Timeouts `json:"timeouts"`
-	Defense     model.Defense  `json:"defense"`
-	Connections []Conn         `json:"connections,omitempty"`
-	Workers     []WorkerStats  `json:"workers,omitempty"` // show workers, queues, drops, events, synproxy
-	Config      *ConfigStatus  `json:"config,omitempty"`  // show config
-	BGP         *BGPState      `json:"bgp,omitempty"`     // show bgp
-	Picks       []Pick         `json:"picks,omitempty"`   // show pick
-	Sync        *SyncState     `json:"sync,omitempty"`    // show sync
+	Services    []ServiceState   `json:"services"`
+	MarkRules   []model.MarkRule `json:"mark_rules,omitempty"` // xdpvs's classification for fwmark services
+	Timeouts    model.Timeouts   `json:"timeouts"`
+	Defense     model.Defense    `json:"defense"`
+	Connections []Conn           `json:"connections,omitempty"`
+	Workers     []WorkerStats    `json:"workers,omitempty"` // show workers, queues, drops, events, synproxy
+	Config      *ConfigStatus    `json:"config,omitempty"`  // show config
+	BGP         *BGPState        `json:"bgp,omitempty"`     // show bgp
+	Picks       []Pick           `json:"picks,omitempty"`   // show pick
+	Sync        *SyncState       `json:"sync,omitempty"`    // show sync
 	// WorkerChoice is how the daemon chose its number of workers (--workers auto: from the
 	// interfaces' queues and the CPUs), with show workers.
 	WorkerChoice string `json:"worker_choice,omitempty"`
@@ -139,6 +140,7 @@ func SortState(st *State) {
 func SortServices(st *State) {
 	slices.SortStableFunc(st.Services, func(a, b ServiceState) int {
 		return cmp.Or(
+			cmp.Compare(a.FWMark, b.FWMark), // as ipvs_cmp_services: the fwmark services after the others
 			cmpAddr4(a.Address, b.Address),
 			cmp.Compare(a.Protocol, b.Protocol),
 			a.Address.Compare(b.Address),
@@ -176,7 +178,8 @@ type ServerHealth struct {
 // StateOf is the configuration of m as listed, without counters, rates or health: what -S
 // writes (cli.WriteRules) and the daemon's listings start from.
 func StateOf(m *model.Model) *State {
-	st := &State{Timeouts: m.Timeouts(), Defense: m.Defense(), Services: make([]ServiceState, len(m.Services()))}
+	st := &State{Timeouts: m.Timeouts(), Defense: m.Defense(), Services: make([]ServiceState, len(m.Services())),
+		MarkRules: slices.Clone(m.MarkRules())}
 	for i, s := range m.Services() {
 		ss := ServiceState{ServiceSpec: s.ServiceSpec, RealServers: make([]RealServerState, len(s.Dests)),
 			NotForwarding: s.NotForwarding()}

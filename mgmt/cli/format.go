@@ -81,10 +81,7 @@ func truncate(s string, n int) string {
 }
 
 func writeServiceEntry(w io.Writer, s *api.ServiceState, o model.ListOptions) {
-	name := s.Protocol.String() + "  " + addrPort(s.Address, s.Port)
-	if s.Address.Is4() {
-		name = truncate(name, 33)
-	}
+	name := serviceName(&s.ServiceKey)
 	switch {
 	case o.Stats:
 		fmt.Fprintf(w, "%-33s%s%s%s%s%s\n", name, largenum(s.Stats.Conns, o.Exact),

@@ -65,7 +65,14 @@ var (
 	onHealth    = accepts{model.OpHealth: optional}
 	service     = accepts{model.OpAddService: required, model.OpEditService: required, model.OpDelService: required,
 		model.OpList: exclusive, model.OpAddServer: required, model.OpEditServer: required, model.OpDelServer: required,
-		model.OpZero: optional, model.OpAddLaddr: required, model.OpDelLaddr: required, model.OpGetLaddr: optional}
+		model.OpZero: optional, model.OpAddLaddr: required, model.OpDelLaddr: required, model.OpGetLaddr: optional,
+		model.OpAddMark: required, model.OpDelMark: required}
+	// -6 goes with -f wherever a service does.
+	ipv6In = accepts{model.OpAddService: optional, model.OpEditService: optional, model.OpDelService: optional,
+		model.OpList: optional, model.OpAddServer: optional, model.OpEditServer: optional, model.OpDelServer: optional,
+		model.OpZero: optional, model.OpAddLaddr: optional, model.OpDelLaddr: optional, model.OpGetLaddr: optional}
+	markAttr = accepts{model.OpAddMark: optional, model.OpDelMark: optional}
+	markDst  = accepts{model.OpAddMark: required, model.OpDelMark: required}
 )
 
 const (
@@ -95,6 +102,8 @@ var options = []option{
 	{long: "add-laddr", short: 'P', cmd: model.OpAddLaddr},
 	{long: "del-laddr", short: 'Q', cmd: model.OpDelLaddr},
 	{long: "get-laddr", short: 'G', cmd: model.OpGetLaddr},
+	{long: "add-mark", cmd: model.OpAddMark}, // xdpvs's mark rules, for -f services
+	{long: "del-mark", cmd: model.OpDelMark},
 
 	{long: "numeric", short: 'n', in: accepts{model.OpList: optional, model.OpSave: optional, model.OpGetLaddr: optional},
 		set: on(func(c *model.Command) *bool { return &c.List.Numeric })},
@@ -102,6 +111,7 @@ var options = []option{
 		set: on(func(c *model.Command) *bool { return &c.List.Connections })},
 	{long: "tcp-service", short: 't', arg: argRequired, group: "service-address", in: service, set: setService(model.TCP)},
 	{long: "udp-service", short: 'u', arg: argRequired, group: "service-address", in: service, set: setService(model.UDP)},
+	{long: "fwmark-service", short: 'f', arg: argRequired, group: "service-address", in: service, set: setFWMark},
 	{long: "scheduler", short: 's', arg: argRequired, in: serviceAttr, set: setScheduler},
 	{long: "persistent", short: 'p', arg: argOptional, in: serviceAttr, set: setPersistent},
 	{long: "netmask", short: 'M', arg: argRequired, in: serviceAttr, set: setNetmask},
@@ -139,6 +149,10 @@ var options = []option{
 	{long: "tun-type", arg: argRequired, in: serverAttr, check: ipipOnly, set: setTunType},
 	{long: "bgp-min-servers", arg: argRequired, in: serviceAttr, set: setMinServers},
 	{long: "proxy-protocol", arg: argRequired, in: serviceAttr, set: setProxyProtocol}, // DPVS's
+	{long: "ipv6", short: '6', in: ipv6In, set: setIPv6},
+	{long: "proto", arg: argRequired, in: markAttr, set: setMarkProto},
+	{long: "dst", arg: argRequired, in: markDst, set: setMarkDst},
+	{long: "dport", arg: argRequired, in: markAttr, set: setMarkPorts},
 
 	{long: "sort"}, // does nothing, as in ipvsadm
 	{long: "start-daemon", arg: argRequired, unsup: unsupDaemon},
@@ -146,8 +160,6 @@ var options = []option{
 	{long: "mcast-interface", arg: argRequired, unsup: unsupDaemon},
 	{long: "syncid", arg: argRequired, unsup: unsupDaemon},
 	{long: "daemon", unsup: unsupDaemon},
-	{long: "fwmark-service", short: 'f', arg: argRequired, unsup: "fwmark services are not supported by xdpvs"},
-	{long: "ipv6", short: '6', unsup: "fwmark services are not supported by xdpvs"},
 	{long: "pe", arg: argRequired, unsup: "persistence engines are not supported by xdpvs"},
 	{long: "tun-port", arg: argRequired, unsup: unsupTunnel},
 	{long: "tun-nocsum", unsup: unsupTunnel},
@@ -158,6 +170,8 @@ var options = []option{
 	{long: "health", in: onHealth},
 	{long: "tcp-service", short: 't', arg: argRequired, group: "service", in: onHealth, set: setService(model.TCP)},
 	{long: "udp-service", short: 'u', arg: argRequired, group: "service", in: onHealth, set: setService(model.UDP)},
+	{long: "fwmark-service", short: 'f', arg: argRequired, group: "service", in: onHealth, set: setFWMark},
+	{long: "ipv6", short: '6', in: onHealth, set: setIPv6},
 	{long: "check", arg: argRequired, in: onHealth, set: setCheck},
 	{long: "check-port", arg: argRequired, in: onHealth, set: setCheckPort},
 	{long: "path", arg: argRequired, in: onHealth, set: setText(func(h *model.HealthSpec) *string { return &h.Path })},

@@ -37,7 +37,8 @@ func TestOptionTable(t *testing.T) {
 	ipvsadm := []string{"numeric", "connection", "service-address", "scheduler", "persistent", "netmask",
 		"real-server", "forwarding-method", "weight", "u-threshold", "l-threshold", "timeout", "stats",
 		"rate", "thresholds", "persistent-conn", "nosort", "exact", "ops", "sched-flags", "synproxy",
-		"laddr", "ifname", "output", "policy", "tun-type", "bgp-min-servers", "proxy-protocol"}
+		"laddr", "ifname", "output", "policy", "tun-type", "bgp-min-servers", "proxy-protocol",
+		"ipv6", "proto", "dst", "dport"}
 	if !slices.Equal(names, ipvsadm) {
 		t.Errorf("option order %v, want ipvsadm's %v", names, ipvsadm)
 	}

@@ -73,13 +73,12 @@ func WriteRules(w io.Writer, st *api.State) {
 	if d := st.Defense; d != model.DefaultDefense && d.Mode != "" {
 		fmt.Fprintf(bw, "--defense %s %d\n", d.Mode, d.Threshold)
 	}
+	for i := range st.MarkRules {
+		fmt.Fprintf(bw, "--add-mark %s\n", markArgs(&st.MarkRules[i]))
+	}
 	for i := range st.Services {
 		s := &st.Services[i]
-		svc := "-t "
-		if s.Protocol == model.UDP {
-			svc = "-u "
-		}
-		svc += addrPort(s.Address, s.Port)
+		svc := serviceSwitch(&s.ServiceKey)
 		fmt.Fprintf(bw, "-A %s -s %s", svc, s.Scheduler)
 		if s.SchedFlags != 0 || s.MHSize != 0 {
 			fmt.Fprintf(bw, " -b %s", schedFlagNames(s.Scheduler, s.SchedFlags, s.MHSize))

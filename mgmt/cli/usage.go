@@ -25,19 +25,20 @@ func writeSynopsis(w io.Writer) {
 	p := "xdpvsadm"
 	fmt.Fprintf(w, "Usage:\n"+
 		"  %[1]s [--socket PATH] COMMAND [options]\n"+
-		"  %[1]s -A|E -t|u service-address [-s scheduler] [-p [timeout]] [-M netmask] [-b sched-flags] [-j] [-o]\n"+
-		"  %[1]s -D -t|u service-address\n"+
+		"  %[1]s -A|E -t|u|f service-address [-s scheduler] [-p [timeout]] [-M netmask] [-b sched-flags] [-j] [-o]\n"+
+		"  %[1]s -D -t|u|f service-address\n"+
 		"  %[1]s -C\n"+
 		"  %[1]s -R\n"+
 		"  %[1]s -S [-n]\n"+
-		"  %[1]s -a|e -t|u service-address -r server-address [options]\n"+
-		"  %[1]s -d -t|u service-address -r server-address\n"+
+		"  %[1]s -a|e -t|u|f service-address -r server-address [options]\n"+
+		"  %[1]s -d -t|u|f service-address -r server-address\n"+
 		"  %[1]s -L|l [options]\n"+
 		"  %[1]s -Z [-t|u service-address]\n"+
 		"  %[1]s --set tcp tcpfin udp\n"+
 		"  %[1]s --defense auto|always|off [percent]\n"+
 		"  %[1]s --add-laddr|--del-laddr -z local-address -t|u service-address [-F ifname]\n"+
 		"  %[1]s --get-laddr [-t|u service-address]\n"+
+		"  %[1]s --add-mark|--del-mark -f mark [--proto tcp|udp] --dst prefix [--dport port[-port]]\n"+
 		"  %[1]s --health -t|u service-address --check tcp|http|https|udp|script|none [check options]\n"+
 		"  %[1]s show %[2]s [-o json]\n"+
 		"  %[1]s show pick -t|u service-address client-address[:port]... [-o json]\n"+
@@ -68,6 +69,8 @@ func writeCommands(w io.Writer) {
 		"  --add-laddr       -P        add local address (FULLNAT)\n"+
 		"  --del-laddr       -Q        delete local address\n"+
 		"  --get-laddr       -G        get local addresses\n"+
+		"  --add-mark                  add a mark rule: what the -f mark services take\n"+
+		"  --del-mark                  delete a mark rule\n"+
 		"  --health                    set (or with --check none remove) a service's health check\n"+
 		"  --help            -h        display this help message\n"+
 		"  --version         -v        display the version\n\n")
@@ -78,6 +81,8 @@ func writeOptions(w io.Writer) {
 		"  --socket PATH                       the daemon's socket (default $XDPVS_SOCKET, else %s)\n"+
 		"  --tcp-service  -t service-address   service-address is host[:port]\n"+
 		"  --udp-service  -u service-address   service-address is host[:port]\n"+
+		"  --fwmark-service -f fwmark          fwmark is an integer greater than zero\n"+
+		"  --ipv6         -6                   fwmark entry uses IPv6\n"+
 		"  --scheduler    -s scheduler         one of %s,\n"+
 		"                                      the default scheduler is %s.\n"+
 		"  --persistent   -p [timeout]         persistent service\n"+
@@ -87,6 +92,9 @@ func writeOptions(w io.Writer) {
 		"  --synproxy     -j [enable|disable]  TCP SYN proxy (ignored on a UDP service)\n"+
 		"  --proxy-protocol v1|v2|disable      PROXY protocol header toward fullnat real servers\n"+
 		"                                      (v2 only for UDP: on a flow's first datagram)\n"+
+		"  --proto tcp|udp|any                 with --add-mark: the protocol (default any)\n"+
+		"  --dst prefix                        with --add-mark: the destination address or prefix\n"+
+		"  --dport port[-port]                 with --add-mark: the destination ports (default all)\n"+
 		"  --policy LIST                       turn off xdpvs's handling of real-server changes:\n"+
 		"                                      keep-removed-conns, no-conn-reuse, persist-quiescent,\n"+
 		"                                      and of moved flows (mh, sh, dh with -g, -i): no-sloppy\n"+

@@ -208,6 +208,8 @@ var commandChecks = map[model.Op]func(c *model.Command) error{
 	model.OpEditService: checkService,
 	model.OpAddServer:   checkServerPort,
 	model.OpEditServer:  checkServerPort,
+	model.OpAddMark:     checkMark,
+	model.OpDelMark:     checkMark,
 }
 
 // checkService gives the persistence mask its default and refuses what ipvsadm refuses: a zero
@@ -217,7 +219,7 @@ func checkService(c *model.Command) error {
 	if svc.Netmask == 0 {
 		svc.Netmask = model.FullMask(svc.Address)
 	}
-	if svc.Port == 0 && !svc.Persistent {
+	if svc.Port == 0 && !svc.Persistent && svc.FWMark == 0 {
 		return parseErr("Zero port specified for non-persistent service")
 	}
 	if svc.OnePacket && svc.Protocol != model.UDP {

@@ -134,7 +134,7 @@ func (c *metricsCollector) Collect(ch chan<- prometheus.Metric) {
 	c.collectConfig(e)
 	for i := range st.Services {
 		ss := &st.Services[i]
-		c.collectService(e, ss, raw[control.ServiceKey{Proto: uint8(ss.Protocol), Addr: ss.Address, Port: ss.Port}])
+		c.collectService(e, ss, raw[ss.DataplaneKey()])
 	}
 	if ds == nil {
 		return

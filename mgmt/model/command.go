@@ -23,6 +23,8 @@ const (
 	OpAddLaddr    Op = "add-laddr"
 	OpDelLaddr    Op = "del-laddr"
 	OpGetLaddr    Op = "get-laddr"
+	OpAddMark     Op = "add-mark" // a mark rule (xdpvs's classification for -f services)
+	OpDelMark     Op = "del-mark"
 	OpHealth      Op = "health"  // --health: a service's health check
 	OpShow        Op = "show"    // show VERB: one of ShowVerbs
 	OpDrain       Op = "drain"   // withdraw every announcement (GRACEFUL_SHUTDOWN first), keep forwarding
@@ -35,7 +37,7 @@ const (
 func (op Op) Changes() bool {
 	switch op {
 	case OpAddService, OpEditService, OpDelService, OpFlush, OpAddServer, OpEditServer, OpDelServer,
-		OpSet, OpDefense, OpAddLaddr, OpDelLaddr, OpHealth:
+		OpSet, OpDefense, OpAddLaddr, OpDelLaddr, OpHealth, OpAddMark, OpDelMark:
 		return true
 	}
 	return false
@@ -72,6 +74,7 @@ type Command struct {
 	Show       Show             `json:"show,omitempty"`    // what OpShow shows
 	Health     *HealthSpec      `json:"health,omitempty"`  // OpHealth; a zero Check removes the check
 	Clients    []netip.AddrPort `json:"clients,omitempty"` // show pick: the clients to pick a real server for
+	Mark       MarkRule         `json:"mark,omitzero"`     // OpAddMark, OpDelMark
 }
 
 // Show is what `xdpvsadm show` lists.

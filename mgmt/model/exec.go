@@ -39,8 +39,10 @@ func (m *Model) exec(c *Command) error {
 		m.services = slices.Delete(m.services, i, i+1)
 		return nil
 	case OpFlush:
-		m.services = nil
+		m.services, m.marks = nil, nil // -C: the mark rules too, so that -C then -R restores a saved table
 		return nil
+	case OpAddMark, OpDelMark:
+		return m.changeMark(c.Op, c.Mark)
 	case OpAddServer, OpEditServer, OpDelServer:
 		return m.changeServer(c.Op, c.Service.ServiceKey, c.Server)
 	case OpHealth:

@@ -70,6 +70,7 @@ func (s *Service) NotForwarding() []string {
 // Apply leaves the previous model untouched; its readers must not change what it returns.
 type Model struct {
 	services []*Service // configuration order
+	marks    []MarkRule // in order
 	timeouts Timeouts
 	defense  Defense
 }
@@ -79,7 +80,7 @@ func New() *Model { return &Model{timeouts: DefaultTimeouts, defense: DefaultDef
 
 // Clone returns a deep copy of m.
 func (m *Model) Clone() *Model {
-	c := &Model{timeouts: m.timeouts, defense: m.defense, services: make([]*Service, len(m.services))}
+	c := &Model{timeouts: m.timeouts, defense: m.defense, services: make([]*Service, len(m.services)), marks: slices.Clone(m.marks)}
 	for i, s := range m.services {
 		c.services[i] = s.clone()
 	}
@@ -91,6 +92,9 @@ func (m *Model) Services() []*Service { return m.services }
 
 // Timeouts are the connection timeouts.
 func (m *Model) Timeouts() Timeouts { return m.timeouts }
+
+// MarkRules are the mark rules, in order.
+func (m *Model) MarkRules() []MarkRule { return m.marks }
 
 // Defense is the connection tables' defence.
 func (m *Model) Defense() Defense { return m.defense }
@@ -122,10 +126,14 @@ func FullMask(a netip.Addr) int {
 
 // checkServiceSpec validates what -A and -E give, filling the defaults (scheduler, netmask).
 func checkServiceSpec(s *ServiceSpec) error {
-	if s.Protocol != TCP && s.Protocol != UDP {
+	if s.FWMark == 0 && s.Protocol != TCP && s.Protocol != UDP {
 		return fmt.Errorf("unsupported protocol %d", uint8(s.Protocol))
 	}
-	if err := checkUnicast("virtual server", s.Address); err != nil {
+	if s.FWMark != 0 {
+		if err := checkFWMarkService(s); err != nil {
+			return err
+		}
+	} else if err := checkUnicast("virtual server", s.Address); err != nil {
 		return err
 	}
 	if s.Scheduler == "" {
@@ -145,7 +153,7 @@ func checkServiceSpec(s *ServiceSpec) error {
 			return err
 		}
 	}
-	if s.Port == 0 && !s.Persistent {
+	if s.Port == 0 && !s.Persistent && s.FWMark == 0 {
 		return errors.New("Zero port specified for non-persistent service")
 	}
 	if s.OnePacket && s.Protocol != UDP {

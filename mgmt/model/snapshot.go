@@ -15,7 +15,8 @@ type UpFunc func(svc ServiceKey, rs netip.AddrPort) bool
 // the sorry server is added with weight 1 while no real server is up.
 func (m *Model) Snapshot(up UpFunc) *control.Snapshot {
 	sn := &control.Snapshot{
-		Services: make([]control.Service, 0, len(m.services)),
+		Services:  make([]control.Service, 0, len(m.services)),
+		MarkRules: m.markRules(),
 		Timeouts: control.Timeouts{
 			TCP:    secs(m.timeouts.TCP),
 			TCPFin: secs(m.timeouts.TCPFin),

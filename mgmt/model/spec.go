@@ -102,20 +102,49 @@ const (
 	DefaultUDPTimeout    = 300
 )
 
-// ServiceKey identifies a virtual service: (protocol, VIP, port).
+// ServiceKey identifies a virtual service: (protocol, VIP, port), or a firewall-mark service
+// (ipvsadm -f MARK [-6]): FWMark set, Address its family's unspecified address (0.0.0.0, or ::
+// with -6), Port and Protocol 0 (it takes TCP and UDP: the packets the mark rules give its mark).
 type ServiceKey struct {
 	Protocol Protocol   `json:"protocol"`
 	Address  netip.Addr `json:"address"`
 	Port     uint16     `json:"port"`
+	FWMark   uint32     `json:"fwmark,omitempty"`
+}
+
+// FWMarkKey is the key of the fwmark service of mark for the family of IPv6 (-6) or IPv4.
+func FWMarkKey(mark uint32, v6 bool) ServiceKey {
+	if v6 {
+		return ServiceKey{Address: netip.IPv6Unspecified(), FWMark: mark}
+	}
+	return ServiceKey{Address: netip.IPv4Unspecified(), FWMark: mark}
 }
 
 func (k ServiceKey) String() string {
+	if k.FWMark != 0 {
+		if k.Address.Is6() {
+			return fmt.Sprintf("FWM %d IPv6", k.FWMark)
+		}
+		return fmt.Sprintf("FWM %d", k.FWMark)
+	}
 	return fmt.Sprintf("%s %s", k.Protocol, netip.AddrPortFrom(k.Address, k.Port))
 }
 
 // DataplaneKey is the key in the dataplane's terms.
 func (k ServiceKey) DataplaneKey() control.ServiceKey {
-	return control.ServiceKey{Proto: uint8(k.Protocol), Addr: k.Address, Port: k.Port}
+	return control.ServiceKey{Proto: uint8(k.Protocol), Addr: k.Address, Port: k.Port, FWMark: k.FWMark}
+}
+
+// MarkRule is one of xdpvs's classification rules (--add-mark, an xdpvs extension): the TCP and
+// UDP packets (or those of Protocol) to an address of Dst and a destination port from PortLo to
+// PortHi get mark Mark, which selects the fwmark service -f Mark, as an iptables MARK rule does
+// for IPVS. The first rule that matches a packet decides, in the order they were added.
+type MarkRule struct {
+	Mark     uint32       `json:"mark"`
+	Protocol Protocol     `json:"protocol,omitempty"` // 0: TCP and UDP
+	Dst      netip.Prefix `json:"dst"`
+	PortLo   uint16       `json:"port_lo"`
+	PortHi   uint16       `json:"port_hi"`
 }
 
 // ServiceSpec is a virtual service as configured: deterministic and comparable but for LocalAddrs
@@ -200,4 +229,6 @@ var (
 	ErrSchedNotFound     = errors.New("Scheduler not found")
 	ErrLaddrExists       = errors.New("Local address already exists")
 	ErrNoLaddr           = errors.New("No such local address")
+	ErrMarkRuleExists    = errors.New("Mark rule already exists")
+	ErrNoMarkRule        = errors.New("No such mark rule")
 )

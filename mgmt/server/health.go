@@ -169,7 +169,7 @@ func (s *Server) passiveCheck(ds *control.Stats) {
 		return
 	}
 	for _, ss := range ds.Services {
-		sk := model.ServiceKey{Protocol: model.Protocol(ss.Key.Proto), Address: ss.Key.Addr, Port: ss.Key.Port}
+		sk := model.ServiceKey{Protocol: model.Protocol(ss.Key.Proto), Address: ss.Key.Addr, Port: ss.Key.Port, FWMark: ss.Key.FWMark}
 		for _, r := range ss.RealServers {
 			h := s.hs.rs[healthKey{sk, r.Addr, r.Port}]
 			if h == nil {

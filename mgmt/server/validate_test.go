@@ -72,7 +72,7 @@ func TestValidation(t *testing.T) {
 		{"unknown_short", "-L -K", 2, "-K: unknown option"},
 		{"missing_arg", "-A -t", 2, "-t: missing argument"},
 		{"unexpected_arg", "-L foo", 2, "unexpected argument foo"},
-		{"fwmark", "-A -f 1", 2, "-f: fwmark services are not supported by xdpvs"},
+		{"fwmark_zero", "-A -f 0", 2, "illegal fwmark specified"},
 		{"daemon", "--start-daemon master", 2, "--start-daemon: the connection sync daemon is not supported by xdpvs"},
 		{"bad_sched_flag", "-A -t 198.18.0.11:80 -s rr -b foo", 2, "invalid scheduler flag `foo'"},
 		{"sh_flag_on_rr", "-A -t 198.18.0.11:80 -s rr -b sh-port", 2, "invalid scheduler flag `sh-port'"},
