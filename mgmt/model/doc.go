@@ -20,7 +20,8 @@
 // service port under gatewaying (-g) or ipip (-i) (IPVS silently ignores it); an IPv4 real server
 // under an IPv6 service except with FULLNAT (-b); a non-contiguous IPv4 persistence mask; names
 // instead of addresses or ports (there is no DNS on a director: output is always numeric, with or
-// without -n); fwmark services and the sync daemon.
+// without -n); the sync daemon. A fwmark service (-f) takes its marks from the model's MarkRules
+// (--add-mark, xdpvs's classification: there is no netfilter mark at XDP).
 //
 // A health check (HealthSpec) is keepalived's: a kind (tcp, http, https, udp, script), its
 // options, interval, timeout, rise and fall, what happens to a failed server (quiesce: effective
