@@ -45,74 +45,111 @@ func (p *Pipeline) ppEncode(e *conntrack.Entry[connVal], v proxyproto.Version) i
 	return proxyproto.Encode(p.ppBuf[:], v, c.Proto, c.SrcAddr, c.DstAddr, c.SrcPort, c.DstPort)
 }
 
-// fullnatL4 does what FULLNAT adds to a rewritten segment or datagram: TOA and the MSS
-// (fullnatTCP), or the PROXY protocol header and its sequence shift. It reports false when the
-// packet must be dropped (proxy_protocol).
-func (p *Pipeline) fullnatL4(cur *cursor, e *conntrack.Entry[connVal], dir conntrack.Dir) bool {
-	pp := e.Value.flags.has(connPP)
+// ppBefore decides, before the packet of connection e going in direction dir is rewritten, what
+// its PROXY protocol header asks (insert: put the header in front of its payload) and whether it
+// can be done; when not (ok false: too big for the MTU or the buffer, an option list the
+// translation cannot walk), the packet is dropped as it came (proxy_protocol). It writes nothing
+// into the packet; it notes where a TCP client's stream starts (its SYN).
+func (p *Pipeline) ppBefore(cur *cursor, e *conntrack.Entry[connVal], dir conntrack.Dir) (insert, ok bool) {
+	if !e.Value.flags.has(connPP) {
+		return false, true
+	}
+	pkt := &cur.pkt
+	pc := &p.pp[cur.conn]
+	if pkt.Proto == header.ProtocolTCP {
+		seg := header.TCP(cur.frame[pkt.L4Offset : pkt.L3Offset+pkt.L3Length])
+		sdir := synproxy.ClientToServer
+		switch {
+		case dir == conntrack.DirReply:
+			sdir = synproxy.ServerToClient
+		case pkt.TCPFlags&header.TCPFlagSyn != 0:
+			pc.at = seg.SequenceNumber() + 1 // the client's SYN (or SYN again): where its stream starts
+		default:
+			insert = pkt.L3Offset+pkt.L3Length > pkt.PayloadOffset && seg.SequenceNumber() == pc.at && pkt.TCPFlags&header.TCPFlagRst == 0
+		}
+		if !synproxy.CanTranslateInsertion(seg, sdir) {
+			p.c.pp[proxyproto.Malformed]++
+			return false, false
+		}
+	} else {
+		insert = dir == conntrack.DirOriginal && !e.Value.flags.has(connPPSent)
+	}
+	if !insert {
+		return false, true
+	}
+	// The packet as it will leave: NAT64 replaces the IPv6 header (and its extensions) with a
+	// 20-byte IPv4 one; the transport header stays where it is, so the packet ends where it ends.
+	outIP := pkt.L3Length
+	if e.Value.xmit == xmitNAT64 {
+		outIP += header.IPv4MinimumSize - (pkt.L4Offset - pkt.L3Offset)
+	}
+	n := int(pc.n)
 	switch {
-	case cur.pkt.Proto == header.ProtocolTCP && pp:
-		return p.ppTCP(cur, e, dir)
+	case outIP+n > p.ports[e.Value.out[conntrack.DirOriginal]].mtu():
+		p.c.pp[proxyproto.ExceedsMTU]++
+		return false, false
+	case cur.off+pkt.L3Offset+pkt.L3Length+n > len(cur.buf):
+		p.c.pp[proxyproto.NoTailroom]++
+		return false, false
+	}
+	return true, true
+}
+
+// fullnatL4 does what FULLNAT adds to a rewritten segment or datagram: TOA and the MSS
+// (fullnatTCP), or what its PROXY protocol header asks (ppAfter, after ppBefore said insert).
+func (p *Pipeline) fullnatL4(cur *cursor, e *conntrack.Entry[connVal], dir conntrack.Dir, insert bool) {
+	switch {
+	case e.Value.flags.has(connPP):
+		p.ppAfter(cur, e, dir, insert)
 	case cur.pkt.Proto == header.ProtocolTCP:
 		p.fullnatTCP(cur, e, dir)
-	case pp && dir == conntrack.DirOriginal && !e.Value.flags.has(connPPSent):
-		if !p.ppInsert(cur, e) {
-			return false
+	}
+}
+
+// ppAfter inserts the header (insert), lowers the real server's SYN/ACK's MSS by its length, and
+// shifts a TCP segment's numbers (synproxy.Insertion), in the rewritten packet.
+func (p *Pipeline) ppAfter(cur *cursor, e *conntrack.Entry[connVal], dir conntrack.Dir, insert bool) {
+	pkt := &cur.pkt
+	pc := &p.pp[cur.conn]
+	if insert {
+		p.ppInsert(cur, e)
+		if e.Value.flags.has(connPPSent) && pkt.Proto == header.ProtocolTCP {
+			p.c.ppResent++
 		}
 		e.Value.flags.set(connPPSent, true)
 	}
-	return true
-}
-
-// ppTCP handles a TCP segment of a connection with a PROXY protocol header.
-func (p *Pipeline) ppTCP(cur *cursor, e *conntrack.Entry[connVal], dir conntrack.Dir) bool {
-	pkt := &cur.pkt
-	pc := &p.pp[cur.conn]
-	seg := header.TCP(cur.buf[cur.off+pkt.L4Offset : cur.outOff+cur.outLen])
-	flags := pkt.TCPFlags
-	if dir == conntrack.DirOriginal && flags&header.TCPFlagSyn != 0 {
-		pc.at = seg.SequenceNumber() + 1 // the client's SYN (or SYN again): where its stream starts
-		return true
+	if pkt.Proto != header.ProtocolTCP || pkt.TCPFlags&header.TCPFlagSyn != 0 && dir == conntrack.DirOriginal {
+		return
 	}
-	if dir == conntrack.DirReply && flags&(header.TCPFlagSyn|header.TCPFlagAck) == header.TCPFlagSyn|header.TCPFlagAck {
+	// Where the segment lies now (moved on in the buffer by the header, if inserted).
+	seg := header.TCP(cur.buf[cur.off+pkt.L4Offset : cur.outOff+cur.outLen])
+	in := synproxy.Insertion{At: synproxy.Value(pc.at), N: synproxy.Size(pc.n)}
+	if dir == conntrack.DirOriginal {
+		synproxy.TranslateInsertion(seg, synproxy.ClientToServer, &in)
+		return
+	}
+	synproxy.TranslateInsertion(seg, synproxy.ServerToClient, &in) // ppBefore checked that it can
+	if pkt.TCPFlags&(header.TCPFlagSyn|header.TCPFlagAck) == header.TCPFlagSyn|header.TCPFlagAck {
 		if mss, ok := seg.MSS(); ok && mss > uint16(pc.n)+64 {
 			seg.SetMSSWithChecksumUpdate(mss - uint16(pc.n))
 		} else {
 			p.c.mssNotLowered++
 		}
 	}
-	in := synproxy.Insertion{At: synproxy.Value(pc.at), N: synproxy.Size(pc.n)}
-	if dir == conntrack.DirReply {
-		return synproxy.TranslateInsertion(seg, synproxy.ServerToClient, &in) == synproxy.OK
-	}
-	if pkt.L3Offset+pkt.L3Length > pkt.PayloadOffset && seg.SequenceNumber() == pc.at && flags&header.TCPFlagRst == 0 {
-		if !p.ppInsert(cur, e) {
-			return false
-		}
-		if e.Value.flags.has(connPPSent) {
-			p.c.ppResent++
-		}
-		e.Value.flags.set(connPPSent, true)
-		// The segment moved on in the buffer: the TCP header is where it was.
-		seg = header.TCP(cur.buf[cur.off+pkt.L4Offset : cur.outOff+cur.outLen])
-	}
-	return synproxy.TranslateInsertion(seg, synproxy.ClientToServer, &in) == synproxy.OK
 }
 
-// ppInsert puts connection e's header in front of the payload of the packet as it leaves.
-func (p *Pipeline) ppInsert(cur *cursor, e *conntrack.Entry[connVal]) bool {
+// ppInsert puts connection e's header in front of the payload of the packet as it leaves (ppBefore
+// made sure it fits).
+func (p *Pipeline) ppInsert(cur *cursor, e *conntrack.Entry[connVal]) {
 	pc := &p.pp[cur.conn]
 	n := p.ppEncode(e, pc.v)
 	ip := cur.buf[cur.outOff+header.EthernetMinimumSize:]
 	server := &e.Tuples[conntrack.DirReply]
-	l, r := proxyproto.Insert(ip, cur.outLen-header.EthernetMinimumSize, !server.SrcAddr.Is4(), p.ppBuf[:n],
-		p.ports[e.Value.out[conntrack.DirOriginal]].mtu())
+	l, r := proxyproto.Insert(ip, cur.outLen-header.EthernetMinimumSize, !server.SrcAddr.Is4(), p.ppBuf[:n], 0)
 	p.c.pp[r]++
-	if r != proxyproto.OK {
-		return false
+	if r == proxyproto.OK {
+		cur.outLen = l + header.EthernetMinimumSize
 	}
-	cur.outLen = l + header.EthernetMinimumSize
-	return true
 }
 
 // checkProxyProtocol sets si.pp from spec's --proxy-protocol, or says why it cannot have it.

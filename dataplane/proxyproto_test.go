@@ -142,7 +142,7 @@ func TestFullNATProxyProtocolUDP(t *testing.T) {
 }
 
 // TestFullNATProxyProtocolTooBig: a first data segment that cannot take the header within the
-// MTU is dropped (proxy_protocol, exceeds_mtu) and leaves the connection as it was: its
+// MTU is dropped as it came (proxy_protocol, exceeds_mtu) and leaves the connection as it was: its
 // retransmission, smaller, carries the header.
 func TestFullNATProxyProtocolTooBig(t *testing.T) {
 	c := ppCases[0]
@@ -157,6 +157,9 @@ func TestFullNATProxyProtocolTooBig(t *testing.T) {
 	buf, off := withHeadroom(f)
 	if v, _, _, _ := p.ProcessAt(buf, off, len(f), 0, t0); v != VerdictDrop || p.c.drops[DropProxyProto] != 1 || p.c.pp[proxyproto.ExceedsMTU] != 1 {
 		t.Fatalf("oversized first segment: %s (%s)", vname(v), nonZero(p.c))
+	}
+	if !bytes.Equal(buf[off:off+len(f)], f) {
+		t.Fatal("the dropped segment was changed")
 	}
 	if _, d = ppSend(t, p, dataC(cl).frame(t), 0); !bytes.HasPrefix(tcpOfPacket(t, d).Payload, []byte(c.want)) {
 		t.Fatal("the smaller retransmission carries no header")

@@ -116,13 +116,16 @@ func (p *Pipeline) xmitFullNAT(cur *cursor, e *conntrack.Entry[connVal], dir con
 	if cur.pkt.Fragment && e.Value.flags.has(connPP) {
 		return p.drop(DropFragUnsupported) // a PROXY header would change the datagram's length
 	}
-	rewriteL3L4(cur.frame, &cur.pkt, &e.Tuples[dir^1])
 	if cur.pkt.Fragment { // no TOA and no PROXY header in a fragment: its length is the datagram's
+		rewriteL3L4(cur.frame, &cur.pkt, &e.Tuples[dir^1])
 		return p.send(cur, e, dir, h)
 	}
-	if !p.fullnatL4(cur, e, dir) {
+	insert, ok := p.ppBefore(cur, e, dir)
+	if !ok {
 		return p.drop(DropProxyProto)
 	}
+	rewriteL3L4(cur.frame, &cur.pkt, &e.Tuples[dir^1])
+	p.fullnatL4(cur, e, dir, insert)
 	return p.send(cur, e, dir, h)
 }
 
@@ -134,12 +137,14 @@ func (p *Pipeline) xmitNAT64(cur *cursor, e *conntrack.Entry[connVal], dir connt
 	if cur.pkt.Fragment {
 		return p.nat64Fragment(cur, e, dir, h)
 	}
+	insert, ok := p.ppBefore(cur, e, dir)
+	if !ok {
+		return p.drop(DropProxyProto)
+	}
 	if !p.translate(cur, &e.Tuples[dir^1]) {
 		return p.drop(DropNoHeadroom)
 	}
-	if !p.fullnatL4(cur, e, dir) {
-		return p.drop(DropProxyProto)
-	}
+	p.fullnatL4(cur, e, dir, insert)
 	return p.send(cur, e, dir, h)
 }
 

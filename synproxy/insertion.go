@@ -66,6 +66,17 @@ func TranslateInsertion(tcp header.TCP, dir Dir, in *Insertion) Result {
 	return OK
 }
 
+// CanTranslateInsertion reports whether TranslateInsertion would translate tcp in direction dir
+// (rather than return Malformed), without changing it: what a caller checks before it changes
+// anything else of the packet.
+func CanTranslateInsertion(tcp header.TCP, dir Dir) bool {
+	if !tcp.IsValid(len(tcp)) {
+		return false
+	}
+	opts := tcp.Options()
+	return dir == ClientToServer || len(opts) == 0 || isFastTS(opts) || optionsWellFormed(opts)
+}
+
 // unshift maps a server-side number of the client's stream to the client's.
 func (in *Insertion) unshift(x uint32) uint32 {
 	v := Value(x)
