@@ -35,6 +35,7 @@ import (
 
 	"github.com/xdpvs/xdpvs/conntrack"
 	"github.com/xdpvs/xdpvs/header"
+	"github.com/xdpvs/xdpvs/proxyproto"
 	"github.com/xdpvs/xdpvs/toa"
 )
 
@@ -44,6 +45,7 @@ type fuzzCounts struct {
 	drop                                           [NumDropReasons]uint64
 	tunnelled, icmpSent, translated, mssNotLowered uint64
 	toa                                            [toa.NumResults]uint64
+	pp                                             [proxyproto.NumResults]uint64
 	answered, opened, replays, reacked, serverRST  uint64
 	svcPkts, destPkts                              uint64
 	held, made                                     uint64 // fragments held for their first, and made for a tunnel
@@ -51,7 +53,7 @@ type fuzzCounts struct {
 
 func countsOf(c *counters) fuzzCounts {
 	k := fuzzCounts{rx: c.rx, tx: c.tx, handoff: c.handoffOut, drop: c.drops, tunnelled: c.tunnelled, icmpSent: c.icmpSent,
-		translated: c.translated, mssNotLowered: c.mssNotLowered, toa: c.toa, answered: c.sp.answered, opened: c.sp.opened,
+		translated: c.translated, mssNotLowered: c.mssNotLowered, toa: c.toa, pp: c.pp, answered: c.sp.answered, opened: c.sp.opened,
 		replays: c.sp.replays, reacked: c.sp.reacked, serverRST: c.sp.serverRST, held: c.fragHeld, made: c.fragMade}
 	for _, v := range c.drops {
 		k.drops += v
@@ -151,9 +153,18 @@ func (x *fuzzObs) check(t *testing.T) {
 			x.fail(t, "%s moved by %d", e.name, e.d)
 		}
 	}
-	var toaMoved uint64
+	var toaMoved, ppMoved uint64
 	for r := range a.toa {
 		toaMoved += a.toa[r] - b.toa[r]
+	}
+	for r := range a.pp {
+		ppMoved += a.pp[r] - b.pp[r]
+	}
+	switch {
+	case ppMoved > 1:
+		x.fail(t, "proxy_protocol counters moved by %d", ppMoved)
+	case x.v != VerdictTX && a.pp[proxyproto.OK] != b.pp[proxyproto.OK]:
+		x.fail(t, "a PROXY protocol header inserted into a frame not sent")
 	}
 	svc, dest := a.svcPkts-b.svcPkts, a.destPkts-b.destPkts
 	switch {
@@ -442,7 +453,7 @@ func (x *fuzzObs) checkTunnel(t *testing.T, po *header.Packet) {
 // checkForward: a packet of a connection, rewritten for its forwarding method.
 func (x *fuzzObs) checkForward(t *testing.T, po *header.Packet) {
 	t.Helper()
-	e, dir, ok := x.conn()
+	id, e, dir, ok := x.connID()
 	if !ok {
 		x.fail(t, "sent a packet of no connection")
 	}
@@ -510,12 +521,22 @@ func (x *fuzzObs) checkForward(t *testing.T, po *header.Packet) {
 	outL4 := po.L3Offset + po.L3Length - po.L4Offset
 	inPay := x.in[x.pi.PayloadOffset : x.pi.L3Offset+x.pi.L3Length]
 	outPay := x.out[po.PayloadOffset : po.L3Offset+po.L3Length]
+	pp := e.Value.flags.has(connPP)
+	if a.pp[proxyproto.OK] != b.pp[proxyproto.OK] {
+		// The PROXY protocol header, then the payload: the header of the client and the VIP.
+		var h [proxyproto.MaxLen]byte
+		n := proxyproto.Encode(h[:], x.p.pp[id].v, client.Proto, client.SrcAddr, client.DstAddr, client.SrcPort, client.DstPort)
+		if !pp || dir != conntrack.DirOriginal || toaOK || !bytes.HasPrefix(outPay, h[:n]) {
+			x.fail(t, "a PROXY protocol header inserted in a packet going %v (the connection's: %v), or not the client's %q", dir, pp, h[:n])
+		}
+		toaN, outPay = n, outPay[n:]
+	}
 	switch {
 	case split && (xk != xmitNAT64 || !x.pi.Fragment || outL4 >= inL4 || !bytes.HasPrefix(inPay, outPay)):
 		x.fail(t, "a fragment of %d bytes split to %d that is not its head", inL4, outL4)
 	case split:
 	case outL4 != inL4+toaN:
-		x.fail(t, "a transport segment of %d bytes left with %d (TOA: %d)", inL4, outL4, toaN)
+		x.fail(t, "a transport segment of %d bytes left with %d (TOA or PROXY protocol: %d)", inL4, outL4, toaN)
 	case !bytes.Equal(inPay, outPay):
 		x.fail(t, "the payload changed")
 	case xk != xmitNAT64 && (po.IsIPv6 != x.pi.IsIPv6 || po.L4Offset != x.pi.L4Offset):
@@ -523,24 +544,30 @@ func (x *fuzzObs) checkForward(t *testing.T, po *header.Packet) {
 	case xk == xmitNAT64 && po.IsIPv6 == x.pi.IsIPv6:
 		x.fail(t, "NAT64 kept the family")
 	}
-	x.checkHeaders(t, po, xk, e.Value.sp != spOff)
-	// FULLNAT lowers the server's SYN/ACK's MSS by the client's TOA option's size.
+	x.checkHeaders(t, po, xk, e.Value.sp != spOff || pp && x.pi.Proto == header.ProtocolTCP, toaN)
+	// FULLNAT lowers the server's SYN/ACK's MSS by the client's TOA option's size (by the PROXY
+	// protocol header's length, for a connection that has one).
 	const sa = header.TCPFlagSyn | header.TCPFlagAck
 	if xk.fullNAT() && dir == conntrack.DirReply && x.pi.Proto == header.ProtocolTCP && x.pi.TCPFlags&(sa|header.TCPFlagRst) == sa &&
 		e.Value.sp == spOff && a.mssNotLowered == b.mssNotLowered {
 		inMSS, _ := header.TCP(x.in[x.pi.L4Offset:]).MSS()
 		outMSS, ok := header.TCP(x.out[po.L4Offset:]).MSS()
-		if !ok || int(outMSS) != int(inMSS)-toa.OptionSize(client.SrcAddr) {
+		lower := toa.OptionSize(client.SrcAddr)
+		if pp {
+			lower = int(x.p.pp[id].n)
+		}
+		if !ok || int(outMSS) != int(inMSS)-lower {
 			x.fail(t, "a SYN/ACK's MSS %d left as %d", inMSS, outMSS)
 		}
 	}
 }
 
 // checkHeaders checks the fields a rewrite must keep: NAT and FULLNAT change only the addresses,
-// the ports, the checksums and (TOA) the lengths; NAT64 maps TOS and traffic class, TTL and hop
-// limit (RFC 7915) and sets DF on the IPv4 side. The TCP sequence numbers, flags and window, and
-// the UDP length, stay, but where the SYN proxy translates them.
-func (x *fuzzObs) checkHeaders(t *testing.T, po *header.Packet, xk xmitKind, synProxied bool) {
+// the ports, the checksums and (TOA, the PROXY protocol header: grown bytes) the lengths; NAT64 maps
+// TOS and traffic class, TTL and hop limit (RFC 7915) and sets DF on the IPv4 side. The TCP sequence
+// numbers, flags and window, and the UDP length, stay, but where the SYN proxy or the PROXY protocol
+// translates them.
+func (x *fuzzObs) checkHeaders(t *testing.T, po *header.Packet, xk xmitKind, translated bool, grown int) {
 	t.Helper()
 	in, out := x.in[x.pi.L3Offset:], x.out[po.L3Offset:]
 	same := func(what string, a, b []byte) {
@@ -576,12 +603,14 @@ func (x *fuzzObs) checkHeaders(t *testing.T, po *header.Packet, xk xmitKind, syn
 	}
 	l4in, l4out := x.in[x.pi.L4Offset:], x.out[po.L4Offset:]
 	switch {
-	case synProxied:
+	case translated:
 	case x.pi.Proto == header.ProtocolTCP:
 		same("the TCP sequence numbers", l4in[4:12], l4out[4:12])
 		same("the TCP flags, window or urgent pointer", append(l4in[13:16:16], l4in[18:20]...), append(l4out[13:16:16], l4out[18:20]...))
 	case x.pi.Proto == header.ProtocolUDP:
-		same("the UDP length", l4in[4:6], l4out[4:6])
+		if binary.BigEndian.Uint16(l4out[4:]) != binary.BigEndian.Uint16(l4in[4:])+uint16(grown) {
+			x.fail(t, "the UDP length %d left as %d (grown by %d)", binary.BigEndian.Uint16(l4in[4:]), binary.BigEndian.Uint16(l4out[4:]), grown)
+		}
 	}
 }
 

@@ -19,6 +19,10 @@ package dataplane
 //	NAT64     tcp 2001:2:0:2::1:86 → 198.18.1.11:8086, udp :86 → 198.18.1.10:8086 (LIP 198.18.9.1)
 //	-j        tcp 198.18.2.1:87 NAT → 198.18.1.10:8087, 2001:2:0:2::1:87 FULLNAT → 2001:2:0:1::11:8087, :88 NAT64 → 198.18.1.11:8088,
 //	          198.18.2.1:89 NAT → 198.18.1.13:8089 (a real server whose MAC goes stale)
+//	PROXY     FULLNAT tcp 198.18.2.1:90 → 198.18.1.10:8090 v1, 2001:2:0:2::1:90 → 2001:2:0:1::10:8090 v2, :91 NAT64 → 198.18.1.11:8091 v1,
+//	          udp 198.18.2.1:90 → 198.18.1.11:8090 v2
+//	-f        mark 7: tcp and udp 198.18.2.1:92-93, DR → 198.18.1.10, .11 (persistent); mark 8: tcp 2001:2:0:2::1:92, NAT →
+//	          2001:2:0:1::10:8093; mark 9 (198.18.2.1:94) has no service
 //
 // Neighbours marked stale (198.18.0.6 and 2001:2::6, clients, and 198.18.1.13) are resolved while
 // the prep runs and unresolved while the input is processed: their connections exist, and a packet
@@ -35,6 +39,7 @@ import (
 
 	"github.com/gopacket/gopacket/layers"
 
+	"github.com/xdpvs/xdpvs/dataplane/control"
 	"github.com/xdpvs/xdpvs/header"
 )
 
@@ -97,8 +102,27 @@ func fuzzSnapshot() *Snapshot {
 		sp(one(tcp, vip6, 87, rs6b, 8087, ForwardFullNAT, fuzzLIP6)),
 		sp(one(tcp, vip6, 88, rs4b, 8088, ForwardFullNAT, lip4)),
 		sp(one(tcp, vip4, 89, rs4Stale, 8089, ForwardMasq)),
+		pp(ProxyProtocolV1, one(tcp, vip4, 90, rs4a, 8090, ForwardFullNAT, lip4)),
+		pp(ProxyProtocolV2, one(tcp, vip6, 90, rs6a, 8090, ForwardFullNAT, fuzzLIP6)),
+		pp(ProxyProtocolV1, one(tcp, vip6, 91, rs4b, 8091, ForwardFullNAT, lip4)),
+		pp(ProxyProtocolV2, one(udp, vip4, 90, rs4b, 8090, ForwardFullNAT, lip4)),
+		persistent(Service{Key: ServiceKey{Addr: netip.IPv4Unspecified(), FWMark: 7}, Scheduler: "rr",
+			RealServers: []RealServer{{Addr: rs4a, Forward: ForwardRoute, Weight: 1}, {Addr: rs4b, Forward: ForwardRoute, Weight: 1}}}),
+		Service{Key: ServiceKey{Addr: netip.IPv6Unspecified(), FWMark: 8}, Scheduler: "rr",
+			RealServers: []RealServer{{Addr: rs6a, Port: 8093, Forward: ForwardMasq, Weight: 1}}},
 	)
+	s.MarkRules = []control.MarkRule{
+		{Mark: 7, Dst: netip.PrefixFrom(vip4, 32), PortLo: 92, PortHi: 93},
+		{Mark: 8, Proto: tcp, Dst: netip.PrefixFrom(vip6, 128), PortLo: 92, PortHi: 92},
+		{Mark: 9, Dst: netip.PrefixFrom(vip4, 32), PortLo: 94, PortHi: 94}, // no service: the packet goes on
+	}
 	return s
+}
+
+// pp gives svc the PROXY protocol of version v.
+func pp(v ProxyProtocol, svc Service) Service {
+	svc.ProxyProtocol = v
+	return svc
 }
 
 // fuzzStep is one frame of the prep and what the script's pipeline made of it.
@@ -484,6 +508,59 @@ func fuzzScript(r *fuzzRecorder) {
 
 	r.fragments()
 	r.synProxy()
+	r.proxyProtocol()
+	r.fwmark()
+}
+
+// proxyProtocol opens the PROXY protocol connections: handshake, the first data segment with the
+// header; the seeds send it again, send more, acknowledge both ways, and come near the MTU.
+func (r *fuzzRecorder) proxyProtocol() {
+	tb := r.tb
+	f := func(p pk) []byte { return p.frame(tb) }
+	for _, c := range []struct {
+		c        pk
+		rs, lip  netip.Addr
+		rport    uint16
+		overhead int // the header's length, about
+	}{
+		{fuzzClient(tcp, cip4, r.cport(cip4), vip4, 90), rs4a, lip4, 8090, 43},
+		{fuzzClient(tcp, cip6, r.cport(cip6), vip6, 90), rs6a, fuzzLIP6, 8090, 52},
+		{fuzzClient(tcp, cip6, r.cport(cip6), vip6, 91), rs4b, lip4, 8091, 46},
+	} {
+		out := r.run(f(syn(c.c)), 0)
+		s := fuzzServer(c.c, c.rs, c.rport, c.lip, r.outTuple(out).SrcPort)
+		r.run(f(synack(s)), 1)
+		r.run(f(ack(c.c)), 0)
+		r.run(f(dataC(c.c)), 0)
+		r.flowSeeds(c.c, s, r.steps[len(r.steps)-1].out)
+		r.seed(0, f(dataC(c.c)), f(bigC(c.c)), f(c.c.seg("PA", 1001, 5001, 1500-c.c.ipHeaderLen()-20-c.overhead+8)), f(syn(c.c)))
+		r.seed(1, f(s.seg("A", 5001, 1101+uint32(c.overhead), 0)), f(s.seg("A", 5001, 1010, 0)), f(synack(s)), f(dataS(s)))
+	}
+	u := fuzzClient(udp, cip4, r.cport(cip4), vip4, 90)
+	r.seed(0, f(u.dgram(10)), f(u.dgram(1500-28-20)), f(u.dgram(1500-28)))
+	out := r.run(f(u.dgram(10)), 0)
+	us := fuzzServer(u, rs4b, 8090, lip4, r.outTuple(out).SrcPort)
+	r.seed(0, f(u.dgram(20)))
+	r.seed(1, f(us.dgram(20)))
+}
+
+// fwmark opens connections of the mark services and seeds their other ports and protocols.
+func (r *fuzzRecorder) fwmark() {
+	tb := r.tb
+	f := func(p pk) []byte { return p.frame(tb) }
+	c := fuzzClient(tcp, cip4, r.cport(cip4), vip4, 92)
+	r.run(f(syn(c)), 0)
+	r.run(f(ack(c)), 0)
+	c2 := fuzzClient(tcp, cip4, r.cport(cip4), vip4, 93)
+	u := fuzzClient(udp, cip4, r.cport(cip4), vip4, 93)
+	other := fuzzClient(tcp, cip4, r.cport(cip4), vip4, 94)
+	r.seed(0, f(dataC(c)), f(syn(c2)), f(u.dgram(30)), f(syn(other)))
+	c6 := fuzzClient(tcp, cip6, r.cport(cip6), vip6, 92)
+	out := r.run(f(syn(c6)), 0)
+	s6 := fuzzServer(c6, rs6a, 8093, cip6, c6.sport)
+	_ = out
+	r.seed(1, f(synack(s6)))
+	r.seed(0, f(ack(c6)), f(fuzzClient(udp, cip6, r.cport(cip6), vip6, 92).dgram(10)))
 }
 
 // fragments opens, for a UDP flow of NAT (both families), DR, TUN (whose tunnel fragments the
