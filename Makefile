@@ -4,8 +4,9 @@ GO      ?= $(shell command -v go 2>/dev/null || echo /usr/local/go/bin/go)
 BIN     := bin
 PKGS    := ./...
 # Debian packages the tests, the demo and `make generate` use (nftables: the SYN flood test counts
-# the real servers' SYNs with it; bird2: the router of the several-directors tests, BGP and OSPF).
-DEBS    := iproute2 ethtool nftables bird2
+# the real servers' SYNs with it; bird2: the router of the several-directors tests, BGP and OSPF;
+# nginx-light: the PROXY protocol test's real server).
+DEBS    := iproute2 ethtool nftables bird2 nginx-light
 GENDEBS := clang llvm libbpf-dev
 # What `make bench` compares xdpvs with (nftables DNAT, HAProxy) and pins processes with (taskset).
 BENCHDEBS := nftables haproxy util-linux
