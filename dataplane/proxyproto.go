@@ -167,8 +167,5 @@ func checkProxyProtocol(si *svcInfo, spec *Service) error {
 	default:
 		return fmt.Errorf("dataplane: service %v:%d: PROXY protocol version %d: %w", spec.Key.Addr, spec.Key.Port, spec.ProxyProtocol, ErrNotSupported)
 	}
-	if si.synproxy {
-		return fmt.Errorf("dataplane: service %v:%d: the PROXY protocol and the SYN proxy (-j) together are not supported", spec.Key.Addr, spec.Key.Port)
-	}
 	return nil
 }

@@ -8,6 +8,7 @@ import (
 	"github.com/gopacket/gopacket"
 	"github.com/gopacket/gopacket/layers"
 
+	"github.com/xdpvs/xdpvs/header"
 	"github.com/xdpvs/xdpvs/proxyproto"
 )
 
@@ -166,15 +167,11 @@ func TestFullNATProxyProtocolTooBig(t *testing.T) {
 	}
 }
 
-// TestProxyProtocolRefused: v1 on a UDP service, and the PROXY protocol beside the SYN proxy, are
-// refused with an error.
+// TestProxyProtocolRefused: v1 on a UDP service is refused with an error.
 func TestProxyProtocolRefused(t *testing.T) {
 	e := newTestEnv(t, 1024)
 	c := ppCases[0]
-	u := c.service(udp)
-	j := c.service(tcp)
-	j.Flags |= ServiceSynProxy
-	for _, s := range []Service{u, j} {
+	for _, s := range []Service{c.service(udp)} {
 		if _, _, err := compile(&Snapshot{Services: []Service{s}}, e.p.conf, newIDs(), 1); err == nil {
 			t.Errorf("%v accepted", s)
 		}
@@ -207,5 +204,56 @@ func TestProxyProtocolAlloc(t *testing.T) {
 	}
 	if p.c.pp[proxyproto.OK] == 0 {
 		t.Fatal("no header inserted")
+	}
+}
+
+// TestSynProxyProxyProtocol: -j with --proxy-protocol, IPv4, IPv6 and NAT64: our SYN/ACK's MSS is
+// lowered by the header's length (not TOA's); the client's first request, stored while the server
+// had not answered, is replayed with the header in front, at the client's ISN + 1 and the server's
+// numbers; the client's later numbers are shifted by the header, the server's by the SYN proxy's
+// delta; the server's acknowledgment of the header and the request reaches the client as one of
+// the request alone.
+func TestSynProxyProxyProtocol(t *testing.T) {
+	for _, c := range spCases() {
+		if !c.fullnat {
+			continue
+		}
+		t.Run(c.name, func(t *testing.T) {
+			snap := spSnapshot()
+			for i := range snap.Services {
+				snap.Services[i].ProxyProtocol = ProxyProtocolV2
+			}
+			p := newPipeline(0, 1, testPorts, newTestNeighbours(), 1024, t0)
+			p.setConfig(mustCompile(t, snap))
+			var h [proxyproto.MaxLen]byte
+			n := uint32(proxyproto.Encode(h[:], proxyproto.V2, tcp, header.AddrFromNetip(c.client), header.AddrFromNetip(c.vip), 40000, c.vport))
+			base := uint16(1460)
+			if c.v6 {
+				base = 1440
+			}
+			synack, syn := c.handshake(t, p, t0)
+			if m := synack.opt(layers.TCPOptionKindMSS); len(m) != 2 || uint32(m[0])<<8|uint32(m[1]) != uint32(base)-n {
+				t.Fatalf("our SYN/ACK's MSS %x, want %d", m, uint32(base)-n)
+			}
+			k := synack.tcp.Seq
+			v, _, _ := synack.ts()
+			lport := uint16(syn.tcp.SrcPort)
+			req := bytes.Repeat([]byte("GET /x "), 20)
+			mustSPDrop(t, p, c.fromClient(t, "PA", c.clientISN+1, k+1, []layers.TCPOption{optNop(), optNop(), optTS(5002, v)}, req), 0, t0, DropSynProxyHeld)
+			s := c.serverISN
+			r := mustSPTX(t, p, c.fromServer(t, lport, "SA", s, c.clientISN+1, 65160, []layers.TCPOption{optMSS(1400), optSACKOK(), optTS(90000, 5001), optNop(), optWS(c.rws)}, nil), 1, 1, t0)
+			if r.tcp.Seq != c.clientISN+1 || r.tcp.Ack != s+1 || !bytes.Equal(r.tcp.Payload, append(h[:n:n], req...)) {
+				t.Fatalf("replay: seq %#x ack %#x payload %q; want %#x %#x and the header then the request", r.tcp.Seq, r.tcp.Ack, r.tcp.Payload, c.clientISN+1, s+1)
+			}
+			// The server acknowledges the header and the request, and sends data.
+			back := mustSPTX(t, p, c.fromServer(t, lport, "PA", s+1, c.clientISN+1+n+uint32(len(req)), 500, []layers.TCPOption{optNop(), optNop(), optTS(90001, 5002)}, []byte("HTTP/1.1 200")), 1, 0, t0)
+			if back.tcp.Seq != k+1 || back.tcp.Ack != c.clientISN+1+uint32(len(req)) {
+				t.Fatalf("server's segment to the client: seq %#x ack %#x; want %#x %#x", back.tcp.Seq, back.tcp.Ack, k+1, c.clientISN+1+uint32(len(req)))
+			}
+			next := mustSPTX(t, p, c.fromClient(t, "PA", c.clientISN+1+uint32(len(req)), k+13, []layers.TCPOption{optNop(), optNop(), optTS(5003, 90001)}, []byte("more")), 0, 1, t0)
+			if next.tcp.Seq != c.clientISN+1+n+uint32(len(req)) || next.tcp.Ack != s+13 || !bytes.Equal(next.tcp.Payload, []byte("more")) {
+				t.Fatalf("client's next segment: seq %#x ack %#x %q", next.tcp.Seq, next.tcp.Ack, next.tcp.Payload)
+			}
+		})
 	}
 }

@@ -5,6 +5,7 @@ import (
 
 	"github.com/xdpvs/xdpvs/conntrack"
 	"github.com/xdpvs/xdpvs/header"
+	"github.com/xdpvs/xdpvs/proxyproto"
 	"github.com/xdpvs/xdpvs/synproxy"
 	"github.com/xdpvs/xdpvs/toa"
 )
@@ -139,14 +140,19 @@ func (g *genQueue) frame(i int) ([]byte, int) {
 	return f.b[f.off : f.off+f.n], f.port
 }
 
-// spMSS is the MSS our SYN/ACK announces to a client of service s: what the smallest link carries
-// with the client's family's headers, less the TOA option FULLNAT adds to the client's segments.
-func (p *Pipeline) spMSS(s *svcInfo, client *header.Addr) uint16 {
+// spMSS is the MSS our SYN/ACK announces to the client of flow t to service s: what the smallest
+// link carries with the client's family's headers, less the TOA option FULLNAT adds to the client's
+// segments, or the PROXY protocol header it puts into the first one.
+func (p *Pipeline) spMSS(s *svcInfo, t *header.Tuple) uint16 {
+	client := &t.SrcAddr
 	mss := p.minMTU - header.IPv4MinimumSize - header.TCPMinimumSize
 	if !client.Is4() {
 		mss = p.minMTU - header.IPv6MinimumSize - header.TCPMinimumSize
 	}
-	if s.fullnat {
+	switch {
+	case s.pp != proxyproto.None:
+		mss -= proxyproto.Encode(p.ppBuf[:], s.pp, t.Proto, t.SrcAddr, t.DstAddr, t.SrcPort, t.DstPort)
+	case s.fullnat:
 		mss -= toa.OptionSize(*client)
 	}
 	return uint16(max(mss, 536))
@@ -156,7 +162,7 @@ func (p *Pipeline) spMSS(s *svcInfo, client *header.Addr) uint16 {
 // the port it came in on. Nothing is kept.
 func (p *Pipeline) spAnswer(cur *cursor, si int, now int64) (Verdict, int) {
 	pkt := &cur.pkt
-	n, r := p.cookies.Answer(cur.buf[cur.off+pkt.L3Offset:], now, p.spMSS(&p.conf.svcs[si], &pkt.Tuple.SrcAddr))
+	n, r := p.cookies.Answer(cur.buf[cur.off+pkt.L3Offset:], now, p.spMSS(&p.conf.svcs[si], &pkt.Tuple))
 	if r != synproxy.OK {
 		p.c.sp.answer[r]++
 		return p.drop(DropSynProxySYN)

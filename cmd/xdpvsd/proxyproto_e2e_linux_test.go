@@ -25,7 +25,8 @@ import (
 // logging $proxy_protocol_addr, behind FULLNAT services with --proxy-protocol v1 and v2, IPv4,
 // IPv6 and NAT64 (IPv6 clients, IPv4 server): every request's logged client address and port are
 // those of the client's own socket (while nginx's peer is the local address), and 50 MiB PUT
-// through the service and read back arrive intact (SHA-256). The listing and -S show the option.
+// through the service and read back arrive intact (SHA-256), also with the SYN proxy (-j) in front.
+// The listing and -S show the option.
 // Then the real server drops every connection's first data segment once (nftables): the client's
 // retransmission carries the header again, and nginx still logs every client. Last, UDP: v2 goes
 // in front of a flow's first datagram only.
@@ -43,11 +44,13 @@ func TestProxyProtocolNginx(t *testing.T) {
 	}
 	ran := 0
 	for _, c := range []ppService{
-		{"v1_ipv4", "v1", topo.VIP4, lip4, topo.RS4(0), 82, topo.Client4},
-		{"v2_ipv4", "v2", topo.VIP4, lip4, topo.RS4(0), 83, topo.Client4},
-		{"v1_ipv6", "v1", topo.VIP6, lip6, topo.RS6(0), 82, topo.Client6},
-		{"v2_ipv6", "v2", topo.VIP6, lip6, topo.RS6(0), 83, topo.Client6},
-		{"v2_nat64", "v2", topo.VIP6, lip4, topo.RS4(0), 84, topo.Client6},
+		{"v1_ipv4", "v1", topo.VIP4, lip4, topo.RS4(0), 82, topo.Client4, ""},
+		{"v2_ipv4", "v2", topo.VIP4, lip4, topo.RS4(0), 83, topo.Client4, ""},
+		{"v1_ipv6", "v1", topo.VIP6, lip6, topo.RS6(0), 82, topo.Client6, ""},
+		{"v2_ipv6", "v2", topo.VIP6, lip6, topo.RS6(0), 83, topo.Client6, ""},
+		{"v2_nat64", "v2", topo.VIP6, lip4, topo.RS4(0), 84, topo.Client6, ""},
+		{"v1_ipv4_synproxy", "v1", topo.VIP4, lip4, topo.RS4(0), 86, topo.Client4, "-j"},
+		{"v2_ipv6_synproxy", "v2", topo.VIP6, lip6, topo.RS6(0), 86, topo.Client6, "-j"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			ran++
@@ -90,7 +93,7 @@ func TestProxyProtocolNginx(t *testing.T) {
 	t.Run("resent", func(t *testing.T) {
 		e := *e
 		e.t = t
-		c := ppService{"resent", "v1", topo.VIP4, lip4, topo.RS4(0), 85, topo.Client4}
+		c := ppService{"resent", "v1", topo.VIP4, lip4, topo.RS4(0), 85, topo.Client4, ""}
 		svc := c.add(&e)
 		rs := e.nat.RS[0]
 		for _, cmd := range []string{
@@ -124,6 +127,7 @@ type ppService struct {
 	vip, lip, rs  string
 	port          uint16
 	client        string
+	flags         string // more of -A's options: -j
 }
 
 // add configures the service and checks that the listing and -S show the option; it returns the
@@ -131,13 +135,13 @@ type ppService struct {
 func (c *ppService) add(e *env) string {
 	e.t.Helper()
 	svc := hostPort(c.vip, c.port)
-	e.adm1("-A", "-t", svc, "-s", "rr", "--proxy-protocol", c.version)
+	e.adm1(append([]string{"-A", "-t", svc, "-s", "rr", "--proxy-protocol", c.version}, strings.Fields(c.flags)...)...)
 	e.adm1("--add-laddr", "-z", c.lip, "-t", svc)
 	e.adm1("-a", "-t", svc, "-r", hostPort(c.rs, 8082), "-b")
 	if l := e.adm1("-Ln"); !strings.Contains(l, "proxy-protocol "+c.version) {
 		e.t.Fatalf("the listing does not show the option:\n%s", l)
 	}
-	if s := e.adm1("-S", "-n"); !strings.Contains(s, "-A -t "+svc+" -s rr --proxy-protocol "+c.version) {
+	if s := e.adm1("-S", "-n"); !strings.Contains(s, "-A -t "+svc+" -s rr "+strings.TrimSpace(c.flags+" --proxy-protocol "+c.version)) {
 		e.t.Fatalf("-S does not save the option:\n%s", s)
 	}
 	return svc

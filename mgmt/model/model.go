@@ -243,8 +243,7 @@ func checkDest(s *Service, d *RealServerSpec) error {
 	return nil
 }
 
-// checkProxyProtocol checks a service's --proxy-protocol: v1 is for TCP (v2 also takes UDP), and
-// neither goes with the SYN proxy.
+// checkProxyProtocol checks a service's --proxy-protocol: v1 is for TCP (v2 also takes UDP).
 func checkProxyProtocol(s *ServiceSpec) error {
 	switch {
 	case s.ProxyProtocol == "":
@@ -253,8 +252,6 @@ func checkProxyProtocol(s *ServiceSpec) error {
 		return fmt.Errorf("invalid proxy-protocol value `%s' specified (v1 or v2)", s.ProxyProtocol)
 	case s.ProxyProtocol == "v1" && s.Protocol != TCP:
 		return errors.New("PROXY protocol v1 is only for TCP virtual services (use v2 for UDP)")
-	case s.SynProxy:
-		return errors.New("the PROXY protocol (--proxy-protocol) and the SYN proxy (-j) cannot be used together")
 	}
 	return nil
 }
