@@ -1,10 +1,13 @@
 package cli
 
 import (
+	"fmt"
+	"io"
 	"net/netip"
 	"strconv"
 	"strings"
 
+	"github.com/xdpvs/xdpvs/mgmt/api"
 	"github.com/xdpvs/xdpvs/mgmt/model"
 )
 
@@ -134,4 +137,29 @@ func serviceName(k *model.ServiceKey) string {
 		name = truncate(name, 33)
 	}
 	return name
+}
+
+// WriteMarks prints `show marks`: the mark rules in the order they match, and whether the mark has
+// a service of the rule's family.
+func WriteMarks(w io.Writer, st *api.State) {
+	fmt.Fprintf(w, "%-10s %-5s %-43s %-11s %s\n", "Mark", "Proto", "Destination", "Ports", "Service")
+	for i := range st.MarkRules {
+		r := &st.MarkRules[i]
+		proto := map[model.Protocol]string{0: "any", model.TCP: "tcp", model.UDP: "udp"}[r.Protocol]
+		ports := strconv.Itoa(int(r.PortLo)) + "-" + strconv.Itoa(int(r.PortHi))
+		switch {
+		case r.PortLo == 0 && r.PortHi == 65535:
+			ports = "all"
+		case r.PortLo == r.PortHi:
+			ports = strconv.Itoa(int(r.PortLo))
+		}
+		k := model.FWMarkKey(r.Mark, r.Dst.Addr().Is6())
+		svc := "none"
+		for j := range st.Services {
+			if st.Services[j].ServiceKey == k {
+				svc = serviceName(&k)
+			}
+		}
+		fmt.Fprintf(w, "%-10d %-5s %-43s %-11s %s\n", r.Mark, proto, r.Dst, ports, svc)
+	}
 }

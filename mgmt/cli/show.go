@@ -117,6 +117,7 @@ var showWriters = map[model.Show]func(w io.Writer, st *api.State){
 	model.ShowDigest:   WriteDigests,
 	model.ShowPick:     func(w io.Writer, st *api.State) { WritePicks(w, st.Picks) },
 	model.ShowSync:     func(w io.Writer, st *api.State) { WriteSync(w, st.Sync, time.Now()) },
+	model.ShowMarks:    WriteMarks,
 }
 
 // WriteDigests lists the digest of each service's scheduler table (show digest): "-" for a

@@ -97,11 +97,12 @@ const (
 	ShowDigest      Show = "digest"      // the digest of each consistent scheduler's table (sched.Digest)
 	ShowPick        Show = "pick"        // the real server a service picks for given clients
 	ShowSync        Show = "sync"        // the connection-sync channel: peers, messages, records, drops, lag
+	ShowMarks       Show = "marks"       // the mark rules of the fwmark services (--add-mark)
 )
 
 // ShowVerbs are the verbs of show, in the order the usage lists them.
 var ShowVerbs = []Show{ShowServices, ShowServers, ShowConnections, ShowWorkers, ShowQueues, ShowDrops,
-	ShowEvents, ShowSynProxy, ShowDefense, ShowHealth, ShowConfig, ShowBGP, ShowDigest, ShowPick, ShowSync}
+	ShowEvents, ShowSynProxy, ShowDefense, ShowHealth, ShowConfig, ShowBGP, ShowDigest, ShowPick, ShowSync, ShowMarks}
 
 func (s Show) String() string { return string(s) }
 

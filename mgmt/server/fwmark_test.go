@@ -54,6 +54,16 @@ FWM  3 IPv6 sh
 	if got := ts.mustAdm(t, "-Ln", "-f", "3", "-6"); !strings.Contains(got, "FWM  3 IPv6 sh") || strings.Contains(got, "FWM  1") {
 		t.Fatalf("-Ln -f 3 -6:\n%s", got)
 	}
+	marks := ts.mustAdm(t, "show", "marks")
+	wantMarks := `Mark       Proto Destination                                 Ports       Service
+1          tcp   198.18.0.10/32                              80          FWM  1
+1          tcp   198.18.0.10/32                              443         FWM  1
+2          any   198.18.0.16/30                              30000-30099 FWM  2
+3          any   2001:2::10/128                              all         FWM  3 IPv6
+`
+	if marks != wantMarks {
+		t.Fatalf("show marks:\n%s\nwant:\n%s", marks, wantMarks)
+	}
 	sn := ts.fake.last()
 	if len(sn.MarkRules) != 4 || sn.MarkRules[2] != (control.MarkRule{Mark: 2, Dst: netip.MustParsePrefix("198.18.0.16/30"), PortLo: 30000, PortHi: 30099}) ||
 		sn.MarkRules[3].PortLo != 0 || sn.MarkRules[3].PortHi != 65535 || sn.MarkRules[0].Proto != 6 {
