@@ -8,6 +8,7 @@ import (
 	"github.com/gopacket/gopacket"
 	"github.com/gopacket/gopacket/layers"
 
+	"github.com/xdpvs/xdpvs/dataplane/syncrec"
 	"github.com/xdpvs/xdpvs/header"
 	"github.com/xdpvs/xdpvs/proxyproto"
 )
@@ -255,5 +256,44 @@ func TestSynProxyProxyProtocol(t *testing.T) {
 				t.Fatalf("client's next segment: seq %#x ack %#x %q", next.tcp.Seq, next.tcp.Ack, next.tcp.Payload)
 			}
 		})
+	}
+}
+
+// TestSyncProxyProtocolTakeover: a FULLNAT connection with a PROXY protocol header, established
+// on director A (the header sent), is imported by director B with where the client's stream
+// starts: B shifts the client's later numbers and the server's acknowledgments as A did, and
+// sends the header again if the client retransmits its first segment.
+func TestSyncProxyProtocolTakeover(t *testing.T) {
+	c := ppCases[0]
+	a, ringA := newSyncPipeline(t, &Snapshot{Services: []Service{c.service(tcp)}})
+	cl := pk{src: cliMAC, dst: port0MAC, sip: c.cip, dip: c.vip, proto: tcp, sport: 40000, dport: 80}
+	_, d := ppSend(t, a, syn(cl).frame(t), 0)
+	rs := pk{src: rs1MAC, dst: port1MAC, sip: c.rip, dip: c.lip, proto: tcp, sport: 8080, dport: uint16(tcpOfPacket(t, d).SrcPort)}
+	ppSend(t, a, synack(rs).frame(t), 1)
+	ppSend(t, a, ack(cl).frame(t), 0)
+	ppSend(t, a, dataC(cl).frame(t), 0)
+	id := mustLookup(t, a, cl)
+	a.syncExport(syncrec.KindConn, id, a.table.Entry(id), t0+second)
+	recs := exported(t, ringA)
+	last := recs[len(recs)-1]
+	if last.Flags&(syncrec.FlagPP|syncrec.FlagPPSent) != syncrec.FlagPP|syncrec.FlagPPSent || last.PPAt != 1001 {
+		t.Fatalf("record flags %b at %d, want PP, sent, 1001", last.Flags, last.PPAt)
+	}
+	bs := c.service(tcp)
+	bs.LocalAddrs = []netip.Addr{lip4b}
+	b, _ := newSyncPipeline(t, &Snapshot{Services: []Service{bs}, StandbyLocalAddrs: []netip.Addr{lip4}})
+	b.importRecord(&last, t0+2*second)
+	if b.c.sync.imported != 1 {
+		t.Fatalf("B imported %d; drops %v", b.c.sync.imported, b.c.sync.importDrops)
+	}
+	n := uint32(len(c.want))
+	if _, d = ppSend(t, b, cl.seg("PA", 1101, 5001, 10).frame(t), 0); tcpOfPacket(t, d).Seq != 1101+n {
+		t.Fatalf("B: the client's next segment's seq %d, want %d", tcpOfPacket(t, d).Seq, 1101+n)
+	}
+	if _, d = ppSend(t, b, rs.seg("A", 5001, 1111+n, 0).frame(t), 1); tcpOfPacket(t, d).Ack != 1111 {
+		t.Fatalf("B: the server's ack reached the client as %d, want 1111", tcpOfPacket(t, d).Ack)
+	}
+	if _, d = ppSend(t, b, dataC(cl).frame(t), 0); !bytes.HasPrefix(tcpOfPacket(t, d).Payload, []byte(c.want)) || b.c.ppResent != 1 {
+		t.Fatalf("B: the first segment again: %q, resent %d", tcpOfPacket(t, d).Payload, b.c.ppResent)
 	}
 }

@@ -199,6 +199,13 @@ func (p *Pipeline) syncRecord(r *syncrec.Record, k syncrec.Kind, id uint32, e *c
 		r.Flags |= syncrec.FlagSynProxy
 		r.SP = syncrec.SP{Seq: uint32(d.Seq), TS: uint32(d.TS), Flags: uint8(d.Flags), ClientWS: d.ClientWS, ProxyWS: d.ProxyWS, ServerWS: d.ServerWS}
 	}
+	if v.flags.has(connPP) {
+		r.Flags |= syncrec.FlagPP
+		r.PPAt = p.pp[id].at
+		if v.flags.has(connPPSent) {
+			r.Flags |= syncrec.FlagPPSent
+		}
+	}
 	if v.tmpl != 0 {
 		if _, _, exp := unpackTmpl(p.tmpls.slots[v.tmpl-1].val.Load()); exp > uint32(now/1e9) {
 			r.Flags |= syncrec.FlagTemplate
@@ -295,6 +302,11 @@ func (p *Pipeline) importFlags(id uint32, e *conntrack.Entry[connVal], r *syncre
 	v.flags.set(connTOADone, r.Flags&syncrec.FlagTOADone != 0 || v.flags.has(connTOADone))
 	if r.Flags&syncrec.FlagAssured != 0 {
 		v.flags.set(connAssured|connSeen, true)
+	}
+	if r.Flags&syncrec.FlagPP != 0 && v.flags.has(connPP) {
+		// Where the header goes is the peer's: the client's SYN passed there.
+		p.pp[id].at = r.PPAt
+		v.flags.set(connPPSent, r.Flags&syncrec.FlagPPSent != 0 || v.flags.has(connPPSent))
 	}
 	if r.Flags&syncrec.FlagSynProxy != 0 && p.sp != nil {
 		if v.sp != spOff && v.sp != spOn {

@@ -3,6 +3,7 @@ package dataplane
 import (
 	"github.com/xdpvs/xdpvs/conntrack"
 	"github.com/xdpvs/xdpvs/dataplane/syncrec"
+	"github.com/xdpvs/xdpvs/proxyproto"
 )
 
 // importNew creates the connection of a peer's record, as open would have here, or says why not
@@ -97,6 +98,9 @@ func (p *Pipeline) importInsert(r *syncrec.Record, s *svcInfo, d *destInfo, stan
 	e.Value = connVal{destID: d.id, destGen: d.gen, neigh: [2]uint16{uint16(n0.idx), uint16(n1.idx)}, svcID: s.id,
 		out: [2]uint8{uint8(out0), uint8(out1)}, xmit: bindXmit(d.method, d.addr.Is4() == r.Orig.SrcAddr.Is4())}
 	e.Value.flags.set(connStandbyLocal, standby)
+	if s.pp != proxyproto.None && d.method == ForwardFullNAT {
+		p.ppOpen(id, e, s.pp)
+	}
 	p.c.active[d.id]++
 	p.setState(e, conntrack.State(r.State))
 	p.importFlags(id, e, r, now)

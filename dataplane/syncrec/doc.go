@@ -5,7 +5,8 @@
 // A record names everything by value, never by a local index: both tuples (the reply tuple's source
 // is the real server, its destination the client or, for FULLNAT, the local address and port), the
 // protocol, the forwarding method, IPVS's state and the remaining timeout, FULLNAT's TOA-sent flag,
-// the SYN proxy's deltas (sequence, timestamps, window scales) and the remaining time of the
+// the SYN proxy's deltas (sequence, timestamps, window scales), where a PROXY protocol header
+// begins the client's stream and whether it has gone out, and the remaining time of the
 // persistence template that chose the real server. Decode checks every field it can (kinds,
 // families, protocol, method, state, window scales) and says what was wrong; a record that decodes
 // is still only a claim, which the receiving dataplane checks against its own configuration.
@@ -16,7 +17,8 @@
 //	 1  proto         6 TCP, 17 UDP
 //	 2  method        control.ForwardMethod: 0 NAT, 1 DR, 2 TUN, 3 FULLNAT
 //	 3  state         conntrack.State
-//	 4  flags         1 TOA sent, 2 assured (UDP), 4 SYN-proxied, 8 persistence template
+//	 4  flags         1 TOA sent, 2 assured (UDP), 4 SYN-proxied, 8 persistence template,
+//	                  16 PROXY protocol, 32 its header sent
 //	 5  sp flags      synproxy.DeltaFlags
 //	 6  sp ws         client, proxy, server window scales (3 bytes)
 //	 9  reserved      3 bytes, zero
@@ -31,5 +33,5 @@
 //	92  orig ports    client port, virtual port (2 + 2)
 //	96  reply ports   real server port, client or local port (2 + 2)
 //	100 exported      when the director wrote it, Unix ns (8): the receiver's sync lag
-//	108 reserved      4 bytes, zero
+//	108 pp at         PROXY protocol: the client's ISN + 1 (4); zero without
 package syncrec

@@ -25,7 +25,9 @@ const (
 	FlagAssured                    // UDP: traffic both ways, or a second packet
 	FlagSynProxy                   // SYN-proxied: SP holds the deltas
 	FlagTemplate                   // TemplateMs is the remaining time of its persistence template
-	flagsAll     = FlagTOADone | FlagAssured | FlagSynProxy | FlagTemplate
+	FlagPP                         // FULLNAT: the client's stream starts with a PROXY protocol header at PPAt
+	FlagPPSent                     // the PROXY protocol header has gone out
+	flagsAll     = FlagTOADone | FlagAssured | FlagSynProxy | FlagTemplate | FlagPP | FlagPPSent
 )
 
 // Limits Decode checks.
@@ -52,7 +54,8 @@ type Record struct {
 	TimeoutMs   uint32
 	TemplateMs  uint32
 	SP          SP
-	Exported    int64 // Unix ns
+	Exported    int64  // Unix ns
+	PPAt        uint32 // FlagPP: the client's ISN + 1, where its stream and the header begin
 }
 
 // Encode writes r into b, which must hold Size bytes.
@@ -74,7 +77,7 @@ func (r *Record) Encode(b []byte) {
 	binary.BigEndian.PutUint16(b[96:], r.Reply.SrcPort)
 	binary.BigEndian.PutUint16(b[98:], r.Reply.DstPort)
 	binary.BigEndian.PutUint64(b[100:], uint64(r.Exported))
-	b[108], b[109], b[110], b[111] = 0, 0, 0, 0
+	binary.BigEndian.PutUint32(b[108:], r.PPAt)
 }
 
 // Result says whether Decode took a record, and if not, why.
@@ -123,6 +126,7 @@ func Decode(b []byte, r *Record) Result {
 	r.Reply.SrcPort = binary.BigEndian.Uint16(b[96:])
 	r.Reply.DstPort = binary.BigEndian.Uint16(b[98:])
 	r.Exported = int64(binary.BigEndian.Uint64(b[100:]))
+	r.PPAt = binary.BigEndian.Uint32(b[108:])
 	return r.check(b)
 }
 
@@ -139,7 +143,7 @@ func (r *Record) check(b []byte) Result {
 		return BadMethod
 	case r.State > maxState || (r.State == maxState) != (r.Orig.Proto == header.ProtocolUDP):
 		return BadState
-	case b[9]|b[10]|b[11]|b[108]|b[109]|b[110]|b[111] != 0 || r.Flags&^flagsAll != 0 ||
+	case b[9]|b[10]|b[11] != 0 || r.Flags&^flagsAll != 0 || r.Flags&FlagPP == 0 && r.PPAt != 0 ||
 		r.SP.ClientWS > maxWS || r.SP.ProxyWS > maxWS || r.SP.ServerWS > maxWS:
 		return BadField
 	}
