@@ -135,7 +135,11 @@ func WriteDigests(w io.Writer, st *api.State) {
 		} else {
 			size = "256"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", s.Protocol, netip.AddrPortFrom(s.Address, s.Port), s.Scheduler, size, digest)
+		prot, addr := s.Protocol.String(), netip.AddrPortFrom(s.Address, s.Port).String()
+		if s.FWMark != 0 {
+			prot, addr, _ = strings.Cut(serviceName(&s.ServiceKey), "  ") // FWM, then the mark
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", prot, addr, s.Scheduler, size, digest)
 	}
 	tw.Flush()
 }

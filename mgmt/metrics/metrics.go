@@ -148,6 +148,9 @@ func (c *metricsCollector) Collect(ch chan<- prometheus.Metric) {
 // counters of the service (nil: none yet).
 func (c *metricsCollector) collectService(e emitter, ss *api.ServiceState, rs *control.ServiceStats) {
 	sl := []string{ss.Protocol.String(), ss.Address.String(), strconv.Itoa(int(ss.Port))}
+	if ss.FWMark != 0 { // a fwmark service: protocol "FWM", its mark as the port, the family's address
+		sl = []string{"FWM", ss.Address.String(), strconv.FormatUint(uint64(ss.FWMark), 10)}
+	}
 	var cnt control.Counters
 	if rs != nil {
 		cnt = rs.Counters

@@ -222,3 +222,29 @@ func TestScrapeDigest(t *testing.T) {
 		t.Fatalf("scrape lacks %s, or has another digest:\n%s", want, body)
 	}
 }
+
+// TestScrapeFWMark: fwmark services are labelled protocol "FWM", their mark as the port and
+// their family's unspecified address as the VIP, so that two marks are two series.
+func TestScrapeFWMark(t *testing.T) {
+	s, sock := newTestServerSocket(t, &fakeControl{})
+	for _, l := range []string{"-A -f 1 -s rr", "-a -f 1 -r 198.18.1.2 -g", "-A -f 2 -s rr", "-A -f 2 -6 -s rr"} {
+		if rc := cli.Admin(cli.Env{}, append([]string{"--socket", sock}, strings.Fields(l)...)); rc != 0 {
+			t.Fatalf("%s: rc %d", l, rc)
+		}
+	}
+	if problems, err := testutil.CollectAndLint(newMetricsCollector(s)); err != nil || len(problems) > 0 {
+		t.Fatalf("lint: %v %+v", err, problems)
+	}
+	rec := httptest.NewRecorder()
+	NewHandler(s).ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
+	for _, want := range []string{
+		`xdpvs_service_connections_total{port="1",protocol="FWM",vip="0.0.0.0"} 0`,
+		`xdpvs_service_connections_total{port="2",protocol="FWM",vip="0.0.0.0"} 0`,
+		`xdpvs_service_connections_total{port="2",protocol="FWM",vip="::"} 0`,
+		`xdpvs_real_server_weight{port="1",protocol="FWM",server="198.18.1.2",server_port="0",vip="0.0.0.0"} 1`,
+	} {
+		if !strings.Contains(rec.Body.String(), want) {
+			t.Errorf("scrape lacks %s", want)
+		}
+	}
+}
