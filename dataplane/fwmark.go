@@ -1,6 +1,7 @@
 package dataplane
 
 import (
+	"encoding/binary"
 	"fmt"
 	"net/netip"
 
@@ -20,8 +21,8 @@ import (
 
 // markRule is a MarkRule as the workers match it.
 type markRule struct {
-	addr   header.Addr // the prefix, masked
-	mask   header.Addr
+	addr   [2]uint64 // the prefix, masked, as two words of the 16-byte address (addrWords)
+	mask   [2]uint64
 	lo, hi uint16
 	proto  uint8 // 0: TCP and UDP
 	mark   uint32
@@ -66,7 +67,8 @@ func compileMarks(rules []control.MarkRule) ([]markRule, error) {
 			n := min(max(bits-8*i, 0), 8)
 			mask[i] = byte(0xFF << (8 - n))
 		}
-		out = append(out, markRule{addr: header.AddrFromNetip(r.Dst.Addr()), mask: mask, lo: r.PortLo, hi: r.PortHi,
+		a := header.AddrFromNetip(r.Dst.Addr())
+		out = append(out, markRule{addr: addrWords(&a), mask: addrWords(&mask), lo: r.PortLo, hi: r.PortHi,
 			proto: r.Proto, mark: r.Mark})
 	}
 	if n := len(markEndpoints(rules)); n > control.MaxMarkEndpoints {
@@ -77,23 +79,22 @@ func compileMarks(rules []control.MarkRule) ([]markRule, error) {
 
 // markOf is the mark of a packet of proto to addr:port: that of the first rule matching it.
 func (c *compiled) markOf(proto uint8, addr *header.Addr, port uint16) (uint32, bool) {
+	w := addrWords(addr)
 	for i := range c.marks {
 		r := &c.marks[i]
 		if (r.proto != 0 && r.proto != proto) || port < r.lo || port > r.hi {
 			continue
 		}
-		match := true
-		for j := range addr {
-			if addr[j]&r.mask[j] != r.addr[j] {
-				match = false
-				break
-			}
-		}
-		if match {
+		if w[0]&r.mask[0] == r.addr[0] && w[1]&r.mask[1] == r.addr[1] {
 			return r.mark, true
 		}
 	}
 	return 0, false
+}
+
+// addrWords is a as two 64-bit words (in the machine's order: only compared with words made alike).
+func addrWords(a *header.Addr) [2]uint64 {
+	return [2]uint64{binary.NativeEndian.Uint64(a[:8]), binary.NativeEndian.Uint64(a[8:])}
 }
 
 // markEndpoints is what the steering program must redirect for the rules: every (protocol,
