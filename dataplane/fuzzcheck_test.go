@@ -20,7 +20,8 @@ package dataplane
 //   - forwarded (NAT, FULLNAT, NAT64, DR, the SYN proxy's translated segments): out of the
 //     connection's egress port to its next hop's MAC; DR changes only the MACs; the others carry
 //     the reverse of the connection's other tuple (or an ICMP error quoting exactly that tuple, the
-//     quoted transport bytes after the ports unchanged but a SYN-proxied sequence number), their
+//     quoted transport bytes after the ports unchanged but a SYN-proxied or PROXY-protocol-shifted
+//     sequence number), their
 //     checksums verifying whenever the input's did, every other field kept (the IP header's, the
 //     TCP numbers, flags and window but where the SYN proxy translates them, an ICMP error's type,
 //     code and MTU); NAT64 changes the family, maps TOS and TTL, and keeps the payload; TOA adds
@@ -36,6 +37,7 @@ import (
 	"github.com/xdpvs/xdpvs/conntrack"
 	"github.com/xdpvs/xdpvs/header"
 	"github.com/xdpvs/xdpvs/proxyproto"
+	"github.com/xdpvs/xdpvs/synproxy"
 	"github.com/xdpvs/xdpvs/toa"
 )
 
@@ -658,6 +660,16 @@ func (x *fuzzObs) checkICMPForward(t *testing.T, po *header.Packet, e *conntrack
 		in, out := binary.BigEndian.Uint32(inT), binary.BigEndian.Uint32(outT)
 		if want := in + uint32(x.p.sp.conns[id].d.Seq); out != want {
 			x.fail(t, "the quoted sequence number %#x reaches the server as %#x, not in its numbering (%#x)", in, out, want)
+		}
+		inT, outT = inT[4:], outT[4:]
+	}
+	if e.Value.flags.has(connPP) && dir == conntrack.DirReply && q.Proto == header.ProtocolTCP && len(inT) >= 4 {
+		// The PROXY protocol's shift of the client's numbers, undone on the way to the client (ppQuote).
+		id, _, _, _ := x.connID()
+		in, out := binary.BigEndian.Uint32(inT), binary.BigEndian.Uint32(outT)
+		ins := synproxy.Insertion{At: synproxy.Value(x.p.pp[id].at), N: synproxy.Size(x.p.pp[id].n)}
+		if want := ins.Unshift(in); out != want {
+			x.fail(t, "the quoted sequence number %#x reaches the client as %#x, not in its numbering (%#x)", in, out, want)
 		}
 		inT, outT = inT[4:], outT[4:]
 	}

@@ -533,6 +533,8 @@ func (r *fuzzRecorder) proxyProtocol() {
 		r.run(f(ack(c.c)), 0)
 		r.run(f(dataC(c.c)), 0)
 		r.flowSeeds(c.c, s, r.steps[len(r.steps)-1].out)
+		later := r.run(f(c.c.seg("PA", 1101, 5001, 10)), 0) // its number shifted: an error about it is unshifted
+		r.icmpSeeds(rtrOfRS(s), later[14:], 1)
 		r.seed(0, f(dataC(c.c)), f(bigC(c.c)), f(c.c.seg("PA", 1001, 5001, 1500-c.c.ipHeaderLen()-20-c.overhead+8)), f(syn(c.c)))
 		r.seed(1, f(s.seg("A", 5001, 1101+uint32(c.overhead), 0)), f(s.seg("A", 5001, 1010, 0)), f(synack(s)), f(dataS(s)))
 	}

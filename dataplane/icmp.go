@@ -99,6 +99,7 @@ func (p *Pipeline) icmpNAT(cur *cursor, id uint32, e *conntrack.Entry[connVal], 
 		qip.SetDestinationAddress(quote.DstAddr[:])
 		setPorts(frame[il4:], quote)
 		p.spQuote(frame[il4:end], id, v, dir)
+		p.ppQuote(frame[il4:end], id, v, dir)
 		icmp := header.ICMPv6(frame[pkt.L4Offset:end])
 		icmp.FillChecksum(header.PseudoHeaderChecksum(header.ProtocolICMPv6, ip.SourceAddress(), ip.DestinationAddress(), uint16(len(icmp))))
 		return
@@ -116,6 +117,7 @@ func (p *Pipeline) icmpNAT(cur *cursor, id uint32, e *conntrack.Entry[connVal], 
 	qip.FillChecksum()
 	setPorts(frame[il4:], quote)
 	p.spQuote(frame[il4:end], id, v, dir)
+	p.ppQuote(frame[il4:end], id, v, dir)
 	header.ICMPv4(frame[pkt.L4Offset:end]).FillChecksum()
 }
 

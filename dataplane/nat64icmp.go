@@ -83,6 +83,7 @@ func (p *Pipeline) icmpTranslate(cur *cursor, id uint32, e *conntrack.Entry[conn
 			TTL: 64, Protocol: quote.Proto, SrcAddr: quote.SrcAddr[12:], DstAddr: quote.DstAddr[12:]})
 		setPorts(tail, quote)
 		p.spQuote(tail, id, &e.Value, dir)
+		p.ppQuote(tail, id, &e.Value, dir)
 		icmp.FillChecksum()
 		cur.outOff, cur.outLen = start, len(b)
 	} else {
@@ -106,6 +107,7 @@ func (p *Pipeline) icmpTranslate(cur *cursor, id uint32, e *conntrack.Entry[conn
 			HopLimit: 64, SrcAddr: quote.SrcAddr[:], DstAddr: quote.DstAddr[:]})
 		setPorts(tail, quote)
 		p.spQuote(tail, id, &e.Value, dir)
+		p.ppQuote(tail, id, &e.Value, dir)
 		icmp.FillChecksum(header.PseudoHeaderChecksum(header.ProtocolICMPv6, ip.SourceAddress(), ip.DestinationAddress(), uint16(len(icmp))))
 		cur.outOff, cur.outLen = start, len(b)
 	}

@@ -169,3 +169,18 @@ func checkProxyProtocol(si *svcInfo, spec *Service) error {
 	}
 	return nil
 }
+
+// ppQuote translates the sequence number of a TCP header quoted by an ICMP error going to the
+// client (dir DirReply) about a client segment the director sent on with its numbers shifted by the
+// PROXY protocol header, back to the client's, so that the client's TCP finds its own segment
+// (Linux ignores an error quoting a number it never sent: PMTU discovery would fail). The caller
+// recomputes the ICMP checksum.
+func (p *Pipeline) ppQuote(l4 []byte, id uint32, v *connVal, dir conntrack.Dir) {
+	if !v.flags.has(connPP) || dir != conntrack.DirReply || len(l4) < 8 {
+		return
+	}
+	pc := &p.pp[id]
+	in := synproxy.Insertion{At: synproxy.Value(pc.at), N: synproxy.Size(pc.n)}
+	q := header.TCP(l4) // its first 8 bytes
+	q.SetSequenceNumber(in.Unshift(q.SequenceNumber()))
+}

@@ -297,3 +297,44 @@ func TestSyncProxyProtocolTakeover(t *testing.T) {
 		t.Fatalf("B: the first segment again: %q, resent %d", tcpOfPacket(t, d).Payload, b.c.ppResent)
 	}
 }
+
+// TestProxyProtocolICMPQuote: an ICMP error from the real server's side quoting a client segment
+// the director sent on (its number shifted by the header) reaches the client quoting the client's
+// own number, IPv4, IPv6 and NAT64 (translated between the families).
+func TestProxyProtocolICMPQuote(t *testing.T) {
+	for _, c := range []ppCase{ppCases[0], ppCases[4], ppCases[2]} {
+		t.Run(c.name, func(t *testing.T) {
+			e := newTestEnv(t, 1024)
+			p := e.p
+			applyServices(t, p, newIDs(), c.service(tcp))
+			n := uint32(len(c.want))
+			cl := pk{src: cliMAC, dst: port0MAC, sip: c.cip, dip: c.vip, proto: tcp, sport: 40000, dport: 80}
+			_, d := ppSend(t, p, syn(cl).frame(t), 0)
+			rs := pk{src: rs1MAC, dst: port1MAC, sip: c.rip, dip: c.lip, proto: tcp, sport: 8080, dport: uint16(tcpOfPacket(t, d).SrcPort)}
+			ppSend(t, p, synack(rs).frame(t), 1)
+			ppSend(t, p, ack(cl).frame(t), 0)
+			ppSend(t, p, dataC(cl).frame(t), 0)
+			sent, d := ppSend(t, p, bigC(cl).frame(t), 0)
+			if tcpOfPacket(t, d).Seq != 1101+n {
+				t.Fatalf("sent with seq %d, want %d", tcpOfPacket(t, d).Seq, 1101+n)
+			}
+			rtr := rtr4RS
+			if c.rip.Is6() {
+				rtr = rtr6RS
+			}
+			errFrame := icmpErr{src: rtr1MAC, dst: port1MAC, sip: rtr, dip: c.lip, mtu: 1280, quote: sent[14 : 14+80]}.frame(t)
+			out, _ := ppSend(t, p, errFrame, 1)
+			var pkt header.Packet
+			if r := pkt.Parse(out); r != header.ParseOK {
+				t.Fatalf("parse: %v", r)
+			}
+			q, _, ql4, ok := pkt.ParseICMPError(out)
+			if !ok || q.SrcAddr.Netip() != c.cip || q.SrcPort != 40000 {
+				t.Fatalf("the error quotes %v:%d (%v)", q.SrcAddr, q.SrcPort, ok)
+			}
+			if seq := header.TCP(out[ql4:]).SequenceNumber(); seq != 1101 {
+				t.Fatalf("the client finds seq %d in the error, want its own 1101", seq)
+			}
+		})
+	}
+}

@@ -43,7 +43,7 @@ func TranslateInsertion(tcp header.TCP, dir Dir, in *Insertion) Result {
 	}
 	if tcp.Flags()&header.TCPFlagAck != 0 {
 		old := tcp.AckNumber()
-		nw := in.unshift(old)
+		nw := in.Unshift(old)
 		tcp.SetAckNumber(nw)
 		acc += csumDelta32(old, nw, false)
 	}
@@ -56,7 +56,7 @@ func TranslateInsertion(tcp header.TCP, dir Dir, in *Insertion) Result {
 			for i := 0; i < len(o.Data); i += 4 {
 				off := o.Offset + 2 + i
 				old := uint32(opts[off])<<24 | uint32(opts[off+1])<<16 | uint32(opts[off+2])<<8 | uint32(opts[off+3])
-				nw := in.unshift(old)
+				nw := in.Unshift(old)
 				opts[off], opts[off+1], opts[off+2], opts[off+3] = byte(nw>>24), byte(nw>>16), byte(nw>>8), byte(nw)
 				acc += csumDelta32(old, nw, off&1 != 0)
 			}
@@ -77,8 +77,9 @@ func CanTranslateInsertion(tcp header.TCP, dir Dir) bool {
 	return dir == ClientToServer || len(opts) == 0 || isFastTS(opts) || optionsWellFormed(opts)
 }
 
-// unshift maps a server-side number of the client's stream to the client's.
-func (in *Insertion) unshift(x uint32) uint32 {
+// Unshift maps a server-side number of the client's stream to the client's: x − N past the
+// inserted bytes, At within them, x up to At.
+func (in *Insertion) Unshift(x uint32) uint32 {
 	v := Value(x)
 	switch {
 	case !in.At.LessThan(v):
