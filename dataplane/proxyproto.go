@@ -63,7 +63,9 @@ func (p *Pipeline) ppBefore(cur *cursor, e *conntrack.Entry[connVal], dir conntr
 		case dir == conntrack.DirReply:
 			sdir = synproxy.ServerToClient
 		case pkt.TCPFlags&header.TCPFlagSyn != 0:
-			pc.at = seg.SequenceNumber() + 1 // the client's SYN (or SYN again): where its stream starts
+			if !e.Value.flags.has(connPPSent) { // once the header is out, where it went is settled
+				pc.at = seg.SequenceNumber() + 1 // the client's SYN (or SYN again): where its stream starts
+			}
 		default:
 			insert = pkt.L3Offset+pkt.L3Length > pkt.PayloadOffset && seg.SequenceNumber() == pc.at && pkt.TCPFlags&header.TCPFlagRst == 0
 		}
