@@ -179,10 +179,16 @@ func checkHealthSpec(s *Service, h *HealthSpec) error {
 	if h.Check != CheckUDP && (h.Send != "" || h.Receive != "") {
 		return errors.New("--send and --receive are for udp checks")
 	}
-	if h.Check == CheckUDP && s.Protocol != UDP {
+	switch {
+	case s.FWMark != 0:
+		// A fwmark service takes TCP and UDP on many ports: the check names its port (keepalived's
+		// connect_port), and its kind its protocol.
+		if h.Check != CheckScript && h.CheckPort == 0 {
+			return fmt.Errorf("a %s check of a fwmark service needs the port to probe: --check-port PORT", h.Check)
+		}
+	case h.Check == CheckUDP && s.Protocol != UDP:
 		return errors.New("a udp check is for UDP services")
-	}
-	if (h.Check == CheckTCP || web) && s.Protocol != TCP {
+	case (h.Check == CheckTCP || web) && s.Protocol != TCP:
 		return fmt.Errorf("a %s check is for TCP services", h.Check)
 	}
 	if (h.Check == CheckScript) != (h.Script != "") {

@@ -106,3 +106,22 @@ FWM  3 IPv6 sh
 		t.Fatalf("-S after -C: %q", got)
 	}
 }
+
+// TestFWMarkHealth: a fwmark service's health check names the port it probes (keepalived's
+// connect_port), and -S saves it on the -f line.
+func TestFWMarkHealth(t *testing.T) {
+	ts := newTestServer(t, Config{})
+	rules := `-A -f 1 -s rr
+-a -f 1 -r 198.18.1.2:0 -g -w 1
+--health -f 1 --check tcp --check-port 80 --interval 2s --timeout 1s --rise 2 --fall 3 --on-fail quiesce
+`
+	if _, errs, rc := ts.adm(t, rules, "-R"); rc != 0 {
+		t.Fatalf("-R: %s", errs)
+	}
+	if got := ts.mustAdm(t, "-S"); got != rules {
+		t.Fatalf("-S:\n%s\nwant:\n%s", got, rules)
+	}
+	if _, errs, rc := ts.adm(t, "", "--health", "-f", "1", "--check", "http"); rc == 0 || !strings.Contains(errs, "--check-port") {
+		t.Fatalf("a check without its port: rc %d %q", rc, errs)
+	}
+}
