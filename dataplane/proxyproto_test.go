@@ -3,6 +3,7 @@ package dataplane
 import (
 	"bytes"
 	"net/netip"
+	"slices"
 	"testing"
 
 	"github.com/gopacket/gopacket"
@@ -334,6 +335,43 @@ func TestProxyProtocolICMPQuote(t *testing.T) {
 			}
 			if seq := header.TCP(out[ql4:]).SequenceNumber(); seq != 1101 {
 				t.Fatalf("the client finds seq %d in the error, want its own 1101", seq)
+			}
+		})
+	}
+}
+
+// TestProxyProtocolFragments: a PROXY header cannot go into a fragmented datagram (it would change
+// the length every fragment's offsets depend on), so the fragments of a flow with the PROXY
+// protocol are dropped as frag_unsupported, in order and out of order, in FULLNAT and NAT64; the
+// flow's next whole datagram still carries the header.
+func TestProxyProtocolFragments(t *testing.T) {
+	for _, c := range ppCases {
+		if c.v != ProxyProtocolV2 {
+			continue
+		}
+		t.Run(c.name, func(t *testing.T) {
+			e := newTestEnv(t, 1024)
+			p := e.worker(0, 1, 1024)
+			applyServices(t, p, newIDs(), c.service(udp))
+			s := &fragSim{tb: t, ps: []*Pipeline{p}}
+			cl := pk{src: cliMAC, dst: port0MAC, sip: c.cip, dip: c.vip, proto: udp, sport: 40000, dport: 80}
+			for i, reverse := range []bool{false, true} {
+				frags := fragmentFrame(t, cl.dgram(4<<10).frame(t), 1500, uint32(0x600+i))
+				if reverse {
+					slices.Reverse(frags)
+				}
+				for _, f := range frags {
+					s.rx(0, f, 0, t0)
+				}
+			}
+			if len(s.sent) != 0 || p.c.drops[DropFragUnsupported] == 0 {
+				t.Fatalf("%d fragments sent, %d frag_unsupported (%s)", len(s.sent), p.c.drops[DropFragUnsupported], nonZero(p.c))
+			}
+			hdr := []byte(c.want)
+			hdr[13] = hdr[13]&0xF0 | 0x02 // DGRAM
+			_, d := ppSend(t, p, cl.dgram(30).frame(t), 0)
+			if u := d.Layer(layers.LayerTypeUDP).(*layers.UDP); !bytes.Equal(u.Payload, append(hdr, payloadOf(30)...)) {
+				t.Fatalf("the whole datagram after the fragments: %x, want the header and the payload", u.Payload)
 			}
 		})
 	}
