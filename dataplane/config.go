@@ -44,6 +44,7 @@ type compiled struct {
 	marks    []markRule               // the mark rules, in order (fwmark.go)
 	timeouts conntrack.Timeouts
 	defense  control.Defense // with its threshold defaulted
+	standby  bool            // Snapshot.Standby: drop everything
 	snap     *Snapshot
 }
 
@@ -151,7 +152,7 @@ func keyOf(k ServiceKey) svcKey {
 func compile(s *Snapshot, prev *compiled, in *ids, gen uint64) (*compiled, *ids, error) {
 	c := &compiled{
 		gen: gen, services: make(map[svcKey]int, len(s.Services)), replies: map[rsKey]struct{}{}, lips: map[header.Addr]struct{}{},
-		timeouts: conntrack.DefaultTimeouts(), snap: s,
+		timeouts: conntrack.DefaultTimeouts(), standby: s.Standby, snap: s,
 	}
 	c.timeouts.Set(s.Timeouts.TCP, s.Timeouts.TCPFin, s.Timeouts.UDP)
 	c.defense = s.Defense

@@ -265,6 +265,9 @@ func (p *Pipeline) process(cur *cursor, now int64) (Verdict, int) {
 		p.c.parse[r]++
 		return VerdictDrop, 0
 	}
+	if p.conf.standby {
+		return p.drop(DropStandby)
+	}
 	switch {
 	case pkt.IsIPv6 && (pkt.Tuple.SrcAddr.Is4() || pkt.Tuple.DstAddr.Is4()):
 		// IPv4-mapped addresses never appear on the wire (RFC 4291 §2.5.5.2), and would alias

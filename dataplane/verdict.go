@@ -64,6 +64,7 @@ const (
 	DropFragDatagramDropped                   // fragments: one of a datagram already dropped
 	DropFragUnsupported                       // fragments: of a SYN-proxied connection; NAT64 ones with extension headers after the fragment header, or IPv4 UDP without checksum
 	DropProxyProto                            // FULLNAT: a client segment or datagram that cannot take its PROXY protocol header (MTU, malformed)
+	DropStandby                               // the director is on standby (Snapshot.Standby: xdpvsadm ha role backup|fault) and forwards nothing
 	NumDropReasons
 )
 
@@ -74,7 +75,7 @@ var dropReasonNames = [NumDropReasons]string{
 	"tuple_taken", "probe_limit", "flow_log_full", "synproxy_source_limit", "no_tunnel_source",
 	"frag_table_full", "frag_timeout", "frag_overlap", "frag_oversize", "frag_too_many", "frag_bad_length", "frag_buffer_full",
 	"frag_no_first", "frag_dropped_datagram", "frag_unsupported",
-	"proxy_protocol",
+	"proxy_protocol", "standby",
 }
 
 // insertDrops is the drop reason of each failed conntrack.Insert.

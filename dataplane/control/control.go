@@ -110,6 +110,11 @@ type Snapshot struct {
 	// to them are taken for the connections synced from those peers, and no connection is ever
 	// given one of their ports here.
 	StandbyLocalAddrs []netip.Addr
+	// Standby is a director that must not take traffic (active/standby: xdpvsadm ha role backup
+	// or fault): every packet the steering program hands the workers is dropped (counted as
+	// standby), none forwarded, none answered; the connections in the tables stay, to be served
+	// again when the director becomes master.
+	Standby bool
 }
 
 // Defense is the connection tables' defence against floods of connections that never become real
