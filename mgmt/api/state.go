@@ -92,6 +92,7 @@ type State struct {
 	BGP         *BGPState        `json:"bgp,omitempty"`     // show bgp
 	Picks       []Pick           `json:"picks,omitempty"`   // show pick
 	Sync        *SyncState       `json:"sync,omitempty"`    // show sync
+	HA          *HAState         `json:"ha,omitempty"`      // show ha
 	// WorkerChoice is how the daemon chose its number of workers (--workers auto: from the
 	// interfaces' queues and the CPUs), with show workers.
 	WorkerChoice string `json:"worker_choice,omitempty"`

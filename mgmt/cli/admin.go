@@ -257,6 +257,10 @@ func jsonOf(c *model.Command, st *api.State) any {
 		return struct {
 			Sync *api.SyncState `json:"sync"`
 		}{st.Sync}
+	case c.Op == model.OpShow && c.Show == model.ShowHA:
+		return struct {
+			HA *api.HAState `json:"ha"`
+		}{st.HA}
 	case c.Op == model.OpList && c.List.Timeout:
 		return struct {
 			Timeouts model.Timeouts `json:"timeouts"`

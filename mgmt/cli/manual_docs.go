@@ -106,6 +106,7 @@ var showDocs = map[model.Show]string{
 	model.ShowBGP:         "The BGP speaker, its sessions and every prefix with its state and the reason it is not announced.",
 	model.ShowDigest:      "The digest of each consistent scheduler's table (mh, sh, dh): directors with equal digests pick alike.",
 	model.ShowSync:        "The connection-sync channel between directors: each peer's messages, records, bytes, lag, bulk copy and drops by reason.",
+	model.ShowHA:          "The director's active/standby role (master, backup, fault; standalone without xdpvsd --ha), since when and what set it, its last changes, whether the dataplane forwards and whether the director is ready.",
 	model.ShowPick:        "show pick -t|-u service-address CLIENT...: the real server the service's table picks for each client.",
 	model.ShowMarks:       "The mark rules in the order they match, with the fwmark service each selects.",
 }

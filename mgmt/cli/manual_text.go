@@ -74,6 +74,19 @@ checkers of a service that differ (xdpvs checks a service's servers alike).
 .B drain\fR, \fBundrain
 Withdraw every BGP announcement (with GRACEFUL_SHUTDOWN for the daemon's \-\-drain\-time) while
 forwarding goes on, or announce again what the policy allows.
+.TP
+.BR "ha role " master | backup | fault
+What keepalived's notify scripts call on a change of VRRP state (its capitals are taken): a
+master forwards, a backup or faulty director forwards nothing (every packet it is handed is
+dropped as
+.BR standby )
+and announces nothing over BGP. Refused unless the daemon runs with
+.BR \-\-ha .
+.TP
+.B ha ready
+keepalived's track script: exit status 0 when the director may take traffic (its XDP programs
+attached, every worker alive, the connection sync's bulk copy done), otherwise 1 with one line
+saying why.
 `
 
 const manualTail = `.SH LISTING FORMATS

@@ -31,6 +31,9 @@ func ParseArgs(args []string) (*model.Command, error) {
 	if len(args) > 0 && (args[0] == string(model.OpDrain) || args[0] == string(model.OpUndrain)) {
 		return parseDrain(args)
 	}
+	if len(args) > 0 && args[0] == "ha" {
+		return parseHA(args[1:])
+	}
 	p := &parser{args: args, given: map[string]use{}, health: slices.Contains(args, "--health")}
 	if p.health {
 		p.c = model.Command{Op: model.OpHealth, Health: &model.HealthSpec{}}

@@ -118,6 +118,7 @@ var showWriters = map[model.Show]func(w io.Writer, st *api.State){
 	model.ShowPick:     func(w io.Writer, st *api.State) { WritePicks(w, st.Picks) },
 	model.ShowSync:     func(w io.Writer, st *api.State) { WriteSync(w, st.Sync, time.Now()) },
 	model.ShowMarks:    WriteMarks,
+	model.ShowHA:       func(w io.Writer, st *api.State) { WriteHA(w, st.HA, time.Now()) },
 }
 
 // WriteDigests lists the digest of each service's scheduler table (show digest): "-" for a

@@ -45,6 +45,8 @@ func writeSynopsis(w io.Writer) {
 		"                    (the real server mh, sh or dh picks for each client)\n"+
 		"  %[1]s drain|undrain      (withdraw, or announce again, every BGP prefix; keep forwarding)\n"+
 		"  %[1]s import-keepalived FILE [--apply]  (keepalived's virtual servers as -S lines, or applied)\n"+
+		"  %[1]s ha role master|backup|fault   (keepalived's notify: serve, or forward nothing)\n"+
+		"  %[1]s ha ready           (keepalived's track_script: exit status 0 when ready to take traffic)\n"+
 		"  %[1]s -h\n"+
 		"  %[1]s                  (no command: interactive shell)\n\n", p, showVerbs())
 }

@@ -273,7 +273,7 @@ func b2f(b bool) float64 {
 // text format, for `xdpvsd --metrics ADDR`. Every scrape reads the dataplane's counters afresh.
 func NewHandler(s *server.Server) http.Handler {
 	reg := prometheus.NewRegistry()
-	reg.MustRegister(newMetricsCollector(s), newBGPCollector(s), newSyncCollector(s), collectors.NewGoCollector(),
+	reg.MustRegister(newMetricsCollector(s), newBGPCollector(s), newSyncCollector(s), newHACollector(s), collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return promhttp.HandlerFor(reg, promhttp.HandlerOpts{ErrorLog: zapErrorLog{s}, MaxRequestsInFlight: 4})
 }

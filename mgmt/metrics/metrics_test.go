@@ -248,3 +248,26 @@ func TestScrapeFWMark(t *testing.T) {
 		}
 	}
 }
+
+// TestScrapeHA: the role, its changes, forwarding and readiness of show ha are metrics.
+func TestScrapeHA(t *testing.T) {
+	sock := filepath.Join(t.TempDir(), "x.sock")
+	s, err := server.New(server.Config{Control: &fakeControl{}, Logger: zaptest.NewLogger(t), SocketPath: sock,
+		HA: &server.HAConfig{Role: api.HABackup}, Readiness: []server.Readiness{server.ReadinessFunc(func() error { return errors.New("syncing") })}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if problems, err := testutil.CollectAndLint(newHACollector(s)); err != nil || len(problems) > 0 {
+		t.Errorf("lint: %v %+v", err, problems)
+	}
+	rec := httptest.NewRecorder()
+	NewHandler(s).ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
+	body := rec.Body.String()
+	for _, want := range []string{`xdpvs_ha_role{role="backup"} 1`, `xdpvs_ha_role{role="master"} 0`, "\nxdpvs_ha_forwarding 0\n",
+		"\nxdpvs_ha_ready 0\n", "\nxdpvs_ha_transitions_total 0\n", "\nxdpvs_ha_role_since_seconds "} {
+		if !strings.Contains(body, want) {
+			t.Errorf("scrape lacks %q", want)
+		}
+	}
+}

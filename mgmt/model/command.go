@@ -25,10 +25,12 @@ const (
 	OpGetLaddr    Op = "get-laddr"
 	OpAddMark     Op = "add-mark" // a mark rule (xdpvs's classification for -f services)
 	OpDelMark     Op = "del-mark"
-	OpHealth      Op = "health"  // --health: a service's health check
-	OpShow        Op = "show"    // show VERB: one of ShowVerbs
-	OpDrain       Op = "drain"   // withdraw every announcement (GRACEFUL_SHUTDOWN first), keep forwarding
-	OpUndrain     Op = "undrain" // announce again what the policy allows
+	OpHealth      Op = "health"   // --health: a service's health check
+	OpShow        Op = "show"     // show VERB: one of ShowVerbs
+	OpDrain       Op = "drain"    // withdraw every announcement (GRACEFUL_SHUTDOWN first), keep forwarding
+	OpUndrain     Op = "undrain"  // announce again what the policy allows
+	OpHARole      Op = "ha-role"  // ha role master|backup|fault: keepalived's notify tells the director its role
+	OpHAReady     Op = "ha-ready" // ha ready: whether the director may take traffic (keepalived's track_script)
 	OpHelp        Op = "help"
 	OpVersion     Op = "version"
 )
@@ -75,6 +77,7 @@ type Command struct {
 	Health     *HealthSpec      `json:"health,omitempty"`  // OpHealth; a zero Check removes the check
 	Clients    []netip.AddrPort `json:"clients,omitempty"` // show pick: the clients to pick a real server for
 	Mark       MarkRule         `json:"mark,omitzero"`     // OpAddMark, OpDelMark
+	Role       string           `json:"role,omitempty"`    // OpHARole: api.HAMaster, HABackup or HAFault
 }
 
 // Show is what `xdpvsadm show` lists.
@@ -98,11 +101,12 @@ const (
 	ShowPick        Show = "pick"        // the real server a service picks for given clients
 	ShowSync        Show = "sync"        // the connection-sync channel: peers, messages, records, drops, lag
 	ShowMarks       Show = "marks"       // the mark rules of the fwmark services (--add-mark)
+	ShowHA          Show = "ha"          // the active/standby role, its changes, readiness
 )
 
 // ShowVerbs are the verbs of show, in the order the usage lists them.
 var ShowVerbs = []Show{ShowServices, ShowServers, ShowConnections, ShowWorkers, ShowQueues, ShowDrops,
-	ShowEvents, ShowSynProxy, ShowDefense, ShowHealth, ShowConfig, ShowBGP, ShowDigest, ShowPick, ShowSync, ShowMarks}
+	ShowEvents, ShowSynProxy, ShowDefense, ShowHealth, ShowConfig, ShowBGP, ShowDigest, ShowPick, ShowSync, ShowMarks, ShowHA}
 
 func (s Show) String() string { return string(s) }
 

@@ -210,7 +210,7 @@ func (s *Server) transition(k healthKey, h *rsHealth, up bool, reason string) {
 
 // applyHealth publishes the model with the current health. Called with s.mu held.
 func (s *Server) applyHealth() {
-	sn := s.m.Snapshot(s.hs.up)
+	sn := s.snapshot(s.m)
 	if err := s.cfg.Control.Apply(sn); err != nil {
 		s.hs.dirty = true
 		s.log.Error("dataplane refused a health change; will retry", zap.Error(err))

@@ -51,6 +51,11 @@ type Config struct {
 	// WorkerChoice says how the daemon chose its number of workers (xdpvsd --workers), for show
 	// workers.
 	WorkerChoice string
+	// HA, if set, makes the director one of an active/standby pair (ha.go): ha role, and a
+	// dataplane on standby unless the role is master.
+	HA *HAConfig
+	// Readiness are the conditions of `xdpvsadm ha ready`, asked in order (ha.go).
+	Readiness []Readiness
 
 	dial      health.DialFunc                                        // health checks' dialer (tests); default health.DefaultDial
 	writeFile func(path string, data []byte, perm os.FileMode) error // (tests) default writeFileAtomic
@@ -72,6 +77,7 @@ type Server struct {
 	file  fileState
 	addrs map[ifAddr]bool // the interface addresses of m (addrs.go): true where the server added it
 	tabs  schedTables     // the consistent schedulers' tables last applied (tables.go)
+	ha    *haState
 
 	ctx     context.Context // of the health probers, cancelled by Close
 	cancel  context.CancelFunc
@@ -107,6 +113,10 @@ func New(cfg Config) (*Server, error) {
 	if s.dial == nil {
 		s.dial = health.DefaultDial
 	}
+	var err error
+	if s.ha, err = newHAState(cfg.HA); err != nil {
+		return nil, err
+	}
 	if err := s.scripts.Check(); err != nil {
 		return nil, fmt.Errorf("mgmt: %w", err)
 	}
@@ -125,7 +135,7 @@ func New(cfg Config) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("mgmt: apply %s: %w", cfg.ConfigPath, err)
 	}
-	sn := s.m.Snapshot(s.hs.up)
+	sn := s.snapshot(s.m)
 	if err := cfg.Control.Apply(sn); err != nil {
 		s.takeOff(got)
 		if cfg.ConfigPath != "" {
@@ -392,8 +402,8 @@ func (s *Server) do(req *api.Request, b *batch) (resp *api.Response, rest func(s
 	first := &req.Commands[0]
 	list := first
 	switch first.Op {
-	case model.OpDrain, model.OpUndrain:
-		if err := s.drain(req.Commands); err != nil {
+	case model.OpDrain, model.OpUndrain, model.OpHARole, model.OpHAReady:
+		if err := s.director(req.Commands); err != nil {
 			resp.Error = err.Error()
 		}
 		return resp, nil
@@ -439,6 +449,8 @@ func (s *Server) show(c *model.Command, resp *api.Response) bool {
 		resp.State = &api.State{BGP: s.BGP()}
 	case c.Show == model.ShowSync:
 		resp.State = &api.State{Sync: s.Sync()}
+	case c.Show == model.ShowHA:
+		resp.State = &api.State{HA: s.HA()}
 	case c.Show == model.ShowPick:
 		s.mu.Lock()
 		picks, err := s.tabs.pick(s.m, c)
@@ -453,6 +465,21 @@ func (s *Server) show(c *model.Command, resp *api.Response) bool {
 		return false
 	}
 	return true
+}
+
+// director runs a command about the director rather than its configuration: drain, undrain,
+// ha role, ha ready.
+func (s *Server) director(cmds []model.Command) error {
+	switch cmds[0].Op {
+	case model.OpHARole:
+		return s.haRole(cmds)
+	case model.OpHAReady:
+		if err := s.Ready(); err != nil {
+			return fmt.Errorf("not ready: %w", err)
+		}
+		return nil
+	}
+	return s.drain(cmds)
 }
 
 // list answers listing c of req: with the State even on error for a show verb (as it always did),
@@ -575,7 +602,7 @@ func (s *Server) install(next *model.Model, cmds []model.Command, save bool) (in
 	if err != nil {
 		return addrCommand(cmds, bad), err
 	}
-	sn := next.Snapshot(s.hs.up)
+	sn := s.snapshot(next)
 	undo := func() error { return nil }
 	save = save && s.cfg.ConfigPath != ""
 	if save {
