@@ -121,6 +121,11 @@ func startAnnouncer(f *announceFlags, live control.Liveness, standby func() []ne
 	}, Standby: standby, Ready: func() bool {
 		s := a.srv.Load()
 		return s != nil && s.SyncReady()
+	}, HA: func() string {
+		if s := a.srv.Load(); s != nil {
+			return s.Standby()
+		}
+		return ""
 	}}
 	if f.exportTable != 0 {
 		if a.export, err = kroute.NewExporter(f.exportTable); err != nil {

@@ -3,7 +3,7 @@
 //
 //	xdpvsd --iface IF [--iface IF2 ...] [--socket PATH] [--workers N|auto] [--config FILE] [--metrics ADDR]
 //	       [--bgp-as ASN --bgp-router-id ADDR --bgp-peer ADDR,ASN ... [--bgp-hold D] [--drain-time D]]
-//	       [--export-table N] [--routed]
+//	       [--export-table N] [--routed] [--ha]
 //	       [--sync-peer ADDR[:PORT] ... --sync-key FILE [--sync-listen ADDR[:PORT]] [--sync-min-age D]]
 //	xdpvsd --check-config FILE
 //
@@ -15,7 +15,8 @@
 //
 // With --bgp-as (or --export-table) the daemon announces its VIPs while it can serve them
 // (mgmt/announce, docs/several-directors.md); on SIGTERM it withdraws them first, with
-// GRACEFUL_SHUTDOWN for --drain-time, then detaches.
+// GRACEFUL_SHUTDOWN for --drain-time, then detaches. With --ha it is one of an active/standby
+// pair beside keepalived's VRRP, forwarding only while master (docs/active-standby.md).
 package main
 
 import (
@@ -69,7 +70,7 @@ type options struct {
 	attach, level, cpuProfile, metrics   string
 	scripts, checkConfig                 string
 	conns, frameSize                     int
-	bare, completeSums                   bool
+	bare, completeSums, ha               bool
 	announce                             *announceFlags
 	sync                                 *syncFlags
 }
@@ -110,6 +111,7 @@ func newFlagSet() (*options, *flag.FlagSet) {
 	fs.StringVar(&o.checkConfig, "check-config", "", "validate this configuration file (xdpvsadm -S format) and exit, touching no interface: exit status 0 if it would load, 1 with FILE:LINE: reason if not")
 	o.announce = addAnnounceFlags(fs)
 	o.sync = addSyncFlags(fs)
+	fs.BoolVar(&o.ha, "ha", false, "active/standby with keepalived's VRRP (docs/active-standby.md): forward only while xdpvsadm ha role master says so; start on standby unless a VIP or local address of the configuration is already on an interface")
 	cliflag.Deprecated(fs, "xdp-mode", "attach", "")
 	cliflag.Deprecated(fs, "cpuprofile", "cpu-profile", "")
 	return o, fs
@@ -260,7 +262,8 @@ func run(args []string) error {
 		}
 	}()
 	scfg := server.Config{Control: dp, Logger: log, SocketPath: o.socket, SocketGroup: o.group, ConfigPath: o.config,
-		HealthScripts: o.scripts, WorkerChoice: workersBy(o.workers)}
+		HealthScripts: o.scripts, WorkerChoice: workersBy(o.workers),
+		HA: haConfig(o.ha), Readiness: []server.Readiness{dataplaneReady(dp)}}
 	var sy *syncer
 	if o.sync.enabled() {
 		if sy, err = newSync(o.sync, dp, log); err != nil {
@@ -281,6 +284,9 @@ func run(args []string) error {
 		return err
 	}
 	defer srv.Close()
+	if o.ha {
+		claimHeld(srv, log)
+	}
 	if ann != nil {
 		ann.srv.Store(srv) // the policy reads the services from now on
 	}

@@ -93,6 +93,9 @@ type Config struct {
 	// connection-sync bulk copy is not done (mgmt/connsync), and it must not take traffic with an
 	// empty table while its peers hold the state.
 	Ready func() bool
+	// HA, if set, says why the director must not be announced by reason of its active/standby
+	// role ("" when it may: server.Server.Standby): a backup withdraws everything.
+	HA func() string
 	// DrainTime is how long a drain announces with GRACEFUL_SHUTDOWN before it withdraws.
 	DrainTime time.Duration
 	Stall     time.Duration // 0: DefaultStall
@@ -218,7 +221,7 @@ func (a *Announcer) Step() {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	now := a.cfg.Now()
-	down := a.dataplaneDown(li)
+	down := cmp.Or(a.dataplaneDown(li), a.haDown())
 	if down != a.down {
 		if down != "" {
 			a.log.Warn("withdrawing every prefix", zap.String("reason", down))
@@ -324,6 +327,14 @@ func (a *Announcer) transition(p *prefix, on bool, now time.Time) {
 	}
 }
 
+// haDown is why the director's active/standby role keeps it from being announced, or "".
+func (a *Announcer) haDown() string {
+	if a.cfg.HA == nil {
+		return ""
+	}
+	return a.cfg.HA()
+}
+
 // dataplaneDown is why the dataplane may not be announced at all, or "".
 func (a *Announcer) dataplaneDown(li control.LivenessInfo) string {
 	if a.cfg.Ready != nil && !a.cfg.Ready() {
@@ -332,6 +343,13 @@ func (a *Announcer) dataplaneDown(li control.LivenessInfo) string {
 	if a.cfg.Liveness == nil {
 		return ""
 	}
+	return DataplaneDown(li, a.cfg.Stall)
+}
+
+// DataplaneDown is why a dataplane of liveness li cannot serve, or "": a steering program
+// detached, no worker, or a worker without a heartbeat for longer than stall. It is also the
+// daemon's readiness (xdpvsadm ha ready).
+func DataplaneDown(li control.LivenessInfo, stall time.Duration) string {
 	if len(li.Detached) > 0 {
 		return "steering program not attached to " + strings.Join(li.Detached, ", ")
 	}
@@ -339,7 +357,7 @@ func (a *Announcer) dataplaneDown(li control.LivenessInfo) string {
 		return "no worker"
 	}
 	for _, w := range li.Workers {
-		if w.Age > a.cfg.Stall {
+		if w.Age > stall {
 			return fmt.Sprintf("worker %d stalled (no heartbeat for %v)", w.ID, w.Age.Round(time.Millisecond))
 		}
 	}

@@ -323,3 +323,22 @@ func TestStandbyAndReady(t *testing.T) {
 	e.dp.li.Workers[1].Age = time.Minute
 	e.want(t, false)
 }
+
+// TestHAStandby: a director whose active/standby role is not master (Config.HA) announces
+// nothing, says why, and announces again once it is master.
+func TestHAStandby(t *testing.T) {
+	e := newEnv(t, 0)
+	role := "ha role backup"
+	e.a.cfg.HA = func() string { return role }
+	e.a.Step()
+	e.want(t, false)
+	if st := e.a.State(); st.Announcing || st.Down != "ha role backup" || st.Prefixes[0].Reason != "ha role backup" {
+		t.Errorf("backup: announcing %v, down %q, %+v", st.Announcing, st.Down, st.Prefixes[0])
+	}
+	role = ""
+	e.a.Step()
+	e.want(t, false, host4, lip32, host6)
+	if st := e.a.State(); !st.Announcing || st.Down != "" {
+		t.Errorf("master: announcing %v, down %q", st.Announcing, st.Down)
+	}
+}

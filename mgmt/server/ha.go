@@ -103,13 +103,18 @@ func (s *Server) snapshot(m *model.Model) *control.Snapshot {
 
 var errNoHA = errors.New("xdpvsd runs without --ha: ha role is for a director of an active/standby pair (docs/active-standby.md)")
 
-// haRole runs `ha role ROLE`, alone in its request: the dataplane forwards or stands by before it
-// returns, and the announcement policy is told.
+// haRole runs `ha role ROLE`, alone in its request.
 func (s *Server) haRole(cmds []model.Command) error {
 	if len(cmds) != 1 {
 		return errors.New("ha role must be the only command of a request")
 	}
-	role := cmds[0].Role
+	return s.SetRole(cmds[0].Role, "xdpvsadm ha role "+cmds[0].Role)
+}
+
+// SetRole makes role (api.HAMaster, HABackup or HAFault) the director's, for reason: the
+// dataplane forwards or stands by before it returns, and the announcement policy is told. A
+// role the dataplane refuses is not taken.
+func (s *Server) SetRole(role, reason string) error {
 	if !slices.Contains(api.HARoles, role) {
 		return fmt.Errorf("ha role: %q: want master, backup or fault", role)
 	}
@@ -129,12 +134,12 @@ func (s *Server) haRole(cmds []model.Command) error {
 		s.log.Error("dataplane refused a change of role", zap.String("role", role), zap.Error(err))
 		return fmt.Errorf("ha role %s: dataplane refused it, still %s: %w", role, from, err)
 	}
-	s.ha.set(role, "xdpvsadm ha role "+role, time.Now())
+	s.ha.set(role, reason, time.Now())
 	s.mu.Unlock()
 	if role == api.HAMaster {
-		s.log.Info("ha role: master: forwarding", zap.String("was", from))
+		s.log.Info("ha role master: forwarding", zap.String("was", from), zap.String("reason", reason))
 	} else {
-		s.log.Warn("ha role: "+role+": standing by, forwarding nothing", zap.String("was", from))
+		s.log.Warn("ha role "+role+": standing by, forwarding nothing", zap.String("was", from), zap.String("reason", reason))
 	}
 	if s.cfg.Announcer != nil {
 		s.cfg.Announcer.Poke()
