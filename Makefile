@@ -5,8 +5,8 @@ BIN     := bin
 PKGS    := ./...
 # Debian packages the tests, the demo and `make generate` use (nftables: the SYN flood test counts
 # the real servers' SYNs with it; bird2: the router of the several-directors tests, BGP and OSPF;
-# nginx-light: the PROXY protocol test's real server).
-DEBS    := iproute2 ethtool nftables bird2 nginx-light
+# nginx-light: the PROXY protocol test's real server; keepalived: the active/standby tests' VRRP).
+DEBS    := iproute2 ethtool nftables bird2 nginx-light keepalived
 GENDEBS := clang llvm libbpf-dev
 # What `make bench` compares xdpvs with (nftables DNAT, HAProxy) and pins processes with (taskset).
 BENCHDEBS := nftables haproxy util-linux

@@ -38,6 +38,8 @@ func TestComplete(t *testing.T) {
 	}{
 		{"--add-s", 7, "--add-serv", 10, true}, // --add-server, --add-service
 		{"--add-serv", 10, "--add-serv", 0, false},
+		{"ha ro", 5, "ha role ", 8, true},
+		{"ha role b", 9, "ha role backup ", 15, true},
 		{"--add-servi", 11, "--add-service ", 14, true},
 		{"-A --sched", 10, "-A --sched", 0, false}, // --scheduler, --sched-flags
 		{"-A --schedu", 11, "-A --scheduler ", 15, true},

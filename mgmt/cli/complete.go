@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/xdpvs/xdpvs/mgmt/api"
 	"github.com/xdpvs/xdpvs/mgmt/model"
 )
 
@@ -48,6 +49,14 @@ func candidates(before, first []string, addrs func(model.Protocol, bool, model.S
 		return cands, false
 	case before[0] == importVerb:
 		return []string{"--apply"}, false
+	case before[0] == "ha":
+		switch {
+		case len(before) == 1:
+			return []string{"role", "ready"}, false
+		case len(before) == 2 && before[1] == "role":
+			return api.HARoles, false
+		}
+		return nil, false
 	case fixedValues[prev] != nil:
 		return fixedValues[prev](), true
 	case addrs != nil && (prev == "-t" || prev == "--tcp-service"):

@@ -70,7 +70,7 @@ func (cl *client) shell() int {
 }
 
 // shellWords are completed at the start of a shell line besides the long options.
-var shellWords = []string{"help", "quit", "show", "drain", "undrain", importVerb}
+var shellWords = []string{"help", "quit", "show", "drain", "undrain", importVerb, "ha"}
 
 // Complete is a tab-completion callback for a line editor (golang.org/x/term's
 // AutoCompleteCallback) without a daemon to ask: it completes the word before the cursor to a long
