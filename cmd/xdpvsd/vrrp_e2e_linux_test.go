@@ -522,11 +522,15 @@ func vrrpFailover(t *testing.T, name, advert string, daemonOnly bool) {
 		t.Fatalf("new connections after the failover: NAT %v, FULLNAT %v", natOK, fnOK)
 	}
 	noConn := e.drops(1, "no_conn")
+	rsts := tcpOutRsts(t, e.v.Dirs[0])
 	// What reached the backup between the addresses' arrival and keepalived's notify script.
 	window := e.drops(1, "standby") - standbyBefore
-	t.Logf("RESULT vrrp failover (advert_int %s, sync %v, only xdpvsd killed %v): backup master %v after the kill; new connections back after %v (NAT; failed later: %v) and %v (FULLNAT; failed later: %v); downloads in flight completed: NAT %d/%d, FULLNAT %d/%d; survivor's no_conn drops %d, standby drops while it took over %d",
+	t.Logf("RESULT vrrp failover (advert_int %s, sync %v, only xdpvsd killed %v): backup master %v after the kill; new connections back after %v (NAT; failed later: %v) and %v (FULLNAT; failed later: %v); downloads in flight completed: NAT %d/%d, FULLNAT %d/%d; survivor's no_conn drops %d, standby drops while it took over %d; resets from the dead master's kernel %d",
 		cmp.Or(advert, "1"), e.sync, daemonOnly, promoted.Round(10*time.Millisecond), natOut.Round(10*time.Millisecond), natLate, fnOut.Round(10*time.Millisecond), fnLate,
-		completed[vrrpNAT], perService, completed[vrrpFullNAT], perService, noConn, window)
+		completed[vrrpNAT], perService, completed[vrrpFullNAT], perService, noConn, window, rsts)
+	if rsts != 0 {
+		t.Errorf("the dead master's kernel sent %d resets: the nftables rules should keep it from answering for the addresses it still holds", rsts)
+	}
 	// RFC 5798: the backup takes over 3 × 1 s + (256 − 100)/256 s after the last advertisement;
 	// the rest is keepalived's notify script and a loaded machine.
 	if promoted > 8*time.Second || natOut > 10*time.Second || fnOut > 10*time.Second {
@@ -547,6 +551,33 @@ func vrrpFailover(t *testing.T, name, advert string, daemonOnly bool) {
 		t.Errorf("without connection sync: downloads completed NAT %d, FULLNAT %d (want 0: the survivor has no state for them); no_conn %d",
 			completed[vrrpNAT], completed[vrrpFullNAT], noConn)
 	}
+}
+
+// tcpOutRsts is the kernel's count of TCP resets sent in ns (/proc/net/snmp, Tcp: OutRsts).
+func tcpOutRsts(t *testing.T, ns *netns.NS) uint64 {
+	t.Helper()
+	out, err := ns.Exec("cat", "/proc/net/snmp")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, l := range strings.Split(out, "\n") {
+		f := strings.Fields(l)
+		if len(f) == 0 || f[0] != "Tcp:" {
+			continue
+		}
+		if names == nil {
+			names = f
+			continue
+		}
+		if i := slices.Index(names, "OutRsts"); i > 0 && i < len(f) {
+			var n uint64
+			fmt.Sscan(f[i], &n)
+			return n
+		}
+	}
+	t.Fatalf("no Tcp OutRsts in /proc/net/snmp:\n%s", out)
+	return 0
 }
 
 // copyFile copies the executable src to dst, mode 0755.
