@@ -183,3 +183,13 @@ func (s *Server) HA() *api.HAState {
 	}
 	return st
 }
+
+// haWarning is the warning of a change that fights keepalived: with --ha, a local address put on
+// an interface by the daemon (--add-laddr -F) is there on both directors, whatever their role.
+func (s *Server) haWarning(c *model.Command) string {
+	if !s.ha.enabled || c.Op != model.OpAddLaddr || c.Ifname == "" {
+		return ""
+	}
+	return fmt.Sprintf("--add-laddr -F %s with --ha: the daemon puts %s on %s whatever its role; let keepalived move it (virtual_ipaddress) and give it without -F",
+		c.Ifname, c.LocalAddr, c.Ifname)
+}

@@ -84,6 +84,15 @@ func TestHARole(t *testing.T) {
 		}
 	}
 
+	// A local address the daemon would put on an interface itself fights keepalived: a warning.
+	ts.mustAdm(t, "-a", "-t", "198.18.0.10:80", "-r", "198.18.1.2:80", "-b")
+	if _, errOut, rc := ts.adm(t, "", "--add-laddr", "-z", "198.18.1.100", "-t", "198.18.0.10:80", "-F", "d1"); rc != 0 || !strings.Contains(errOut, "warning: --add-laddr -F d1 with --ha") {
+		t.Errorf("--add-laddr -F with --ha: rc %d, %q", rc, errOut)
+	}
+	if _, errOut, rc := ts.adm(t, "", "--add-laddr", "-z", "198.18.1.101", "-t", "198.18.0.10:80"); rc != 0 || errOut != "" {
+		t.Errorf("--add-laddr without -F with --ha: rc %d, %q", rc, errOut)
+	}
+
 	plain := newTestServer(t, Config{})
 	if sb, _ := plain.fake.lastStandby(); sb {
 		t.Error("without --ha the dataplane is on standby")

@@ -573,6 +573,9 @@ func (s *Server) change(cmds []model.Command) (warnings []string, index int, err
 		if w != "" {
 			warnings = append(warnings, w)
 		}
+		if w := s.haWarning(c); w != "" {
+			warnings = append(warnings, w)
+		}
 	}
 	if index, err := s.install(next, cmds, true); err != nil {
 		return nil, index, err
