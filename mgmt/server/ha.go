@@ -134,6 +134,7 @@ func (s *Server) SetRole(role, reason string) error {
 		s.log.Error("dataplane refused a change of role", zap.String("role", role), zap.Error(err))
 		return fmt.Errorf("ha role %s: dataplane refused it, still %s: %w", role, from, err)
 	}
+	s.tabs.applied(sn)
 	s.ha.set(role, reason, time.Now())
 	s.mu.Unlock()
 	if role == api.HAMaster {
