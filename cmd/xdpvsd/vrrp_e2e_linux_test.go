@@ -588,3 +588,48 @@ func copyFile(src, dst string) error {
 	}
 	return os.WriteFile(dst, b, 0o755)
 }
+
+// TestHAStartRole: xdpvsd --ha starts on standby unless an address of its configuration is
+// already on one of its interfaces (keepalived holds it: the daemon restarted under a master,
+// which calls no notify script again). On the NAT layout, whose VIP is on d0, a daemon loading a
+// service on the VIP is master at once and serves it; with the VIP off d0, it starts as backup.
+func TestHAStartRole(t *testing.T) {
+	testutil.RequireRoot(t)
+	nat, err := topo.NewNAT(topo.Prefix("hastart"), 2, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	closeAtCleanup(t, nat)
+	serve(t, nat.RS, func(i int) []string { return []string{topo.RS4(i)} }, 8080, 5353)
+	conf := filepath.Join(t.TempDir(), "xdpvs.conf")
+	rules := fmt.Sprintf("-A -t %[1]s:80 -s rr\n-a -t %[1]s:80 -r %[2]s:8080 -m -w 1\n-a -t %[1]s:80 -r %[3]s:8080 -m -w 1\n", topo.VIP4, topo.RS4(0), topo.RS4(1))
+	if err := os.WriteFile(conf, []byte(rules), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	e := runDaemon(t, nat.Client, nat.Director, nat.Ifaces(), 1, "--ha", "--config", conf)
+	if h := haOf(t, e.d, e.adm); h.Role != api.HAMaster || !h.Forwarding || !strings.Contains(h.Reason, topo.VIP4+" is on an interface") {
+		t.Fatalf("started with the VIP on d0: %+v, want master", h)
+	}
+	e.client.Timeout = 2 * time.Second
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		_, _, err := topo.Get(e.client, topo.URL(topo.VIP4, 80, "/"))
+		if err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the VIP through a director master at start: %v", err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if err := e.d.Stop(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := nat.Director.Exec("ip", "addr", "del", topo.VIP4+"/32", "dev", "d0"); err != nil {
+		t.Fatal(err)
+	}
+	e = runDaemon(t, nat.Client, nat.Director, nat.Ifaces(), 1, "--ha", "--config", conf)
+	if h := haOf(t, e.d, e.adm); h.Role != api.HABackup || h.Forwarding {
+		t.Fatalf("started without the VIP: %+v, want backup", h)
+	}
+}
