@@ -23,13 +23,14 @@ import (
 // so that two directors never both answer for one flow. The role also withholds the BGP
 // announcements of a director that is not master (Server.Standby).
 //
-// Readiness is asked of the providers in Config.Readiness, in order; the role does not enter it,
+// Readiness is asked of the providers in Config.Readiness, in order, then of the connection sync
+// (Config.Sync: its bulk copy from the peers done); the role does not enter it,
 // so that keepalived, which runs its notify scripts only on a change of state, leaves FAULT as
 // soon as the daemon is ready, whatever it missed while the daemon was down.
 
-// Readiness is one condition of `xdpvsadm ha ready`: the dataplane attached and its workers
-// alive (cmd/xdpvsd), the connection sync's bulk copy from the peers done. Ready returns nil when
-// it holds, otherwise why not, in one line.
+// Readiness is one condition of `xdpvsadm ha ready` besides the connection sync's: the dataplane
+// attached and its workers alive (cmd/xdpvsd). Ready returns nil when it holds, otherwise why
+// not, in one line.
 type Readiness interface {
 	Ready() error
 }
@@ -148,13 +149,20 @@ func (s *Server) SetRole(role, reason string) error {
 	return nil
 }
 
-// Ready is `xdpvsadm ha ready`: nil when every Config.Readiness holds, otherwise the first that
-// does not.
+// Ready is `xdpvsadm ha ready`: nil when every Config.Readiness holds and the connection sync's
+// bulk copy is done (SyncReady), otherwise the first that does not.
 func (s *Server) Ready() error {
 	for _, r := range s.cfg.Readiness {
 		if err := r.Ready(); err != nil {
 			return err
 		}
+	}
+	if !s.SyncReady() {
+		why := "connection sync: the bulk copy from the peers is not done"
+		if st := s.Sync(); st != nil && st.Join != "" {
+			why += " (" + st.Join + ")"
+		}
+		return errors.New(why)
 	}
 	return nil
 }

@@ -127,3 +127,25 @@ func TestHAReady(t *testing.T) {
 		t.Errorf("ha ready: rc %d, %s", rc, errOut)
 	}
 }
+
+// fakeSyncer is a connection sync whose bulk copy is done when ready says so.
+type fakeSyncer struct{ ready bool }
+
+func (f *fakeSyncer) Sync() *api.SyncState {
+	return &api.SyncState{Ready: f.ready, Join: map[bool]string{false: "waiting", true: "done"}[f.ready]}
+}
+func (f *fakeSyncer) Ready() bool { return f.ready }
+
+// TestHAReadySync: ha ready waits for the connection sync's bulk copy, after the daemon's own
+// conditions.
+func TestHAReadySync(t *testing.T) {
+	sy := &fakeSyncer{}
+	ts := newTestServer(t, Config{HA: &HAConfig{Role: api.HABackup}, Sync: sy})
+	if _, errOut, rc := ts.adm(t, "", "ha", "ready"); rc != 1 || errOut != "not ready: connection sync: the bulk copy from the peers is not done (waiting)\n" {
+		t.Errorf("ha ready during the bulk copy: rc %d, %q", rc, errOut)
+	}
+	sy.ready = true
+	if _, errOut, rc := ts.adm(t, "", "ha", "ready"); rc != 0 {
+		t.Errorf("ha ready after the bulk copy: rc %d, %q", rc, errOut)
+	}
+}
