@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"slices"
 
 	"go.uber.org/zap"
 
@@ -17,8 +18,9 @@ import (
 // Active/standby (--ha, docs/active-standby.md): keepalived moves the addresses and calls
 // xdpvsadm ha role; the daemon starts on standby, unless keepalived already holds one of the
 // configuration's VIPs or local addresses on an interface here (the daemon restarted under a
-// keepalived that is master, which will not call its notify script again), and is ready when
-// its dataplane is attached with every worker alive.
+// keepalived that is master, which will not call its notify script again), becomes master as
+// soon as one arrives (followAddrs), and is ready when its dataplane is attached with every
+// worker alive.
 
 // haConfig is the server's active/standby configuration for --ha (nil without it).
 func haConfig(on bool) *server.HAConfig {
@@ -39,26 +41,39 @@ func dataplaneReady(live control.Liveness) server.Readiness {
 	})
 }
 
-// claimHeld makes the director master at start if an address of its configuration (a VIP, a
-// local address) is already on one of its interfaces: keepalived put it there.
-func claimHeld(srv *server.Server, log *zap.Logger) {
+// startHA follows the interfaces' addresses (followAddrs), then makes the director master if an
+// address of its configuration (a VIP, a local address) is already on one of its interfaces:
+// keepalived put it there. The returned function stops the following.
+func startHA(srv *server.Server, log *zap.Logger) func() {
+	stop := make(chan struct{})
+	if err := followAddrs(srv, log, stop); err != nil {
+		log.Warn("ha: the addresses' arrival is not followed; the notify scripts alone make the director master", zap.Error(err))
+	}
 	held, err := localAddrs()
 	if err != nil {
 		log.Warn("ha: interface addresses not read; standing by until keepalived says master", zap.Error(err))
-		return
+		return func() { close(stop) }
 	}
-	st := srv.Listing()
-	for _, s := range st.Services {
-		for _, a := range append([]netip.Addr{s.Address}, s.LocalAddrs...) {
-			if held[a.Unmap()] {
-				reason := fmt.Sprintf("start: %s is on an interface (keepalived holds it here)", a)
-				if err := srv.SetRole(api.HAMaster, reason); err != nil {
-					log.Error("ha: not master at start", zap.Error(err))
-				}
-				return
+	for a := range held {
+		if configured(srv, a) {
+			reason := fmt.Sprintf("start: %s is on an interface (keepalived holds it here)", a)
+			if err := srv.SetRole(api.HAMaster, reason); err != nil {
+				log.Error("ha: not master at start", zap.Error(err))
 			}
+			break
 		}
 	}
+	return func() { close(stop) }
+}
+
+// configured tells whether a is a VIP or a local address of the configuration.
+func configured(srv *server.Server, a netip.Addr) bool {
+	for _, s := range srv.Listing().Services {
+		if s.Address.Unmap() == a || slices.ContainsFunc(s.LocalAddrs, func(l netip.Addr) bool { return l.Unmap() == a }) {
+			return true
+		}
+	}
+	return false
 }
 
 // localAddrs are the addresses of every interface of the host.

@@ -285,7 +285,7 @@ func run(args []string) error {
 	}
 	defer srv.Close()
 	if o.ha {
-		claimHeld(srv, log)
+		defer startHA(srv, log)()
 	}
 	if ann != nil {
 		ann.srv.Store(srv) // the policy reads the services from now on
