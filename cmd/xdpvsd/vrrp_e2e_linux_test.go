@@ -353,36 +353,39 @@ func slowClient(ns *netns.NS) *http.Client {
 }
 
 // pacedDownload fetches n bytes of topo.Data(seed) from url at about rate bytes/s until ctx ends,
-// and checks their SHA-256.
-func pacedDownload(ctx context.Context, c *http.Client, url string, seed uint64, n int64, rate int) error {
+// and checks their SHA-256. It returns the longest wait for a read.
+func pacedDownload(ctx context.Context, c *http.Client, url string, seed uint64, n int64, rate int) (time.Duration, error) {
 	req, _ := http.NewRequestWithContext(ctx, "GET", fmt.Sprintf("%s/data?n=%d&seed=%d", url, n, seed), nil)
 	resp, err := c.Do(req)
 	if err != nil {
-		return err
+		return 0, err
 	}
 	defer resp.Body.Close()
 	h := sha256.New()
 	buf := make([]byte, 32<<10)
 	start := time.Now()
 	var got int64
+	var stall time.Duration
 	for {
+		before := time.Now()
 		k, err := resp.Body.Read(buf)
+		stall = max(stall, time.Since(before))
 		h.Write(buf[:k])
 		got += int64(k)
 		if err == io.EOF {
 			break
 		}
 		if err != nil {
-			return fmt.Errorf("after %d bytes: %w", got, err)
+			return stall, fmt.Errorf("after %d bytes: %w", got, err)
 		}
 		if ahead := time.Duration(float64(got)/float64(rate)*float64(time.Second)) - time.Since(start); ahead > 0 {
 			time.Sleep(ahead)
 		}
 	}
 	if sum := hex.EncodeToString(h.Sum(nil)); got != n || sum != topo.DataSHA256(seed, n) {
-		return fmt.Errorf("%d bytes, SHA-256 %s: not the data sent", got, sum)
+		return stall, fmt.Errorf("%d bytes, SHA-256 %s: not the data sent", got, sum)
 	}
-	return nil
+	return stall, nil
 }
 
 // probe opens a new connection to url every interval until stop, each in its own goroutine (a
@@ -486,14 +489,16 @@ func vrrpFailover(t *testing.T, name, advert string, daemonOnly bool) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	type result struct {
-		svc string
-		err error
+		svc   string
+		stall time.Duration
+		err   error
 	}
 	results := make(chan result, 2*perService)
 	for i := range 2 * perService {
 		svc := []string{vrrpNAT, vrrpFullNAT}[i%2]
 		go func() {
-			results <- result{svc, pacedDownload(ctx, dl, "http://"+svc, uint64(i), size, rate)}
+			stall, err := pacedDownload(ctx, dl, "http://"+svc, uint64(i), size, rate)
+			results <- result{svc, stall, err}
 		}()
 	}
 	stop := make(chan struct{})
@@ -524,11 +529,13 @@ func vrrpFailover(t *testing.T, name, advert string, daemonOnly bool) {
 	timer := time.AfterFunc(time.Until(t0.Add(15*time.Second)), cancel)
 	defer timer.Stop()
 	completed := map[string]int{}
+	var stall time.Duration // the longest of a download that completed
 	for range 2 * perService {
 		r := <-results
 		switch {
 		case r.err == nil:
 			completed[r.svc]++
+			stall = max(stall, r.stall)
 		case strings.Contains(r.err.Error(), "not the data sent"):
 			t.Errorf("%s: %v", r.svc, r.err)
 		case strings.Contains(r.err.Error(), "reset"):
@@ -546,9 +553,9 @@ func vrrpFailover(t *testing.T, name, advert string, daemonOnly bool) {
 	rsts := tcpOutRsts(t, e.v.Dirs[e.m])
 	// What reached the backup between the addresses' arrival and keepalived's notify script.
 	window := e.drops(e.b, "standby") - standbyBefore
-	t.Logf("RESULT vrrp failover (advert_int %s, sync %v, only xdpvsd killed %v): backup master %v after the kill; new connections back after %v (NAT; failed later: %v) and %v (FULLNAT; failed later: %v); downloads in flight completed: NAT %d/%d, FULLNAT %d/%d; survivor's no_conn drops %d, standby drops while it took over %d; resets from the dead master's kernel %d",
+	t.Logf("RESULT vrrp failover (advert_int %s, sync %v, only xdpvsd killed %v): backup master %v after the kill; new connections back after %v (NAT; failed later: %v) and %v (FULLNAT; failed later: %v); downloads in flight completed: NAT %d/%d, FULLNAT %d/%d, their longest stall %v; survivor's no_conn drops %d, standby drops while it took over %d; resets from the dead master's kernel %d",
 		cmp.Or(advert, "1"), e.sync, daemonOnly, promoted.Round(10*time.Millisecond), natOut.Round(10*time.Millisecond), natLate, fnOut.Round(10*time.Millisecond), fnLate,
-		completed[vrrpNAT], perService, completed[vrrpFullNAT], perService, noConn, window, rsts)
+		completed[vrrpNAT], perService, completed[vrrpFullNAT], perService, stall.Round(10*time.Millisecond), noConn, window, rsts)
 	if rsts != 0 {
 		t.Errorf("the dead master's kernel sent %d resets: the nftables rules should keep it from answering for the addresses it still holds", rsts)
 	}
