@@ -666,3 +666,54 @@ func TestHAStartRole(t *testing.T) {
 		t.Fatalf("started without the VIP: %+v, want backup", h)
 	}
 }
+
+// TestHABGPRole: with BGP and --ha, a director announces its VIPs only while it is master: both
+// start on standby and the router has no route for the VIPs; the one made master is announced
+// alone; when the roles swap, so does the route.
+func TestHABGPRole(t *testing.T) {
+	e := newHAEnv(t, "habgp", "--ha")
+	established := func(i int) bool {
+		var js struct{ BGP api.BGPState }
+		out, err := e.ds[i].Adm(e.adm, "show", "bgp", "-o", "json")
+		if err != nil || json.Unmarshal([]byte(out), &js) != nil {
+			return false
+		}
+		for _, p := range js.BGP.Peers {
+			if p.State != "established" {
+				return false
+			}
+		}
+		return len(js.BGP.Peers) > 0 && js.BGP.Down == "ha role backup"
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for !established(0) || !established(1) {
+		if time.Now().After(deadline) {
+			out0, _ := e.ds[0].Adm(e.adm, "show", "bgp")
+			t.Fatalf("sessions not established with both directors on standby:\n%s", out0)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	time.Sleep(time.Second) // what a director would announce, the router would have by now
+	if n4, n6 := e.nextHops(false), e.nextHops(true); n4 != 0 || n6 != 0 {
+		t.Fatalf("both directors on standby: the router has %d and %d next hops for the VIPs", n4, n6)
+	}
+	via := func(i int) bool {
+		out, _ := e.ha.Router.Exec("ip", "route", "show", topo.VIP4)
+		return strings.Contains(out+" ", "via "+topo.HADir4(i)+" ")
+	}
+	mustAdm(t, e.ds[0], e.adm, "ha", "role", "master")
+	e.waitRoutes(1, 1)
+	if !via(0) {
+		t.Error("director 0 is master, the route is not through it")
+	}
+	mustAdm(t, e.ds[0], e.adm, "ha", "role", "backup")
+	mustAdm(t, e.ds[1], e.adm, "ha", "role", "master")
+	deadline = time.Now().Add(15 * time.Second)
+	for !via(1) || via(0) {
+		if time.Now().After(deadline) {
+			out, _ := e.ha.Router.Exec("ip", "route", "show", topo.VIP4)
+			t.Fatalf("roles swapped: the route is %q, want it through director 1 alone", out)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
