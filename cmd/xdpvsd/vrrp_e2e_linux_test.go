@@ -142,7 +142,16 @@ func newVRRPEnv(t *testing.T, name, advert string) *vrrpEnv {
 	}
 	for i := range v.Dirs {
 		dir := t.TempDir()
-		k, err := topo.StartKeepalived(v.Dirs[i], dir, vrrpKeepalivedConf(t, i, e.adm, e.ds[i].Socket, advert))
+		conf := vrrpKeepalivedConf(t, i, e.adm, e.ds[i].Socket, advert)
+		// keepalived's own check of the document's configuration, where its interfaces exist.
+		check := filepath.Join(dir, "check.conf")
+		if err := os.WriteFile(check, []byte(conf), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if out, err := v.Dirs[i].Exec("keepalived", "--config-test", "-f", check); err != nil {
+			t.Fatalf("keepalived --config-test of docs/active-standby.md's configuration: %v\n%s", err, out)
+		}
+		k, err := topo.StartKeepalived(v.Dirs[i], dir, conf)
 		if err != nil {
 			t.Fatal(err)
 		}
