@@ -49,6 +49,9 @@ func (cl *client) importKeepalived(args []string, out, errw io.Writer) int {
 	fmt.Fprintf(errw, "%s: %s; %d notes\n", path, importSummary(m), len(notes))
 	if !apply {
 		fmt.Fprintf(out, "# xdpvsadm %s %s\n", importVerb, path)
+		for _, c := range res.Comments {
+			fmt.Fprintf(out, "# %s\n", c)
+		}
 		WriteRules(out, api.StateOf(m))
 		return ExitOK
 	}

@@ -44,7 +44,7 @@ func TestImportKeepalived(t *testing.T) {
 			if err != nil {
 				t.Fatalf("the translation does not parse as -R input: %v\n%s", err, out)
 			}
-			if !strings.Contains(f, "fwmark") && !strings.Contains(f, "docker") && len(cmds) == 0 {
+			if !strings.Contains(f, "docker") && len(cmds) == 0 {
 				t.Error("nothing translated")
 			}
 			for _, l := range strings.Split(strings.TrimSpace(errOut), "\n") {
@@ -136,5 +136,39 @@ func TestImportKeepalivedRefused(t *testing.T) {
 	}
 	if strings.Contains(errOut, ":9:") {
 		t.Errorf("the real server of a refused service is named too:\n%s", errOut)
+	}
+}
+
+// TestImportKeepalivedFwmark: fwmark services (a virtual_server fwmark, a group's fwmark entry,
+// IPv6 by its real servers) translate to -f lines the parser and the model take as they are,
+// after the commented --add-mark examples of the rules keepalived.conf does not hold.
+func TestImportKeepalivedFwmark(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "keepalived.conf")
+	os.WriteFile(p, []byte("virtual_server fwmark 1 {\n lb_algo sh\n lb_kind DR\n persistence_timeout 60\n"+
+		" real_server 2001:2:0:1::2 {\n  TCP_CHECK {\n   connect_port 443\n  }\n }\n}\n"+
+		"virtual_server_group G {\n 198.18.0.10 80\n fwmark 2\n}\n"+
+		"virtual_server group G {\n lb_kind FNAT\n real_server 198.18.1.2 8080 {\n  weight 2\n  HTTP_GET {\n  }\n }\n}\n"), 0o644)
+	out, errOut, rc := importKeepalived(t, p)
+	want := "# xdpvsadm import-keepalived " + p + "\n" +
+		"# fwmark 1 (" + p + ":1): write the rules that give the mark (iptables/nftables -j MARK in keepalived's site), e.g.:\n" +
+		"# --add-mark -f 1 --proto tcp --dst VIP[/LEN] --dport PORT[-PORT]\n" +
+		"# fwmark 2 (" + p + ":13): write the rules that give the mark (iptables/nftables -j MARK in keepalived's site), e.g.:\n" +
+		"# --add-mark -f 2 --proto tcp --dst VIP[/LEN] --dport PORT[-PORT]\n"
+	if rc != 0 || !strings.HasPrefix(out, want) {
+		t.Errorf("rc %d\n%s\nwant it to begin with\n%s", rc, out, want)
+	}
+	for _, line := range []string{
+		"-A -f 1 -6 -s sh -p 60\n-a -f 1 -6 -r [2001:2:0:1::2]:0 -g -w 1\n",
+		"-A -f 2 -s wlc\n-a -f 2 -r 198.18.1.2:8080 -b -w 2\n",
+		"--health -f 1 -6 --check tcp --check-port 443 ",
+		"--health -f 2 --check http --check-port 8080 --path / --expect 200 ",
+		"--health -t 198.18.0.10:80 --check http --path / --expect 200 ",
+	} {
+		if !strings.Contains(out, line) {
+			t.Errorf("no %q in\n%s", line, out)
+		}
+	}
+	if strings.Contains(errOut, "not translated: `") || !strings.Contains(errOut, "3 services, 3 real servers, 3 health checks translated") {
+		t.Errorf("a line refused, or not all translated:\n%s", errOut)
 	}
 }

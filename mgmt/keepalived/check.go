@@ -2,6 +2,7 @@ package keepalived
 
 import (
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -172,9 +173,10 @@ func (t *translator) statusCode(c *check, o *node) {
 	}
 }
 
-// health is the --health line of a service: its real servers' checkers made one (the first's,
-// when they differ), keepalived's timing in xdpvs's terms.
-func (t *translator) health(s *service) string {
+// health is the options of the --health lines of a service: its real servers' checkers made one
+// (the first's, when they differ), keepalived's timing in xdpvs's terms; for its addresses' services
+// and for its marks' (whose check always names its port).
+func (t *translator) health(s *service) (addrs, marks string) {
 	var first *check
 	var firstRS *realServer
 	unchecked := 0
@@ -191,7 +193,8 @@ func (t *translator) health(s *service) string {
 			first, firstRS = c, rs
 			continue
 		}
-		if t.checkOptions(s, c, rs) != t.checkOptions(s, first, firstRS) {
+		mark := s.hasMark()
+		if t.checkOptions(s, c, rs, mark) != t.checkOptions(s, first, firstRS, mark) {
 			t.note(c.n, "%s of real_server %s differs from the first real server's: xdpvs checks every real server of a service alike, with the first one's check", c.n.key, rs.addr)
 		}
 	}
@@ -199,13 +202,14 @@ func (t *translator) health(s *service) string {
 		if s.sorry != nil {
 			t.note(s.sorry, "sorry_server not translated: xdpvs uses a sorry server when health checks find no real server up, and this service has none")
 		}
-		return ""
+		return "", ""
 	}
 	if unchecked > 0 {
 		t.note(s.n, "%d real servers without a checker: xdpvs checks them too, with the service's check", unchecked)
 	}
 	t.retryTiming(s, first)
-	return t.checkOptions(s, first, firstRS) + t.onFail(s) + t.sorry(s)
+	tail := t.onFail(s) + t.sorry(s)
+	return t.checkOptions(s, first, firstRS, false) + tail, t.checkOptions(s, first, firstRS, true) + tail
 }
 
 // retryTiming names the difference of keepalived's retries (delay_before_retry apart) from
@@ -222,16 +226,22 @@ func (t *translator) retryTiming(s *service, c *check) {
 		c.retryGap, time.Duration(c.retry+1)*interval, interval+time.Duration(c.retry)*c.retryGap)
 }
 
-// checkOptions are the options of c on the --health line of s, for real server rs.
-func (t *translator) checkOptions(s *service, c *check, rs *realServer) string {
+// checkOptions are the options of c on the --health line of s, for real server rs; of a fwmark
+// service when mark.
+func (t *translator) checkOptions(s *service, c *check, rs *realServer, mark bool) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, " --check %s", c.kind)
 	rport := rs.port
-	if rport == 0 && len(s.keys) > 0 {
-		rport = s.keys[0].Port()
+	if rport == 0 {
+		rport = s.port()
 	}
-	if c.port != 0 && c.port != rport {
-		fmt.Fprintf(&b, " --check-port %d", c.port)
+	// A fwmark service's check names its port: connect_port, else the real server's.
+	port := c.port
+	if port == 0 && mark {
+		port = rs.port
+	}
+	if port != 0 && (port != rport || mark) {
+		fmt.Fprintf(&b, " --check-port %d", port)
 	}
 	if c.script != "" {
 		fmt.Fprintf(&b, " --script %s", c.script)
@@ -285,13 +295,30 @@ func (t *translator) onFail(s *service) string {
 	return " --on-fail remove"
 }
 
+// hasMark says whether the service has a fwmark service (a virtual_server fwmark, or a group's
+// fwmark entry).
+func (s *service) hasMark() bool {
+	return slices.ContainsFunc(s.keys, func(k svcKey) bool { return k.mark != 0 })
+}
+
+// port is the port of the service's first address (0 when it has only marks): a real server's
+// port when it names none.
+func (s *service) port() uint16 {
+	for _, k := range s.keys {
+		if k.mark == 0 {
+			return k.ap.Port()
+		}
+	}
+	return 0
+}
+
 func (t *translator) sorry(s *service) string {
 	if s.sorry == nil {
 		return ""
 	}
 	ap, ok := addrPort(s.sorry.arg(0), s.sorry.arg(1))
-	if !ok && s.sorry.arg(1) == "" && len(s.keys) > 0 {
-		ap, ok = addrPort(s.sorry.arg(0), strconv.Itoa(int(s.keys[0].Port())))
+	if !ok && s.sorry.arg(1) == "" {
+		ap, ok = addrPort(s.sorry.arg(0), strconv.Itoa(int(s.port())))
 	}
 	if !ok {
 		t.note(s.sorry, "sorry_server %s not translated: want an address and a port", strings.Join(s.sorry.args, " "))

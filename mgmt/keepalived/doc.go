@@ -9,6 +9,9 @@
 //	keepalived                          xdpvs
 //	virtual_server IP PORT              -A -t|-u VIP:PORT (protocol TCP|UDP)
 //	virtual_server group NAME           one service per address (and range) of the group
+//	virtual_server fwmark N, group's    -A -f N [-6] (ip_family, else the first real server's family);
+//	  fwmark N                            the mark rules, which keepalived.conf lacks: named, with a
+//	                                      commented --add-mark example (Result.Comments)
 //	lb_algo, lvs_sched                  -s (DPVS's conhash: mh)
 //	lb_kind, lvs_method NAT|DR|TUN|FNAT -m | -g | -i | --fullnat on each real server
 //	persistence_timeout, _granularity   -p T, -M MASK
@@ -29,7 +32,7 @@
 //
 // xdpvs has one health check per service where keepalived has checkers per real server: the
 // checkers of a service's real servers become one check when they agree, and the first one's
-// otherwise (named). Everything else - what xdpvs has no equivalent for (fwmark services,
-// digests, VRRP, notification scripts, ...) or translates only approximately - is a Note with its
-// file and line and the reason: nothing is left out silently.
+// otherwise (named). Everything else - what xdpvs has no equivalent for (the iptables rules that
+// set fwmarks, digests, VRRP, notification scripts, ...) or translates only approximately - is a
+// Note with its file and line and the reason: nothing is left out silently.
 package keepalived

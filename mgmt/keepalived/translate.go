@@ -2,6 +2,7 @@ package keepalived
 
 import (
 	"fmt"
+	"math"
 	"net/netip"
 	"slices"
 	"strconv"
@@ -26,8 +27,8 @@ type Line struct {
 	Text string
 	File string
 	Line int
-	// Service is the -t|-u VIP:PORT of the line's service: a line that cannot be applied takes
-	// the rest of its service with it when it is the -A.
+	// Service is the -t|-u VIP:PORT (or -f MARK [-6]) of the line's service: a line that cannot
+	// be applied takes the rest of its service with it when it is the -A.
 	Service string
 }
 
@@ -35,6 +36,9 @@ type Line struct {
 type Result struct {
 	Lines []Line
 	Notes []Note
+	// Comments head the translation ("# " before each): the mark rules a firewall-mark service
+	// needs, which keepalived.conf does not hold, as examples to complete.
+	Comments []string
 }
 
 // Import reads the configuration at path (and its includes) and translates it. Its error is
@@ -51,7 +55,7 @@ func Import(path string, files Files) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	t := &translator{res: &Result{Notes: l.notes}, groups: map[string]*node{}, laddrGroups: map[string]*node{}, used: map[string]bool{}}
+	t := &translator{res: &Result{Notes: l.notes}, groups: map[string]*node{}, laddrGroups: map[string]*node{}, used: map[string]bool{}, marks: map[uint32]bool{}}
 	for _, n := range nodes { // groups may come after the virtual servers that use them
 		switch n.key {
 		case "virtual_server_group":
@@ -82,6 +86,7 @@ type translator struct {
 	groups      map[string]*node
 	laddrGroups map[string]*node
 	used        map[string]bool // the groups a virtual_server names
+	marks       map[uint32]bool // the marks whose mark rules have been named
 	full        bool            // maxLines reached: nothing more is translated
 }
 
@@ -121,10 +126,19 @@ func (t *translator) top(n *node) {
 	}
 }
 
+// svcKey is one service of a virtual_server: an address and port, or a firewall mark.
+type svcKey struct {
+	n    *node // where it is written: the virtual_server, or its group's entry
+	ap   netip.AddrPort
+	mark uint32 // non-zero: a fwmark service (-f MARK), of the virtual_server's family
+}
+
 // service is a virtual_server as read.
 type service struct {
 	n         *node
-	keys      []netip.AddrPort
+	keys      []svcKey
+	v6        bool // the family of its fwmark services: ip_family, else serversFamily's
+	family    bool // ip_family was given
 	proto     model.Protocol
 	sched     string
 	fwd       string
@@ -167,6 +181,9 @@ func (t *translator) virtualServer(n *node) {
 	if len(s.keys) == 0 {
 		return
 	}
+	if !s.family {
+		s.v6 = serversFamily(s)
+	}
 	if s.sched == "" && !slices.ContainsFunc(n.kids, func(k *node) bool { return k.key == "lb_algo" || k.key == "lvs_sched" }) {
 		t.note(n, "no lb_algo: xdpvs's default scheduler, %s, is used", model.DefaultScheduler())
 	}
@@ -178,8 +195,13 @@ func (t *translator) serviceKeys(s *service) bool {
 	n := s.n
 	switch n.arg(0) {
 	case "fwmark":
-		t.note(n, "virtual_server fwmark %s not translated: firewall-mark services are not supported by this import", n.arg(1))
-		return false
+		mark, ok := fwmark(n.arg(1))
+		if !ok || len(n.args) != 2 {
+			t.note(n, "virtual_server %s not translated: want fwmark and a mark from 1 to %d", strings.Join(n.args, " "), uint32(math.MaxUint32))
+			return false
+		}
+		s.keys = []svcKey{{n: n, mark: mark}}
+		return true
 	case "group":
 		g := t.groups[n.arg(1)]
 		t.used[n.arg(1)] = true
@@ -197,19 +219,30 @@ func (t *translator) serviceKeys(s *service) bool {
 		t.note(n, "virtual_server %s not translated: want an address and a port", strings.Join(n.args, " "))
 		return false
 	}
-	s.keys = []netip.AddrPort{ap}
+	s.keys = []svcKey{{n: n, ap: ap}}
 	return true
+}
+
+// fwmark reads a firewall mark: 1 to 2^32-1, as ipvsadm's -f.
+func fwmark(arg string) (uint32, bool) {
+	v, err := strconv.ParseUint(arg, 10, 32)
+	return uint32(v), err == nil && v != 0
 }
 
 // maxRange bounds the services one group entry's address range makes.
 const maxRange = 256
 
-// groupEntry reads one line of a virtual_server_group: IP PORT, or FIRST-LAST PORT where LAST is
-// the last byte (IPv4) or group (IPv6) of the range's end, as keepalived writes ranges.
-func (t *translator) groupEntry(e *node) []netip.AddrPort {
+// groupEntry reads one line of a virtual_server_group: IP PORT, FIRST-LAST PORT where LAST is
+// the last byte (IPv4) or group (IPv6) of the range's end, as keepalived writes ranges, or
+// fwmark MARK.
+func (t *translator) groupEntry(e *node) []svcKey {
 	if e.key == "fwmark" {
-		t.note(e, "virtual_server_group entry fwmark %s not translated: firewall-mark services are not supported by this import", e.arg(0))
-		return nil
+		mark, ok := fwmark(e.arg(0))
+		if !ok || len(e.args) != 1 {
+			t.note(e, "virtual_server_group entry fwmark %s not translated: want a mark from 1 to %d", strings.Join(e.args, " "), uint32(math.MaxUint32))
+			return nil
+		}
+		return []svcKey{{n: e, mark: mark}}
 	}
 	first, last, isRange := strings.Cut(e.key, "-")
 	ap, ok := addrPort(first, e.arg(0))
@@ -218,7 +251,7 @@ func (t *translator) groupEntry(e *node) []netip.AddrPort {
 		return nil
 	}
 	if !isRange {
-		return []netip.AddrPort{ap}
+		return []svcKey{{n: e, ap: ap}}
 	}
 	a := ap.Addr()
 	b := a.AsSlice()
@@ -235,7 +268,7 @@ func (t *translator) groupEntry(e *node) []netip.AddrPort {
 		t.note(e, "virtual_server_group range %s not translated: its end must be the last part of an address after the first, at most %d addresses", e.key, maxRange)
 		return nil
 	}
-	var out []netip.AddrPort
+	var out []svcKey
 	for v := from; v <= to; v++ {
 		if a.Is4() {
 			b[3] = byte(v)
@@ -243,7 +276,7 @@ func (t *translator) groupEntry(e *node) []netip.AddrPort {
 			b[14], b[15] = byte(v>>8), byte(v)
 		}
 		x, _ := netip.AddrFromSlice(b)
-		out = append(out, netip.AddrPortFrom(x, ap.Port()))
+		out = append(out, svcKey{n: e, ap: netip.AddrPortFrom(x, ap.Port())})
 	}
 	return out
 }
@@ -302,6 +335,8 @@ func (t *translator) serviceKeyword(s *service, k *node) {
 			t.note(k, "virtual_server %s not translated: protocol %s is not supported by xdpvs (TCP and UDP are)", strings.Join(s.n.args, " "), k.arg(0))
 			s.keys = nil
 		}
+	case "ip_family":
+		t.family(s, k)
 	case "lb_algo", "lvs_sched":
 		t.scheduler(s, k)
 	case "lb_kind", "lvs_method":
@@ -363,6 +398,35 @@ func (t *translator) ignoredServiceKeyword(s *service, k *node) {
 	default:
 		t.note(k, "%s not translated: not a keyword of a virtual_server that xdpvs knows", k.key)
 	}
+}
+
+// family reads ip_family, the family of a fwmark service (the others' is their address's).
+func (t *translator) family(s *service, k *node) {
+	switch k.arg(0) {
+	case "inet":
+		s.v6, s.family = false, true
+	case "inet6":
+		s.v6, s.family = true, true
+	default:
+		t.note(k, "ip_family %s not translated: want inet or inet6", k.arg(0))
+	}
+}
+
+// serversFamily is the family of a fwmark service without ip_family, as keepalived sets it: its
+// sorry server's, else its first real server's, leaving out those by TUN (which may be of the
+// other family); IPv4 when nothing says.
+func serversFamily(s *service) bool {
+	if s.sorry != nil && s.sorryFwd != "-i" {
+		if a, err := netip.ParseAddr(s.sorry.arg(0)); err == nil {
+			return a.Unmap().Is6()
+		}
+	}
+	for _, rs := range s.servers {
+		if rs.forward(s) != "-i" {
+			return rs.addr.Is6()
+		}
+	}
+	return false
 }
 
 // schedulers maps keepalived's (and DPVS's) names that xdpvs does not have to the nearest it has.
