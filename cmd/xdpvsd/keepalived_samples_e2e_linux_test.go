@@ -64,7 +64,8 @@ func serveAnyPath(t *testing.T, ns *netns.NS, addr netip.AddrPort, name string) 
 // changed, imported with --apply and served: the client's connections through the VIP reach the
 // sample's real server once its check passes (HTTP_GET on its page, the inhibit sample, SSL_GET
 // over TLS with status_code ranges and with connect_port, UDP_CHECK's UDP service, the IPv6
-// sample's SMTP_CHECK as a TCP check, each with its persistence).
+// sample's SMTP_CHECK as a TCP check, the fwmark sample with the mark rules it needs, each with
+// its persistence).
 func TestImportKeepalivedSamples(t *testing.T) {
 	t.Parallel()
 	for _, tc := range []struct {
@@ -150,6 +151,26 @@ func TestImportKeepalivedSamples(t *testing.T) {
 			}, func(t *testing.T, e *env) string {
 				if got := httpVia(vip4b, 80)(t, e); got != "rs0" && got != "rs1" {
 					return got
+				}
+				return "rs0"
+			}},
+		// fwmark 1 with persistence, NAT to both real servers' own ports (TCP_CHECK on 80): the
+		// mark rules, which keepalived.conf does not hold, are the two the import's example names
+		// (the VIP's ports 80 and 443); one persistence template for both ports.
+		{"keepalived.conf.fwmark", map[string]string{"192.168.201.100": topo.RS4(0), "192.168.201.101": topo.RS4(1)},
+			func(t *testing.T, e *env) {
+				for i := range 2 {
+					for _, port := range []string{":80", ":443"} {
+						serveAnyPath(t, e.nat.RS[i], netip.MustParseAddrPort(topo.RS4(i)+port), fmt.Sprintf("rs%d", i))
+					}
+				}
+				for _, port := range []string{"80", "443"} {
+					e.adm1("--add-mark", "-f", "1", "--proto", "tcp", "--dst", topo.VIP4, "--dport", port)
+				}
+			}, func(t *testing.T, e *env) string {
+				a, b := httpVia(topo.VIP4, 80)(t, e), httpVia(topo.VIP4, 443)(t, e)
+				if a != b || !strings.HasPrefix(a, "rs") {
+					return a + " and " + b // not one template for the mark's ports
 				}
 				return "rs0"
 			}},
