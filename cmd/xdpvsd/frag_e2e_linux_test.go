@@ -190,8 +190,11 @@ func (s *rawSender) sendOn(t *testing.T, frames [][]byte, cpus []int) {
 		c := make(chan job)
 		workers = append(workers, c)
 		go func() {
+			// The thread stays locked to the end: the goroutine's exit then ends the thread with
+			// its changed affinity. Unlocked, it went back to the runtime's pool pinned to one CPU,
+			// and later tests of the process started daemons from it (which inherited the
+			// affinity: TestWorkersAuto saw one CPU, TestHAOSPF a daemon pinned to one CPU).
 			runtime.LockOSThread()
-			defer runtime.UnlockOSThread()
 			var set unix.CPUSet
 			set.Set(cpu)
 			err := unix.SchedSetaffinity(0, &set)
