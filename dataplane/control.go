@@ -45,4 +45,5 @@ const (
 	NoConnReuse        = control.NoConnReuse
 	PersistToQuiescent = control.PersistToQuiescent
 	NoSloppy           = control.NoSloppy
+	NoFastPath         = control.NoFastPath
 )

@@ -40,8 +40,11 @@ type Config struct {
 	// sum, and the real server would drop the packet), at the cost of a full checksum for each
 	// such packet; other packets cost a comparison. See Pipeline.completeChecksum.
 	CompleteChecksums bool
-	Logger            *zap.Logger
-	Sync              SyncConfig
+	// FastPath lets the steering program forward established connections itself (fastpath.go),
+	// where the kernel allows it; off with CompleteChecksums or BareForward.
+	FastPath bool
+	Logger   *zap.Logger
+	Sync     SyncConfig
 }
 
 // DefaultXSKOptions are the AF_XDP settings of a worker: 2048-byte frames (packets up to 1792 bytes,
@@ -80,7 +83,9 @@ type Dataplane struct {
 	ids *ids
 	gen uint64
 
-	sync syncShared // connection sync (sync_linux.go)
+	sync     syncShared  // connection sync (sync_linux.go)
+	fastOn   bool        // the steering program's fast path is on
+	fastFull atomic.Bool // its map refused a record (logged once)
 }
 
 var _ Control = (*Dataplane)(nil)
@@ -139,6 +144,7 @@ func New(cfg Config) (d *Dataplane, err error) {
 	if d.steer, err = xsk.NewSteering(cfg.Workers * cfg.Conns); err != nil {
 		return nil, fmt.Errorf("dataplane: %w", err)
 	}
+	d.enableFastPath()
 	for _, p := range d.ports {
 		mode, err := d.steer.Attach(p.Ifindex, cfg.Attach)
 		if err != nil {
@@ -267,6 +273,7 @@ func (d *Dataplane) newWorker(q int, now int64) (*worker, error) {
 		w.syncOut, w.syncIn, w.bulks = new(syncRing), make(chan syncrec.Record, syncImportSize), make(chan bulkReq, 4)
 		w.p.enableSync(d.cfg.Sync.MinAge, w.syncOut, w.syncIn)
 	}
+	d.newWorkerFastPath(w)
 	w.proc = w.p
 	if d.cfg.BareForward {
 		w.proc = &bareForwarder{p: w.p, neigh: d.neigh}

@@ -21,6 +21,7 @@ type Config struct {
 	Attach            xsk.AttachMode
 	BareForward       bool
 	CompleteChecksums bool
+	FastPath          bool
 	Logger            *zap.Logger
 }
 

@@ -46,6 +46,7 @@ type Neighbours struct {
 	gone     map[uint32]bool // slots whose neighbour the kernel no longer has
 	recycled atomic.Uint64
 	full     atomic.Uint64 // neighbours not added: every slot held by a connection
+	changes  atomic.Uint64 // MACs changed or forgotten: the fast path's records made afresh
 }
 
 // neighIndex maps next hops to their slots: an immutable snapshot, a large base and a small delta
@@ -183,7 +184,9 @@ func (n *Neighbours) Set(port int, addr netip.Addr, mac header.MAC, valid bool) 
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	if r, ok := n.index.Load().get(k); ok {
-		n.macs[r.idx].Store(packMAC(mac, valid))
+		if old := n.macs[r.idx].Swap(packMAC(mac, valid)); old != packMAC(mac, valid) {
+			n.changes.Add(1)
+		}
 		delete(n.gone, r.idx)
 		return
 	}
@@ -208,6 +211,7 @@ func (n *Neighbours) Forget(port int, addr netip.Addr) {
 	if r, ok := n.index.Load().get(k); ok {
 		n.macs[r.idx].Store(n.macs[r.idx].Load() &^ macValid)
 		n.gone[r.idx] = true
+		n.changes.Add(1)
 	}
 }
 

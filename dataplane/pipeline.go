@@ -106,6 +106,9 @@ type counters struct {
 	fragExpired                     uint64 // datagrams whose fragments stopped coming before the end
 	fragEvicted                     uint64 // datagrams without their first fragment evicted for a new one
 	fragMade                        uint64 // fragments the director made of packets too big for a tunnel (DF clear)
+	fastInstalled, fastRemoved      uint64 // fast-path records made and removed (fastpath.go)
+	fastPackets, fastBytes          uint64 // forwarded by the program, as folded
+	fastRefused                     uint64 // records the program's map refused (full): those connections stay with the worker
 }
 
 // Pipeline is one worker's packet processing: classify, look up or create the connection, rewrite,
@@ -126,6 +129,7 @@ type Pipeline struct {
 	pp           []ppConn                  // by connection id; nil until a --proxy-protocol service appears
 	ppBuf        [proxyproto.MaxLen]byte   // where a PROXY protocol header is written before it is inserted
 	flows        *flowLog                  // NAT connections opened and closed, for the steering program (nil: none to tell)
+	fast         *fastPath                 // the XDP fast path's records and counts (nil: off)
 	defense      control.DefenseMode       // the table's defence (defense.go)
 	pressureAt   int                       // connections in the table from which DefenseAuto is on
 	minMTU       int                       // of the ports: what the SYN proxy's MSS is made for
@@ -219,6 +223,9 @@ func (p *Pipeline) setConfig(c *compiled) {
 	}
 	p.conf, p.svcState = c, st
 	p.setDefense(&c.defense)
+	if p.fast != nil && len(p.fast.list) > 0 {
+		p.fast.flushAll = true // ids, policies and tunnel sources may have changed: made afresh
+	}
 }
 
 func (p *Pipeline) drop(r DropReason) (Verdict, int) {
@@ -621,6 +628,9 @@ func (p *Pipeline) holdHops(n0, n1 slotRef) bool {
 
 // expired is the table's expiry callback: the connection goes.
 func (p *Pipeline) expired(id uint32, e *conntrack.Entry[connVal]) bool {
+	if p.fast != nil && offloaded(e) && p.fastLives(id, e) {
+		return true
+	}
 	if e.Value.sp == spWaiting && p.spExpired(id, e) {
 		return true
 	}
@@ -642,6 +652,9 @@ func (p *Pipeline) remove(id uint32, e *conntrack.Entry[connVal]) {
 // persistence template's, its FULLNAT local port and its SYN proxy's pending slot.
 func (p *Pipeline) forget(id uint32, e *conntrack.Entry[connVal]) {
 	v := &e.Value
+	if p.fast != nil && offloaded(e) {
+		p.unoffload(id, e) // first: the program no longer forwards its packets
+	}
 	if v.sp != spOff {
 		p.spRelease(&p.sp.conns[id])
 	}
@@ -710,5 +723,9 @@ func (p *Pipeline) forward(cur *cursor, id uint32, dir conntrack.Dir, now int64)
 		p.syncTouch(id, e, changed, now)
 	}
 	cur.conn = id
-	return xmitFuncs[v.xmit](p, cur, e, dir, h)
+	vd, port := xmitFuncs[v.xmit](p, cur, e, dir, h)
+	if p.fast != nil && vd == VerdictTX && !v.flags.has(fastFlag(dir)) && p.fastReady(cur, e, dir, h) {
+		p.offload(cur, id, e, dir, h)
+	}
+	return vd, port
 }

@@ -122,7 +122,10 @@ func workerStats(id, queue, cpu int, c *counters, conns int) WorkerStats {
 		NamedCount{Name: "checksums_completed", Count: c.sumsCompleted}, NamedCount{Name: "sloppy_created", Count: c.sloppy},
 		NamedCount{Name: "frag_held", Count: c.fragHeld}, NamedCount{Name: "frag_expired", Count: c.fragExpired},
 		NamedCount{Name: "frag_evicted", Count: c.fragEvicted},
-		NamedCount{Name: "frag_made", Count: c.fragMade})
+		NamedCount{Name: "frag_made", Count: c.fragMade},
+		NamedCount{Name: "fast_path_installed", Count: c.fastInstalled}, NamedCount{Name: "fast_path_removed", Count: c.fastRemoved},
+		NamedCount{Name: "fast_path_packets", Count: c.fastPackets}, NamedCount{Name: "fast_path_bytes", Count: c.fastBytes},
+		NamedCount{Name: "fast_path_refused", Count: c.fastRefused})
 	for r := toa.Result(0); r < toa.NumResults; r++ {
 		ws.Events = append(ws.Events, NamedCount{Name: "toa_" + r.String(), Count: c.toa[r]})
 	}

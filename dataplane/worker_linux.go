@@ -53,7 +53,9 @@ type worker struct {
 	pollfds   []unix.PollFd
 	queues    []int         // the queues it owns, on every port (queues beyond a port's count skipped)
 	flowKeys  []xsk.FlowKey // syncFlows' batch
-	cur       xsk.Desc      // the frame being processed, freed if processing panics
+	fastKeys  []xsk.FlowKey // syncFast's batch (nil: no fast path)
+	fastRecs  []xsk.FastRecord
+	cur       xsk.Desc // the frame being processed, freed if processing panics
 	inFrame   bool
 	panicked  bool         // a panic was logged: later ones are only counted
 	stats     board        // its counters as last published, for Stats
@@ -115,9 +117,13 @@ func (w *worker) serve(stop *atomic.Bool) {
 		w.flush()
 		if now-lastExpire >= expiryEvery {
 			if budget := min(expiryBudget, w.p.flows.room()); budget > 0 { // each expiry may log a closing
-				w.p.table.Expire(now, budget)
+				w.p.expire(now, budget)
 				w.syncFlows()
 			}
+			if w.p.fast != nil {
+				w.p.foldFast(now, w.dp.neigh.changes.Load())
+			}
+			w.syncFast()
 			lastExpire = now
 			w.p.expireFragments(now)
 			if g := w.p.generated(); g != nil && g.n > 0 {
@@ -332,11 +338,16 @@ func (w *worker) flushPort(port int) {
 	w.txq[port] = q[:0]
 }
 
+// flush transmits what the batch left queued, then hands the fast-path records it made to the
+// program: a record goes in only once the packet that made it has left, so that the program's
+// packets of a connection never overtake the worker's (a DR server would see the request before
+// the handshake's last ACK).
 func (w *worker) flush() {
 	for port, s := range w.socks {
 		w.flushPort(port)
 		s.Complete()
 	}
+	w.syncFast()
 }
 
 // syncFlows hands the pipeline's log of NAT connections opened and closed to the steering

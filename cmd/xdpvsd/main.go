@@ -68,7 +68,7 @@ type options struct {
 	ifaces                               listFlag
 	socket, group, workers, cpus, config string
 	attach, level, cpuProfile, metrics   string
-	scripts, checkConfig                 string
+	scripts, checkConfig, fastPath       string
 	conns, frameSize                     int
 	bare, completeSums, ha               bool
 	announce                             *announceFlags
@@ -107,6 +107,7 @@ func newFlagSet() (*options, *flag.FlagSet) {
 	fs.StringVar(&o.cpuProfile, "cpu-profile", "", "development: write a CPU profile of the whole run to this file")
 	fs.StringVar(&o.metrics, "metrics", "", "serve Prometheus metrics on this address (HOST:PORT), at /metrics")
 	fs.BoolVar(&o.completeSums, "complete-checksums", false, "finish the TCP/UDP checksums of packets sent with transmit checksum offload by local senders (containers on veth, some virtual NICs), which real servers would drop; costs a full checksum per such packet (event checksums_completed)")
+	fs.StringVar(&o.fastPath, "fast-path", "on", "on: the XDP program forwards established connections itself from the record the workers install (per service: --policy no-fast-path); off: every packet goes through the workers")
 	fs.StringVar(&o.scripts, "health-scripts", "", "directory of the programs that health checks (--check script) may run: owned by root, writable by no one else (default: none may run)")
 	fs.StringVar(&o.checkConfig, "check-config", "", "validate this configuration file (xdpvsadm -S format) and exit, touching no interface: exit status 0 if it would load, 1 with FILE:LINE: reason if not")
 	o.announce = addAnnounceFlags(fs)
@@ -142,6 +143,13 @@ func (o *options) dataplaneConfig(log *zap.Logger) (dataplane.Config, error) {
 	}
 	cfg := dataplane.Config{Interfaces: o.ifaces, Workers: nworkers, Conns: o.conns, Logger: log, BareForward: o.bare,
 		CompleteChecksums: o.completeSums, Sync: o.sync.dataplaneConfig()}
+	switch o.fastPath {
+	case "on":
+		cfg.FastPath = true
+	case "off":
+	default:
+		return cfg, fmt.Errorf("--fast-path %q: want on or off", o.fastPath)
+	}
 	cfg.XSK = dataplane.DefaultXSKOptions()
 	cfg.XSK.FrameSize = o.frameSize
 	if err := cfg.XSK.Validate(); err != nil {

@@ -54,6 +54,7 @@ var modes = []mode{
 			e.natService("-t", f.client6())
 			e.natService("-u", f.client6())
 		},
+		grow: []string{"fast_path_packets"},
 		check: func(e *env, f family) {
 			want := "TCP  " + hostPort(e.vip(f.client6()), 80)
 			if !strings.Contains(e.adm1("-Ln", "--stats"), want) {
@@ -66,7 +67,7 @@ var modes = []mode{
 	},
 	{
 		// The real servers see the connections come from the local address.
-		name: "FULLNAT", families: []family{v4, v6}, env: natEnv,
+		name: "FULLNAT", families: []family{v4, v6}, env: natEnv, grow: []string{"fast_path_packets"},
 		services: func(e *env, f family) {
 			for _, proto := range []string{"-t", "-u"} {
 				svc := e.natService(proto, f.client6()) // NAT first, then every real server switched to FULLNAT
@@ -114,6 +115,7 @@ var modes = []mode{
 		// The real servers answer the client directly from the VIP.
 		name: "DR", families: []family{v4, v6}, env: newDREnv,
 		services: func(e *env, f family) { e.rrServices(f, "-g", topo.DRRS4, topo.DRRS6) },
+		grow:     []string{"fast_path_packets"},
 	},
 	{
 		// Every link has an MTU of 1500, so the client's full-size segments do not fit the tunnel:
@@ -121,7 +123,7 @@ var modes = []mode{
 		// succeed after it.
 		name: "TUN", families: []family{v4, v6}, env: newTUNEnv,
 		services: func(e *env, f family) { e.rrServices(f, "-i", topo.TUNRS4, topo.TUNRS6) },
-		grow:     []string{"tunnelled", "icmp_sent"}, // icmp_sent: the MTU case was exercised
+		grow:     []string{"tunnelled", "icmp_sent", "fast_path_packets"}, // icmp_sent: the MTU case was exercised
 	},
 }
 

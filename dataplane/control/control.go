@@ -191,7 +191,9 @@ const (
 //     ESTABLISHED connection, when the service's scheduler is consistent (mh, sh, dh) and the real
 //     server it picks is DR or TUN (IPVS's sloppy_tcp): after an ECMP change moves a flow from
 //     another director, this one picks the same real server and the flow goes on. NAT and FULLNAT
-//     cannot (their replies and local ports belong to the director that opened the connection).
+//     cannot (their replies and local ports belong to the director that opened the connection);
+//   - established connections are forwarded by the XDP fast path (xdpvsd --fast-path) rather
+//     than by the workers.
 type BackendPolicy uint8
 
 const (
@@ -199,6 +201,7 @@ const (
 	NoConnReuse                                  // a SYN reusing a finished connection goes to its old server
 	PersistToQuiescent                           // persistence templates still choose a weight-0 server
 	NoSloppy                                     // only a SYN opens a TCP connection, as IPVS without sloppy_tcp
+	NoFastPath                                   // every packet of its connections goes through the workers
 )
 
 // RealServer is one destination of a service.

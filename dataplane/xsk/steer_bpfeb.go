@@ -28,6 +28,32 @@ type steerEpKey struct {
 	Addr   [16]uint8
 }
 
+type steerFastRec struct {
+	_       structs.HostLayout
+	Kind    uint8
+	Pad0    uint8
+	Port    uint16
+	Ifindex uint32
+	Slot    uint32
+	L4Delta uint16
+	IpDelta uint16
+	Mtu     uint16
+	Sport   uint16
+	Dport   uint16
+	DstMac  [6]uint8
+	SrcMac  [6]uint8
+	Pad1    [2]uint8
+	Saddr   [16]uint8
+	Daddr   [16]uint8
+}
+
+type steerFastStat struct {
+	_       structs.HostLayout
+	Packets uint64
+	Bytes   uint64
+	Last    uint64
+}
+
 type steerFlowKey struct {
 	_      structs.HostLayout
 	Family uint8
@@ -43,6 +69,9 @@ type steerFlowKey struct {
 //
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
+	steerMapFastFlows   = "fast_flows"
+	steerMapFastPorts   = "fast_ports"
+	steerMapFastStats   = "fast_stats"
 	steerMapFragAddrs   = "frag_addrs"
 	steerMapLocalAddrs  = "local_addrs"
 	steerMapNatFlows    = "nat_flows"
@@ -50,6 +79,7 @@ const (
 	steerMapStats       = "stats"
 	steerMapXsks        = "xsks"
 	steerProgXdpvsSteer = "xdpvs_steer"
+	steerVarFastPathOn  = "fast_path_on"
 )
 
 // loadSteer returns the embedded CollectionSpec for steer.
@@ -101,6 +131,9 @@ type steerProgramSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type steerMapSpecs struct {
+	FastFlows  *ebpf.MapSpec `ebpf:"fast_flows"`
+	FastPorts  *ebpf.MapSpec `ebpf:"fast_ports"`
+	FastStats  *ebpf.MapSpec `ebpf:"fast_stats"`
 	FragAddrs  *ebpf.MapSpec `ebpf:"frag_addrs"`
 	LocalAddrs *ebpf.MapSpec `ebpf:"local_addrs"`
 	NatFlows   *ebpf.MapSpec `ebpf:"nat_flows"`
@@ -113,6 +146,7 @@ type steerMapSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type steerVariableSpecs struct {
+	FastPathOn *ebpf.VariableSpec `ebpf:"fast_path_on"`
 }
 
 // steerObjects contains all objects after they have been loaded into the kernel.
@@ -135,6 +169,9 @@ func (o *steerObjects) Close() error {
 //
 // It can be passed to loadSteerObjects or ebpf.CollectionSpec.LoadAndAssign.
 type steerMaps struct {
+	FastFlows  *ebpf.Map `ebpf:"fast_flows"`
+	FastPorts  *ebpf.Map `ebpf:"fast_ports"`
+	FastStats  *ebpf.Map `ebpf:"fast_stats"`
 	FragAddrs  *ebpf.Map `ebpf:"frag_addrs"`
 	LocalAddrs *ebpf.Map `ebpf:"local_addrs"`
 	NatFlows   *ebpf.Map `ebpf:"nat_flows"`
@@ -145,6 +182,9 @@ type steerMaps struct {
 
 func (m *steerMaps) Close() error {
 	return _SteerClose(
+		m.FastFlows,
+		m.FastPorts,
+		m.FastStats,
 		m.FragAddrs,
 		m.LocalAddrs,
 		m.NatFlows,
@@ -158,6 +198,7 @@ func (m *steerMaps) Close() error {
 //
 // It can be passed to loadSteerObjects or ebpf.CollectionSpec.LoadAndAssign.
 type steerVariables struct {
+	FastPathOn *ebpf.Variable `ebpf:"fast_path_on"`
 }
 
 // steerPrograms contains all programs after they have been loaded into the kernel.

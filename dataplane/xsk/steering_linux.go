@@ -38,6 +38,7 @@ type Steering struct {
 	ones   []uint32 // the values of AddFlows
 	ifaces map[int]*steerIface
 	closed bool
+	fast   fastMem // the fast path's stats, mapped (EnableFastPath)
 }
 
 type steerSharedMaps struct {
@@ -46,6 +47,9 @@ type steerSharedMaps struct {
 	LocalAddrs *ebpf.Map `ebpf:"local_addrs"`
 	FragAddrs  *ebpf.Map `ebpf:"frag_addrs"`
 	Stats      *ebpf.Map `ebpf:"stats"`
+	FastFlows  *ebpf.Map `ebpf:"fast_flows"`
+	FastStats  *ebpf.Map `ebpf:"fast_stats"`
+	FastPorts  *ebpf.Map `ebpf:"fast_ports"`
 }
 
 func (m *steerSharedMaps) replacements() map[string]*ebpf.Map {
@@ -55,11 +59,14 @@ func (m *steerSharedMaps) replacements() map[string]*ebpf.Map {
 		"local_addrs": m.LocalAddrs,
 		"frag_addrs":  m.FragAddrs,
 		"stats":       m.Stats,
+		"fast_flows":  m.FastFlows,
+		"fast_stats":  m.FastStats,
+		"fast_ports":  m.FastPorts,
 	}
 }
 
 func (m *steerSharedMaps) close() {
-	for _, x := range []*ebpf.Map{m.Services, m.NATFlows, m.LocalAddrs, m.FragAddrs, m.Stats} {
+	for _, x := range []*ebpf.Map{m.Services, m.NATFlows, m.LocalAddrs, m.FragAddrs, m.Stats, m.FastFlows, m.FastStats, m.FastPorts} {
 		if x != nil {
 			x.Close()
 		}
@@ -88,12 +95,14 @@ func NewSteering(flows int) (*Steering, error) {
 		return nil, fmt.Errorf("xsk: steering program has %d counters, Go side knows %d", n, len(StatNames))
 	}
 	spec.Maps["nat_flows"].MaxEntries = uint32(min(max(flows, 1024), 1<<28))
+	spec.Maps["fast_flows"].MaxEntries, spec.Maps["fast_stats"].MaxEntries = 1, 1 // off until EnableFastPath
 	st := &Steering{spec: spec, ifaces: map[int]*steerIface{}, ones: make([]uint32, MaxFlowBatch)}
 	for i := range st.ones {
 		st.ones[i] = 1
 	}
 	for name, dst := range map[string]**ebpf.Map{"services": &st.shared.Services, "nat_flows": &st.shared.NATFlows,
-		"local_addrs": &st.shared.LocalAddrs, "frag_addrs": &st.shared.FragAddrs, "stats": &st.shared.Stats} {
+		"local_addrs": &st.shared.LocalAddrs, "frag_addrs": &st.shared.FragAddrs, "stats": &st.shared.Stats, "fast_flows": &st.shared.FastFlows,
+		"fast_stats": &st.shared.FastStats, "fast_ports": &st.shared.FastPorts} {
 		m, err := ebpf.NewMap(spec.Maps[name])
 		if err != nil {
 			st.shared.close()
@@ -539,6 +548,7 @@ func (st *Steering) Close() error {
 		errs = append(errs, ifc.close(i))
 	}
 	st.ifaces = nil
+	st.fast.unmap()
 	st.shared.close()
 	return errors.Join(errs...)
 }

@@ -179,4 +179,10 @@ var StatNames = []string{
 	"match_icmp_error",   // ICMP error quoting one of our flows
 	"passed_vlan",        // VLAN-tagged (the workers do not handle tags yet): passed
 	"match_fragment",     // TCP/UDP fragment to a VIP or local address, or from a NAT real server
+	"fast_tx",            // fast path: forwarded by the program back out of the receiving interface
+	"fast_redirect",      // fast path: forwarded by the program to the egress port
+	"fast_to_worker",     // a fast-path connection's packet the worker must see (SYN/FIN/RST, lengths)
+	"fast_too_big",       // a fast-path tunnel's packet too big for the tunnel: to the worker
+	"fast_no_port",       // a fast-path record's egress port missing: to the worker
+	"fast_aborted",       // a fast-path rewrite failed half way: dropped
 }

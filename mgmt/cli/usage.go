@@ -99,7 +99,8 @@ func writeOptions(w io.Writer) {
 		"  --dport port[-port]                 with --add-mark: the destination ports (default all)\n"+
 		"  --policy LIST                       turn off xdpvs's handling of real-server changes:\n"+
 		"                                      keep-removed-conns, no-conn-reuse, persist-quiescent,\n"+
-		"                                      and of moved flows (mh, sh, dh with -g, -i): no-sloppy\n"+
+		"                                      and of moved flows (mh, sh, dh with -g, -i): no-sloppy,\n"+
+		"                                      and of the XDP fast path: no-fast-path\n"+
 		"  --bgp-min-servers N                 announce the VIP while N real servers are available (1)\n"+
 		"  --real-server  -r server-address    server-address is host (and port)\n"+
 		"  --gatewaying   -g                   gatewaying (direct routing) (default)\n"+

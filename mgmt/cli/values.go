@@ -395,6 +395,7 @@ var policyNames = []struct {
 	{"no-conn-reuse", control.NoConnReuse},
 	{"persist-quiescent", control.PersistToQuiescent},
 	{"no-sloppy", control.NoSloppy},
+	{"no-fast-path", control.NoFastPath},
 }
 
 // ParsePolicy parses --policy: a comma-separated list of policy words, or "default".
@@ -411,7 +412,7 @@ func ParsePolicy(s string) (control.BackendPolicy, error) {
 			return n.name == w
 		})
 		if i < 0 {
-			return 0, parseErr("invalid policy `%s' (keep-removed-conns, no-conn-reuse, persist-quiescent, no-sloppy or default)", w)
+			return 0, parseErr("invalid policy `%s' (keep-removed-conns, no-conn-reuse, persist-quiescent, no-sloppy, no-fast-path or default)", w)
 		}
 		p |= policyNames[i].bit
 	}

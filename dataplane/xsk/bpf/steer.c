@@ -69,6 +69,12 @@ enum stat {
 	STAT_MATCH_ICMP_ERROR,
 	STAT_PASSED_VLAN,       /* VLAN-tagged, passed */
 	STAT_MATCH_FRAGMENT,    /* TCP/UDP fragment to a VIP or LIP, or from a NAT real server */
+	STAT_FAST_TX,           /* fast path: forwarded back out of the ingress interface */
+	STAT_FAST_REDIRECT,     /* fast path: forwarded, redirected to the egress port */
+	STAT_FAST_TO_WORKER,    /* a record's, but the worker must see it (SYN/FIN/RST, ...) */
+	STAT_FAST_TOO_BIG,      /* a record's, too big for its tunnel: to the worker */
+	STAT_FAST_NO_PORT,      /* a record's, its egress port not in fast_ports: to the worker */
+	STAT_FAST_ABORTED,      /* a record's, the rewrite failed half way: dropped */
 	STAT_MAX,
 };
 
@@ -388,9 +394,13 @@ static __always_inline int is_icmp_error(__u8 proto, __u8 type)
 	return type >= 1 && type <= 4;
 }
 
+#include "fastpath.h"
+
 /* classify returns the STAT_MATCH_* reason to redirect, or 0 to pass;
- * STAT_PARSE_ERROR / STAT_PASSED_FRAGMENT say why it passed. */
-static __always_inline __u32 classify(struct xdp_md *ctx)
+ * STAT_PARSE_ERROR / STAT_PASSED_FRAGMENT say why it passed. A packet the
+ * fast path forwarded (or dropped) sets *act to its action and returns the
+ * STAT_FAST_* to count. */
+static __always_inline __u32 classify(struct xdp_md *ctx, int *act)
 {
 	void *data = (void *)(long)ctx->data;
 	void *end = (void *)(long)ctx->data_end;
@@ -425,6 +435,14 @@ static __always_inline __u32 classify(struct xdp_md *ctx)
 			return STAT_PARSE_ERROR;
 		if ((void *)(pp + 1) > end)
 			return STAT_PARSE_ERROR;
+		__u32 fwhy;
+		int a = fast_forward(ctx, &l3, eth + 1, pos, &fwhy);
+		if (a >= 0) {
+			*act = a;
+			return fwhy;
+		}
+		if (fwhy)
+			count(fwhy);
 		if (is_service(&l3, pp->dst))
 			return STAT_MATCH_SERVICE;
 		if (in_addr_map(&local_addrs, l3.family, l3.daddr))
@@ -483,7 +501,12 @@ SEC("xdp")
 int xdpvs_steer(struct xdp_md *ctx)
 {
 	count(STAT_PACKETS);
-	__u32 why = classify(ctx);
+	int act = -1;
+	__u32 why = classify(ctx, &act);
+	if (act >= 0) {
+		count(why);
+		return act;
+	}
 	switch (why) {
 	case STAT_MATCH_SERVICE:
 	case STAT_MATCH_REAL_SERVER:

@@ -1,0 +1,460 @@
+package dataplane
+
+// The fast path against its reference, the worker: every mode and family of fuzzSnapshot has a
+// connection opened through a pipeline (with a fast path whose stats are the program's), the
+// records the pipeline made go into the steering program's map as the worker hands them over, and
+// then each data packet runs through BPF_PROG_RUN and through the pipeline: the program's frame
+// must be byte-equal to the worker's, its action XDP_TX or XDP_REDIRECT to the worker's egress
+// port, and the packet counted in the connection's stats slot; every packet the worker must see
+// (SYN, FIN, RST, IPv6 extension headers, bad lengths, too big for a tunnel, misses, NAT64 and SYN
+// proxy connections) leaves the program untouched, for the worker (XDP_PASS here: no socket).
+
+import (
+	"bytes"
+	"encoding/hex"
+	"net/netip"
+	"sync/atomic"
+	"testing"
+	"unsafe"
+
+	"github.com/cilium/ebpf"
+
+	"github.com/xdpvs/xdpvs/conntrack"
+	"github.com/xdpvs/xdpvs/dataplane/xsk"
+	"github.com/xdpvs/xdpvs/header"
+	"github.com/xdpvs/xdpvs/internal/testutil"
+)
+
+const (
+	xdpPass     = 2
+	xdpRedirect = 4
+)
+
+// xdpMD is struct xdp_md, the context BPF_PROG_RUN passes in.
+type xdpMD struct {
+	Data, DataEnd, DataMeta, IngressIfindex, RxQueueIndex, EgressIfindex uint32
+}
+
+// fastEnv is a pipeline with a fast path whose records go into a detached steering program.
+type fastEnv struct {
+	ns    *testutil.NetNS
+	st    *xsk.Steering
+	prog  *ebpf.Program
+	p     *Pipeline
+	ports []Port
+	keys  []xsk.FlowKey
+	recs  []xsk.FastRecord
+}
+
+const fastCapacity = 256
+
+func newFastEnv(tb testing.TB) *fastEnv {
+	tb.Helper()
+	testutil.RequireRoot(tb)
+	e := &fastEnv{ns: testutil.NewNetNS(tb, "fastpath")}
+	testutil.NewVethPair(tb, e.ns, "d0", e.ns, "d1", 1)
+	e.ports = fuzzPorts()
+	e.ports[0].Ifindex, e.ports[1].Ifindex = e.ns.Ifindex(tb, "d0"), e.ns.Ifindex(tb, "d1")
+	e.ns.MustDo(tb, func() error {
+		st, err := xsk.NewSteering(1024)
+		if err != nil {
+			return err
+		}
+		tb.Cleanup(func() { st.Close() })
+		if err := st.EnableFastPath(fastCapacity*2, []int{e.ports[0].Ifindex, e.ports[1].Ifindex}); err != nil {
+			return err
+		}
+		prog, xsks, err := st.Program()
+		if err != nil {
+			return err
+		}
+		tb.Cleanup(func() { prog.Close(); xsks.Close() })
+		e.st, e.prog = st, prog
+		return nil
+	})
+	ownerKey = fuzzOwnerKey(tb)
+	e.p = newPipeline(0, 1, e.ports, newTestNeighbours(), fastCapacity, t0)
+	e.p.setConfig(mustCompile(tb, fuzzSnapshot()))
+	setTunnelSources(e.p, fuzzTunSource, [2]netip.Addr{}, fuzzTunSrc)
+	stats := e.st.FastStats()
+	slots := unsafe.Slice((*fastStat)(unsafe.Pointer(&stats[0])), len(stats))
+	e.p.fast = newFastPath(fastCapacity, slots, 0, 0)
+	e.keys, e.recs = make([]xsk.FlowKey, 0, 64), make([]xsk.FastRecord, 0, 64)
+	return e
+}
+
+// run processes frame through the pipeline as a worker does (with headroom), hands the fast log
+// to the program, and returns the verdict, the egress port and what was sent.
+func (e *fastEnv) run(tb testing.TB, frame []byte, in int) (Verdict, int, []byte) {
+	tb.Helper()
+	var buf [2048]byte
+	n := copy(buf[rxHeadroom:], frame)
+	v, port, off, m := e.p.ProcessAt(buf[:], rxHeadroom, n, in, t0+second)
+	if err := sendFastLog(e.st, e.p, e.keys, e.recs); err != nil {
+		tb.Fatalf("sendFastLog: %v", err)
+	}
+	return v, port, append([]byte(nil), buf[off:off+m]...)
+}
+
+// mustRun is run that fails unless the frame is sent.
+func (e *fastEnv) mustRun(tb testing.TB, frame []byte, in int) []byte {
+	tb.Helper()
+	v, _, out := e.run(tb, frame, in)
+	if v != VerdictTX {
+		tb.Fatalf("pipeline: %s (%s)", vname(v), nonZero(e.p.c))
+	}
+	return out
+}
+
+// xdp runs frame through the program as received on port in.
+func (e *fastEnv) xdp(tb testing.TB, frame []byte, in int) (uint32, []byte) {
+	tb.Helper()
+	out := make([]byte, len(frame)+256)
+	opts := &ebpf.RunOptions{Data: frame, DataOut: out,
+		Context: xdpMD{DataEnd: uint32(len(frame)), IngressIfindex: uint32(e.ports[in].Ifindex)}}
+	var ret uint32
+	e.ns.MustDo(tb, func() error {
+		var err error
+		ret, err = e.prog.Run(opts)
+		return err
+	})
+	return ret, opts.DataOut
+}
+
+func (e *fastEnv) stat(tb testing.TB, name string) uint64 {
+	tb.Helper()
+	s, err := e.st.Stats()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return s[name]
+}
+
+// fastFlow is one connection of the golden test: a client of a service, and whether the server's
+// packets come back through the director.
+type fastFlow struct {
+	name      string
+	proto     uint8
+	cip, vip  netip.Addr
+	vport     uint16
+	replies   bool // NAT, FULLNAT
+	offloaded bool // false: NAT64 and the SYN proxy stay with the worker
+	tunnel    bool
+}
+
+var fastFlows = []fastFlow{
+	{"nat4_tcp", tcp, cip4, vip4, 80, true, true, false},
+	{"nat6_tcp", tcp, cip6, vip6, 80, true, true, false},
+	{"nat4_udp", udp, cip4, vip4, 53, true, true, false},
+	{"nat6_udp", udp, cip6, vip6, 53, true, true, false},
+	{"dr4_tcp", tcp, cip4, vip4, 83, false, true, false},
+	{"dr6_tcp", tcp, cip6, vip6, 83, false, true, false},
+	{"dr4_udp", udp, cip4, vip4All, 5000, false, true, false},
+	{"tun4_tcp", tcp, cip4, vip4, 84, false, true, true},
+	{"tun4_udp", udp, cip4, vip4, 84, false, true, true},
+	{"tun6_tcp", tcp, cip6, vip6, 84, false, true, true},
+	{"fullnat4_tcp", tcp, cip4, vip4, 85, true, true, false},
+	{"fullnat4_udp", udp, cip4, vip4, 85, true, true, false},
+	{"fullnat6_tcp", tcp, cip6, vip6, 85, true, true, false},
+	{"nat64_tcp", tcp, cip6, vip6, 86, true, false, false},
+	{"synproxy4_nat", tcp, cip4, vip4, 87, true, false, false},
+}
+
+// open runs flow f's handshake (and first data both ways) through the pipeline; it returns the
+// client's and the server's packet templates.
+func (e *fastEnv) open(tb testing.TB, f fastFlow, cport uint16) (client, server pk) {
+	tb.Helper()
+	client = pk{src: cliMAC, dst: port0MAC, sip: f.cip, dip: f.vip, proto: f.proto, sport: cport, dport: f.vport}
+	if f.proto == udp {
+		out := e.mustRun(tb, client.dgram(32).frame(tb), 0)
+		server = e.serverOf(tb, out, f.tunnel)
+		if f.replies {
+			e.mustRun(tb, server.dgram(48).frame(tb), 1)
+		}
+		e.mustRun(tb, client.dgram(32).frame(tb), 0)
+		return client, server
+	}
+	if f.vport == 87 { // the SYN proxy answers the SYN itself, with a cookie
+		synack := e.mustRun(tb, client.seg("S", 1000, 0, 0).frame(tb), 0)
+		var pp header.Packet
+		pp.Parse(synack)
+		cookie := header.TCP(synack[pp.L4Offset:]).SequenceNumber()
+		out := e.mustRun(tb, client.seg("A", 1001, cookie+1, 0).frame(tb), 0)
+		server = e.serverOf(tb, out, false)
+		e.run(tb, server.seg("SA", 5000, 1001, 0).frame(tb), 1)
+		e.run(tb, client.seg("PA", 1001, cookie+1, 100).frame(tb), 0)
+		return client, server
+	}
+	out := e.mustRun(tb, client.seg("S", 1000, 0, 0).frame(tb), 0)
+	server = e.serverOf(tb, out, f.tunnel)
+	if f.replies {
+		e.mustRun(tb, server.seg("SA", 5000, 1001, 0).frame(tb), 1)
+	}
+	e.mustRun(tb, client.seg("A", 1001, 5001, 0).frame(tb), 0)
+	e.mustRun(tb, client.seg("PA", 1001, 5001, 100).frame(tb), 0)
+	if f.replies {
+		e.mustRun(tb, server.seg("PA", 5001, 1101, 100).frame(tb), 1)
+	}
+	return client, server
+}
+
+// serverOf returns the server side of the connection whose first packet the pipeline sent as out.
+func (e *fastEnv) serverOf(tb testing.TB, out []byte, tunnel bool) pk {
+	tb.Helper()
+	var pp header.Packet
+	if r := pp.Parse(out); r != header.ParseOK {
+		tb.Fatalf("output does not parse: %v", r)
+	}
+	t := pp.Tuple
+	if tunnel { // the inner packet
+		var in header.Packet
+		l3 := pp.L3Offset + 20
+		if pp.IsIPv6 {
+			l3 = pp.L3Offset + 40
+		}
+		inner := append(append([]byte(nil), out[:header.EthernetMinimumSize]...), out[l3:]...)
+		if pp.IsIPv6 {
+			inner[12], inner[13] = 0x86, 0xdd
+		}
+		in.Parse(inner)
+		t = in.Tuple
+	}
+	rs := t.DstAddr.Netip()
+	return pk{src: rsMAC(rs), dst: port1MAC, sip: rs, dip: t.SrcAddr.Netip(), proto: t.Proto, sport: t.DstPort, dport: t.SrcPort}
+}
+
+func TestFastPathGolden(t *testing.T) {
+	e := newFastEnv(t)
+	for i, f := range fastFlows {
+		t.Run(f.name, func(t *testing.T) {
+			client, server := e.open(t, f, uint16(40100+i))
+			if got := e.p.fast.log.n; got != 0 {
+				t.Fatalf("log not handed over: %d", got)
+			}
+			var data []sent
+			if f.proto == tcp {
+				data = append(data, sent{"client data", client.seg("PA", 1101, 5101, 200).frame(t), 0},
+					sent{"client ack, padded to 60 bytes", pad60(client.seg("A", 1301, 5101, 0).frame(t)), 0})
+				if f.replies {
+					data = append(data, sent{"server data", server.seg("PA", 5101, 1301, 300).frame(t), 1})
+				}
+			} else {
+				data = append(data, sent{"client datagram", client.dgram(200).frame(t), 0})
+				if f.replies {
+					data = append(data, sent{"server datagram", server.dgram(300).frame(t), 1})
+				}
+			}
+			for _, d := range data {
+				e.golden(t, f, d)
+			}
+			e.mustSee(t, f, client, server)
+		})
+	}
+	// Every packet the program forwarded was counted in its connection's slot; folded, the counts
+	// reach the worker's counters.
+	forwarded := e.stat(t, "fast_tx") + e.stat(t, "fast_redirect")
+	if forwarded == 0 {
+		t.Fatal("nothing went through the fast path")
+	}
+	before := e.p.c.fastPackets
+	e.p.foldFast(t0+2*second, e.p.neigh.changes.Load())
+	if got := e.p.c.fastPackets - before; got != forwarded {
+		t.Errorf("folded %d packets, the program forwarded %d", got, forwarded)
+	}
+}
+
+type sent struct {
+	name  string
+	frame []byte
+	in    int
+}
+
+func pad60(f []byte) []byte {
+	if len(f) >= 60 {
+		return f
+	}
+	return append(f, make([]byte, 60-len(f))...)
+}
+
+// golden runs d through the program and the pipeline and compares them.
+func (e *fastEnv) golden(t *testing.T, f fastFlow, d sent) {
+	t.Helper()
+	fwd0, tx0 := e.stat(t, "fast_tx")+e.stat(t, "fast_redirect"), e.stat(t, "fast_tx")
+	ret, got := e.xdp(t, d.frame, d.in)
+	v, port, want := e.run(t, d.frame, d.in)
+	if v != VerdictTX {
+		t.Fatalf("%s: the pipeline did not send it: %s", d.name, vname(v))
+	}
+	if !f.offloaded {
+		if ret != xdpPass || !bytes.Equal(got, d.frame) {
+			t.Errorf("%s: the program took a packet of a connection the worker keeps: %d, %x", d.name, ret, got)
+		}
+		return
+	}
+	// Redirected, to the ingress interface too (never XDP_TX: see fastpath.h).
+	if ret != xdpRedirect {
+		t.Errorf("%s: program returned %d, want XDP_REDIRECT (the worker sends it out of port %d)", d.name, ret, port)
+	}
+	if n := e.stat(t, "fast_tx") - tx0; (n == 1) != (port == d.in) {
+		t.Errorf("%s: fast_tx moved by %d; the worker sends it out of port %d, received on %d", d.name, n, port, d.in)
+	}
+	if !bytes.Equal(got, want) {
+		t.Errorf("%s: the program's frame differs from the worker's:\nprogram %s\nworker  %s\n%s", d.name,
+			hex.EncodeToString(got), hex.EncodeToString(want), frameDiff(got, want))
+	}
+	if n := e.stat(t, "fast_tx") + e.stat(t, "fast_redirect"); n != fwd0+1 {
+		t.Errorf("%s: fast-path forwards moved by %d, want 1", d.name, n-fwd0)
+	}
+}
+
+// mustSee checks that the packets the worker must see leave the program untouched.
+func (e *fastEnv) mustSee(t *testing.T, f fastFlow, client, server pk) {
+	t.Helper()
+	var cases []sent
+	if f.proto == tcp {
+		cases = append(cases, sent{"client FIN", client.seg("FA", 1501, 5101, 0).frame(t), 0},
+			sent{"client RST", client.seg("R", 1501, 0, 0).frame(t), 0},
+			sent{"client SYN", client.seg("S", 9000, 0, 0).frame(t), 0},
+			sent{"client data on another port (a miss)", func() []byte { c := client; c.sport++; return c.seg("PA", 1, 1, 10).frame(t) }(), 0})
+		if f.replies {
+			cases = append(cases, sent{"server FIN", server.seg("FA", 5101, 1501, 0).frame(t), 1})
+		}
+	} else {
+		cases = append(cases, sent{"client datagram, UDP length past the packet", func() []byte {
+			b := client.dgram(20).frame(t)
+			var pp header.Packet
+			pp.Parse(b)
+			b[pp.L4Offset+4], b[pp.L4Offset+5] = 0x7f, 0xff
+			return b
+		}(), 0})
+	}
+	cases = append(cases, sent{"IP length past the frame", func() []byte {
+		b := client.seg("PA", 1101, 5101, 10).frame(t)
+		if f.proto == udp {
+			b = client.dgram(10).frame(t)
+		}
+		if f.cip.Is4() {
+			b[16], b[17] = 0x7f, 0xff
+		} else {
+			b[18], b[19] = 0x7f, 0xff
+		}
+		return b
+	}(), 0})
+	if f.cip.Is6() {
+		c := client
+		c.opts = true
+		cases = append(cases, sent{"IPv6 with a destination-options header", c.seg("PA", 1101, 5101, 10).frame(t), 0})
+		if f.proto == udp {
+			cases[len(cases)-1].frame = c.dgram(10).frame(t)
+		}
+	}
+	if f.tunnel {
+		n := 1500 - 20 - 20 + 1 // one byte more than fits port 1's MTU in the tunnel
+		if f.cip.Is6() {
+			n = 1500 - 40 - 40 - 20 + 1
+		}
+		if f.proto == udp {
+			n += 12
+			cases = append(cases, sent{"too big for the tunnel", client.dgram(n).frame(t), 0})
+		} else {
+			cases = append(cases, sent{"too big for the tunnel", client.seg("PA", 1101, 5101, n).frame(t), 0})
+		}
+	}
+	for _, c := range cases {
+		fwd0 := e.stat(t, "fast_tx") + e.stat(t, "fast_redirect")
+		ret, got := e.xdp(t, c.frame, c.in)
+		if ret != xdpPass || !bytes.Equal(got, c.frame) {
+			t.Errorf("%s: program returned %d (frame changed: %v), want it untouched for the worker", c.name, ret, !bytes.Equal(got, c.frame))
+		}
+		if n := e.stat(t, "fast_tx") + e.stat(t, "fast_redirect"); n != fwd0 {
+			t.Errorf("%s: counted as forwarded by the fast path", c.name)
+		}
+	}
+}
+
+// TestFastPathRemoval: a connection's records leave the program's map when the worker removes it
+// (a FIN, then its expiry), and its packets go to the worker again; a configuration change takes
+// every record out, and the next packets make them afresh.
+func TestFastPathRemoval(t *testing.T) {
+	e := newFastEnv(t)
+	f := fastFlows[0]
+	client, server := e.open(t, f, 40300)
+	if n, _ := e.st.FastRecords(); n != 2 {
+		t.Fatalf("%d records after the handshake, want 2 (both directions)", n)
+	}
+	data := client.seg("PA", 1101, 5101, 100).frame(t)
+	if ret, _ := e.xdp(t, data, 0); ret != xdpRedirect {
+		t.Fatalf("data: %d, want the fast path's redirect", ret)
+	}
+	// The slot counted it; at its expiry the connection lives on from that packet.
+	e.p.fast.now = t0 + 100*second
+	e.p.setConfig(e.p.conf) // the same configuration, applied again
+	if !e.p.fast.flushAll {
+		t.Fatal("a new configuration does not ask for the records to go")
+	}
+	e.p.flushFast()
+	if err := sendFastLog(e.st, e.p, e.keys, e.recs); err != nil {
+		t.Fatal(err)
+	}
+	if n, _ := e.st.FastRecords(); n != 0 {
+		t.Fatalf("%d records after the flush, want 0", n)
+	}
+	if ret, _ := e.xdp(t, data, 0); ret != xdpPass {
+		t.Fatalf("data after the flush: %d, want it for the worker", ret)
+	}
+	e.mustRun(t, data, 0)
+	e.mustRun(t, server.seg("PA", 5101, 1201, 100).frame(t), 1)
+	if n, _ := e.st.FastRecords(); n != 2 {
+		t.Fatalf("%d records after the next packets, want 2 again", n)
+	}
+	e.mustRun(t, client.seg("FA", 1201, 5201, 0).frame(t), 0)
+	id, _, ok := e.p.table.Lookup(&[]header.Tuple{tuple(tcp, f.cip, 40300, f.vip, 80)}[0])
+	if !ok {
+		t.Fatal("connection gone after the FIN")
+	}
+	if st := e.p.table.Entry(id).State; st == conntrack.StateEstablished {
+		t.Fatalf("state %v after the client's FIN", st)
+	}
+	// The server may still send (half close): the records stay until the connection goes.
+	e.p.remove(id, e.p.table.Entry(id))
+	if err := sendFastLog(e.st, e.p, e.keys, e.recs); err != nil {
+		t.Fatal(err)
+	}
+	if n, _ := e.st.FastRecords(); n != 0 {
+		t.Fatalf("%d records after the connection went, want 0", n)
+	}
+	if e.p.c.fastRemoved != 4 || len(e.p.fast.list) != 0 {
+		t.Fatalf("removed %d records, list %d", e.p.c.fastRemoved, len(e.p.fast.list))
+	}
+}
+
+// TestFastPathExpiry: a connection whose packets the program forwards does not expire while they
+// come; the last one's time moves its expiry on.
+func TestFastPathExpiry(t *testing.T) {
+	e := newFastEnv(t)
+	client, _ := e.open(t, fastFlows[2], 40400) // UDP NAT: a 300 s timeout
+	id, _, _ := e.p.table.Lookup(&[]header.Tuple{tuple(udp, cip4, 40400, vip4, 53)}[0])
+	c := e.p.table.Entry(id)
+	exp := c.Expires()
+	// The program forwarded a packet at a later time (its clock: the pipeline's + clockOff).
+	s := &e.p.fast.stats[id*2]
+	atomic.AddUint64(&s.packets, 1)
+	atomic.AddUint64(&s.bytes, 100)
+	atomic.StoreUint64(&s.last, uint64(exp-10*second))
+	e.p.expire(exp+second, 1024)
+	if !e.p.table.InUse(id) {
+		t.Fatal("the connection expired although the program forwarded a packet of it")
+	}
+	// (The wheel keeps expiries to its tick: within a second.)
+	if got, want := c.Expires(), exp-10*second+e.p.conf.timeouts[conntrack.StateUDP]; got < want-second || got > want+second {
+		t.Fatalf("expires at %d, want %d (the program's last packet + the UDP timeout)", got, want)
+	}
+	if e.p.c.svc[svcUDP4].InPkts == 0 || e.p.c.fastBytes != 100 {
+		t.Fatalf("the fold did not count the packet: %+v, %d bytes", e.p.c.svc[svcUDP4], e.p.c.fastBytes)
+	}
+	e.p.expire(c.Expires()+second, 1024)
+	if e.p.table.InUse(id) {
+		t.Fatal("an idle connection did not expire")
+	}
+	_ = client
+}

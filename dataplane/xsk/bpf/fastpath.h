@@ -1,0 +1,370 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/*
+ * xdpvs fast path: established flows forwarded by the steering program
+ * itself, from the rewrite record the owning worker installed.
+ *
+ * The workers are the authority. A worker installs a record (fast_rec) keyed
+ * by the tuple of one direction of a connection, as that direction's packets
+ * arrive (flow_key), once the connection needs no more judgement: TCP
+ * ESTABLISHED (FULLNAT: once TOA went out), UDP assured (DR, TUN: once seen).
+ * It removes the record first whenever it removes, expires or re-schedules
+ * the connection, and whenever its configuration or a next hop changes.
+ *
+ * For a packet that hits a record the program does what the worker would:
+ *
+ *   FAST_NAT   (NAT, FULLNAT) new addresses and ports, the L4 checksum and the
+ *              IPv4 header checksum updated by the deltas the worker computed
+ *              (RFC 1624: the deltas of every changed field, summed);
+ *   FAST_DR    nothing but the MACs;
+ *   FAST_TUN   an outer IPv4 (IPIP) or IPv6 (IPv6-in-IPv6) header in front,
+ *              as dataplane/tunnel.go encapsulates;
+ *
+ * then the MACs, and bpf_redirect_map to the egress interface's entry in
+ * fast_ports (the ingress interface too: see fast_forward). The record's stats slot gets the
+ * packet and its IP length (atomic adds) and the time (bpf_ktime_get_ns),
+ * which the worker folds into its counters and the connection's expiry.
+ *
+ * Everything else goes on to the workers, untouched: TCP segments with SYN,
+ * FIN or RST (state changes), a packet too big for its tunnel (the worker
+ * answers it with an ICMP error), IPv6 with extension headers, a UDPv6
+ * datagram without checksum, anything whose lengths do not add up (the
+ * worker counts it), and every miss. Fragments, VLAN-tagged frames and ICMP
+ * errors never get here (steer.c).
+ */
+#pragma once
+
+enum fast_kind {
+	FAST_NAT = 1,
+	FAST_DR = 2,
+	FAST_TUN = 3,
+};
+
+/* A connection's rewrite for one direction. Addresses and ports in network
+ * byte order, IPv4 addresses in the first 4 bytes. */
+struct fast_rec {
+	__u8 kind;        /* enum fast_kind */
+	__u8 pad0;
+	__u16 port;       /* the egress port: its key in fast_ports */
+	__u32 ifindex;    /* the egress interface (= ingress: counted as fast_tx) */
+	__u32 slot;       /* in fast_stats */
+	__u16 l4_delta;   /* FAST_NAT: to add to the complemented L4 checksum */
+	__u16 ip_delta;   /* FAST_NAT, IPv4: to add to the complemented header checksum */
+	__u16 mtu;        /* FAST_TUN: the largest inner IP packet */
+	__be16 sport;     /* FAST_NAT: new ports */
+	__be16 dport;
+	__u8 dst_mac[6];
+	__u8 src_mac[6];
+	__u8 pad1[2];
+	__u8 saddr[16];   /* FAST_NAT: new addresses; FAST_TUN: the outer ones */
+	__u8 daddr[16];
+};
+
+/* Packets and bytes of one direction of a connection, and when the last one
+ * went (CLOCK_MONOTONIC ns); the owning worker reads and resets them
+ * through the map's memory. */
+struct fast_stat {
+	__u64 packets;
+	__u64 bytes;
+	__u64 last;
+};
+
+/* Sized by the Go side (both directions of every connection of the
+ * workers' tables); set to 1 entry when the fast path is off. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__type(key, struct flow_key);
+	__type(value, struct fast_rec);
+	__uint(max_entries, 1 << 20);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+} fast_flows SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__type(key, __u32);
+	__type(value, struct fast_stat);
+	__uint(max_entries, 1 << 20);
+	__uint(map_flags, BPF_F_MMAPABLE);
+} fast_stats SEC(".maps");
+
+/* The dataplane's ports by position, for bpf_redirect_map. */
+struct {
+	__uint(type, BPF_MAP_TYPE_DEVMAP);
+	__type(key, __u32);
+	__type(value, __u32);
+	__uint(max_entries, 64);
+} fast_ports SEC(".maps");
+
+/* Set by the Go side before loading: 0 turns the fast path off (no lookup). */
+volatile const __u8 fast_path_on = 0;
+
+#define TCP_FLAG_FIN 0x01
+#define TCP_FLAG_SYN 0x02
+#define TCP_FLAG_RST 0x04
+
+static __always_inline __u16 csum_fold32(__u32 s)
+{
+	s = (s & 0xffff) + (s >> 16);
+	s = (s & 0xffff) + (s >> 16);
+	return (__u16)s;
+}
+
+/* csum_add_delta: the checksum field c (network order) after adding delta
+ * (host order) to its complement: RFC 1624 eqn. 3 over all fields at once. */
+static __always_inline __sum16 csum_add_delta(__sum16 c, __u16 delta)
+{
+	__u32 s = (__u16)~bpf_ntohs(c);
+	s += delta;
+	return bpf_htons((__u16)~csum_fold32(s));
+}
+
+/* What fast_lookup found out about the packet. */
+struct fast_pkt {
+	void *l3;
+	void *l4;
+	__u32 l3len; /* the IP packet's length (without link padding) */
+};
+
+/* fast_check validates what the rewrite relies on (the worker's parser
+ * would accept the packet) and fills fp; 0: leave it to the workers. */
+static __always_inline int fast_check(struct xdp_md *ctx, const struct l3 *l3, void *l3p, void *l4, struct fast_pkt *fp)
+{
+	void *data = (void *)(long)ctx->data;
+	void *end = (void *)(long)ctx->data_end;
+	__u32 l3len;
+	if (l3->family == FAMILY_V4) {
+		struct ipv4_hdr *ip = l3p;
+		if ((void *)(ip + 1) > end)
+			return 0;
+		l3len = bpf_ntohs(ip->tot_len);
+		if (l3len < (__u32)(l4 - l3p))
+			return 0;
+	} else {
+		struct ipv6_hdr *ip6 = l3p;
+		if ((void *)(ip6 + 1) > end)
+			return 0;
+		if (l4 != (void *)(ip6 + 1))
+			return 0; /* extension headers: the worker's */
+		l3len = sizeof(*ip6) + bpf_ntohs(ip6->payload_len);
+	}
+	if (l3p + l3len > end || l3p - data > 64)
+		return 0;
+	__u32 seg = l3len - (__u32)(l4 - l3p);
+	if (l3->proto == IPPROTO_TCP) {
+		__u8 *t = l4;
+		if ((void *)(t + 20) > end || seg < 20)
+			return 0;
+		__u32 doff = (t[12] >> 4) * 4;
+		if (doff < 20 || doff > seg)
+			return 0;
+		if (t[13] & (TCP_FLAG_SYN | TCP_FLAG_FIN | TCP_FLAG_RST))
+			return 0; /* state changes: the worker's */
+	} else {
+		__u8 *u = l4;
+		if ((void *)(u + 8) > end || seg < 8)
+			return 0;
+		__u32 ulen = ((__u32)u[4] << 8) | u[5];
+		if (ulen < 8 || ulen > seg)
+			return 0;
+		if (l3->family == FAMILY_V6 && u[6] == 0 && u[7] == 0)
+			return 0; /* no checksum: the worker drops it */
+	}
+	fp->l3 = l3p;
+	fp->l4 = l4;
+	fp->l3len = l3len;
+	return 1;
+}
+
+/* fast_nat rewrites addresses, ports and checksums in place. */
+static __always_inline int fast_nat(struct xdp_md *ctx, const struct l3 *l3, const struct fast_rec *r, struct fast_pkt *fp)
+{
+	void *end = (void *)(long)ctx->data_end;
+	__u8 *l4 = fp->l4;
+	if ((void *)(l4 + 20) > end && l3->proto == IPPROTO_TCP)
+		return 0;
+	if ((void *)(l4 + 8) > end)
+		return 0;
+	if (l3->family == FAMILY_V4) {
+		struct ipv4_hdr *ip = fp->l3;
+		if ((void *)(ip + 1) > end)
+			return 0;
+		__builtin_memcpy(ip->saddr, r->saddr, 4);
+		__builtin_memcpy(ip->daddr, r->daddr, 4);
+		ip->check = csum_add_delta(ip->check, r->ip_delta);
+	} else {
+		struct ipv6_hdr *ip6 = fp->l3;
+		if ((void *)(ip6 + 1) > end)
+			return 0;
+		__builtin_memcpy(ip6->saddr, r->saddr, 16);
+		__builtin_memcpy(ip6->daddr, r->daddr, 16);
+	}
+	struct ports *pp = (void *)l4;
+	pp->src = r->sport;
+	pp->dst = r->dport;
+	if (l3->proto == IPPROTO_TCP) {
+		if ((void *)(l4 + 20) > end)
+			return 0;
+		__sum16 *c = (void *)(l4 + 16);
+		*c = csum_add_delta(*c, r->l4_delta);
+	} else {
+		__sum16 *c = (void *)(l4 + 6);
+		if (*c != 0) { /* IPv4 without checksum stays without */
+			__sum16 n = csum_add_delta(*c, r->l4_delta);
+			*c = n ? n : 0xffff;
+		}
+	}
+	return 1;
+}
+
+/* fast_tun puts the packet in the record's tunnel: an outer header in
+ * front, link padding cut. */
+static __always_inline int fast_tun(struct xdp_md *ctx, const struct l3 *l3, const struct fast_rec *r, struct fast_pkt *fp)
+{
+	void *data = (void *)(long)ctx->data;
+	void *end = (void *)(long)ctx->data_end;
+	__u32 l3off = fp->l3 - data;
+	__u32 l3len = fp->l3len;
+	__u32 pad = (__u32)(end - fp->l3) - l3len;
+	__u8 tos_hi = 0, tos_lo = 0;
+	__be16 df = 0;
+	if (l3->family == FAMILY_V4) {
+		struct ipv4_hdr *ip = fp->l3;
+		if ((void *)(ip + 1) > end)
+			return 0;
+		tos_hi = ip->tos;
+		df = ip->frag_off & bpf_htons(0x4000);
+	} else {
+		__u8 *b = fp->l3;
+		if ((void *)(b + 2) > end)
+			return 0;
+		tos_hi = (b[0] << 4) | (b[1] >> 4); /* traffic class */
+	}
+	if (l3off != sizeof(struct eth_hdr))
+		return 0;
+	if (pad && bpf_xdp_adjust_tail(ctx, -(int)pad))
+		return 0;
+	int hdr = l3->family == FAMILY_V4 ? sizeof(struct ipv4_hdr) : sizeof(struct ipv6_hdr);
+	if (bpf_xdp_adjust_head(ctx, -hdr))
+		return 0;
+	data = (void *)(long)ctx->data;
+	end = (void *)(long)ctx->data_end;
+	struct eth_hdr *eth = data;
+	if ((void *)(eth + 1) > end)
+		return 0;
+	if (l3->family == FAMILY_V4) {
+		struct ipv4_hdr *o = (void *)(eth + 1);
+		if ((void *)(o + 1) > end)
+			return 0;
+		eth->proto = bpf_htons(ETH_P_IP);
+		o->vihl = 0x45;
+		o->tos = tos_hi;
+		o->tot_len = bpf_htons(l3len + sizeof(*o));
+		o->id = 0;
+		o->frag_off = df;
+		o->ttl = 64;
+		o->proto = 4; /* IPIP */
+		o->check = 0;
+		__builtin_memcpy(o->saddr, r->saddr, 4);
+		__builtin_memcpy(o->daddr, r->daddr, 4);
+		__u16 *w = (void *)o;
+		__u32 s = 0;
+#pragma unroll
+		for (int i = 0; i < 10; i++)
+			s += bpf_ntohs(w[i]);
+		o->check = bpf_htons((__u16)~csum_fold32(s));
+	} else {
+		struct ipv6_hdr *o = (void *)(eth + 1);
+		if ((void *)(o + 1) > end)
+			return 0;
+		eth->proto = bpf_htons(ETH_P_IPV6);
+		o->vtcfl = bpf_htonl((6u << 28) | ((__u32)tos_hi << 20));
+		o->payload_len = bpf_htons(l3len);
+		o->nexthdr = 41; /* IPv6 */
+		o->hop_limit = 64;
+		__builtin_memcpy(o->saddr, r->saddr, 16);
+		__builtin_memcpy(o->daddr, r->daddr, 16);
+	}
+	(void)tos_lo;
+	return 1;
+}
+
+/* fast_forward forwards a TCP or UDP packet (l3 parsed, its header at l3p,
+ * the transport header at l4) by its connection's record. It returns the XDP
+ * action, or -1 to leave the packet (untouched) to the workers; *why is the
+ * STAT_FAST_* to count. */
+static __always_inline int fast_forward(struct xdp_md *ctx, const struct l3 *l3, void *l3p, void *l4, __u32 *why)
+{
+	void *end = (void *)(long)ctx->data_end;
+	struct ports *pp = l4;
+	struct flow_key k;
+	struct fast_pkt fp;
+
+	*why = 0;
+	if (!fast_path_on)
+		return -1;
+	if ((void *)(pp + 1) > end)
+		return -1;
+	__builtin_memset(&k, 0, sizeof(k));
+	k.family = l3->family;
+	k.proto = l3->proto;
+	k.sport = pp->src;
+	k.dport = pp->dst;
+	__builtin_memcpy(k.saddr, l3->saddr, 16);
+	__builtin_memcpy(k.daddr, l3->daddr, 16);
+	struct fast_rec *r = bpf_map_lookup_elem(&fast_flows, &k);
+	if (!r)
+		return -1;
+	if (!fast_check(ctx, l3, l3p, l4, &fp)) {
+		*why = STAT_FAST_TO_WORKER;
+		return -1;
+	}
+	if (r->kind == FAST_TUN && fp.l3len > r->mtu) {
+		*why = STAT_FAST_TOO_BIG;
+		return -1;
+	}
+	/* Back out of the ingress interface too through the devmap, not XDP_TX:
+	 * a veth flushes XDP_TX frames to its peer only if the peer runs an
+	 * XDP program (veth_xdp_flush), and would hold them until other
+	 * traffic came; a redirect's ndo_xdp_xmit always flushes. */
+	if (bpf_redirect_map(&fast_ports, r->port, 0) != XDP_REDIRECT) {
+		*why = STAT_FAST_NO_PORT;
+		return -1;
+	}
+	__u32 l3len = fp.l3len;
+	int ok = 1;
+	switch (r->kind) {
+	case FAST_NAT:
+		ok = fast_nat(ctx, l3, r, &fp);
+		break;
+	case FAST_TUN:
+		ok = fast_tun(ctx, l3, r, &fp);
+		break;
+	case FAST_DR:
+		break;
+	default:
+		ok = 0;
+	}
+	if (!ok) {
+		/* Cannot happen once fast_check passed (and a tunnel's adjust_head
+		 * failing would leave a half-built frame): drop, counted. */
+		*why = STAT_FAST_ABORTED;
+		return XDP_DROP;
+	}
+	void *data = (void *)(long)ctx->data;
+	end = (void *)(long)ctx->data_end;
+	struct eth_hdr *eth = data;
+	if ((void *)(eth + 1) > end) {
+		*why = STAT_FAST_ABORTED;
+		return XDP_DROP;
+	}
+	__builtin_memcpy(eth->dst, r->dst_mac, 6);
+	__builtin_memcpy(eth->src, r->src_mac, 6);
+	__u32 slot = r->slot;
+	struct fast_stat *st = bpf_map_lookup_elem(&fast_stats, &slot);
+	if (st) {
+		__sync_fetch_and_add(&st->packets, 1);
+		__sync_fetch_and_add(&st->bytes, l3len);
+		st->last = bpf_ktime_get_ns();
+	}
+	*why = r->ifindex == ctx->ingress_ifindex ? STAT_FAST_TX : STAT_FAST_REDIRECT;
+	return XDP_REDIRECT;
+}
