@@ -26,7 +26,10 @@ import (
 // TestLB is `make bench`: xdpvs against the bare AF_XDP forward, nftables DNAT (numgen, as
 // kube-proxy does it) and HAProxy (TCP mode), measured side by side in one run, on one set of
 // veths and one CPU placement, written to bench/results/ as a markdown table, a JSON file and a
-// PNG chart.
+// PNG chart. xdpvs runs twice: with its XDP fast path (kinds natfp, fullnatfp, drfp, 1 worker),
+// measured against the XDP ceilings of the same veths (xdpredirect, xdptx: xdpfwd_linux_test.go),
+// and with every packet through the workers (--fast-path=off: nat, fullnat, dr), against the
+// AF_XDP ceiling (bare).
 //
 // Layouts: the two-arm NAT layout (client ─ d0 [director] d1, d2 ─ two real servers) for the bare
 // forward, NAT, FULLNAT, nftables, HAProxy and the direct path; the one-arm DR layout (client,
@@ -46,8 +49,8 @@ import (
 // Knobs (environment): XDPVS_BENCH=1 to run. XDPVS_BENCH_QUICK=1: one size, one run, shorter
 // trials. XDPVS_BENCH_SIZES (64,1518), XDPVS_BENCH_RUNS (3 throughput runs), XDPVS_BENCH_TRIAL_MS
 // (1000, per search trial), XDPVS_BENCH_CPS_SECONDS (4), XDPVS_BENCH_CPS_CONC (32),
-// XDPVS_BENCH_ONLY (comma-separated: pps, cps, a kind — bare, nat, fullnat, dr, nft, direct,
-// haproxy — or a kind and a worker count, e.g. nat1), XDPVS_BENCH_OUT (bench/results),
+// XDPVS_BENCH_ONLY (comma-separated: pps, cps, a kind — xdpredirect, xdptx, natfp, fullnatfp,
+// drfp, bare, nat, fullnat, dr, nft, direct, haproxy — or a kind and a worker count, e.g. nat1), XDPVS_BENCH_OUT (bench/results),
 // XDPVS_BENCH_QUIET_WAIT (seconds to wait for an idle machine before each configuration, 10),
 // XDPVS_BENCH_ENGINE (the generator's engine: prog-run, the default, or af-xdp — an AF_XDP
 // socket's TX ring, 1–2 Mpps per core in copy mode, a check of the first engine below that),
@@ -171,26 +174,32 @@ func TestLB(t *testing.T) {
 	e.setupNAT()
 	e.setupDR()
 	pps := []ppsCase{
+		{"bare XDP_REDIRECT forward (XDP ceiling)", "xdpredirect", 1, ""},
+		{"bare XDP_TX forward (XDP ceiling, DR layout)", "xdptx", 1, ""},
+		{"xdpvs NAT, fast path", "natfp", 1, ""},
+		{"xdpvs FULLNAT, fast path", "fullnatfp", 1, ""},
+		{"xdpvs DR, fast path", "drfp", 1, ""},
 		{"bare AF_XDP forward (ceiling)", "bare", 1, ""},
-		{"xdpvs NAT, 1 worker", "nat", 1, ""},
-		{"xdpvs NAT, 2 workers", "nat", 2, ""},
-		{"xdpvs FULLNAT, 1 worker", "fullnat", 1, ""},
-		{"xdpvs FULLNAT, 2 workers", "fullnat", 2, ""},
-		{"xdpvs DR, 1 worker", "dr", 1, ""},
-		{"xdpvs DR, 2 workers", "dr", 2, ""},
+		{"xdpvs NAT, 1 worker, workers only", "nat", 1, ""},
+		{"xdpvs NAT, 2 workers, workers only", "nat", 2, ""},
+		{"xdpvs FULLNAT, 1 worker, workers only", "fullnat", 1, ""},
+		{"xdpvs FULLNAT, 2 workers, workers only", "fullnat", 2, ""},
+		{"xdpvs DR, 1 worker, workers only", "dr", 1, ""},
+		{"xdpvs DR, 2 workers, workers only", "dr", 2, ""},
 		{"nftables DNAT numgen", "nft", 1, ""},
 		// The same with the other engine: a check of the first. On the kernel's path the
 		// BPF_PROG_RUN generator could not hold its target rate (CPU 0 also runs the
 		// director's receive), the AF_XDP one could.
-		{"xdpvs NAT, 1 worker (AF_XDP generator)", "nat", 1, pktgen.EngineAFXDP},
+		{"xdpvs NAT, 1 worker, workers only (AF_XDP generator)", "nat", 1, pktgen.EngineAFXDP},
 		{"nftables DNAT numgen (AF_XDP generator)", "nft", 1, pktgen.EngineAFXDP},
 	}
 	cps := []cpsCase{
 		{"direct to the real server (kernel routing)", "direct", 1},
-		{"xdpvs NAT, 1 worker", "nat", 1},
-		{"xdpvs NAT, 2 workers", "nat", 2},
-		{"xdpvs FULLNAT, 1 worker", "fullnat", 1},
-		{"xdpvs DR, 1 worker", "dr", 1},
+		{"xdpvs NAT, fast path", "natfp", 1},
+		{"xdpvs NAT, 1 worker, workers only", "nat", 1},
+		{"xdpvs NAT, 2 workers, workers only", "nat", 2},
+		{"xdpvs FULLNAT, 1 worker, workers only", "fullnat", 1},
+		{"xdpvs DR, 1 worker, workers only", "dr", 1},
 		{"nftables DNAT numgen", "nft", 1},
 		{"HAProxy TCP mode", "haproxy", 1},
 	}
@@ -357,11 +366,14 @@ func (s *setup) close() {
 	}
 }
 
-// start brings up configuration kind with workers; proto is "-u" (pps) or "-t" (cps).
+// start brings up configuration kind with workers; proto is "-u" (pps) or "-t" (cps). The xdpvs
+// kinds nat, fullnat and dr run with --fast-path=off (every packet through the workers), natfp,
+// fullnatfp and drfp with the XDP fast path.
 func (e *lbEnv) start(kind string, workers int, proto string) *setup {
 	tb := e.tb
 	tb.Helper()
 	s := &setup{clientIf: "c0", dirIf: "d0"}
+	kind, fast := strings.CutSuffix(kind, "fp")
 	// A failure half way (tb.Fatal) undoes what was done: nothing is left running.
 	ok := false
 	defer func() {
@@ -374,7 +386,7 @@ func (e *lbEnv) start(kind string, workers int, proto string) *setup {
 		vport, rport = cpsVport, cpsRport
 	}
 	vip := fmt.Sprintf("%s:%d", topo.VIP4, vport)
-	if kind == "dr" {
+	if kind == "dr" || kind == "xdptx" {
 		s.client, s.director, s.sinks = e.dr.Client, e.dr.Director, e.drSinks
 	} else {
 		s.client, s.director, s.sinks = e.nat.Client, e.nat.Director, e.natSinks
@@ -399,6 +411,8 @@ func (e *lbEnv) start(kind string, workers int, proto string) *setup {
 		flags := []string{"--workers", strconv.Itoa(workers), "--cpus", cpus, "--log-level", "warn"}
 		if kind == "bare" {
 			flags = append(flags, "--bare-forward")
+		} else if !fast {
+			flags = append(flags, "--fast-path=off")
 		}
 		d, err := topo.StartDaemon(s.director, e.xdpvsd, tb.TempDir(), ifaces, flags...)
 		if err != nil {
@@ -430,9 +444,14 @@ func (e *lbEnv) start(kind string, workers int, proto string) *setup {
 			}
 		}
 		s.placement = fmt.Sprintf("xdpvsd %d worker(s) on CPU %s", workers, cpus)
+		if fast {
+			s.placement += "; the fast path's XDP program in the generator's NAPI (CPU 0 with 1 worker)"
+		}
 		if kind == "bare" {
 			s.placement = "xdpvsd --bare-forward d0↔d1, 1 worker on CPU 1"
 		}
+	case "xdpredirect", "xdptx":
+		e.startBareXDP(s, kind)
 	case "nft", "direct", "haproxy":
 		mustExec(tb, s.director, "sysctl", "-qw", "net.ipv4.ip_forward=1")
 		s.undo = append(s.undo, func() { s.director.Exec("sysctl", "-qw", "net.ipv4.ip_forward=0") })
@@ -949,14 +968,14 @@ func (e *lbEnv) runCPS(c cpsCase) cpsRow {
 	// The servers: one per real server, pinned to CPU 0 with the client (the director's CPU is 1).
 	rss, port := e.nat.RS, cpsRport
 	addr := topo.RS4
-	if c.kind == "dr" {
+	if strings.HasPrefix(c.kind, "dr") {
 		rss, port, addr = e.dr.RS, cpsVport, func(int) string { return "0.0.0.0" }
 	}
 	for i, rs := range rss {
 		ap := netip.MustParseAddrPort(fmt.Sprintf("%s:%d", addr(i), port))
 		p := startProc(tb, "taskset", "-c", "0", e.pktgenBin, "serve", "--netns", rs.Name, "--listen", ap.String(), "--duration", "5m")
 		s.undo = append(s.undo, p.stop)
-		if c.kind != "dr" {
+		if !strings.HasPrefix(c.kind, "dr") {
 			waitListen(tb, rs, ap, p)
 		} else {
 			waitListen(tb, rs, netip.MustParseAddrPort(fmt.Sprintf("%s:%d", topo.DRRS4(i), port)), p)

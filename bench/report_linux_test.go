@@ -204,6 +204,23 @@ func (r *lbReport) markdown() string {
 		if s, t := nat2.size(n), nft.size(n); s != nil && t != nil {
 			fmt.Fprintf(&b, "| xdpvs NAT (2 workers) / nftables DNAT, throughput, %d B | %s | |%s |\n", n, ratio(s.Throughput, t.Throughput), flag(nat2.Quiet, nft.Quiet))
 		}
+		// The XDP fast path (issue 16): against the XDP ceiling, the AF_XDP ceiling and nftables.
+		for _, fp := range []struct{ kind, name string }{{"natfp", "NAT"}, {"fullnatfp", "FULLNAT"}, {"drfp", "DR"}} {
+			row := r.pps(fp.kind, 1)
+			for _, base := range []struct {
+				row          *ppsRow
+				name, target string
+			}{{r.pps("xdpredirect", 1), "bare XDP_REDIRECT forward", "≥ 0.5"}, {bare, "bare AF_XDP ceiling", "≥ 2.5"}, {nft, "nftables DNAT", "≥ 2.5"}} {
+				if s, t := row.size(n), base.row.size(n); s != nil && t != nil {
+					target := base.target
+					if n != 64 {
+						target = ""
+					}
+					fmt.Fprintf(&b, "| xdpvs %s fast path / %s, throughput, %d B | %s | %s |%s |\n", fp.name, base.name, n,
+						ratio(s.Throughput, t.Throughput), target, flag(row.Quiet, base.row.Quiet))
+				}
+			}
+		}
 		if r.Engine != string(pktgen.EngineAFXDP) {
 			xn, xf := r.ppsWith("nat", 1, pktgen.EngineAFXDP), r.ppsWith("nft", 1, pktgen.EngineAFXDP)
 			if s, t := xn.size(n), xf.size(n); s != nil && t != nil {
@@ -219,6 +236,9 @@ func (r *lbReport) markdown() string {
 	}
 	if cnat != nil && chap != nil {
 		fmt.Fprintf(&b, "| xdpvs NAT (1 worker) / HAProxy, connections per second | %s | |%s |\n", ratio(cnat.CPS, chap.CPS), flag(cnat.Quiet, chap.Quiet))
+	}
+	if cfp := r.cps("natfp", 1); cfp != nil && cnat != nil {
+		fmt.Fprintf(&b, "| xdpvs NAT fast path / xdpvs NAT workers only, connections per second | %s | ≥ 1 |%s |\n", ratio(cfp.CPS, cnat.CPS), flag(cfp.Quiet, cnat.Quiet))
 	}
 	if cnat != nil && cdir != nil {
 		fmt.Fprintf(&b, "| xdpvs NAT (1 worker) / direct to the real server, connections per second | %s | ≥ 0.95 |%s |\n", ratio(cnat.CPS, cdir.CPS), flag(cnat.Quiet, cdir.Quiet))

@@ -147,6 +147,14 @@ func New(cfg Config) (d *Dataplane, err error) {
 	d.enableFastPath()
 	for _, p := range d.ports {
 		mode, err := d.steer.Attach(p.Ifindex, cfg.Attach)
+		if err != nil && d.fastOn && len(d.steer.Attached()) == 0 && !errors.Is(err, xsk.ErrInterfaceBusy) {
+			// A kernel that lacks what the fast path needs (a helper, a map type) refuses the
+			// program: go on without it.
+			d.log.Warn("XDP fast path off: the kernel refused the steering program with it; every packet goes through the workers", zap.Error(err))
+			d.fastOn = false
+			d.steer.DisableFastPath()
+			mode, err = d.steer.Attach(p.Ifindex, cfg.Attach)
+		}
 		if err != nil {
 			return nil, fmt.Errorf("dataplane: attach to %s: %w", p.Name, err)
 		}

@@ -92,9 +92,18 @@ func (st *Steering) EnableFastPath(slots int, ports []int) error {
 	st.shared.FastFlows.Close()
 	st.shared.FastStats.Close()
 	st.fast.unmap()
+	st.slow = st.spec
 	st.shared.FastFlows, st.shared.FastStats, st.spec = flows, stats, spec
 	st.fast = fastMem{mem: mem, slots: unsafe.Slice((*FastStat)(unsafe.Pointer(&mem[0])), slots)}
 	return nil
+}
+
+// DisableFastPath turns the fast path off again for the programs Attach loads from now on (for a
+// kernel that refused the program with it); its maps stay until Close.
+func (st *Steering) DisableFastPath() {
+	if st.slow != nil {
+		st.spec, st.slow = st.slow, nil
+	}
 }
 
 // FastStats returns the stats slots (nil while the fast path is off), memory shared with the

@@ -38,7 +38,8 @@ type Steering struct {
 	ones   []uint32 // the values of AddFlows
 	ifaces map[int]*steerIface
 	closed bool
-	fast   fastMem // the fast path's stats, mapped (EnableFastPath)
+	fast   fastMem              // the fast path's stats, mapped (EnableFastPath)
+	slow   *ebpf.CollectionSpec // the spec without the fast path (DisableFastPath)
 }
 
 type steerSharedMaps struct {

@@ -363,7 +363,7 @@ static __always_inline int fast_forward(struct xdp_md *ctx, const struct l3 *l3,
 	if (st) {
 		__sync_fetch_and_add(&st->packets, 1);
 		__sync_fetch_and_add(&st->bytes, l3len);
-		st->last = bpf_ktime_get_ns();
+		st->last = bpf_ktime_get_coarse_ns();
 	}
 	*why = r->ifindex == ctx->ingress_ifindex ? STAT_FAST_TX : STAT_FAST_REDIRECT;
 	return XDP_REDIRECT;

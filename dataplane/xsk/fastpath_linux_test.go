@@ -1,0 +1,113 @@
+package xsk
+
+import (
+	"encoding/binary"
+	"math/rand/v2"
+	"os"
+	"strconv"
+	"testing"
+
+	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/asm"
+
+	"github.com/xdpvs/xdpvs/internal/testutil"
+)
+
+// fastBenchFlow returns flow i's source address and port: 198.18.0.0/15 × 8 ports.
+func fastBenchFlow(i int) ([4]byte, uint16) {
+	a := 198<<24 | 18<<16 + uint32(i/8)
+	var b [4]byte
+	binary.BigEndian.PutUint32(b[:], a)
+	return b, uint16(10000 + i%8)
+}
+
+// BenchmarkFastPath is the steering program's cost per packet on its fast path, through
+// BPF_PROG_RUN, one call per packet: a hot hit (one UDP NAT flow, every packet), and a hit among
+// XDPVS_FAST_FLOWS flows (default 1M) in random order; each call is paired with one of a trivial
+// XDP program (XDP_PASS) on the same frame, whose cost (the kernel's timing and call overhead) is
+// reported as floor-ns/pkt and subtracted in net-ns/pkt.
+func BenchmarkFastPath(b *testing.B) {
+	testutil.RequireRoot(b)
+	flows := 1 << 20
+	if s := os.Getenv("XDPVS_FAST_FLOWS"); s != "" {
+		n, err := strconv.Atoi(s)
+		if err != nil || n < 1 {
+			b.Fatalf("XDPVS_FAST_FLOWS=%q", s)
+		}
+		flows = n
+	}
+	ns := testutil.NewNetNS(b, "fpbench")
+	testutil.NewVethPair(b, ns, "f0", ns, "f1", 1)
+	var (
+		st   *Steering
+		prog *ebpf.Program
+	)
+	ns.MustDo(b, func() error {
+		var err error
+		if st, err = NewSteering(1024); err != nil {
+			return err
+		}
+		b.Cleanup(func() { st.Close() })
+		if err := st.EnableFastPath(flows+1024, []int{ns.Ifindex(b, "f0"), ns.Ifindex(b, "f1")}); err != nil {
+			return err
+		}
+		p, xsks, err := st.Program()
+		if err != nil {
+			return err
+		}
+		b.Cleanup(func() { p.Close(); xsks.Close() })
+		prog = p
+		return nil
+	})
+	trivial, err := ebpf.NewProgram(&ebpf.ProgramSpec{Type: ebpf.XDP, License: "GPL",
+		Instructions: asm.Instructions{asm.Mov.Imm(asm.R0, 2), asm.Return()}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { trivial.Close() })
+	vip, rs := [16]byte{10: 0xff, 11: 0xff, 12: 198, 13: 18, 14: 2, 15: 1}, [4]byte{198, 18, 1, 10}
+	keys, recs := make([]FlowKey, 0, MaxFlowBatch), make([]FastRecord, 0, MaxFlowBatch)
+	for i := 0; i < flows; i++ {
+		src, sport := fastBenchFlow(i)
+		var s16 [16]byte
+		copy(s16[12:], src[:])
+		s16[10], s16[11] = 0xff, 0xff
+		keys = append(keys, Flow(udp, &s16, sport, &vip, 53, true))
+		r := FastRecord{Kind: FastNAT, Port: 1, Ifindex: 3, Slot: uint32(i), L4Delta: 0x1234, IpDelta: 0x4321,
+			Sport: htons(sport), Dport: htons(5353), DstMac: [6]byte{2, 0, 0, 0, 1, 10}, SrcMac: [6]byte{2, 0, 0, 0, 0xd1, 0}}
+		copy(r.Saddr[:], src[:])
+		copy(r.Daddr[:], rs[:])
+		recs = append(recs, r)
+		if len(keys) == cap(keys) || i == flows-1 {
+			if n, err := st.AddFast(keys, recs); err != nil || n != len(keys) {
+				b.Fatalf("AddFast: %d, %v", n, err)
+			}
+			keys, recs = keys[:0], recs[:0]
+		}
+	}
+	frame := v4(b, "udp", "198.18.0.0", 10000, "198.18.2.1", 53)
+	run := func(b *testing.B, next func() int) {
+		var net, floor float64
+		for b.Loop() {
+			src, sport := fastBenchFlow(next())
+			copy(frame[26:30], src[:])
+			binary.BigEndian.PutUint16(frame[34:36], sport)
+			ret, d, err := prog.Benchmark(frame, 1, nil)
+			if err != nil || ret != 4 {
+				b.Fatalf("fast path: %d, %v (want XDP_REDIRECT)", ret, err)
+			}
+			_, f, err := trivial.Benchmark(frame, 1, nil)
+			if err != nil {
+				b.Fatal(err)
+			}
+			net += float64(d.Nanoseconds())
+			floor += float64(f.Nanoseconds())
+		}
+		b.ReportMetric(net/float64(b.N), "ns/pkt")
+		b.ReportMetric(floor/float64(b.N), "floor-ns/pkt")
+		b.ReportMetric((net-floor)/float64(b.N), "net-ns/pkt")
+	}
+	b.Run("hot_hit", func(b *testing.B) { run(b, func() int { return 0 }) })
+	r := rand.New(rand.NewPCG(1, 2))
+	b.Run("random_"+strconv.Itoa(flows), func(b *testing.B) { run(b, func() int { return r.IntN(flows) }) })
+}
