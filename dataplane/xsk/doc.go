@@ -43,4 +43,13 @@
 // director must handle and passes the rest to the kernel; see the comment
 // at the top of bpf/steer.c. A Steering works in the network namespace of
 // the thread that calls Attach.
+//
+// # Fast path
+//
+// With [Steering.EnableFastPath] (before the first Attach) the program also
+// forwards packets itself: those whose tuple has a [FastRecord] the workers
+// installed with [Steering.AddFast] (removed with [Steering.DeleteFast]),
+// rewritten as the record says and redirected through a devmap of the
+// ports; each is counted in the record's [FastStat] slot, memory shared with
+// the program ([Steering.FastStats]). See bpf/fastpath.h.
 package xsk

@@ -1,7 +1,9 @@
 // SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
 /*
  * xdpvs steering program: redirect to the AF_XDP socket of the receiving
- * queue only what the director must handle, XDP_PASS everything else.
+ * queue only what the director must handle, XDP_PASS everything else; a
+ * TCP/UDP packet of an established connection whose record the workers
+ * installed is forwarded by the program itself (fastpath.h).
  *
  * Redirected:
  *   - TCP/UDP to a service (proto, dst addr, dst port), or to an all-ports
