@@ -111,3 +111,28 @@ func BenchmarkFastPath(b *testing.B) {
 	r := rand.New(rand.NewPCG(1, 2))
 	b.Run("random_"+strconv.Itoa(flows), func(b *testing.B) { run(b, func() int { return r.IntN(flows) }) })
 }
+
+// TestFastZeroAllocs: the workers add and delete fast-path records once per batch; neither
+// allocates.
+func TestFastZeroAllocs(t *testing.T) {
+	if raceEnabled {
+		t.Skip("the race detector allocates")
+	}
+	st, _, _ := newTestSteering(t)
+	if err := st.EnableFastPath(1024, nil); err != nil {
+		t.Fatal(err)
+	}
+	keys := testFlows
+	recs := make([]FastRecord, len(keys))
+	allocs := testing.AllocsPerRun(100, func() {
+		if n, err := st.AddFast(keys, recs); err != nil || n != len(keys) {
+			t.Fatal(n, err)
+		}
+		if err := st.DeleteFast(keys); err != nil {
+			t.Fatal(err)
+		}
+	})
+	if allocs != 0 {
+		t.Fatalf("%v allocations per AddFast+DeleteFast", allocs)
+	}
+}

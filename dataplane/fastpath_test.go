@@ -1,0 +1,77 @@
+package dataplane
+
+import (
+	"testing"
+
+	"github.com/xdpvs/xdpvs/header"
+)
+
+// withFastPath gives e's pipeline a fast path over plain memory (no program): what the worker's
+// pipeline computes and logs, without a kernel.
+func withFastPath(e *testEnv, capacity int) {
+	e.p.fast = newFastPath(capacity, make([]fastStat, 2*capacity), 0, 0)
+}
+
+// TestFastPathRecords: an established NAT connection gets a record per direction as the worker
+// forwards its packets (not before), the second packet of a direction makes none, and a
+// configuration change asks for all of them to go.
+func TestFastPathRecords(t *testing.T) {
+	e := newTestEnv(t, 1024)
+	withFastPath(e, 1024)
+	f := e.p.fast
+	mustTX(t, e.p, syn(c2v4).frame(t), 0, t0)
+	mustTX(t, e.p, synack(r2l4).frame(t), 1, t0)
+	if f.log.n != 0 {
+		t.Fatalf("%d records before the connection is established", f.log.n)
+	}
+	mustTX(t, e.p, ack(c2v4).frame(t), 0, t0)
+	if f.log.n != 1 || !f.log.ops[0].add || f.log.ops[0].key != tuple(tcp, cip4, c2v4.sport, vip4, 80) {
+		t.Fatalf("after the handshake's ACK: %d ops, %+v", f.log.n, f.log.ops[0])
+	}
+	mustTX(t, e.p, dataC(c2v4).frame(t), 0, t0)
+	mustTX(t, e.p, dataS(r2l4).frame(t), 1, t0)
+	if f.log.n != 2 || f.log.ops[1].rec.kind != fastNAT {
+		t.Fatalf("after data both ways: %d ops", f.log.n)
+	}
+	if len(f.list) != 1 || e.p.c.fastInstalled != 2 {
+		t.Fatalf("list %d, installed %d", len(f.list), e.p.c.fastInstalled)
+	}
+	f.log.n = 0
+	e.p.setConfig(e.p.conf)
+	if !f.flushAll || !e.p.flushFast() || f.log.n != 2 || f.log.ops[0].add || len(f.list) != 0 {
+		t.Fatalf("flush: %v, %d ops, list %d", f.flushAll, f.log.n, len(f.list))
+	}
+	id, _, _ := e.p.table.Lookup(&[]header.Tuple{tuple(tcp, cip4, c2v4.sport, vip4, 80)}[0])
+	if offloaded(e.p.table.Entry(id)) {
+		t.Fatal("still marked offloaded after the flush")
+	}
+}
+
+// TestFastPathZeroAllocs: making, folding and removing records allocates nothing.
+func TestFastPathZeroAllocs(t *testing.T) {
+	if raceEnabled {
+		t.Skip("the race detector's instrumentation allocates")
+	}
+	e := newTestEnv(t, 1024)
+	withFastPath(e, 1024)
+	for _, s := range handshake4() {
+		mustTX(t, e.p, s.f(t), s.port, t0)
+	}
+	data := dataC(c2v4).frame(t)
+	var scratch [2048]byte
+	n := testing.AllocsPerRun(1000, func() {
+		e.p.fast.flushAll = true
+		e.p.flushFast() // the record goes (folded) ...
+		if v, _ := e.p.Process(scratch[:copy(scratch[:], data)], 0, t0+second); v != VerdictTX {
+			t.Fatal(vname(v))
+		}
+		e.p.foldFast(t0+2*second, 0) // ... comes back with the next packet, and is folded
+		e.p.fast.log.n = 0
+	})
+	if n != 0 {
+		t.Fatalf("%v allocations per round", n)
+	}
+	if e.p.c.fastInstalled < 1000 || e.p.c.fastRemoved < 1000 {
+		t.Fatalf("installed %d, removed %d: the rounds did not exercise the records", e.p.c.fastInstalled, e.p.c.fastRemoved)
+	}
+}
