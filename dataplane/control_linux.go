@@ -51,9 +51,11 @@ func (d *Dataplane) Stats() *Stats {
 	}
 	// The steering program's counters (fast_tx, fast_redirect, match_service, ...), summed over
 	// CPUs and interfaces: the director's, listed with worker 0's sockets as "xdp/NAME".
-	if prog, err := d.steer.Stats(); err == nil && len(ws) > 0 {
-		for _, name := range xsk.StatNames {
-			ws[0].Sockets = append(ws[0].Sockets, NamedCount{Name: "xdp/" + name, Count: prog[name]})
+	if d.steer != nil && len(ws) > 0 {
+		if prog, err := d.steer.Stats(); err == nil {
+			for _, name := range xsk.StatNames {
+				ws[0].Sockets = append(ws[0].Sockets, NamedCount{Name: "xdp/" + name, Count: prog[name]})
+			}
 		}
 	}
 	return statsOf(c, cs, ws, d.persist.Load())

@@ -105,10 +105,8 @@ func newFastPath(capacity int, stats []fastStat, base uint32, clockOff int64) *f
 		list: make([]uint32, 0, capacity)}
 }
 
-// Fast-path bits of connFlags, one per direction.
-const connFastBit = connFlags(1 << 4)
-
-func fastFlag(dir conntrack.Dir) connFlags { return connFastBit << dir }
+// fastFlag is the bit of connFlags that says the program holds direction dir's record.
+func fastFlag(dir conntrack.Dir) connFlags { return connFastOriginal << dir }
 
 // fastReady reports whether direction dir of connection e needs no more judgement from the
 // worker, so that its packets may be forwarded by the program.

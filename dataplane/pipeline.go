@@ -42,8 +42,9 @@ type connVal struct {
 	sp      spPhase  // SYN proxy: where the handshake is (spOff: not proxied)
 }
 
-// connFlags are a connection's yes-or-no facts, in one byte.
-type connFlags uint8
+// connFlags are a connection's yes-or-no facts, in two bytes (connVal is no larger for it: the
+// second fills what was padding).
+type connFlags uint16
 
 const (
 	connInactive     connFlags = 1 << iota // counted in the real server's InActConn rather than ActiveConn
@@ -54,6 +55,8 @@ const (
 	connStandbyLocal                       // FULLNAT, imported: its local address is a peer's, its port from no pool of ours
 	connPP                                 // FULLNAT: the client's stream starts with a PROXY protocol header (proxyproto.go)
 	connPPSent                             // the header has gone out (UDP: on the first datagram; TCP: counts resends)
+	connFastOriginal                       // the steering program holds the original direction's record (fastpath.go)
+	connFastReply                          // and the reply direction's: connFastOriginal << dir
 )
 
 func (f connFlags) has(x connFlags) bool { return f&x != 0 }
