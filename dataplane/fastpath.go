@@ -118,8 +118,8 @@ func (p *Pipeline) fastReady(cur *cursor, e *conntrack.Entry[connVal], dir connt
 	}
 	switch e.State {
 	case conntrack.StateEstablished:
-		if v.xmit == xmitFullNAT && !v.flags.has(connTOADone) {
-			return false
+		if v.xmit == xmitFullNAT && !v.flags.has(connTOADone) || v.flags.has(connSloppy) {
+			return false // TOA still to send; a sloppy connection not yet assured by a second segment
 		}
 	case conntrack.StateUDP:
 		if v.xmit.inputOnly() {
