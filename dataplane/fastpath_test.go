@@ -75,3 +75,24 @@ func TestFastPathZeroAllocs(t *testing.T) {
 		t.Fatalf("installed %d, removed %d: the rounds did not exercise the records", e.p.c.fastInstalled, e.p.c.fastRemoved)
 	}
 }
+
+// TestFastPathPolicy: a service with --policy no-fast-path gets no records; the others do.
+func TestFastPathPolicy(t *testing.T) {
+	s := testSnapshot()
+	s.Services[svcTCP4].Policy |= NoFastPath
+	e := &testEnv{neigh: newTestNeighbours(), conf: mustCompile(t, s)}
+	e.p = e.worker(0, 1, 1024)
+	withFastPath(e, 1024)
+	for _, st := range append(handshake4(), at(0, dataC(c2v4).frame), at(1, dataS(r2l4).frame)) {
+		mustTX(t, e.p, st.f(t), st.port, t0)
+	}
+	if e.p.fast.log.n != 0 || e.p.c.fastInstalled != 0 {
+		t.Fatalf("%d records for a no-fast-path service", e.p.fast.log.n)
+	}
+	for _, st := range handshake6() {
+		mustTX(t, e.p, st.f(t), st.port, t0)
+	}
+	if e.p.fast.log.n != 1 {
+		t.Fatalf("%d records for the IPv6 service (policy default) after its handshake, want 1", e.p.fast.log.n)
+	}
+}
