@@ -112,7 +112,7 @@ func sendFastLog(st *xsk.Steering, p *Pipeline, keys []xsk.FlowKey, recs []xsk.F
 		}
 		if !add {
 			if err := st.DeleteFast(keys); err != nil {
-				p.c.flowErrors += uint64(len(keys))
+				p.c.fastErrors += uint64(len(keys))
 			}
 		} else if n, err := st.AddFast(keys, recs); err != nil {
 			for k := i + n; k < j; k++ {

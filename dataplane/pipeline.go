@@ -112,6 +112,7 @@ type counters struct {
 	fastInstalled, fastRemoved      uint64 // fast-path records made and removed (fastpath.go)
 	fastPackets, fastBytes          uint64 // forwarded by the program, as folded
 	fastRefused                     uint64 // records the program's map refused (full): those connections stay with the worker
+	fastErrors                      uint64 // record removals the program's map failed (a kernel error: never seen)
 }
 
 // Pipeline is one worker's packet processing: classify, look up or create the connection, rewrite,

@@ -125,7 +125,7 @@ func workerStats(id, queue, cpu int, c *counters, conns int) WorkerStats {
 		NamedCount{Name: "frag_made", Count: c.fragMade},
 		NamedCount{Name: "fast_path_installed", Count: c.fastInstalled}, NamedCount{Name: "fast_path_removed", Count: c.fastRemoved},
 		NamedCount{Name: "fast_path_packets", Count: c.fastPackets}, NamedCount{Name: "fast_path_bytes", Count: c.fastBytes},
-		NamedCount{Name: "fast_path_refused", Count: c.fastRefused})
+		NamedCount{Name: "fast_path_refused", Count: c.fastRefused}, NamedCount{Name: "fast_path_errors", Count: c.fastErrors})
 	for r := toa.Result(0); r < toa.NumResults; r++ {
 		ws.Events = append(ws.Events, NamedCount{Name: "toa_" + r.String(), Count: c.toa[r]})
 	}
