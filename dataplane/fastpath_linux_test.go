@@ -11,6 +11,7 @@ package dataplane
 
 import (
 	"bytes"
+	"encoding/binary"
 	"encoding/hex"
 	"errors"
 	"net/netip"
@@ -490,5 +491,95 @@ func TestFastPathMapFull(t *testing.T) {
 	e.mustRun(t, data, 0)
 	if e.p.fast.log.n != 0 {
 		t.Fatal("a record was tried again while the map is full")
+	}
+}
+
+// TestFastPathNATDifferential: the program's NAT rewrite against the worker's (rewriteL3L4) over
+// random packets: IPv4 and IPv6, TCP and UDP, random addresses, ports, payloads and checksum fields
+// (0x0000 and 0xffff often), and random new addresses and ports, some unchanged; the record is
+// natDeltas'. Every frame must come out byte-equal but for the MACs (the worker sets them later).
+func TestFastPathNATDifferential(t *testing.T) {
+	e := newFastEnv(t)
+	r := testutil.Rand(t)
+	addr := func(v4 bool) netip.Addr {
+		if v4 {
+			return netip.AddrFrom4([4]byte{198, 18 + byte(r.IntN(2)), byte(r.IntN(256)), byte(r.IntN(256))})
+		}
+		b := [16]byte{0x20, 0x01, 0, 2}
+		for i := 6; i < 16; i++ {
+			b[i] = byte(r.IntN(256))
+		}
+		return netip.AddrFrom16(b)
+	}
+	pick := func(old netip.Addr, v4 bool) netip.Addr {
+		if r.IntN(3) == 0 {
+			return old
+		}
+		return addr(v4)
+	}
+	pickPort := func(old uint16) uint16 {
+		if r.IntN(3) == 0 {
+			return old
+		}
+		return uint16(r.IntN(65536))
+	}
+	const n = 1500
+	for i := range n {
+		v4, proto := r.IntN(2) == 0, uint8(tcp)
+		if r.IntN(2) == 0 {
+			proto = udp
+		}
+		p := pk{src: cliMAC, dst: port0MAC, sip: addr(v4), dip: addr(v4), proto: proto,
+			sport: uint16(r.IntN(65536)), dport: uint16(r.IntN(65536)), flags: "A", payload: r.IntN(200)}
+		frame := p.frame(t)
+		var pp header.Packet
+		if pp.Parse(frame) != header.ParseOK {
+			t.Fatalf("case %d does not parse", i)
+		}
+		csum := pp.L4Offset + 16
+		if proto == udp {
+			csum = pp.L4Offset + 6
+		}
+		switch r.IntN(4) {
+		case 0:
+			binary.BigEndian.PutUint16(frame[csum:], 0xffff)
+		case 1:
+			if proto == tcp || v4 {
+				binary.BigEndian.PutUint16(frame[csum:], 0) // UDP/IPv4: no checksum
+			}
+		case 2:
+			binary.BigEndian.PutUint16(frame[csum:], uint16(r.IntN(65536)))
+		}
+		if v4 && r.IntN(4) == 0 {
+			binary.BigEndian.PutUint16(frame[header.EthernetMinimumSize+10:], []uint16{0, 0xffff}[r.IntN(2)])
+		}
+		pp.Parse(frame)
+		// The other direction's tuple: new source = its destination, new destination = its source.
+		newSrc, newDst := pick(p.sip, v4), pick(p.dip, v4)
+		other := header.Tuple{SrcAddr: header.AddrFromNetip(newDst), DstAddr: header.AddrFromNetip(newSrc),
+			SrcPort: pickPort(p.dport), DstPort: pickPort(p.sport), Proto: proto}
+		want := append([]byte(nil), frame...)
+		var wp header.Packet
+		wp.Parse(want)
+		rewriteL3L4(want, &wp, &other)
+
+		rec := fastRec{kind: fastNAT, port: 1, ifindex: uint32(e.ports[1].Ifindex), slot: 0, dstMAC: p.dst, srcMAC: p.src,
+			saddr: other.DstAddr, daddr: other.SrcAddr, sport: other.DstPort, dport: other.SrcPort}
+		rec.l4Delta, rec.ipDelta = natDeltas(&pp.Tuple, &rec.saddr, &rec.daddr, rec.sport, rec.dport)
+		keys := []xsk.FlowKey{fastKey(&pp.Tuple)}
+		if _, err := e.st.AddFast(keys, []xsk.FastRecord{fastRecord(&rec, v4)}); err != nil {
+			t.Fatal(err)
+		}
+		ret, got := e.xdp(t, frame, 0)
+		if err := e.st.DeleteFast(keys); err != nil {
+			t.Fatal(err)
+		}
+		if ret != xdpRedirect {
+			t.Fatalf("case %d: program returned %d", i, ret)
+		}
+		if !bytes.Equal(got[12:], want[12:]) {
+			t.Fatalf("case %d (%s → %s, proto %d): the program's rewrite differs from the worker's:\nprogram %x\nworker  %x\n%s",
+				i, p.sip, p.dip, proto, got, want, frameDiff(got, want))
+		}
 	}
 }
