@@ -93,9 +93,10 @@ type fastPath struct {
 	passAt   int64 // when the current pass over list began
 	now      int64 // the time of the expiry round, for expired
 	neighGen uint64
-	flushAll bool   // the worker removes every record (and clears flushAll)
-	full     bool   // the program's map refused a record: none are made until a removal
-	lost     uint64 // removals not logged (the log was full): cannot happen by the budgets above
+	tunSrc   *srcTable // the tunnel sources the records were made with
+	flushAll bool      // the worker removes every record (and clears flushAll)
+	full     bool      // the program's map refused a record: none are made until a removal
+	lost     uint64    // removals not logged (the log was full): cannot happen by the budgets above
 }
 
 // newFastPath gives a pipeline of table capacity capacity a fast path whose stats slots are
@@ -280,11 +281,18 @@ func (p *Pipeline) foldConn(id uint32, e *conntrack.Entry[connVal], now int64, m
 
 // foldFast folds up to fastFoldBudget connections' counts, going on where the last round stopped,
 // and starts a new pass over the connections at most every fastFoldEvery. A changed next hop
-// somewhere (neighGen) asks the worker to remove every record.
+// somewhere (neighGen) or new tunnel sources ask the worker to remove every record.
 func (p *Pipeline) foldFast(now int64, neighGen uint64) {
 	f := p.fast
 	if neighGen != f.neighGen {
 		f.neighGen, f.flushAll = neighGen, true
+	}
+	if t := p.tunSrc.load(); t != f.tunSrc {
+		// Republished every 10 s and with every configuration, mostly the same.
+		if !t.sameAs(f.tunSrc) {
+			f.flushAll = true
+		}
+		f.tunSrc = t
 	}
 	if f.foldAt >= len(f.list) {
 		if now-f.passAt < fastFoldEvery {

@@ -1,6 +1,7 @@
 package dataplane
 
 import (
+	"slices"
 	"sync/atomic"
 
 	"github.com/xdpvs/xdpvs/header"
@@ -32,6 +33,14 @@ func (t *tunnelSources) publish(s *srcTable) { t.table.Store(s) }
 type srcTable struct {
 	dests []destSource     // by real-server id: the real servers forwarded by tunnel, others zero
 	ports [][2]header.Addr // by port: its own IPv4 and IPv6 address (zero: none)
+}
+
+// sameAs reports whether t and o hold the same sources (either may be nil).
+func (t *srcTable) sameAs(o *srcTable) bool {
+	if t == nil || o == nil {
+		return t == o
+	}
+	return slices.Equal(t.dests, o.dests) && slices.Equal(t.ports, o.ports)
 }
 
 // destSource is the tunnel source of the real server with id (its index) and generation gen; addr
