@@ -15,7 +15,9 @@ import (
 //     connection needs no more judgement (fastReady): TCP ESTABLISHED (FULLNAT once the TOA
 //     option went out), UDP assured (DR, TUN: seen); not for the SYN proxy, NAT64, a service
 //     with --policy no-fast-path, or while the record log is full. SYN, FIN and RST segments,
-//     misses and anything odd still reach the worker, which moves the state on;
+//     misses and anything odd still reach the worker, which moves the state on; a connection
+//     that leaves ESTABLISHED (a FIN, an RST) loses its records at once, since the ACKs that close
+//     it move its state on too (a client reusing the port must find it closed);
 //   - the records go with the connection: forget (removal, expiry, re-scheduling) logs their
 //     removal first, and the worker hands the log to the program (syncFast) at the end of the
 //     batch, once the batch's packets have left (so that a record goes in only after the packet

@@ -421,16 +421,21 @@ func TestFastPathRemoval(t *testing.T) {
 	if st := e.p.table.Entry(id).State; st == conntrack.StateEstablished {
 		t.Fatalf("state %v after the client's FIN", st)
 	}
-	// The server may still send (half close): the records stay until the connection goes.
-	e.p.remove(id, e.p.table.Entry(id))
-	if err := sendFastLog(e.st, e.p, e.keys, e.recs); err != nil {
-		t.Fatal(err)
-	}
+	// Closing: the ACKs that end it move its state on, so its records went with the FIN.
 	if n, _ := e.st.FastRecords(); n != 0 {
-		t.Fatalf("%d records after the connection went, want 0", n)
+		t.Fatalf("%d records after the client's FIN, want 0", n)
 	}
-	if e.p.c.fastRemoved != 4 || len(e.p.fast.list) != 0 {
-		t.Fatalf("removed %d records, list %d", e.p.c.fastRemoved, len(e.p.fast.list))
+	if ret, _ := e.xdp(t, server.seg("A", 5201, 1202, 0).frame(t), 1); ret != xdpPass {
+		t.Fatalf("the server's ACK of the FIN: %d, want it for the worker", ret)
+	}
+	e.mustRun(t, server.seg("FA", 5201, 1202, 0).frame(t), 1)
+	e.mustRun(t, client.seg("A", 1202, 5202, 0).frame(t), 0)
+	if n, _ := e.st.FastRecords(); n != 0 || e.p.c.fastRemoved != 4 || len(e.p.fast.list) != 0 {
+		t.Fatalf("%d records, removed %d, list %d after the close", n, e.p.c.fastRemoved, len(e.p.fast.list))
+	}
+	e.p.remove(id, e.p.table.Entry(id))
+	if e.p.c.fastRemoved != 4 {
+		t.Fatalf("removed %d records after the connection went, want 4 (none left)", e.p.c.fastRemoved)
 	}
 }
 

@@ -720,6 +720,11 @@ func (p *Pipeline) forward(cur *cursor, id uint32, dir conntrack.Dir, now int64)
 		if s := conntrack.NextTCPState(e.State, dir, inputOnly, cur.pkt.TCPFlags); s != e.State {
 			p.setState(e, s)
 			changed = true
+			if p.fast != nil && s != conntrack.StateEstablished && offloaded(e) {
+				// A FIN or an RST: its last packets (the ACKs that close it) move its state on,
+				// so they are the worker's again.
+				p.unoffload(id, e)
+			}
 		}
 	}
 	p.table.SetExpires(id, now+p.timeout(e, dir))
