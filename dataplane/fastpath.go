@@ -278,6 +278,9 @@ func (p *Pipeline) foldConn(id uint32, e *conntrack.Entry[connVal], now int64, m
 		if exp := seen + p.timeout(e, dir); exp > e.Expires() {
 			p.table.SetExpires(id, exp)
 		}
+		if p.sync != nil {
+			p.syncTouch(id, e, false, now) // its peers' copies are refreshed as if the worker had forwarded them
+		}
 	}
 }
 

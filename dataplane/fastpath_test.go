@@ -96,3 +96,30 @@ func TestFastPathPolicy(t *testing.T) {
 		t.Fatalf("%d records for the IPv6 service (policy default) after its handshake, want 1", e.p.fast.log.n)
 	}
 }
+
+// TestFastPathKeepsSyncFresh: a connection whose packets the program forwards is exported to the
+// sync peers again when its refresh is due, as if the worker had forwarded them, so that the
+// peers' copies do not expire under a live flow.
+func TestFastPathKeepsSyncFresh(t *testing.T) {
+	p, ring := newSyncPipeline(t, testSnapshot())
+	p.fast = newFastPath(1024, make([]fastStat, 2048), 0, 0)
+	for _, s := range append(handshake4(), at(0, dataC(c2v4).frame)) {
+		mustTX(t, p, s.f(t), s.port, t0)
+	}
+	exported(t, ring) // the export at ESTABLISHED
+	id, _, _ := p.table.Lookup(&[]header.Tuple{tuple(tcp, cip4, c2v4.sport, vip4, 80)}[0])
+	if !offloaded(p.table.Entry(id)) {
+		t.Fatal("no record made")
+	}
+	later := t0 + 3600*second // past any refresh
+	s := &p.fast.stats[id*2]
+	s.packets, s.bytes, s.last = 10, 1000, uint64(later-second)
+	p.foldFast(later, p.neigh.changes.Load())
+	if recs := exported(t, ring); len(recs) != 1 {
+		t.Fatalf("%d records exported after the program forwarded the connection's packets, want 1", len(recs))
+	}
+	p.foldFast(later+second, p.neigh.changes.Load()) // nothing forwarded since: nothing to refresh
+	if recs := exported(t, ring); len(recs) != 0 {
+		t.Fatalf("%d records exported with no packet since", len(recs))
+	}
+}
