@@ -30,10 +30,17 @@ import (
 //     -Lnc, --stats, --rate and expiry behave as without the fast path.
 
 // fastStat is a stats slot, as dataplane/xsk.FastStat (same layout): written by the program with
-// atomic adds, read and reset by the owning worker with atomics.
+// atomic adds, read and reset by the owning worker with atomics. count is packets << fastByteBits |
+// bytes, one atomic add a packet: 2^28 packets and 64 GiB between two folds.
 type fastStat struct {
-	packets, bytes, last uint64
+	count, last uint64
 }
+
+// fastByteBits is bpf/fastpath.h's FAST_BYTE_BITS.
+const fastByteBits = 36
+
+// fastCount is the slot word of n packets of b bytes.
+func fastCount(n, b uint64) uint64 { return n<<fastByteBits | b }
 
 // fastRec is one direction's rewrite (dataplane/xsk.FastRecord in Go's terms): the worker's own
 // rewrite of that direction, computed once.
@@ -162,8 +169,7 @@ func (p *Pipeline) offload(cur *cursor, id uint32, e *conntrack.Entry[connVal], 
 		r.mtu = uint16(p.tunnelMTU(cur, h.port))
 	}
 	s := &f.stats[id*2+uint32(dir)]
-	atomic.StoreUint64(&s.packets, 0)
-	atomic.StoreUint64(&s.bytes, 0)
+	atomic.StoreUint64(&s.count, 0)
 	f.log.ops[f.log.n] = fastOp{key: *t, rec: r, add: true}
 	f.log.n++
 	v.flags.set(fastFlag(dir), true)
@@ -256,11 +262,11 @@ func (p *Pipeline) foldConn(id uint32, e *conntrack.Entry[connVal], now int64, m
 			continue
 		}
 		s := &f.stats[id*2+uint32(dir)]
-		n := atomic.SwapUint64(&s.packets, 0)
-		if n == 0 {
+		x := atomic.SwapUint64(&s.count, 0)
+		if x == 0 {
 			continue
 		}
-		b := atomic.SwapUint64(&s.bytes, 0)
+		n, b := x>>fastByteBits, x&(1<<fastByteBits-1)
 		seen := min(int64(atomic.LoadUint64(&s.last))-f.clockOff, now)
 		p.c.fastPackets += n
 		p.c.fastBytes += b

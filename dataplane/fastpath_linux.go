@@ -14,7 +14,7 @@ import (
 // The record and stats slot layouts the pipeline and the program share.
 var (
 	_ = [1]struct{}{}[unsafe.Sizeof(fastStat{})-unsafe.Sizeof(xsk.FastStat{})]
-	_ = [1]struct{}{}[unsafe.Sizeof(xsk.FastStat{})-24]
+	_ = [1]struct{}{}[unsafe.Sizeof(xsk.FastStat{})-16]
 )
 
 // enableFastPath turns the steering program's fast path on (before it is attached), for

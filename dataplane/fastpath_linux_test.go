@@ -449,8 +449,7 @@ func TestFastPathExpiry(t *testing.T) {
 	exp := c.Expires()
 	// The program forwarded a packet at a later time (its clock: the pipeline's + clockOff).
 	s := &e.p.fast.stats[id*2]
-	atomic.AddUint64(&s.packets, 1)
-	atomic.AddUint64(&s.bytes, 100)
+	atomic.AddUint64(&s.count, fastCount(1, 100))
 	atomic.StoreUint64(&s.last, uint64(exp-10*second))
 	e.p.expire(exp+second, 1024)
 	if !e.p.table.InUse(id) {

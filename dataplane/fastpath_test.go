@@ -113,7 +113,7 @@ func TestFastPathKeepsSyncFresh(t *testing.T) {
 	}
 	later := t0 + 3600*second // past any refresh
 	s := &p.fast.stats[id*2]
-	s.packets, s.bytes, s.last = 10, 1000, uint64(later-second)
+	s.count, s.last = fastCount(10, 1000), uint64(later-second)
 	p.foldFast(later, p.neigh.changes.Load())
 	if recs := exported(t, ring); len(recs) != 1 {
 		t.Fatalf("%d records exported after the program forwarded the connection's packets, want 1", len(recs))

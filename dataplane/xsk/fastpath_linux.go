@@ -17,8 +17,9 @@ import (
 // in network byte order (IPv4 in the first 4 bytes of an address).
 type FastRecord = steerFastRec
 
-// FastStat is a stats slot: packets, bytes (IP length) and the last packet's time (CLOCK_MONOTONIC
-// ns). The program adds to it atomically; read and reset it only with sync/atomic.
+// FastStat is a stats slot: Count is packets << 36 | bytes (IP length), Last the last packet's time
+// (CLOCK_MONOTONIC ns, coarse). The program adds to it atomically; read and reset it only with
+// sync/atomic.
 type FastStat = steerFastStat
 
 // The kinds of FastRecord.

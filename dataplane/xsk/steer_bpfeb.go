@@ -48,10 +48,9 @@ type steerFastRec struct {
 }
 
 type steerFastStat struct {
-	_       structs.HostLayout
-	Packets uint64
-	Bytes   uint64
-	Last    uint64
+	_     structs.HostLayout
+	Count uint64
+	Last  uint64
 }
 
 type steerFlowKey struct {

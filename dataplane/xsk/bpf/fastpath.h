@@ -59,12 +59,13 @@ struct fast_rec {
 	__u8 daddr[16];
 };
 
-/* Packets and bytes of one direction of a connection, and when the last one
- * went (CLOCK_MONOTONIC ns); the owning worker reads and resets them
- * through the map's memory. */
+/* Packets and bytes of one direction of a connection, in one word (packets
+ * << FAST_BYTE_BITS | bytes: one atomic add a packet), and when the last one
+ * went (CLOCK_MONOTONIC ns, coarse); the owning worker reads and resets
+ * them through the map's memory. */
+#define FAST_BYTE_BITS 36
 struct fast_stat {
-	__u64 packets;
-	__u64 bytes;
+	__u64 count;
 	__u64 last;
 };
 
@@ -361,8 +362,7 @@ static __always_inline int fast_forward(struct xdp_md *ctx, const struct l3 *l3,
 	__u32 slot = r->slot;
 	struct fast_stat *st = bpf_map_lookup_elem(&fast_stats, &slot);
 	if (st) {
-		__sync_fetch_and_add(&st->packets, 1);
-		__sync_fetch_and_add(&st->bytes, l3len);
+		__sync_fetch_and_add(&st->count, ((__u64)1 << FAST_BYTE_BITS) | l3len);
 		st->last = bpf_ktime_get_coarse_ns();
 	}
 	*why = r->ifindex == ctx->ingress_ifindex ? STAT_FAST_TX : STAT_FAST_REDIRECT;
