@@ -1,7 +1,10 @@
 package main
 
 import (
+	"encoding/json"
+	"net/netip"
 	"testing"
+	"time"
 )
 
 // TestFastPathSwitches (issue 16): the fast path's two switches, end to end. With --fast-path=off
@@ -50,4 +53,36 @@ func (e *env) programCount(name string) uint64 {
 		}
 	}
 	return 0
+}
+
+// bytesCounted checks that the TCP service on the VIP counted at least the 50 MiB each way of
+// the traffic's transfers (only the way in where replies bypass the director: DR, TUN), within a
+// few seconds: the fast path's packets are folded into --stats like the workers' own.
+func (e *env) bytesCounted(v6, replies bool) {
+	e.t.Helper()
+	vip := netip.MustParseAddr(e.vip(v6))
+	const want = 50 << 20
+	var in, out uint64
+	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(200 * time.Millisecond) {
+		var st struct {
+			Services []struct {
+				Address netip.Addr
+				Port    uint16
+				Stats   struct{ InBytes, OutBytes uint64 }
+			}
+		}
+		js := e.adm1("-L", "-n", "--stats", "-o", "json")
+		if err := json.Unmarshal([]byte(js), &st); err != nil {
+			e.t.Fatalf("%v: %s", err, js)
+		}
+		for _, s := range st.Services {
+			if s.Address == vip && s.Port == 80 {
+				in, out = s.Stats.InBytes, s.Stats.OutBytes
+			}
+		}
+		if in >= want && (!replies || out >= want) {
+			return
+		}
+	}
+	e.t.Fatalf("the VIP's TCP service counted %d bytes in and %d out, want at least %d each way (out only with replies: %v)", in, out, want, replies)
 }

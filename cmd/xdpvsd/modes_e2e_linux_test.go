@@ -144,6 +144,7 @@ func TestModes(t *testing.T) {
 						m.services(&e, f)
 						before := e.events(m.grow...)
 						e.traffic(f.client6())
+						e.bytesCounted(f.client6(), m.name != "DR" && m.name != "TUN")
 						after := e.events(m.grow...)
 						for _, ev := range m.grow {
 							t.Logf("%s: %d during the traffic", ev, after[ev]-before[ev])
