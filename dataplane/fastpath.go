@@ -13,8 +13,8 @@ import (
 //
 //   - a direction's record is made (offload) when the worker forwards a packet of it and the
 //     connection needs no more judgement (fastReady): TCP ESTABLISHED (FULLNAT once the TOA
-//     option went out), UDP assured (DR, TUN: seen); not for the SYN proxy, NAT64, a service
-//     with --policy no-fast-path, or while the record log is full. SYN, FIN and RST segments,
+//     option went out), UDP assured (DR, TUN: seen); not for the SYN proxy, the PROXY protocol,
+//     NAT64, a service with --policy no-fast-path, or while the record log is full. SYN, FIN and RST segments,
 //     misses and anything odd still reach the worker, which moves the state on; a connection
 //     that leaves ESTABLISHED (a FIN, an RST) loses its records at once, since the ACKs that close
 //     it move its state on too (a client reusing the port must find it closed);
@@ -122,7 +122,8 @@ func fastFlag(dir conntrack.Dir) connFlags { return connFastOriginal << dir }
 // worker, so that its packets may be forwarded by the program.
 func (p *Pipeline) fastReady(cur *cursor, e *conntrack.Entry[connVal], dir conntrack.Dir, h hop) bool {
 	v := &e.Value
-	if v.sp != spOff || v.xmit == xmitNAT64 || p.c.policy[v.svcID]&NoFastPath != 0 ||
+	// The SYN proxy and the PROXY protocol's header shift sequence numbers in every segment.
+	if v.sp != spOff || v.flags.has(connPP) || v.xmit == xmitNAT64 || p.c.policy[v.svcID]&NoFastPath != 0 ||
 		p.c.destGen[v.destID] != v.destGen || p.fast.full || p.fast.flushAll || p.fast.log.room() < 3 {
 		return false
 	}

@@ -4,6 +4,7 @@ import (
 	"testing"
 
 	"github.com/xdpvs/xdpvs/header"
+	"github.com/xdpvs/xdpvs/proxyproto"
 )
 
 // withFastPath gives e's pipeline a fast path over plain memory (no program): what the worker's
@@ -121,5 +122,37 @@ func TestFastPathKeepsSyncFresh(t *testing.T) {
 	p.foldFast(later+second, p.neigh.changes.Load()) // nothing forwarded since: nothing to refresh
 	if recs := exported(t, ring); len(recs) != 0 {
 		t.Fatalf("%d records exported with no packet since", len(recs))
+	}
+}
+
+// TestFastPathNotForProxyProtocol: a FULLNAT connection whose client stream starts with a PROXY
+// protocol header gets no record, established and past the header: every segment's numbers are
+// shifted by the header, which only the worker does.
+func TestFastPathNotForProxyProtocol(t *testing.T) {
+	c := ppCases[3] // v2, IPv4
+	e := newTestEnv(t, 1024)
+	withFastPath(e, 1024)
+	p := e.p
+	applyServices(t, p, newIDs(), c.service(tcp))
+	cl := pk{src: cliMAC, dst: port0MAC, sip: c.cip, dip: c.vip, proto: tcp, sport: 40000, dport: 80}
+	_, d := ppSend(t, p, syn(cl).frame(t), 0)
+	rs := pk{src: rs1MAC, dst: port1MAC, sip: c.rip, dip: c.lip, proto: tcp, sport: 8080, dport: uint16(tcpOfPacket(t, d).SrcPort)}
+	ppSend(t, p, synack(rs).frame(t), 1)
+	ppSend(t, p, ack(cl).frame(t), 0)
+	ppSend(t, p, dataC(cl).frame(t), 0)
+	ppSend(t, p, rs.seg("A", 5001, 1101+uint32(len(c.want)), 0).frame(t), 1)
+	// Even were TOA to have gone out too (the other condition of a FULLNAT record).
+	id, _, ok := p.table.Lookup(&[]header.Tuple{tuple(tcp, c.cip, 40000, c.vip, 80)}[0])
+	if !ok {
+		t.Fatal("no connection")
+	}
+	p.table.Entry(id).Value.flags.set(connTOADone, true)
+	ppSend(t, p, cl.seg("PA", 1101, 5001, 100).frame(t), 0)
+	ppSend(t, p, rs.seg("PA", 5001, 1201+uint32(len(c.want)), 100).frame(t), 1)
+	if p.c.fastInstalled != 0 || p.fast.log.n != 0 {
+		t.Fatalf("%d records made for a PROXY protocol connection", p.c.fastInstalled)
+	}
+	if p.c.pp[proxyproto.OK] == 0 {
+		t.Fatal("no header inserted: the test shows nothing")
 	}
 }
