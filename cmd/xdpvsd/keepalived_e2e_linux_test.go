@@ -308,12 +308,16 @@ func TestImportDPVSExampleServed(t *testing.T) {
 	}
 	t.Logf("[%s]:80 (mh over rs0:80, rs1:8080, rs0:8080; one client): %v", topo.VIP6, got6)
 
-	// rs0:80 stops: quiesced, rs1 takes the IPv4 VIP's connections.
+	// rs0:80 stops: quiesced, rs1 takes the IPv4 VIP's connections. rs0:80 is a real server of the
+	// IPv6 VIP too, whose checker may see it down first: wait for the IPv4 VIP's.
 	stops[0]()
-	e.waitUntil("rs0:80 down", 10*time.Second, func() bool {
+	e.waitUntil("rs0:80 down on the IPv4 VIP", 10*time.Second, func() bool {
 		for _, s := range e.listJSON() {
+			if s.Address.String() != topo.VIP4 || s.Port != 80 {
+				continue
+			}
 			for _, d := range s.RealServers {
-				if d.Address.String() == topo.RS4(0) && d.Port == 80 && d.Health != nil && !d.Health.Up {
+				if d.Address.String() == topo.RS4(0) && d.Port == 80 && d.Health != nil && !d.Health.Up && d.Health.Weight == 0 {
 					return true
 				}
 			}
