@@ -141,25 +141,7 @@ func (cl *client) run(args []string, stdin io.Reader, out, errw io.Writer, inShe
 			fmt.Fprintln(errw, err)
 			return ExitUsage
 		}
-		if len(cmds) == 0 {
-			return ExitOK
-		}
-		resp, err := cl.api.Batch(cmds)
-		if err != nil {
-			fmt.Fprintln(errw, err)
-			return ExitError
-		}
-		if resp.Error != "" {
-			if resp.Index > 0 && resp.Index <= len(lines) {
-				fmt.Fprintf(errw, "stdin:%d: %s\n", lines[resp.Index-1], resp.Error)
-			} else {
-				fmt.Fprintln(errw, resp.Error)
-			}
-			fmt.Fprintln(errw, "nothing restored")
-			return ExitError
-		}
-		writeWarnings(errw, resp.Warnings)
-		return ExitOK
+		return cl.applyBatch(cmds, errw, "nothing restored", func(i int) string { return fmt.Sprintf("stdin:%d", lines[i]) })
 	}
 	resp, err := cl.call(&api.Request{Parts: true, Commands: []model.Command{*c}})
 	if err != nil {
@@ -293,4 +275,29 @@ func configOf(st *api.State) any {
 		cfg.Services = append(cfg.Services, x)
 	}
 	return cfg
+}
+
+// applyBatch sends cmds as one change (-R, import-keepalived --apply): all of them or none. A
+// refused command is named by where(i), i its index in cmds, and followed by the line nothing,
+// which says that no part was applied.
+func (cl *client) applyBatch(cmds []model.Command, errw io.Writer, nothing string, where func(i int) string) int {
+	if len(cmds) == 0 {
+		return ExitOK
+	}
+	resp, err := cl.api.Batch(cmds)
+	if err != nil {
+		fmt.Fprintln(errw, err)
+		return ExitError
+	}
+	if resp.Error != "" {
+		if resp.Index > 0 && resp.Index <= len(cmds) {
+			fmt.Fprintf(errw, "%s: %s\n", where(resp.Index-1), resp.Error)
+		} else {
+			fmt.Fprintln(errw, resp.Error)
+		}
+		fmt.Fprintln(errw, nothing)
+		return ExitError
+	}
+	writeWarnings(errw, resp.Warnings)
+	return ExitOK
 }

@@ -55,25 +55,7 @@ func (cl *client) importKeepalived(args []string, out, errw io.Writer) int {
 		WriteRules(out, api.StateOf(m))
 		return ExitOK
 	}
-	if len(cmds) == 0 {
-		return ExitOK
-	}
-	resp, err := cl.api.Batch(cmds)
-	if err != nil {
-		fmt.Fprintln(errw, err)
-		return ExitError
-	}
-	if resp.Error != "" {
-		if resp.Index > 0 && resp.Index <= len(lines) {
-			fmt.Fprintf(errw, "%s (%s): %s\n", lines[resp.Index-1], importVerb, resp.Error)
-		} else {
-			fmt.Fprintln(errw, resp.Error)
-		}
-		fmt.Fprintln(errw, "nothing applied")
-		return ExitError
-	}
-	writeWarnings(errw, resp.Warnings)
-	return ExitOK
+	return cl.applyBatch(cmds, errw, "nothing applied", func(i int) string { return fmt.Sprintf("%s (%s)", lines[i], importVerb) })
 }
 
 // checkImport runs the translation's lines through the parser and a model of their own, as the
