@@ -572,25 +572,11 @@ func TestFragmentsFullNATAndDR(t *testing.T) {
 		return Service{Key: ServiceKey{Proto: udp, Addr: vip, Port: port}, Scheduler: "rr", LocalAddrs: lips,
 			RealServers: []RealServer{{Addr: rs, Port: rport, Forward: m, Weight: 1}}}
 	}
-	c, _, err := compile(&Snapshot{Services: []Service{svc(vip4, 53, rs4a, 5353, ForwardFullNAT, lip4), svc(vip6, 53, rs6a, 5353, ForwardFullNAT, lip6),
-		svc(vip4, 54, rs4b, 54, ForwardRoute)}}, nil, newIDs(), 1)
-	if err != nil {
-		t.Fatal(err)
-	}
-	e := newTestEnv(t, 1024)
-	s := &fragSim{tb: t}
-	for w := range 2 {
-		p := e.worker(w, 2, 1024)
-		p.setConfig(c)
-		s.ps = append(s.ps, p)
-	}
+	s := twoWorkers(t, svc(vip4, 53, rs4a, 5353, ForwardFullNAT, lip4), svc(vip6, 53, rs6a, 5353, ForwardFullNAT, lip6),
+		svc(vip4, 54, rs4b, 54, ForwardRoute))
 	send := func(frags [][]byte, in int) [][]byte {
 		t.Helper()
-		slices.Reverse(frags)
-		s.sent = nil
-		for j, f := range frags {
-			s.rx(j%2, f, in, t0)
-		}
+		s.reversedOverTwo(frags, in)
 		if len(s.sent) != len(frags) {
 			t.Fatalf("%d of %d fragments sent (%s / %s)", len(s.sent), len(frags), nonZero(s.ps[0].c), nonZero(s.ps[1].c))
 		}
@@ -633,27 +619,9 @@ func TestFragmentsFullNATAndDR(t *testing.T) {
 // right; the IPv4 server's 1500-byte fragments come back as IPv6 fragments, each split in two to
 // fit the MTU with the fragment header, which reassemble into the reply from the VIP.
 func TestFragmentsNAT64(t *testing.T) {
-	c, _, err := compile(&Snapshot{Services: []Service{{Key: ServiceKey{Proto: udp, Addr: vip6, Port: 86}, Scheduler: "rr",
-		LocalAddrs: []netip.Addr{lip4}, RealServers: []RealServer{{Addr: rs4a, Port: 8086, Forward: ForwardFullNAT, Weight: 1}}}}}, nil, newIDs(), 1)
-	if err != nil {
-		t.Fatal(err)
-	}
-	e := newTestEnv(t, 1024)
-	s := &fragSim{tb: t}
-	for w := range 2 {
-		p := e.worker(w, 2, 1024)
-		p.setConfig(c)
-		s.ps = append(s.ps, p)
-	}
-	send := func(frags [][]byte, in int) [][]byte {
-		t.Helper()
-		slices.Reverse(frags)
-		s.sent = nil
-		for j, f := range frags {
-			s.rx(j%2, f, in, t0)
-		}
-		return s.sent
-	}
+	s := twoWorkers(t, Service{Key: ServiceKey{Proto: udp, Addr: vip6, Port: 86}, Scheduler: "rr",
+		LocalAddrs: []netip.Addr{lip4}, RealServers: []RealServer{{Addr: rs4a, Port: 8086, Forward: ForwardFullNAT, Weight: 1}}})
+	send := s.reversedOverTwo
 	for _, size := range []int{4 << 10, 60 << 10} {
 		payload := []byte(payloadOf(size))
 		in := pk{src: cliMAC, dst: port0MAC, sip: cip6, dip: vip6, proto: udp, sport: uint16(45000 + size>>10), dport: 86}.dgram(size)
@@ -715,4 +683,32 @@ func BenchmarkFragments(b *testing.B) {
 			reportPerPacket(b, n)
 		})
 	}
+}
+
+// twoWorkers is a fragSim of two workers of one director, both with the services given.
+func twoWorkers(t *testing.T, services ...Service) *fragSim {
+	t.Helper()
+	c, _, err := compile(&Snapshot{Services: services}, nil, newIDs(), 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := newTestEnv(t, 1024)
+	s := &fragSim{tb: t}
+	for w := range 2 {
+		p := e.worker(w, 2, 1024)
+		p.setConfig(c)
+		s.ps = append(s.ps, p)
+	}
+	return s
+}
+
+// reversedOverTwo gives the fragments of one datagram, last first, to the two workers in turn, as
+// they came in on port in, and returns what the director sent of them.
+func (s *fragSim) reversedOverTwo(frags [][]byte, in int) [][]byte {
+	slices.Reverse(frags)
+	s.sent = nil
+	for j, f := range frags {
+		s.rx(j%2, f, in, t0)
+	}
+	return s.sent
 }
