@@ -70,19 +70,7 @@ func TestBashCompletion(t *testing.T) {
 		cmd.Wait()
 		p.Close()
 	}()
-	ss := &shellSession{t: t, pty: p, scr: newScreen(40, 160)}
-	go func() {
-		buf := make([]byte, 4096)
-		for {
-			n, err := p.Read(buf)
-			if n > 0 {
-				ss.scr.Write(buf[:n])
-			}
-			if err != nil {
-				return
-			}
-		}
-	}()
+	ss := newShellSession(t, p)
 	ss.waitLine("$ ")
 	for _, step := range []struct{ keys, line string }{
 		{"xdpvsadm --schedu\t", "$ xdpvsadm --scheduler "},

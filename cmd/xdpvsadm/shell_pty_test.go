@@ -251,19 +251,7 @@ func TestShellPTY(t *testing.T) {
 		}
 		p.Close()
 	}()
-	ss := &shellSession{t: t, pty: p, scr: newScreen(40, 160)}
-	go func() {
-		buf := make([]byte, 4096)
-		for {
-			n, err := p.Read(buf)
-			if n > 0 {
-				ss.scr.Write(buf[:n])
-			}
-			if err != nil {
-				return
-			}
-		}
-	}()
+	ss := newShellSession(t, p)
 
 	const prompt = "xdpvsadm> "
 	ss.waitScreen("shell on " + sock)
@@ -316,4 +304,23 @@ func TestShellPTY(t *testing.T) {
 		t.Fatalf("the shell did not quit; the screen:\n%s", ss.scr)
 	}
 	t.Logf("the screen at the end:\n%s", ss.scr)
+}
+
+// newShellSession is a session on the terminal p (40 rows of 160 columns): what the program
+// writes there is read into the session's screen until p closes.
+func newShellSession(t *testing.T, p *os.File) *shellSession {
+	ss := &shellSession{t: t, pty: p, scr: newScreen(40, 160)}
+	go func() {
+		buf := make([]byte, 4096)
+		for {
+			n, err := p.Read(buf)
+			if n > 0 {
+				ss.scr.Write(buf[:n])
+			}
+			if err != nil {
+				return
+			}
+		}
+	}()
+	return ss
 }
