@@ -69,6 +69,7 @@ type Table[V any] struct {
 	evictor  Evictor[V]
 	rng      uint64 // xorshift state for eviction's samples
 	evicted  uint64
+	sink     byte // what PrefetchEntries read, kept so that its loads are not optimized away
 }
 
 // New returns a table holding up to capacity connections (at most MaxCapacity), with its clock

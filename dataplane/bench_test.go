@@ -125,6 +125,15 @@ func BenchmarkPipeline(b *testing.B) {
 	}
 	hot := func(b *testing.B, prep []step, frames ...frameFn) { hotWith(b, false, prep, frames...) }
 	b.Run("hot_hit_v4", func(b *testing.B) { hot(b, handshake4(), dataC(c2v4).frame) })
+	b.Run("hot_hit_v4_batch", func(b *testing.B) { // the same, in batches read ahead
+		e := newTestEnv(b, 1024)
+		for _, s := range handshake4() {
+			mustTX(b, e.p, s.f(b), s.port, t0)
+		}
+		set := newFrameSet(1, 256)
+		set.set(0, dataC(c2v4).frame(b))
+		batched(b, e.p, set, VerdictTX, nil)
+	})
 	b.Run("hot_reply_v4", func(b *testing.B) { hot(b, handshake4(), dataS(r2l4).frame) })
 	b.Run("hot_both_ways_v4", func(b *testing.B) { hot(b, handshake4(), dataC(c2v4).frame, ack(r2l4).frame) })
 	b.Run("hot_hit_v6", func(b *testing.B) { hot(b, handshake6(), dataC(c2v6).frame) })
@@ -150,8 +159,9 @@ func BenchmarkPipeline(b *testing.B) {
 
 	// warm_1M: a million connections, then established packets of all of them in a random order.
 	// The frames are laid out in that order, so reading them is sequential (as frames fresh from a
-	// NIC would be in cache) and the cache misses are the table's.
-	b.Run("warm_1M", func(b *testing.B) {
+	// NIC would be in cache) and the cache misses are the table's. warm_1M takes them one by one;
+	// warm_1M_batch in batches of batchSize read ahead first (readahead.go), as a worker does.
+	warm1M := func(b *testing.B) (*testEnv, *frameSet) {
 		const conns = 1_000_000
 		e := newBenchEnv(b, 1<<20)
 		synT, ackT := syn(c2v4).frame(b), ack(c2v4).frame(b)
@@ -172,6 +182,11 @@ func BenchmarkPipeline(b *testing.B) {
 		if n := e.p.table.Len(); n != conns {
 			b.Fatalf("table holds %d connections, want %d", n, conns)
 		}
+		return e, set
+	}
+	b.Run("warm_1M", func(b *testing.B) {
+		e, set := warm1M(b)
+		var scratch [2048]byte
 		now := t0 + second
 		b.ReportAllocs()
 		n, i := 0, 0
@@ -181,19 +196,23 @@ func BenchmarkPipeline(b *testing.B) {
 				b.Fatalf("Process = %s", vname(v))
 			}
 			n++
-			if i++; i == conns {
+			if i++; i == len(set.lens) {
 				i = 0
 			}
 		}
 		reportPerPacket(b, n)
 	})
+	b.Run("warm_1M_batch", func(b *testing.B) {
+		e, set := warm1M(b)
+		batched(b, e.p, set, VerdictTX, nil)
+	})
 
 	// new_flow: the SYN of a connection the table does not hold: schedule, two next-hop lookups,
 	// insert, rewrite. 65536 clients in turn; each time round, the clock moves on 61 s and the
 	// wheel expires the previous round's connections (SYN_RECV lasts 60 s), as a worker's expiry
-	// would. That expiry is part of the measured time.
-	b.Run("new_flow_v4", func(b *testing.B) {
-		const flows = 1 << 16
+	// would. That expiry is part of the measured time. new_flow_v4_batch reads batches ahead.
+	const flows = 1 << 16
+	newFlows := func(b *testing.B) (*testEnv, *frameSet) {
 		e := newBenchEnv(b, 2*flows)
 		synT := syn(c2v4).frame(b)
 		set := newFrameSet(flows, 64)
@@ -201,6 +220,10 @@ func BenchmarkPipeline(b *testing.B) {
 			a, port := benchClient(i)
 			set.set(i, withClient(synT, a, port))
 		}
+		return e, set
+	}
+	b.Run("new_flow_v4", func(b *testing.B) {
+		e, set := newFlows(b)
 		var scratch [2048]byte
 		now := t0
 		b.ReportAllocs()
@@ -219,6 +242,14 @@ func BenchmarkPipeline(b *testing.B) {
 		}
 		reportPerPacket(b, n)
 	})
+	b.Run("new_flow_v4_batch", func(b *testing.B) {
+		e, set := newFlows(b)
+		batched(b, e.p, set, VerdictTX, func(now int64) int64 {
+			now += int64(61 * time.Second)
+			e.p.table.Expire(now, 0)
+			return now
+		})
+	})
 
 	// drop_no_conn: a TCP ACK to the VIP without a connection: parse, lookup, service, drop.
 	b.Run("drop_no_conn", func(b *testing.B) {
@@ -234,6 +265,42 @@ func BenchmarkPipeline(b *testing.B) {
 		}
 		reportPerPacket(b, n)
 	})
+}
+
+// batched runs the frames of set through p in turn, in batches of batchSize that ReadAhead reads
+// first, as a worker does with what it receives, each frame copied into a frame of the batch's
+// own before. Every frame must get verdict want. Each time round the set, round (if not nil)
+// moves the clock on. It reports ns/pkt and Mpps.
+func batched(b *testing.B, p *Pipeline, set *frameSet, want Verdict, round func(now int64) int64) {
+	const room = 256 // bytes of each frame of the batch: headroom and tailroom for the rewrites
+	scratch := make([]byte, batchSize*room)
+	var frames [batchSize][]byte
+	now := t0 + second
+	if round != nil {
+		now = t0
+	}
+	b.ReportAllocs()
+	n, i := 0, 0
+	for b.Loop() {
+		for j := range frames {
+			f := set.get(i)
+			frames[j] = scratch[j*room+64 : j*room+64+copy(scratch[j*room+64:(j+1)*room], f)]
+			if i++; i == len(set.lens) {
+				i = 0
+				if round != nil {
+					now = round(now)
+				}
+			}
+		}
+		p.ReadAhead(frames[:])
+		for j, f := range frames {
+			if v, _, _, _ := p.ProcessAheadAt(j, scratch, j*room+64, len(f), 0, now); v != want {
+				b.Fatalf("Process = %s (%s)", vname(v), nonZero(p.c))
+			}
+		}
+		n += batchSize
+	}
+	reportPerPacket(b, n)
 }
 
 // TestPipelineZeroAllocs: the per-packet paths allocate nothing.

@@ -268,7 +268,7 @@ func (d *Dataplane) newWorker(q int, now int64) (*worker, error) {
 		return nil, fmt.Errorf("dataplane: worker %d: %w", q, err)
 	}
 	w := &worker{
-		id: q, cpu: cpu, dp: d, umem: u, rx: make([]xsk.Desc, batchSize), frameMask: uint64(d.cfg.XSK.FrameSize - 1),
+		id: q, cpu: cpu, dp: d, umem: u, rx: make([]xsk.Desc, batchSize), frames: make([][]byte, batchSize), frameMask: uint64(d.cfg.XSK.FrameSize - 1),
 		in: make([]*handoffRing, d.cfg.Workers), out: make([]*handoffRing, d.cfg.Workers),
 		lists: make(chan listReq, 4),
 	}

@@ -15,7 +15,8 @@ package dataplane
 // mode byte: bit 0 selects two workers (the pipeline is worker 0), bit 1 the input port, and bit 2
 // makes the frame's checksums right before it is processed (fuzzFixChecksums), so that the
 // invariants that hold whenever the input's checksums verify also judge the fuzzer's mutations,
-// which break them.
+// which break them; bit 3 sends the frame through ReadAhead and ProcessAheadAt, as a worker's
+// batches go (readahead.go).
 
 import (
 	"encoding/binary"
@@ -44,7 +45,7 @@ func FuzzPipeline(f *testing.F) {
 	// (where the seed is for either) and the checksum bit alternate.
 	i, j := 0, 0
 	for _, s := range w.seeds {
-		mode := uint8(s.port<<1) | uint8(i&2)<<1
+		mode := uint8(s.port<<1) | uint8(i&2)<<1 | uint8(i&4)<<1
 		if s.workers == 2 || (s.workers == 0 && i&1 != 0) {
 			mode |= 1
 		}
@@ -70,7 +71,14 @@ func FuzzPipeline(f *testing.F) {
 		}
 		in := append([]byte(nil), buf[rxHeadroom:rxHeadroom+n]...)
 		x := newFuzzObs(p, in, inPort)
-		v, port, off, m := p.ProcessAt(buf[:], rxHeadroom, n, inPort, t0+second)
+		var v Verdict
+		var port, off, m int
+		if mode&8 != 0 {
+			p.ReadAhead([][]byte{buf[rxHeadroom : rxHeadroom+n]})
+			v, port, off, m = p.ProcessAheadAt(0, buf[:], rxHeadroom, n, inPort, t0+second)
+		} else {
+			v, port, off, m = p.ProcessAt(buf[:], rxHeadroom, n, inPort, t0+second)
+		}
 		x.finish(v, port, buf[:], off, m)
 		x.check(t)
 	})

@@ -142,6 +142,7 @@ type Pipeline struct {
 	sync         *syncState                // connection sync (sync.go); nil: off
 	frags        *fragTable                // the datagrams of the fragments this worker gathers or follows (frag.go)
 	c            *counters
+	ra           *readAhead // the batch ReadAhead last read (readahead.go)
 	// cur is the storage of the cursor ProcessAt (or the expiry timer, spGenerate) fills for each
 	// packet and passes down the path. Nothing reads it but through that pointer: it is kept here
 	// only because pointers into it escape (through xmitFuncs, and to the scheduler, an interface,
@@ -152,7 +153,8 @@ type Pipeline struct {
 // newPipeline returns worker id's pipeline (of workers) with a table of capacity connections.
 func newPipeline(id, workers int, ports []Port, neigh *Neighbours, capacity int, now int64) *Pipeline {
 	p := &Pipeline{id: id, workers: workers, ports: ports, neigh: neigh, neighRefs: neigh.register(), c: new(counters), tmpls: newTemplates(1 << 12),
-		lpools: map[header.Addr]*portPool{}, cookies: newCookies(), minMTU: 1500, tunSrc: new(tunnelSources), frags: newFragTable()}
+		lpools: map[header.Addr]*portPool{}, cookies: newCookies(), minMTU: 1500, tunSrc: new(tunnelSources), frags: newFragTable(),
+		ra: new(readAhead)}
 	for i := range ports {
 		p.minMTU = min(p.minMTU, ports[i].mtu())
 	}
@@ -252,7 +254,7 @@ func (p *Pipeline) ProcessAt(buf []byte, off, n, in int, now int64) (v Verdict, 
 	cur := &p.cur
 	// Field by field: Parse fills cur.pkt, and zeroing it first costs a fifth of a hot hit.
 	cur.buf, cur.frame, cur.off, cur.outOff, cur.outLen, cur.in = buf, buf[off:off+n], off, off, n, in
-	cur.gathered = false
+	cur.gathered, cur.hashed = false, false
 	v, port = p.process(cur, now)
 	return v, port, cur.outOff, cur.outLen
 }
@@ -262,17 +264,22 @@ func (p *Pipeline) ProcessAt(buf []byte, off, n, in int, now int64) (v Verdict, 
 func (p *Pipeline) ProcessGatheredAt(buf []byte, off, n, in int, now int64) (v Verdict, port, outOff, outLen int) {
 	cur := &p.cur
 	cur.buf, cur.frame, cur.off, cur.outOff, cur.outLen, cur.in = buf, buf[off:off+n], off, off, n, in
-	cur.gathered = true
+	cur.gathered, cur.hashed = true, false
 	v, port = p.process(cur, now)
 	return v, port, cur.outOff, cur.outLen
 }
 
-// process classifies the packet and hands it on: to fragment, to icmpError, or to lookup.
+// process parses the packet and classifies it.
 func (p *Pipeline) process(cur *cursor, now int64) (Verdict, int) {
+	return p.classify(cur, cur.pkt.Parse(cur.frame), now)
+}
+
+// classify hands the packet, parsed with result r, on: to fragment, to icmpError, or to lookup.
+func (p *Pipeline) classify(cur *cursor, r header.ParseResult, now int64) (Verdict, int) {
 	p.c.rx++
 	pkt := &cur.pkt
 	frame := cur.frame
-	if r := pkt.Parse(frame); r != header.ParseOK {
+	if r != header.ParseOK {
 		p.c.parse[r]++
 		return VerdictDrop, 0
 	}
@@ -309,7 +316,16 @@ func (p *Pipeline) lookup(cur *cursor, now int64) (Verdict, int) {
 	if p.completeSums && !pkt.Fragment { // a fragment's checksum covers the datagram: the sender's to fill
 		p.completeChecksum(cur)
 	}
-	if id, dir, ok := p.table.Lookup(&pkt.Tuple); ok {
+	var id uint32
+	var dir conntrack.Dir
+	var ok bool
+	if cur.hashed { // read ahead (readahead.go): the hash is of this tuple, as parsed
+		cur.hashed = false
+		id, dir, ok = p.table.LookupHashed(&pkt.Tuple, cur.hash)
+	} else {
+		id, dir, ok = p.table.Lookup(&pkt.Tuple)
+	}
+	if ok {
 		e := p.table.Entry(id)
 		v := &e.Value
 		switch {

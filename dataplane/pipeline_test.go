@@ -367,63 +367,80 @@ func goldenCases() []goldenCase {
 	}
 }
 
+// TestPipelineGolden runs every case twice: the packet through Process, and through ReadAhead and
+// ProcessAheadAt as the worker's batches take it (readahead.go), which must make no difference.
 func TestPipelineGolden(t *testing.T) {
 	var dump [][]byte
 	for _, tc := range goldenCases() {
-		t.Run(tc.name, func(t *testing.T) {
-			capacity := tc.capacity
-			if capacity == 0 {
-				capacity = 1024
-			}
-			e := newTestEnv(t, capacity)
-			p := e.p
-			now := t0
-			for i, s := range tc.prep {
-				now += second
-				if v, port := p.Process(s.f(t), s.port, now); v != VerdictTX {
-					t.Fatalf("prep[%d]: Process = %s, %d; want VerdictTX (%s)", i, vname(v), port, nonZero(p.c))
-				}
-			}
-			if tc.setup != nil {
-				tc.setup(e)
-			}
-			drainResolve(e.neigh)
-
-			in := tc.in(t)
-			frame := append([]byte(nil), in...)
-			want := *p.c
-			want.rx++
-			for _, d := range tc.counters {
-				d(&want)
-			}
-			v, port := p.Process(frame, tc.inPort, now+second)
-
-			if v != tc.verdict || port != tc.port {
-				t.Errorf("Process = %s, %d; want %s, %d", vname(v), port, vname(tc.verdict), tc.port)
-			}
-			for _, d := range counterDiff(p.c, &want) {
-				t.Errorf("counter %s", d)
-			}
-			if got := drainResolve(e.neigh); !slices.Equal(got, tc.resolve) {
-				t.Errorf("resolution requests %v, want %v", got, tc.resolve)
-			}
-			if tc.out == nil {
-				if !bytes.Equal(frame, in) {
-					t.Errorf("dropped frame was modified:\n got %x\nwant %x", frame, in)
-				}
-				dump = append(dump, in)
-				return
-			}
-			out := tc.out(t)
-			if !bytes.Equal(frame, out) {
-				t.Errorf("output frame differs:\n%s", frameDiff(frame, out))
-			}
-			checkFrameChecksums(t, frame)
-			dump = append(dump, in, frame)
-		})
+		t.Run(tc.name, func(t *testing.T) { testGolden(t, tc, false, &dump) })
+		t.Run(tc.name+"/read_ahead", func(t *testing.T) { testGolden(t, tc, true, nil) })
 	}
 	if *writePcap {
 		writeGoldenPcap(t, dump)
+	}
+}
+
+// testGolden runs case tc, its packet through ReadAhead if ahead, and adds its frames to dump.
+func testGolden(t *testing.T, tc goldenCase, ahead bool, dump *[][]byte) {
+	capacity := tc.capacity
+	if capacity == 0 {
+		capacity = 1024
+	}
+	e := newTestEnv(t, capacity)
+	p := e.p
+	now := t0
+	for i, s := range tc.prep {
+		now += second
+		if v, port := p.Process(s.f(t), s.port, now); v != VerdictTX {
+			t.Fatalf("prep[%d]: Process = %s, %d; want VerdictTX (%s)", i, vname(v), port, nonZero(p.c))
+		}
+	}
+	if tc.setup != nil {
+		tc.setup(e)
+	}
+	drainResolve(e.neigh)
+
+	in := tc.in(t)
+	frame := append([]byte(nil), in...)
+	want := *p.c
+	want.rx++
+	for _, d := range tc.counters {
+		d(&want)
+	}
+	var v Verdict
+	var port int
+	if ahead {
+		p.ReadAhead([][]byte{frame})
+		v, port, _, _ = p.ProcessAheadAt(0, frame, 0, len(frame), tc.inPort, now+second)
+	} else {
+		v, port = p.Process(frame, tc.inPort, now+second)
+	}
+
+	if v != tc.verdict || port != tc.port {
+		t.Errorf("Process = %s, %d; want %s, %d", vname(v), port, vname(tc.verdict), tc.port)
+	}
+	for _, d := range counterDiff(p.c, &want) {
+		t.Errorf("counter %s", d)
+	}
+	if got := drainResolve(e.neigh); !slices.Equal(got, tc.resolve) {
+		t.Errorf("resolution requests %v, want %v", got, tc.resolve)
+	}
+	if tc.out == nil {
+		if !bytes.Equal(frame, in) {
+			t.Errorf("dropped frame was modified:\n got %x\nwant %x", frame, in)
+		}
+		if dump != nil {
+			*dump = append(*dump, in)
+		}
+		return
+	}
+	out := tc.out(t)
+	if !bytes.Equal(frame, out) {
+		t.Errorf("output frame differs:\n%s", frameDiff(frame, out))
+	}
+	checkFrameChecksums(t, frame)
+	if dump != nil {
+		*dump = append(*dump, in, frame)
 	}
 }
 

@@ -41,6 +41,7 @@ type worker struct {
 	socks     []*xsk.Socket // by port: the socket of queue id, which transmits
 	rxs       []rxSocket    // every socket, for reception
 	rx        []xsk.Desc
+	frames    [][]byte     // the received batch's frames, for readAhead
 	txq       [][]xsk.Desc // by port
 	in, out   []*handoffRing
 	frameMask uint64 // UMEM frame size - 1
@@ -105,8 +106,17 @@ func (w *worker) serve(stop *atomic.Bool) {
 		n := 0
 		for _, r := range w.rxs {
 			k := r.s.Receive(w.rx)
+			_, pipeline := w.proc.(*Pipeline) // not the bare forwarder
+			ahead := pipeline && k > 1
+			if ahead {
+				w.readAhead(k)
+			}
 			for i := range k {
-				w.handle(w.rx[i], r.port, now, fromRX)
+				if ahead {
+					w.handleAhead(i, r.port, now)
+				} else {
+					w.handle(w.rx[i], r.port, now, fromRX)
+				}
 			}
 			w.drainFragments(now)
 			w.syncFlows()
@@ -210,6 +220,13 @@ func (w *worker) handle(d xsk.Desc, port int, now int64, kind frameKind) {
 		v, x, noff, n = w.proc.ProcessAt(buf, off, int(d.Len), port, now)
 	}
 	w.inFrame = false
+	w.dispatch(d, buf, off, port, kind, v, x, noff, n)
+}
+
+// dispatch does what the verdict v on frame d (buf[off:], come in on port) says: queue it for
+// transmission on port x at buf[noff:noff+n], hand it to worker x, or free it.
+func (w *worker) dispatch(d xsk.Desc, buf []byte, off, port int, kind frameKind, v Verdict, x, noff, n int) {
+	base := d.Addr &^ w.frameMask
 	switch v {
 	case VerdictTX:
 		q := append(w.txq[x], xsk.Desc{Addr: base + uint64(noff), Len: uint32(n)})
@@ -230,6 +247,28 @@ func (w *worker) handle(d xsk.Desc, port int, now int64, kind frameKind) {
 	default:
 		w.umem.Free(d.Addr)
 	}
+}
+
+// readAhead gives the pipeline the k frames just received to read ahead (readahead.go).
+func (w *worker) readAhead(k int) {
+	for i, d := range w.rx[:k] {
+		base := d.Addr &^ w.frameMask
+		off := int(d.Addr - base)
+		w.frames[i] = w.umem.Frame(base)[off : off+int(d.Len)]
+	}
+	w.p.ReadAhead(w.frames[:k])
+}
+
+// handleAhead is handle for received frame i of a batch read ahead.
+func (w *worker) handleAhead(i, port int, now int64) {
+	d := w.rx[i]
+	base := d.Addr &^ w.frameMask
+	buf := w.umem.Frame(base)
+	off := int(d.Addr - base)
+	w.cur, w.inFrame = d, true
+	v, x, noff, n := w.p.ProcessAheadAt(i, buf, off, int(d.Len), port, now)
+	w.inFrame = false
+	w.dispatch(d, buf, off, port, fromRX, v, x, noff, n)
 }
 
 // drainHandoffs processes frames other workers handed over, copying each into a frame of ours.

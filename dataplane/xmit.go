@@ -29,6 +29,8 @@ type cursor struct {
 	in             int    // the port it came in on
 	gathered       bool   // a fragment its gatherer sent on (ProcessGatheredAt): followed, never handed on
 	conn           uint32 // the connection's id, from forward to the transmit function
+	hashed         bool   // hash is that of pkt.Tuple in the table (read ahead), until lookup uses it
+	hash           uint64
 	pkt            header.Packet
 }
 
