@@ -157,7 +157,12 @@ func (r InsertResult) String() string {
 
 // Insert adds a connection under both tuples, expiring at expires (ns), and returns its id.
 func (t *Table[V]) Insert(orig, reply *header.Tuple, expires int64) (uint32, InsertResult) {
-	h0, h1 := orig.Hash(&t.key), reply.Hash(&t.key)
+	return t.InsertHashed(orig, reply, orig.Hash(&t.key), expires)
+}
+
+// InsertHashed is Insert for an original tuple whose hash h0 (Hash) is known.
+func (t *Table[V]) InsertHashed(orig, reply *header.Tuple, h0 uint64, expires int64) (uint32, InsertResult) {
+	h1 := reply.Hash(&t.key)
 	if _, _, dup := t.lookup(orig, h0); dup {
 		return 0, Exists
 	}

@@ -22,7 +22,7 @@ const (
 type svcKey struct {
 	addr  header.Addr
 	port  uint16
-	proto uint8
+	proto uint16 // a uint8 widened so that the key has no padding: hashed as plain memory, fast
 	mark  uint32 // a fwmark service (fwmark.go): addr is its family's unspecified address
 }
 
@@ -143,7 +143,7 @@ var (
 )
 
 func keyOf(k ServiceKey) svcKey {
-	return svcKey{addr: header.AddrFromNetip(k.Addr), port: k.Port, proto: k.Proto, mark: k.FWMark}
+	return svcKey{addr: header.AddrFromNetip(k.Addr), port: k.Port, proto: uint16(k.Proto), mark: k.FWMark}
 }
 
 // compile validates s and builds its compiled form, assigning ids. It builds the schedulers of

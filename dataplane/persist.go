@@ -45,7 +45,7 @@ func newTemplates(n int) *templates {
 
 // keyOf is the key of the template of client (masked) for service k.
 func (ts *templates) keyOf(k *svcKey, client *header.Addr) uint64 {
-	t := header.Tuple{SrcAddr: *client, DstAddr: k.addr, DstPort: k.port, Proto: k.proto}
+	t := header.Tuple{SrcAddr: *client, DstAddr: k.addr, DstPort: k.port, Proto: uint8(k.proto)}
 	h := t.Hash(&ts.key)
 	if h <= tmplDeleted {
 		h += 2

@@ -316,16 +316,10 @@ func (p *Pipeline) lookup(cur *cursor, now int64) (Verdict, int) {
 	if p.completeSums && !pkt.Fragment { // a fragment's checksum covers the datagram: the sender's to fill
 		p.completeChecksum(cur)
 	}
-	var id uint32
-	var dir conntrack.Dir
-	var ok bool
-	if cur.hashed { // read ahead (readahead.go): the hash is of this tuple, as parsed
-		cur.hashed = false
-		id, dir, ok = p.table.LookupHashed(&pkt.Tuple, cur.hash)
-	} else {
-		id, dir, ok = p.table.Lookup(&pkt.Tuple)
+	if !cur.hashed { // else read ahead (readahead.go)
+		cur.hash, cur.hashed = p.table.Hash(&pkt.Tuple), true
 	}
-	if ok {
+	if id, dir, ok := p.table.LookupHashed(&pkt.Tuple, cur.hash); ok {
 		e := p.table.Entry(id)
 		v := &e.Value
 		switch {
@@ -386,10 +380,10 @@ func (c *compiled) lookupService(proto uint8, addr *header.Addr, port uint16) (i
 			}
 		}
 	}
-	if i, ok := c.services[svcKey{addr: *addr, port: port, proto: proto}]; ok {
+	if i, ok := c.services[svcKey{addr: *addr, port: port, proto: uint16(proto)}]; ok {
 		return i, true
 	}
-	i, ok := c.services[svcKey{addr: *addr, proto: proto}]
+	i, ok := c.services[svcKey{addr: *addr, proto: uint16(proto)}]
 	return i, ok
 }
 
@@ -471,6 +465,14 @@ func (p *Pipeline) newConn(cur *cursor, si int, now int64) (Verdict, int) {
 	return p.forward(cur, id, conntrack.DirOriginal, now)
 }
 
+// hashOf is the table's hash of t: the cursor's when t is the packet's tuple and lookup hashed it.
+func (p *Pipeline) hashOf(t *header.Tuple) uint64 {
+	if t == &p.cur.pkt.Tuple && p.cur.hashed {
+		return p.cur.hash
+	}
+	return p.table.Hash(t)
+}
+
 // open schedules a real server of service si for the flow t and creates its connection, with its
 // transmit function bound, or says why not. For a service whose replies come back (NAT), the
 // client's next hop is checked first, so that a packet dropped for it does not cost the scheduler
@@ -539,7 +541,7 @@ func (p *Pipeline) open(t *header.Tuple, si int, sloppy bool, now int64) (id uin
 	if s.synproxy {
 		exp = now + spRetryBase // the SYN proxy's timer: our SYN is sent again if unanswered
 	}
-	id, res := p.table.Insert(t, &reply, exp)
+	id, res := p.table.InsertHashed(t, &reply, p.hashOf(t), exp)
 	if res != conntrack.Inserted {
 		if d.method == ForwardFullNAT {
 			p.lpools[reply.DstAddr].put(reply.DstPort)

@@ -29,7 +29,7 @@ type cursor struct {
 	in             int    // the port it came in on
 	gathered       bool   // a fragment its gatherer sent on (ProcessGatheredAt): followed, never handed on
 	conn           uint32 // the connection's id, from forward to the transmit function
-	hashed         bool   // hash is that of pkt.Tuple in the table (read ahead), until lookup uses it
+	hashed         bool   // hash is the table's hash of pkt.Tuple (read ahead, or lookup's)
 	hash           uint64
 	pkt            header.Packet
 }
@@ -37,8 +37,11 @@ type cursor struct {
 // out is the packet as it leaves.
 func (c *cursor) out() []byte { return c.buf[c.outOff : c.outOff+c.outLen] }
 
-// rebuilt records that the packet at off was replaced, in place, by one of n bytes.
-func (c *cursor) rebuilt(n int) { c.frame, c.outOff, c.outLen = c.buf[c.off:c.off+n], c.off, n }
+// rebuilt records that the packet at off was replaced, in place, by one of n bytes (whose tuple's
+// hash is not known).
+func (c *cursor) rebuilt(n int) {
+	c.frame, c.outOff, c.outLen, c.hashed = c.buf[c.off:c.off+n], c.off, n, false
+}
 
 // xmitKind names a connection's transmit function, bound once when the connection opens (as IPVS
 // binds cp->packet_xmit) from its real server's forwarding method and address family: an index into

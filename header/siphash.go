@@ -72,6 +72,25 @@ func sipHash13x5(k0, k1, m0, m1, m2, m3, m4 uint64) uint64 {
 	return v0 ^ v1 ^ v2 ^ v3
 }
 
+// sipHash13x2 is SipHash-1-3 keyed with (k0, k1) over the 13-byte message m0 and the low five
+// bytes of m1 (little-endian words; the top three bytes of m1 must be zero).
+func sipHash13x2(k0, k1, m0, m1 uint64) uint64 {
+	v0 := k0 ^ 0x736f6d6570736575
+	v1 := k1 ^ 0x646f72616e646f6d
+	v2 := k0 ^ 0x6c7967656e657261
+	v3 := k1 ^ 0x7465646279746573
+	for _, w := range [...]uint64{m0, m1 | 13<<56} {
+		v3 ^= w
+		v0, v1, v2, v3 = sipRound(v0, v1, v2, v3)
+		v0 ^= w
+	}
+	v2 ^= 0xff
+	v0, v1, v2, v3 = sipRound(v0, v1, v2, v3)
+	v0, v1, v2, v3 = sipRound(v0, v1, v2, v3)
+	v0, v1, v2, v3 = sipRound(v0, v1, v2, v3)
+	return v0 ^ v1 ^ v2 ^ v3
+}
+
 func sipRound(v0, v1, v2, v3 uint64) (uint64, uint64, uint64, uint64) {
 	v0 += v1
 	v1 = bits.RotateLeft64(v1, 13)

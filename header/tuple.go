@@ -79,13 +79,19 @@ func NewHashKey() HashKey {
 func HashKeyOf(k0, k1 uint64) HashKey { return HashKey{k0, k1} }
 
 // Hash returns a 64-bit hash of the tuple under key k: SipHash-1-3 (the kernel's hsiphash on a
-// 64-bit machine, the family Linux's connection tracking uses) over the 37 bytes of the tuple as
-// five little-endian words. It is a keyed pseudo-random function, so collisions cannot be found
-// without the key, whatever addresses and ports an attacker controls. It does not allocate.
+// 64-bit machine, the family Linux's connection tracking uses) over the tuple as little-endian
+// words: for an IPv4 tuple (both addresses IPv4-mapped) the 13 bytes of the two IPv4 addresses, the
+// ports and the protocol, in two words; for any other, the 37 bytes of the tuple in five. (The
+// lengths differ, so the two forms never collide by construction, and a tuple with one address of
+// each family takes the long form.) It is a keyed pseudo-random function, so collisions cannot be
+// found without the key, whatever addresses and ports an attacker controls. It does not allocate.
 func (t *Tuple) Hash(k *HashKey) uint64 {
 	le := binary.LittleEndian
+	ports := uint64(t.SrcPort) | uint64(t.DstPort)<<16 | uint64(t.Proto)<<32
+	if t.SrcAddr.Is4() && t.DstAddr.Is4() {
+		return sipHash13x2(k.k0, k.k1, uint64(le.Uint32(t.SrcAddr[12:]))|uint64(le.Uint32(t.DstAddr[12:]))<<32, ports)
+	}
 	return sipHash13x5(k.k0, k.k1,
 		le.Uint64(t.SrcAddr[0:8]), le.Uint64(t.SrcAddr[8:16]),
-		le.Uint64(t.DstAddr[0:8]), le.Uint64(t.DstAddr[8:16]),
-		uint64(t.SrcPort)|uint64(t.DstPort)<<16|uint64(t.Proto)<<32)
+		le.Uint64(t.DstAddr[0:8]), le.Uint64(t.DstAddr[8:16]), ports)
 }

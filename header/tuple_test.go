@@ -154,3 +154,35 @@ func TestTupleHashNoStructuralCollisions(t *testing.T) {
 		t.Errorf("%d distinct 20-bit hashes for %d crafted tuples", len(seen), n)
 	}
 }
+
+// TestTupleHashReference: Hash is SipHash-1-3 (the reference sipHash) over the message its doc
+// comment gives: 13 bytes for an IPv4 tuple, the 37 bytes of the tuple for any other.
+func TestTupleHashReference(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 4))
+	for i := range 200 {
+		k := HashKeyOf(rng.Uint64(), rng.Uint64())
+		var tu Tuple
+		for j := range tu.SrcAddr {
+			tu.SrcAddr[j], tu.DstAddr[j] = byte(rng.Uint32()), byte(rng.Uint32())
+		}
+		tu.SrcPort, tu.DstPort, tu.Proto = uint16(rng.Uint32()), uint16(rng.Uint32()), uint8(rng.Uint32())
+		switch i % 4 {
+		case 0: // IPv4
+			tu.SrcAddr, tu.DstAddr = AddrFrom4(tu.SrcAddr[:4]), AddrFrom4(tu.DstAddr[:4])
+		case 1: // one address of each family: the long form
+			tu.SrcAddr = AddrFrom4(tu.SrcAddr[:4])
+		}
+		var msg []byte
+		if tu.SrcAddr.Is4() && tu.DstAddr.Is4() {
+			msg = append(append(msg, tu.SrcAddr[12:]...), tu.DstAddr[12:]...)
+		} else {
+			msg = append(append(msg, tu.SrcAddr[:]...), tu.DstAddr[:]...)
+		}
+		msg = binary.LittleEndian.AppendUint16(msg, tu.SrcPort)
+		msg = binary.LittleEndian.AppendUint16(msg, tu.DstPort)
+		msg = append(msg, tu.Proto)
+		if got, want := tu.Hash(&k), sipHash(k.k0, k.k1, msg, 1, 3); got != want {
+			t.Fatalf("Hash(%+v) = %#x, want SipHash-1-3 of % x = %#x", tu, got, msg, want)
+		}
+	}
+}
