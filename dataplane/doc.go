@@ -4,7 +4,9 @@
 // rewrite → transmit, and ends in a Verdict with a counter; nothing on that path allocates, locks,
 // logs or returns an error. The packet travels in a cursor passed from function to function, and a
 // connection's transmit function (DR, tunnel, NAT, FULLNAT, NAT64) is bound when it opens: xmit.go
-// lists the functions of the path in the order a packet meets them.
+// lists the functions of the path in the order a packet meets them. A worker reads each batch it
+// receives ahead first (readahead.go): parse, hash, then the table's index slots and entries for
+// the whole batch, so that a large table's cache misses overlap rather than follow one another.
 //
 // mgmt reaches the dataplane only through Control: Apply publishes an immutable Snapshot with one
 // atomic pointer swap that workers pick up between batches; Stats reads the counters each worker
