@@ -130,6 +130,24 @@ func lbKnobsFromEnv(tb testing.TB) lbKnobs {
 	return k
 }
 
+// fallbackEngine switches the knobs from the prog-run engine to the AF_XDP engine when the
+// kernel refuses BPF_PROG_RUN in live-frames mode (some kernels and sandboxes return EPERM for
+// it while they allow the mode-less BPF_PROG_RUN), and says so; it returns "" otherwise. The
+// check rows of the other engine then repeat their main rows and are left out.
+func (k *lbKnobs) fallbackEngine(tb testing.TB) string {
+	if k.engine != pktgen.EngineProgRun {
+		return ""
+	}
+	err := pktgen.LiveFrames()
+	if err == nil {
+		return ""
+	}
+	k.engine = pktgen.EngineAFXDP
+	note := fmt.Sprintf("the %s engine is not available here (%v): every row was measured with the %s engine", pktgen.EngineProgRun, err, pktgen.EngineAFXDP)
+	tb.Logf("generator: %s", note)
+	return note
+}
+
 // lbEnv is everything one TestLB run shares.
 type lbEnv struct {
 	tb                     testing.TB
@@ -165,12 +183,14 @@ func TestLB(t *testing.T) {
 		}
 	}
 	e := &lbEnv{tb: t, k: lbKnobsFromEnv(t)}
+	fallback := e.k.fallbackEngine(t)
 	if d, ok := t.Deadline(); ok {
 		e.deadline = d.Add(-45 * time.Second)
 	}
 	b := testutil.Binaries(t, "xdpvsd", "xdpvsadm", "xdpvs-pktgen")
 	e.xdpvsd, e.adm, e.pktgenBin = b[0], b[1], b[2]
 	e.report = newReport(e)
+	e.report.EngineNote = fallback
 	e.setupNAT()
 	e.setupDR()
 	pps := []ppsCase{

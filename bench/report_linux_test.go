@@ -23,18 +23,20 @@ import (
 // lbReport is the outcome of TestLB, written as results/bench.json, results/bench.md and
 // results/bench.png after every configuration (so an interrupted run leaves what it measured).
 type lbReport struct {
-	Started   string   `json:"started"`
-	Finished  string   `json:"finished,omitempty"`
-	Machine   string   `json:"machine"`
-	CPUs      int      `json:"cpus"`
-	Kernel    string   `json:"kernel"`
-	LoadAvg   string   `json:"load_average_before"`
-	Command   string   `json:"command"`
-	Knobs     string   `json:"knobs"`
-	Engine    string   `json:"generator_engine,omitempty"`
-	Placement []string `json:"placement"`
-	PPS       []ppsRow `json:"pps"`
-	CPS       []cpsRow `json:"cps"`
+	Started  string `json:"started"`
+	Finished string `json:"finished,omitempty"`
+	Machine  string `json:"machine"`
+	CPUs     int    `json:"cpus"`
+	Kernel   string `json:"kernel"`
+	LoadAvg  string `json:"load_average_before"`
+	Command  string `json:"command"`
+	Knobs    string `json:"knobs"`
+	Engine   string `json:"generator_engine,omitempty"`
+	// EngineNote says why the run's engine is not the one asked for, if it is not.
+	EngineNote string   `json:"generator_engine_note,omitempty"`
+	Placement  []string `json:"placement"`
+	PPS        []ppsRow `json:"pps"`
+	CPS        []cpsRow `json:"cps"`
 }
 
 func newReport(e *lbEnv) *lbReport {
@@ -172,7 +174,11 @@ func (r *lbReport) markdown() string {
 	} else {
 		fmt.Fprintf(&b, " (incomplete)")
 	}
-	fmt.Fprintf(&b, ".\nRegenerate with `%s` (root). Settings: %s.\n\nPlacement:\n", r.Command, r.Knobs)
+	fmt.Fprintf(&b, ".\nRegenerate with `%s` (root). Settings: %s.\n", r.Command, r.Knobs)
+	if r.EngineNote != "" {
+		fmt.Fprintf(&b, "\n**Generator: %s.**\n", r.EngineNote)
+	}
+	fmt.Fprintf(&b, "\nPlacement:\n")
 	for _, p := range r.Placement {
 		fmt.Fprintf(&b, "- %s\n", p)
 	}

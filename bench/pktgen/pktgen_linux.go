@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/asm"
 	"github.com/cilium/ebpf/link"
 	"github.com/cilium/ebpf/rlimit"
 	"golang.org/x/sys/unix"
@@ -137,6 +138,32 @@ func New(cfg Config) (*Generator, error) {
 	}
 	g.anchor, g.anchorErr = newAnchor(g.objs.XdpvsPktgen)
 	return g, nil
+}
+
+// LiveFrames reports whether this kernel lets the process run an XDP program with
+// BPF_PROG_RUN in live-frames mode, the prog-run engine's way of sending, and if not, why (nil
+// when it does). It runs a trivial XDP_DROP program over ten frames of the loopback of the
+// caller's namespace: nothing is sent. Some kernels and sandboxes refuse the mode (EPERM) while
+// they allow BPF_PROG_RUN without it; a run that needs the prog-run engine can then use the
+// AF_XDP engine instead.
+func LiveFrames() error {
+	prog, err := ebpf.NewProgram(&ebpf.ProgramSpec{Name: "pktgen_probe", Type: ebpf.XDP, License: "GPL",
+		Instructions: asm.Instructions{asm.Mov.Imm(asm.R0, 1), asm.Return()}}) // XDP_DROP
+	if err != nil {
+		return fmt.Errorf("pktgen: live-frames probe: %w", err)
+	}
+	defer prog.Close()
+	lo, err := net.InterfaceByName("lo")
+	if err != nil {
+		return fmt.Errorf("pktgen: live-frames probe: %w", err)
+	}
+	data := make([]byte, 60)
+	_, err = prog.Run(&ebpf.RunOptions{Data: data, Repeat: 10, Flags: unix.BPF_F_TEST_XDP_LIVE_FRAMES,
+		Context: xdpMD{DataEnd: uint32(len(data)), IngressIfindex: uint32(lo.Index)}})
+	if err != nil {
+		return fmt.Errorf("%w: BPF_PROG_RUN in live-frames mode: %w", ErrNotSupported, err)
+	}
+	return nil
 }
 
 // Anchored reports whether the program is held in the kernel's XDP dispatcher for the
