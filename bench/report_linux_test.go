@@ -107,6 +107,40 @@ func ratio(a, b float64) string {
 	return fmt.Sprintf("%.2f", a/b)
 }
 
+// genLimited is the share of its generator's rate a configuration must deliver for its
+// throughput to be the generator's rather than its own: it forwarded (nearly) all it was
+// offered, so its capacity is at least that, not that.
+const genLimited = 0.98
+
+// overloadSpread is how far apart two rows' offered rates may be for the ratio of their unpaced
+// throughputs to compare capacities: beyond it, each row measured its own overload (a forwarder
+// offered four times what it can take may deliver less than at twice, or more).
+const overloadSpread = 1.5
+
+// tputRatio is the ratio of two unpaced throughputs, as a bound when one side delivered all its
+// generator sent (≥ when the numerator did, ≤ when the denominator did), with a note when it is
+// no capacity figure: both sides generator-limited, or offered rates too far apart.
+func tputRatio(s, t *ppsSize) (value, note string) {
+	value = ratio(s.Throughput, t.Throughput)
+	if value == "–" || s.GenRate == 0 || t.GenRate == 0 {
+		return value, ""
+	}
+	sl, tl := s.Throughput >= genLimited*s.GenRate, t.Throughput >= genLimited*t.GenRate
+	switch {
+	case sl && tl:
+		return "–", fmt.Sprintf(" both generator-limited (%s and %s Mpps offered, all delivered): no capacity ratio;", mp(s.GenRate), mp(t.GenRate))
+	case sl:
+		return "≥ " + value, fmt.Sprintf(" the first generator-limited (%s Mpps offered, all delivered);", mp(s.GenRate))
+	case tl:
+		return "≤ " + value, fmt.Sprintf(" the second generator-limited (%s Mpps offered, all delivered);", mp(t.GenRate))
+	}
+	if hi, lo := max(s.GenRate, t.GenRate), min(s.GenRate, t.GenRate); hi > overloadSpread*lo {
+		return value, fmt.Sprintf(" overload, not capacity: offered %s and %s Mpps (%.1f× and %.1f× what each delivered);",
+			mp(s.GenRate), mp(t.GenRate), s.GenRate/s.Throughput, t.GenRate/t.Throughput)
+	}
+	return value, ""
+}
+
 // flag marks a ratio whose inputs were measured on a busy machine.
 func flag(quiet ...bool) string {
 	for _, q := range quiet {
@@ -199,16 +233,20 @@ func (r *lbReport) markdown() string {
 	for _, n := range sizes {
 		if s, t := nat1.size(n), bare.size(n); s != nil && t != nil {
 			f := flag(nat1.Quiet, bare.Quiet)
-			fmt.Fprintf(&b, "| xdpvs NAT (1 worker) / bare AF_XDP ceiling, throughput, %d B | %s | ≥ 0.9 |%s |\n", n, ratio(s.Throughput, t.Throughput), f)
+			v, note := tputRatio(s, t)
+			fmt.Fprintf(&b, "| xdpvs NAT (1 worker) / bare AF_XDP ceiling, throughput, %d B | %s | ≥ 0.9 |%s%s |\n", n, v, note, f)
 			fmt.Fprintf(&b, "| xdpvs NAT (1 worker) / bare AF_XDP ceiling, NDR, %d B | %s | |%s |\n", n, ratio(s.NDR, t.NDR), f)
 		}
 		if s, t := nat1.size(n), nft.size(n); s != nil && t != nil {
 			f := flag(nat1.Quiet, nft.Quiet)
-			fmt.Fprintf(&b, "| xdpvs NAT (1 worker) / nftables DNAT, throughput, %d B | %s | ≥ 1.3 |%s |\n", n, ratio(s.Throughput, t.Throughput), f)
+			v, note := tputRatio(s, t)
+			fmt.Fprintf(&b, "| xdpvs NAT (1 worker) / nftables DNAT, throughput, %d B | %s | ≥ 1.3 |%s%s |\n", n, v, note, f)
 			fmt.Fprintf(&b, "| xdpvs NAT (1 worker) / nftables DNAT, NDR, %d B | %s | |%s |\n", n, ratio(s.NDR, t.NDR), f)
+			fmt.Fprintf(&b, "| xdpvs NAT (1 worker) / nftables DNAT, PDR, %d B | %s | |%s |\n", n, ratio(s.PDR, t.PDR), f)
 		}
 		if s, t := nat2.size(n), nft.size(n); s != nil && t != nil {
-			fmt.Fprintf(&b, "| xdpvs NAT (2 workers) / nftables DNAT, throughput, %d B | %s | |%s |\n", n, ratio(s.Throughput, t.Throughput), flag(nat2.Quiet, nft.Quiet))
+			v, note := tputRatio(s, t)
+			fmt.Fprintf(&b, "| xdpvs NAT (2 workers) / nftables DNAT, throughput, %d B | %s | |%s%s |\n", n, v, note, flag(nat2.Quiet, nft.Quiet))
 		}
 		// The XDP fast path (issue 16): against the XDP ceiling, the AF_XDP ceiling and nftables.
 		for _, fp := range []struct{ kind, name string }{{"natfp", "NAT"}, {"fullnatfp", "FULLNAT"}, {"drfp", "DR"}} {
@@ -222,8 +260,9 @@ func (r *lbReport) markdown() string {
 					if n != 64 {
 						target = ""
 					}
-					fmt.Fprintf(&b, "| xdpvs %s fast path / %s, throughput, %d B | %s | %s |%s |\n", fp.name, base.name, n,
-						ratio(s.Throughput, t.Throughput), target, flag(row.Quiet, base.row.Quiet))
+					v, note := tputRatio(s, t)
+					fmt.Fprintf(&b, "| xdpvs %s fast path / %s, throughput, %d B | %s | %s |%s%s |\n", fp.name, base.name, n,
+						v, target, note, flag(row.Quiet, base.row.Quiet))
 				}
 			}
 		}
@@ -231,8 +270,10 @@ func (r *lbReport) markdown() string {
 			xn, xf := r.ppsWith("nat", 1, pktgen.EngineAFXDP), r.ppsWith("nft", 1, pktgen.EngineAFXDP)
 			if s, t := xn.size(n), xf.size(n); s != nil && t != nil {
 				f := flag(xn.Quiet, xf.Quiet)
-				fmt.Fprintf(&b, "| xdpvs NAT (1 worker) / nftables DNAT, both with the AF_XDP generator, throughput, %d B | %s | |%s |\n", n, ratio(s.Throughput, t.Throughput), f)
+				v, note := tputRatio(s, t)
+				fmt.Fprintf(&b, "| xdpvs NAT (1 worker) / nftables DNAT, both with the AF_XDP generator, throughput, %d B | %s | |%s%s |\n", n, v, note, f)
 				fmt.Fprintf(&b, "| xdpvs NAT (1 worker) / nftables DNAT, both with the AF_XDP generator, NDR, %d B | %s | |%s |\n", n, ratio(s.NDR, t.NDR), f)
+				fmt.Fprintf(&b, "| xdpvs NAT (1 worker) / nftables DNAT, both with the AF_XDP generator, PDR, %d B | %s | |%s |\n", n, ratio(s.PDR, t.PDR), f)
 			}
 		}
 	}
