@@ -172,29 +172,95 @@ type measurement struct {
 // other work on the machine (a test suite, a build) does not land in the figure. It returns the
 // busiest CPU's busy share of the last look, and whether the machine was quiet.
 func waitQuiet(limit time.Duration) (busy int, quiet bool) {
+	busy, quiet, _ = waitQuietBy(limit)
+	return busy, quiet
+}
+
+// waitQuietBy is waitQuiet that also names, when the machine stayed busy, the threads that used
+// the most CPU time in the last look (name[tid] and share of one CPU): whose work it was.
+func waitQuietBy(limit time.Duration) (busy int, quiet bool, by string) {
 	deadline := time.Now().Add(limit)
 	for {
+		t0 := threadTimes()
 		a := readCPUTimes()
 		time.Sleep(300 * time.Millisecond)
 		b := readCPUTimes()
 		busy = 0
+		var all uint64
 		for i := range min(len(a), len(b)) {
 			var total, idle uint64
 			for k := range a[i] {
 				total += b[i][k] - a[i][k]
 			}
+			all += total
 			idle = b[i][3] - a[i][3]
 			if total > 0 {
 				busy = max(busy, int(100-(100*idle+total/2)/total))
 			}
 		}
 		if busy <= 10 {
-			return busy, true
+			return busy, true, ""
 		}
 		if time.Now().After(deadline) {
-			return busy, false
+			return busy, false, busiestThreads(t0, threadTimes(), all/uint64(max(1, min(len(a), len(b)))))
 		}
 	}
+}
+
+// thread is one thread's name and CPU time (user + system, clock ticks).
+type thread struct {
+	name  string
+	ticks uint64
+}
+
+// threadTimes returns every thread's name and CPU time, by thread id (kernel threads included).
+func threadTimes() map[int]thread {
+	out := map[int]thread{}
+	tasks, _ := filepath.Glob("/proc/[0-9]*/task/[0-9]*/stat")
+	for _, p := range tasks {
+		b, err := os.ReadFile(p)
+		if err != nil {
+			continue
+		}
+		s := string(b)
+		l, r := strings.IndexByte(s, '('), strings.LastIndexByte(s, ')')
+		if l < 0 || r < l {
+			continue
+		}
+		f := strings.Fields(s[r+1:])
+		if len(f) < 13 {
+			continue
+		}
+		tid, _ := strconv.Atoi(filepath.Base(filepath.Dir(p)))
+		u, _ := strconv.ParseUint(f[11], 10, 64)
+		st, _ := strconv.ParseUint(f[12], 10, 64)
+		out[tid] = thread{s[l+1 : r], u + st}
+	}
+	return out
+}
+
+// busiestThreads lists the (at most three) threads that used the most CPU time between two
+// looks, as shares of one CPU's ticks over the interval (cpuTicks).
+func busiestThreads(a, b map[int]thread, cpuTicks uint64) string {
+	type use struct {
+		tid int
+		thread
+	}
+	var us []use
+	for tid, t := range b {
+		if d := t.ticks - a[tid].ticks; t.ticks > a[tid].ticks && a[tid].name != "" {
+			us = append(us, use{tid, thread{t.name, d}})
+		}
+	}
+	slices.SortFunc(us, func(x, y use) int { return int(y.ticks) - int(x.ticks) })
+	var parts []string
+	for i, u := range us {
+		if i == 3 {
+			break
+		}
+		parts = append(parts, fmt.Sprintf("%s[%d] %d %%", u.name, u.tid, min(100, 100*u.ticks/max(1, cpuTicks))))
+	}
+	return strings.Join(parts, ", ")
 }
 
 // run starts xdpvsd in mode ("bare" or "nat"), configures the UDP NAT service, warms it up (the

@@ -52,6 +52,9 @@ import (
 // XDPVS_BENCH_ONLY (comma-separated: pps, cps, a kind — xdpredirect, xdptx, natfp, fullnatfp,
 // drfp, bare, nat, fullnat, dr, nft, direct, haproxy — or a kind and a worker count, e.g. nat1), XDPVS_BENCH_OUT (bench/results),
 // XDPVS_BENCH_QUIET_WAIT (seconds to wait for an idle machine before each configuration, 10),
+// XDPVS_BENCH_DRAIN_MS (how long the machine may take to fall idle after a configuration, 3000:
+// the kernel finishing the configuration's own work is not another process's; a CPU still busy
+// after that flags the row, with the busiest threads named),
 // XDPVS_BENCH_ENGINE (the generator's engine: prog-run, the default, or af-xdp — an AF_XDP
 // socket's TX ring, 1–2 Mpps per core in copy mode, a check of the first engine below that),
 // XDPVS_BENCH_DIAG=1 (after every search trial that lost frames, log where: the director's
@@ -86,6 +89,7 @@ type lbKnobs struct {
 	only       map[string]bool
 	out        string
 	quietWait  time.Duration
+	drainWait  time.Duration
 	resolution float64
 	engine     pktgen.Engine
 	diag       bool
@@ -112,6 +116,7 @@ func lbKnobsFromEnv(tb testing.TB) lbKnobs {
 	k.cpsDur = time.Duration(envInt(tb, "XDPVS_BENCH_CPS_SECONDS", int(k.cpsDur/time.Second))) * time.Second
 	k.cpsConc = envInt(tb, "XDPVS_BENCH_CPS_CONC", k.cpsConc)
 	k.quietWait = time.Duration(envInt(tb, "XDPVS_BENCH_QUIET_WAIT", 10)) * time.Second
+	k.drainWait = time.Duration(envInt(tb, "XDPVS_BENCH_DRAIN_MS", 3000)) * time.Millisecond
 	if s := os.Getenv("XDPVS_BENCH_ONLY"); s != "" {
 		k.only = map[string]bool{}
 		for _, f := range strings.Split(s, ",") {
@@ -870,8 +875,20 @@ type ppsRow struct {
 	Flows     int       `json:"flows"`
 	Sizes     []ppsSize `json:"sizes"`
 	Busy      int       `json:"busy_percent"`
+	BusyBy    string    `json:"busy_by,omitempty"` // the busiest threads when the machine was busy
 	Quiet     bool      `json:"quiet"`
 	Seconds   float64   `json:"seconds"`
+}
+
+// busyBy joins what was busy before a configuration and after it.
+func busyBy(before, after string) string {
+	switch {
+	case before == "":
+		return after
+	case after == "":
+		return "before: " + before
+	}
+	return "before: " + before + "; after: " + after
 }
 
 func (e *lbEnv) runPPS(c ppsCase) ppsRow {
@@ -881,7 +898,7 @@ func (e *lbEnv) runPPS(c ppsCase) ppsRow {
 	s := e.start(c.kind, c.workers, "-u")
 	defer s.close()
 	row.Placement = s.placement
-	busy, quiet := waitQuiet(e.k.quietWait)
+	busy, quiet, by := waitQuietBy(e.k.quietWait)
 	for _, size := range e.k.sizes {
 		gs := e.generators(s, size, c.workers, c.engine)
 		row.Flows = gs.flows()
@@ -951,8 +968,8 @@ func (e *lbEnv) runPPS(c ppsCase) ppsRow {
 		row.Sizes = append(row.Sizes, ps)
 		gs.close()
 	}
-	after, quietAfter := waitQuiet(0)
-	row.Busy, row.Quiet = max(busy, after), quiet && quietAfter
+	after, quietAfter, byAfter := waitQuietBy(e.k.drainWait)
+	row.Busy, row.Quiet, row.BusyBy = max(busy, after), quiet && quietAfter, busyBy(by, byAfter)
 	row.Seconds = time.Since(t0).Seconds()
 	return row
 }
@@ -968,6 +985,7 @@ type cpsRow struct {
 	FirstErr  string         `json:"first_error,omitempty"`
 	Latency   pktgen.Summary `json:"latency_ns"`
 	Busy      int            `json:"busy_percent"`
+	BusyBy    string         `json:"busy_by,omitempty"`
 	Quiet     bool           `json:"quiet"`
 }
 
@@ -1006,7 +1024,7 @@ func (e *lbEnv) runCPS(c cpsCase) cpsRow {
 		target = fmt.Sprintf("%s:%d", topo.RS4(0), cpsRport)
 	}
 	row.Placement = s.placement + "; cps client and servers pinned to CPU 0"
-	busy, quiet := waitQuiet(e.k.quietWait)
+	busy, quiet, by := waitQuietBy(e.k.quietWait)
 	args := []string{"taskset", "-c", "0", e.pktgenBin, "cps", "--netns", s.client.Name, "--target", target,
 		"--concurrency", strconv.Itoa(e.k.cpsConc), "--duration", e.k.cpsDur.String(), "--output", "json", "--quiet"}
 	ctx, cancel := context.WithTimeout(context.Background(), e.k.cpsDur+30*time.Second)
@@ -1022,8 +1040,8 @@ func (e *lbEnv) runCPS(c cpsCase) cpsRow {
 		tb.Fatalf("%s: cps output %q: %v", c.name, out, err)
 	}
 	row.CPS, row.Conns, row.Errors, row.FirstErr, row.Latency = r.CPS, r.Conns, r.Errors, r.FirstErr, r.Latency
-	after, quietAfter := waitQuiet(0)
-	row.Busy, row.Quiet = max(busy, after), quiet && quietAfter
+	after, quietAfter, byAfter := waitQuietBy(e.k.drainWait)
+	row.Busy, row.Quiet, row.BusyBy = max(busy, after), quiet && quietAfter, busyBy(by, byAfter)
 	tb.Logf("cps %s: %.0f /s, %d errors (%s), latency %v", c.name, r.CPS, r.Errors, r.FirstErr, r.Latency)
 	if r.Conns == 0 {
 		tb.Errorf("%s: no connection succeeded: %s", c.name, r.FirstErr)

@@ -192,9 +192,12 @@ func (row *ppsRow) size(n int) *ppsSize {
 	return nil
 }
 
-func busyMark(quiet bool, busy int) string {
+func busyMark(quiet bool, busy int, by string) string {
 	if quiet {
 		return ""
+	}
+	if by != "" {
+		return fmt.Sprintf(" ⚠ busy (%d %%: %s)", busy, by)
 	}
 	return fmt.Sprintf(" ⚠ busy (%d %%)", busy)
 }
@@ -299,7 +302,7 @@ func (r *lbReport) markdown() string {
 		for _, s := range row.Sizes {
 			l := s.Latency
 			fmt.Fprintf(&b, "| %s | %d B | %s | %s | %s | %s | %s | %s | %s | %s | %s |%s |\n", row.Name, s.Size, mp(s.Throughput), mp(s.NDR), mp(s.PDR),
-				us(l.Min), us(l.P50), us(l.P99), us(l.P999), us(l.Max), mp(s.GenRate), busyMark(row.Quiet, row.Busy))
+				us(l.Min), us(l.P50), us(l.P99), us(l.P999), us(l.Max), mp(s.GenRate), busyMark(row.Quiet, row.Busy, row.BusyBy))
 		}
 	}
 	if len(r.CPS) > 0 {
@@ -310,7 +313,7 @@ func (r *lbReport) markdown() string {
 				noisy++
 			}
 			l := row.Latency
-			fmt.Fprintf(&b, "| %s | %.0f | %d | %s | %s | %s | %s |%s |\n", row.Name, row.CPS, row.Errors, us(l.P50), us(l.P99), us(l.P999), us(l.Max), busyMark(row.Quiet, row.Busy))
+			fmt.Fprintf(&b, "| %s | %.0f | %d | %s | %s | %s | %s |%s |\n", row.Name, row.CPS, row.Errors, us(l.P50), us(l.P99), us(l.P999), us(l.Max), busyMark(row.Quiet, row.Busy, row.BusyBy))
 		}
 	}
 	if noisy > 0 {

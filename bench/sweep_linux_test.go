@@ -3,8 +3,6 @@ package bench
 import (
 	"fmt"
 	"os"
-	"path/filepath"
-	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -88,6 +86,12 @@ func (e *lbEnv) sweep(kind string, workers int, kw string, rates []float64, live
 			}
 			if os.Getenv("XDPVS_BENCH_SWEEP_DRAIN") == "1" {
 				t.Logf("%s %s after the last trial:%s", kw, eng, drainProfile(2*time.Second))
+				// A prog-run generator's anchor is a private network namespace, destroyed
+				// (by the kernel's cleanup_net work) when the generator closes.
+				if g, err := pktgen.New(gs.gens[0].Config()); err == nil {
+					g.Close()
+					t.Logf("%s %s after a prog-run generator's open and close:%s", kw, eng, drainProfile(time.Second))
+				}
 			}
 		}
 	}
@@ -131,49 +135,6 @@ func drainProfile(dur time.Duration) string {
 		prev = cur
 	}
 	t1 := threadTimes()
-	type use struct {
-		name  string
-		ticks uint64
-	}
-	var us []use
-	for k, v := range t1 {
-		if v > t0[k] {
-			us = append(us, use{k, v - t0[k]})
-		}
-	}
-	slices.SortFunc(us, func(a, b use) int { return int(b.ticks) - int(a.ticks) })
-	fmt.Fprintf(&b, "\n    threads over %v (clock ticks):", dur)
-	for i, u := range us {
-		if i == 8 {
-			break
-		}
-		fmt.Fprintf(&b, " %s %d;", u.name, u.ticks)
-	}
+	fmt.Fprintf(&b, "\n    threads over %v (share of one CPU): %s", dur, busiestThreads(t0, t1, uint64(dur/(10*time.Millisecond))))
 	return b.String()
-}
-
-// threadTimes returns every thread's user+system clock ticks, keyed by "comm[tid]".
-func threadTimes() map[string]uint64 {
-	out := map[string]uint64{}
-	tasks, _ := filepath.Glob("/proc/[0-9]*/task/[0-9]*/stat")
-	for _, p := range tasks {
-		b, err := os.ReadFile(p)
-		if err != nil {
-			continue
-		}
-		s := string(b)
-		l, r := strings.IndexByte(s, '('), strings.LastIndexByte(s, ')')
-		if l < 0 || r < l {
-			continue
-		}
-		f := strings.Fields(s[r+1:])
-		if len(f) < 13 {
-			continue
-		}
-		u, _ := strconv.ParseUint(f[11], 10, 64)
-		st, _ := strconv.ParseUint(f[12], 10, 64)
-		tid := filepath.Base(filepath.Dir(p))
-		out[s[l+1:r]+"["+tid+"]"] = u + st
-	}
-	return out
 }
