@@ -1,12 +1,12 @@
 package bench
 
-// The XDP ceilings of TestLB: a trivial XDP program on the director's client-side veth that
-// rewrites the MACs and either redirects every frame to the first real server's veth
-// (bpf_redirect, the bare XDP_REDIRECT forward, on the NAT layout) or sends it back out with
-// XDP_TX (the bare XDP_TX forward, on the DR layout, toward the first real server through the
-// bridge). A veth flushes XDP_TX frames to its peer only when the peer runs an XDP program of its
-// own (veth_xdp_flush), so the XDP_TX row puts an XDP_PASS program on the bridge's end of the
-// director's veth; xdpvs's fast path needs none (it redirects, also to the ingress veth).
+// The XDP ceilings of TestLB: a trivial XDP program on the director's client-side veth d0 (the
+// two-arm NAT layout) that rewrites the MACs and either redirects every frame to the first real
+// server's veth (bpf_redirect, the bare XDP_REDIRECT forward) or sends it back out of d0 with
+// XDP_TX, to the client's c0, where a sink counts (the bare XDP_TX forward). No bridge is on the
+// way of either: on the one-arm DR layout the generator's frames crossed one, which held them to
+// 0.1–1.3 Mpps. A veth flushes XDP_TX frames to its peer only when the peer runs an XDP program
+// of its own (veth_xdp_flush): the sink on c0 is one.
 
 import (
 	"encoding/binary"
@@ -18,6 +18,7 @@ import (
 	"github.com/cilium/ebpf/asm"
 	"github.com/cilium/ebpf/link"
 
+	"github.com/xdpvs/xdpvs/bench/pktgen"
 	"github.com/xdpvs/xdpvs/internal/netns"
 )
 
@@ -51,12 +52,6 @@ func bareXDPProgram(dst, src net.HardwareAddr, ifindex int) (*ebpf.Program, erro
 	return ebpf.NewProgram(&ebpf.ProgramSpec{Name: "bench_fwd", Type: ebpf.XDP, License: "GPL", Instructions: insns})
 }
 
-// passXDPProgram returns XDP_PASS.
-func passXDPProgram() (*ebpf.Program, error) {
-	return ebpf.NewProgram(&ebpf.ProgramSpec{Name: "bench_pass", Type: ebpf.XDP, License: "GPL",
-		Instructions: asm.Instructions{asm.Mov.Imm(asm.R0, 2), asm.Return()}})
-}
-
 // attachXDP attaches prog to iface in ns in native mode and returns the undo.
 func attachXDP(tb testing.TB, ns *netns.NS, iface string, prog *ebpf.Program) func() {
 	tb.Helper()
@@ -88,16 +83,17 @@ func (e *lbEnv) startBareXDP(s *setup, kind string) {
 		prog, err = bareXDPProgram(rsMAC, d1MAC, d1)
 		s.placement = "bare XDP_REDIRECT forward: an XDP program on d0 rewrites the MACs and bpf_redirect()s to d1 (real server 0), in the generator's NAPI on CPU 0"
 	case "xdptx":
-		rsMAC, _ := ifaceInfo(tb, e.dr.RS[0], "r0")
-		d0MAC, _ := ifaceInfo(tb, e.dr.Director, "d0")
-		prog, err = bareXDPProgram(rsMAC, d0MAC, 0)
-		pass, perr := passXDPProgram()
-		if perr != nil {
-			tb.Fatal(perr)
+		// Back out of d0 to the client, where a sink on c0 counts: no bridge on the way.
+		c0MAC, _ := ifaceInfo(tb, e.nat.Client, "c0")
+		d0MAC, _ := ifaceInfo(tb, e.nat.Director, "d0")
+		prog, err = bareXDPProgram(c0MAC, d0MAC, 0)
+		sink, serr := pktgen.AttachSink(e.nat.Client, "c0")
+		if serr != nil {
+			tb.Fatal(serr)
 		}
-		s.undo = append(s.undo, func() { pass.Close() })
-		s.undo = append(s.undo, attachXDP(tb, e.dr.Switch, "sd", pass))
-		s.placement = "bare XDP_TX forward: an XDP program on d0 rewrites the MACs and returns XDP_TX, through the bridge (an XDP_PASS program on its end of d0) to real server 0, in the generator's NAPI on CPU 0"
+		s.undo = append(s.undo, func() { sink.Close() })
+		s.sinks = []*pktgen.Sink{sink}
+		s.placement = "bare XDP_TX forward: an XDP program on d0 rewrites the MACs and returns XDP_TX, back to the client's c0 (a sink there counts), in the generator's NAPI on CPU 0"
 	default:
 		tb.Fatalf("unknown bare XDP forward %q", kind)
 	}
