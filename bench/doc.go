@@ -15,6 +15,25 @@
 // transmit path: a check of the first engine's figures), and XDPVS_BENCH_DIAG=1 logs, after
 // every trial that lost frames, which drop counter moved (see lb_linux_test.go for every knob).
 // The two engines alone, side by side: XDPVS_BENCH=1 go test -run TestEngineRates -v ./bench/pktgen/.
+// Where the kernel refuses BPF_PROG_RUN's live-frames mode (pktgen.LiveFrames), every row is
+// measured with the AF_XDP engine and the report says so.
+//
+// Reading the ratios. On a veth the director's receive runs on the sending CPU, so a generator
+// is slowed by what the configuration under test does there, and each configuration is offered
+// a different unpaced rate: the prog-run engine offered xdpvs NAT 6.2 Mpps and nftables 2.4 in
+// November, and the ratio of what they delivered (1.49) compared two overloads. A throughput
+// ratio whose rows were offered rates more than 1.5× apart is marked "overload, not capacity";
+// one whose row delivered everything its generator sent is given as a bound (≥, ≤), or not at
+// all when both did: it would measure the generator. Quote ratios without those marks (NAT /
+// nftables: 1.08–1.15 with the AF_XDP engine, 1.09 with an independent generator). TestEngineSweep
+// offers paced rates with each engine and logs delivered against offered, each CPU's share and
+// the drop counters that moved:
+//
+//	XDPVS_BENCH=1 go test -run '^TestEngineSweep$' -v -count=1 ./bench/
+//
+// A configuration is marked busy when a CPU was busy before it, or still busy
+// XDPVS_BENCH_DRAIN_MS (3 s) after its last trial, with the busiest threads named: the kernel
+// finishing the configuration's own traffic is not another process.
 //
 // TestForward is the Foundation's bare-forward-against-NAT figure:
 //
