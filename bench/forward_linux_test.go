@@ -89,7 +89,7 @@ type forwardBench struct {
 	nat            *topo.NAT
 	xdpvsd, adm    string
 	sink           *pktgen.Sink
-	gen            *pktgen.Generator
+	gen            pktgen.Sender // prog-run, or AF_XDP where the kernel refuses live frames
 	c0             int
 	count          uint64
 	limit          time.Duration
@@ -149,7 +149,12 @@ func newForwardBench(tb testing.TB) *forwardBench {
 	cfg.DstPort, cfg.SrcPort = vport, 1024
 	cfg.Flows = envInt(tb, "XDPVS_BENCH_FLOWS", 1024)
 	cfg.Size = pktgen.MinSize
-	if b.gen, err = pktgen.New(cfg); err != nil {
+	engine := pktgen.EngineProgRun
+	if lerr := pktgen.LiveFrames(); lerr != nil {
+		engine = pktgen.EngineAFXDP
+		tb.Logf("generator: the AF_XDP engine (%v)", lerr)
+	}
+	if b.gen, err = pktgen.Open(cfg, engine); err != nil {
 		tb.Fatal(err)
 	}
 	tb.Cleanup(func() { b.gen.Close() })
