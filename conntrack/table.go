@@ -22,13 +22,13 @@ const MaxCapacity = 1<<24 - 1
 // at a load of at most 3/4) a connection costs at most 124 bytes.
 type Entry[V any] struct {
 	Tuples  [2]header.Tuple
+	Value   V
 	expires uint32 // wheel tick at which it expires (SetExpires)
 	next    uint32 // wheel list link (entry index + 1, 0 = none); the free list's link when unused
 	prev    uint32
 	slot    uint16 // the wheel slot the entry is filed under
 	State   State
-	used    bool
-	Value   V
+	used    bool // last: PrefetchEntries reads it to reach the entry's last cache line
 }
 
 // Expires is when the connection expires, in the table's clock (ns), rounded up to a wheel tick.
@@ -69,7 +69,7 @@ type Table[V any] struct {
 	evictor  Evictor[V]
 	rng      uint64 // xorshift state for eviction's samples
 	evicted  uint64
-	sink     byte // what PrefetchEntries read, kept so that its loads are not optimized away
+	sink     uint32 // what PrefetchEntries read, kept so that its loads are not optimized away
 }
 
 // New returns a table holding up to capacity connections (at most MaxCapacity), with its clock
