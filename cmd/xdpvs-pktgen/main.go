@@ -13,7 +13,8 @@
 //	             [--engine prog-run|af-xdp] [--queue Q] [--batch N]
 //	             [--sink-netns NS --sink-iface IF] [--output text|json]
 //
-// --engine picks how frames leave: prog-run (the default) runs the generator's XDP program with
+// --engine picks how frames leave: prog-run (the default; where the kernel refuses live frames and
+// --engine is not given, af-xdp with a notice) runs the generator's XDP program with
 // BPF_PROG_RUN in live-frames mode, each frame an XDP_TX frame of the interface (about 7 Mpps per
 // core on a veth); af-xdp writes them into an AF_XDP socket's UMEM and sends them from its TX
 // ring, bound to --queue (copy mode on a veth, one skb per frame: 1-2 Mpps per core). Both
@@ -78,6 +79,7 @@ type options struct {
 	sinkNetns, sinkIface string
 	json, quiet          bool
 	engine               pktgen.Engine
+	engineSet            bool // --engine given: no fallback from prog-run
 	queue, batch         int
 }
 
@@ -91,7 +93,8 @@ Sends UDP or TCP frames out of IF, unpaced or at --rate, printing progress every
 Engines (--engine):
   prog-run  the default: BPF_PROG_RUN of an XDP program in live-frames mode, every frame an
             XDP_TX frame of IF (about 7 Mpps per core on a veth); the peer of a veth receives on
-            the queue numbered after --cpus.
+            the queue numbered after --cpus. Where the kernel refuses live frames, and --engine
+            is not given, af-xdp is used instead, with a notice.
   af-xdp    an AF_XDP socket bound to --queue of IF sends the frames from its TX ring, in batches
             of --batch (copy mode on a veth, one skb per frame: 1-2 Mpps per core); the peer of a
             veth receives on queue --queue.
@@ -155,6 +158,7 @@ func parse(args []string, stderr io.Writer) (options, error) {
 		return o, fmt.Errorf("--engine: %w", err)
 	}
 	o.engine = e
+	fs.Visit(func(f *flag.Flag) { o.engineSet = o.engineSet || f.Name == "engine" })
 	switch {
 	case o.iface == "":
 		return o, errors.New("--iface is required")
@@ -254,6 +258,12 @@ func run(args []string, stdout, stderr io.Writer) error {
 		}
 		if before, err = sink.Read(); err != nil {
 			return err
+		}
+	}
+	if o.engine == pktgen.EngineProgRun && !o.engineSet {
+		if err := pktgen.LiveFrames(); err != nil {
+			fmt.Fprintf(stderr, "xdpvs-pktgen: %v; sending with --engine af-xdp instead\n", err)
+			o.engine = pktgen.EngineAFXDP
 		}
 	}
 	g, err := pktgen.Open(cfg, o.engine)

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/xdpvs/xdpvs/bench/pktgen"
 	"github.com/xdpvs/xdpvs/internal/testutil"
 )
 
@@ -91,7 +92,12 @@ func TestRun(t *testing.T) {
 		return err
 	})
 	before := 0
-	for _, engine := range []string{"prog-run", "af-xdp"} {
+	engines := []string{"prog-run", "af-xdp"}
+	if err := pktgen.LiveFrames(); err != nil {
+		t.Logf("prog-run engine left out: %v", err)
+		engines = engines[1:]
+	}
+	for _, engine := range engines {
 		var out strings.Builder
 		err := run(strings.Fields("--netns "+a.Name+" --iface a0 --dst-mac "+bMAC+" --src 198.18.0.1 --dst 198.18.0.2 --dport 9 --flows 8 --count 1000 --duration 5s --cpus 0 --engine "+engine), &out, io.Discard)
 		if err != nil {
@@ -107,6 +113,18 @@ func TestRun(t *testing.T) {
 			t.Fatalf("%s: b0 received %d packets (%v), want at least 1000", engine, rx-before, err)
 		}
 		before = rx
+	}
+	// Without --engine: prog-run, or af-xdp with a notice where the kernel refuses live frames.
+	var out0, notice strings.Builder
+	if err := run(strings.Fields("--netns "+a.Name+" --iface a0 --dst-mac "+bMAC+" --src 198.18.0.1 --dst 198.18.0.2 --count 100 --duration 5s --quiet"), &out0, &notice); err != nil {
+		t.Fatal(err)
+	}
+	want, wantNotice := "engine prog-run", ""
+	if len(engines) == 1 {
+		want, wantNotice = "engine af-xdp", "sending with --engine af-xdp instead"
+	}
+	if !strings.Contains(out0.String(), want) || !strings.Contains(notice.String(), wantNotice) || (wantNotice == "" && notice.Len() > 0) {
+		t.Errorf("no --engine: report %q, notice %q; want %q, %q", out0.String(), notice.String(), want, wantNotice)
 	}
 	// With a sink, as JSON: everything arrives, and the AF_XDP engine's stamps give a latency.
 	var out strings.Builder

@@ -302,12 +302,18 @@ func TestSynProxyFlood(t *testing.T) {
 		return n
 	}
 	c0 := testutil.Iface(t, e.nat.Client, "c0")
+	// The prog-run engine, or the AF_XDP one where the kernel refuses live frames.
+	engine := pktgen.EngineProgRun
+	if err := pktgen.LiveFrames(); err != nil {
+		engine = pktgen.EngineAFXDP
+		t.Logf("generator: the AF_XDP engine (%v)", err)
+	}
 	flood := func(flags uint8, count uint64) pktgen.Result {
 		t.Helper()
 		cfg := pktgen.Config{SrcMAC: c0.HardwareAddr, DstMAC: testutil.Iface(t, e.nat.Director, "d0").HardwareAddr,
 			Src: netip.MustParseAddr("198.18.128.1"), Addrs: 256, SrcPort: 1024, Flows: 64,
 			Dst: netip.MustParseAddr(topo.VIP4), DstPort: 80, Size: 64, Proto: pktgen.TCP, TCPFlags: flags}
-		g, err := pktgen.New(cfg)
+		g, err := pktgen.Open(cfg, engine)
 		if err != nil {
 			t.Fatal(err)
 		}
