@@ -129,7 +129,7 @@ func (t *Table[V]) lookup(k *header.Tuple, h uint64) (id uint32, dir Dir, ok boo
 		}
 		ref := s&refMask - 1
 		id, dir = ref>>1, Dir(ref&1)
-		if t.entries[id].Tuples[dir] == *k {
+		if t.entries[id].Tuples[dir].Equal(k) {
 			return id, dir, true
 		}
 	}

@@ -158,7 +158,7 @@ func (p *Pipeline) offload(cur *cursor, id uint32, e *conntrack.Entry[connVal], 
 	f, v := p.fast, &e.Value
 	t, other := &e.Tuples[dir], &e.Tuples[dir^1]
 	r := fastRec{kind: fastDR, port: uint16(h.port), ifindex: uint32(p.ports[h.port].Ifindex),
-		slot: f.base + id*2 + uint32(dir), dstMAC: h.mac, srcMAC: p.ports[h.port].MAC}
+		slot: f.base + id*2 + uint32(dir), dstMAC: h.dstMAC(), srcMAC: p.ports[h.port].MAC}
 	switch v.xmit {
 	case xmitNAT, xmitFullNAT:
 		r.kind = fastNAT

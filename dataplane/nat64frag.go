@@ -111,7 +111,7 @@ func (p *Pipeline) fragmentTo6(cur *cursor, other *header.Tuple, h hop) (bool, D
 		copy(b[l3:], chunk)
 		fragment6(b[:l3+len(chunk)], len(chunk), tos, ttl, pkt.Proto, off+uint16(k*step), k < pieces-1 || more, id, newSrc, newDst)
 		eth := header.Ethernet(b)
-		eth.SetDestinationAddress(h.mac)
+		h.address(eth)
 		eth.SetSourceAddress(p.ports[h.port].MAC)
 		p.frags.pool.lens[s], p.frags.pool.ins[s] = uint16(l3+len(chunk)), uint8(h.port)
 		p.frags.out.push(fragOut{slot: s, to: -1}) // counted sent (tx) when the worker sends it

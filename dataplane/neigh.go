@@ -288,6 +288,7 @@ func (n *Neighbours) unpublish(freed []uint32) {
 	n.recycled.Add(uint64(len(freed)))
 }
 
+// packMAC packs mac in the low 48 bits of a word, the valid flag in the top bit.
 func packMAC(mac header.MAC, valid bool) uint64 {
 	v := uint64(mac[0])<<40 | uint64(mac[1])<<32 | uint64(mac[2])<<24 | uint64(mac[3])<<16 | uint64(mac[4])<<8 | uint64(mac[5])
 	if valid {
@@ -296,10 +297,22 @@ func packMAC(mac header.MAC, valid bool) uint64 {
 	return v
 }
 
-// mac returns the MAC of neighbour idx, if resolved. Per packet: one atomic load.
+// unpackMAC is the MAC packMAC packed.
+func unpackMAC(v uint64) header.MAC {
+	return header.MAC{byte(v >> 40), byte(v >> 32), byte(v >> 24), byte(v >> 16), byte(v >> 8), byte(v)}
+}
+
+// mac returns the MAC of neighbour idx, if resolved.
 func (n *Neighbours) mac(idx uint32) (header.MAC, bool) {
+	v, ok := n.packedMAC(idx)
+	return unpackMAC(v), ok
+}
+
+// packedMAC returns the MAC of neighbour idx as packMAC packed it, if resolved. Per packet: one
+// atomic load.
+func (n *Neighbours) packedMAC(idx uint32) (uint64, bool) {
 	v := n.macs[idx].Load()
-	return header.MAC{byte(v >> 40), byte(v >> 32), byte(v >> 24), byte(v >> 16), byte(v >> 8), byte(v)}, v&macValid != 0
+	return v, v&macValid != 0
 }
 
 // nextHop finds the port and neighbour for dst. It is called for new connections only. When the

@@ -174,7 +174,7 @@ func (p *Pipeline) spAnswer(cur *cursor, si int, now int64) (Verdict, int) {
 // reflect sends the packet the SYN proxy rebuilt in place (n bytes of IP packet, its addresses
 // already swapped) back out of the port it came in on, to the MAC it came from.
 func (p *Pipeline) reflect(cur *cursor, n int) (Verdict, int) {
-	back := hop{port: cur.in, mac: header.Ethernet(cur.frame).SourceAddress()}
+	back := hopTo(cur.in, header.Ethernet(cur.frame).SourceAddress())
 	cur.rebuilt(cur.pkt.L3Offset + n)
 	return p.transmit(cur, back)
 }

@@ -127,7 +127,7 @@ func (p *Pipeline) tunnelFragments(cur *cursor, src, rip *header.Addr, h hop, mt
 		piece.FillChecksum()
 		start, _ := encapsulateAt(b, l3, len(piece), false, src, rip) // start is 0: the slot has the room
 		eth := header.Ethernet(b[start:])
-		eth.SetDestinationAddress(h.mac)
+		h.address(eth)
 		eth.SetSourceAddress(p.ports[h.port].MAC)
 		pool.lens[s], pool.ins[s] = uint16(l3+len(piece)), uint8(h.port)
 		p.frags.out.push(fragOut{slot: s, to: -1}) // counted sent (tx) when the worker sends it
@@ -155,7 +155,7 @@ func fragFlags(more bool) uint8 {
 // to the frame's sender.
 func (p *Pipeline) tooBig(cur *cursor, mtu int) (Verdict, int) {
 	pkt := &cur.pkt
-	back := hop{port: cur.in, mac: header.Ethernet(cur.frame).SourceAddress()}
+	back := hopTo(cur.in, header.Ethernet(cur.frame).SourceAddress())
 	quote := pkt.L3Length
 	var start int
 	if pkt.IsIPv6 {

@@ -1,6 +1,8 @@
 package dataplane
 
 import (
+	"encoding/binary"
+
 	"github.com/xdpvs/xdpvs/conntrack"
 	"github.com/xdpvs/xdpvs/header"
 )
@@ -153,16 +155,32 @@ func (p *Pipeline) xmitNAT64(cur *cursor, e *conntrack.Entry[connVal], dir connt
 	return p.send(cur, e, dir, h)
 }
 
-// hop is where a packet goes next: the egress port and the next hop's MAC.
+// hop is where a packet goes next: the egress port and the next hop's MAC, packed in a word as
+// the neighbour table holds it (packMAC). Two words, so it travels in registers: a MAC as six
+// bytes went through the stack, byte by byte, and its copies stalled on store forwarding (a
+// fifth of a hot hit).
 type hop struct {
 	port int
-	mac  header.MAC
+	mac  uint64
+}
+
+// hopTo is the hop to mac out of port.
+func hopTo(port int, mac header.MAC) hop { return hop{port: port, mac: packMAC(mac, true)} }
+
+// dstMAC is the next hop's MAC.
+func (h hop) dstMAC() header.MAC { return unpackMAC(h.mac) }
+
+// address writes the next hop's MAC as the frame's destination.
+func (h hop) address(eth header.Ethernet) {
+	_ = eth[5]
+	binary.BigEndian.PutUint16(eth[0:], uint16(h.mac>>32))
+	binary.BigEndian.PutUint32(eth[2:], uint32(h.mac))
 }
 
 // hop returns the next hop of connection v's packets in direction dir; ok is false while its MAC
 // is not resolved (see neighMiss).
 func (p *Pipeline) hop(v *connVal, dir conntrack.Dir) (h hop, ok bool) {
-	h.mac, ok = p.neigh.mac(uint32(v.neigh[dir]))
+	h.mac, ok = p.neigh.packedMAC(uint32(v.neigh[dir]))
 	h.port = int(v.out[dir])
 	return h, ok
 }
@@ -202,7 +220,7 @@ func (p *Pipeline) send(cur *cursor, e *conntrack.Entry[connVal], dir conntrack.
 // transmit addresses the packet to the next hop h from its egress port, and counts it sent.
 func (p *Pipeline) transmit(cur *cursor, h hop) (Verdict, int) {
 	eth := header.Ethernet(cur.out())
-	eth.SetDestinationAddress(h.mac)
+	h.address(eth)
 	eth.SetSourceAddress(p.ports[h.port].MAC)
 	p.c.tx++
 	return VerdictTX, h.port

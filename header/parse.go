@@ -128,12 +128,17 @@ func (p *Packet) parseFast(frame []byte) bool {
 		return false
 	}
 	const l4 = EthernetMinimumSize + IPv4MinimumSize
-	*p = Packet{L3Offset: EthernetMinimumSize, L4Offset: l4, PayloadOffset: l4 + hdr, L3Length: tlen,
-		EtherType: EtherTypeIPv4, Proto: ip[9], TCPFlags: flags}
-	t := &p.Tuple
-	t.SrcAddr[10], t.SrcAddr[11], t.DstAddr[10], t.DstAddr[11] = 0xff, 0xff, 0xff, 0xff
-	copy(t.SrcAddr[12:], ip[12:16])
-	copy(t.DstAddr[12:], ip[16:20])
+	// Field by field into the zeroed packet: a composite literal is built on the stack and copied
+	// 16 bytes at a time, each copy waiting on the small stores it spans (no store forwarding).
+	*p = Packet{}
+	p.L3Offset, p.L4Offset, p.PayloadOffset, p.L3Length = EthernetMinimumSize, l4, l4+hdr, tlen
+	p.EtherType, p.Proto, p.TCPFlags = EtherTypeIPv4, ip[9], flags
+	// Each address in two 8-byte words, as Tuple.Equal, Addr.Is4 and Tuple.Hash read it.
+	t, le := &p.Tuple, binary.LittleEndian
+	le.PutUint64(t.SrcAddr[0:8], 0)
+	le.PutUint64(t.SrcAddr[8:16], 0xffff0000|uint64(le.Uint32(ip[12:16]))<<32)
+	le.PutUint64(t.DstAddr[0:8], 0)
+	le.PutUint64(t.DstAddr[8:16], 0xffff0000|uint64(le.Uint32(ip[16:20]))<<32)
 	t.SrcPort = binary.BigEndian.Uint16(seg[0:])
 	t.DstPort = binary.BigEndian.Uint16(seg[2:])
 	t.Proto = ip[9]

@@ -22,8 +22,35 @@ func TestAddr(t *testing.T) {
 		t.Errorf("IPv6 Addr %v", b)
 	}
 	// An IPv6 address that only looks partly like the mapped prefix is not IPv4.
-	if AddrFromNetip(netip.MustParseAddr("::fffe:1.2.3.4")).Is4() || AddrFromNetip(netip.MustParseAddr("::1.2.3.4")).Is4() {
+	if near, compat := AddrFromNetip(netip.MustParseAddr("::fffe:1.2.3.4")), AddrFromNetip(netip.MustParseAddr("::1.2.3.4")); near.Is4() || compat.Is4() {
 		t.Error("non-mapped address reported as IPv4")
+	}
+}
+
+// TestTupleEqual: Equal is ==, whichever byte of a tuple differs.
+func TestTupleEqual(t *testing.T) {
+	base := Tuple{SrcAddr: AddrFromNetip(netip.MustParseAddr("2001:2::1")), DstAddr: AddrFrom4([]byte{198, 18, 0, 2}),
+		SrcPort: 40000, DstPort: 80, Proto: ProtocolTCP}
+	if u := base; !base.Equal(&u) {
+		t.Fatal("a tuple differs from its copy")
+	}
+	raw := func(u *Tuple) []byte { // every byte Equal must read, as a slice over the fields
+		b := append(append([]byte(nil), u.SrcAddr[:]...), u.DstAddr[:]...)
+		return append(binary.LittleEndian.AppendUint16(binary.LittleEndian.AppendUint16(b, u.SrcPort), u.DstPort), u.Proto)
+	}
+	n := len(raw(&base))
+	for i := range n {
+		for _, bit := range []byte{1, 0x80} {
+			b := raw(&base)
+			b[i] ^= bit
+			var u Tuple
+			copy(u.SrcAddr[:], b[0:16])
+			copy(u.DstAddr[:], b[16:32])
+			u.SrcPort, u.DstPort, u.Proto = binary.LittleEndian.Uint16(b[32:]), binary.LittleEndian.Uint16(b[34:]), b[36]
+			if base.Equal(&u) || u.Equal(&base) || (u == base) {
+				t.Errorf("byte %d bit %#x flipped: still equal", i, bit)
+			}
+		}
 	}
 }
 
