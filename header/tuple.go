@@ -102,7 +102,10 @@ func HashKeyOf(k0, k1 uint64) HashKey { return HashKey{k0, k1} }
 // found without the key, whatever addresses and ports an attacker controls. It does not allocate.
 func (t *Tuple) Hash(k *HashKey) uint64 {
 	le := binary.LittleEndian
-	ports := uint64(t.SrcPort) | uint64(t.DstPort)<<16 | uint64(t.Proto)<<32
+	// XOR, not OR, of bits that do not overlap: the compiler merges an OR of adjacent loads into
+	// one wide load, and one 4-byte load of the two ports, each just written by its own store
+	// (Packet.Parse, or the caller building a reply tuple), waits for both to retire.
+	ports := uint64(t.SrcPort) ^ uint64(t.DstPort)<<16 ^ uint64(t.Proto)<<32
 	if t.SrcAddr.Is4() && t.DstAddr.Is4() {
 		return sipHash13x2(k.k0, k.k1, uint64(le.Uint32(t.SrcAddr[12:]))|uint64(le.Uint32(t.DstAddr[12:]))<<32, ports)
 	}
