@@ -158,7 +158,7 @@ func (p *Pipeline) xmitNAT64(cur *cursor, e *conntrack.Entry[connVal], dir connt
 // hop is where a packet goes next: the egress port and the next hop's MAC, packed in a word as
 // the neighbour table holds it (packMAC). Two words, so it travels in registers: a MAC as six
 // bytes went through the stack, byte by byte, and its copies stalled on store forwarding (a
-// fifth of a hot hit).
+// sixth of a hot hit's samples).
 type hop struct {
 	port int
 	mac  uint64
