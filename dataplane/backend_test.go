@@ -117,6 +117,63 @@ func TestSynReusesFinishedConnection(t *testing.T) {
 	}
 }
 
+// TestSynTakesFinishedReplyTuple: a client port reused towards another service of the same real
+// server (VIP:80 and VIP:81 both to rs4a:8080, NAT) makes the reply tuple of the earlier
+// connection again. While that one is in TIME_WAIT the new SYN takes the tuple (IPVS lets it);
+// while it is ESTABLISHED, or with NoConnReuse, the SYN is dropped as tuple_taken.
+func TestSynTakesFinishedReplyTuple(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		policy BackendPolicy
+		finish bool
+		want   bool // the SYN to :81 is forwarded
+	}{
+		{"time_wait", 0, true, true},
+		{"established", 0, false, false},
+		{"no_conn_reuse", NoConnReuse, true, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e := newTestEnv(t, 1024)
+			p := e.p
+			applyServices(t, p, newIDs(), svc2(tcp, 80, 8080, tc.policy, 1), svc2(tcp, 81, 8080, tc.policy, 1))
+			c := pk{src: cliMAC, dst: port0MAC, sip: cip4, dip: vip4, proto: tcp, sport: 40000, dport: 80}
+			s := pk{src: rs1MAC, dst: port1MAC, sip: rs4a, dip: cip4, proto: tcp, sport: 8080, dport: 40000}
+			mustTX(t, p, syn(c).frame(t), 0, t0)
+			mustTX(t, p, s.seg("SA", 5000, 1001, 0).frame(t), 1, t0)
+			mustTX(t, p, c.seg("A", 1001, 5001, 0).frame(t), 0, t0)
+			if tc.finish {
+				mustTX(t, p, c.seg("FA", 1001, 5001, 0).frame(t), 0, t0)
+				mustTX(t, p, s.seg("FA", 5001, 1002, 0).frame(t), 1, t0)
+				mustTX(t, p, c.seg("A", 1002, 5002, 0).frame(t), 0, t0)
+			}
+			c81 := c
+			c81.dport = 81
+			v, _ := p.Process(syn(c81).frame(t), 0, t0+second)
+			if got := v == VerdictTX; got != tc.want {
+				t.Fatalf("SYN to :81: %s, want forwarded %v (counters: %s)", vname(v), tc.want, nonZero(p.c))
+			}
+			oldTuple := tuple(tcp, cip4, 40000, vip4, 80)
+			_, _, oldThere := p.table.Lookup(&oldTuple)
+			switch {
+			case tc.want && (oldThere || p.c.reopened != 1 || stateOf(t, p, tuple(tcp, cip4, 40000, vip4, 81)) != conntrack.StateSynRecv):
+				t.Fatalf("old connection still there %v, reopened %d; want it gone, 1, and the new one in SYN_RECV", oldThere, p.c.reopened)
+			case !tc.want && (!oldThere || p.c.drops[DropTupleTaken] != 1):
+				t.Fatalf("old connection there %v, tuple_taken %d; want it kept and 1 drop", oldThere, p.c.drops[DropTupleTaken])
+			}
+			if tc.want {
+				// The server's answer goes to the new connection's client, from :81.
+				f := s.seg("SA", 9000, 2001, 0).frame(t)
+				mustTX(t, p, f, 1, t0+second)
+				var pkt header.Packet
+				pkt.Parse(f)
+				if pkt.Tuple.SrcPort != 81 {
+					t.Fatalf("reply from port %d, want 81", pkt.Tuple.SrcPort)
+				}
+			}
+		})
+	}
+}
+
 // TestPersistence: -p keeps a client (its /24 with -M 255.255.255.0) on one server across
 // connections, while other clients rotate; a weight-0 server drains (its template is not used)
 // unless PersistToQuiescent; the template outlives its timeout while it controls a connection.

@@ -356,6 +356,31 @@ func (p *Pipeline) lookup(cur *cursor, now int64) (Verdict, int) {
 	return p.miss(cur, now)
 }
 
+// reclaimReply removes the finished TCP connection whose reply tuple is reply, for a new connection
+// that needs it, and reports whether there was one. A NAT client that reuses a port towards
+// another service of the same real server (VIP:80 and VIP:81 to RS:8080) makes the same reply
+// tuple while the old connection lingers in TIME_WAIT; IPVS lets the new one have it (its table
+// takes duplicates, the newest found first) and the real server's kernel accepts the SYN on its
+// TIME_WAIT socket. Refused (tuple_taken), the SYN would have cost the scheduler a turn and the
+// client a retransmission. A connection not yet finished keeps its tuple.
+func (p *Pipeline) reclaimReply(reply *header.Tuple) bool {
+	if reply.Proto != header.ProtocolTCP {
+		return false
+	}
+	id, dir, ok := p.table.Lookup(reply)
+	if !ok || dir != conntrack.DirReply {
+		return false
+	}
+	e := p.table.Entry(id)
+	if !finished(e) || p.c.policy[e.Value.svcID]&NoConnReuse != 0 || e.Value.xmit.fullNAT() {
+		// (A FULLNAT reply tuple names a local port its pool handed out once: not reused.)
+		return false
+	}
+	p.remove(id, e)
+	p.c.reopened++
+	return true
+}
+
 // finished reports whether a connection is over as far as the director can tell, so that a SYN on
 // its tuple opens a new one (IPVS's is_new_conn_expected with conn_reuse_mode 1|2): TIME_WAIT or
 // CLOSE, or FIN_WAIT for a DR or TUN connection, whose server side the director never sees and
@@ -542,6 +567,9 @@ func (p *Pipeline) open(t *header.Tuple, si int, sloppy bool, now int64) (id uin
 		exp = now + spRetryBase // the SYN proxy's timer: our SYN is sent again if unanswered
 	}
 	id, res := p.table.InsertHashed(t, &reply, p.hashOf(t), exp)
+	if res == conntrack.Exists && p.reclaimReply(&reply) {
+		id, res = p.table.InsertHashed(t, &reply, p.hashOf(t), exp)
+	}
 	if res != conntrack.Inserted {
 		if d.method == ForwardFullNAT {
 			p.lpools[reply.DstAddr].put(reply.DstPort)

@@ -1,16 +1,24 @@
 package main
 
 import (
+	"bufio"
+	"cmp"
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"io"
+	"net"
+	"net/http"
 	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/xdpvs/xdpvs/internal/topo"
 )
@@ -154,10 +162,12 @@ func TestImportKeepalivedServed(t *testing.T) {
 	// The weights: 40 new connections to each service go 10 and 30 (wrr 1:3).
 	for _, port := range []uint16{80, 81} {
 		if got := e.requestsTo(port, 40); got["rs0"] != 10 || got["rs1"] != 30 {
-			t.Errorf(":%d: 40 new connections went %v, want rs0 10, rs1 30 (weights 1 and 3)", port, got)
+			t.Errorf(":%d: 40 new connections went %v, want rs0 10, rs1 30 (weights 1 and 3)\nshow drops:\n%s",
+				port, got, e.adm1("show", "drops"))
 		}
 		e.checkData(port, 7, 1<<20)
 	}
+	e.reusedClientPort(80, 81)
 
 	// rs1 stops: quiesced on :80 (inhibit_on_failure), removed from :81.
 	rs1.Close()
@@ -201,6 +211,75 @@ func (e *env) downOnAll(addr string) bool {
 		}
 	}
 	return true
+}
+
+// reusedClientPort has the client open a connection to VIP:port1 and then, from the same client
+// port, one to VIP:port2, until three such pairs have gone to the same real server. The second
+// connection's reply tuple (server to client port) is then that of the first, finished one: it
+// must take it, without a tuple_taken drop (which would cost a retransmitted SYN and a
+// scheduler turn).
+func (e *env) reusedClientPort(port1, port2 uint16) {
+	t := e.t
+	t.Helper()
+	before := e.drops()["tuple_taken"]
+	same := 0
+	const ports = 20 // a pair goes to one server with p = 10/16 (wrr 1:3): 3 of 20 all but surely
+	for lport := 41000; lport < 41000+ports && same < 3; lport++ {
+		s1, err := e.getFrom(lport, port1)
+		if err != nil {
+			t.Fatalf("client port %d to :%d: %v", lport, port1, err)
+		}
+		time.Sleep(100 * time.Millisecond) // the last ACK through the director: TIME_WAIT there
+		s2, err := e.getFrom(lport, port2)
+		if err != nil {
+			t.Fatalf("client port %d to :%d, after :%d: %v", lport, port2, port1, err)
+		}
+		if s1 == s2 {
+			same++
+		}
+	}
+	after := e.drops()["tuple_taken"]
+	if same < 3 {
+		t.Fatalf("only %d of %d client ports went to the same real server on :%d and :%d (%d SYNs dropped as tuple_taken)",
+			same, ports, port1, port2, after-before)
+	}
+	if after != before {
+		t.Errorf("a client port reused towards :%d: %d SYNs dropped as tuple_taken:\n%s", port2, after-before, e.adm1("show", "drops"))
+	}
+}
+
+// getFrom makes an HTTP/1.0 request to VIP:port from the client's port lport and returns the
+// server that answered.
+func (e *env) getFrom(lport int, port uint16) (string, error) {
+	var c net.Conn
+	err := e.clientNS.Do(func() (err error) {
+		d := net.Dialer{Timeout: 10 * time.Second, LocalAddr: &net.TCPAddr{IP: net.ParseIP(topo.Client4), Port: lport},
+			Control: func(_, _ string, rc syscall.RawConn) error {
+				var serr error
+				err := rc.Control(func(fd uintptr) { serr = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_REUSEADDR, 1) })
+				return cmp.Or(err, serr)
+			}}
+		c, err = d.Dial("tcp", netip.AddrPortFrom(netip.MustParseAddr(topo.VIP4), port).String())
+		return err
+	})
+	if err != nil {
+		return "", err
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(10 * time.Second))
+	fmt.Fprintf(c, "GET / HTTP/1.0\r\nHost: vip\r\n\r\n")
+	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+	if err != nil {
+		return "", err
+	}
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return "", err
+	}
+	if server := resp.Header.Get("X-Server"); string(body) != server || resp.StatusCode != http.StatusOK {
+		return "", fmt.Errorf("%s, body %q from %q", resp.Status, body, server)
+	}
+	return string(body), nil
 }
 
 // requestsTo makes n HTTP requests to VIP:port, each on a new connection, and counts the answers
