@@ -371,7 +371,7 @@ func (d *Dataplane) Apply(s *Snapshot) error {
 	// Resolve the real servers' next hops now, so that their first packets do not wait for it.
 	for i := range c.svcs {
 		for j := range c.svcs[i].dests {
-			d.neigh.nextHop(&c.svcs[i].dests[j].addr)
+			d.neigh.nextHop(&c.svcs[i].dests[j].addr, nil)
 		}
 	}
 	d.log.Info("configuration applied", zap.Uint64("generation", d.gen), zap.Int("services", len(c.svcs)))

@@ -36,7 +36,7 @@ type Neighbours struct {
 	state   [maxNeighbours]atomic.Uint64
 	keys    [maxNeighbours]neighKey // written before the state that publishes them
 	index   atomic.Pointer[neighIndex]
-	routes  atomic.Pointer[bart.Table[route]]
+	routes  atomic.Pointer[routeTable]
 	refs    atomic.Pointer[[]*neighRefs] // one array per worker, appended under mu
 	resolve chan neighKey                // requests for the resolver, dropped when full
 
@@ -146,11 +146,28 @@ type route struct {
 	hasG bool
 }
 
+// routeTable is the route table the workers read: a longest-prefix match (bart) to the index of
+// a route, so that a lookup copies four bytes out of the trie rather than a 32-byte route (that
+// copy, across the trie's small stores, cost a store-forwarding stall per lookup).
+type routeTable struct {
+	lpm    bart.Table[uint32]
+	routes []route
+}
+
+// lookup returns the route to dst, if any.
+func (t *routeTable) lookup(dst *header.Addr) (*route, bool) {
+	i, ok := t.lpm.Lookup(dst.Netip())
+	if !ok {
+		return nil, false
+	}
+	return &t.routes[i], true
+}
+
 // NewNeighbours returns an empty table.
 func NewNeighbours() *Neighbours {
 	n := &Neighbours{resolve: make(chan neighKey, 256), hwm: 1, gone: map[uint32]bool{}}
 	n.index.Store(&neighIndex{})
-	n.routes.Store(new(bart.Table[route]))
+	n.routes.Store(new(routeTable))
 	n.refs.Store(&[]*neighRefs{})
 	return n
 }
@@ -167,13 +184,14 @@ func (n *Neighbours) register() *neighRefs {
 
 // SetRoutes replaces the route table. Longest prefix wins; of equal prefixes, the first.
 func (n *Neighbours) SetRoutes(rs []Route) {
-	t := new(bart.Table[route])
+	t := new(routeTable)
 	for _, r := range rs {
 		pfx := r.Prefix.Masked()
-		if _, dup := t.Get(pfx); dup || !pfx.IsValid() {
+		if _, dup := t.lpm.Get(pfx); dup || !pfx.IsValid() {
 			continue
 		}
-		t.Insert(pfx, route{port: r.Port, gw: header.AddrFromNetip(r.Gateway), hasG: r.Gateway.IsValid()})
+		t.lpm.Insert(pfx, uint32(len(t.routes)))
+		t.routes = append(t.routes, route{port: r.Port, gw: header.AddrFromNetip(r.Gateway), hasG: r.Gateway.IsValid()})
 	}
 	n.routes.Store(t)
 }
@@ -316,26 +334,44 @@ func (n *Neighbours) packedMAC(idx uint32) (uint64, bool) {
 }
 
 // nextHop finds the port and neighbour for dst. It is called for new connections only. When the
-// neighbour is unknown it asks the resolver (without blocking) and reports ok=false.
-func (n *Neighbours) nextHop(dst *header.Addr) (port int, h slotRef, routed, ok bool) {
-	r, found := n.routes.Load().Lookup(dst.Netip())
+// neighbour is unknown it asks the resolver (without blocking) and reports ok=false. A worker
+// passes its hopCache (the control side nil), which answers for the index when it can.
+func (n *Neighbours) nextHop(dst *header.Addr, c *hopCache) (port int, h slotRef, routed, ok bool) {
+	r, found := n.routes.Load().lookup(dst)
 	if !found {
 		return 0, slotRef{}, false, false
 	}
-	k := neighKey{port: r.port, addr: *dst}
+	hop := dst
 	if r.hasG {
-		k.addr = r.gw
+		hop = &r.gw
 	}
-	if h, known := n.index.Load().get(k); known {
-		if _, valid := n.mac(h.idx); valid && n.state[h.idx].Load() == h.state {
+	var k neighKey // field by field: a composite literal is built aside and copied, a stall
+	k.port = r.port
+	k.addr = *hop
+	var e *hopEntry
+	if c != nil {
+		e = c.slot(&k)
+		if h, hit := e.get(&k); hit && n.usable(h) {
 			return r.port, h, true, true
 		}
+	}
+	if h, known := n.index.Load().get(k); known && n.usable(h) {
+		if e != nil {
+			*e = hopEntry{k: k, h: h}
+		}
+		return r.port, h, true, true
 	}
 	select {
 	case n.resolve <- k:
 	default:
 	}
 	return r.port, slotRef{}, true, false
+}
+
+// usable reports whether slot h still serves the key it was found under, its MAC resolved.
+func (n *Neighbours) usable(h slotRef) bool {
+	_, valid := n.packedMAC(h.idx)
+	return valid && n.state[h.idx].Load() == h.state
 }
 
 // hold takes worker refs' reference on a next hop's slot found by nextHop, for a new connection. It fails

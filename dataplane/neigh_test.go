@@ -37,7 +37,7 @@ func TestRoutesLongestPrefix(t *testing.T) {
 		{"2001:3::9", 0, false, ""},
 	} {
 		dst := header.AddrFromNetip(netip.MustParseAddr(c.dst))
-		port, _, routed, _ := n.nextHop(&dst)
+		port, _, routed, _ := n.nextHop(&dst, nil)
 		if routed != c.routed || (routed && port != c.port) {
 			t.Errorf("%s: port %d routed %v, want %d %v", c.dst, port, routed, c.port, c.routed)
 			continue
@@ -63,7 +63,7 @@ func TestNeighbourRecycling(t *testing.T) {
 		n.Set(0, addr4(i), mac, true)
 	}
 	held := header.AddrFromNetip(addr4(2))
-	_, h, _, ok := n.nextHop(&held)
+	_, h, _, ok := n.nextHop(&held, nil)
 	if !ok || !n.hold(refs, h) {
 		t.Fatal("no next hop to hold")
 	}
@@ -92,6 +92,72 @@ func TestNeighbourRecycling(t *testing.T) {
 	// A reference found before the slot was recycled fails to hold.
 	if n.hold(refs, h) {
 		t.Fatal("held a recycled slot")
+	}
+}
+
+// TestHopCache: a worker's next-hop cache answers what the index answers (gateways under their own
+// address): no longer the cached slot once the neighbour is forgotten, and the new one once its
+// slot is recycled and the key given another.
+func TestHopCache(t *testing.T) {
+	n := NewNeighbours()
+	gw := netip.MustParseAddr("198.18.0.1")
+	n.SetRoutes([]Route{{Prefix: netip.MustParsePrefix("198.18.1.0/24"), Port: 1},
+		{Prefix: netip.MustParsePrefix("198.19.0.0/16"), Port: 0, Gateway: gw}})
+	c := newHopCache()
+	refs := n.register()
+	rs := header.AddrFromNetip(netip.MustParseAddr("198.18.1.7"))
+	client := header.AddrFromNetip(netip.MustParseAddr("198.19.3.4"))
+	n.Set(1, rs.Netip(), header.MAC{2, 0, 0, 0, 0, 7}, true)
+	n.Set(0, gw, header.MAC{2, 0, 0, 0, 0, 1}, true)
+	cached := func(port int, a header.Addr) (slotRef, bool) {
+		k := neighKey{port: port, addr: a}
+		return c.slot(&k).get(&k)
+	}
+	lookup := func(dst header.Addr) (int, slotRef, bool) {
+		t.Helper()
+		want, wh, _, wok := n.nextHop(&dst, nil)
+		port, h, _, ok := n.nextHop(&dst, c)
+		if port != want || h != wh || ok != wok {
+			t.Fatalf("%v: cached %d %v %v, index %d %v %v", dst.Netip(), port, h, ok, want, wh, wok)
+		}
+		return port, h, ok
+	}
+	_, hrs, ok := lookup(rs)
+	if !ok {
+		t.Fatal("real server not resolved")
+	}
+	if h, hit := cached(1, rs); !hit || h != hrs {
+		t.Fatalf("real server not cached: %v %v", h, hit)
+	}
+	if _, _, ok := lookup(client); !ok {
+		t.Fatal("client's gateway not resolved")
+	}
+	if _, hit := cached(0, header.AddrFromNetip(gw)); !hit {
+		t.Fatal("the gateway is not cached under its own address")
+	}
+	lookup(rs) // a hit
+	drainResolve(n)
+
+	// Forgotten: the cached slot is no longer usable, and resolution is asked for.
+	n.Forget(1, rs.Netip())
+	if _, _, ok := lookup(rs); ok {
+		t.Fatal("a forgotten neighbour is still a next hop")
+	}
+	if ks := drainResolve(n); len(ks) == 0 {
+		t.Fatal("no resolution asked for a forgotten neighbour")
+	}
+	// Recycled and learnt again in another slot: the cache follows.
+	if n.Recycle() != 1 {
+		t.Fatal("the forgotten slot was not recycled")
+	}
+	n.Set(0, netip.MustParseAddr("198.18.0.9"), header.MAC{}, true) // takes the recycled slot
+	n.Set(1, rs.Netip(), header.MAC{2, 0, 0, 0, 0, 8}, true)
+	_, h2, ok := lookup(rs)
+	if !ok || h2 == hrs || !n.hold(refs, h2) {
+		t.Fatalf("relearnt real server: %v (was %v) ok %v", h2, hrs, ok)
+	}
+	if m, _ := n.mac(h2.idx); m[5] != 8 {
+		t.Fatalf("relearnt real server's MAC %v", m)
 	}
 }
 
@@ -135,14 +201,14 @@ func TestNeighbourHoldRace(t *testing.T) {
 	var wg sync.WaitGroup
 	var holds, misses atomic.Int64
 	for w := range 2 {
-		refs := n.register()
+		refs, hops := n.register(), newHopCache()
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			var held []uint32
 			for i := 0; !stop.Load(); i++ {
 				dst := header.AddrFromNetip(addr4(1 + (i*7+w)%hosts))
-				_, h, _, ok := n.nextHop(&dst)
+				_, h, _, ok := n.nextHop(&dst, hops)
 				if !ok || !n.hold(refs, h) {
 					misses.Add(1)
 					continue
@@ -223,5 +289,38 @@ func TestSpoofedClientsDoNotFillNeighbours(t *testing.T) {
 	}
 	if n := e.neigh.index.Load().len(); n > 2*chunk+8 {
 		t.Errorf("%d neighbours held after every client went", n)
+	}
+}
+
+// BenchmarkNextHop: the two next-hop lookups of a new NAT connection (a client through a gateway,
+// an on-link real server), with the neighbour index alone and with a worker's hopCache.
+func BenchmarkNextHop(b *testing.B) {
+	n := NewNeighbours()
+	gw := netip.MustParseAddr("198.18.0.1")
+	n.SetRoutes([]Route{{Prefix: netip.MustParsePrefix("198.18.1.0/24"), Port: 1},
+		{Prefix: netip.MustParsePrefix("198.19.0.0/16"), Port: 0, Gateway: gw}})
+	n.Set(0, gw, header.MAC{2, 0, 0, 0, 0, 1}, true)
+	for i := range 64 { // a neighbour table of some size: the real servers
+		n.Set(1, netip.AddrFrom4([4]byte{198, 18, 1, byte(2 + i)}), header.MAC{2, 0, 0, 0, 1, byte(i)}, true)
+	}
+	for _, c := range []struct {
+		name string
+		hops *hopCache
+	}{{"index", nil}, {"cached", newHopCache()}} {
+		b.Run(c.name, func(b *testing.B) {
+			b.ReportAllocs()
+			i := 0
+			for b.Loop() {
+				client := header.AddrFrom4([]byte{198, 19, byte(i >> 8), byte(i)})
+				rs := header.AddrFrom4([]byte{198, 18, 1, byte(2 + i&63)})
+				_, _, _, ok0 := n.nextHop(&client, c.hops)
+				_, _, _, ok1 := n.nextHop(&rs, c.hops)
+				if !ok0 || !ok1 {
+					b.Fatal("not resolved")
+				}
+				i++
+			}
+			reportPerPacket(b, i)
+		})
 	}
 }

@@ -123,6 +123,7 @@ type Pipeline struct {
 	ports        []Port
 	neigh        *Neighbours
 	neighRefs    *neighRefs // this worker's references on neighbour slots, one per connection and direction
+	hops         *hopCache  // this worker's memory of next hops (hopcache.go)
 	conf         *compiled
 	svcState     []svcState
 	table        *conntrack.Table[connVal]
@@ -152,7 +153,7 @@ type Pipeline struct {
 
 // newPipeline returns worker id's pipeline (of workers) with a table of capacity connections.
 func newPipeline(id, workers int, ports []Port, neigh *Neighbours, capacity int, now int64) *Pipeline {
-	p := &Pipeline{id: id, workers: workers, ports: ports, neigh: neigh, neighRefs: neigh.register(), c: new(counters), tmpls: newTemplates(1 << 12),
+	p := &Pipeline{id: id, workers: workers, ports: ports, neigh: neigh, neighRefs: neigh.register(), hops: newHopCache(), c: new(counters), tmpls: newTemplates(1 << 12),
 		lpools: map[header.Addr]*portPool{}, cookies: newCookies(), minMTU: 1500, tunSrc: new(tunnelSources), frags: newFragTable(),
 		ra: new(readAhead)}
 	for i := range ports {
@@ -508,7 +509,7 @@ func (p *Pipeline) open(t *header.Tuple, si int, sloppy bool, now int64) (id uin
 	var out1 int
 	var n1 slotRef
 	if s.replies {
-		o, n, routed, ok := p.neigh.nextHop(&t.SrcAddr)
+		o, n, routed, ok := p.neigh.nextHop(&t.SrcAddr, p.hops)
 		if !routed {
 			return 0, DropNoRoute, false
 		}
@@ -540,7 +541,7 @@ func (p *Pipeline) open(t *header.Tuple, si int, sloppy bool, now int64) (id uin
 		rport = t.DstPort
 	}
 	reply := header.Tuple{SrcAddr: d.addr, DstAddr: t.SrcAddr, SrcPort: rport, DstPort: t.SrcPort, Proto: t.Proto}
-	out0, n0, routed, ok := p.neigh.nextHop(&d.addr)
+	out0, n0, routed, ok := p.neigh.nextHop(&d.addr, p.hops)
 	if !routed {
 		return 0, DropNoRoute, false
 	}

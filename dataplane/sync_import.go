@@ -66,7 +66,7 @@ func (p *Pipeline) importInsert(r *syncrec.Record, s *svcInfo, d *destInfo, stan
 	var out1 int
 	var n1 slotRef
 	if s.replies {
-		o, n, routed, ok := p.neigh.nextHop(&r.Orig.SrcAddr)
+		o, n, routed, ok := p.neigh.nextHop(&r.Orig.SrcAddr, p.hops)
 		if !routed {
 			return importNoRoute
 		}
@@ -75,7 +75,7 @@ func (p *Pipeline) importInsert(r *syncrec.Record, s *svcInfo, d *destInfo, stan
 		}
 		out1, n1 = o, n
 	}
-	out0, n0, routed, ok := p.neigh.nextHop(&d.addr)
+	out0, n0, routed, ok := p.neigh.nextHop(&d.addr, p.hops)
 	if !routed {
 		return importNoRoute
 	}
