@@ -13,8 +13,9 @@
 // publishes every 100 ms (and before it sleeps), without waiting for any; Connections is answered
 // by each worker a batch at a time (at most 512 connections and 50 µs), between two of its packet
 // batches. Next-hop MACs come from the kernel's neighbour and route tables over netlink, kept in a
-// lock-free table the workers read; so do the tunnels' source addresses, the kernel's choice toward
-// each real server (tunsrc.go).
+// lock-free table the workers read (neigh.go), each worker with a small cache of the next hops its
+// new connections found (hopcache.go); so do the tunnels' source addresses, the kernel's choice
+// toward each real server (tunsrc.go).
 //
 // Ownership: a connection belongs to one worker. With several workers the owner is a hash of the
 // client's address and port (both directions of a NAT flow carry them), and a packet that arrives
