@@ -253,13 +253,7 @@ func (e *env) reusedClientPort(port1, port2 uint16) {
 func (e *env) getFrom(lport int, port uint16) (string, error) {
 	var c net.Conn
 	err := e.clientNS.Do(func() (err error) {
-		d := net.Dialer{Timeout: 10 * time.Second, LocalAddr: &net.TCPAddr{IP: net.ParseIP(topo.Client4), Port: lport},
-			Control: func(_, _ string, rc syscall.RawConn) error {
-				var serr error
-				err := rc.Control(func(fd uintptr) { serr = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_REUSEADDR, 1) })
-				return cmp.Or(err, serr)
-			}}
-		c, err = d.Dial("tcp", netip.AddrPortFrom(netip.MustParseAddr(topo.VIP4), port).String())
+		c, err = portDialer(net.ParseIP(topo.Client4), lport, 10*time.Second).Dial("tcp", netip.AddrPortFrom(netip.MustParseAddr(topo.VIP4), port).String())
 		return err
 	})
 	if err != nil {
@@ -280,6 +274,17 @@ func (e *env) getFrom(lport int, port uint16) (string, error) {
 		return "", fmt.Errorf("%s, body %q from %q", resp.Status, body, server)
 	}
 	return string(body), nil
+}
+
+// portDialer dials from (ip, port) with SO_REUSEADDR, so that a client can reconnect from the port
+// of a connection just closed.
+func portDialer(ip net.IP, port int, timeout time.Duration) *net.Dialer {
+	return &net.Dialer{Timeout: timeout, LocalAddr: &net.TCPAddr{IP: ip, Port: port},
+		Control: func(_, _ string, rc syscall.RawConn) error {
+			var serr error
+			err := rc.Control(func(fd uintptr) { serr = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_REUSEADDR, 1) })
+			return cmp.Or(err, serr)
+		}}
 }
 
 // requestsTo makes n HTTP requests to VIP:port, each on a new connection, and counts the answers

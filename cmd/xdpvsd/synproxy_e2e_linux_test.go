@@ -401,15 +401,10 @@ func TestSynProxyPortReuse(t *testing.T) {
 	got := map[string]int{}
 	for i := range 6 {
 		var c net.Conn
-		d := net.Dialer{Timeout: 3 * time.Second, LocalAddr: &net.TCPAddr{Port: 45000},
-			Control: func(_, _ string, rc syscall.RawConn) error {
-				var serr error
-				if err := rc.Control(func(fd uintptr) { serr = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_REUSEADDR, 1) }); err != nil {
-					return err
-				}
-				return serr
-			}}
-		if err := e.clientNS.Do(func() (err error) { c, err = d.Dial("tcp", topo.VIP4+":80"); return }); err != nil {
+		if err := e.clientNS.Do(func() (err error) {
+			c, err = portDialer(nil, 45000, 3*time.Second).Dial("tcp", topo.VIP4+":80")
+			return
+		}); err != nil {
 			t.Fatalf("connection %d: %v", i, err)
 		}
 		c.SetDeadline(time.Now().Add(3 * time.Second))
