@@ -70,6 +70,8 @@ type Table[V any] struct {
 	rng      uint64 // xorshift state for eviction's samples
 	evicted  uint64
 	sink     uint32 // what PrefetchEntries read, kept so that its loads are not optimized away
+	ahead    expiryAhead
+	inserts  uint32 // connections inserted, mod 2^32: Expire's read-ahead holds while it is unchanged
 }
 
 // New returns a table holding up to capacity connections (at most MaxCapacity), with its clock
@@ -163,11 +165,18 @@ func (t *Table[V]) Insert(orig, reply *header.Tuple, expires int64) (uint32, Ins
 // InsertHashed is Insert for an original tuple whose hash h0 (Hash) is known.
 func (t *Table[V]) InsertHashed(orig, reply *header.Tuple, h0 uint64, expires int64) (uint32, InsertResult) {
 	h1 := reply.Hash(&t.key)
-	if _, _, dup := t.lookup(orig, h0); dup {
-		return 0, Exists
+	// Both home slots are read before either is probed, so that their cache misses overlap; an
+	// empty home slot ends its probe at once.
+	s0, s1 := t.index[uint32(h0)&t.mask], t.index[uint32(h1)&t.mask]
+	if s0 != 0 {
+		if _, _, dup := t.lookup(orig, h0); dup {
+			return 0, Exists
+		}
 	}
-	if _, _, dup := t.lookup(reply, h1); dup {
-		return 0, Exists
+	if s1 != 0 {
+		if _, _, dup := t.lookup(reply, h1); dup {
+			return 0, Exists
+		}
 	}
 	var id uint32
 	switch {
@@ -190,6 +199,7 @@ func (t *Table[V]) InsertHashed(orig, reply *header.Tuple, h0 uint64, expires in
 	if !ok1 {
 		return 0, ProbeLimit
 	}
+	t.inserts++
 	if id == t.hwm {
 		t.hwm++
 	} else {
@@ -211,14 +221,16 @@ func (t *Table[V]) Delete(id uint32) {
 		return
 	}
 	t.wheelRemove(id)
-	t.release(id)
+	e := &t.entries[id]
+	t.release(id, e.Tuples[DirOriginal].Hash(&t.key), e.Tuples[DirReply].Hash(&t.key))
 }
 
-// release drops an entry that is no longer on the wheel from the index and frees it.
-func (t *Table[V]) release(id uint32) {
+// release drops an entry that is no longer on the wheel from the index and frees it; h0 and h1
+// are its tuples' hashes.
+func (t *Table[V]) release(id uint32, h0, h1 uint64) {
 	e := &t.entries[id]
-	t.indexDel(&e.Tuples[DirOriginal], id, DirOriginal)
-	t.indexDel(&e.Tuples[DirReply], id, DirReply)
+	t.indexDel(h0, id, DirOriginal)
+	t.indexDel(h1, id, DirReply)
 	e.used = false
 	e.next, t.free = t.free, id+1
 	t.live--
@@ -251,11 +263,11 @@ func (t *Table[V]) indexFind(h uint64) (uint32, bool) {
 // slotValue is the index slot of (id, dir) under hash h: its tag and its reference.
 func slotValue(h uint64, id uint32, dir Dir) uint32 { return uint32(h>>57)<<refBits | ref(id, dir) }
 
-// indexDel removes the slot of (id, dir) and shifts later slots of the probe run back, so that the
-// index never needs tombstones (Knuth's algorithm R).
-func (t *Table[V]) indexDel(k *header.Tuple, id uint32, dir Dir) {
+// indexDel removes the slot of (id, dir), whose tuple hashes to h, and shifts later slots of the
+// probe run back, so that the index never needs tombstones (Knuth's algorithm R).
+func (t *Table[V]) indexDel(h uint64, id uint32, dir Dir) {
 	want := ref(id, dir)
-	i := uint32(k.Hash(&t.key)) & t.mask
+	i := uint32(h) & t.mask
 	for t.index[i]&refMask != want {
 		if t.index[i] == 0 {
 			return

@@ -80,24 +80,107 @@ func (t *Table[V]) Expire(now int64, budget int) int {
 	for ; w.tick <= nowTick; w.tick++ {
 		s := slotOf(w.tick)
 		for w.heads[s] != 0 {
-			if budget > 0 && examined >= budget {
-				return freed
-			}
-			examined++
-			id := w.heads[s] - 1
-			e := &t.entries[id]
-			t.wheelRemove(id)
-			if int64(e.expires) <= nowTick {
-				if t.onExpire == nil || !t.onExpire(id, e) {
-					t.release(id)
-					freed++
-					continue
+			t.readAheadExpiry(w.heads[s], nowTick)
+			for k := 0; w.heads[s] != 0 && k < expiryBatch; k++ {
+				if budget > 0 && examined >= budget {
+					return freed
 				}
-				e.expires = max(e.expires, uint32(nowTick)+1) // kept: never sooner than the next tick
+				examined++
+				id := w.heads[s] - 1
+				e := &t.entries[id]
+				t.wheelRemove(id)
+				if int64(e.expires) <= nowTick {
+					h0, h1, ok := t.aheadHashes(id)
+					if t.onExpire == nil || !t.onExpire(id, e) {
+						if !ok || t.ahead.inserts != t.inserts {
+							h0, h1 = e.Tuples[DirOriginal].Hash(&t.key), e.Tuples[DirReply].Hash(&t.key)
+						}
+						t.release(id, h0, h1)
+						freed++
+						continue
+					}
+					e.expires = max(e.expires, uint32(nowTick)+1) // kept: never sooner than the next tick
+				}
+				// Still alive: file it again, at least one tick ahead so that this loop ends.
+				t.wheelAdd(id, w.tick+1)
 			}
-			// Still alive: file it again, at least one tick ahead so that this loop ends.
-			t.wheelAdd(id, w.tick+1)
 		}
 	}
 	return freed
+}
+
+// expiryBatch is how many entries of a wheel slot Expire reads ahead of processing them, and
+// expiryRun how many slots of each probe run.
+const (
+	expiryBatch = 16
+	expiryRun   = 8
+)
+
+// expiryAhead is what Expire read ahead: the ids of the next expired entries of a slot's list, in
+// list order, and their tuples' hashes.
+type expiryAhead struct {
+	n, next int
+	inserts uint32 // the table's count of insertions when it was read
+	ids     [expiryBatch]uint32
+	h       [expiryBatch][2]uint64
+	slots   [2 * expiryBatch]uint32
+}
+
+// aheadHashes returns the hashes read ahead for entry id, if it is the next expired entry read
+// ahead. The processing pops the list in the order it was read; a callback that changed the list
+// makes the rest miss, and they are hashed again. The hashes hold while nothing was inserted since
+// (ahead.inserts): a callback may free an entry whose id an insert hands out again.
+func (t *Table[V]) aheadHashes(id uint32) (h0, h1 uint64, ok bool) {
+	a := &t.ahead
+	if a.next < a.n && a.ids[a.next] == id && a.inserts == t.inserts {
+		k := a.next
+		a.next++
+		return a.h[k][0], a.h[k][1], true
+	}
+	return 0, 0, false
+}
+
+// readAheadExpiry makes the deletions of the next expiryBatch entries of a wheel slot's list
+// (head: the first entry's index + 1) overlap their cache misses, as the receive path's read-ahead
+// does for lookups: it follows the list and hashes the tuples of the entries that have expired,
+// reads their home index slots, then the entries that the slots of each probe run name (a
+// deletion shifts them back and hashes their tuples to find their homes). It changes nothing in
+// the table; what it finds is only a hint.
+func (t *Table[V]) readAheadExpiry(head uint32, nowTick int64) {
+	a := &t.ahead
+	a.n, a.next, a.inserts = 0, 0, t.inserts
+	for r, k := head, 0; r != 0 && k < expiryBatch; k++ {
+		id := r - 1
+		e := &t.entries[id]
+		r = e.next
+		if int64(e.expires) > nowTick {
+			continue
+		}
+		a.ids[a.n] = id
+		a.h[a.n] = [2]uint64{e.Tuples[DirOriginal].Hash(&t.key), e.Tuples[DirReply].Hash(&t.key)}
+		a.n++
+	}
+	slots := a.slots[:2*a.n]
+	for i := range slots {
+		slots[i] = t.index[uint32(a.h[i>>1][i&1])&t.mask]
+	}
+	sink := t.sink
+	for i := range slots {
+		// The probe run after the entry's own slot, to its end: the slots a deletion shifts back,
+		// mostly in the home slot's cache line. Each tuple they name is read at both ends.
+		own, past := ref(a.ids[i>>1], Dir(i&1)), false
+		for j, n := uint32(a.h[i>>1][i&1])&t.mask, 0; n < expiryRun; j, n = (j+1)&t.mask, n+1 {
+			s := t.index[j]
+			if s == 0 {
+				break
+			}
+			if past {
+				r := s&refMask - 1
+				k := &t.entries[r>>1].Tuples[r&1]
+				sink += uint32(k.SrcAddr[0]) + uint32(k.Proto)
+			}
+			past = past || s&refMask == own
+		}
+	}
+	t.sink = sink
 }
