@@ -91,16 +91,15 @@ func (l *fastLog) room() int { return len(l.ops) - l.n }
 
 // fastPath is a pipeline's fast-path state.
 type fastPath struct {
-	log   fastLog
-	stats []fastStat // the worker's stats slots: 2 per connection id
-	base  uint32     // the first slot's number in the program's map
-	list  []uint32   // connections with a record, in no order
-	pos   []int32    // by connection id: its index in list + 1, 0 = none
-	// clockOff is CLOCK_MONOTONIC (the program's bpf_ktime_get_ns) minus the workers' clock.
-	clockOff int64
-	foldAt   int   // where the fold round goes on in list
-	passAt   int64 // when the current pass over list began
-	now      int64 // the time of the expiry round, for expired
+	log      fastLog
+	stats    []fastStat // the worker's stats slots: 2 per connection id
+	base     uint32     // the first slot's number in the program's map
+	list     []uint32   // connections with a record, in no order
+	pos      []int32    // by connection id: its index in list + 1, 0 = none
+	clock    fastClock  // the program's time stamps on the workers' clock
+	foldAt   int        // where the fold round goes on in list
+	passAt   int64      // when the current pass over list began
+	now      int64      // the time of the expiry round, for expired
 	neighGen uint64
 	tunSrc   *srcTable // the tunnel sources the records were made with
 	flushAll bool      // the worker removes every record (and clears flushAll)
@@ -110,10 +109,23 @@ type fastPath struct {
 
 // newFastPath gives a pipeline of table capacity capacity a fast path whose stats slots are
 // stats (2 per connection), numbered from base in the program's map.
-func newFastPath(capacity int, stats []fastStat, base uint32, clockOff int64) *fastPath {
-	return &fastPath{stats: stats, base: base, pos: make([]int32, capacity), clockOff: clockOff,
+func newFastPath(capacity int, stats []fastStat, base uint32, clock fastClock) *fastPath {
+	return &fastPath{stats: stats, base: base, pos: make([]int32, capacity), clock: clock,
 		list: make([]uint32, 0, capacity)}
 }
+
+// fastClock maps the program's time stamps, jiffies (xsk.JiffyClock), to the workers' clock:
+// jiffy j0 began at t0 and each lasts tick ns.
+type fastClock struct {
+	j0       uint64
+	t0, tick int64
+}
+
+// nsClock is the fast clock of stamps already in the workers' nanoseconds (tests).
+var nsClock = fastClock{tick: 1}
+
+// at is when jiffy j began.
+func (c *fastClock) at(j uint64) int64 { return c.t0 + int64(j-c.j0)*c.tick }
 
 // fastFlag is the bit of connFlags that says the program holds direction dir's record.
 func fastFlag(dir conntrack.Dir) connFlags { return connFastOriginal << dir }
@@ -268,7 +280,7 @@ func (p *Pipeline) foldConn(id uint32, e *conntrack.Entry[connVal], now int64, m
 			continue
 		}
 		n, b := x>>fastByteBits, x&(1<<fastByteBits-1)
-		seen := min(int64(atomic.LoadUint64(&s.last))-f.clockOff, now)
+		seen := min(f.clock.at(atomic.LoadUint64(&s.last)), now)
 		p.c.fastPackets += n
 		p.c.fastBytes += b
 		if p.c.destGen[v.destID] == v.destGen {

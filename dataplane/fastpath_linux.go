@@ -61,10 +61,7 @@ func (d *Dataplane) newWorkerFastPath(w *worker) {
 	all := d.steer.FastStats()
 	n := d.cfg.Conns * 2
 	slots := unsafe.Slice((*fastStat)(unsafe.Pointer(&all[w.id*n])), n)
-	var ts unix.Timespec
-	_ = unix.ClockGettime(unix.CLOCK_MONOTONIC, &ts)
-	off := ts.Nano() - monotonic()
-	w.p.fast = newFastPath(d.cfg.Conns, slots, uint32(w.id*n), off)
+	w.p.fast = newFastPath(d.cfg.Conns, slots, uint32(w.id*n), workersFastClock(d.steer.FastClock()))
 	w.fastKeys = make([]xsk.FlowKey, 0, xsk.MaxFlowBatch)
 	w.fastRecs = make([]xsk.FastRecord, 0, xsk.MaxFlowBatch)
 }
@@ -149,4 +146,12 @@ func fastRecord(r *fastRec, v4 bool) xsk.FastRecord {
 func htons(v uint16) uint16 {
 	b := [2]byte{byte(v >> 8), byte(v)}
 	return *(*uint16)(unsafe.Pointer(&b))
+}
+
+// workersFastClock maps the program's jiffies to the workers' clock (monotonic).
+func workersFastClock(c xsk.JiffyClock) fastClock {
+	var ts unix.Timespec
+	_ = unix.ClockGettime(unix.CLOCK_MONOTONIC, &ts)
+	off := ts.Nano() - monotonic() // CLOCK_MONOTONIC minus the workers' clock
+	return fastClock{j0: c.J0, t0: c.T0 - off, tick: c.Tick}
 }

@@ -15,7 +15,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"net/netip"
-	"sync/atomic"
 	"testing"
 	"unsafe"
 
@@ -81,9 +80,16 @@ func newFastEnv(tb testing.TB) *fastEnv {
 	setTunnelSources(e.p, fuzzTunSource, [2]netip.Addr{}, fuzzTunSrc)
 	stats := e.st.FastStats()
 	slots := unsafe.Slice((*fastStat)(unsafe.Pointer(&stats[0])), len(stats))
-	e.p.fast = newFastPath(fastCapacity, slots, 0, 0)
+	e.p.fast = newFastPath(fastCapacity, slots, 0, e.clockNow(t0+second))
 	e.keys, e.recs = make([]xsk.FlowKey, 0, 64), make([]xsk.FastRecord, 0, 64)
 	return e
+}
+
+// clockNow maps the program's jiffies to the pipeline's (fake) clock so that this moment is at.
+func (e *fastEnv) clockNow(at int64) fastClock {
+	c := workersFastClock(e.st.FastClock())
+	c.t0 += at - monotonic()
+	return c
 }
 
 // run processes frame through the pipeline as a worker does (with headroom), hands the fast log
@@ -440,33 +446,39 @@ func TestFastPathRemoval(t *testing.T) {
 }
 
 // TestFastPathExpiry: a connection whose packets the program forwards does not expire while they
-// come; the last one's time moves its expiry on.
+// come; the last one's time, in the program's jiffies mapped to the workers' clock, moves its
+// expiry on.
 func TestFastPathExpiry(t *testing.T) {
 	e := newFastEnv(t)
 	client, _ := e.open(t, fastFlows[2], 40400) // UDP NAT: a 300 s timeout
 	id, _, _ := e.p.table.Lookup(&[]header.Tuple{tuple(udp, cip4, 40400, vip4, 53)}[0])
 	c := e.p.table.Entry(id)
 	exp := c.Expires()
-	// The program forwarded a packet at a later time (its clock: the pipeline's + clockOff).
-	s := &e.p.fast.stats[id*2]
-	atomic.AddUint64(&s.count, fastCount(1, 100))
-	atomic.StoreUint64(&s.last, uint64(exp-10*second))
+	// The program forwards a datagram 10 s before the expiry (the pipeline's clock made to say so).
+	last := exp - 10*second
+	e.p.fast.clock = e.clockNow(last)
+	frame := client.dgram(100).frame(t)
+	if ret, _ := e.xdp(t, frame, 0); ret != xdpRedirect {
+		t.Fatalf("the program did not forward the datagram: %d", ret)
+	}
 	e.p.expire(exp+second, 1024)
 	if !e.p.table.InUse(id) {
 		t.Fatal("the connection expired although the program forwarded a packet of it")
 	}
-	// (The wheel keeps expiries to its tick: within a second.)
-	if got, want := c.Expires(), exp-10*second+e.p.conf.timeouts[conntrack.StateUDP]; got < want-second || got > want+second {
-		t.Fatalf("expires at %d, want %d (the program's last packet + the UDP timeout)", got, want)
+	// The stamp is the jiffy's start (at most a tick early, and the clock's measurement a
+	// millisecond off at worst), and the wheel rounds expiries up to its tick (268 ms).
+	tick := e.st.FastClock().Tick
+	if got, want := c.Expires(), last+e.p.conf.timeouts[conntrack.StateUDP]; got < want-tick-1e6 || got > want+300e6 {
+		t.Fatalf("expires at %d, want %d (the program's last packet + the UDP timeout): %+d ms",
+			got, want, (got-want)/1e6)
 	}
-	if e.p.c.svc[svcUDP4].InPkts == 0 || e.p.c.fastBytes != 100 {
-		t.Fatalf("the fold did not count the packet: %+v, %d bytes", e.p.c.svc[svcUDP4], e.p.c.fastBytes)
+	if ipLen := uint64(len(frame) - 14); e.p.c.svc[svcUDP4].InPkts == 0 || e.p.c.fastBytes != ipLen {
+		t.Fatalf("the fold did not count the datagram: %+v, %d bytes, want %d", e.p.c.svc[svcUDP4], e.p.c.fastBytes, ipLen)
 	}
 	e.p.expire(c.Expires()+second, 1024)
 	if e.p.table.InUse(id) {
 		t.Fatal("an idle connection did not expire")
 	}
-	_ = client
 }
 
 // TestFastPathMapFull: a record the program's map refuses is undone: the connection stays with the

@@ -10,7 +10,7 @@ import (
 // withFastPath gives e's pipeline a fast path over plain memory (no program): what the worker's
 // pipeline computes and logs, without a kernel.
 func withFastPath(e *testEnv, capacity int) {
-	e.p.fast = newFastPath(capacity, make([]fastStat, 2*capacity), 0, 0)
+	e.p.fast = newFastPath(capacity, make([]fastStat, 2*capacity), 0, nsClock)
 }
 
 // TestFastPathRecords: an established NAT connection gets a record per direction as the worker
@@ -103,7 +103,7 @@ func TestFastPathPolicy(t *testing.T) {
 // peers' copies do not expire under a live flow.
 func TestFastPathKeepsSyncFresh(t *testing.T) {
 	p, ring := newSyncPipeline(t, testSnapshot())
-	p.fast = newFastPath(1024, make([]fastStat, 2048), 0, 0)
+	p.fast = newFastPath(1024, make([]fastStat, 2048), 0, nsClock)
 	for _, s := range append(handshake4(), at(0, dataC(c2v4).frame)) {
 		mustTX(t, p, s.f(t), s.port, t0)
 	}

@@ -257,7 +257,7 @@ func (w *fuzzWorld) newPipeline(tb testing.TB, workers int) *Pipeline {
 	setTunnelSources(p, fuzzTunSource, [2]netip.Addr{}, fuzzTunSrc)
 	// The fast path's bookkeeping too (over plain memory: its records are logged, not handed to a
 	// program), so that the fuzzed packets make, fold and remove records.
-	p.fast = newFastPath(fuzzCapacity, make([]fastStat, 2*fuzzCapacity), 0, 0)
+	p.fast = newFastPath(fuzzCapacity, make([]fastStat, 2*fuzzCapacity), 0, nsClock)
 	return p
 }
 

@@ -18,8 +18,8 @@ import (
 type FastRecord = steerFastRec
 
 // FastStat is a stats slot: Count is packets << 36 | bytes (IP length), Last the last packet's time
-// (CLOCK_MONOTONIC ns, coarse). The program adds to it atomically; read and reset it only with
-// sync/atomic.
+// in jiffies (FastClock maps them to CLOCK_MONOTONIC). The program adds to it atomically; read and
+// reset it only with sync/atomic.
 type FastStat = steerFastStat
 
 // The kinds of FastRecord.
@@ -36,6 +36,7 @@ const MaxFastPorts = 64
 type fastMem struct {
 	mem   []byte
 	slots []FastStat
+	clock JiffyClock // the clock of the slots' Last
 }
 
 func (m *fastMem) unmap() {
@@ -57,6 +58,10 @@ func (st *Steering) EnableFastPath(slots int, ports []int) error {
 		return fmt.Errorf("xsk: enable fast path: %d ports, at most %d", len(ports), MaxFastPorts)
 	}
 	slots = min(max(slots, 1024), 1<<28)
+	clock, err := MeasureJiffyClock()
+	if err != nil {
+		return fmt.Errorf("xsk: enable fast path: %w", err)
+	}
 	spec := st.spec.Copy()
 	spec.Maps["fast_flows"].MaxEntries = uint32(slots)
 	spec.Maps["fast_stats"].MaxEntries = uint32(slots)
@@ -95,7 +100,7 @@ func (st *Steering) EnableFastPath(slots int, ports []int) error {
 	st.fast.unmap()
 	st.slow = st.spec
 	st.shared.FastFlows, st.shared.FastStats, st.spec = flows, stats, spec
-	st.fast = fastMem{mem: mem, slots: unsafe.Slice((*FastStat)(unsafe.Pointer(&mem[0])), slots)}
+	st.fast = fastMem{mem: mem, slots: unsafe.Slice((*FastStat)(unsafe.Pointer(&mem[0])), slots), clock: clock}
 	return nil
 }
 
@@ -110,6 +115,10 @@ func (st *Steering) DisableFastPath() {
 // FastStats returns the stats slots (nil while the fast path is off), memory shared with the
 // program: use sync/atomic on their fields.
 func (st *Steering) FastStats() []FastStat { return st.fast.slots }
+
+// FastClock maps the jiffies of the stats slots' Last to CLOCK_MONOTONIC (measured by
+// EnableFastPath).
+func (st *Steering) FastClock() JiffyClock { return st.fast.clock }
 
 // AddFast installs records (recs[i] for the packets of keys[i]) in one system call that allocates
 // nothing. It returns how many went in before an error (E2BIG: the map is full). Several workers
