@@ -143,8 +143,8 @@ func (t *Table[V]) aheadHashes(id uint32) (h0, h1 uint64, ok bool) {
 // readAheadExpiry makes the deletions of the next expiryBatch entries of a wheel slot's list
 // (head: the first entry's index + 1) overlap their cache misses, as the receive path's read-ahead
 // does for lookups: it follows the list and hashes the tuples of the entries that have expired,
-// reads their home index slots, then the entries that the slots of each probe run name (a
-// deletion shifts them back and hashes their tuples to find their homes). It changes nothing in
+// reads their home index slots, then the tuples named by the slots after each entry's own in its
+// probe run (a deletion shifts them back, hashing each to find its home). It changes nothing in
 // the table; what it finds is only a hint.
 func (t *Table[V]) readAheadExpiry(head uint32, nowTick int64) {
 	a := &t.ahead
