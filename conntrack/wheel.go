@@ -123,7 +123,6 @@ type expiryAhead struct {
 	inserts uint32 // the table's count of insertions when it was read
 	ids     [expiryBatch]uint32
 	h       [expiryBatch][2]uint64
-	slots   [2 * expiryBatch]uint32
 }
 
 // aheadHashes returns the hashes read ahead for entry id, if it is the next expired entry read
@@ -160,12 +159,11 @@ func (t *Table[V]) readAheadExpiry(head uint32, nowTick int64) {
 		a.h[a.n] = [2]uint64{e.Tuples[DirOriginal].Hash(&t.key), e.Tuples[DirReply].Hash(&t.key)}
 		a.n++
 	}
-	slots := a.slots[:2*a.n]
-	for i := range slots {
-		slots[i] = t.index[uint32(a.h[i>>1][i&1])&t.mask]
-	}
 	sink := t.sink
-	for i := range slots {
+	for i := range 2 * a.n { // the home slots, in one loop of independent loads
+		sink += t.index[uint32(a.h[i>>1][i&1])&t.mask]
+	}
+	for i := range 2 * a.n {
 		// The probe run after the entry's own slot, to its end: the slots a deletion shifts back,
 		// mostly in the home slot's cache line. Each tuple they name is read at both ends.
 		own, past := ref(a.ids[i>>1], Dir(i&1)), false

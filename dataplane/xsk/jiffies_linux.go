@@ -34,9 +34,10 @@ var hzChoices = []int64{100, 250, 300, 1000, 24, 32, 48, 64, 128, 256, 512, 1024
 const calibrateTicks = 8
 
 // MeasureJiffyClock finds where the kernel's ticks begin on CLOCK_MONOTONIC and how long they
-// are, by reading the jiffies through a two-instruction XDP program (BPF_PROG_RUN) until they
-// have changed calibrateTicks times: 8 ticks (80 ms at HZ=100, 8 ms at 1000). Each boundary is
-// known to the few microseconds a probe takes.
+// are, by reading the jiffies through a probe (an XDP program that stores bpf_jiffies64 in a map,
+// run with BPF_PROG_RUN) until they have changed calibrateTicks times: 8 ticks (80 ms at HZ=100,
+// 8 ms at 1000). Each boundary is known to the few microseconds a probe takes, and seen late by
+// the tick interrupt's latency.
 func MeasureJiffyClock() (JiffyClock, error) {
 	m, err := ebpf.NewMap(&ebpf.MapSpec{Type: ebpf.Array, KeySize: 4, ValueSize: 8, MaxEntries: 1})
 	if err != nil {
