@@ -62,8 +62,7 @@ func (d *Dataplane) newWorkerFastPath(w *worker) {
 	n := d.cfg.Conns * 2
 	slots := unsafe.Slice((*fastStat)(unsafe.Pointer(&all[w.id*n])), n)
 	w.p.fast = newFastPath(d.cfg.Conns, slots, uint32(w.id*n), workersFastClock(d.steer.FastClock()))
-	w.fastKeys = make([]xsk.FlowKey, 0, xsk.MaxFlowBatch)
-	w.fastRecs = make([]xsk.FastRecord, 0, xsk.MaxFlowBatch)
+	w.fastBatch = newFastBatch()
 }
 
 // syncFast hands the pipeline's log of fast-path records made and removed to the program, in
@@ -85,33 +84,63 @@ func (w *worker) syncFast() {
 }
 
 func (w *worker) sendFastLog() {
-	if err := sendFastLog(w.dp.steer, w.p, w.fastKeys, w.fastRecs); err != nil && w.dp.fastFull.CompareAndSwap(false, true) {
+	if err := sendFastLog(w.dp.steer, w.p, &w.fastBatch); err != nil && w.dp.fastFull.CompareAndSwap(false, true) {
 		w.dp.log.Warn("XDP fast path: the program's map refused records; their connections stay with the workers (counted: fast_path_refused)",
 			zap.Int("worker", w.id), zap.Error(err))
 	}
 }
 
-// sendFastLog hands p's log to st's program in batches of up to cap(keys) (keys and recs are the
-// batch buffers), undoing the records the program refused; it returns the first refusal.
-func sendFastLog(st *xsk.Steering, p *Pipeline, keys []xsk.FlowKey, recs []xsk.FastRecord) error {
+// fastBatch holds a batch of the log on its way to the program: the keys of one family, and the
+// records of an addition.
+type fastBatch struct {
+	keys4 []xsk.FastKey4
+	keys6 []xsk.FlowKey
+	recs  []xsk.FastRecord
+}
+
+func newFastBatch() fastBatch {
+	return fastBatch{keys4: make([]xsk.FastKey4, 0, xsk.MaxFlowBatch), keys6: make([]xsk.FlowKey, 0, xsk.MaxFlowBatch),
+		recs: make([]xsk.FastRecord, 0, xsk.MaxFlowBatch)}
+}
+
+// sendFastLog hands p's log to st's program, a system call per run of additions or deletions of
+// one family (up to a batch's capacity), undoing the records the program refused; it returns the
+// first refusal.
+func sendFastLog(st *xsk.Steering, p *Pipeline, b *fastBatch) error {
 	var refused error
 	l := &p.fast.log
 	for i := 0; i < l.n; {
-		add := l.ops[i].add
-		keys, recs = keys[:0], recs[:0]
+		add, v4 := l.ops[i].add, l.ops[i].key.Is4()
+		b.keys4, b.keys6, b.recs = b.keys4[:0], b.keys6[:0], b.recs[:0]
 		j := i
-		for ; j < l.n && l.ops[j].add == add && len(keys) < cap(keys); j++ {
+		for ; j < l.n && l.ops[j].add == add && l.ops[j].key.Is4() == v4 && j-i < cap(b.recs); j++ {
 			op := &l.ops[j]
-			keys = append(keys, fastKey(&op.key))
+			if v4 {
+				b.keys4 = append(b.keys4, fastKey4(&op.key))
+			} else {
+				b.keys6 = append(b.keys6, fastKey6(&op.key))
+			}
 			if add {
-				recs = append(recs, fastRecord(&op.rec, op.key.Is4()))
+				b.recs = append(b.recs, fastRecord(&op.rec, v4))
 			}
 		}
-		if !add {
-			if err := st.DeleteFast(keys); err != nil {
-				p.c.fastErrors += uint64(len(keys))
-			}
-		} else if n, err := st.AddFast(keys, recs); err != nil {
+		var (
+			n   int
+			err error
+		)
+		switch {
+		case !add && v4:
+			err = st.DeleteFast4(b.keys4)
+		case !add:
+			err = st.DeleteFast6(b.keys6)
+		case v4:
+			n, err = st.AddFast4(b.keys4, b.recs)
+		default:
+			n, err = st.AddFast6(b.keys6, b.recs)
+		}
+		if err != nil && !add {
+			p.c.fastErrors += uint64(j - i)
+		} else if err != nil {
 			for k := i + n; k < j; k++ {
 				p.fastRefusedAt(&l.ops[k].key)
 			}
@@ -125,8 +154,13 @@ func sendFastLog(st *xsk.Steering, p *Pipeline, keys []xsk.FlowKey, recs []xsk.F
 	return refused
 }
 
-func fastKey(t *header.Tuple) xsk.FlowKey {
-	return xsk.Flow(t.Proto, (*[16]byte)(&t.SrcAddr), t.SrcPort, (*[16]byte)(&t.DstAddr), t.DstPort, t.Is4())
+// fastKey4 and fastKey6 are the program's keys of an IPv4 and an IPv6 tuple.
+func fastKey4(t *header.Tuple) xsk.FastKey4 {
+	return xsk.Flow4(t.Proto, (*[16]byte)(&t.SrcAddr), t.SrcPort, (*[16]byte)(&t.DstAddr), t.DstPort)
+}
+
+func fastKey6(t *header.Tuple) xsk.FlowKey {
+	return xsk.Flow(t.Proto, (*[16]byte)(&t.SrcAddr), t.SrcPort, (*[16]byte)(&t.DstAddr), t.DstPort, false)
 }
 
 // fastRecord is r in the program's layout: network byte order, IPv4 addresses first.

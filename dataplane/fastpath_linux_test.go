@@ -44,8 +44,7 @@ type fastEnv struct {
 	prog  *ebpf.Program
 	p     *Pipeline
 	ports []Port
-	keys  []xsk.FlowKey
-	recs  []xsk.FastRecord
+	batch fastBatch // small, so that a test's log takes several
 }
 
 const fastCapacity = 256
@@ -81,7 +80,7 @@ func newFastEnv(tb testing.TB) *fastEnv {
 	stats := e.st.FastStats()
 	slots := unsafe.Slice((*fastStat)(unsafe.Pointer(&stats[0])), len(stats))
 	e.p.fast = newFastPath(fastCapacity, slots, 0, e.clockNow(t0+second))
-	e.keys, e.recs = make([]xsk.FlowKey, 0, 64), make([]xsk.FastRecord, 0, 64)
+	e.batch = fastBatch{keys4: make([]xsk.FastKey4, 0, 64), keys6: make([]xsk.FlowKey, 0, 64), recs: make([]xsk.FastRecord, 0, 64)}
 	return e
 }
 
@@ -99,7 +98,7 @@ func (e *fastEnv) run(tb testing.TB, frame []byte, in int) (Verdict, int, []byte
 	var buf [2048]byte
 	n := copy(buf[rxHeadroom:], frame)
 	v, port, off, m := e.p.ProcessAt(buf[:], rxHeadroom, n, in, t0+second)
-	if err := sendFastLog(e.st, e.p, e.keys, e.recs); err != nil && !errors.Is(err, unix.E2BIG) { // E2BIG: the map is full
+	if err := sendFastLog(e.st, e.p, &e.batch); err != nil && !errors.Is(err, unix.E2BIG) { // E2BIG: the map is full
 		tb.Fatalf("sendFastLog: %v", err)
 	}
 	return v, port, append([]byte(nil), buf[off:off+m]...)
@@ -352,10 +351,14 @@ func (e *fastEnv) mustSee(t *testing.T, f fastFlow, client, server pk) {
 		}
 		return b
 	}(), 0})
-	if f.cip.Is6() {
+	{
 		c := client
 		c.opts = true
-		cases = append(cases, sent{"IPv6 with a destination-options header", c.seg("PA", 1101, 5101, 10).frame(t), 0})
+		name := "IPv4 with an option"
+		if f.cip.Is6() {
+			name = "IPv6 with a destination-options header"
+		}
+		cases = append(cases, sent{name, c.seg("PA", 1101, 5101, 10).frame(t), 0})
 		if f.proto == udp {
 			cases[len(cases)-1].frame = c.dgram(10).frame(t)
 		}
@@ -405,7 +408,7 @@ func TestFastPathRemoval(t *testing.T) {
 		t.Fatal("a new configuration does not ask for the records to go")
 	}
 	e.p.flushFast()
-	if err := sendFastLog(e.st, e.p, e.keys, e.recs); err != nil {
+	if err := sendFastLog(e.st, e.p, &e.batch); err != nil {
 		t.Fatal(err)
 	}
 	if n, _ := e.st.FastRecords(); n != 0 {
@@ -487,15 +490,18 @@ func TestFastPathExpiry(t *testing.T) {
 func TestFastPathMapFull(t *testing.T) {
 	e := newFastEnv(t)
 	// Fill the map (its least size, 1024 entries) with records of nobody's.
-	keys, recs := make([]xsk.FlowKey, 0, 1024), make([]xsk.FastRecord, 1024)
+	f := fastFlows[0]
+	if !f.cip.Is4() {
+		t.Fatal("fastFlows[0] is not IPv4: fill the IPv6 map")
+	}
+	keys, recs := make([]xsk.FastKey4, 0, 1024), make([]xsk.FastRecord, 1024)
 	for i := range 1024 {
 		a := header.AddrFromNetip(netip.MustParseAddr("198.18.200.1"))
-		keys = append(keys, fastKey(&header.Tuple{SrcAddr: a, DstAddr: a, SrcPort: uint16(i), DstPort: 1, Proto: udp}))
+		keys = append(keys, fastKey4(&header.Tuple{SrcAddr: a, DstAddr: a, SrcPort: uint16(i), DstPort: 1, Proto: udp}))
 	}
-	if n, err := e.st.AddFast(keys, recs); err != nil || n != 1024 {
+	if n, err := e.st.AddFast4(keys, recs); err != nil || n != 1024 {
 		t.Fatalf("fill: %d, %v", n, err)
 	}
-	f := fastFlows[0]
 	client, _ := e.open(t, f, 40500)
 	if e.p.c.fastRefused == 0 || !e.p.fast.full || len(e.p.fast.list) != 0 || e.p.c.fastInstalled != 0 {
 		t.Fatalf("refused %d, full %v, list %d, installed %d", e.p.c.fastRefused, e.p.fast.full, len(e.p.fast.list), e.p.c.fastInstalled)
@@ -539,6 +545,7 @@ func TestFastPathNATDifferential(t *testing.T) {
 		}
 		return uint16(r.IntN(65536))
 	}
+	lp := &Pipeline{fast: &fastPath{}, c: new(counters)} // its log, through sendFastLog
 	const n = 1500
 	for i := range n {
 		v4, proto := r.IntN(2) == 0, uint8(tcp)
@@ -582,13 +589,14 @@ func TestFastPathNATDifferential(t *testing.T) {
 		rec := fastRec{kind: fastNAT, port: 1, ifindex: uint32(e.ports[1].Ifindex), slot: 0, dstMAC: p.dst, srcMAC: p.src,
 			saddr: other.DstAddr, daddr: other.SrcAddr, sport: other.DstPort, dport: other.SrcPort}
 		rec.l4Delta, rec.ipDelta = natDeltas(&pp.Tuple, &rec.saddr, &rec.daddr, rec.sport, rec.dport)
-		keys := []xsk.FlowKey{fastKey(&pp.Tuple)}
-		if _, err := e.st.AddFast(keys, []xsk.FastRecord{fastRecord(&rec, v4)}); err != nil {
+		lp.fast.log.ops[0], lp.fast.log.n = fastOp{add: true, key: pp.Tuple, rec: rec}, 1
+		if err := sendFastLog(e.st, lp, &e.batch); err != nil {
 			t.Fatal(err)
 		}
 		ret, got := e.xdp(t, frame, 0)
-		if err := e.st.DeleteFast(keys); err != nil {
-			t.Fatal(err)
+		lp.fast.log.ops[0].add, lp.fast.log.n = false, 1
+		if err := sendFastLog(e.st, lp, &e.batch); err != nil || lp.c.fastErrors != 0 {
+			t.Fatal(err, lp.c.fastErrors)
 		}
 		if ret != xdpRedirect {
 			t.Fatalf("case %d: program returned %d", i, ret)

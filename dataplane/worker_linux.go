@@ -54,8 +54,7 @@ type worker struct {
 	pollfds   []unix.PollFd
 	queues    []int         // the queues it owns, on every port (queues beyond a port's count skipped)
 	flowKeys  []xsk.FlowKey // syncFlows' batch
-	fastKeys  []xsk.FlowKey // syncFast's batch (nil: no fast path)
-	fastRecs  []xsk.FastRecord
+	fastBatch fastBatch     // syncFast's batch (empty: no fast path)
 	cur       xsk.Desc // the frame being processed, freed if processing panics
 	inFrame   bool
 	panicked  bool         // a panic was logged: later ones are only counted

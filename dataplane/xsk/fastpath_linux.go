@@ -46,11 +46,15 @@ func (m *fastMem) unmap() {
 	}
 }
 
+// fastMaps are the maps EnableFastPath sizes: the records of either family and their stats slots.
+var fastMaps = [...]string{"fast_flows4", "fast_flows6", "fast_stats"}
+
 // EnableFastPath turns the fast path on for the programs Attach loads from now on: records for
-// up to slots connection directions, stats slots 0..slots-1, and ports (ifindexes, by port
-// position) to redirect to. It must be called before the first Attach. Kernel gaps (no mmapable
-// arrays, no devmap) are ErrNotSupported; the steering then goes on without a fast path.
-func (st *Steering) EnableFastPath(slots int, ports []int) error {
+// up to slots connection directions of either family, stats slots 0..slots-1, and ports
+// (ifindexes, by port position) to redirect to. It must be called before the first Attach.
+// Kernel gaps (no mmapable arrays, no devmap) are ErrNotSupported; the steering then goes on
+// without a fast path.
+func (st *Steering) EnableFastPath(slots int, ports []int) (err error) {
 	if len(st.ifaces) > 0 {
 		return errors.New("xsk: enable fast path: programs already attached")
 	}
@@ -63,43 +67,44 @@ func (st *Steering) EnableFastPath(slots int, ports []int) error {
 		return fmt.Errorf("xsk: enable fast path: %w", err)
 	}
 	spec := st.spec.Copy()
-	spec.Maps["fast_flows"].MaxEntries = uint32(slots)
-	spec.Maps["fast_stats"].MaxEntries = uint32(slots)
-	flows, err := ebpf.NewMap(spec.Maps["fast_flows"])
-	if err != nil {
-		return fmt.Errorf("xsk: create map fast_flows: %w", wrapMapErr(err))
+	var maps [len(fastMaps)]*ebpf.Map
+	defer func() {
+		if err != nil {
+			for _, m := range maps {
+				if m != nil {
+					m.Close()
+				}
+			}
+		}
+	}()
+	for i, name := range fastMaps {
+		spec.Maps[name].MaxEntries = uint32(slots)
+		if maps[i], err = ebpf.NewMap(spec.Maps[name]); err != nil {
+			return fmt.Errorf("xsk: create map %s: %w", name, wrapMapErr(err))
+		}
 	}
-	stats, err := ebpf.NewMap(spec.Maps["fast_stats"])
-	if err != nil {
-		flows.Close()
-		return fmt.Errorf("xsk: create map fast_stats: %w", wrapMapErr(err))
-	}
+	stats := maps[2]
 	size := slots * int(unsafe.Sizeof(FastStat{}))
 	mem, err := unix.Mmap(stats.FD(), 0, size, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED)
 	if err != nil {
-		flows.Close()
-		stats.Close()
 		return fmt.Errorf("%w: xsk: map fast_stats memory: %w", ErrNotSupported, err)
 	}
 	for i, ifindex := range ports {
-		if err := st.shared.FastPorts.Update(uint32(i), uint32(ifindex), ebpf.UpdateAny); err != nil {
-			flows.Close()
-			stats.Close()
+		if err = st.shared.FastPorts.Update(uint32(i), uint32(ifindex), ebpf.UpdateAny); err != nil {
 			_ = unix.Munmap(mem)
 			return fmt.Errorf("xsk: fast path port %d (ifindex %d): %w", i, ifindex, wrapMapErr(err))
 		}
 	}
-	if err := spec.Variables["fast_path_on"].Set(uint8(1)); err != nil {
-		flows.Close()
-		stats.Close()
+	if err = spec.Variables["fast_path_on"].Set(uint8(1)); err != nil {
 		_ = unix.Munmap(mem)
 		return fmt.Errorf("xsk: enable fast path: %w", err)
 	}
-	st.shared.FastFlows.Close()
+	st.shared.FastFlows4.Close()
+	st.shared.FastFlows6.Close()
 	st.shared.FastStats.Close()
 	st.fast.unmap()
 	st.slow = st.spec
-	st.shared.FastFlows, st.shared.FastStats, st.spec = flows, stats, spec
+	st.shared.FastFlows4, st.shared.FastFlows6, st.shared.FastStats, st.spec = maps[0], maps[1], stats, spec
 	st.fast = fastMem{mem: mem, slots: unsafe.Slice((*FastStat)(unsafe.Pointer(&mem[0])), slots), clock: clock}
 	return nil
 }
@@ -120,52 +125,83 @@ func (st *Steering) FastStats() []FastStat { return st.fast.slots }
 // EnableFastPath).
 func (st *Steering) FastClock() JiffyClock { return st.fast.clock }
 
-// AddFast installs records (recs[i] for the packets of keys[i]) in one system call that allocates
-// nothing. It returns how many went in before an error (E2BIG: the map is full). Several workers
-// may call it at once.
-func (st *Steering) AddFast(keys []FlowKey, recs []FastRecord) (int, error) {
+// FastKey4 is an IPv4 connection direction's tuple as the fast path looks it up (Flow4); IPv6
+// directions are looked up by their FlowKey (Flow).
+type FastKey4 = steerFastKey4
+
+// Flow4 returns the fast-path key of the IPv4 tuple src:sport -> dst:dport of protocol proto;
+// addresses in their IPv4-mapped form, as Flow takes them.
+func Flow4(proto uint8, src *[16]byte, sport uint16, dst *[16]byte, dport uint16) FastKey4 {
+	k := FastKey4{Proto: proto, Sport: htons(sport), Dport: htons(dport)}
+	copy(k.Saddr[:], src[12:])
+	copy(k.Daddr[:], dst[12:])
+	return k
+}
+
+// AddFast4 installs IPv4 records (recs[i] for the packets of keys[i]) in one system call that
+// allocates nothing. It returns how many went in before an error (E2BIG: the map is full).
+// Several workers may call it, and the other Add and Delete methods, at once.
+func (st *Steering) AddFast4(keys []FastKey4, recs []FastRecord) (int, error) {
 	if len(keys) == 0 {
 		return 0, nil
 	}
-	if len(recs) != len(keys) {
-		return 0, fmt.Errorf("xsk: add %d fast-path records with %d keys", len(recs), len(keys))
+	return st.addFast(st.shared.FastFlows4, unsafe.Pointer(&keys[0]), len(keys), recs)
+}
+
+// AddFast6 is AddFast4 for IPv6: keys made by Flow with v4 false.
+func (st *Steering) AddFast6(keys []FlowKey, recs []FastRecord) (int, error) {
+	if len(keys) == 0 {
+		return 0, nil
 	}
-	n, err := mapBatch(unix.BPF_MAP_UPDATE_BATCH, st.shared.FastFlows.FD(), unsafe.Pointer(&keys[0]), unsafe.Pointer(&recs[0]), len(keys))
+	for i := range keys {
+		if keys[i].Family != familyV6 {
+			return 0, fmt.Errorf("xsk: add fast-path records: key %d is not IPv6 (use AddFast4)", i)
+		}
+	}
+	return st.addFast(st.shared.FastFlows6, unsafe.Pointer(&keys[0]), len(keys), recs)
+}
+
+func (st *Steering) addFast(m *ebpf.Map, keys unsafe.Pointer, n int, recs []FastRecord) (int, error) {
+	if len(recs) != n {
+		return 0, fmt.Errorf("xsk: add %d fast-path records with %d keys", len(recs), n)
+	}
+	done, err := mapBatch(unix.BPF_MAP_UPDATE_BATCH, m.FD(), keys, unsafe.Pointer(&recs[0]), n)
 	if err != nil {
-		return n, fmt.Errorf("xsk: add %d fast-path records: %w", len(keys), err)
+		return done, fmt.Errorf("xsk: add %d fast-path records: %w", n, err)
 	}
-	return n, nil
+	return done, nil
 }
 
-// DeleteFast removes records, in one system call (more if some are not there: they are skipped),
-// allocating nothing.
-func (st *Steering) DeleteFast(keys []FlowKey) error {
-	for len(keys) > 0 {
-		n, err := mapBatch(unix.BPF_MAP_DELETE_BATCH, st.shared.FastFlows.FD(), unsafe.Pointer(&keys[0]), nil, len(keys))
-		if err == nil {
-			return nil
-		}
-		if !errors.Is(err, unix.ENOENT) {
-			return fmt.Errorf("xsk: delete %d fast-path records: %w", len(keys), err)
-		}
-		keys = keys[n+1:]
-	}
-	return nil
+// DeleteFast4 removes IPv4 records, in one system call (more if some are not there: they are
+// skipped), allocating nothing.
+func (st *Steering) DeleteFast4(keys []FastKey4) error {
+	return deleteBatch(st.shared.FastFlows4, keys, "fast-path records")
 }
 
-// FastRecords returns how many records are installed, by walking the map (for tests and tools).
+// DeleteFast6 is DeleteFast4 for IPv6.
+func (st *Steering) DeleteFast6(keys []FlowKey) error {
+	return deleteBatch(st.shared.FastFlows6, keys, "fast-path records")
+}
+
+// FastRecords returns how many records are installed, by walking the maps (for tests and tools).
 func (st *Steering) FastRecords() (int, error) {
 	var (
-		k FlowKey
-		v FastRecord
-		n int
+		k4 FastKey4
+		k6 FlowKey
+		v  FastRecord
+		n  int
 	)
-	it := st.shared.FastFlows.Iterate()
-	for it.Next(&k, &v) {
-		n++
-	}
-	if err := it.Err(); err != nil {
-		return n, fmt.Errorf("xsk: iterate fast_flows: %w", err)
+	for _, it := range []struct {
+		m   *ebpf.Map
+		key any
+	}{{st.shared.FastFlows4, &k4}, {st.shared.FastFlows6, &k6}} {
+		i := it.m.Iterate()
+		for i.Next(it.key, &v) {
+			n++
+		}
+		if err := i.Err(); err != nil {
+			return n, fmt.Errorf("xsk: iterate the fast-path records: %w", err)
+		}
 	}
 	return n, nil
 }

@@ -1,11 +1,14 @@
 package xsk
 
 import (
+	"bytes"
 	"encoding/binary"
 	"math/rand/v2"
+	"net/netip"
 	"os"
 	"strconv"
 	"testing"
+	"unsafe"
 
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/asm"
@@ -22,7 +25,8 @@ func fastBenchFlow(i int) ([4]byte, uint16) {
 }
 
 // BenchmarkFastPath is the steering program's cost per packet on its fast path, through
-// BPF_PROG_RUN, one call per packet: a hot hit (one UDP NAT flow, every packet), and a hit among
+// BPF_PROG_RUN, one call per packet: a hot hit (one UDP NAT flow, every packet: IPv4, and IPv6 in
+// hot_hit_v6), and an IPv4 hit among
 // XDPVS_FAST_FLOWS flows (default 1M) in random order; each call is paired with one of a trivial
 // XDP program (XDP_PASS) on the same frame, whose cost (the kernel's timing and call overhead) is
 // reported as floor-ns/pkt and subtracted in net-ns/pkt.
@@ -66,32 +70,37 @@ func BenchmarkFastPath(b *testing.B) {
 	}
 	b.Cleanup(func() { trivial.Close() })
 	vip, rs := [16]byte{10: 0xff, 11: 0xff, 12: 198, 13: 18, 14: 2, 15: 1}, [4]byte{198, 18, 1, 10}
-	keys, recs := make([]FlowKey, 0, MaxFlowBatch), make([]FastRecord, 0, MaxFlowBatch)
+	keys, recs := make([]FastKey4, 0, MaxFlowBatch), make([]FastRecord, 0, MaxFlowBatch)
 	for i := 0; i < flows; i++ {
 		src, sport := fastBenchFlow(i)
 		var s16 [16]byte
 		copy(s16[12:], src[:])
 		s16[10], s16[11] = 0xff, 0xff
-		keys = append(keys, Flow(udp, &s16, sport, &vip, 53, true))
+		keys = append(keys, Flow4(udp, &s16, sport, &vip, 53))
 		r := FastRecord{Kind: FastNAT, Port: 1, Ifindex: 3, Slot: uint32(i), L4Delta: 0x1234, IpDelta: 0x4321,
 			Sport: htons(sport), Dport: htons(5353), DstMac: [6]byte{2, 0, 0, 0, 1, 10}, SrcMac: [6]byte{2, 0, 0, 0, 0xd1, 0}}
 		copy(r.Saddr[:], src[:])
 		copy(r.Daddr[:], rs[:])
 		recs = append(recs, r)
 		if len(keys) == cap(keys) || i == flows-1 {
-			if n, err := st.AddFast(keys, recs); err != nil || n != len(keys) {
+			if n, err := st.AddFast4(keys, recs); err != nil || n != len(keys) {
 				b.Fatalf("AddFast: %d, %v", n, err)
 			}
 			keys, recs = keys[:0], recs[:0]
 		}
 	}
-	frame := v4(b, "udp", "198.18.0.0", 10000, "198.18.2.1", 53)
-	run := func(b *testing.B, next func() int) {
+	// One IPv6 connection direction, for its hot hit.
+	src6, vip6 := netip.MustParseAddr("2001:2::1").As16(), netip.MustParseAddr("2001:2:0:2::1").As16()
+	rec6 := FastRecord{Kind: FastNAT, Port: 1, Ifindex: 3, Slot: uint32(flows), L4Delta: 0x1234,
+		Sport: htons(10000), Dport: htons(5353), DstMac: [6]byte{2, 0, 0, 0, 1, 10}, SrcMac: [6]byte{2, 0, 0, 0, 0xd1, 0}}
+	rec6.Saddr, rec6.Daddr = src6, netip.MustParseAddr("2001:2:0:1::10").As16()
+	if n, err := st.AddFast6([]FlowKey{Flow(udp, &src6, 10000, &vip6, 53, false)}, []FastRecord{rec6}); err != nil || n != 1 {
+		b.Fatalf("AddFast6: %d, %v", n, err)
+	}
+	run := func(b *testing.B, frame []byte, vary func()) {
 		var net, floor float64
 		for b.Loop() {
-			src, sport := fastBenchFlow(next())
-			copy(frame[26:30], src[:])
-			binary.BigEndian.PutUint16(frame[34:36], sport)
+			vary()
 			ret, d, err := prog.Benchmark(frame, 1, nil)
 			if err != nil || ret != 4 {
 				b.Fatalf("fast path: %d, %v (want XDP_REDIRECT)", ret, err)
@@ -107,12 +116,19 @@ func BenchmarkFastPath(b *testing.B) {
 		b.ReportMetric(floor/float64(b.N), "floor-ns/pkt")
 		b.ReportMetric((net-floor)/float64(b.N), "net-ns/pkt")
 	}
-	b.Run("hot_hit", func(b *testing.B) { run(b, func() int { return 0 }) })
+	frame := v4(b, "udp", "198.18.0.0", 10000, "198.18.2.1", 53)
+	setFlow := func(i int) {
+		src, sport := fastBenchFlow(i)
+		copy(frame[26:30], src[:])
+		binary.BigEndian.PutUint16(frame[34:36], sport)
+	}
+	b.Run("hot_hit", func(b *testing.B) { run(b, frame, func() { setFlow(0) }) })
+	b.Run("hot_hit_v6", func(b *testing.B) { run(b, v6(b, "udp", "2001:2::1", 10000, "2001:2:0:2::1", 53), func() {}) })
 	r := rand.New(rand.NewPCG(1, 2))
-	b.Run("random_"+strconv.Itoa(flows), func(b *testing.B) { run(b, func() int { return r.IntN(flows) }) })
+	b.Run("random_"+strconv.Itoa(flows), func(b *testing.B) { run(b, frame, func() { setFlow(r.IntN(flows)) }) })
 }
 
-// TestFastZeroAllocs: the workers add and delete fast-path records once per batch; neither
+// TestFastZeroAllocs: the workers add and delete fast-path records once per batch; none of it
 // allocates.
 func TestFastZeroAllocs(t *testing.T) {
 	if raceEnabled {
@@ -122,17 +138,56 @@ func TestFastZeroAllocs(t *testing.T) {
 	if err := st.EnableFastPath(1024, nil); err != nil {
 		t.Fatal(err)
 	}
-	keys := testFlows
-	recs := make([]FastRecord, len(keys))
+	var keys4 []FastKey4
+	var keys6 []FlowKey
+	for _, k := range testFlows {
+		if k.Family == familyV4 {
+			keys4 = append(keys4, FastKey4{Saddr: [4]byte(k.Saddr[:4]), Daddr: [4]byte(k.Daddr[:4]), Sport: k.Sport, Dport: k.Dport, Proto: k.Proto})
+		} else {
+			keys6 = append(keys6, k)
+		}
+	}
+	recs := make([]FastRecord, len(testFlows))
 	allocs := testing.AllocsPerRun(100, func() {
-		if n, err := st.AddFast(keys, recs); err != nil || n != len(keys) {
+		if n, err := st.AddFast4(keys4, recs[:len(keys4)]); err != nil || n != len(keys4) {
 			t.Fatal(n, err)
 		}
-		if err := st.DeleteFast(keys); err != nil {
+		if n, err := st.AddFast6(keys6, recs[:len(keys6)]); err != nil || n != len(keys6) {
+			t.Fatal(n, err)
+		}
+		if err := st.DeleteFast4(keys4); err != nil {
+			t.Fatal(err)
+		}
+		if err := st.DeleteFast6(keys6); err != nil {
 			t.Fatal(err)
 		}
 	})
 	if allocs != 0 {
-		t.Fatalf("%v allocations per AddFast+DeleteFast", allocs)
+		t.Fatalf("%v allocations per add and delete", allocs)
+	}
+	if n, err := st.FastRecords(); err != nil || n != 0 {
+		t.Fatalf("FastRecords after deleting them all: %d, %v", n, err)
+	}
+}
+
+// TestFastKeys: Flow4 keeps the frame's order (addresses, then ports), and AddFast6 refuses an IPv4
+// key, which its map would hold but never find.
+func TestFastKeys(t *testing.T) {
+	src, dst := netip.MustParseAddr("198.18.0.100").As16(), netip.MustParseAddr("198.18.2.10").As16()
+	k := Flow4(tcp, &src, 0x1234, &dst, 80)
+	got := unsafe.Slice((*byte)(unsafe.Pointer(&k)), unsafe.Sizeof(k))
+	want := []byte{198, 18, 0, 100, 198, 18, 2, 10, 0x12, 0x34, 0, 80, tcp, 0, 0, 0}
+	if !bytes.Equal(got, want) {
+		t.Fatalf("Flow4: % x, want % x", got, want)
+	}
+	st, _, _ := newTestSteering(t)
+	if err := st.EnableFastPath(1024, nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.AddFast6(testFlows[:1], make([]FastRecord, 1)); err == nil {
+		t.Fatal("AddFast6 took an IPv4 key")
+	}
+	if n, _ := st.FastRecords(); n != 0 {
+		t.Fatalf("%d records after a refused add", n)
 	}
 }

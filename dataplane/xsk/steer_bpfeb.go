@@ -28,6 +28,16 @@ type steerEpKey struct {
 	Addr   [16]uint8
 }
 
+type steerFastKey4 struct {
+	_     structs.HostLayout
+	Saddr [4]uint8
+	Daddr [4]uint8
+	Sport uint16
+	Dport uint16
+	Proto uint8
+	Pad   [3]uint8
+}
+
 type steerFastRec struct {
 	_       structs.HostLayout
 	Kind    uint8
@@ -68,7 +78,8 @@ type steerFlowKey struct {
 //
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
-	steerMapFastFlows   = "fast_flows"
+	steerMapFastFlows4  = "fast_flows4"
+	steerMapFastFlows6  = "fast_flows6"
 	steerMapFastPorts   = "fast_ports"
 	steerMapFastStats   = "fast_stats"
 	steerMapFragAddrs   = "frag_addrs"
@@ -130,7 +141,8 @@ type steerProgramSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type steerMapSpecs struct {
-	FastFlows  *ebpf.MapSpec `ebpf:"fast_flows"`
+	FastFlows4 *ebpf.MapSpec `ebpf:"fast_flows4"`
+	FastFlows6 *ebpf.MapSpec `ebpf:"fast_flows6"`
 	FastPorts  *ebpf.MapSpec `ebpf:"fast_ports"`
 	FastStats  *ebpf.MapSpec `ebpf:"fast_stats"`
 	FragAddrs  *ebpf.MapSpec `ebpf:"frag_addrs"`
@@ -168,7 +180,8 @@ func (o *steerObjects) Close() error {
 //
 // It can be passed to loadSteerObjects or ebpf.CollectionSpec.LoadAndAssign.
 type steerMaps struct {
-	FastFlows  *ebpf.Map `ebpf:"fast_flows"`
+	FastFlows4 *ebpf.Map `ebpf:"fast_flows4"`
+	FastFlows6 *ebpf.Map `ebpf:"fast_flows6"`
 	FastPorts  *ebpf.Map `ebpf:"fast_ports"`
 	FastStats  *ebpf.Map `ebpf:"fast_stats"`
 	FragAddrs  *ebpf.Map `ebpf:"frag_addrs"`
@@ -181,7 +194,8 @@ type steerMaps struct {
 
 func (m *steerMaps) Close() error {
 	return _SteerClose(
-		m.FastFlows,
+		m.FastFlows4,
+		m.FastFlows6,
 		m.FastPorts,
 		m.FastStats,
 		m.FragAddrs,

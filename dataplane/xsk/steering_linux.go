@@ -48,7 +48,8 @@ type steerSharedMaps struct {
 	LocalAddrs *ebpf.Map `ebpf:"local_addrs"`
 	FragAddrs  *ebpf.Map `ebpf:"frag_addrs"`
 	Stats      *ebpf.Map `ebpf:"stats"`
-	FastFlows  *ebpf.Map `ebpf:"fast_flows"`
+	FastFlows4 *ebpf.Map `ebpf:"fast_flows4"`
+	FastFlows6 *ebpf.Map `ebpf:"fast_flows6"`
 	FastStats  *ebpf.Map `ebpf:"fast_stats"`
 	FastPorts  *ebpf.Map `ebpf:"fast_ports"`
 }
@@ -60,14 +61,15 @@ func (m *steerSharedMaps) replacements() map[string]*ebpf.Map {
 		"local_addrs": m.LocalAddrs,
 		"frag_addrs":  m.FragAddrs,
 		"stats":       m.Stats,
-		"fast_flows":  m.FastFlows,
+		"fast_flows4": m.FastFlows4,
+		"fast_flows6": m.FastFlows6,
 		"fast_stats":  m.FastStats,
 		"fast_ports":  m.FastPorts,
 	}
 }
 
 func (m *steerSharedMaps) close() {
-	for _, x := range []*ebpf.Map{m.Services, m.NATFlows, m.LocalAddrs, m.FragAddrs, m.Stats, m.FastFlows, m.FastStats, m.FastPorts} {
+	for _, x := range []*ebpf.Map{m.Services, m.NATFlows, m.LocalAddrs, m.FragAddrs, m.Stats, m.FastFlows4, m.FastFlows6, m.FastStats, m.FastPorts} {
 		if x != nil {
 			x.Close()
 		}
@@ -96,14 +98,16 @@ func NewSteering(flows int) (*Steering, error) {
 		return nil, fmt.Errorf("xsk: steering program has %d counters, Go side knows %d", n, len(StatNames))
 	}
 	spec.Maps["nat_flows"].MaxEntries = uint32(min(max(flows, 1024), 1<<28))
-	spec.Maps["fast_flows"].MaxEntries, spec.Maps["fast_stats"].MaxEntries = 1, 1 // off until EnableFastPath
+	for _, m := range fastMaps { // off until EnableFastPath
+		spec.Maps[m].MaxEntries = 1
+	}
 	st := &Steering{spec: spec, ifaces: map[int]*steerIface{}, ones: make([]uint32, MaxFlowBatch)}
 	for i := range st.ones {
 		st.ones[i] = 1
 	}
 	for name, dst := range map[string]**ebpf.Map{"services": &st.shared.Services, "nat_flows": &st.shared.NATFlows,
-		"local_addrs": &st.shared.LocalAddrs, "frag_addrs": &st.shared.FragAddrs, "stats": &st.shared.Stats, "fast_flows": &st.shared.FastFlows,
-		"fast_stats": &st.shared.FastStats, "fast_ports": &st.shared.FastPorts} {
+		"local_addrs": &st.shared.LocalAddrs, "frag_addrs": &st.shared.FragAddrs, "stats": &st.shared.Stats, "fast_flows4": &st.shared.FastFlows4,
+		"fast_flows6": &st.shared.FastFlows6, "fast_stats": &st.shared.FastStats, "fast_ports": &st.shared.FastPorts} {
 		m, err := ebpf.NewMap(spec.Maps[name])
 		if err != nil {
 			st.shared.close()
@@ -153,13 +157,19 @@ func (st *Steering) AddFlows(keys []FlowKey) (int, error) {
 // DeleteFlows takes NAT reply tuples out of the program's map, in one system call (more if some
 // are not there: they are skipped), allocating nothing.
 func (st *Steering) DeleteFlows(keys []FlowKey) error {
+	return deleteBatch(st.shared.NATFlows, keys, "NAT flows")
+}
+
+// deleteBatch takes keys out of m in one system call, more if some are not there (they are
+// skipped); what names them in errors.
+func deleteBatch[K any](m *ebpf.Map, keys []K, what string) error {
 	for len(keys) > 0 {
-		n, err := mapBatch(unix.BPF_MAP_DELETE_BATCH, st.shared.NATFlows.FD(), unsafe.Pointer(&keys[0]), nil, len(keys))
+		n, err := mapBatch(unix.BPF_MAP_DELETE_BATCH, m.FD(), unsafe.Pointer(&keys[0]), nil, len(keys))
 		if err == nil {
 			return nil
 		}
 		if !errors.Is(err, unix.ENOENT) {
-			return fmt.Errorf("xsk: delete %d NAT flows: %w", len(keys), err)
+			return fmt.Errorf("xsk: delete %d %s: %w", len(keys), what, err)
 		}
 		keys = keys[n+1:] // the one at n was not there
 	}

@@ -3,7 +3,8 @@
  * xdpvs steering program: redirect to the AF_XDP socket of the receiving
  * queue only what the director must handle, XDP_PASS everything else; a
  * TCP/UDP packet of an established connection whose record the workers
- * installed is forwarded by the program itself (fastpath.h).
+ * installed is forwarded by the program itself, before anything else is
+ * parsed (fastpath.h).
  *
  * Redirected:
  *   - TCP/UDP to a service (proto, dst addr, dst port), or to an all-ports
@@ -418,6 +419,17 @@ static __always_inline __u32 classify(struct xdp_md *ctx, int *act)
 	if (proto == bpf_htons(ETH_P_8021Q) || proto == bpf_htons(ETH_P_8021AD))
 		return STAT_PASSED_VLAN;
 
+	if (proto == bpf_htons(ETH_P_IP) || proto == bpf_htons(ETH_P_IPV6)) {
+		__u32 fwhy;
+		int a = proto == bpf_htons(ETH_P_IP) ? fast_forward4(ctx, &fwhy) : fast_forward6(ctx, &fwhy);
+		if (a >= 0) {
+			*act = a;
+			return fwhy;
+		}
+		if (fwhy)
+			count(fwhy);
+	}
+
 	__builtin_memset(&l3, 0, sizeof(l3));
 	if (proto == bpf_htons(ETH_P_IP))
 		r = parse_ipv4(&pos, end, &l3);
@@ -437,14 +449,6 @@ static __always_inline __u32 classify(struct xdp_md *ctx, int *act)
 			return STAT_PARSE_ERROR;
 		if ((void *)(pp + 1) > end)
 			return STAT_PARSE_ERROR;
-		__u32 fwhy;
-		int a = fast_forward(ctx, &l3, eth + 1, pos, &fwhy);
-		if (a >= 0) {
-			*act = a;
-			return fwhy;
-		}
-		if (fwhy)
-			count(fwhy);
 		if (is_service(&l3, pp->dst))
 			return STAT_MATCH_SERVICE;
 		if (in_addr_map(&local_addrs, l3.family, l3.daddr))
