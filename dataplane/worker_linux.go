@@ -55,7 +55,7 @@ type worker struct {
 	queues    []int         // the queues it owns, on every port (queues beyond a port's count skipped)
 	flowKeys  []xsk.FlowKey // syncFlows' batch
 	fastBatch fastBatch     // syncFast's batch (empty: no fast path)
-	cur       xsk.Desc // the frame being processed, freed if processing panics
+	cur       xsk.Desc      // the frame being processed, freed if processing panics
 	inFrame   bool
 	panicked  bool         // a panic was logged: later ones are only counted
 	stats     board        // its counters as last published, for Stats
