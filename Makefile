@@ -102,7 +102,7 @@ bench: ## side-by-side benchmark (xdpvs NAT/DR/FULLNAT, bare AF_XDP, nftables, H
 	@# HAProxy is run by the benchmark itself, in a namespace; the distribution's service stays off.
 	@if command -v systemctl >/dev/null 2>&1 && systemctl is-active -q haproxy 2>/dev/null; then echo "note: the haproxy service is running; the benchmark uses its own instance"; fi
 	$(if $(BENCH_MICRO),$(GO) test -run '^$$' -bench . -benchmem ./header/ ./conntrack/ ./dataplane/)
-	XDPVS_BENCH=1 $(if $(QUICK),XDPVS_BENCH_QUICK=1) $(GO) test -count=1 -run '^(TestLB|TestSynProxyRate)$$' -v -timeout 50m ./bench/
+	XDPVS_BENCH=1 $(if $(QUICK),XDPVS_BENCH_QUICK=1) $(GO) test -count=1 -run '^(TestLB|TestSynProxyRate|TestLoop)$$' -v -timeout 50m ./bench/
 	@echo "results: bench/results/bench.md, bench/results/bench.png, bench/results/bench.json"
 
 lint: ## gofmt, go vet, staticcheck, dead code (deadcode -test) and the package-arrow tests

@@ -35,6 +35,15 @@
 // XDPVS_BENCH_DRAIN_MS (3 s) after its last trial, with the busiest threads named: the kernel
 // finishing the configuration's own traffic is not another process.
 //
+// TestLoop (also in `make bench`) measures without a generator: reflectors on the client's and
+// the real servers' veths send every datagram back as the other end's answer, so that a few
+// thousand datagrams circulate through the forwarder as fast as the loop runs (the bare
+// XDP_REDIRECT forward both ways, xdpvs NAT and FULLNAT with the fast path and with the workers
+// only, nftables DNAT), against the reflectors alone on a veth pair; the loop's own work is in
+// every figure, which pulls the ratios toward 1 (loop_linux_test.go):
+//
+//	XDPVS_BENCH=1 go test -run '^TestLoop$' -v -count=1 ./bench/
+//
 // TestForward is the Foundation's bare-forward-against-NAT figure:
 //
 //	XDPVS_BENCH=1 go test -run TestForward -v -count=1 -timeout 30m ./bench/
