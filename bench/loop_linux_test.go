@@ -2,13 +2,13 @@ package bench
 
 // TestLoop measures forwarders in a closed loop, without a generator: a reflector (bench/pktgen's
 // bpf/reflect.c) on the client's c0 and on each real server's r0 sends every UDP frame back as the
-// other end's answer, so that a datagram sent once by each of 1,024 client flows goes client →
-// forwarder → real server → forwarder → client → … as fast as the loop runs (8 datagrams a flow:
-// the workers' AF_XDP path needs thousands in flight to be busy; the XDP paths drop what their
-// rings cannot hold and go on with the rest). The rate is what the
-// real servers' reflectors count per second (the forwarder carries as many back). No generator's
-// rate caps it, which on this VM's kernel (BPF_PROG_RUN live frames refused, the AF_XDP generator
-// at 0.5–0.7 Mpps) is what held every fast-path row of TestLB to the generator's rate.
+// other end's answer, so that datagrams sent once (8 from each of 1,024 client flows) go client →
+// forwarder → real server → forwarder → client → … as fast as the loop runs. The workers' AF_XDP
+// path needs thousands in flight to be kept busy; the XDP paths drop what their rings cannot hold
+// and go on with the rest. The rate is what the real servers' reflectors count per second (the
+// forwarder carries as many back). No generator's rate caps it, which on a kernel that refuses
+// BPF_PROG_RUN's live frames (the AF_XDP generator at 0.5–0.7 Mpps) is what held every fast-path
+// row of TestLB to the generator's rate.
 //
 // The loop's own work is in every figure: two reflections (an XDP_TX each) per round trip, on the
 // same CPUs, so a ratio between two forwarders is pulled toward 1 from either side: it
@@ -110,6 +110,9 @@ func TestLoop(t *testing.T) {
 		row := e.loop(c.name, refl, refl[1:], e.sendFlows)
 		s.close()
 		t.Logf("%s: %.2f Mpps (%d reflected at the servers; %d left in the loop at the end)", row.name, row.mpps, row.reflected, row.dropped)
+		if row.mpps == 0 {
+			t.Errorf("%s: nothing went round the loop", row.name)
+		}
 		rows = append(rows, row)
 		time.Sleep(time.Second) // the conntrack entries of one configuration do not meet the next's frames
 	}
