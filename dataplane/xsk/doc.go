@@ -48,8 +48,9 @@
 //
 // With [Steering.EnableFastPath] (before the first Attach) the program also
 // forwards packets itself: those whose tuple has a [FastRecord] the workers
-// installed with [Steering.AddFast] (removed with [Steering.DeleteFast]),
-// rewritten as the record says and redirected through a devmap of the
-// ports; each is counted in the record's [FastStat] slot, memory shared with
-// the program ([Steering.FastStats]). See bpf/fastpath.h.
+// installed with [Steering.AddFast4] or [Steering.AddFast6] (one map per
+// family; removed with [Steering.DeleteFast4], [Steering.DeleteFast6]),
+// rewritten as the record says and redirected through a devmap of the ports;
+// each is counted in the record's [FastStat] slot, memory shared with the
+// program ([Steering.FastStats]). See bpf/fastpath.h.
 package xsk

@@ -10,7 +10,7 @@ import (
 )
 
 // The fast path (bpf/fastpath.h): the steering program forwards a packet itself when its tuple
-// has a record the owning worker installed (AddFast), and counts it in the record's stats slot,
+// has a record the owning worker installed (AddFast4, AddFast6), and counts it in the record's stats slot,
 // which the worker reads and resets in place (FastStats).
 
 // FastRecord is one direction's rewrite, as bpf/fastpath.h's struct fast_rec: addresses and ports
