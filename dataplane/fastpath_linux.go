@@ -1,6 +1,7 @@
 package dataplane
 
 import (
+	"cmp"
 	"errors"
 	"unsafe"
 
@@ -62,7 +63,7 @@ func (d *Dataplane) newWorkerFastPath(w *worker) {
 	n := d.cfg.Conns * 2
 	slots := unsafe.Slice((*fastStat)(unsafe.Pointer(&all[w.id*n])), n)
 	w.p.fast = newFastPath(d.cfg.Conns, slots, uint32(w.id*n), workersFastClock(d.steer.FastClock()))
-	w.fastBatch = newFastBatch()
+	w.fastBatch = newFastBatch(xsk.MaxFlowBatch)
 }
 
 // syncFast hands the pipeline's log of fast-path records made and removed to the program, in
@@ -90,68 +91,77 @@ func (w *worker) sendFastLog() {
 	}
 }
 
-// fastBatch holds a batch of the log on its way to the program: the keys of one family, and the
-// records of an addition.
+// fastBatch holds a batch of the log on its way to the program: up to size additions or
+// deletions, their keys split by family (one map each), with the records of an addition and the
+// log positions of each key.
 type fastBatch struct {
-	keys4 []xsk.FastKey4
-	keys6 []xsk.FlowKey
-	recs  []xsk.FastRecord
+	size         int
+	keys4        []xsk.FastKey4
+	keys6        []xsk.FlowKey
+	recs4, recs6 []xsk.FastRecord
+	at4, at6     []int
 }
 
-func newFastBatch() fastBatch {
-	return fastBatch{keys4: make([]xsk.FastKey4, 0, xsk.MaxFlowBatch), keys6: make([]xsk.FlowKey, 0, xsk.MaxFlowBatch),
-		recs: make([]xsk.FastRecord, 0, xsk.MaxFlowBatch)}
+func newFastBatch(size int) fastBatch {
+	size = max(size, 1)
+	return fastBatch{size: size, keys4: make([]xsk.FastKey4, 0, size), keys6: make([]xsk.FlowKey, 0, size),
+		recs4: make([]xsk.FastRecord, 0, size), recs6: make([]xsk.FastRecord, 0, size),
+		at4: make([]int, 0, size), at6: make([]int, 0, size)}
 }
 
-// sendFastLog hands p's log to st's program, a system call per run of additions or deletions of
-// one family (up to a batch's capacity), undoing the records the program refused; it returns the
-// first refusal.
+// sendFastLog hands p's log to st's program: each run of additions or of deletions (up to a
+// batch) in a system call or two, one per family (the two maps are apart, so the order between
+// families does not matter), undoing the records the program refused; it returns the first
+// refusal.
 func sendFastLog(st *xsk.Steering, p *Pipeline, b *fastBatch) error {
 	var refused error
 	l := &p.fast.log
 	for i := 0; i < l.n; {
-		add, v4 := l.ops[i].add, l.ops[i].key.Is4()
-		b.keys4, b.keys6, b.recs = b.keys4[:0], b.keys6[:0], b.recs[:0]
+		add := l.ops[i].add
+		b.keys4, b.keys6, b.recs4, b.recs6, b.at4, b.at6 = b.keys4[:0], b.keys6[:0], b.recs4[:0], b.recs6[:0], b.at4[:0], b.at6[:0]
 		j := i
-		for ; j < l.n && l.ops[j].add == add && l.ops[j].key.Is4() == v4 && j-i < cap(b.recs); j++ {
+		for ; j < l.n && l.ops[j].add == add && j-i < b.size; j++ {
 			op := &l.ops[j]
-			if v4 {
-				b.keys4 = append(b.keys4, fastKey4(&op.key))
+			if v4 := op.key.Is4(); v4 {
+				b.keys4, b.at4 = append(b.keys4, fastKey4(&op.key)), append(b.at4, j)
+				if add {
+					b.recs4 = append(b.recs4, fastRecord(&op.rec, v4))
+				}
 			} else {
-				b.keys6 = append(b.keys6, fastKey6(&op.key))
-			}
-			if add {
-				b.recs = append(b.recs, fastRecord(&op.rec, v4))
+				b.keys6, b.at6 = append(b.keys6, fastKey6(&op.key)), append(b.at6, j)
+				if add {
+					b.recs6 = append(b.recs6, fastRecord(&op.rec, v4))
+				}
 			}
 		}
-		var (
-			n   int
-			err error
-		)
-		switch {
-		case !add && v4:
-			err = st.DeleteFast4(b.keys4)
-		case !add:
-			err = st.DeleteFast6(b.keys6)
-		case v4:
-			n, err = st.AddFast4(b.keys4, b.recs)
-		default:
-			n, err = st.AddFast6(b.keys6, b.recs)
-		}
-		if err != nil && !add {
-			p.c.fastErrors += uint64(j - i)
-		} else if err != nil {
-			for k := i + n; k < j; k++ {
-				p.fastRefusedAt(&l.ops[k].key)
+		if add {
+			n, err := st.AddFast4(b.keys4, b.recs4)
+			refused = cmp.Or(refused, p.fastRefusedLog(b.at4[n:], err))
+			n, err = st.AddFast6(b.keys6, b.recs6)
+			refused = cmp.Or(refused, p.fastRefusedLog(b.at6[n:], err))
+		} else {
+			if err := st.DeleteFast4(b.keys4); err != nil {
+				p.c.fastErrors += uint64(len(b.keys4))
 			}
-			if refused == nil {
-				refused = err
+			if err := st.DeleteFast6(b.keys6); err != nil {
+				p.c.fastErrors += uint64(len(b.keys6))
 			}
 		}
 		i = j
 	}
 	l.n = 0
 	return refused
+}
+
+// fastRefusedLog undoes the log's additions at positions at, which the program refused with err
+// (nil: none were); it returns err.
+func (p *Pipeline) fastRefusedLog(at []int, err error) error {
+	if err != nil {
+		for _, k := range at {
+			p.fastRefusedAt(&p.fast.log.ops[k].key)
+		}
+	}
+	return err
 }
 
 // fastKey4 and fastKey6 are the program's keys of an IPv4 and an IPv6 tuple.

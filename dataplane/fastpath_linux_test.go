@@ -80,7 +80,7 @@ func newFastEnv(tb testing.TB) *fastEnv {
 	stats := e.st.FastStats()
 	slots := unsafe.Slice((*fastStat)(unsafe.Pointer(&stats[0])), len(stats))
 	e.p.fast = newFastPath(fastCapacity, slots, 0, e.clockNow(t0+second))
-	e.batch = fastBatch{keys4: make([]xsk.FastKey4, 0, 64), keys6: make([]xsk.FlowKey, 0, 64), recs: make([]xsk.FastRecord, 0, 64)}
+	e.batch = newFastBatch(64)
 	return e
 }
 
@@ -351,6 +351,21 @@ func (e *fastEnv) mustSee(t *testing.T, f fastFlow, client, server pk) {
 		}
 		return b
 	}(), 0})
+	if f.cip.Is4() {
+		cases = append(cases, sent{"IPv4 first fragment (MF set)", func() []byte {
+			b := client.seg("PA", 1101, 5101, 10).frame(t)
+			if f.proto == udp {
+				b = client.dgram(10).frame(t)
+			}
+			b[20] |= 0x20
+			b[24], b[25] = 0, 0
+			binary.BigEndian.PutUint16(b[24:], ^header.Checksum(b[14:34], 0))
+			return b
+		}(), 0})
+	}
+	if f.proto == tcp {
+		cases = append(cases, sent{"TCP header cut short", client.seg("PA", 1101, 5101, 0).frame(t)[:header.EthernetMinimumSize+len4or6(f)+12], 0})
+	}
 	{
 		c := client
 		c.opts = true
@@ -514,6 +529,27 @@ func TestFastPathMapFull(t *testing.T) {
 	if e.p.fast.log.n != 0 {
 		t.Fatal("a record was tried again while the map is full")
 	}
+	// A log of both families, interleaved, the IPv4 map full: the IPv6 additions go in, only the
+	// IPv4 ones are refused.
+	refused0 := e.p.c.fastRefused
+	before, _ := e.st.FastRecords()
+	l := &e.p.fast.log
+	for i := range 8 {
+		a := netip.MustParseAddr("198.18.201.1")
+		if i%2 == 1 {
+			a = netip.MustParseAddr("2001:2::201:1")
+		}
+		l.ops[l.n] = fastOp{add: true, key: header.Tuple{SrcAddr: header.AddrFromNetip(a), DstAddr: header.AddrFromNetip(a),
+			SrcPort: uint16(i), DstPort: 2, Proto: udp}}
+		l.n++
+	}
+	if err := sendFastLog(e.st, e.p, &e.batch); !errors.Is(err, unix.E2BIG) {
+		t.Fatalf("sendFastLog: %v, want E2BIG (the IPv4 map is full)", err)
+	}
+	after, _ := e.st.FastRecords()
+	if got := e.p.c.fastRefused - refused0; got != 4 || after != before+4 {
+		t.Fatalf("%d refused, %d records went in; want the 4 IPv4 refused, the 4 IPv6 in", got, after-before)
+	}
 }
 
 // TestFastPathNATDifferential: the program's NAT rewrite against the worker's (rewriteL3L4) over
@@ -606,4 +642,12 @@ func TestFastPathNATDifferential(t *testing.T) {
 				i, p.sip, p.dip, proto, got, want, frameDiff(got, want))
 		}
 	}
+}
+
+// len4or6 is the IP header's length of f's client packets.
+func len4or6(f fastFlow) int {
+	if f.cip.Is4() {
+		return 20
+	}
+	return 40
 }

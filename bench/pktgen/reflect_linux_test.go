@@ -87,9 +87,17 @@ func TestReflector(t *testing.T) {
 	if ret, _ := run(reflectFrame(64, 17)); ret != 1 {
 		t.Fatalf("past the limit: returned %d, want XDP_DROP", ret)
 	}
-	tcp := reflectFrame(64, 6)
-	if ret, out := run(tcp); ret != 2 || !bytes.Equal(out, tcp) {
-		t.Fatalf("TCP: returned %d (changed: %v), want XDP_PASS untouched", ret, !bytes.Equal(out, tcp))
+	frag := reflectFrame(64, 17)
+	frag[20] |= 0x20 // MF
+	arp := reflectFrame(64, 17)
+	arp[12], arp[13] = 0x08, 0x06
+	for _, c := range []struct {
+		name  string
+		frame []byte
+	}{{"TCP", reflectFrame(64, 6)}, {"a fragment", frag}, {"ARP", arp}, {"a truncated frame", reflectFrame(64, 17)[:36]}} {
+		if ret, out := run(c.frame); ret != 2 || !bytes.Equal(out, c.frame) {
+			t.Fatalf("%s: returned %d (changed: %v), want XDP_PASS untouched", c.name, ret, !bytes.Equal(out, c.frame))
+		}
 	}
 	if n, d, err := r.Counts(); err != nil || n != 2 || d != 1 {
 		t.Fatalf("counts: %d reflected, %d dropped, %v; want 2, 1", n, d, err)

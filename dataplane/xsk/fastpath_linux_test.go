@@ -84,7 +84,7 @@ func BenchmarkFastPath(b *testing.B) {
 		recs = append(recs, r)
 		if len(keys) == cap(keys) || i == flows-1 {
 			if n, err := st.AddFast4(keys, recs); err != nil || n != len(keys) {
-				b.Fatalf("AddFast: %d, %v", n, err)
+				b.Fatalf("AddFast4: %d, %v", n, err)
 			}
 			keys, recs = keys[:0], recs[:0]
 		}

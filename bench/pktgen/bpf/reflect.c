@@ -55,8 +55,9 @@ int xdpvs_reflect(struct xdp_md *ctx)
 
 	if ((void *)(ports + 2) > end)
 		return XDP_PASS;
-	if (*(__be16 *)(eth + 12) != bpf_htons(ETH_P_IP) || ip->vihl != 0x45 || ip->proto != IPPROTO_UDP)
-		return XDP_PASS;
+	if (*(__be16 *)(eth + 12) != bpf_htons(ETH_P_IP) || ip->vihl != 0x45 || ip->proto != IPPROTO_UDP ||
+	    (ip->frag_off & bpf_htons(0x3fff)))
+		return XDP_PASS; /* fragments too: a later one carries no ports */
 	__u64 *lim = bpf_map_lookup_elem(&limit, &zero);
 	__u64 *n = bpf_map_lookup_elem(&counts, &zero);
 	if (!lim || !n)
