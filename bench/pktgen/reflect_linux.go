@@ -3,7 +3,6 @@ package pktgen
 import (
 	"errors"
 	"fmt"
-	"net"
 
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/link"
@@ -34,25 +33,9 @@ func AttachReflector(ns *netns.NS, iface string, limit uint64) (*Reflector, erro
 		r.objs.Close()
 		return nil, err
 	}
-	attach := func() error {
-		ifi, err := net.InterfaceByName(iface)
-		if err != nil {
-			return err
-		}
-		r.link, err = link.AttachXDP(link.XDPOptions{Program: r.objs.XdpvsReflect, Interface: ifi.Index, Flags: link.XDPDriverMode})
-		return err
-	}
 	var err error
-	if ns == nil {
-		err = attach()
-	} else {
-		err = ns.Do(attach)
-	}
-	if err != nil {
+	if r.link, err = attachNative(ns, iface, r.objs.XdpvsReflect); err != nil {
 		r.objs.Close()
-		if errors.Is(err, ebpf.ErrNotSupported) {
-			err = fmt.Errorf("%w: %w", ErrNotSupported, err)
-		}
 		return nil, fmt.Errorf("pktgen: attach reflector to %s (native XDP): %w", iface, err)
 	}
 	return r, nil

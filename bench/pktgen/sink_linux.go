@@ -54,12 +54,24 @@ func AttachSink(ns *netns.NS, iface string) (*Sink, error) {
 	if err := loadSinkObjects(&s.objs, nil); err != nil {
 		return nil, fmt.Errorf("pktgen: load sink: %w", err)
 	}
+	var err error
+	if s.link, err = attachNative(ns, iface, s.objs.XdpvsSink); err != nil {
+		s.objs.Close()
+		return nil, fmt.Errorf("pktgen: attach sink to %s (native XDP): %w", iface, err)
+	}
+	return s, nil
+}
+
+// attachNative attaches prog to iface in ns (nil: the caller's namespace) in native (driver)
+// mode; a kernel or driver without it is ErrNotSupported.
+func attachNative(ns *netns.NS, iface string, prog *ebpf.Program) (link.Link, error) {
+	var l link.Link
 	attach := func() error {
 		ifi, err := net.InterfaceByName(iface)
 		if err != nil {
 			return err
 		}
-		s.link, err = link.AttachXDP(link.XDPOptions{Program: s.objs.XdpvsSink, Interface: ifi.Index, Flags: link.XDPDriverMode})
+		l, err = link.AttachXDP(link.XDPOptions{Program: prog, Interface: ifi.Index, Flags: link.XDPDriverMode})
 		return err
 	}
 	var err error
@@ -68,14 +80,10 @@ func AttachSink(ns *netns.NS, iface string) (*Sink, error) {
 	} else {
 		err = ns.Do(attach)
 	}
-	if err != nil {
-		s.objs.Close()
-		if errors.Is(err, ebpf.ErrNotSupported) {
-			err = fmt.Errorf("%w: %w", ErrNotSupported, err)
-		}
-		return nil, fmt.Errorf("pktgen: attach sink to %s (native XDP): %w", iface, err)
+	if errors.Is(err, ebpf.ErrNotSupported) {
+		err = fmt.Errorf("%w: %w", ErrNotSupported, err)
 	}
-	return s, nil
+	return l, err
 }
 
 // Read returns the counters.
